@@ -1,0 +1,169 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { ZodError } from 'zod';
+import { configSchema, type AppConfig } from './schema';
+
+export type { AppConfig, DurationOverrides } from './schema';
+
+/** Raised when configuration is unusable; the message names the offending key and where it came from. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type JsonObject = { [k: string]: Json };
+
+/**
+ * Environment variables that override a config key. Values are parsed as the key's type:
+ * numbers for numeric keys, comma-separated lists for arrays.
+ */
+const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'list' | 'boolean']> = [
+  ['INSTANCE_ID', 'instanceId', 'string'],
+  ['LOG_LEVEL', 'logLevel', 'string'],
+  ['DRACHTIO_HOST', 'drachtio.host', 'string'],
+  ['DRACHTIO_PORT', 'drachtio.port', 'number'],
+  ['DRACHTIO_SECRET', 'drachtio.secret', 'string'],
+  ['FREESWITCH_ADDRESS', 'freeswitch.address', 'string'],
+  ['FREESWITCH_PORT', 'freeswitch.port', 'number'],
+  ['FREESWITCH_SECRET', 'freeswitch.secret', 'string'],
+  ['FREESWITCH_PROFILE', 'freeswitch.profile', 'string'],
+  ['ESL_LISTEN_ADDRESS', 'freeswitch.listenAddress', 'string'],
+  ['ESL_LISTEN_PORT', 'freeswitch.listenPort', 'number'],
+  ['ESL_ADVERTISED_ADDRESS', 'freeswitch.advertisedAddress', 'string'],
+  ['ESL_ADVERTISED_PORT', 'freeswitch.advertisedPort', 'number'],
+  ['PROMPTS_DIR', 'freeswitch.promptsDir', 'string'],
+  ['REDIS_URL', 'redis.url', 'string'],
+  ['HTTP_HOST', 'http.host', 'string'],
+  ['HTTP_PORT', 'http.port', 'number'],
+  ['TRUSTED_SOURCES', 'trunks.trustedSources', 'list'],
+  ['OUTBOUND_TRUNK', 'trunks.outbound', 'string'],
+  ['IDENTITY_HOST', 'trunks.identityHost', 'string'],
+  ['OFFER_DELAY_S', 'durations.offerDelayS', 'number'],
+  ['OFFER_INTERVAL_S', 'durations.offerIntervalS', 'number'],
+  ['CALLBACK_WINDOW_S', 'durations.callbackWindowS', 'number'],
+  ['CALLBACK_RETRY_DELAY_S', 'durations.callbackRetryDelayS', 'number'],
+  ['CALLBACK_MAX_ATTEMPTS', 'durations.callbackMaxAttempts', 'number'],
+  ['EMPLOYEE_RING_TIMEOUT_S', 'durations.employeeRingTimeoutS', 'number'],
+  ['CUSTOMER_RING_TIMEOUT_S', 'durations.customerRingTimeoutS', 'number'],
+  ['DISPATCH_INTERVAL_MS', 'queue.dispatchIntervalMs', 'number'],
+  ['LEASE_MS', 'queue.leaseMs', 'number'],
+  ['EMPLOYEE_RETRY_AFTER_S', 'queue.employeeRetryAfterS', 'number'],
+  ['PROVISIONING_SEED_FILE', 'provisioning.seedFile', 'string'],
+  ['PROVISIONING_SEED_WHEN_EMPTY', 'provisioning.seedWhenEmpty', 'boolean'],
+  ['OPERATOR_TOKEN', 'admin.operatorToken', 'string'],
+  ['SHUTDOWN_DRAIN_MS', 'shutdownDrainMs', 'number'],
+];
+
+export const CONFIG_ENV_VARS: readonly string[] = ENV_KEYS.map(([name]) => name);
+
+function isObject(v: Json | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: JsonObject, over: JsonObject): JsonObject {
+  const out: JsonObject = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = isObject(b) && isObject(v) ? merge(b, v) : v;
+  }
+  return out;
+}
+
+function readJson(file: string): JsonObject {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: cannot be read (${(err as Error).message})`);
+  }
+  let parsed: Json;
+  try {
+    parsed = JSON.parse(text) as Json;
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: invalid JSON (${(err as Error).message})`);
+  }
+  if (!isObject(parsed)) throw new ConfigError(`config file ${file}: must hold a JSON object`);
+  return parsed;
+}
+
+function setPath(obj: JsonObject, dotted: string, value: Json): void {
+  const parts = dotted.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next = cur[p];
+    if (!isObject(next)) cur[p] = {};
+    cur = cur[p] as JsonObject;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+function envValue(name: string, raw: string, kind: 'string' | 'number' | 'list' | 'boolean'): Json {
+  switch (kind) {
+    case 'string':
+      return raw;
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    case 'boolean':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new ConfigError(`environment ${name}=${JSON.stringify(raw)}: expected true or false`);
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n)) {
+        throw new ConfigError(`environment ${name}=${JSON.stringify(raw)}: expected a number`);
+      }
+      return n;
+    }
+  }
+}
+
+export interface LoadOptions {
+  /** defaults to process.env */
+  env?: NodeJS.ProcessEnv;
+  /** directory holding default.json (and optional local.json); defaults to <repo>/config */
+  configDir?: string;
+}
+
+/**
+ * Reads config/default.json, then config/local.json if present, then the file named by
+ * CONFIG_FILE, then environment overrides; validates the result and fails with the key's name.
+ */
+export function loadConfig(opts: LoadOptions = {}): AppConfig {
+  const env = opts.env ?? process.env;
+  const dir = opts.configDir ?? path.resolve(__dirname, '..', '..', 'config');
+  const sources: string[] = [path.join(dir, 'default.json')];
+  let merged = readJson(sources[0]!);
+  const local = path.join(dir, 'local.json');
+  if (fs.existsSync(local)) {
+    merged = merge(merged, readJson(local));
+    sources.push(local);
+  }
+  if (env.CONFIG_FILE) {
+    merged = merge(merged, readJson(path.resolve(env.CONFIG_FILE)));
+    sources.push(env.CONFIG_FILE);
+  }
+  const fromEnv = new Map<string, string>();
+  for (const [name, key, kind] of ENV_KEYS) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(merged, key, envValue(name, raw, kind));
+    fromEnv.set(key, name);
+  }
+  if (merged.instanceId === 'auto' || merged.instanceId === undefined) {
+    merged.instanceId = `${os.hostname()}-${process.pid}`;
+  }
+  try {
+    return configSchema.parse(merged);
+  } catch (err) {
+    if (err instanceof ZodError) {
+      const lines = err.issues.map((i) => {
+        const key = i.path.join('.');
+        const origin = fromEnv.has(key) ? ` (from environment ${fromEnv.get(key)})` : '';
+        return `  ${key || '(root)'}: ${i.message}${origin}`;
+      });
+      throw new ConfigError(`invalid configuration (read from ${sources.join(', ')}):\n${lines.join('\n')}`);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().positive();
+const host = z.string().min(1);
+
+/** Callback/queue durations that tests and the demo override (all in seconds, max attempts a count). */
+export const durationOverridesSchema = z
+  .object({
+    offerDelayS: seconds,
+    offerIntervalS: seconds,
+    callbackWindowS: seconds,
+    callbackRetryDelayS: seconds,
+    callbackMaxAttempts: z.number().int().min(1).max(10),
+    employeeRingTimeoutS: seconds,
+    customerRingTimeoutS: seconds,
+  })
+  .partial()
+  .strict();
+
+export const configSchema = z
+  .object({
+    instanceId: z.string().min(1),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    drachtio: z.object({ host, port, secret: z.string().min(1) }).strict(),
+    freeswitch: z
+      .object({
+        address: host,
+        port,
+        secret: z.string().min(1),
+        profile: z.string().min(1),
+        /** where fsmrf listens for FreeSWITCH's outbound event-socket connections */
+        listenAddress: host,
+        listenPort: port,
+        /** what FreeSWITCH must dial back (X-esl-outbound); defaults to listenAddress/listenPort */
+        advertisedAddress: host.optional(),
+        advertisedPort: port.optional(),
+        connectTimeoutMs: z.number().int().positive(),
+        /** directory of the prompt WAVs as FreeSWITCH sees it */
+        promptsDir: z.string().min(1),
+      })
+      .strict(),
+    redis: z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
+    http: z.object({ host, port }).strict(),
+    trunks: z
+      .object({
+        /** SIP sources (IPv4 addresses or CIDR blocks) allowed to send calls */
+        trustedSources: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, 'must be an IPv4 address or CIDR')).min(1),
+        /** outbound trunk towards customers: host:port, the number becomes the Request-URI user */
+        outbound: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be host or host:port'),
+        /** host part used in From / P-Asserted-Identity URIs we generate */
+        identityHost: host,
+      })
+      .strict(),
+    numberPolicy: z
+      .object({
+        /** E.164 patterns a callback number must match (any) */
+        allow: z.array(z.string().min(1)).min(1),
+        /** E.164 patterns that are never dialled (premium etc.), checked after allow */
+        deny: z.array(z.string().min(1)),
+      })
+      .strict(),
+    durations: durationOverridesSchema,
+    queue: z
+      .object({
+        /** how often each instance re-evaluates its departments, ms */
+        dispatchIntervalMs: z.number().int().min(20),
+        /** lease on a live caller / attempt / ringing employee, ms; refreshed at a third of it */
+        leaseMs: z.number().int().min(300),
+        /** how long an employee who rejected or did not answer is skipped, s */
+        employeeRetryAfterS: z.number().min(0),
+      })
+      .strict(),
+    provisioning: z
+      .object({
+        seedFile: z.string().min(1).optional(),
+        /** seed only when Redis holds no accounts */
+        seedWhenEmpty: z.boolean(),
+      })
+      .strict(),
+    admin: z
+      .object({
+        /** the demo account's token; in production set ADMIN_TOKEN */
+        operatorToken: z.string().min(8).optional(),
+      })
+      .strict(),
+    shutdownDrainMs: z.number().int().min(0),
+  })
+  .strict();
+
+export type AppConfig = z.infer<typeof configSchema>;
+export type DurationOverrides = z.infer<typeof durationOverridesSchema>;

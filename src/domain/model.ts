@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+/**
+ * The provisioning model in the product's words: an account owns multichannel numbers,
+ * departments and employees. A multichannel number leads to one department's queue.
+ */
+
+export const E164 = /^\+[1-9]\d{6,14}$/;
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, _ . - (starting with a letter or digit)');
+const e164 = z.string().regex(E164, 'must be an E.164 number such as +74950000000');
+const secondsField = z.number().positive().max(86400);
+
+export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting'] as const;
+export type PromptName = (typeof PROMPT_NAMES)[number];
+
+export const callbackPolicySchema = z
+  .object({
+    /** attempts must start within this many seconds of the request */
+    windowS: secondsField,
+    /** wait between an unanswered attempt and the next one */
+    retryDelayS: secondsField,
+    maxAttempts: z.number().int().min(1).max(10),
+    employeeRingTimeoutS: secondsField,
+    customerRingTimeoutS: secondsField,
+  })
+  .strict();
+export type CallbackPolicy = z.infer<typeof callbackPolicySchema>;
+
+export const DEFAULT_CALLBACK_POLICY: CallbackPolicy = {
+  windowS: 600,
+  retryDelayS: 300,
+  maxAttempts: 2,
+  employeeRingTimeoutS: 20,
+  customerRingTimeoutS: 30,
+};
+
+export const RING_STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'] as const;
+export type RingStrategy = (typeof RING_STRATEGIES)[number];
+
+export const accountSchema = z
+  .object({
+    id,
+    name: z.string().min(1).max(200),
+    /** the "Callback" switch on the Tariff and options page */
+    callbackEnabled: z.boolean(),
+  })
+  .strict();
+export type Account = z.infer<typeof accountSchema>;
+
+export const departmentSchema = z
+  .object({
+    id,
+    accountId: id,
+    name: z.string().min(1).max(200),
+    /** the "Notify about callback" flag: the offer is made only where it is set */
+    notifyAboutCallback: z.boolean(),
+    employeeIds: z.array(id).max(500),
+    ringStrategy: z.enum(RING_STRATEGIES),
+    language: z.enum(['ru', 'en']),
+    offerDelayS: secondsField,
+    offerIntervalS: secondsField,
+    /** hold music file (relative to the prompts directory, or absolute as the media server sees it) */
+    holdMusic: z.string().min(1).max(500),
+    /** per-department replacements of the standard prompts */
+    prompts: z.record(z.enum(PROMPT_NAMES), z.string().min(1).max(500)),
+    callbackPolicy: callbackPolicySchema,
+  })
+  .strict();
+export type Department = z.infer<typeof departmentSchema>;
+
+export const employeeSchema = z
+  .object({
+    id,
+    accountId: id,
+    name: z.string().min(1).max(200),
+    /** where the employee's phone is reached, e.g. sip:101@127.0.0.1:5071 */
+    sipUri: z.string().regex(/^sips?:[^\s<>"]+$/, 'must be a sip: URI without spaces or brackets'),
+    /** the employee's own number, shown to customers when caller-ID presentation is off */
+    ownNumber: e164.optional(),
+    /** АОН: customers see the multichannel number when on */
+    callerIdPresentation: z.boolean(),
+    loggedIn: z.boolean(),
+  })
+  .strict();
+export type Employee = z.infer<typeof employeeSchema>;
+
+export const multichannelNumberSchema = z
+  .object({
+    number: e164,
+    accountId: id,
+    departmentId: id,
+  })
+  .strict();
+export type MultichannelNumber = z.infer<typeof multichannelNumberSchema>;
+
+/** What an inbound call resolves to: everything the call needs, read once per call. */
+export interface CallRouting {
+  account: Account;
+  number: MultichannelNumber;
+  department: Department;
+}

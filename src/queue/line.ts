@@ -1,0 +1,196 @@
+import type { Department, Employee } from '../domain/model';
+
+/**
+ * The department's line: live callers and callback requests ranked by the time the caller
+ * first joined the queue (virtual hold: a callback keeps its caller's place). Plain data and
+ * pure decisions; the store applies them atomically.
+ */
+
+export type EntryKind = 'caller' | 'callback';
+/** waiting: in line; ringing: employees are being rung for it; connected: talking to an employee */
+export type EntryState = 'waiting' | 'ringing' | 'connected';
+
+export interface LineEntry {
+  id: string;
+  kind: EntryKind;
+  departmentId: string;
+  /** when the caller first joined the queue (ms); the rank in line */
+  joinedAt: number;
+  state: EntryState;
+  /** instance serving it: for a caller the one holding the call; for a callback the one dialling */
+  owner: string | undefined;
+  /** the owner must refresh its lease before this time (ms) or the entry is recovered */
+  leaseUntil: number;
+  /** employees claimed for it while ringing/connected */
+  employeeIds: string[];
+  /** caller's number (E.164) when known */
+  callerNumber: string | undefined;
+  /** callback only: earliest time the next attempt may start */
+  dueAt?: number;
+  /** callback only: if no attempt has started by then, the request expires */
+  expiresAt?: number;
+}
+
+export type EmployeeStatus = 'free' | 'ringing' | 'busy';
+
+export interface EmployeeState {
+  id: string;
+  status: EmployeeStatus;
+  owner: string | undefined;
+  leaseUntil: number;
+  /** when the employee last finished a call (longest-idle ranks by it) */
+  lastEndedAt: number;
+  /** skipped until then after rejecting or not answering */
+  skipUntil: number;
+  /** entry the employee is ringing for / talking to */
+  entryId: string | undefined;
+}
+
+export function freshEmployeeState(id: string): EmployeeState {
+  return { id, status: 'free', owner: undefined, leaseUntil: 0, lastEndedAt: 0, skipUntil: 0, entryId: undefined };
+}
+
+export interface DispatchSnapshot {
+  now: number;
+  instanceId: string;
+  department: Department;
+  /** provisioned employees of the department, in the department's order */
+  employees: readonly Employee[];
+  states: ReadonlyMap<string, EmployeeState>;
+  /** the department's entries, oldest first */
+  entries: readonly LineEntry[];
+  /** index into department.employeeIds of the last employee given a call (round-robin) */
+  rrCursor: number;
+}
+
+export interface Claim {
+  entryId: string;
+  kind: EntryKind;
+  employeeIds: string[];
+  rrCursor: number;
+}
+
+export interface DispatchDecision {
+  /** callers whose instance stopped refreshing them: the caller is gone (abandoned) */
+  abandonedCallers: string[];
+  /** callbacks whose dialling instance died mid-attempt: back in line */
+  interruptedCallbacks: string[];
+  /** callbacks that could not start an attempt inside their window */
+  expiredCallbacks: string[];
+  /** employees whose claim lapsed (their instance died): free again */
+  releasedEmployees: string[];
+  claim: Claim | undefined;
+}
+
+export function isLeaseLive(leaseUntil: number, now: number): boolean {
+  return leaseUntil > now;
+}
+
+/** Whether an employee can be offered a call now. */
+export function isAvailable(e: Employee, s: EmployeeState | undefined, now: number): boolean {
+  if (!e.loggedIn) return false;
+  if (s === undefined) return true;
+  if (s.skipUntil > now) return false;
+  return s.status === 'free' || !isLeaseLive(s.leaseUntil, now);
+}
+
+/** Picks the employees to ring for one entry according to the department's strategy. */
+export function pickEmployees(
+  strategy: Department['ringStrategy'],
+  available: readonly Employee[],
+  order: readonly string[],
+  states: ReadonlyMap<string, EmployeeState>,
+  rrCursor: number,
+  single: boolean,
+): { employeeIds: string[]; rrCursor: number } {
+  if (available.length === 0) return { employeeIds: [], rrCursor };
+  if (strategy === 'ring-all' && !single) {
+    return { employeeIds: available.map((e) => e.id), rrCursor };
+  }
+  if (strategy === 'round-robin') {
+    const ids = new Set(available.map((e) => e.id));
+    for (let step = 1; step <= order.length; step++) {
+      const idx = (rrCursor + step) % order.length;
+      const candidate = order[idx];
+      if (candidate !== undefined && ids.has(candidate)) return { employeeIds: [candidate], rrCursor: idx };
+    }
+    return { employeeIds: [], rrCursor };
+  }
+  // longest-idle (also how ring-all picks the single employee for a callback attempt)
+  const sorted = [...available].sort((a, b) => {
+    const la = states.get(a.id)?.lastEndedAt ?? 0;
+    const lb = states.get(b.id)?.lastEndedAt ?? 0;
+    return la - lb || order.indexOf(a.id) - order.indexOf(b.id);
+  });
+  return { employeeIds: [sorted[0]!.id], rrCursor };
+}
+
+/**
+ * One dispatch step for a department: recover what dead instances left behind, expire
+ * callbacks past their window, and give free employees to the oldest eligible entry.
+ * An instance claims for a live caller only when it holds that caller's call; a callback
+ * may be claimed by any instance. Nobody jumps the line: when the oldest eligible entry is
+ * a caller held by another instance, this instance claims nothing.
+ */
+export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
+  const { now } = s;
+  const decision: DispatchDecision = {
+    abandonedCallers: [],
+    interruptedCallbacks: [],
+    expiredCallbacks: [],
+    releasedEmployees: [],
+    claim: undefined,
+  };
+  for (const st of s.states.values()) {
+    if (st.status !== 'free' && !isLeaseLive(st.leaseUntil, now)) decision.releasedEmployees.push(st.id);
+  }
+  const eligible: LineEntry[] = [];
+  for (const e of s.entries) {
+    const leaseLive = isLeaseLive(e.leaseUntil, now);
+    if (e.kind === 'caller') {
+      if (!leaseLive) decision.abandonedCallers.push(e.id);
+      else if (e.state === 'waiting') eligible.push(e);
+      continue;
+    }
+    if (e.state !== 'waiting') {
+      if (!leaseLive) {
+        decision.interruptedCallbacks.push(e.id);
+        if ((e.dueAt ?? 0) <= now) eligible.push({ ...e, state: 'waiting' });
+      }
+      continue;
+    }
+    if (e.expiresAt !== undefined && e.expiresAt <= now) {
+      decision.expiredCallbacks.push(e.id);
+      continue;
+    }
+    if ((e.dueAt ?? 0) <= now) eligible.push(e);
+  }
+  const head = eligible[0];
+  if (head === undefined) return decision;
+  if (head.kind === 'caller' && head.owner !== s.instanceId) return decision;
+  const released = new Set(decision.releasedEmployees);
+  const available = s.employees.filter((e) => {
+    const st = s.states.get(e.id);
+    return isAvailable(e, st && released.has(e.id) ? { ...st, status: 'free' } : st, now);
+  });
+  const pick = pickEmployees(
+    s.department.ringStrategy,
+    available,
+    s.department.employeeIds,
+    s.states,
+    s.rrCursor,
+    head.kind === 'callback',
+  );
+  if (pick.employeeIds.length === 0) return decision;
+  decision.claim = { entryId: head.id, kind: head.kind, employeeIds: pick.employeeIds, rrCursor: pick.rrCursor };
+  return decision;
+}
+
+/** When the offer is next due for a caller who joined at joinedAt (ms). */
+export function nextOfferAt(joinedAt: number, offerDelayS: number, offerIntervalS: number, now: number): number {
+  const first = joinedAt + offerDelayS * 1000;
+  if (now <= first) return first;
+  const interval = offerIntervalS * 1000;
+  const n = Math.ceil((now - first) / interval);
+  return first + n * interval;
+}

@@ -1,0 +1,162 @@
+import crypto from 'node:crypto';
+import type Redis from 'ioredis';
+import { z } from 'zod';
+import {
+  accountSchema,
+  departmentSchema,
+  employeeSchema,
+  multichannelNumberSchema,
+  type Account,
+  type CallRouting,
+  type Department,
+  type Employee,
+  type MultichannelNumber,
+} from '../domain/model';
+import { keys } from './keys';
+
+/** A write that would break the model's references (a number to a missing department, …). */
+export class ProvisioningError extends Error {
+  override readonly name = 'ProvisioningError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+export function hashToken(token: string): string {
+  return crypto.createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function parseAll<T>(schema: z.ZodType<T>, values: Record<string, string>): T[] {
+  return Object.values(values).map((v) => schema.parse(JSON.parse(v)));
+}
+
+function parseOne<T>(schema: z.ZodType<T>, v: string | null): T | undefined {
+  return v === null ? undefined : schema.parse(JSON.parse(v));
+}
+
+/**
+ * Accounts, multichannel numbers, departments and employees in Redis. Every call reads what it
+ * needs here, so an admin change applies to the next call on every instance without a restart.
+ */
+export class ProvisioningStore {
+  constructor(private readonly redis: Redis) {}
+
+  async isEmpty(): Promise<boolean> {
+    return (await this.redis.scard(keys.accounts)) === 0;
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const ids = (await this.redis.smembers(keys.accounts)).sort();
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(ids.map((id) => keys.account(id)));
+    return values.flatMap((v) => {
+      const a = parseOne(accountSchema, v);
+      return a ? [a] : [];
+    });
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    return parseOne(accountSchema, await this.redis.get(keys.account(id)));
+  }
+
+  async putAccount(a: Account): Promise<void> {
+    const v = accountSchema.parse(a);
+    await this.redis.multi().set(keys.account(v.id), JSON.stringify(v)).sadd(keys.accounts, v.id).incr(keys.version(v.id)).exec();
+  }
+
+  async setAccountToken(accountId: string, token: string): Promise<void> {
+    await this.redis.hset(keys.tokens, hashToken(token), accountId);
+  }
+
+  /** The account a bearer token belongs to (looked up by its SHA-256, never stored in clear). */
+  async accountForToken(token: string): Promise<string | undefined> {
+    return (await this.redis.hget(keys.tokens, hashToken(token))) ?? undefined;
+  }
+
+  async listDepartments(accountId: string): Promise<Department[]> {
+    return parseAll(departmentSchema, await this.redis.hgetall(keys.departments(accountId))).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async getDepartment(accountId: string, id: string): Promise<Department | undefined> {
+    return parseOne(departmentSchema, await this.redis.hget(keys.departments(accountId), id));
+  }
+
+  async putDepartment(d: Department): Promise<void> {
+    const v = departmentSchema.parse(d);
+    if (!(await this.getAccount(v.accountId))) throw new ProvisioningError(`account ${v.accountId} does not exist`, 'accountId');
+    const existing = new Set(Object.keys(await this.redis.hgetall(keys.employees(v.accountId))));
+    const missing = v.employeeIds.filter((e) => !existing.has(e));
+    if (missing.length > 0) throw new ProvisioningError(`unknown employees: ${missing.join(', ')}`, 'employeeIds');
+    await this.redis.multi().hset(keys.departments(v.accountId), v.id, JSON.stringify(v)).incr(keys.version(v.accountId)).exec();
+  }
+
+  async deleteDepartment(accountId: string, id: string): Promise<boolean> {
+    const numbers = await this.listNumbers(accountId);
+    const using = numbers.filter((n) => n.departmentId === id);
+    if (using.length > 0) {
+      throw new ProvisioningError(`department ${id} is used by ${using.map((n) => n.number).join(', ')}`, 'departmentId');
+    }
+    const [[, removed] = [null, 0]] = (await this.redis.multi().hdel(keys.departments(accountId), id).incr(keys.version(accountId)).exec()) ?? [];
+    return removed === 1;
+  }
+
+  async listEmployees(accountId: string): Promise<Employee[]> {
+    return parseAll(employeeSchema, await this.redis.hgetall(keys.employees(accountId))).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async getEmployee(accountId: string, id: string): Promise<Employee | undefined> {
+    return parseOne(employeeSchema, await this.redis.hget(keys.employees(accountId), id));
+  }
+
+  async putEmployee(e: Employee): Promise<void> {
+    const v = employeeSchema.parse(e);
+    if (!(await this.getAccount(v.accountId))) throw new ProvisioningError(`account ${v.accountId} does not exist`, 'accountId');
+    await this.redis.multi().hset(keys.employees(v.accountId), v.id, JSON.stringify(v)).incr(keys.version(v.accountId)).exec();
+  }
+
+  async deleteEmployee(accountId: string, id: string): Promise<boolean> {
+    const inUse = (await this.listDepartments(accountId)).filter((d) => d.employeeIds.includes(id));
+    if (inUse.length > 0) {
+      throw new ProvisioningError(`employee ${id} belongs to departments ${inUse.map((d) => d.id).join(', ')}`, 'employeeId');
+    }
+    const res = await this.redis.multi().hdel(keys.employees(accountId), id).incr(keys.version(accountId)).exec();
+    return res?.[0]?.[1] === 1;
+  }
+
+  async listNumbers(accountId?: string): Promise<MultichannelNumber[]> {
+    const all = parseAll(multichannelNumberSchema, await this.redis.hgetall(keys.numbers));
+    return all.filter((n) => accountId === undefined || n.accountId === accountId).sort((a, b) => a.number.localeCompare(b.number));
+  }
+
+  async getNumber(number: string): Promise<MultichannelNumber | undefined> {
+    return parseOne(multichannelNumberSchema, await this.redis.hget(keys.numbers, number));
+  }
+
+  async putNumber(n: MultichannelNumber): Promise<void> {
+    const v = multichannelNumberSchema.parse(n);
+    if (!(await this.getDepartment(v.accountId, v.departmentId))) {
+      throw new ProvisioningError(`department ${v.departmentId} does not exist in account ${v.accountId}`, 'departmentId');
+    }
+    const existing = await this.getNumber(v.number);
+    if (existing && existing.accountId !== v.accountId) {
+      throw new ProvisioningError(`number ${v.number} belongs to another account`, 'number');
+    }
+    await this.redis.hset(keys.numbers, v.number, JSON.stringify(v));
+  }
+
+  async deleteNumber(number: string): Promise<boolean> {
+    return (await this.redis.hdel(keys.numbers, number)) === 1;
+  }
+
+  /** Everything an inbound call to `number` needs, or undefined when the number is not provisioned. */
+  async resolveNumber(number: string): Promise<CallRouting | undefined> {
+    const n = await this.getNumber(number);
+    if (!n) return undefined;
+    const [account, department] = await Promise.all([this.getAccount(n.accountId), this.getDepartment(n.accountId, n.departmentId)]);
+    if (!account || !department) return undefined;
+    return { account, number: n, department };
+  }
+}

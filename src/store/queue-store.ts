@@ -1,0 +1,567 @@
+import type Redis from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
+import * as req from '../callback/request';
+import type { CallbackRequest } from '../callback/request';
+import {
+  decideDispatch,
+  freshEmployeeState,
+  type EmployeeState,
+  type LineEntry,
+} from '../queue/line';
+import { keys } from './keys';
+import type { TxRunner } from './redis';
+
+/**
+ * The department queues, employee availability and callback requests of every account, shared
+ * by all service instances. Each method is one optimistic transaction over the account's keys
+ * (see TxRunner); the decisions themselves are the plain functions of src/queue and src/callback.
+ *
+ * Leases (live callers, attempts in progress, ringing/busy employees) are kept in a hash of their
+ * own so that refreshing them never conflicts with queue changes.
+ */
+
+export type EventType =
+  | 'call'
+  | 'offer'
+  | 'request'
+  | 'first-attempt'
+  | 'attempt'
+  | 'connected'
+  | 'completed'
+  | 'failed'
+  | 'expired'
+  | 'cancelled'
+  | 'abandoned';
+
+export interface StoredEvent {
+  type: EventType;
+  departmentId: string;
+  at: number;
+  /** a duration in ms where the event has one (request→first attempt, request→connection) */
+  ms?: number;
+}
+
+export const EVENTS_MAX = 500_000;
+
+export function callbackEntryId(requestId: string): string {
+  return `r:${requestId}`;
+}
+
+export function requestIdOfEntry(entryId: string): string | undefined {
+  return entryId.startsWith('r:') ? entryId.slice(2) : undefined;
+}
+
+export function pendingKey(departmentId: string, number: string): string {
+  return `${departmentId}|${number}`;
+}
+
+type StoredEntry = Omit<LineEntry, 'leaseUntil'>;
+type StoredEmployeeState = Omit<EmployeeState, 'leaseUntil'>;
+
+const empLeaseField = (id: string): string => `emp:${id}`;
+
+/** Reads performed inside a transaction (on the transaction's own connection). */
+export class AccountView {
+  private leases: Map<string, number> | undefined;
+
+  constructor(
+    readonly r: Redis,
+    readonly accountId: string,
+  ) {}
+
+  private async leaseMap(): Promise<Map<string, number>> {
+    if (!this.leases) {
+      const raw = await this.r.hgetall(keys.leases(this.accountId));
+      this.leases = new Map(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+    }
+    return this.leases;
+  }
+
+  async department(id: string): Promise<Department | undefined> {
+    const v = await this.r.hget(keys.departments(this.accountId), id);
+    return v === null ? undefined : departmentSchema.parse(JSON.parse(v));
+  }
+
+  async employees(ids: readonly string[]): Promise<Employee[]> {
+    if (ids.length === 0) return [];
+    const vals = await this.r.hmget(keys.employees(this.accountId), ...ids);
+    return vals.flatMap((v) => (v === null ? [] : [employeeSchema.parse(JSON.parse(v))]));
+  }
+
+  async entry(id: string): Promise<LineEntry | undefined> {
+    const v = await this.r.hget(keys.entries(this.accountId), id);
+    if (v === null) return undefined;
+    const leases = await this.leaseMap();
+    return { ...(JSON.parse(v) as StoredEntry), leaseUntil: leases.get(id) ?? 0 };
+  }
+
+  async lineEntries(departmentId: string): Promise<LineEntry[]> {
+    const ids = await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1);
+    if (ids.length === 0) return [];
+    const vals = await this.r.hmget(keys.entries(this.accountId), ...ids);
+    const leases = await this.leaseMap();
+    return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases.get(ids[i]!) ?? 0 }]));
+  }
+
+  async employeeStates(ids: readonly string[]): Promise<Map<string, EmployeeState>> {
+    const out = new Map<string, EmployeeState>();
+    if (ids.length === 0) return out;
+    const vals = await this.r.hmget(keys.employeeStates(this.accountId), ...ids);
+    const leases = await this.leaseMap();
+    ids.forEach((id, i) => {
+      const v = vals[i];
+      const base: StoredEmployeeState = v ? (JSON.parse(v) as StoredEmployeeState) : freshEmployeeState(id);
+      out.set(id, { ...base, leaseUntil: leases.get(empLeaseField(id)) ?? 0 });
+    });
+    return out;
+  }
+
+  async request(id: string): Promise<CallbackRequest | undefined> {
+    const v = await this.r.hget(keys.requests(this.accountId), id);
+    return v === null ? undefined : (JSON.parse(v) as CallbackRequest);
+  }
+
+  async pendingFor(departmentId: string, number: string): Promise<string | undefined> {
+    return (await this.r.hget(keys.pendingByCaller(this.accountId), pendingKey(departmentId, number))) ?? undefined;
+  }
+
+  async rrCursor(departmentId: string): Promise<number> {
+    const v = await this.r.hget(keys.roundRobin(this.accountId), departmentId);
+    return v === null ? -1 : Number(v);
+  }
+}
+
+/** Writes queued inside a transaction's MULTI. */
+export class AccountWrites {
+  constructor(
+    readonly m: ChainableCommander,
+    readonly accountId: string,
+  ) {}
+
+  putEntry(e: LineEntry): void {
+    const { leaseUntil, ...stored } = e;
+    this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
+    this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
+    this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+  }
+
+  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'>): void {
+    this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
+    this.m.hdel(keys.entries(this.accountId), e.id);
+    this.m.hdel(keys.leases(this.accountId), e.id);
+  }
+
+  putEmployeeState(s: EmployeeState): void {
+    const { leaseUntil, ...stored } = s;
+    this.m.hset(keys.employeeStates(this.accountId), s.id, JSON.stringify(stored));
+    if (s.status === 'free') this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
+    else this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
+  }
+
+  putRequest(r: CallbackRequest, isNew = false): void {
+    this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
+    if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
+    const pk = pendingKey(r.departmentId, r.callerNumber);
+    if (req.FINAL_STATUSES.has(r.status)) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
+    else this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
+  }
+
+  event(e: StoredEvent): void {
+    const fields: string[] = ['type', e.type, 'dept', e.departmentId];
+    if (e.ms !== undefined) fields.push('ms', String(Math.max(0, Math.round(e.ms))));
+    this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), `${e.at}-*`, ...fields);
+  }
+
+  setRrCursor(departmentId: string, cursor: number): void {
+    this.m.hset(keys.roundRobin(this.accountId), departmentId, String(cursor));
+  }
+}
+
+/** Keeps a callback's line entry in step with its request. */
+export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number): void {
+  const id = callbackEntryId(r.id);
+  if (req.FINAL_STATUSES.has(r.status)) {
+    w.removeEntry({ id, departmentId: r.departmentId });
+    return;
+  }
+  const entry: LineEntry = {
+    id,
+    kind: 'callback',
+    departmentId: r.departmentId,
+    joinedAt: r.joinedAt,
+    state: r.status === 'dialing' ? (prev?.state === 'connected' ? 'connected' : 'ringing') : 'waiting',
+    owner: r.status === 'dialing' ? prev?.owner : undefined,
+    leaseUntil: r.status === 'dialing' ? leaseUntil : 0,
+    employeeIds: r.status === 'dialing' ? (prev?.employeeIds ?? []) : [],
+    callerNumber: r.callerNumber,
+    dueAt: r.dueAt,
+    expiresAt: r.expiresAt,
+  };
+  w.putEntry(entry);
+}
+
+export interface DispatchResult {
+  claim:
+    | { kind: 'caller'; entry: LineEntry; employees: Employee[] }
+    | { kind: 'callback'; entry: LineEntry; employees: Employee[]; request: CallbackRequest }
+    | undefined;
+  abandoned: number;
+  expired: number;
+  interrupted: number;
+}
+
+export type RequestCallbackResult =
+  | { outcome: 'created'; request: CallbackRequest; releasedEmployees: string[] }
+  | { outcome: 'duplicate'; request: CallbackRequest; releasedEmployees: string[] }
+  /** the caller was already connected to an employee (or is gone): nothing stored */
+  | { outcome: 'too-late' };
+
+export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
+
+export class QueueStore {
+  constructor(
+    readonly redis: Redis,
+    private readonly tx: TxRunner,
+    private readonly employeeRetryAfterMs: number,
+  ) {}
+
+  run<T>(accountId: string, body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>): Promise<T> {
+    return this.tx.run(keys.version(accountId), async (r) => {
+      const plan = await body(new AccountView(r, accountId));
+      const write = plan.write;
+      return write ? { result: plan.result, write: (m) => write(new AccountWrites(m, accountId)) } : { result: plan.result };
+    });
+  }
+
+  /** A caller joins the department's line. */
+  async join(accountId: string, entry: LineEntry): Promise<void> {
+    await this.run(accountId, async () => ({
+      result: undefined,
+      write: (w) => {
+        w.putEntry(entry);
+        w.event({ type: 'call', departmentId: entry.departmentId, at: entry.joinedAt });
+      },
+    }));
+  }
+
+  /** Extends the leases of entries and employees this instance serves (no version bump needed). */
+  async refreshLeases(accountId: string, fields: { entries: string[]; employees: string[] }, leaseUntil: number): Promise<void> {
+    const args: string[] = [];
+    for (const e of fields.entries) args.push(e, String(leaseUntil));
+    for (const e of fields.employees) args.push(empLeaseField(e), String(leaseUntil));
+    if (args.length > 0) await this.redis.hset(keys.leases(accountId), ...args);
+  }
+
+  async recordEvent(accountId: string, e: StoredEvent): Promise<void> {
+    const fields: string[] = ['type', e.type, 'dept', e.departmentId];
+    if (e.ms !== undefined) fields.push('ms', String(Math.round(e.ms)));
+    await this.redis.xadd(keys.events(accountId), 'MAXLEN', '~', String(EVENTS_MAX), `${e.at}-*`, ...fields);
+  }
+
+  private freeEmployee(w: AccountWrites, s: EmployeeState, opts: { now: number; skip: boolean; talked: boolean }): void {
+    w.putEmployeeState({
+      ...s,
+      status: 'free',
+      owner: undefined,
+      entryId: undefined,
+      leaseUntil: 0,
+      lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
+      skipUntil: opts.skip ? opts.now + this.employeeRetryAfterMs : s.skipUntil,
+    });
+  }
+
+  /**
+   * One dispatch step for a department (see decideDispatch). Applies the recoveries and, when
+   * this instance may serve the head of the line, claims employees for it.
+   */
+  async dispatch(accountId: string, departmentId: string, instanceId: string, now: number, leaseMs: number): Promise<DispatchResult> {
+    return this.run(accountId, async (v) => {
+      const department = await v.department(departmentId);
+      const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
+      if (!department) return { result: empty };
+      const [employees, entries, states, rrCursor] = await Promise.all([
+        v.employees(department.employeeIds),
+        v.lineEntries(departmentId),
+        v.employeeStates(department.employeeIds),
+        v.rrCursor(departmentId),
+      ]);
+      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor });
+      const nothing =
+        !d.claim &&
+        d.abandonedCallers.length === 0 &&
+        d.expiredCallbacks.length === 0 &&
+        d.interruptedCallbacks.length === 0 &&
+        d.releasedEmployees.length === 0;
+      if (nothing) return { result: empty };
+
+      const byId = new Map(entries.map((e) => [e.id, e]));
+      const requests = new Map<string, CallbackRequest>();
+      for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) {
+        const rid = requestIdOfEntry(id);
+        const r = rid ? await v.request(rid) : undefined;
+        if (r) requests.set(id, r);
+      }
+      const newStates = new Map(states);
+      for (const id of d.releasedEmployees) {
+        const s = states.get(id);
+        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+      }
+
+      let claim: DispatchResult['claim'];
+      const writes: Array<(w: AccountWrites) => void> = [];
+      for (const id of d.abandonedCallers) {
+        const e = byId.get(id)!;
+        writes.push((w) => {
+          w.removeEntry(e);
+          if (e.state !== 'connected') w.event({ type: 'abandoned', departmentId, at: now });
+        });
+        for (const empId of e.employeeIds) {
+          const s = newStates.get(empId);
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+        }
+      }
+      for (const id of d.interruptedCallbacks) {
+        const r0 = requests.get(id);
+        if (!r0 || r0.status !== 'dialing') continue;
+        const r1 = req.attemptFailed(r0, 'interrupted', undefined, now);
+        requests.set(id, r1);
+        for (const empId of byId.get(id)?.employeeIds ?? []) {
+          const s = newStates.get(empId);
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+        }
+        writes.push((w) => {
+          w.putRequest(r1);
+          syncCallbackEntry(w, r1, undefined, 0);
+        });
+      }
+      for (const id of d.expiredCallbacks) {
+        const r0 = requests.get(id);
+        if (!r0 || r0.status !== 'pending') {
+          writes.push((w) => w.removeEntry(byId.get(id)!));
+          continue;
+        }
+        const r1 = req.expire(r0, now);
+        writes.push((w) => {
+          w.putRequest(r1);
+          syncCallbackEntry(w, r1, undefined, 0);
+          w.event({ type: 'expired', departmentId, at: now });
+        });
+      }
+      if (d.claim) {
+        const c = d.claim;
+        const entry = byId.get(c.entryId)!;
+        const leaseUntil = now + leaseMs;
+        const claimed: LineEntry = { ...entry, state: 'ringing', owner: instanceId, leaseUntil, employeeIds: c.employeeIds };
+        for (const empId of c.employeeIds) {
+          const s = newStates.get(empId) ?? freshEmployeeState(empId);
+          newStates.set(empId, { ...s, status: 'ringing', owner: instanceId, entryId: c.entryId, leaseUntil });
+        }
+        const emps = employees.filter((e) => c.employeeIds.includes(e.id));
+        if (c.kind === 'callback') {
+          const r0 = requests.get(c.entryId);
+          if (r0 && r0.status === 'pending') {
+            const r1 = req.startAttempt(r0, c.employeeIds[0]!, instanceId, now);
+            claim = { kind: 'callback', entry: claimed, employees: emps, request: r1 };
+            const first = r0.attempts.length === 0;
+            writes.push((w) => {
+              w.putRequest(r1);
+              w.putEntry({ ...claimed, dueAt: r1.dueAt, expiresAt: r1.expiresAt });
+              w.event({ type: 'attempt', departmentId, at: now });
+              if (first) w.event({ type: 'first-attempt', departmentId, at: now, ms: now - r0.createdAt });
+            });
+          } else if (r0) {
+            // the request moved on (interrupted handling above); claim nothing this round
+            for (const empId of c.employeeIds) newStates.set(empId, states.get(empId) ?? freshEmployeeState(empId));
+          } else {
+            writes.push((w) => w.removeEntry(entry));
+            for (const empId of c.employeeIds) newStates.set(empId, states.get(empId) ?? freshEmployeeState(empId));
+          }
+        } else {
+          claim = { kind: 'caller', entry: claimed, employees: emps };
+          writes.push((w) => w.putEntry(claimed));
+        }
+        if (claim) writes.push((w) => w.setRrCursor(departmentId, c.rrCursor));
+      }
+      const changedStates = [...newStates.values()].filter((s) => s !== states.get(s.id));
+      return {
+        result: {
+          claim,
+          abandoned: d.abandonedCallers.length,
+          expired: d.expiredCallbacks.length,
+          interrupted: d.interruptedCallbacks.length,
+        },
+        write: (w) => {
+          for (const f of writes) f(w);
+          for (const s of changedStates) w.putEmployeeState(s);
+        },
+      };
+    });
+  }
+
+  /**
+   * Employees rung for an entry failed (rejected, busy, no answer, cancelled). They are free
+   * again (skipped for a while when `skip`); the entry goes back to waiting once nobody rings for it.
+   */
+  async ringEnded(accountId: string, entryId: string, employeeIds: string[], now: number, skip: boolean): Promise<void> {
+    await this.run(accountId, async (v) => {
+      const [entry, states] = await Promise.all([v.entry(entryId), v.employeeStates(employeeIds)]);
+      const mine = [...states.values()].filter((s) => s.entryId === entryId);
+      return {
+        result: undefined,
+        write: (w) => {
+          for (const s of mine) this.freeEmployee(w, s, { now, skip, talked: false });
+          if (entry && entry.kind === 'caller' && entry.state === 'ringing') {
+            const left = entry.employeeIds.filter((id) => !employeeIds.includes(id));
+            w.putEntry({ ...entry, employeeIds: left, state: left.length === 0 ? 'waiting' : 'ringing' });
+          }
+        },
+      };
+    });
+  }
+
+  /**
+   * An employee answered a caller: exactly one of this and requestCallback wins for an entry.
+   * The winner is whichever reaches Redis first; the other sees the changed entry and backs off.
+   * Pending callback requests of this caller in this department are cancelled (they reached us).
+   */
+  async connectCaller(accountId: string, entryId: string, employeeId: string, now: number): Promise<ConnectResult> {
+    return this.run<ConnectResult>(accountId, async (v) => {
+      const entry = await v.entry(entryId);
+      if (!entry || entry.state !== 'ringing' || !entry.employeeIds.includes(employeeId)) return { result: { outcome: 'lost' as const } };
+      const states = await v.employeeStates(entry.employeeIds);
+      const others = entry.employeeIds.filter((id) => id !== employeeId);
+      let pending: CallbackRequest | undefined;
+      if (entry.callerNumber) {
+        const pid = await v.pendingFor(entry.departmentId, entry.callerNumber);
+        const r = pid ? await v.request(pid) : undefined;
+        if (r && r.status === 'pending') pending = req.cancel(r, 'the customer called in and reached an employee', now);
+      }
+      return {
+        result: { outcome: 'connected' as const, released: others },
+        write: (w) => {
+          w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] });
+          const me = states.get(employeeId)!;
+          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner });
+          for (const id of others) {
+            const s = states.get(id);
+            if (s && s.entryId === entryId) this.freeEmployee(w, s, { now, skip: false, talked: false });
+          }
+          if (pending) {
+            w.putRequest(pending);
+            syncCallbackEntry(w, pending, undefined, 0);
+            w.event({ type: 'cancelled', departmentId: pending.departmentId, at: now });
+          }
+        },
+      };
+    });
+  }
+
+  /**
+   * Digit 1: the caller's callback request is stored (or found pending already), and the caller
+   * leaves the line; the request takes the caller's place. Refused when the caller is already
+   * connected to an employee.
+   */
+  async requestCallback(accountId: string, entryId: string, request: CallbackRequest): Promise<RequestCallbackResult> {
+    return this.run<RequestCallbackResult>(accountId, async (v) => {
+      const entry = await v.entry(entryId);
+      if (!entry || entry.state === 'connected') return { result: { outcome: 'too-late' as const } };
+      const states = await v.employeeStates(entry.employeeIds);
+      const ringing = entry.employeeIds.filter((id) => states.get(id)?.entryId === entryId);
+      const existingId = await v.pendingFor(request.departmentId, request.callerNumber);
+      const existing = existingId ? await v.request(existingId) : undefined;
+      const now = request.createdAt;
+      const common = (w: AccountWrites): void => {
+        w.removeEntry(entry);
+        for (const id of ringing) this.freeEmployee(w, states.get(id)!, { now, skip: false, talked: false });
+      };
+      if (existing && !req.FINAL_STATUSES.has(existing.status)) {
+        return { result: { outcome: 'duplicate' as const, request: existing, releasedEmployees: ringing }, write: common };
+      }
+      return {
+        result: { outcome: 'created' as const, request, releasedEmployees: ringing },
+        write: (w) => {
+          common(w);
+          w.putRequest(request, true);
+          syncCallbackEntry(w, request, undefined, 0);
+          w.event({ type: 'request', departmentId: request.departmentId, at: now });
+        },
+      };
+    });
+  }
+
+  /** A caller left (hung up, or the call ended after talking): entry removed, employees freed. */
+  async leave(accountId: string, entryId: string, now: number): Promise<LineEntry | undefined> {
+    return this.run(accountId, async (v) => {
+      const entry = await v.entry(entryId);
+      if (!entry) return { result: undefined };
+      const states = await v.employeeStates(entry.employeeIds);
+      return {
+        result: entry,
+        write: (w) => {
+          w.removeEntry(entry);
+          for (const s of states.values()) {
+            if (s.entryId === entryId) this.freeEmployee(w, s, { now, skip: false, talked: s.status === 'busy' });
+          }
+          if (entry.kind === 'caller' && entry.state !== 'connected') w.event({ type: 'abandoned', departmentId: entry.departmentId, at: now });
+        },
+      };
+    });
+  }
+
+  /**
+   * Applies a callback request transition decided by `step` and keeps its line entry and
+   * employee in step: back to waiting frees the employee (skipped when it was the employee's
+   * fault), a final status removes the entry.
+   */
+  async transition(
+    accountId: string,
+    requestId: string,
+    step: (r: CallbackRequest) => CallbackRequest,
+    opts: { now: number; leaseUntil?: number; connected?: boolean; skipEmployee?: boolean; events?: StoredEvent[] },
+  ): Promise<CallbackRequest | undefined> {
+    return this.run(accountId, async (v) => {
+      const r0 = await v.request(requestId);
+      if (!r0) return { result: undefined };
+      const r1 = step(r0);
+      const entryId = callbackEntryId(requestId);
+      const entry = await v.entry(entryId);
+      const states = await v.employeeStates(entry?.employeeIds ?? []);
+      return {
+        result: r1,
+        write: (w) => {
+          w.putRequest(r1);
+          if (r1.status === 'dialing' && entry) {
+            const state = opts.connected ? 'connected' : entry.state;
+            w.putEntry({ ...entry, state, leaseUntil: opts.leaseUntil ?? entry.leaseUntil });
+            if (opts.connected) {
+              for (const s of states.values()) if (s.entryId === entryId) w.putEmployeeState({ ...s, status: 'busy' });
+            }
+          } else {
+            syncCallbackEntry(w, r1, entry, 0);
+            for (const s of states.values()) {
+              if (s.entryId === entryId) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee ?? false, talked: s.status === 'busy' });
+            }
+          }
+          for (const e of opts.events ?? []) w.event(e);
+        },
+      };
+    });
+  }
+
+  /** Employee freed after a connected callback ended (the request is already completed). */
+  async releaseEmployee(accountId: string, employeeId: string, now: number, talked: boolean): Promise<void> {
+    await this.run(accountId, async (v) => {
+      const s = (await v.employeeStates([employeeId])).get(employeeId)!;
+      return { result: undefined, write: (w) => this.freeEmployee(w, s, { now, skip: false, talked }) };
+    });
+  }
+
+  /** Accounts known to the store (dispatch walks their departments). */
+  async accountsWithDepartments(): Promise<Array<{ accountId: string; departments: string[] }>> {
+    const ids = await this.redis.smembers(keys.accounts);
+    const out: Array<{ accountId: string; departments: string[] }> = [];
+    for (const id of ids) out.push({ accountId: id, departments: await this.redis.hkeys(keys.departments(id)) });
+    return out;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Free loopback ports for tests.
+ *
+ * Every port is probed on 127.0.0.1 only. Ports of the fixed demo deployment
+ * (see /work/shared/demo-deployment.md) are never handed out, so a developer
+ * running the demo on the same machine is not disturbed, and a port handed out
+ * by this process is not handed out again for a while (two tests asking at the
+ * same time get different ports even before either has bound its port).
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+
+export type PortKind = 'tcp' | 'udp' | 'both';
+
+const HOST = '127.0.0.1';
+const MAX_ATTEMPTS = 100;
+
+/** Ports of the demo deployment and well-known local services: never returned. */
+export const RESERVED_PORTS: ReadonlySet<number> = new Set([
+  3000, 5060, 5061, 5071, 5072, 5080, 5081, 5090, 6379, 8021, 8022, 9022, 9023,
+]);
+
+/** Ports recently handed out by this process (kept for RECENT_TTL_MS). */
+const recent = new Map<number, number>();
+const RECENT_TTL_MS = 60_000;
+
+function isRecent(port: number): boolean {
+  const at = recent.get(port);
+  if (at === undefined) return false;
+  if (Date.now() - at > RECENT_TTL_MS) {
+    recent.delete(port);
+    return false;
+  }
+  return true;
+}
+
+function remember(...ports: number[]): void {
+  const now = Date.now();
+  for (const p of ports) recent.set(p, now);
+}
+
+function usable(port: number): boolean {
+  return port > 1024 && port < 65535 && !RESERVED_PORTS.has(port) && !isRecent(port);
+}
+
+/** Resolves true when a TCP listener can be bound to 127.0.0.1:port (0 = any; then resolves the port). */
+function bindTcp(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(null));
+    srv.listen({ host: HOST, port, exclusive: true }, () => {
+      const addr = srv.address();
+      const bound = typeof addr === 'object' && addr !== null ? addr.port : null;
+      srv.close(() => resolve(bound));
+    });
+  });
+}
+
+function bindUdp(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    sock.unref();
+    sock.once('error', () => {
+      try {
+        sock.close();
+      } catch {
+        /* already closed */
+      }
+      resolve(null);
+    });
+    sock.bind({ address: HOST, port, exclusive: true }, () => {
+      const bound = sock.address().port;
+      sock.close(() => resolve(bound));
+    });
+  });
+}
+
+async function isFree(port: number, kind: PortKind): Promise<boolean> {
+  if (kind === 'tcp' || kind === 'both') {
+    if ((await bindTcp(port)) === null) return false;
+  }
+  if (kind === 'udp' || kind === 'both') {
+    if ((await bindUdp(port)) === null) return false;
+  }
+  return true;
+}
+
+/** A kernel-chosen ephemeral port (not yet checked for the other protocol). */
+async function candidate(kind: PortKind): Promise<number | null> {
+  return kind === 'udp' ? bindUdp(0) : bindTcp(0);
+}
+
+/**
+ * A port that is free on 127.0.0.1 for the given protocol(s) right now.
+ * `both` (the default) means free for UDP and TCP at the same time, as SIP endpoints need.
+ */
+export async function freePort(kind: PortKind = 'both'): Promise<number> {
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    const port = await candidate(kind);
+    if (port === null || !usable(port)) continue;
+    if (await isFree(port, kind)) {
+      remember(port);
+      return port;
+    }
+  }
+  throw new Error(`freePort(${kind}): no free port found on ${HOST} after ${MAX_ATTEMPTS} attempts`);
+}
+
+/**
+ * An even UDP port P such that P, P+1 (RTP/RTCP) and also P+2, P+3 are free on 127.0.0.1.
+ * SIPp binds the -mp port and -mp + 2 (its "video" echo socket), so the whole block of
+ * four is checked; the four ports are reserved against reuse by this process.
+ */
+export async function freeEvenPortPair(): Promise<number> {
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    const probe = await bindUdp(0);
+    if (probe === null) continue;
+    const base = probe - (probe % 2);
+    if (base + 3 >= 65535) continue;
+    const block = [base, base + 1, base + 2, base + 3];
+    if (!block.every(usable)) continue;
+    let ok = true;
+    for (const p of block) {
+      if (!(await isFree(p, 'udp'))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) {
+      remember(...block);
+      return base;
+    }
+  }
+  throw new Error(`freeEvenPortPair: no free even UDP port block found on ${HOST} after ${MAX_ATTEMPTS} attempts`);
+}

@@ -1,0 +1,161 @@
+/**
+ * SIP transports: one UDP socket and one TCP listener on the same address and port number.
+ *
+ * UDP: one datagram is one message. TCP: messages are framed by Content-Length (RFC 3261 section 18.3); leading
+ * CRLF keep-alives are skipped; input that cannot be framed (no end of headers within 64 KB, a bad or oversized
+ * Content-Length) is reported as a framing error, after which the connection is closed.
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { findHeaderEnd, MAX_MESSAGE_BYTES } from './message';
+
+export type TransportName = 'udp' | 'tcp';
+
+export interface Peer {
+  transport: TransportName;
+  address: string;
+  port: number;
+}
+
+export interface TransportEvents {
+  /** A complete message (UDP datagram or framed TCP message). */
+  message(data: Buffer, peer: Peer): void;
+  /** Unframeable stream input; `head` holds what was read (for a best-effort 400). The connection is closed after. */
+  framingError(reason: string, head: Buffer, peer: Peer): void;
+}
+
+const peerKey = (address: string, port: number): string => `${address}:${port}`;
+
+/** Frames a TCP byte stream into SIP messages. */
+export class StreamFramer {
+  private buffer = Buffer.alloc(0);
+
+  /** Appends data; returns complete messages, or an error string when the stream cannot be framed any more. */
+  push(chunk: Buffer): { messages: Buffer[]; error?: { reason: string; head: Buffer } } {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    const messages: Buffer[] = [];
+    for (;;) {
+      let skip = 0;
+      while (skip < this.buffer.length && (this.buffer[skip] === 0x0d || this.buffer[skip] === 0x0a)) skip++;
+      if (skip) this.buffer = this.buffer.subarray(skip);
+      if (this.buffer.length === 0) return { messages };
+      const split = findHeaderEnd(this.buffer);
+      if (!split) {
+        if (this.buffer.length > MAX_MESSAGE_BYTES) return { messages, error: { reason: 'headers exceed 64 KB', head: this.buffer } };
+        return { messages };
+      }
+      const head = this.buffer.subarray(0, split.headEnd).toString('latin1');
+      const cl = /(?:^|\r?\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
+      let length = 0;
+      if (cl) {
+        const text = cl[1].trim();
+        if (!/^\d+$/.test(text)) return { messages, error: { reason: 'invalid Content-Length', head: this.buffer.subarray(0, split.bodyStart) } };
+        length = Number(text);
+      }
+      const total = split.bodyStart + length;
+      if (total > MAX_MESSAGE_BYTES) return { messages, error: { reason: 'message too large', head: this.buffer.subarray(0, split.bodyStart) } };
+      if (this.buffer.length < total) return { messages };
+      messages.push(Buffer.from(this.buffer.subarray(0, total)));
+      this.buffer = this.buffer.subarray(total);
+    }
+  }
+}
+
+export class SipTransport {
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+  private readonly connections = new Map<string, net.Socket>();
+  private boundPort = 0;
+
+  constructor(
+    private readonly address: string,
+    private readonly requestedPort: number,
+    private readonly events: TransportEvents,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    // with port 0 the UDP port is chosen first and TCP must get the same number; retry a few times if taken
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const udp = dgram.createSocket('udp4');
+      udp.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+      udp.on('error', (err) => this.log(`udp error: ${err.message}`));
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(this.requestedPort, this.address, () => { udp.off('error', reject); resolve(); });
+      });
+      const port = udp.address().port;
+      const tcp = net.createServer((socket) => this.adoptConnection(socket));
+      const ok = await new Promise<boolean>((resolve) => {
+        tcp.once('error', () => resolve(false));
+        tcp.listen(port, this.address, () => resolve(true));
+      });
+      if (ok) {
+        tcp.on('error', (err) => this.log(`tcp listener error: ${err.message}`));
+        this.udp = udp;
+        this.tcp = tcp;
+        this.boundPort = port;
+        return;
+      }
+      udp.close();
+      if (this.requestedPort !== 0) throw new Error(`TCP port ${port} is in use`);
+    }
+    throw new Error('could not find a port free for both UDP and TCP');
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.connections.values()) socket.destroy();
+    this.connections.clear();
+    await Promise.all([
+      new Promise<void>((resolve) => (this.udp ? this.udp.close(() => resolve()) : resolve())),
+      new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve())),
+    ]);
+  }
+
+  /** Sends a message. TCP reuses an open connection to that peer or opens one. */
+  send(peer: Peer, data: Buffer): void {
+    if (peer.transport === 'udp') {
+      this.udp?.send(data, peer.port, peer.address, (err) => {
+        if (err) this.log(`udp send to ${peer.address}:${peer.port} failed: ${err.message}`);
+      });
+      return;
+    }
+    let socket = this.connections.get(peerKey(peer.address, peer.port));
+    if (!socket || socket.destroyed) {
+      socket = net.connect({ host: peer.address, port: peer.port });
+      this.adoptConnection(socket, peer);
+    }
+    socket.write(data);
+  }
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (data.length === 0 || data.every((b) => b === 0x0d || b === 0x0a || b === 0x20)) return; // keep-alive
+    this.events.message(data, { transport: 'udp', address: rinfo.address, port: rinfo.port });
+  }
+
+  private adoptConnection(socket: net.Socket, knownPeer?: Peer): void {
+    const framer = new StreamFramer();
+    // an accepted socket knows its remote end; an outgoing one is registered under the address it dials
+    const peer: Peer = knownPeer ?? { transport: 'tcp', address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const key = peerKey(peer.address, peer.port);
+    this.connections.set(key, socket);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => {
+      const { messages, error } = framer.push(chunk);
+      for (const m of messages) this.events.message(m, peer);
+      if (error) {
+        this.events.framingError(error.reason, error.head, peer);
+        socket.end();
+        setTimeout(() => socket.destroy(), 200).unref();
+      }
+    });
+    socket.on('error', (err) => this.log(`tcp ${key} error: ${err.message}`));
+    socket.on('close', () => {
+      if (this.connections.get(key) === socket) this.connections.delete(key);
+    });
+  }
+}

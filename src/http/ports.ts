@@ -1,53 +1,12 @@
-import type { CallbackRequest, RequestStatus } from '../callback/request';
+import type { CallbackRequest } from '../callback/request';
+import type { CallbackStats, RequestFilter } from '../store/requests';
+
+export type { CallbackStats, RequestFilter } from '../store/requests';
 
 /**
- * What the HTTP layer needs from the callback-request store (src/store/requests.ts, class
- * RequestStore). Declared structurally here so the HTTP layer depends only on these calls;
- * the real RequestStore satisfies it.
+ * What the HTTP layer needs from the callback-request store (src/store/requests.ts RequestStore,
+ * which satisfies it). Declared as an interface so the HTTP layer's own tests may stand in.
  */
-
-export interface RequestFilter {
-  status?: RequestStatus;
-  departmentId?: string;
-  from?: number;
-  to?: number;
-  limit: number;
-  cursor?: string;
-}
-
-export interface DurationSummary {
-  count: number;
-  median: number | null;
-  p90: number | null;
-}
-
-export interface DayBucket {
-  /** YYYY-MM-DD (UTC) */
-  day: string;
-  offersPlayed: number;
-  requestsMade: number;
-  completed: number;
-  failed: number;
-  expired: number;
-  abandonedCalls: number;
-}
-
-export interface CallbackStats {
-  from: number;
-  to: number;
-  offersPlayed: number;
-  requestsMade: number;
-  completed: number;
-  failed: number;
-  expired: number;
-  cancelled: number;
-  abandonedCalls: number;
-  callsReceived: number;
-  requestToFirstAttemptMs: DurationSummary;
-  requestToConnectionMs: DurationSummary;
-  byDay: DayBucket[];
-}
-
 export interface RequestsPort {
   listRequests(accountId: string, f: RequestFilter): Promise<{ items: CallbackRequest[]; nextCursor?: string }>;
   getRequest(accountId: string, id: string): Promise<CallbackRequest | undefined>;

@@ -1,0 +1,427 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { TransitionError, type CallbackRequest } from '../callback/request';
+import type { Account, Department, Employee, MultichannelNumber } from '../domain/model';
+import { ProvisioningError, type ProvisioningStore } from '../store/provisioning';
+import { NotFoundError } from '../store/requests';
+import { principalOf } from './auth';
+import { HttpError, validate } from './errors';
+import type { RequestFilter, RequestsPort } from './ports';
+import {
+  accountCreateBody,
+  accountPatchBody,
+  accountTokenBody,
+  cancelBody,
+  departmentCreateBody,
+  departmentPatchBody,
+  emptyBody,
+  employeeCreateBody,
+  employeePatchBody,
+  MAX_STATS_RANGE_MS,
+  numberCreateBody,
+  numberPatchBody,
+  requestListQuery,
+  statsQuery,
+} from './schemas';
+
+/**
+ * The REST API (mounted at /api/v1 behind authentication). Every resource lives under
+ * /accounts/{accountId}; access rules, applied the same way everywhere:
+ *
+ * - an account token may use only its own account: any other account id in the path gets 403
+ *   (given without looking the account up, so it reveals nothing about other accounts);
+ * - inside an account, ids are looked up in that account only, so another account's
+ *   department, employee, number or callback request is simply 404 there;
+ * - the operator token may use every account; a missing account is 404.
+ *
+ * Nothing is cached: every request reads Redis, so a change applies to the next call on
+ * every instance.
+ */
+
+export interface ApiDeps {
+  provisioning: ProvisioningStore;
+  requests: RequestsPort;
+  now: () => number;
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+
+const wrap =
+  (fn: Handler) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    fn(req, res).catch(next);
+  };
+
+function param(req: Request, name: string): string {
+  const v = req.params[name];
+  if (v === undefined) throw new HttpError(400, `missing path parameter ${name}`, name);
+  return v;
+}
+
+
+function operatorOnly(req: Request): void {
+  if (principalOf(req).kind !== 'operator') throw new HttpError(403, 'only the operator may do this');
+}
+
+export function createApiRouter(deps: ApiDeps): Router {
+  const { provisioning: store, requests, now } = deps;
+  const r = express.Router({ strict: false, caseSensitive: true });
+
+  /** The account named in the path, after the access rules above. */
+  async function scopedAccount(req: Request): Promise<Account> {
+    const accountId = param(req, 'accountId');
+    const p = principalOf(req);
+    if (p.kind === 'account' && p.accountId !== accountId) throw new HttpError(403, 'this token may not access that account');
+    const account = await store.getAccount(accountId);
+    if (!account) throw new HttpError(404, 'account not found');
+    return account;
+  }
+
+  async function department(accountId: string, id: string): Promise<Department> {
+    const d = await store.getDepartment(accountId, id);
+    if (!d) throw new HttpError(404, 'department not found');
+    return d;
+  }
+
+  async function employee(accountId: string, id: string): Promise<Employee> {
+    const e = await store.getEmployee(accountId, id);
+    if (!e) throw new HttpError(404, 'employee not found');
+    return e;
+  }
+
+  async function ownNumber(accountId: string, number: string): Promise<MultichannelNumber> {
+    const n = await store.getNumber(number);
+    if (!n || n.accountId !== accountId) throw new HttpError(404, 'number not found');
+    return n;
+  }
+
+  /** A write refused by the model's references: the body named something that is not there. */
+  async function write(fn: () => Promise<void>, status = 400): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof ProvisioningError) throw new HttpError(status, err.message, err.field);
+      throw err;
+    }
+  }
+
+  async function requestAction(fn: () => Promise<CallbackRequest>): Promise<CallbackRequest> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof TransitionError) throw new HttpError(409, err.message, 'status');
+      if (err instanceof NotFoundError) throw new HttpError(404, 'callback request not found');
+      throw err;
+    }
+  }
+
+  // ---- who am I -------------------------------------------------------------------------
+  r.get(
+    '/me',
+    wrap(async (req, res) => {
+      const p = principalOf(req);
+      res.json(p.kind === 'operator' ? { role: 'operator' } : { role: 'account', accountId: p.accountId });
+    }),
+  );
+
+  // ---- accounts ------------------------------------------------------------------------
+  r.get(
+    '/accounts',
+    wrap(async (req, res) => {
+      const p = principalOf(req);
+      if (p.kind === 'operator') {
+        res.json({ items: await store.listAccounts() });
+        return;
+      }
+      const a = await store.getAccount(p.accountId);
+      res.json({ items: a ? [a] : [] });
+    }),
+  );
+
+  r.post(
+    '/accounts',
+    wrap(async (req, res) => {
+      operatorOnly(req);
+      const { token, ...account } = validate(accountCreateBody, req.body);
+      if (await store.getAccount(account.id)) throw new HttpError(409, `account ${account.id} already exists`, 'id');
+      await store.putAccount(account);
+      if (token !== undefined) await store.setAccountToken(account.id, token);
+      res.status(201).location(`/api/v1/accounts/${encodeURIComponent(account.id)}`).json(account);
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId',
+    wrap(async (req, res) => {
+      res.json(await scopedAccount(req));
+    }),
+  );
+
+  r.patch(
+    '/accounts/:accountId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const patch = validate(accountPatchBody, req.body);
+      const next: Account = { ...account, ...patch };
+      await store.putAccount(next);
+      res.json(next);
+    }),
+  );
+
+  r.put(
+    '/accounts/:accountId/token',
+    wrap(async (req, res) => {
+      operatorOnly(req);
+      const account = await scopedAccount(req);
+      const { token } = validate(accountTokenBody, req.body);
+      await store.setAccountToken(account.id, token);
+      res.status(204).end();
+    }),
+  );
+
+  // ---- multichannel numbers ------------------------------------------------------------
+  r.get(
+    '/accounts/:accountId/numbers',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json({ items: await store.listNumbers(account.id) });
+    }),
+  );
+
+  r.post(
+    '/accounts/:accountId/numbers',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const body = validate(numberCreateBody, req.body);
+      const existing = await store.getNumber(body.number);
+      // a number held by another account is refused the same way as one of our own: no owner is named
+      if (existing) throw new HttpError(409, `number ${body.number} is already provisioned`, 'number');
+      const n: MultichannelNumber = { ...body, accountId: account.id };
+      await write(() => store.putNumber(n));
+      res.status(201).location(`/api/v1/accounts/${encodeURIComponent(account.id)}/numbers/${encodeURIComponent(n.number)}`).json(n);
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId/numbers/:number',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json(await ownNumber(account.id, param(req, 'number')));
+    }),
+  );
+
+  r.patch(
+    '/accounts/:accountId/numbers/:number',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const patch = validate(numberPatchBody, req.body);
+      const n = { ...(await ownNumber(account.id, param(req, 'number'))), ...patch };
+      await write(() => store.putNumber(n));
+      res.json(n);
+    }),
+  );
+
+  r.delete(
+    '/accounts/:accountId/numbers/:number',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const n = await ownNumber(account.id, param(req, 'number'));
+      await store.deleteNumber(n.number);
+      res.status(204).end();
+    }),
+  );
+
+  // ---- departments ---------------------------------------------------------------------
+  r.get(
+    '/accounts/:accountId/departments',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json({ items: await store.listDepartments(account.id) });
+    }),
+  );
+
+  r.post(
+    '/accounts/:accountId/departments',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const body = validate(departmentCreateBody, req.body);
+      if (await store.getDepartment(account.id, body.id)) throw new HttpError(409, `department ${body.id} already exists`, 'id');
+      const d: Department = { ...body, accountId: account.id };
+      await write(() => store.putDepartment(d));
+      res.status(201).location(`/api/v1/accounts/${encodeURIComponent(account.id)}/departments/${encodeURIComponent(d.id)}`).json(d);
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId/departments/:departmentId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json(await department(account.id, param(req, 'departmentId')));
+    }),
+  );
+
+  r.patch(
+    '/accounts/:accountId/departments/:departmentId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const { callbackPolicy, ...patch } = validate(departmentPatchBody, req.body);
+      const current = await department(account.id, param(req, 'departmentId'));
+      const d: Department = { ...current, ...patch, callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy } };
+      await write(() => store.putDepartment(d));
+      res.json(d);
+    }),
+  );
+
+  r.delete(
+    '/accounts/:accountId/departments/:departmentId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const d = await department(account.id, param(req, 'departmentId'));
+      await write(async () => {
+        await store.deleteDepartment(account.id, d.id);
+      }, 409);
+      res.status(204).end();
+    }),
+  );
+
+  // ---- employees -----------------------------------------------------------------------
+  r.get(
+    '/accounts/:accountId/employees',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json({ items: await store.listEmployees(account.id) });
+    }),
+  );
+
+  r.post(
+    '/accounts/:accountId/employees',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const body = validate(employeeCreateBody, req.body);
+      if (await store.getEmployee(account.id, body.id)) throw new HttpError(409, `employee ${body.id} already exists`, 'id');
+      const e: Employee = { ...body, accountId: account.id };
+      await write(() => store.putEmployee(e));
+      res.status(201).location(`/api/v1/accounts/${encodeURIComponent(account.id)}/employees/${encodeURIComponent(e.id)}`).json(e);
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId/employees/:employeeId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json(await employee(account.id, param(req, 'employeeId')));
+    }),
+  );
+
+  r.patch(
+    '/accounts/:accountId/employees/:employeeId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const { ownNumber: own, ...patch } = validate(employeePatchBody, req.body);
+      const current = await employee(account.id, param(req, 'employeeId'));
+      const e: Employee = { ...current, ...patch };
+      if (own === null) delete e.ownNumber;
+      else if (own !== undefined) e.ownNumber = own;
+      await write(() => store.putEmployee(e));
+      res.json(e);
+    }),
+  );
+
+  r.delete(
+    '/accounts/:accountId/employees/:employeeId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const e = await employee(account.id, param(req, 'employeeId'));
+      await write(async () => {
+        await store.deleteEmployee(account.id, e.id);
+      }, 409);
+      res.status(204).end();
+    }),
+  );
+
+  for (const [action, loggedIn] of [
+    ['login', true],
+    ['logout', false],
+  ] as const) {
+    r.post(
+      `/accounts/:accountId/employees/:employeeId/${action}`,
+      wrap(async (req, res) => {
+        const account = await scopedAccount(req);
+        validate(emptyBody, req.body);
+        const e: Employee = { ...(await employee(account.id, param(req, 'employeeId'))), loggedIn };
+        await write(() => store.putEmployee(e));
+        res.json(e);
+      }),
+    );
+  }
+
+  // ---- callback requests ---------------------------------------------------------------
+  r.get(
+    '/accounts/:accountId/requests',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const q = validate(requestListQuery, req.query, 'query');
+      if (q.from !== undefined && q.to !== undefined && q.to < q.from) throw new HttpError(400, 'to: must not be before from', 'to');
+      const f: RequestFilter = { limit: q.limit ?? 50 };
+      if (q.status !== undefined) f.status = q.status;
+      if (q.departmentId !== undefined) f.departmentId = q.departmentId;
+      if (q.from !== undefined) f.from = q.from;
+      if (q.to !== undefined) f.to = q.to;
+      if (q.cursor !== undefined) f.cursor = q.cursor;
+      let page: { items: CallbackRequest[]; nextCursor?: string };
+      try {
+        page = await requests.listRequests(account.id, f);
+      } catch (err) {
+        if (err instanceof RangeError) throw new HttpError(400, 'cursor: is not a cursor this API returned', 'cursor');
+        throw err;
+      }
+      res.json(page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor });
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId/requests/:requestId',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const cr = await requests.getRequest(account.id, param(req, 'requestId'));
+      if (!cr) throw new HttpError(404, 'callback request not found');
+      res.json(cr);
+    }),
+  );
+
+  r.post(
+    '/accounts/:accountId/requests/:requestId/cancel',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const { reason } = validate(cancelBody, req.body);
+      const by = principalOf(req).kind === 'operator' ? 'operator' : 'account admin';
+      res.json(await requestAction(() => requests.cancelRequest(account.id, param(req, 'requestId'), reason ?? `cancelled by ${by}`, now())));
+    }),
+  );
+
+  r.post(
+    '/accounts/:accountId/requests/:requestId/call-now',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      validate(emptyBody, req.body);
+      res.json(await requestAction(() => requests.callNow(account.id, param(req, 'requestId'), now())));
+    }),
+  );
+
+  // ---- statistics ----------------------------------------------------------------------
+  r.get(
+    '/accounts/:accountId/stats',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const q = validate(statsQuery, req.query, 'query');
+      const to = q.to ?? now();
+      const from = q.from ?? to - 7 * 86_400_000;
+      if (to <= from) throw new HttpError(400, 'to: must be after from', 'to');
+      if (to - from > MAX_STATS_RANGE_MS) throw new HttpError(400, 'from: the period may span at most 400 days', 'from');
+      if (q.departmentId !== undefined) await department(account.id, q.departmentId);
+      res.json(await requests.stats(account.id, q.departmentId === undefined ? { from, to } : { from, to, departmentId: q.departmentId }));
+    }),
+  );
+
+  r.use((req: Request, _res: Response, next: NextFunction) => next(new HttpError(404, `no such endpoint: ${req.method} ${req.baseUrl}${req.path}`)));
+  return r;
+}

@@ -1,0 +1,180 @@
+import path from 'node:path';
+import http from 'node:http';
+import Srf from 'drachtio-srf';
+import { loadConfig, ConfigError, type AppConfig } from './config';
+import { compileNumberPolicy } from './domain/numbers';
+import { MediaGateway } from './media/gateway';
+import { Prompts } from './media/prompts';
+import { createLogger, type Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { Dispatcher } from './queue/dispatcher';
+import { Dialer } from './callback/dialer';
+import type { CallSession } from './sip/call-session';
+import { registerInbound } from './sip/inbound';
+import { ProvisioningStore } from './store/provisioning';
+import { QueueStore } from './store/queue-store';
+import { RequestStore } from './store/requests';
+import { createRedis, TxRunner, waitReady } from './store/redis';
+import { seedFromFile } from './store/seed';
+import { createHttpApp } from './http/app';
+import type { Services } from './services';
+
+const ROOT = path.resolve(__dirname, '..');
+
+export interface RunningService {
+  config: AppConfig;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+/** Starts one service instance: Redis, the drachtio and FreeSWITCH connections, HTTP. */
+export async function startService(config: AppConfig, log: Logger): Promise<RunningService> {
+  const metrics = new Metrics();
+  const redis = createRedis(config.redis.url, `qc-${config.instanceId}`);
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
+  redis.on('ready', () => metrics.dependencyUp.set({ dependency: 'redis' }, 1));
+  redis.on('end', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
+  redis.on('close', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
+  await waitReady(redis, 15000);
+  const tx = new TxRunner(config.redis.url, 4, `qc-${config.instanceId}`);
+  await tx.connect(15000);
+  const provisioning = new ProvisioningStore(redis);
+  const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000);
+  const requests = new RequestStore(redis, queue);
+
+  if (config.provisioning.seedFile && config.provisioning.seedWhenEmpty && (await provisioning.isEmpty())) {
+    const file = path.resolve(ROOT, config.provisioning.seedFile);
+    await seedFromFile(provisioning, file);
+    log.info({ file }, 'Redis held no provisioning: seeded the example');
+  }
+
+  const srf = new Srf();
+  let drachtioUp = false;
+  srf.on('connect', (_err, hostport) => {
+    drachtioUp = true;
+    metrics.dependencyUp.set({ dependency: 'drachtio' }, 1);
+    log.info({ hostport }, 'connected to drachtio');
+  });
+  srf.on('disconnect', () => {
+    drachtioUp = false;
+    metrics.dependencyUp.set({ dependency: 'drachtio' }, 0);
+    log.warn('drachtio connection lost; reconnecting');
+  });
+  srf.on('error', (err: Error) => log.warn({ err: err.message }, 'drachtio error'));
+  srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
+
+  const media = new MediaGateway(srf, config.freeswitch, log);
+  media.on('up', () => metrics.dependencyUp.set({ dependency: 'freeswitch' }, 1));
+  media.on('down', () => metrics.dependencyUp.set({ dependency: 'freeswitch' }, 0));
+  media.start();
+
+  const sessions = new Map<string, CallSession>();
+  let accepting = true;
+  let dispatcher: Dispatcher | undefined;
+  const svc: Services = {
+    config,
+    instanceId: config.instanceId,
+    log,
+    metrics,
+    srf,
+    media,
+    prompts: new Prompts(path.resolve(ROOT, config.freeswitch.promptsDir)),
+    provisioning,
+    queue,
+    numberPolicy: compileNumberPolicy(config.numberPolicy),
+    now: () => Date.now(),
+    kick: (a, d) => dispatcher?.kick(a, d),
+  };
+  const dialer = new Dialer(svc);
+  dispatcher = new Dispatcher(
+    queue,
+    {
+      caller: (id) => sessions.get(id),
+      startAttempt: (a, r, e) => dialer.start(a, r, e),
+      held: () => [...sessions.values(), ...dialer.held()],
+    },
+    log,
+    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now },
+  );
+
+  registerInbound(
+    svc,
+    (s) => sessions.set(s.entryId, s),
+    (s) => sessions.delete(s.entryId),
+    () => accepting,
+  );
+  dispatcher.start();
+
+  const app = createHttpApp({
+    provisioning,
+    requests,
+    operatorToken: config.admin.operatorToken,
+    readiness: async () => ({ redis: redis.status === 'ready', drachtio: drachtioUp, freeswitch: media.ready }),
+    metrics: metrics.registry,
+    logger: log,
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => resolve());
+  });
+  const addr = server.address();
+  const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+  log.info({ http: `${config.http.host}:${httpPort}` }, 'HTTP listening');
+
+  return {
+    config,
+    httpPort,
+    async stop(): Promise<void> {
+      accepting = false;
+      const deadline = Date.now() + config.shutdownDrainMs;
+      while ((sessions.size > 0 || dialer.active > 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const s of sessions.values()) await s.end('service shutting down');
+      dispatcher?.stop();
+      media.stop();
+      srf.disconnect();
+      await new Promise<void>((r) => server.close(() => r()));
+      await tx.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`queue-callback: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel, config.instanceId);
+  const svc = await startService(config, log);
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining and stopping');
+    svc.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (require.main === module) {
+  main().catch((err: Error) => {
+    process.stderr.write(`queue-callback: ${err.message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,146 @@
+import { EventEmitter } from 'node:events';
+import Mrf from 'drachtio-fsmrf';
+import type Srf from 'drachtio-srf';
+import type { AppConfig } from '../config';
+import type { Logger } from '../observability/logger';
+
+export type Endpoint = Mrf.Endpoint;
+
+export class MediaUnavailableError extends Error {
+  override readonly name = 'MediaUnavailableError';
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/**
+ * The FreeSWITCH media server through drachtio-fsmrf: keeps one event-socket connection up,
+ * reconnecting by itself, and hands out endpoints. mrf.connect() never settles on a wrong
+ * password, so every attempt is bounded by a timeout.
+ */
+export class MediaGateway extends EventEmitter {
+  private readonly mrf: Mrf;
+  private ms: Mrf.MediaServer | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+
+  constructor(
+    srf: Srf,
+    private readonly cfg: AppConfig['freeswitch'],
+    private readonly log: Logger,
+  ) {
+    super();
+    this.mrf = new Mrf(srf);
+  }
+
+  get ready(): boolean {
+    return this.ms !== undefined && this.ms.connected();
+  }
+
+  start(): void {
+    void this.connectOnce();
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.stopped) return;
+    this.attempt++;
+    try {
+      const ms = await withTimeout(
+        this.mrf.connect({
+          address: this.cfg.address,
+          port: this.cfg.port,
+          secret: this.cfg.secret,
+          profile: this.cfg.profile,
+          listenAddress: this.cfg.listenAddress,
+          listenPort: this.cfg.listenPort,
+          ...(this.cfg.advertisedAddress ? { advertisedAddress: this.cfg.advertisedAddress } : {}),
+          ...(this.cfg.advertisedPort ? { advertisedPort: this.cfg.advertisedPort } : {}),
+        }),
+        this.cfg.connectTimeoutMs,
+        `connecting to FreeSWITCH at ${this.cfg.address}:${this.cfg.port} (check the event-socket password)`,
+      );
+      if (this.stopped) {
+        ms.disconnect();
+        return;
+      }
+      this.ms = ms;
+      this.attempt = 0;
+      this.log.info({ freeswitch: `${this.cfg.address}:${this.cfg.port}` }, 'media server connected');
+      this.emit('up');
+      ms.on('error', (err: Error) => this.log.warn({ err: err.message }, 'media server error'));
+      ms.once('end', () => {
+        this.log.warn('media server event socket closed; reconnecting');
+        if (this.ms === ms) this.ms = undefined;
+        try {
+          ms.disconnect();
+        } catch {
+          /* already closed */
+        }
+        this.emit('down');
+        this.scheduleRetry();
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, attempt: this.attempt }, 'media server connection failed');
+      this.scheduleRetry();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    const delay = Math.min(200 * this.attempt, 3000);
+    this.retryTimer = setTimeout(() => void this.connectOnce(), delay);
+  }
+
+  private server(): Mrf.MediaServer {
+    if (!this.ms || !this.ms.connected()) throw new MediaUnavailableError('media server not connected');
+    return this.ms;
+  }
+
+  connectCaller(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<{ endpoint: Endpoint; dialog: Srf.Dialog }> {
+    return this.server().connectCaller(req, res);
+  }
+
+  createEndpoint(): Promise<Endpoint> {
+    return this.server().createEndpoint();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    try {
+      this.ms?.disconnect();
+    } catch {
+      /* already closed */
+    }
+    this.ms = undefined;
+  }
+}
+
+/** Stops whatever the endpoint is playing (and anything queued behind it). */
+export async function breakPlayback(ep: Endpoint): Promise<void> {
+  await ep.api('uuid_break', `${ep.uuid} all`);
+}
+
+/** Destroys an endpoint, ignoring one that is already gone. */
+export async function destroyQuietly(ep: Endpoint | undefined): Promise<void> {
+  if (!ep) return;
+  try {
+    await ep.destroy();
+  } catch {
+    /* already gone */
+  }
+}

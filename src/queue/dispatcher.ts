@@ -1,0 +1,129 @@
+import type { Employee } from '../domain/model';
+import type { CallbackRequest } from '../callback/request';
+import type { Logger } from '../observability/logger';
+import type { QueueStore } from '../store/queue-store';
+
+export interface LocalCaller {
+  readonly entryId: string;
+  readonly accountId: string;
+  ring(employees: readonly Employee[]): void;
+  heldEmployees(): string[];
+}
+
+export interface LocalAttempt {
+  readonly entryId: string;
+  readonly accountId: string;
+  heldEmployees(): string[];
+}
+
+export interface DispatchTarget {
+  caller(entryId: string): LocalCaller | undefined;
+  startAttempt(accountId: string, request: CallbackRequest, employee: Employee): void;
+  /** everything this instance holds, for lease refresh */
+  held(): Array<LocalCaller | LocalAttempt>;
+}
+
+/**
+ * Walks every department on a timer (and at once when kicked), letting the store hand free
+ * employees to the head of each line: a caller held here is rung, a callback is dialled.
+ * Also keeps this instance's leases fresh so other instances know it is alive.
+ */
+export class Dispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private departments: Array<{ accountId: string; departments: string[] }> = [];
+  private departmentsAt = 0;
+  private running = false;
+  private again = new Set<string>();
+  private stopped = false;
+
+  constructor(
+    private readonly queue: QueueStore,
+    private readonly target: DispatchTarget,
+    private readonly log: Logger,
+    private readonly opts: { instanceId: string; intervalMs: number; leaseMs: number; now: () => number },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
+    this.leaseTimer = setInterval(() => void this.refreshLeases(), Math.max(100, Math.floor(this.opts.leaseMs / 3)));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.leaseTimer);
+  }
+
+  kick(accountId: string, departmentId: string): void {
+    this.again.add(`${accountId}\u0000${departmentId}`);
+    setImmediate(() => void this.tick());
+  }
+
+  private async listDepartments(): Promise<Array<{ accountId: string; departments: string[] }>> {
+    const now = this.opts.now();
+    if (now - this.departmentsAt > 2000) {
+      this.departments = await this.queue.accountsWithDepartments();
+      this.departmentsAt = now;
+    }
+    return this.departments;
+  }
+
+  async tick(): Promise<void> {
+    if (this.running || this.stopped) {
+      return;
+    }
+    this.running = true;
+    try {
+      this.again.clear();
+      for (const { accountId, departments } of await this.listDepartments()) {
+        for (const d of departments) await this.dispatchDepartment(accountId, d);
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'dispatch failed; retrying at the next tick');
+    } finally {
+      this.running = false;
+    }
+    if (this.again.size > 0 && !this.stopped) setImmediate(() => void this.tick());
+  }
+
+  private async dispatchDepartment(accountId: string, departmentId: string): Promise<void> {
+    // keep claiming while free employees and eligible entries meet (bounded per tick)
+    for (let i = 0; i < 50; i++) {
+      const r = await this.queue.dispatch(accountId, departmentId, this.opts.instanceId, this.opts.now(), this.opts.leaseMs);
+      if (r.abandoned || r.expired || r.interrupted) {
+        this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
+      }
+      const c = r.claim;
+      if (!c) return;
+      if (c.kind === 'caller') {
+        const local = this.target.caller(c.entry.id);
+        if (!local) {
+          // our own caller vanished between its hang-up and this claim: undo by leaving the line
+          await this.queue.leave(accountId, c.entry.id, this.opts.now());
+          continue;
+        }
+        local.ring(c.employees);
+      } else {
+        this.target.startAttempt(accountId, c.request, c.employees[0]!);
+      }
+    }
+  }
+
+  private async refreshLeases(): Promise<void> {
+    const byAccount = new Map<string, { entries: string[]; employees: string[] }>();
+    for (const h of this.target.held()) {
+      let a = byAccount.get(h.accountId);
+      if (!a) {
+        a = { entries: [], employees: [] };
+        byAccount.set(h.accountId, a);
+      }
+      a.entries.push(h.entryId);
+      a.employees.push(...h.heldEmployees());
+    }
+    const until = this.opts.now() + this.opts.leaseMs;
+    for (const [accountId, f] of byAccount) {
+      await this.queue.refreshLeases(accountId, f, until).catch((err: Error) => this.log.warn({ err: err.message }, 'lease refresh failed'));
+    }
+  }
+}

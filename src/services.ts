@@ -1,0 +1,26 @@
+import type Srf from 'drachtio-srf';
+import type { AppConfig } from './config';
+import type { NumberPolicy } from './domain/numbers';
+import type { MediaGateway } from './media/gateway';
+import type { Prompts } from './media/prompts';
+import type { Logger } from './observability/logger';
+import type { Metrics } from './observability/metrics';
+import type { ProvisioningStore } from './store/provisioning';
+import type { QueueStore } from './store/queue-store';
+
+/** Shared services, created once at start-up and handed to every handler. */
+export interface Services {
+  config: AppConfig;
+  instanceId: string;
+  log: Logger;
+  metrics: Metrics;
+  srf: Srf;
+  media: MediaGateway;
+  prompts: Prompts;
+  provisioning: ProvisioningStore;
+  queue: QueueStore;
+  numberPolicy: NumberPolicy;
+  now: () => number;
+  /** asks the dispatcher to look at a department now rather than at its next tick */
+  kick: (accountId: string, departmentId: string) => void;
+}

@@ -1,0 +1,317 @@
+import crypto from 'node:crypto';
+import type Srf from 'drachtio-srf';
+import { newRequest } from '../callback/request';
+import type { CallRouting, Employee } from '../domain/model';
+import type { CallableVerdict } from '../domain/numbers';
+import { Announcer } from '../media/announcer';
+import { destroyQuietly, type Endpoint } from '../media/gateway';
+import type { Logger } from '../observability/logger';
+import { nextOfferAt, type LineEntry } from '../queue/line';
+import type { Services } from '../services';
+import { digitFromInfo } from './dtmf';
+import { RingingLeg, type LegResult } from './leg';
+
+export type SessionState = 'joining' | 'waiting' | 'ringing' | 'connected' | 'requested' | 'ended';
+
+/**
+ * One inbound call, from the INVITE to the last BYE: the caller waits in the department's line
+ * hearing hold music and the periodic offer; either an employee answers and is bridged, or the
+ * caller presses 1 and leaves a callback request, or the caller hangs up.
+ */
+export class CallSession {
+  readonly entryId = `c:${crypto.randomUUID()}`;
+  state: SessionState = 'joining';
+  private readonly log: Logger;
+  private readonly legs = new Map<string, RingingLeg>();
+  private endpoint: Endpoint | undefined;
+  private dialog: Srf.Dialog | undefined;
+  private announcer: Announcer | undefined;
+  private offerTimer: NodeJS.Timeout | undefined;
+  private joinedAt = 0;
+  private digitBusy = false;
+  private employee: { id: string; dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
+
+  constructor(
+    private readonly svc: Services,
+    readonly routing: CallRouting,
+    private readonly caller: CallableVerdict,
+    private readonly callerNumber: string | undefined,
+    readonly callId: string,
+    private readonly onEnd: (s: CallSession) => void,
+  ) {
+    this.log = svc.log.child({ callId, entry: this.entryId, account: routing.account.id, department: routing.department.id });
+  }
+
+  get accountId(): string {
+    return this.routing.account.id;
+  }
+
+  get departmentId(): string {
+    return this.routing.department.id;
+  }
+
+  /** Whether this caller is offered the callback at all. */
+  get offerEnabled(): boolean {
+    return this.routing.account.callbackEnabled && this.routing.department.notifyAboutCallback && this.caller.callable;
+  }
+
+  /** Employees this session holds (ringing or talking), for lease refresh. */
+  heldEmployees(): string[] {
+    return this.employee ? [this.employee.id] : [...this.legs.keys()];
+  }
+
+  async start(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<void> {
+    const { queue, media, config, metrics } = this.svc;
+    this.joinedAt = this.svc.now();
+    const entry: LineEntry = {
+      id: this.entryId,
+      kind: 'caller',
+      departmentId: this.departmentId,
+      joinedAt: this.joinedAt,
+      state: 'waiting',
+      owner: this.svc.instanceId,
+      leaseUntil: this.joinedAt + config.queue.leaseMs,
+      employeeIds: [],
+      callerNumber: this.callerNumber,
+    };
+    let cancelled = false;
+    req.on('cancel', () => {
+      cancelled = true;
+    });
+    try {
+      await queue.join(this.accountId, entry);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'cannot queue the caller: storage unavailable');
+      metrics.calls.inc({ outcome: '503' });
+      res.send(503, { headers: { 'Retry-After': '30' } });
+      this.finish();
+      return;
+    }
+    try {
+      const { endpoint, dialog } = await media.connectCaller(req, res);
+      this.endpoint = endpoint;
+      this.dialog = dialog;
+    } catch (err) {
+      await queue.leave(this.accountId, this.entryId, this.svc.now()).catch(() => undefined);
+      if (cancelled) {
+        metrics.calls.inc({ outcome: 'cancelled' });
+        this.log.info('caller cancelled before answer');
+      } else {
+        this.log.error({ err: (err as Error).message }, 'cannot answer the caller through the media server');
+        metrics.calls.inc({ outcome: '503' });
+        if (!res.finalResponseSent) res.send(503, { headers: { 'Retry-After': '30' } });
+      }
+      this.finish();
+      return;
+    }
+    metrics.calls.inc({ outcome: 'answered' });
+    metrics.activeCalls.inc();
+    this.state = 'waiting';
+    this.log.info({ caller: this.callerNumber ?? 'anonymous', offer: this.offerEnabled }, 'caller queued');
+    const ep = this.endpoint;
+    const dialog = this.dialog;
+    dialog.on('destroy', () => void this.end('caller hung up'));
+    dialog.on('info', (ireq: Srf.SrfRequest, ires: Srf.SrfResponse) => {
+      ires.send(200);
+      const digit = digitFromInfo(ireq.get('Content-Type'), ireq.body);
+      if (digit) void this.onDigit(digit, 'INFO');
+    });
+    ep.on('dtmf', (evt) => void this.onDigit(evt.dtmf, evt.source));
+    ep.on('destroy', () => void this.end('media endpoint gone'));
+    this.announcer = new Announcer(ep, this.svc.prompts.holdMusic(this.routing.department), this.log);
+    // in-band detection; RFC 4733 and INFO need nothing to be switched on
+    ep.execute('start_dtmf').catch((err: Error) => this.log.warn({ err: err.message }, 'start_dtmf failed'));
+    this.announcer.startHold();
+    if (this.offerEnabled) this.scheduleOffer();
+    this.svc.kick(this.accountId, this.departmentId);
+  }
+
+  private scheduleOffer(): void {
+    const d = this.routing.department;
+    const now = this.svc.now();
+    const at = nextOfferAt(this.joinedAt, d.offerDelayS, d.offerIntervalS, now + 1);
+    this.offerTimer = setTimeout(() => void this.playOffer(), Math.max(0, at - now));
+  }
+
+  private async playOffer(): Promise<void> {
+    if (this.state !== 'waiting' && this.state !== 'ringing') return;
+    if (this.digitBusy) {
+      this.scheduleOffer();
+      return;
+    }
+    this.svc.metrics.offers.inc();
+    this.svc.queue
+      .recordEvent(this.accountId, { type: 'offer', departmentId: this.departmentId, at: this.svc.now() })
+      .catch(() => undefined);
+    this.log.debug('playing the callback offer');
+    this.scheduleOffer();
+    await this.announcer?.announce(this.svc.prompts.prompt(this.routing.department, 'offer'), true);
+  }
+
+  async onDigit(digit: string, source: string): Promise<void> {
+    const { metrics, queue, prompts } = this.svc;
+    metrics.digits.inc({ source, digit: digit === '1' ? '1' : 'other' });
+    this.log.info({ digit, source }, 'digit');
+    if (digit !== '1' || !this.offerEnabled || this.digitBusy) return;
+    if (this.state !== 'waiting' && this.state !== 'ringing') return;
+    this.digitBusy = true;
+    const now = this.svc.now();
+    const request = newRequest({
+      id: crypto.randomUUID(),
+      accountId: this.accountId,
+      departmentId: this.departmentId,
+      multichannelNumber: this.routing.number.number,
+      callerNumber: (this.caller as { number: string }).number,
+      callId: this.callId,
+      joinedAt: this.joinedAt,
+      now,
+      policy: this.routing.department.callbackPolicy,
+    });
+    let result;
+    try {
+      result = await queue.requestCallback(this.accountId, this.entryId, request);
+    } catch (err) {
+      metrics.requests.inc({ outcome: 'store_failed' });
+      this.log.error({ err: (err as Error).message }, 'callback request could not be stored; caller stays in the queue');
+      await this.announcer?.announce(prompts.prompt(this.routing.department, 'requestFailed'), true);
+      this.digitBusy = false;
+      return;
+    }
+    if (result.outcome === 'too-late') {
+      metrics.requests.inc({ outcome: 'too_late' });
+      this.log.info('digit 1 after an employee answered: ignored');
+      this.digitBusy = false;
+      return;
+    }
+    metrics.requests.inc({ outcome: result.outcome });
+    this.log.info({ request: result.request.id, outcome: result.outcome }, 'callback request stored');
+    this.state = 'requested';
+    clearTimeout(this.offerTimer);
+    for (const leg of this.legs.values()) leg.cancel();
+    this.svc.kick(this.accountId, this.departmentId);
+    await this.announcer?.announce(prompts.prompt(this.routing.department, 'confirmation'), false);
+    await this.hangUp();
+  }
+
+  /** The dispatcher claimed employees for this caller: ring them. */
+  ring(employees: readonly Employee[]): void {
+    if (this.state !== 'waiting') {
+      void this.svc.queue.ringEnded(this.accountId, this.entryId, employees.map((e) => e.id), this.svc.now(), false);
+      return;
+    }
+    this.state = 'ringing';
+    const timeoutMs = this.routing.department.callbackPolicy.employeeRingTimeoutS * 1000;
+    const from = this.callerNumber
+      ? `<sip:${this.callerNumber}@${this.svc.config.trunks.identityHost}>`
+      : `"Anonymous" <sip:anonymous@anonymous.invalid>`;
+    for (const e of employees) {
+      const leg = new RingingLeg(this.svc.srf, this.svc.media, e.sipUri, { From: from }, timeoutMs);
+      this.legs.set(e.id, leg);
+      this.log.info({ employee: e.id }, 'ringing employee');
+      void leg.start().then((r) => this.onLeg(e, r));
+    }
+  }
+
+  private async onLeg(e: Employee, r: LegResult): Promise<void> {
+    const { queue, metrics } = this.svc;
+    this.legs.delete(e.id);
+    if (!r.answered) {
+      metrics.employeeRings.inc({ kind: 'queue', result: r.failure });
+      this.log.info({ employee: e.id, failure: r.failure, status: r.status }, 'employee leg ended');
+      if (r.failure !== 'cancelled') {
+        await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), true).catch((err: Error) =>
+          this.log.warn({ err: err.message }, 'could not release the employee'),
+        );
+        if (this.legs.size === 0 && this.state === 'ringing') this.state = 'waiting';
+        this.svc.kick(this.accountId, this.departmentId);
+      }
+      return;
+    }
+    metrics.employeeRings.inc({ kind: 'queue', result: 'answered' });
+    let won = false;
+    if (this.state === 'ringing') {
+      try {
+        won = (await queue.connectCaller(this.accountId, this.entryId, e.id, this.svc.now())).outcome === 'connected';
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'cannot record the connection');
+      }
+    }
+    if (!won || this.state !== 'ringing') {
+      this.log.info({ employee: e.id }, 'employee answered too late (caller pressed 1 or left); releasing');
+      r.dialog.destroy();
+      await destroyQuietly(r.endpoint);
+      if (!won) {
+        await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), false).catch(() => undefined);
+      }
+      return;
+    }
+    this.state = 'connected';
+    this.employee = { id: e.id, dialog: r.dialog, endpoint: r.endpoint };
+    clearTimeout(this.offerTimer);
+    for (const leg of this.legs.values()) leg.cancel();
+    r.dialog.on('destroy', () => void this.end('employee hung up'));
+    metrics.queueConnections.inc();
+    this.log.info({ employee: e.id }, 'caller connected to employee');
+    await this.announcer?.stop();
+    try {
+      await this.endpoint!.bridge(r.endpoint);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'bridge failed');
+      await this.end('bridge failed');
+    }
+  }
+
+  private async hangUp(): Promise<void> {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.announcer?.close();
+    try {
+      this.dialog?.destroy();
+    } catch {
+      /* already gone */
+    }
+    await destroyQuietly(this.endpoint);
+    this.finish();
+  }
+
+  /** The call ends for whatever reason: both sides released, the entry leaves the line. */
+  async end(reason: string): Promise<void> {
+    if (this.state === 'ended') return;
+    const wasRequested = this.state === 'requested';
+    this.state = 'ended';
+    this.log.info({ reason }, 'call ended');
+    clearTimeout(this.offerTimer);
+    this.announcer?.close();
+    for (const leg of this.legs.values()) leg.cancel();
+    const emp = this.employee;
+    if (emp) {
+      try {
+        emp.dialog.destroy();
+      } catch {
+        /* already gone */
+      }
+      await destroyQuietly(emp.endpoint);
+    }
+    try {
+      this.dialog?.destroy();
+    } catch {
+      /* already gone */
+    }
+    await destroyQuietly(this.endpoint);
+    if (!wasRequested) {
+      await this.svc.queue.leave(this.accountId, this.entryId, this.svc.now()).catch((err: Error) =>
+        this.log.warn({ err: err.message }, 'could not remove the caller from the line (its lease will lapse)'),
+      );
+    }
+    this.svc.kick(this.accountId, this.departmentId);
+    this.finish();
+  }
+
+  private finished = false;
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.endpoint) this.svc.metrics.activeCalls.dec();
+    this.onEnd(this);
+  }
+}

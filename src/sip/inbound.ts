@@ -1,0 +1,138 @@
+import Srf from 'drachtio-srf';
+import type { CallRouting } from '../domain/model';
+import { checkCallable, toE164, type CallableVerdict } from '../domain/numbers';
+import { withOverrides } from '../domain/overrides';
+import type { Services } from '../services';
+import { CallSession } from './call-session';
+
+type Next = () => void;
+type Middleware = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next) => void;
+
+interface Locals {
+  routing?: CallRouting;
+  caller?: CallableVerdict;
+  callerNumber?: string | undefined;
+}
+
+function locals(req: Srf.SrfRequest): Locals {
+  const r = req as Srf.SrfRequest & { locals?: Locals };
+  r.locals ??= {};
+  return r.locals;
+}
+
+/** IPv4 address in a list of addresses / CIDR blocks. */
+export function ipAllowed(ip: string, allowed: readonly string[]): boolean {
+  const toInt = (a: string): number | undefined => {
+    const p = a.split('.').map(Number);
+    if (p.length !== 4 || p.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) return undefined;
+    return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+  };
+  const addr = toInt(ip.replace(/^::ffff:/, ''));
+  if (addr === undefined) return false;
+  return allowed.some((entry) => {
+    const [base, bitsRaw] = entry.split('/');
+    const b = toInt(base!);
+    if (b === undefined) return false;
+    const bits = bitsRaw === undefined ? 32 : Number(bitsRaw);
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    return (addr & mask) === (b & mask);
+  });
+}
+
+function userOf(uri: string | undefined): string | undefined {
+  if (!uri) return undefined;
+  try {
+    const u = Srf.parseUri(uri);
+    return u && (u.scheme === 'sip' || u.scheme === 'sips' || u.scheme === 'tel') ? u.user : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The caller's number, from P-Asserted-Identity (the trunk is trusted) or else From. Only the
+ * user part is used, never the host or parameters; Privacy: id means withheld.
+ */
+export function callerNumberOf(req: Pick<Srf.SrfRequest, 'get' | 'has' | 'getParsedHeader'>): string | undefined {
+  const privacy = req.has('Privacy') ? req.get('Privacy') : '';
+  if (/\bid\b/i.test(privacy)) return undefined;
+  for (const h of ['P-Asserted-Identity', 'From']) {
+    if (!req.has(h)) continue;
+    try {
+      const user = userOf(req.getParsedHeader(h as 'From').uri);
+      if (user !== undefined) return toE164(user) ?? user;
+    } catch {
+      /* unparsable header: try the next one */
+    }
+  }
+  return undefined;
+}
+
+/** The INVITE middleware chain and the call handler, wired once at start-up. */
+export function registerInbound(svc: Services, register: (s: CallSession) => void, unregister: (s: CallSession) => void, accepting: () => boolean): void {
+  const { srf, log, metrics, config } = svc;
+
+  const rejectUntrusted = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
+    if (!ipAllowed(req.source_address, config.trunks.trustedSources)) {
+      log.warn({ callId: req.get('Call-ID'), source: req.source_address }, 'INVITE from an untrusted source');
+      metrics.calls.inc({ outcome: '403' });
+      res.send(403);
+      return;
+    }
+    next();
+  };
+
+  const checkReady = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
+    if (!accepting() || !svc.media.ready || svc.queue.redis.status !== 'ready') {
+      log.warn({ callId: req.get('Call-ID'), media: svc.media.ready, redis: svc.queue.redis.status, accepting: accepting() }, 'not ready: 503');
+      metrics.calls.inc({ outcome: '503' });
+      res.send(503, { headers: { 'Retry-After': '30' } });
+      return;
+    }
+    next();
+  };
+
+  const resolveNumber = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
+    const dialled = toE164(userOf(req.uri) ?? '');
+    const callId = req.get('Call-ID');
+    if (!dialled) {
+      metrics.calls.inc({ outcome: '404' });
+      log.info({ callId, uri: req.uri }, 'not a multichannel number: 404');
+      res.send(404);
+      return;
+    }
+    svc.provisioning.resolveNumber(dialled).then(
+      (routing) => {
+        if (!routing) {
+          metrics.calls.inc({ outcome: '404' });
+          log.info({ callId, dialled }, 'unknown multichannel number: 404');
+          res.send(404);
+          return;
+        }
+        const l = locals(req);
+        l.routing = { ...routing, department: withOverrides(routing.department, config.durations) };
+        l.callerNumber = callerNumberOf(req);
+        l.caller = checkCallable(l.callerNumber, svc.numberPolicy);
+        next();
+      },
+      (err: Error) => {
+        log.error({ callId, err: err.message }, 'provisioning lookup failed: 503');
+        metrics.calls.inc({ outcome: '503' });
+        res.send(503, { headers: { 'Retry-After': '30' } });
+      },
+    );
+  };
+
+  const chain: Middleware[] = [rejectUntrusted, checkReady, resolveNumber];
+  for (const mw of chain) srf.use('invite', (req, res, next) => mw(req, res, () => next()));
+  srf.invite((req, res) => {
+    const l = locals(req);
+    const callerNumber = l.caller?.callable ? l.caller.number : l.callerNumber;
+    const session = new CallSession(svc, l.routing!, l.caller!, callerNumber, req.get('Call-ID'), unregister);
+    register(session);
+    void session.start(req, res).catch((err: Error) => {
+      log.error({ callId: session.callId, err: err.message, stack: err.stack }, 'call failed');
+      void session.end('internal error');
+    });
+  });
+}

@@ -1,0 +1,208 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Writable } from 'node:stream';
+import Redis from 'ioredis';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { newRequest, type CallbackRequest } from '../../../src/callback/request';
+import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../../src/domain/model';
+import { createHttpApp, type HttpDeps } from '../../../src/http/app';
+import { ProvisioningStore } from '../../../src/store/provisioning';
+import { QueueStore } from '../../../src/store/queue-store';
+import { TxRunner } from '../../../src/store/redis';
+import { RequestStore } from '../../../src/store/requests';
+import { startRedis, type RedisServer } from '../../support/redis';
+
+/** Captures everything a pino logger writes. */
+export class LogCapture extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    cb();
+  }
+}
+
+export interface Backend {
+  redisServer: RedisServer;
+  redis: Redis;
+  tx: TxRunner;
+  provisioning: ProvisioningStore;
+  queue: QueueStore;
+  requests: RequestStore;
+  close(): Promise<void>;
+}
+
+/** A throw-away redis-server with the real stores on it. */
+export async function startBackend(): Promise<Backend> {
+  const redisServer = await startRedis();
+  const redis = new Redis(redisServer.url);
+  const tx = new TxRunner(redisServer.url, 2, 'http-test');
+  await tx.connect(5000);
+  const provisioning = new ProvisioningStore(redis);
+  const queue = new QueueStore(redis, tx, 0);
+  const requests = new RequestStore(redis, queue);
+  return {
+    redisServer,
+    redis,
+    tx,
+    provisioning,
+    queue,
+    requests,
+    async close() {
+      redis.disconnect();
+      await tx.close();
+      await redisServer.stop();
+    },
+  };
+}
+
+export interface RunningApp {
+  baseUrl: string;
+  logs: LogCapture;
+  metrics: Registry;
+  close(): Promise<void>;
+}
+
+export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promise<RunningApp> {
+  const logs = new LogCapture();
+  const metrics = new Registry();
+  const app = createHttpApp({
+    provisioning: b.provisioning,
+    requests: b.requests,
+    operatorToken: OPERATOR_TOKEN,
+    readiness: async () => ({ redis: b.redis.status === 'ready' }),
+    metrics,
+    logger: pino({ level: 'trace' }, logs),
+    authLimits: { maxFailures: 10_000, windowMs: 60_000 },
+    ...over,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    logs,
+    metrics,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const OPERATOR_TOKEN = 'operator-secret-token-0123456789';
+export const ALPHA_TOKEN = 'alpha-account-token-abcdefghij';
+export const BETA_TOKEN = 'beta-account-token-klmnopqrstuv';
+
+export function employee(accountId: string, id: string, extra: Partial<Employee> = {}): Employee {
+  return { id, accountId, name: `Employee ${id}`, sipUri: `sip:${id}@127.0.0.1:5071`, callerIdPresentation: true, loggedIn: true, ...extra };
+}
+
+export function department(accountId: string, id: string, employeeIds: string[], extra: Partial<Department> = {}): Department {
+  return {
+    id,
+    accountId,
+    name: `Department ${id}`,
+    notifyAboutCallback: true,
+    employeeIds,
+    ringStrategy: 'ring-all',
+    language: 'ru',
+    offerDelayS: 5,
+    offerIntervalS: 30,
+    holdMusic: 'common/hold-music.wav',
+    prompts: {},
+    callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
+    ...extra,
+  };
+}
+
+/** Two accounts: alpha (support + sales, employees 101/102) and beta (its own support + "beta-only"). */
+export async function seedTwoAccounts(p: ProvisioningStore): Promise<void> {
+  await p.putAccount({ id: 'alpha', name: 'Alpha LLC', callbackEnabled: true });
+  await p.putAccount({ id: 'beta', name: 'Beta JSC', callbackEnabled: true });
+  await p.setAccountToken('alpha', ALPHA_TOKEN);
+  await p.setAccountToken('beta', BETA_TOKEN);
+  await p.putEmployee(employee('alpha', '101'));
+  await p.putEmployee(employee('alpha', '102', { callerIdPresentation: false, ownNumber: '+74950000102' }));
+  await p.putEmployee(employee('beta', '201'));
+  await p.putEmployee(employee('beta', 'beta-emp'));
+  await p.putDepartment(department('alpha', 'support', ['101', '102']));
+  await p.putDepartment(department('alpha', 'sales', ['101']));
+  await p.putDepartment(department('beta', 'support', ['201']));
+  await p.putDepartment(department('beta', 'beta-only', ['201']));
+  await p.putNumber({ number: '+74950000000', accountId: 'alpha', departmentId: 'support' });
+  await p.putNumber({ number: '+74951111111', accountId: 'beta', departmentId: 'support' });
+}
+
+let seq = 0;
+
+/** A callback request made through the real queue store: the caller joins, then presses 1. */
+export async function makeRequest(b: Backend, accountId: string, departmentId: string, callerNumber: string, at: number): Promise<CallbackRequest> {
+  seq += 1;
+  const entryId = `c:test-${seq}`;
+  await b.queue.join(accountId, {
+    id: entryId,
+    kind: 'caller',
+    departmentId,
+    joinedAt: at - 10_000,
+    state: 'waiting',
+    owner: 'test',
+    leaseUntil: at + 60_000,
+    employeeIds: [],
+    callerNumber,
+  });
+  await b.queue.recordEvent(accountId, { type: 'offer', departmentId, at: at - 5_000 });
+  const r = newRequest({
+    id: `req-${accountId}-${seq}`,
+    accountId,
+    departmentId,
+    multichannelNumber: '+74950000000',
+    callerNumber,
+    callId: `call-${seq}@test`,
+    joinedAt: at - 10_000,
+    now: at,
+    policy: DEFAULT_CALLBACK_POLICY,
+  });
+  const res = await b.queue.requestCallback(accountId, entryId, r);
+  if (res.outcome !== 'created') throw new Error(`request not created: ${res.outcome}`);
+  return res.request;
+}
+
+export interface Reply<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface CallOptions {
+  token?: string;
+  body?: unknown;
+  /** sent as is (with contentType) instead of JSON */
+  raw?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** A small HTTP client over fetch (loopback only). */
+export function client(baseUrl: string) {
+  return async function call<T = unknown>(method: string, path: string, o: CallOptions = {}): Promise<Reply<T>> {
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+    let payload: string | undefined;
+    if (o.raw !== undefined) {
+      payload = o.raw;
+      headers['content-type'] = o.contentType ?? 'application/json';
+    } else if (o.body !== undefined) {
+      payload = JSON.stringify(o.body);
+      headers['content-type'] = o.contentType ?? 'application/json';
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    const text = await res.text();
+    let body: unknown = undefined;
+    if (text.length > 0 && (res.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text);
+    return { status: res.status, headers: res.headers, body: body as T, text };
+  };
+}

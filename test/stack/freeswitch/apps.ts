@@ -1,0 +1,264 @@
+/**
+ * Dialplan applications fsmrf executes through `sendmsg … call-command: execute` (mod_dptools behaviour, reduced
+ * to what a test stack needs). Each returns the Application-Response of its CHANNEL_EXECUTE_COMPLETE.
+ */
+import { existsSync } from 'node:fs';
+import { readWav, silence, tone, type DtmfDigit, type PcmAudio } from '../media';
+import type { AppImpl, AppRun, Channel } from './channel';
+import { SITES } from './events';
+
+const FOREVER_MS = 3600_000;
+
+// ---- sources ---------------------------------------------------------------------------------------------------
+
+/** One playable item: audio plus how often to repeat it (tone_stream loops; -1 = until stopped). */
+interface Source { audio: PcmAudio; loops: number }
+
+/** `tone_stream://[L=n;]%(on,off,f1[,f2…]);…[;loops=n]` – enough for ring-back and beeps. */
+function toneStream(spec: string): Source {
+  let loops = 1;
+  const parts: PcmAudio[] = [];
+  for (const piece of spec.split(';')) {
+    const p = piece.trim();
+    const l = /^(?:L|loops)=(-?\d+)$/i.exec(p);
+    if (l) { loops = parseInt(l[1], 10); continue; }
+    const m = /^%\(([^)]*)\)$/.exec(p);
+    if (!m) continue;
+    const [on, off, ...freqs] = m[1].split(',').map((x) => parseFloat(x));
+    parts.push(tone(freqs.filter((f) => f > 0), on));
+    if (off > 0) parts.push(silence(off));
+  }
+  const total = parts.reduce((n, a) => n + a.samples.length, 0);
+  const samples = new Int16Array(total);
+  let off = 0;
+  for (const a of parts) { samples.set(a.samples, off); off += a.samples.length; }
+  return { audio: { sampleRate: 8000, samples }, loops };
+}
+
+/** Resolves a playback target; undefined means FILE NOT FOUND. */
+async function openSource(path: string): Promise<Source | undefined> {
+  if (path.startsWith('silence_stream://')) {
+    const ms = parseInt(path.slice('silence_stream://'.length).split(',')[0], 10);
+    return { audio: silence(ms > 0 ? ms : FOREVER_MS), loops: 1 };
+  }
+  if (path.startsWith('tone_stream://')) return toneStream(path.slice('tone_stream://'.length));
+  if (!existsSync(path)) return undefined;
+  try {
+    return { audio: await readWav(path), loops: 1 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `file_string://a!b!c` is one file for FreeSWITCH: sub-files that fail to open are skipped. */
+async function openFileString(list: string): Promise<Source | undefined> {
+  const parts: PcmAudio[] = [];
+  for (const p of list.split('!')) {
+    const s = await openSource(p);
+    if (s) for (let i = 0; i < Math.max(1, s.loops); i++) parts.push(s.audio);
+  }
+  if (!parts.length) return undefined;
+  const samples = new Int16Array(parts.reduce((n, a) => n + a.samples.length, 0));
+  let off = 0;
+  for (const a of parts) { samples.set(a.samples, off); off += a.samples.length; }
+  return { audio: { sampleRate: 8000, samples }, loops: 1 };
+}
+
+// ---- playback core ---------------------------------------------------------------------------------------------
+
+type PlayStatus = 'done' | 'break' | 'notfound' | 'hangup';
+
+interface PlayOptions {
+  /** stop the file on any digit (play_and_get_digits) */
+  stopOnDigit?: (d: DtmfDigit) => boolean;
+}
+
+async function sendAudio(ch: Channel, audio: PcmAudio, signal: AbortSignal): Promise<void> {
+  if (ch.rtp) { await ch.rtp.play(audio, { signal }); return; }
+  // no media path: keep the timing
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, (audio.samples.length / 8000) * 1000);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}
+
+/** switch_ivr_play_file: PLAYBACK_START, paced audio, playback_* variables, PLAYBACK_STOP. */
+async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Promise<{ status: PlayStatus; breakAll: boolean }> {
+  const ch = run.channel;
+  const src = path.startsWith('file_string://') ? await openFileString(path.slice('file_string://'.length)) : await openSource(path);
+  if (!src) return { status: 'notfound', breakAll: false };
+  if (run.signal.aborted) return { status: 'hangup', breakAll: true };
+
+  const stop = new AbortController();
+  let status: PlayStatus = 'done';
+  let breakAll = false;
+  const onHangup = (): void => { status = 'hangup'; stop.abort(); };
+  run.signal.addEventListener('abort', onHangup, { once: true });
+  ch.mediaBreak = (all) => { status = 'break'; breakAll = all; stop.abort(); };
+  const digitHook = (d: DtmfDigit): void => { if (opts.stopOnDigit?.(d)) { status = 'break'; stop.abort(); } };
+  if (opts.stopOnDigit) ch.digitListeners.add(digitHook);
+
+  ch.played.push(path);
+  ch.fire(ch.event('PLAYBACK_START', SITES.playbackStart, { after: [['Playback-File-Path', path]] }));
+  const started = Date.now();
+  const total = src.audio.samples.length * (src.loops < 0 ? Number.POSITIVE_INFINITY : Math.max(1, src.loops));
+  for (let i = 0; src.loops < 0 || i < Math.max(1, src.loops); i++) {
+    if (stop.signal.aborted) break;
+    await sendAudio(ch, src.audio, stop.signal);
+  }
+  run.signal.removeEventListener('abort', onHangup);
+  ch.digitListeners.delete(digitHook);
+  ch.mediaBreak = undefined;
+
+  const played = Math.min(total, status === 'done' ? total : Math.round((Date.now() - started) * 8));
+  const ms = Math.round(played / 8);
+  ch.setVar('playback_last_offset_pos', played);
+  ch.setVar('playback_seconds', Math.floor(ms / 1000));
+  ch.setVar('playback_ms', ms);
+  ch.setVar('playback_samples', played);
+  ch.fire(ch.event('PLAYBACK_STOP', SITES.playbackStop, {
+    after: [['Playback-File-Path', path], ['Playback-Status', status === 'done' ? 'done' : 'break']],
+  }));
+  return { status, breakAll };
+}
+
+/** playback <file>: with `playback_delimiter` set, each delimited file is its own play_file call. */
+const playback: AppImpl = async (run) => {
+  const ch = run.channel;
+  const delim = ch.getVar('playback_delimiter');
+  const files = delim && !run.arg.startsWith('file_string://') ? run.arg.split(delim) : [run.arg];
+  let response = 'FILE PLAYED';
+  for (const f of files) {
+    const r = await playFile(run, f);
+    if (r.status === 'notfound') { response = 'FILE NOT FOUND'; continue; }
+    if (r.status === 'hangup' || (r.status === 'break' && r.breakAll)) break;
+  }
+  ch.setVar('current_application_response', response);
+  return response;
+};
+
+// ---- play_and_get_digits -----------------------------------------------------------------------------------------
+
+/** Waits for digits after the prompt: first-digit timeout, inter-digit timeout, max length or terminator. */
+function collect(run: AppRun, buf: { digits: string; terminator?: string }, max: number, terminators: string, firstMs: number, nextMs: number): Promise<void> {
+  const ch = run.channel;
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout;
+    const done = (): void => { clearTimeout(timer); ch.digitListeners.delete(onDigit); run.signal.removeEventListener('abort', done); resolve(); };
+    const arm = (ms: number): void => { clearTimeout(timer); timer = setTimeout(done, ms); };
+    const onDigit = (d: DtmfDigit): void => {
+      if (terminators.includes(d.digit)) { buf.terminator = d.digit; done(); return; }
+      buf.digits += d.digit;
+      if (buf.digits.length >= max) done(); else arm(nextMs);
+    };
+    if (buf.terminator || buf.digits.length >= max || run.signal.aborted) { resolve(); return; }
+    ch.digitListeners.add(onDigit);
+    run.signal.addEventListener('abort', done, { once: true });
+    arm(buf.digits.length ? nextMs : firstMs);
+  });
+}
+
+/** play_and_get_digits <min> <max> <tries> <timeout> <terminators> <file> <invalid_file> <var> <regexp> <digit_timeout> */
+const playAndGetDigits: AppImpl = async (run) => {
+  const ch = run.channel;
+  const a = run.arg.split(/\s+/);
+  const min = parseInt(a[0], 10) || 0;
+  const max = parseInt(a[1], 10) || 128;
+  const tries = parseInt(a[2], 10) || 1;
+  const timeout = parseInt(a[3], 10) || 5000;
+  const terminators = a[4] === 'none' ? '' : (a[4] ?? '#');
+  const file = a[5] ?? '';
+  const invalidFile = a[6];
+  const varName = a[7] || 'pagd_input';
+  const regexp = a[8] ? new RegExp(`^(?:${a[8]})$`) : undefined;
+  const digitTimeout = parseInt(a[9], 10) || timeout;
+
+  let result = 'failure';
+  for (let t = 0; t < tries && !run.signal.aborted; t++) {
+    const buf: { digits: string; terminator?: string } = { digits: '' };
+    const take = (d: DtmfDigit): boolean => {
+      if (terminators.includes(d.digit)) buf.terminator = d.digit;
+      else buf.digits += d.digit;
+      return true;
+    };
+    if (file) await playFile(run, file, { stopOnDigit: take });
+    await collect(run, buf, max, terminators, timeout, digitTimeout);
+    if (buf.terminator) ch.setVar('read_terminator_used', buf.terminator);
+    const ok = buf.digits.length >= min && buf.digits.length <= max && (!regexp || regexp.test(buf.digits));
+    if (ok && (buf.digits.length > 0 || min === 0)) {
+      result = 'success';
+      ch.setVar('read_result', result);
+      ch.setVar(varName, buf.digits);
+      return '_none_';
+    }
+    result = buf.digits.length || buf.terminator ? 'failure' : 'timeout';
+    if (buf.digits) ch.setVar(`${varName}_invalid`, buf.digits);
+    if (invalidFile && t + 1 < tries && !run.signal.aborted) await playFile(run, invalidFile);
+  }
+  ch.setVar('read_result', result);
+  ch.delVar(varName);
+  return '_none_';
+};
+
+// ---- small applications ----------------------------------------------------------------------------------------
+
+function assign(ch: Channel, arg: string, exportToo: boolean): void {
+  const i = arg.indexOf('=');
+  const name = (i < 0 ? arg : arg.slice(0, i)).trim();
+  if (!name) return;
+  const value = i < 0 ? '' : arg.slice(i + 1);
+  ch.setVar(name, value);
+  if (exportToo) {
+    const list = new Set((ch.getVar('export_vars') ?? '').split(',').filter(Boolean));
+    list.add(name);
+    ch.setVar('export_vars', [...list].join(','));
+  }
+}
+
+/** multiset ^^<d>a=1<d>b=2 (fsmrf uses it for values with special characters). */
+function multiset(ch: Channel, arg: string): void {
+  let list = arg;
+  let delim = ' ';
+  if (list.startsWith('^^')) { delim = list[2]; list = list.slice(3); }
+  for (const item of list.split(delim)) if (item) assign(ch, item, false);
+}
+
+const sleep: AppImpl = async (run) => {
+  const ms = parseInt(run.arg, 10) || 0;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(finish, ms);
+    function finish(): void { clearTimeout(t); run.channel.mediaBreak = undefined; resolve(); }
+    run.channel.mediaBreak = finish;
+    run.signal.addEventListener('abort', finish, { once: true });
+  });
+  return '_none_';
+};
+
+/** park (as an executed app): holds the queue until the channel hangs up. */
+const park: AppImpl = (run) => new Promise((resolve) => {
+  if (run.signal.aborted) resolve('_none_');
+  else run.signal.addEventListener('abort', () => resolve('_none_'), { once: true });
+});
+
+const immediate = (fn: (run: AppRun) => void): AppImpl => async (run) => { fn(run); return '_none_'; };
+
+export function defaultApps(): Map<string, AppImpl> {
+  return new Map<string, AppImpl>([
+    ['playback', playback],
+    ['play_and_get_digits', playAndGetDigits],
+    ['start_dtmf', immediate((r) => r.channel.rtp?.setInbandDetection(true))],
+    ['stop_dtmf', immediate((r) => r.channel.rtp?.setInbandDetection(false))],
+    ['set', immediate((r) => assign(r.channel, r.arg, false))],
+    ['export', immediate((r) => assign(r.channel, r.arg, true))],
+    ['unset', immediate((r) => r.channel.delVar(r.arg.trim()))],
+    ['multiset', immediate((r) => multiset(r.channel, r.arg))],
+    ['hangup', immediate((r) => r.channel.markHangup(r.arg.trim() || 'NORMAL_CLEARING'))],
+    ['answer', immediate(() => undefined)],
+    ['pre_answer', immediate(() => undefined)],
+    ['ring_ready', immediate(() => undefined)],
+    ['log', immediate(() => undefined)],
+    ['info', immediate(() => undefined)],
+    ['sleep', sleep],
+    ['park', park],
+  ]);
+}

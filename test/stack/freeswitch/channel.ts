@@ -1,0 +1,343 @@
+/**
+ * One FreeSWITCH session as seen through the event socket: caller profile, channel state, ordered channel
+ * variables, the bridge partner, the RTP endpoint and the serial application queue.
+ *
+ * Event bodies are rebuilt from this model every time (never pasted): core headers, channel headers, the
+ * `Caller-*` profile, `Other-Leg-*` while bridged, then `variable_*` in insertion order. Setting a variable moves
+ * it to the end, as switch_channel_set_variable does (delete + append), which is what makes the key order of the
+ * transcripts come out right.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DtmfDigit, RtpEndpoint, RtpStats } from '../media';
+import { createEvent, FsEvent, nowMicros, SITES, type CallSite, type CoreIdentity, type HeaderList } from './events';
+
+export type CallState = 'DOWN' | 'RINGING' | 'EARLY' | 'ACTIVE' | 'HANGUP';
+const CALL_STATE_NUMBER: Record<CallState, number> = { DOWN: 0, RINGING: 2, EARLY: 3, ACTIVE: 4, HANGUP: 7 };
+const STATE_NUMBER: Record<string, number> = {
+  CS_NEW: 0, CS_INIT: 1, CS_ROUTING: 2, CS_SOFT_EXECUTE: 3, CS_EXECUTE: 4, CS_EXCHANGE_MEDIA: 5, CS_PARK: 6,
+  CS_CONSUME_MEDIA: 7, CS_HIBERNATE: 8, CS_RESET: 9, CS_HANGUP: 10,
+};
+
+/** Q.850 causes the stand-in can produce. */
+export const CAUSE_CODES: Record<string, number> = {
+  NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21, DESTINATION_OUT_OF_ORDER: 27,
+  NORMAL_UNSPECIFIED: 31, ORIGINATOR_CANCEL: 487, MEDIA_TIMEOUT: 604, NO_ROUTE_DESTINATION: 3,
+};
+
+/** Order of switch_caller_profile_event_set_data; empty fields are left out. */
+const PROFILE_FIELDS = [
+  'Direction', 'Logical-Direction', 'Username', 'Dialplan', 'Caller-ID-Name', 'Caller-ID-Number',
+  'Orig-Caller-ID-Name', 'Orig-Caller-ID-Number', 'Callee-ID-Name', 'Callee-ID-Number', 'ANI', 'ANI-II',
+  'Network-Addr', 'Destination-Number', 'Unique-ID', 'Source', 'Transfer-Source', 'Context', 'RDNIS',
+  'Channel-Name', 'Profile-Index', 'Profile-Created-Time', 'Channel-Created-Time', 'Channel-Answered-Time',
+  'Channel-Progress-Time', 'Channel-Progress-Media-Time', 'Channel-Hangup-Time', 'Channel-Transfer-Time',
+  'Channel-Resurrect-Time', 'Channel-Bridged-Time', 'Channel-Last-Hold', 'Channel-Hold-Accum', 'Screen-Bit',
+  'Privacy-Hide-Name', 'Privacy-Hide-Number',
+] as const;
+export type ProfileField = (typeof PROFILE_FIELDS)[number];
+
+/** What a channel needs from the engine around it. */
+export interface ChannelHost {
+  readonly core: CoreIdentity;
+  fire(ev: FsEvent): void;
+  /** Sends the BYE for this leg and resolves when it is answered (or after a short grace period). */
+  sendBye(ch: Channel, cause: string): Promise<void>;
+  /** Called once all hangup events are out: close the outbound socket, release resources. */
+  finished(ch: Channel): void;
+  log(line: string): void;
+}
+
+/** The running "dialplan" application whose COMPLETE closes the session: socket, later park or uuid_bridge. */
+interface DialplanApp { name: string; data?: string; uuid: string }
+
+export interface AppRun {
+  channel: Channel;
+  app: string;
+  arg: string;
+  /** aborted by hangup (and, for media apps, by uuid_break through Channel.breakMedia) */
+  signal: AbortSignal;
+}
+/** Returns the Application-Response. */
+export type AppImpl = (run: AppRun) => Promise<string>;
+
+interface QueuedApp { app: string; arg: string; eventUuid: string; loops: number }
+
+export class Channel {
+  readonly profile = new Map<ProfileField, string>();
+  readonly vars = new Map<string, string>();
+  stateName = 'CS_EXECUTE';
+  stateNumber = 4;
+  callState: CallState = 'ACTIVE';
+  answerState: 'answered' | 'early' | 'ringing' | 'hangup' = 'answered';
+  hangupCause?: string;
+  readCodec = 'PCMU';
+  other?: { channel: Channel; type: 'originator' | 'originatee' };
+  rtp?: RtpEndpoint;
+  dialplanApp: DialplanApp;
+  readonly played: string[] = [];
+  readonly dtmf: string[] = [];
+  /** set while an app wants digits (play_and_get_digits); receives every DTMF after the DTMF event */
+  readonly digitListeners = new Set<(d: DtmfDigit) => void>();
+  /** uuid_break hook of the running media operation */
+  mediaBreak?: (all: boolean) => void;
+  private readonly queue: QueuedApp[] = [];
+  private running = false;
+  private hangupCtl = new AbortController();
+  private finishing?: Promise<void>;
+  private lastRtpStats: RtpStats = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0 };
+
+  constructor(
+    private readonly host: ChannelHost,
+    readonly uuid: string,
+    readonly callId: string,
+    readonly apps: Map<string, AppImpl>,
+    dialplan: { name: string; data?: string },
+  ) {
+    this.dialplanApp = { ...dialplan, uuid: randomUUID() };
+  }
+
+  get hungUp(): boolean { return this.callState === 'HANGUP' || this.hangupCtl.signal.aborted; }
+  get channelName(): string { return this.profile.get('Channel-Name') ?? ''; }
+  get rtpStats(): RtpStats { return this.rtp ? { ...this.rtp.stats } : this.lastRtpStats; }
+
+  // ---- variables -------------------------------------------------------------------------------------------
+
+  setVar(name: string, value: string | number | undefined): void {
+    this.vars.delete(name);
+    if (value === undefined || value === '') return;
+    this.vars.set(name, String(value));
+  }
+
+  delVar(name: string): void { this.vars.delete(name); }
+  getVar(name: string): string | undefined { return this.vars.get(name); }
+
+  setProfile(field: ProfileField, value: string | number | undefined): void {
+    if (value === undefined || value === '') this.profile.delete(field);
+    else this.profile.set(field, String(value));
+  }
+
+  // ---- event data ------------------------------------------------------------------------------------------
+
+  private profileHeaders(prefix: string, skip: ReadonlySet<string> = new Set()): HeaderList {
+    const out: HeaderList = [];
+    for (const f of PROFILE_FIELDS) {
+      const v = this.profile.get(f);
+      if (v !== undefined && !skip.has(f)) out.push([`${prefix}-${f}`, v]);
+    }
+    return out;
+  }
+
+  /** switch_channel_event_set_data: state, codecs, caller profile, other leg and (optionally) variables. */
+  channelHeaders(withVars: boolean): HeaderList {
+    const h: HeaderList = [
+      ['Channel-State', this.stateName],
+      ['Channel-Call-State', this.callState],
+      ['Channel-State-Number', String(this.stateNumber)],
+      ['Channel-Name', this.channelName],
+      ['Unique-ID', this.uuid],
+      ['Call-Direction', 'inbound'],
+      ['Presence-Call-Direction', 'inbound'],
+      ['Channel-HIT-Dialplan', 'true'],
+      ['Channel-Call-UUID', this.uuid],
+      ['Answer-State', this.answerState],
+    ];
+    if (this.hangupCause) h.push(['Hangup-Cause', this.hangupCause]);
+    for (const dir of ['Read', 'Write']) {
+      h.push([`Channel-${dir}-Codec-Name`, this.readCodec], [`Channel-${dir}-Codec-Rate`, '8000'], [`Channel-${dir}-Codec-Bit-Rate`, '64000']);
+    }
+    h.push(...this.profileHeaders('Caller'));
+    if (this.other) {
+      h.push(['Other-Type', this.other.type]);
+      h.push(...this.other.channel.profileHeaders('Other-Leg', new Set(['Profile-Index'])));
+    }
+    if (withVars) for (const [k, v] of this.vars) h.push([`variable_${k}`, v]);
+    return h;
+  }
+
+  event(name: string, site: CallSite, opts: { vars?: boolean; before?: HeaderList; after?: HeaderList } = {}): FsEvent {
+    const ev = createEvent(this.host.core, name, site);
+    ev.addAll(opts.before ?? []);
+    ev.addAll(this.channelHeaders(opts.vars ?? true));
+    ev.addAll(opts.after ?? []);
+    return ev;
+  }
+
+  /** CHANNEL_DATA as sent on `connect` and by uuid_dump: profile (prefix Channel-) first, then the channel data. */
+  channelData(site: CallSite): FsEvent {
+    const ev = createEvent(this.host.core, 'CHANNEL_DATA', site);
+    ev.addAll(this.profileHeaders('Channel'));
+    ev.addAll(this.channelHeaders(true));
+    return ev;
+  }
+
+  fire(ev: FsEvent): void { this.host.fire(ev); }
+
+  setCallState(next: CallState, stateName?: string): void {
+    const prev = this.callState;
+    this.callState = next;
+    if (stateName) { this.stateName = stateName; this.stateNumber = STATE_NUMBER[stateName] ?? this.stateNumber; }
+    this.fire(this.event('CHANNEL_CALLSTATE', SITES.callstate, {
+      vars: false,
+      before: [['Original-Channel-Call-State', prev], ['Channel-Call-State-Number', String(CALL_STATE_NUMBER[next])]],
+    }));
+  }
+
+  // ---- DTMF ------------------------------------------------------------------------------------------------
+
+  /** A digit finished (RFC 4733 end packet or in-band detector): DTMF event, then the app that waits for digits. */
+  onDtmf(d: DtmfDigit): void {
+    if (this.hungUp) return;
+    this.dtmf.push(d.digit);
+    this.fire(this.event('DTMF', SITES.dtmf, {
+      vars: false,
+      after: [['DTMF-Digit', d.digit], ['DTMF-Duration', String(d.durationSamples)], ['DTMF-Source', d.source]],
+    }));
+    for (const l of [...this.digitListeners]) l(d);
+  }
+
+  // ---- applications ----------------------------------------------------------------------------------------
+
+  /** `sendmsg … call-command: execute`: queued, run one after the other. */
+  enqueue(app: string, arg: string, eventUuid: string, loops = 1): void {
+    this.queue.push({ app, arg, eventUuid, loops });
+    // the `+OK` reply goes out first; the application starts on a later turn of the event loop
+    if (!this.running) { this.running = true; setTimeout(() => void this.drain(), 1); }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length && !this.hungUp) {
+        const item = this.queue.shift() as QueuedApp;
+        for (let i = 1; i <= item.loops && !this.hungUp; i++) await this.runApp(item, i);
+      }
+    } finally {
+      this.running = false;
+      this.queue.length = 0;
+    }
+  }
+
+  private async runApp(item: QueuedApp, loop: number): Promise<void> {
+    const impl = this.apps.get(item.app);
+    if (!impl) {
+      // switch_core_session_execute_application: unknown application -> the session is hung up
+      this.host.log(`[ERR] Invalid Application ${item.app}`);
+      await this.hangup('DESTINATION_OUT_OF_ORDER');
+      return;
+    }
+    if (item.app === 'hangup') {
+      // fact 13: the BYE goes out before the ESL events of the hangup application
+      await this.host.sendBye(this, item.arg.trim() || 'NORMAL_CLEARING');
+    }
+    this.delVar('current_application_response');
+    this.setVar('current_loop', loop);
+    this.setVar('total_loops', item.loops);
+    this.setVar('current_application', item.app);
+    this.setVar('current_application_data', item.arg);
+    this.fire(this.event('CHANNEL_EXECUTE', SITES.exec, {
+      after: [['Application', item.app], ['Application-Data', item.arg], ['Application-UUID', item.eventUuid]],
+    }));
+    this.setVar('current_application', item.app);
+    let response = '_none_';
+    try {
+      response = await impl({ channel: this, app: item.app, arg: item.arg, signal: this.hangupCtl.signal });
+    } catch (err) {
+      this.host.log(`[ERR] ${item.app}: ${(err as Error).message}`);
+    }
+    this.fire(this.event('CHANNEL_EXECUTE_COMPLETE', SITES.execComplete, {
+      after: [['Application', item.app], ['Application-Data', item.arg], ['Application-Response', response], ['Application-UUID', item.eventUuid]],
+    }));
+    this.delVar('current_loop');
+    this.delVar('total_loops');
+    if (item.app === 'hangup') await this.finish();
+  }
+
+  /** Fires EXECUTE for a dialplan-level application (park after a transfer, uuid_bridge). */
+  startDialplanApp(name: string, data: string | undefined, site: CallSite = SITES.exec, withUuid = true): void {
+    this.dialplanApp = { name, data, uuid: randomUUID() };
+    this.fire(this.event('CHANNEL_EXECUTE', site, {
+      after: [['Application', name], ['Application-Data', data ?? ''], ['Application-UUID', withUuid ? this.dialplanApp.uuid : '']],
+    }));
+  }
+
+  /** COMPLETE of the dialplan-level application (socket when bridged away, socket/park at hangup). */
+  completeDialplanApp(): void {
+    const d = this.dialplanApp;
+    if (d.name === 'uuid_bridge') return; // a uuid_bridge never reports completion on its own
+    this.fire(this.event('CHANNEL_EXECUTE_COMPLETE', SITES.execComplete, {
+      after: [['Application', d.name], ['Application-Data', d.data ?? ''], ['Application-Response', '_none_'], ['Application-UUID', d.uuid]],
+    }));
+  }
+
+  /** uuid_break: stops the current playback (all: also the rest of a `!`-list). */
+  breakMedia(all: boolean): void { this.mediaBreak?.(all); }
+
+  // ---- hangup ----------------------------------------------------------------------------------------------
+
+  /** Moves the channel into the hangup state (Answer-State hangup, Hangup-Cause, state number 10). */
+  markHangup(cause: string): void {
+    this.hangupCause = this.hangupCause ?? cause;
+    this.answerState = 'hangup';
+    this.stateNumber = STATE_NUMBER.CS_HANGUP;
+    this.hangupCtl.abort();
+  }
+
+  /** Local hangup outside the hangup application (uuid_kill, unknown app, RTP timeout): BYE, then teardown. */
+  async hangup(cause = 'NORMAL_CLEARING'): Promise<void> {
+    if (this.hungUp) return this.finishing;
+    this.hangupCause = cause;
+    await this.host.sendBye(this, cause);
+    return this.remoteHangup(cause);
+  }
+
+  /** The far end hung up (BYE received) or the local side did: abort the running app, then teardown events. */
+  async remoteHangup(cause = 'NORMAL_CLEARING'): Promise<void> {
+    if (this.hungUp) return this.finishing;
+    this.markHangup(cause);
+    // let the running application emit its own COMPLETE first
+    const t0 = Date.now();
+    while (this.running && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    await this.finish();
+  }
+
+  /** The hangup tail every teardown shares (fact 13). */
+  private finish(): Promise<void> {
+    if (this.finishing) return this.finishing;
+    this.markHangup(this.hangupCause ?? 'NORMAL_CLEARING');
+    this.finishing = (async () => {
+      const partner = this.other?.channel;
+      this.completeDialplanApp();
+      this.setProfile('Channel-Hangup-Time', nowMicros());
+      this.setCallState('HANGUP', 'CS_HANGUP');
+      if (partner && !partner.hungUp) partner.unbridged('park');
+      this.other = undefined;
+      if (this.rtp) {
+        this.lastRtpStats = { ...this.rtp.stats };
+        this.rtp.bridgeTo(null);
+        this.rtp.close();
+        this.rtp = undefined;
+      }
+      this.host.finished(this);
+    })();
+    return this.finishing;
+  }
+
+  // ---- bridging --------------------------------------------------------------------------------------------
+
+  bridgedWith(other: Channel, type: 'originator' | 'originatee'): void {
+    this.other = { channel: other, type };
+    this.setVar('bridge_channel', other.channelName);
+    this.setVar('bridge_uuid', other.uuid);
+    this.setVar('signal_bond', other.uuid);
+    this.setVar('last_bridge_to', other.uuid);
+  }
+
+  /** The partner left the bridge: drop Other-Leg data and, if asked, park (park_after_bridge=true). */
+  unbridged(then?: 'park'): void {
+    this.other = undefined;
+    this.rtp?.bridgeTo(null);
+    this.delVar('bridge_channel');
+    this.delVar('bridge_uuid');
+    this.delVar('signal_bond');
+    if (then === 'park' && !this.hungUp) this.startDialplanApp('park', undefined);
+  }
+}

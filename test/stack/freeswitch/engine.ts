@@ -1,0 +1,650 @@
+/**
+ * The media engine: glues the SIP UA, the channels, RTP, the inbound event socket and the outbound socket
+ * connections together, and implements the api commands fsmrf uses.
+ */
+import { randomUUID } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import { RtpEndpoint } from '../media';
+import { defaultApps } from './apps';
+import { CAUSE_CODES, Channel, type AppImpl, type ChannelHost } from './channel';
+import { createEvent, FsEvent, header, nowMicros, plainDump, SITES, type CoreIdentity, type EslCommand } from './events';
+import type { EslBackend } from './esl-session';
+import { InboundListener } from './esl-server';
+import { OutboundSession } from './esl-outbound';
+import { buildAnswer, buildOffer, cryptoLines, negotiate, parseSdp, type NegotiatedAudio, type SdpOrigin } from './sdp';
+import { hdr, parseNameAddr, SipUa, type Dialog, type SipMessage, type UasHandler } from './sip-ua';
+
+export interface EngineConfig {
+  sipAddress: string; sipPort: number;
+  eslAddress: string; eslPort: number;
+  password: string;
+  rtpPortMin: number; rtpPortMax: number;
+  heartbeatIntervalMs: number;
+  hostname: string;
+  log: (line: string) => void;
+}
+
+export interface ChannelSnapshotData {
+  uuid: string; callId: string; state: string; answered: boolean; bridgedTo?: string;
+  played: string[]; dtmf: string[]; rtp: { packetsSent: number; packetsReceived: number; bytesSent: number; bytesReceived: number };
+}
+
+const PROFILE_NAME = 'drachtio_mrf';
+const VERSION = '1.10.12-release~64bit';
+
+function hostIPv4(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function hostIPv6(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv6' && !a.internal && !a.address.startsWith('fe80')) return a.address;
+  }
+  return '::1';
+}
+
+/** Per-leg SIP/SDP state the channel model does not need to know about. */
+interface Leg {
+  channel: Channel;
+  dialog: Dialog;
+  origin: SdpOrigin;
+  is3pcc: boolean;
+  audio?: NegotiatedAudio;
+  outbound?: OutboundSession;
+  eslTarget?: { host: string; port: number };
+}
+
+export class Engine implements ChannelHost, EslBackend, UasHandler {
+  readonly core: CoreIdentity;
+  readonly ua: SipUa;
+  readonly inbound: InboundListener;
+  private readonly legs = new Map<string, Leg>(); // uuid -> leg
+  private readonly byDialog = new Map<Dialog, Leg>();
+  private readonly ended: ChannelSnapshotData[] = [];
+  private readonly apps: Map<string, AppImpl> = defaultApps();
+  private readonly startedAt = Date.now();
+  private sessionCounter = 0;
+  private heartbeat?: NodeJS.Timeout;
+  private readonly outbound = new Set<OutboundSession>();
+
+  constructor(private readonly cfg: EngineConfig) {
+    this.core = { coreUuid: randomUUID(), hostname: cfg.hostname, ipv4: hostIPv4(), ipv6: hostIPv6() };
+    this.ua = new SipUa(cfg.sipAddress, cfg.sipPort, this, cfg.log);
+    this.inbound = new InboundListener(this, cfg.password);
+  }
+
+  async start(): Promise<void> {
+    await this.ua.start();
+    await this.inbound.listen(this.cfg.eslAddress, this.cfg.eslPort);
+    this.heartbeat = setInterval(() => this.fire(this.heartbeatEvent()), this.cfg.heartbeatIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const leg of [...this.legs.values()]) await leg.channel.hangup('SYSTEM_SHUTDOWN').catch(() => undefined);
+    for (const s of this.outbound) s.socket.destroy();
+    await this.inbound.close();
+    this.ua.stop();
+  }
+
+  log(line: string): void { this.cfg.log(line); }
+
+  // ---- event routing -------------------------------------------------------------------------------------------
+
+  fire(ev: FsEvent): void {
+    for (const s of this.inbound.sessions) if (s.authenticated) s.deliver(ev);
+    for (const s of this.outbound) s.deliver(ev);
+  }
+
+  private heartbeatEvent(): FsEvent {
+    const up = Date.now() - this.startedAt;
+    const d = Math.floor(up / 86400000), h = Math.floor(up / 3600000) % 24, m = Math.floor(up / 60000) % 60, s = Math.floor(up / 1000) % 60;
+    return createEvent(this.core, 'HEARTBEAT', SITES.heartbeat)
+      .add('Event-Info', 'System Ready')
+      .add('Up-Time', `0 years, ${d} days, ${h} hours, ${m} minutes, ${s} seconds, ${up % 1000} milliseconds, 0 microseconds`)
+      .add('FreeSWITCH-Version', VERSION)
+      .add('Uptime-msec', up)
+      .add('Session-Count', this.legs.size)
+      .add('Max-Sessions', 1000)
+      .add('Session-Per-Sec', 30)
+      .add('Session-Per-Sec-Last', 0)
+      .add('Session-Per-Sec-Max', 2)
+      .add('Session-Per-Sec-FiveMin', 0)
+      .add('Session-Since-Startup', this.sessionCounter)
+      .add('Session-Peak-Max', this.sessionCounter ? 1 : 0)
+      .add('Session-Peak-FiveMin', 0)
+      .add('Idle-CPU', '99.000000');
+  }
+
+  backgroundJob(jobUuid: string, command: string, args: string, result: string): FsEvent {
+    const ev = createEvent(this.core, 'BACKGROUND_JOB', SITES.backgroundJob)
+      .add('Job-UUID', jobUuid).add('Job-Command', command).add('Job-Command-Arg', args);
+    ev.body = result;
+    return ev;
+  }
+
+  // ---- SIP -------------------------------------------------------------------------------------------------------
+
+  async onInvite(dialog: Dialog, req: SipMessage): Promise<{ sdp: string; remotePartyId?: string } | { status: number; reason: string }> {
+    const is3pcc = !req.body.trim();
+    const offer = is3pcc ? undefined : parseSdp(req.body);
+    const audio = offer ? negotiate(offer) : undefined;
+    if (offer && !audio) return { status: 488, reason: 'Not Acceptable Here' };
+    const rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: this.cfg.rtpPortMin, portMax: this.cfg.rtpPortMax });
+    const uuid = randomUUID();
+    const eslHeader = hdr(req, 'X-esl-outbound');
+    const esl = eslHeader ? /^\s*([^:\s]+):(\d+)\s*$/.exec(eslHeader) : null;
+    const dialplan = esl ? { name: 'socket', data: `${esl[1]}:${esl[2]} async full` } : { name: 'park' };
+    const ch = new Channel(this, uuid, dialog.callId, this.apps, dialplan);
+    ch.rtp = rtp;
+    rtp.on('dtmf', (d) => ch.onDtmf(d));
+    rtp.on('rtp-timeout', () => this.log(`[rtp] timeout on ${uuid}`));
+    const secs = Math.floor(Date.now() / 1000) - 20000;
+    const leg: Leg = { channel: ch, dialog, is3pcc, audio, origin: { sessionId: secs, version: secs + 1, address: this.core.ipv4 } };
+    if (esl) leg.eslTarget = { host: esl[1], port: parseInt(esl[2], 10) };
+    this.legs.set(uuid, leg);
+    this.byDialog.set(dialog, leg);
+    this.sessionCounter++;
+
+    this.initProfile(ch, req, dialog);
+    this.initVariables(leg, req, dialog);
+    if (audio) {
+      ch.readCodec = audio.codec;
+      if (!this.isSelf(leg, audio)) rtp.setRemote({ address: audio.address, port: audio.port, codec: audio.codec, payloadType: audio.payloadType, telephoneEventPt: audio.telephoneEventPt });
+      return { sdp: buildAnswer(leg.origin, rtp.port, audio), remotePartyId: `"${parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia'}" <sip:${parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia'}@${this.cfg.sipAddress}>;party=calling;privacy=off;screen=no` };
+    }
+    return { sdp: this.offerSdp(leg, false) };
+  }
+
+  private cryptoFor = new Map<string, string[]>();
+  private offerSdp(leg: Leg, local: boolean): string {
+    let crypto = this.cryptoFor.get(leg.channel.uuid);
+    if (!crypto) { crypto = cryptoLines(); this.cryptoFor.set(leg.channel.uuid, crypto); }
+    const origin = local ? { ...leg.origin, address: '127.0.0.1' } : leg.origin;
+    return buildOffer(origin, leg.channel.rtp?.port ?? 0, crypto, { sendrecv: local });
+  }
+
+  /** 3pcc: srf's ACK answers FreeSWITCH's offer with that very offer (pointing back at us); never send to self. */
+  private isSelf(leg: Leg, a: NegotiatedAudio): boolean {
+    return a.port === leg.channel.rtp?.port && (a.address === '127.0.0.1' || a.address === this.cfg.sipAddress);
+  }
+
+  onAnswered(dialog: Dialog): void {
+    const leg = this.byDialog.get(dialog);
+    if (!leg || !leg.eslTarget) return;
+    // FreeSWITCH connects the outbound socket as the 200 OK leaves (fact 10). For a 3pcc INVITE the
+    // session only starts once the ACK brought the answer.
+    if (!leg.is3pcc) this.connectOutbound(leg);
+  }
+
+  private connectOutbound(leg: Leg): void {
+    if (!leg.eslTarget || leg.outbound) return;
+    const s = OutboundSession.open(leg.eslTarget.host, leg.eslTarget.port, this, leg.channel, (x) => this.outbound.delete(x));
+    leg.outbound = s;
+    this.outbound.add(s);
+  }
+
+  onAck(dialog: Dialog, req: SipMessage): void {
+    const leg = this.byDialog.get(dialog);
+    if (!leg) return;
+    const ch = leg.channel;
+    ch.setVar('sip_to_tag', dialog.localTag);
+    ch.setVar('sip_from_tag', dialog.remoteTag);
+    ch.setVar('sip_cseq', hdr(req, 'cseq')?.split(' ')[0]);
+    ch.setVar('sip_call_id', dialog.callId);
+    ch.setVar('sip_full_via', hdr(req, 'via'));
+    ch.setVar('sip_full_from', hdr(req, 'from'));
+    ch.setVar('sip_full_to', hdr(req, 'to'));
+    if (leg.is3pcc && req.body.trim()) {
+      this.applyRemote(leg, req.body, true);
+      this.connectOutbound(leg);
+    }
+  }
+
+  async onReinvite(dialog: Dialog, req: SipMessage): Promise<string> {
+    const leg = this.byDialog.get(dialog);
+    if (!leg) return '';
+    leg.origin.version += 1;
+    if (req.body.trim()) this.applyRemote(leg, req.body, false);
+    leg.channel.setVar('sip_cseq', hdr(req, 'cseq')?.split(' ')[0]);
+    const audio = leg.audio ?? negotiate(parseSdp(req.body));
+    if (!audio) return this.offerSdp(leg, false);
+    const sdp = buildAnswer(leg.origin, leg.channel.rtp?.port ?? 0, audio, { rejectedExtra: leg.is3pcc });
+    leg.channel.setVar('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, leg.channel.rtp?.port ?? 0, audio, { sendrecv: true, rejectedExtra: leg.is3pcc }));
+    return sdp;
+  }
+
+  /** New remote SDP (ACK answer or re-INVITE offer): RTP target and the media variables. */
+  private applyRemote(leg: Leg, body: string, fromAck: boolean): void {
+    const ch = leg.channel;
+    const sd = parseSdp(body);
+    const audio = negotiate(sd);
+    if (!fromAck) ch.setVar('sip_reinvite_sdp', body);
+    ch.setVar('switch_r_sdp', body);
+    if (!audio) return;
+    leg.audio = audio;
+    ch.readCodec = audio.codec;
+    const dir = audio.direction;
+    ch.setVar('ep_codec_string', `CORE_PCM_MODULE.${audio.codec}@8000h@20i@64000b`);
+    ch.setVar('rtp_use_codec_string', 'PCMU,PCMA');
+    ch.setVar('remote_video_media_flow', 'inactive');
+    ch.setVar('remote_text_media_flow', 'inactive');
+    ch.setVar('remote_audio_media_flow', dir);
+    ch.setVar('audio_media_flow', dir === 'recvonly' ? 'sendonly' : dir === 'sendonly' ? 'recvonly' : dir);
+    ch.setVar('rtp_audio_recv_pt', audio.payloadType);
+    if (audio.telephoneEventPt !== undefined) {
+      ch.setVar('dtmf_type', 'rfc2833');
+      ch.setVar('rtp_2833_send_payload', audio.telephoneEventPt);
+      ch.setVar('rtp_2833_recv_payload', audio.telephoneEventPt);
+    }
+    ch.setVar('remote_media_ip', audio.address);
+    ch.setVar('remote_media_port', audio.port);
+    ch.setVar('local_media_ip', '127.0.0.1');
+    ch.setVar('local_media_port', ch.rtp?.port);
+    ch.setVar('advertised_media_ip', '127.0.0.1');
+    if (fromAck) ch.setVar('rtp_local_sdp_str', this.offerSdp(leg, true));
+    if (ch.rtp && !this.isSelf(leg, audio)) {
+      ch.rtp.setRemote({ address: audio.address, port: audio.port, codec: audio.codec, payloadType: audio.payloadType, telephoneEventPt: audio.telephoneEventPt });
+    }
+  }
+
+  onBye(dialog: Dialog): void {
+    const leg = this.byDialog.get(dialog);
+    if (leg) void leg.channel.remoteHangup('NORMAL_CLEARING');
+  }
+
+  onCancel(dialog: Dialog): void {
+    const leg = this.byDialog.get(dialog);
+    if (leg) void leg.channel.remoteHangup('ORIGINATOR_CANCEL');
+  }
+
+  async sendBye(ch: Channel, cause: string): Promise<void> {
+    const leg = this.legs.get(ch.uuid);
+    if (!leg) return;
+    await this.ua.bye(leg.dialog, cause, CAUSE_CODES[cause] ?? 16);
+  }
+
+  finished(ch: Channel): void {
+    const leg = this.legs.get(ch.uuid);
+    if (!leg) return;
+    this.legs.delete(ch.uuid);
+    this.byDialog.delete(leg.dialog);
+    this.cryptoFor.delete(ch.uuid);
+    this.ua.forget(leg.dialog);
+    leg.outbound?.channelGone();
+    this.ended.push(this.snapshot(leg));
+    if (this.ended.length > 200) this.ended.shift();
+  }
+
+  // ---- channel model setup -----------------------------------------------------------------------------------
+
+  private initProfile(ch: Channel, req: SipMessage, dialog: Dialog): void {
+    const from = parseNameAddr(hdr(req, 'from') ?? '');
+    const reqUri = parseNameAddr(`<${req.uri}>`);
+    const fromUser = from.user ?? 'nobody';
+    const now = nowMicros();
+    ch.setProfile('Direction', 'inbound');
+    ch.setProfile('Logical-Direction', 'inbound');
+    ch.setProfile('Dialplan', 'XML');
+    ch.setProfile('Caller-ID-Name', from.display ?? from.user ?? 'unknown');
+    ch.setProfile('Caller-ID-Number', from.user);
+    ch.setProfile('Orig-Caller-ID-Name', from.display ?? from.user ?? 'unknown');
+    ch.setProfile('Orig-Caller-ID-Number', from.user);
+    ch.setProfile('ANI', from.user);
+    ch.setProfile('Network-Addr', dialog.source.address);
+    ch.setProfile('Destination-Number', reqUri.user ?? 'drachtio');
+    ch.setProfile('Unique-ID', ch.uuid);
+    ch.setProfile('Source', 'mod_sofia');
+    ch.setProfile('Context', 'mrf');
+    ch.setProfile('Channel-Name', `sofia/${PROFILE_NAME}/${fromUser}@${from.host}${from.port ? `:${from.port}` : ''}`);
+    ch.setProfile('Profile-Index', 1);
+    ch.setProfile('Profile-Created-Time', now);
+    ch.setProfile('Channel-Created-Time', now);
+    ch.setProfile('Channel-Answered-Time', now);
+    ch.setProfile('Channel-Progress-Time', 0);
+    ch.setProfile('Channel-Progress-Media-Time', now);
+    for (const f of ['Channel-Hangup-Time', 'Channel-Transfer-Time', 'Channel-Resurrect-Time', 'Channel-Bridged-Time', 'Channel-Last-Hold', 'Channel-Hold-Accum'] as const) ch.setProfile(f, 0);
+    ch.setProfile('Screen-Bit', 'true');
+    ch.setProfile('Privacy-Hide-Name', 'false');
+    ch.setProfile('Privacy-Hide-Number', 'false');
+  }
+
+  /** Channel variables in the order mod_sofia and the dialplan create them (F1 and F4 CHANNEL_DATA). */
+  private initVariables(leg: Leg, req: SipMessage, dialog: Dialog): void {
+    const ch = leg.channel;
+    const v = (k: string, val: string | number | undefined): void => ch.setVar(k, val);
+    const from = parseNameAddr(hdr(req, 'from') ?? '');
+    const to = parseNameAddr(hdr(req, 'to') ?? '');
+    const reqUri = parseNameAddr(`<${req.uri}>`);
+    const contact = parseNameAddr(hdr(req, 'contact') ?? '');
+    const via = hdr(req, 'via') ?? '';
+    const viaHost = /^SIP\/2\.0\/\w+\s+([^;:\s]+)(?::(\d+))?/.exec(via);
+    const fromUser = from.user ?? 'nobody';
+    const hp = (h: string, p?: number): string => `${h}${p ? `:${p}` : ''}`;
+    const src = dialog.source;
+    const ua = hdr(req, 'user-agent') ?? '';
+    const uaId = /^drachtio-fsmrf:(.+)$/.exec(ua)?.[1];
+
+    v('direction', 'inbound');
+    v('uuid', ch.uuid);
+    v('session_id', this.sessionCounter);
+    v('sip_from_user', fromUser);
+    v('sip_from_port', from.port);
+    v('sip_from_uri', `${fromUser}@${hp(from.host, from.port)}`);
+    v('sip_from_host', from.host);
+    v('video_media_flow', 'disabled');
+    v('text_media_flow', 'disabled');
+    v('channel_name', ch.channelName);
+    if (!leg.is3pcc) v('sip_call_id', dialog.callId);
+    v('sip_local_network_addr', this.cfg.sipAddress);
+    v('sip_network_ip', src.address);
+    v('sip_network_port', src.port);
+    v('sip_invite_stamp', ch.profile.get('Channel-Created-Time'));
+    v('sip_received_ip', src.address);
+    v('sip_received_port', src.port);
+    v('sip_via_protocol', 'udp');
+    if (!leg.is3pcc) v('sip_from_tag', dialog.remoteTag);
+    v('sofia_profile_name', PROFILE_NAME);
+    v('sofia_profile_url', `sip:mod_sofia@${this.cfg.sipAddress}:${this.ua.port}`);
+    v('recovery_profile_name', PROFILE_NAME);
+    if (!leg.is3pcc) {
+      v('sip_full_via', via);
+      v('sip_full_from', hdr(req, 'from'));
+      v('sip_full_to', hdr(req, 'to'));
+    }
+    v('sip_req_user', reqUri.user);
+    v('sip_req_port', reqUri.port);
+    v('sip_req_uri', `${reqUri.user ? `${reqUri.user}@` : ''}${hp(reqUri.host, reqUri.port)}`);
+    v('sip_req_host', reqUri.host);
+    v('sip_to_user', to.user);
+    v('sip_to_port', to.port);
+    v('sip_to_uri', `${to.user ? `${to.user}@` : ''}${hp(to.host, to.port)}`);
+    v('sip_to_host', to.host);
+    v('sip_contact_user', contact.user ?? fromUser);
+    v('sip_contact_port', contact.port);
+    v('sip_contact_uri', `${contact.user ?? fromUser}@${hp(contact.host, contact.port)}`);
+    v('sip_contact_host', contact.host);
+    v('sip_user_agent', ua);
+    v('sip_via_host', viaHost?.[1]);
+    v('sip_via_rport', src.port);
+    v('max_forwards', hdr(req, 'max-forwards'));
+    for (const [k, val] of req.headers) if (/^X-/i.test(k)) v(`sip_h_${k}`, val);
+    const dpMatch = uaId ? `ARRAY::${ua}|:${uaId}` : undefined;
+
+    if (leg.is3pcc) {
+      const localOffer = this.offerSdp(leg, true);
+      v('rtp_last_audio_local_crypto_key', (this.cryptoFor.get(ch.uuid) ?? [])[0]?.replace(/^a=crypto:/, ''));
+      v('rtp_local_sdp_str', localOffer);
+      v('endpoint_disposition', 'ANSWER');
+      v('DP_MATCH', dpMatch);
+      v('call_uuid', ch.uuid);
+    } else if (leg.audio) {
+      const a = leg.audio;
+      v('switch_r_sdp', req.body);
+      v('ep_codec_string', `CORE_PCM_MODULE.${a.codec}@8000h@20i@64000b`);
+      v('DP_MATCH', dpMatch);
+      v('call_uuid', ch.uuid);
+      v('rtp_use_codec_string', 'PCMU,PCMA');
+      v('remote_video_media_flow', 'inactive');
+      v('remote_text_media_flow', 'inactive');
+      v('remote_audio_media_flow', a.direction);
+      v('audio_media_flow', a.direction);
+      v('rtp_audio_recv_pt', a.payloadType);
+      v('rtp_use_codec_name', a.codec);
+      v('rtp_use_codec_rate', 8000);
+      v('rtp_use_codec_ptime', 20);
+      v('rtp_use_codec_channels', 1);
+      v('rtp_last_audio_codec_string', `${a.codec}@8000h@20i@1c`);
+      v('read_codec', a.codec);
+      v('original_read_codec', a.codec);
+      v('read_rate', 8000);
+      v('original_read_rate', 8000);
+      v('write_codec', a.codec);
+      v('write_rate', 8000);
+      if (a.telephoneEventPt !== undefined) v('dtmf_type', 'rfc2833');
+      v('local_media_ip', '127.0.0.1');
+      v('local_media_port', ch.rtp?.port);
+      v('advertised_media_ip', '127.0.0.1');
+      v('rtp_use_timer_name', 'soft');
+      v('rtp_use_pt', a.payloadType);
+      v('rtp_use_ssrc', Math.floor(Math.random() * 0xffffffff));
+      if (a.telephoneEventPt !== undefined) {
+        v('rtp_2833_send_payload', a.telephoneEventPt);
+        v('rtp_2833_recv_payload', a.telephoneEventPt);
+      }
+      v('remote_media_ip', a.address);
+      v('remote_media_port', a.port);
+      v('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, ch.rtp?.port ?? 0, a, { sendrecv: true }));
+      v('endpoint_disposition', 'ANSWER');
+    }
+    v('send_silence_when_idle', -1);
+    v('hangup_after_bridge', 'false');
+    v('park_after_bridge', 'true');
+    v('playback_terminators', 'none');
+    if (ch.dialplanApp.name === 'socket') {
+      v('current_application_data', ch.dialplanApp.data);
+      v('current_application', 'socket');
+      v('socket_host', leg.eslTarget?.host ?? '127.0.0.1');
+    } else {
+      v('current_application', 'park');
+    }
+    if (leg.is3pcc) {
+      // the 3pcc offer's codec variables appear once the ACK brought the answer; pre-seed the static ones
+      v('rtp_use_codec_name', 'PCMU');
+      v('rtp_use_codec_rate', 8000);
+      v('rtp_use_codec_ptime', 20);
+      v('rtp_use_codec_channels', 1);
+      v('rtp_last_audio_codec_string', 'PCMU@8000h@20i@1c');
+      v('read_codec', 'PCMU');
+      v('original_read_codec', 'PCMU');
+      v('read_rate', 8000);
+      v('original_read_rate', 8000);
+      v('write_codec', 'PCMU');
+      v('write_rate', 8000);
+      v('rtp_use_timer_name', 'soft');
+      v('rtp_use_pt', 0);
+      v('rtp_use_ssrc', Math.floor(Math.random() * 0xffffffff));
+    }
+  }
+
+  // ---- sendmsg -------------------------------------------------------------------------------------------------
+
+  sendmsg(uuid: string | undefined, cmd: EslCommand): string {
+    const leg = uuid ? this.legs.get(uuid) : undefined;
+    if (!leg) return `-ERR invalid session id [${uuid ?? ''}]`;
+    const ch = leg.channel;
+    const command = (header(cmd.headers, 'call-command') ?? '').toLowerCase();
+    if (command === 'execute') {
+      const app = header(cmd.headers, 'execute-app-name') ?? '';
+      const arg = header(cmd.headers, 'execute-app-arg') ?? cmd.body ?? '';
+      const loops = parseInt(header(cmd.headers, 'loops') ?? '1', 10) || 1;
+      ch.enqueue(app, arg, header(cmd.headers, 'Event-UUID') ?? randomUUID(), loops);
+      return '+OK';
+    }
+    if (command === 'hangup') {
+      void ch.hangup(header(cmd.headers, 'hangup-cause') ?? 'NORMAL_CLEARING');
+      return '+OK';
+    }
+    if (command === 'unicast' || command === 'nomedia' || command === 'xferext') return '+OK';
+    return '-ERR invalid command';
+  }
+
+  // ---- api -----------------------------------------------------------------------------------------------------
+
+  async api(command: string, args: string): Promise<string> {
+    const a = args.trim() ? args.trim().split(/\s+/) : [];
+    const leg = (id?: string): Leg | undefined => (id ? this.legs.get(id) : undefined);
+    switch (command) {
+      case 'sofia':
+        if (a[0] === 'status') return this.sofiaStatus();
+        return '-ERR Usage: sofia status\n';
+      case 'version':
+        return `FreeSWITCH Version ${VERSION} ( 64bit)\n`;
+      case 'status': return this.status();
+      case 'hostname': return this.core.hostname;
+      case 'create_uuid': return randomUUID();
+      case 'uuid_exists': return leg(a[0]) ? 'true' : 'false';
+      case 'show':
+        if (a[0] === 'channels' && a[1] === 'count') return `\n${this.legs.size} total.\n`;
+        return '-ERR Usage: show channels count\n';
+      case 'uuid_getvar': {
+        const l = leg(a[0]);
+        if (!l) return '-ERR No such channel!\n';
+        return l.channel.getVar(a[1] ?? '') ?? '_undef_';
+      }
+      case 'uuid_setvar': {
+        const l = leg(a[0]);
+        if (!l) return '-ERR No such channel!\n';
+        l.channel.setVar(a[1] ?? '', a.slice(2).join(' '));
+        return '+OK';
+      }
+      case 'uuid_kill': {
+        const l = leg(a[0]);
+        if (!l) return '-ERR No such channel!\n';
+        void l.channel.hangup(a[1] ?? 'NORMAL_CLEARING');
+        return '+OK\n';
+      }
+      case 'uuid_break': {
+        const l = leg(a[0]);
+        if (!l) return '-ERR No such channel!\n';
+        l.channel.breakMedia(a[1] === 'all');
+        return '+OK\n';
+      }
+      case 'uuid_dump': {
+        const l = leg(a[0]);
+        if (!l) return '-ERR Can\'t find channel!\n';
+        const ev = createEvent(this.core, 'CHANNEL_DATA', SITES.uuidDump).addAll(l.channel.channelHeaders(true));
+        return plainDump(ev.headers);
+      }
+      case 'uuid_set_media_stats': {
+        const l = leg(a[0]);
+        if (!l) return '-ERR No such channel!\n';
+        this.setMediaStats(l.channel);
+        return '+OK:\n';
+      }
+      case 'uuid_bridge': return this.bridge(a[0], a[1]);
+      case 'uuid_transfer': return this.transfer(a);
+      default:
+        return `-ERR ${command} Command not found!\n`;
+    }
+  }
+
+  private sofiaStatus(): string {
+    const line = '='.repeat(97);
+    const url = `sip:mod_sofia@${this.cfg.sipAddress}:${this.ua.port}`;
+    return `${'Name'.padStart(25)}\t${'Type'.padStart(7)}\t${'Data'.padStart(42)}\tState\n${line}\n`
+      + `${PROFILE_NAME.padStart(25)}\t${'profile'.padStart(7)}\t  ${url.padStart(40)}\tRUNNING (0)\n${line}\n1 profile 0 aliases\n`;
+  }
+
+  private status(): string {
+    const up = Date.now() - this.startedAt;
+    const d = Math.floor(up / 86400000), h = Math.floor(up / 3600000) % 24, m = Math.floor(up / 60000) % 60, s = Math.floor(up / 1000) % 60;
+    return `UP 0 years, ${d} days, ${h} hours, ${m} minutes, ${s} seconds, ${up % 1000} milliseconds, 0 microseconds\n`
+      + `FreeSWITCH (Version 1.10.12-release 64bit) is ready\n${this.sessionCounter} session(s) since startup\n`
+      + `${this.legs.size} session(s) - peak ${this.legs.size}, last 5min ${this.legs.size} \n`
+      + `0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n1000 session(s) max\nmin idle cpu 0.00/99.00\n`
+      + 'Current Stack Size/Max 240K/8192K\n';
+  }
+
+  private setMediaStats(ch: Channel): void {
+    const st = ch.rtpStats;
+    const set = (k: string, val: string | number): void => ch.setVar(`rtp_audio_${k}`, val);
+    set('in_raw_bytes', st.bytesReceived); set('in_media_bytes', st.bytesReceived);
+    set('in_packet_count', st.packetsReceived); set('in_media_packet_count', st.packetsReceived);
+    for (const k of ['in_skip_packet_count', 'in_jitter_packet_count', 'in_dtmf_packet_count', 'in_cng_packet_count', 'in_flush_packet_count', 'in_largest_jb_size']) set(k, 0);
+    for (const k of ['in_jitter_min_variance', 'in_jitter_max_variance', 'in_jitter_loss_rate', 'in_jitter_burst_rate', 'in_mean_interval']) set(k, '0.00');
+    set('in_flaw_total', 0); set('in_quality_percentage', '100.00'); set('in_mos', '4.50');
+    set('out_raw_bytes', st.bytesSent); set('out_media_bytes', st.bytesSent);
+    set('out_packet_count', st.packetsSent); set('out_media_packet_count', st.packetsSent);
+    for (const k of ['out_skip_packet_count', 'out_dtmf_packet_count', 'out_cng_packet_count', 'rtcp_packet_count', 'rtcp_octet_count']) set(k, 0);
+  }
+
+  /** A uuid_bridge is an inline transfer of both legs: bumps the caller profile like FreeSWITCH does. */
+  private transferProfile(ch: Channel, dialplan?: string): void {
+    ch.setProfile('Callee-ID-Name', 'unknown');
+    ch.setProfile('Transfer-Source', `${Math.floor(Date.now() / 1000)}:${randomUUID()}:uuid_br:${ch.uuid}`);
+    ch.setProfile('Profile-Index', String(parseInt(ch.profile.get('Profile-Index') ?? '1', 10) + 1));
+    if (dialplan) ch.setProfile('Dialplan', dialplan);
+    ch.setVar('original_destination_number', ch.profile.get('Destination-Number'));
+    ch.setVar('original_caller_id_name', ch.profile.get('Caller-ID-Name'));
+    ch.setVar('transfer_history', `${Math.floor(Date.now() / 1000)}:${randomUUID()}:uuid_br:${ch.uuid}`);
+    ch.setVar('transfer_source', ch.profile.get('Transfer-Source'));
+  }
+
+  private bridge(aId?: string, bId?: string): string {
+    const a = aId ? this.legs.get(aId) : undefined;
+    const b = bId ? this.legs.get(bId) : undefined;
+    if (!a || !b || a === b) return `-ERR Invalid uuid ${!a ? aId ?? '' : bId ?? ''}\n`;
+    setTimeout(() => {
+      for (const l of [b, a]) l.channel.breakMedia(true);
+      a.channel.bridgedWith(b.channel, 'originatee');
+      b.channel.bridgedWith(a.channel, 'originator');
+      for (const l of [a, b]) this.transferProfile(l.channel);
+      a.channel.rtp?.bridgeTo(b.channel.rtp ?? null);
+      b.channel.rtp?.bridgeTo(a.channel.rtp ?? null);
+      for (const l of [b, a]) { l.channel.stateNumber = 8; l.channel.completeDialplanApp(); }
+      for (const [l, site] of [[a, SITES.bridgeExecA], [b, SITES.bridgeExecB]] as const) {
+        l.channel.stateName = 'CS_SOFT_EXECUTE';
+        l.channel.stateNumber = 3;
+        l.channel.startDialplanApp('uuid_bridge', l.channel.other?.channel.uuid, site, false);
+      }
+      for (const l of [a, b]) { l.channel.stateName = 'CS_EXCHANGE_MEDIA'; l.channel.stateNumber = 5; }
+    }, 15);
+    return `+OK ${b.channel.uuid}\n`;
+  }
+
+  /** uuid_transfer <uuid> [-bleg|-both] <dest> [dialplan] – only `park` is supported as destination. */
+  private transfer(a: string[]): string {
+    const l = this.legs.get(a[0] ?? '');
+    if (!l) return '-ERR No such channel!\n';
+    let i = 1;
+    let which: 'a' | 'b' | 'both' = 'a';
+    if (a[i] === '-both') { which = 'both'; i++; } else if (a[i] === '-bleg') { which = 'b'; i++; }
+    const dest = a[i];
+    if (dest !== 'park') return `-ERR transfer to ${dest ?? ''} not supported by the stand-in\n`;
+    const other = l.channel.other ? this.legs.get(l.channel.other.channel.uuid) : undefined;
+    const targets = which === 'both' ? [other, l] : which === 'b' ? [other] : [l];
+    setTimeout(() => {
+      for (const t of targets) if (t) t.channel.rtp?.bridgeTo(null);
+      for (const t of targets) {
+        if (!t || t.channel.hungUp) continue;
+        const ch = t.channel;
+        ch.other = undefined;
+        this.transferProfile(ch, 'inline');
+        const dn = ch.profile.get('Destination-Number') ?? 'drachtio';
+        ch.setProfile('Destination-Number', 'park');
+        ch.setProfile('RDNIS', dn);
+        ch.setCallState('RINGING', 'CS_ROUTING');
+        ch.setProfile('Destination-Number', dn);
+        ch.setProfile('RDNIS', undefined);
+        ch.setCallState('ACTIVE', 'CS_EXECUTE');
+        ch.startDialplanApp('park', undefined);
+      }
+      // a leg left alone in the bridge loses its partner too
+      for (const t of [l, other]) if (t && t.channel.other && !targets.includes(t)) t.channel.unbridged();
+    }, 20);
+    return '+OK\n';
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------------------------
+
+  private snapshot(leg: Leg): ChannelSnapshotData {
+    const ch = leg.channel;
+    return {
+      uuid: ch.uuid, callId: ch.callId, state: ch.callState, answered: (ch.profile.get('Channel-Answered-Time') ?? '0') !== '0',
+      bridgedTo: ch.other?.channel.uuid, played: [...ch.played], dtmf: [...ch.dtmf], rtp: ch.rtpStats,
+    };
+  }
+
+  channels(): ChannelSnapshotData[] {
+    return [...this.ended, ...[...this.legs.values()].map((l) => this.snapshot(l))];
+  }
+
+  dropEslConnections(): void { this.inbound.dropAll(); }
+  get sipPort(): number { return this.ua.port; }
+  get eslPort(): number { return this.inbound.port; }
+}

@@ -1,0 +1,145 @@
+/**
+ * The small part of SDP the media engine needs: read an offer/answer (audio only), and write FreeSWITCH-shaped
+ * answers and offers (fact 16: `o=FreeSWITCH <id> <ver> IN IP4 <host ip>`, `s=FreeSWITCH`, `a=ptime:20`; the
+ * channel variable `rtp_local_sdp_str` differs from the wire body by `o=... 127.0.0.1` and an added `a=sendrecv`).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Codec } from '../media';
+
+export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+export interface MediaDescription {
+  media: string;
+  port: number;
+  proto: string;
+  payloads: number[];
+  rtpmap: Map<number, string>; // pt -> "PCMU/8000"
+  address?: string;
+  direction?: Direction;
+}
+
+export interface SessionDescription {
+  address?: string;
+  direction?: Direction;
+  media: MediaDescription[];
+}
+
+const DIRECTIONS: readonly string[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
+
+export function parseSdp(text: string): SessionDescription {
+  const sd: SessionDescription = { media: [] };
+  let cur: MediaDescription | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.length < 2 || line[1] !== '=') continue;
+    const type = line[0];
+    const value = line.slice(2);
+    if (type === 'm') {
+      const [media, port, proto, ...fmts] = value.split(/\s+/);
+      cur = { media, port: parseInt(port, 10), proto, payloads: fmts.map((f) => parseInt(f, 10)), rtpmap: new Map() };
+      sd.media.push(cur);
+    } else if (type === 'c') {
+      const addr = value.split(/\s+/)[2];
+      if (cur) cur.address = addr;
+      else sd.address = addr;
+    } else if (type === 'a') {
+      if (DIRECTIONS.includes(value)) {
+        if (cur) cur.direction = value as Direction;
+        else sd.direction = value as Direction;
+      } else if (value.startsWith('rtpmap:') && cur) {
+        const m = /^rtpmap:(\d+)\s+(\S+)/.exec(value);
+        if (m) cur.rtpmap.set(parseInt(m[1], 10), m[2]);
+      }
+    }
+  }
+  return sd;
+}
+
+const STATIC_PT: Record<number, Codec> = { 0: 'PCMU', 8: 'PCMA' };
+
+export interface NegotiatedAudio {
+  codec: Codec;
+  payloadType: number;
+  telephoneEventPt?: number;
+  address: string;
+  port: number;
+  direction: Direction;
+  /** index of the chosen m-line */
+  index: number;
+}
+
+function codecOf(m: MediaDescription, pt: number): Codec | undefined {
+  const name = m.rtpmap.get(pt)?.split('/')[0]?.toUpperCase();
+  if (name === 'PCMU' || name === 'PCMA') return name;
+  return m.rtpmap.has(pt) ? undefined : STATIC_PT[pt];
+}
+
+/** Picks the first plain-RTP audio m-line with a G.711 payload (FreeSWITCH prefers the remote's order). */
+export function negotiate(sd: SessionDescription, allowed: readonly Codec[] = ['PCMU', 'PCMA']): NegotiatedAudio | undefined {
+  for (let i = 0; i < sd.media.length; i++) {
+    const m = sd.media[i];
+    if (m.media !== 'audio' || m.port === 0 || m.proto !== 'RTP/AVP') continue;
+    for (const pt of m.payloads) {
+      const codec = codecOf(m, pt);
+      if (!codec || !allowed.includes(codec)) continue;
+      let te: number | undefined;
+      for (const [p, name] of m.rtpmap) if (/^telephone-event\/8000$/i.test(name)) te = p;
+      const address = m.address ?? sd.address ?? '127.0.0.1';
+      return { codec, payloadType: pt, telephoneEventPt: te, address, port: m.port, direction: m.direction ?? sd.direction ?? 'sendrecv', index: i };
+    }
+  }
+  return undefined;
+}
+
+export interface SdpOrigin { sessionId: number; version: number; address: string }
+
+function header(o: SdpOrigin): string[] {
+  return ['v=0', `o=FreeSWITCH ${o.sessionId} ${o.version} IN IP4 ${o.address}`, 's=FreeSWITCH', 'c=IN IP4 127.0.0.1', 't=0 0'];
+}
+
+function rtpmapLine(pt: number, codec: Codec): string {
+  return `a=rtpmap:${pt} ${codec}/8000`;
+}
+
+/** Answer to an offer: one audio m-line with the chosen codec and telephone-event, then any rejected m-lines. */
+export function buildAnswer(o: SdpOrigin, localPort: number, n: NegotiatedAudio, opts: { sendrecv?: boolean; rejectedExtra?: boolean } = {}): string {
+  const fmts = [n.payloadType, ...(n.telephoneEventPt !== undefined ? [n.telephoneEventPt] : []), ...(opts.rejectedExtra ? [13] : [])];
+  const lines = [...header(o), `m=audio ${localPort} RTP/AVP ${fmts.join(' ')}`, rtpmapLine(n.payloadType, n.codec)];
+  if (n.telephoneEventPt !== undefined) lines.push(`a=rtpmap:${n.telephoneEventPt} telephone-event/8000`, `a=fmtp:${n.telephoneEventPt} 0-15`);
+  if (opts.rejectedExtra) {
+    // FreeSWITCH 1.10.12 answered a re-INVITE whose only m-line it accepted with an extra CN line and a rejected
+    // second audio line (fact 16); reproduced because fsmrf copies this SDP around.
+    lines.push('a=rtpmap:13 CN/8000');
+  }
+  lines.push('a=ptime:20');
+  if (opts.sendrecv) lines.push('a=sendrecv');
+  if (opts.rejectedExtra) lines.push('m=audio 0 RTP/AVP 19');
+  return lines.join('\r\n') + '\r\n';
+}
+
+const CRYPTO_SUITES: Array<[string, number]> = [
+  ['AEAD_AES_256_GCM_8', 44], ['AEAD_AES_256_GCM', 44], ['AEAD_AES_128_GCM_8', 28], ['AEAD_AES_128_GCM', 28],
+  ['AES_256_CM_HMAC_SHA1_80', 46], ['AES_192_CM_HMAC_SHA1_80', 38], ['AES_CM_128_HMAC_SHA1_80', 30],
+  ['AES_256_CM_HMAC_SHA1_32', 46], ['AES_192_CM_HMAC_SHA1_32', 38], ['AES_CM_128_HMAC_SHA1_32', 30],
+  ['AES_CM_128_NULL_AUTH', 30],
+];
+
+/** Random crypto attributes shaped like FreeSWITCH's (the stand-in never does SRTP; the AVP line is what is used). */
+export function cryptoLines(): string[] {
+  return CRYPTO_SUITES.map(([suite, keyLen], i) => `a=crypto:${i + 1} ${suite} inline:${randomBytes(keyLen).toString('base64')}`);
+}
+
+/**
+ * Offer for an INVITE without SDP (3pcc). With the stock `rtp_secure_media` default FreeSWITCH offers the same
+ * port twice: RTP/SAVP with 11 crypto lines, then RTP/AVP (PCMU, PCMA, telephone-event 101, CN 13).
+ */
+export function buildOffer(o: SdpOrigin, localPort: number, crypto: string[], opts: { sendrecv?: boolean } = {}): string {
+  const codecs = ['a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=rtpmap:13 CN/8000'];
+  const tail = ['a=ptime:20', ...(opts.sendrecv ? ['a=sendrecv'] : [])];
+  const lines = [
+    ...header(o),
+    `m=audio ${localPort} RTP/SAVP 0 8 101 13`, ...codecs, ...crypto, ...tail,
+    `m=audio ${localPort} RTP/AVP 0 8 101 13`, ...codecs, ...tail,
+  ];
+  return lines.join('\r\n') + '\r\n';
+}

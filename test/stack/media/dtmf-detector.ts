@@ -25,8 +25,8 @@
  * `endGapSamples` are bridged (Q.24: short interruptions must not split a digit). A candidate
  * is reported at its end if its estimated duration is at least `minDurationSamples`
  * (default 256 = 32 ms: Q.24 requires accepting 40 ms and rejecting very short signals; our
- * estimate is ±1 hop). A new digit is only started after a window without any hit (a pause
- * between digits is required, so a direct change of pair is not two digits).
+ * estimate is ±1 hop). A new digit is only started after a pause: a run of windows without
+ * any hit spanning at least N samples (so a direct change of pair is not two digits).
  *
  * Not enforced: the Q.24 frequency-deviation rejection limit (±3.5 %); the 102-sample window
  * is too short to resolve it.
@@ -107,8 +107,10 @@ export class InbandDtmfDetector {
   private readonly win = new Float64Array(N);
   private written = 0; // absolute count of samples consumed
   private cand: Candidate | null = null;
-  /** A new digit may start only after a window with no hit at all. */
+  /** A new digit may start only after a pause (a run of windows without any hit). */
   private armed = true;
+  /** Start of the current run of windows without a hit, or null during hits. */
+  private quietSince: number | null = null;
 
   constructor(opts: DtmfDetectorOptions = {}) {
     this.o = { ...DEFAULTS, ...opts };
@@ -137,6 +139,7 @@ export class InbandDtmfDetector {
     this.written = 0;
     this.cand = null;
     this.armed = true;
+    this.quietSince = null;
   }
 
   /** Classify the window that ends at the newest sample; returns the digit it hits or null. */
@@ -174,9 +177,18 @@ export class InbandDtmfDetector {
     if (cand && hit === cand.digit) {
       cand.lastHitStart = start;
       this.armed = false; // a dropout inside this digit is not the pause before the next one
+      this.quietSince = null;
       return;
     }
-    if (hit === null) this.armed = true;
+    if (hit === null) {
+      // At a direct change from one pair to another the straddling windows hit nothing for
+      // ~0.4·N samples; a real pause gives a run of P + 0.4·N. Requiring a run of N samples
+      // (pause ≳ 8 ms) tells them apart.
+      this.quietSince ??= start;
+      if (start - this.quietSince >= N) this.armed = true;
+    } else {
+      this.quietSince = null;
+    }
     if (cand && start - cand.lastHitStart >= this.o.endGapSamples) this.finish(out);
     if (!this.cand && hit !== null && this.armed) {
       this.cand = { digit: hit, firstHitStart: start, lastHitStart: start };

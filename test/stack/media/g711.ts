@@ -40,7 +40,7 @@ export function ulawToLinear(code: number): number {
   const mantissa = u & 0x0f;
   // Middle of the interval: (2*mantissa + 33) << segment in the 14-bit domain, minus the bias.
   const magnitude = (((mantissa << 3) + ULAW_BIAS) << segment) - ULAW_BIAS;
-  return u & 0x80 ? -magnitude : magnitude;
+  return u & 0x80 ? -magnitude | 0 : magnitude; // | 0: negative zero (0x7F) decodes to plain 0
 }
 
 /** Encode one signed 16-bit linear sample to an A-law octet (G.711 Table 1). */

@@ -1,0 +1,229 @@
+/**
+ * The application side of the reference drachtio flows D0, D0b, D1-D9 (each flow's app.js, in TypeScript),
+ * driven with the real drachtio-srf 5.0.29 against an admin port, and the SIP side driven by SIPp with the flow's
+ * own scenario (copied under test/conformance/scenarios/drachtio/).
+ */
+import * as path from 'node:path';
+import Srf from 'drachtio-srf';
+import { startSipp, SippRun } from './sipp';
+
+const SCENARIOS = path.join(__dirname, '..', 'scenarios', 'drachtio');
+
+export const APP_SDP = [
+  'v=0', 'o=drachtio-app 2001 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+  'm=audio 40000 RTP/AVP 0 101', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000',
+  'a=fmtp:101 0-15', 'a=sendrecv', ''].join('\r\n');
+
+export interface FlowEnv {
+  /** Where the app connects (the recording proxy in front of the engine's admin port). */
+  adminPort: number;
+  sipPort: number;
+}
+
+export interface FlowOutcome {
+  sippExitCode?: number;
+  sippOutput?: string;
+  appEvents: string[];
+}
+
+type Handler = (req: Srf.SrfRequest, res: Srf.SrfResponse) => void;
+/** srf's connect() accepts more options than its typings list. */
+interface ConnectOptions { host: string; port: number; secret: string; enablePing?: boolean; pingInterval?: number; reconnect?: { maxAttempts?: number } }
+type SrfWithVerbs = Srf & { options(handler: Handler): void };
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function connect(srf: Srf, opts: ConnectOptions): void {
+  const fn = srf.connect as unknown as (o: ConnectOptions) => unknown;
+  const result = fn.call(srf, opts);
+  if (result instanceof Promise) result.catch(() => undefined);
+}
+
+function connected(srf: Srf): Promise<void> {
+  return new Promise((resolve, reject) => {
+    srf.once('connect', (err: Error | null) => (err ? reject(err) : resolve()));
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: timeout after ${ms} ms`)), ms))]);
+}
+
+/**
+ * Runs a flow's app with the real drachtio-srf: `register` installs the request handlers before connecting (so
+ * the `route` frames precede any SIP traffic) and resolves when the app logic is done; `afterConnect` may start
+ * SIPp or originate calls. Always disconnects.
+ */
+async function runApp(
+  env: FlowEnv,
+  register: (srf: Srf, events: string[]) => Promise<void>,
+  afterConnect: (srf: Srf, events: string[]) => Promise<SippRun>,
+): Promise<FlowOutcome> {
+  const srf = new Srf();
+  const events: string[] = [];
+  srf.on('error', (err: Error) => events.push(`srf error: ${err.message}`));
+  const appDone = register(srf, events);
+  const isUp = connected(srf);
+  connect(srf, { host: '127.0.0.1', port: env.adminPort, secret: 'cymru' });
+  let sipp: SippRun | undefined;
+  try {
+    await withTimeout(isUp, 5000, 'connect');
+    await sleep(50); // let the route frames be answered before SIP traffic starts
+    sipp = await withTimeout(afterConnect(srf, events), 20000, 'flow');
+    await withTimeout(appDone, 20000, 'app');
+    const code = await withTimeout(sipp.done, 20000, 'sipp');
+    await sleep(300); // trailing frames (e.g. the last echo)
+    return { sippExitCode: code, sippOutput: sipp.output(), appEvents: events };
+  } finally {
+    sipp?.kill();
+    srf.disconnect();
+  }
+}
+
+/** Inbound flows: the app registers `invite`, then a SIPp UAC calls the engine. */
+function inbound(env: FlowEnv, flow: string, service: string, register: (srf: Srf, events: string[]) => Promise<void>): Promise<FlowOutcome> {
+  return runApp(env, register, async () =>
+    startSipp({ scenario: path.join(SCENARIOS, flow, 'uac.xml'), remote: `127.0.0.1:${env.sipPort}`, service }));
+}
+
+/** Outbound flows: a SIPp UAS waits, the app originates the call once connected. */
+async function outbound(env: FlowEnv, flow: string, body: (srf: Srf, events: string[], uasPort: number) => Promise<void>): Promise<FlowOutcome> {
+  const sipp = await startSipp({ scenario: path.join(SCENARIOS, flow, 'uas.xml') });
+  try {
+    return await runApp(env, async () => undefined, async (srf, events) => {
+      await body(srf, events, sipp.port);
+      return sipp;
+    });
+  } finally {
+    sipp.kill();
+  }
+}
+
+const destroy = (dlg: Srf.Dialog): Promise<void> =>
+  new Promise<void>((resolve, reject) => dlg.destroy(undefined, (err: unknown) => (err ? reject(err) : resolve())));
+
+export const FLOWS: Record<string, (env: FlowEnv) => Promise<FlowOutcome>> = {
+  /** D0: authenticate, route invite + options, two keep-alive pings (srf's minimum interval is 5 s), disconnect. */
+  D0: async (env) => {
+    const srf = new Srf() as SrfWithVerbs;
+    const events: string[] = [];
+    srf.on('error', (err: Error) => events.push(`srf error: ${err.message}`));
+    srf.invite((_req, res) => res.send(480));
+    srf.options((_req, res) => res.send(200));
+    const isUp = connected(srf);
+    connect(srf, { host: '127.0.0.1', port: env.adminPort, secret: 'cymru', enablePing: true, pingInterval: 5000 });
+    await isUp;
+    await sleep(10600);
+    srf.disconnect();
+    await sleep(200);
+    return { appEvents: events };
+  },
+
+  /** D0b: wrong secret; the server answers NO and closes; srf reconnects and fails again. */
+  D0b: async (env) => {
+    const srf = new Srf();
+    const events: string[] = [];
+    srf.on('error', (err: Error) => events.push(`srf error: ${err.message}`));
+    const twoAttempts = new Promise<void>((resolve) => {
+      let attempts = 0;
+      srf.on('connect', (err: Error | null) => {
+        events.push(`connect: ${err ? err.message : 'ok'}`);
+        if (++attempts === 2) resolve();
+      });
+    });
+    connect(srf, { host: '127.0.0.1', port: env.adminPort, secret: 'wrong-secret', reconnect: { maxAttempts: 3 } });
+    await withTimeout(twoAttempts, 5000, 'D0b');
+    await sleep(50);
+    return { appEvents: events };
+  },
+
+  D1: (env) => inbound(env, 'D1', 'busyuser', (srf, events) => new Promise<void>((resolve) => {
+    srf.invite((_req, res) => {
+      res.send(486, { headers: { 'X-Reason': 'busy-test' } });
+      events.push('486 sent');
+      resolve();
+    });
+  })),
+
+  D2: (env) => inbound(env, 'D2', 'd2user', (srf, events) => new Promise<void>((resolve) => {
+    srf.invite(async (req, res) => {
+      const dlg = await srf.createUAS(req, res, { localSdp: APP_SDP });
+      dlg.on('destroy', () => { events.push('destroyed by caller BYE'); resolve(); });
+    });
+  })),
+
+  D3: (env) => inbound(env, 'D3', 'd3user', (srf, events) => new Promise<void>((resolve, reject) => {
+    srf.invite(async (req, res) => {
+      try {
+        const dlg = await srf.createUAS(req, res, { localSdp: APP_SDP });
+        await sleep(1000);
+        await destroy(dlg);
+        events.push('BYE answered');
+        resolve();
+      } catch (err) { reject(err); }
+    });
+  })),
+
+  D4: (env) => inbound(env, 'D4', 'd4user', (srf, events) => new Promise<void>((resolve) => {
+    srf.invite((req, res) => {
+      res.send(180);
+      req.on('cancel', () => { events.push('canceled'); resolve(); });
+    });
+  })),
+
+  D5: (env) => outbound(env, 'D5', async (srf, events, uasPort) => {
+    const dlg = await srf.createUAC(`sip:d5callee@127.0.0.1:${uasPort}`, {
+      localSdp: APP_SDP,
+      headers: { From: 'sip:+74950000001@127.0.0.1', 'P-Asserted-Identity': '<sip:+74950000001@127.0.0.1>' },
+    });
+    events.push(`answered ${dlg.sip.callId}`);
+    await sleep(1000);
+    await destroy(dlg);
+  }),
+
+  D6: (env) => outbound(env, 'D6', async (srf, events, uasPort) => {
+    try {
+      await srf.createUAC(`sip:d6callee@127.0.0.1:${uasPort}`, { localSdp: APP_SDP });
+      events.push('unexpected: answered');
+    } catch (err) {
+      events.push(`rejected ${(err as { status?: number }).status}`);
+    }
+  }),
+
+  D7: (env) => outbound(env, 'D7', async (srf, events, uasPort) => {
+    try {
+      await srf.createUAC(`sip:d7callee@127.0.0.1:${uasPort}`, { localSdp: APP_SDP }, {
+        // srf 5 calls cbRequest(err, req), although its typings declare cbRequest(req)
+        cbRequest: ((_err: unknown, req: Srf.SrfRequest) => {
+          setTimeout(() => req.cancel(() => undefined), 1000);
+        }) as unknown as (req: Srf.SrfRequest) => void,
+      });
+      events.push('unexpected: answered');
+    } catch (err) {
+      events.push(`rejected ${(err as { status?: number }).status}`);
+    }
+  }),
+
+  D8: (env) => inbound(env, 'D8', 'd8user', (srf, events) => new Promise<void>((resolve) => {
+    srf.invite(async (req, res) => {
+      const dlg = await srf.createUAS(req, res, { localSdp: APP_SDP });
+      dlg.on('info', (info, infoRes) => { events.push(`INFO ${JSON.stringify(info.body)}`); infoRes.send(200); });
+      dlg.on('destroy', () => resolve());
+    });
+  })),
+
+  D9: (env) => inbound(env, 'D9', 'd9user', (srf, events) => new Promise<void>((resolve, reject) => {
+    const newSdp = APP_SDP.replace('o=drachtio-app 2001 1', 'o=drachtio-app 2001 2').replace('m=audio 40000', 'm=audio 40002');
+    srf.invite(async (req, res) => {
+      try {
+        const dlg = await srf.createUAS(req, res, { localSdp: APP_SDP });
+        await sleep(500);
+        const remote = await dlg.modify(newSdp);
+        events.push(`modified: ${remote.length} bytes`);
+        await sleep(500);
+        await destroy(dlg);
+        resolve();
+      } catch (err) { reject(err); }
+    });
+  })),
+};

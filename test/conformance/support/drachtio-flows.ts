@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import Srf from 'drachtio-srf';
-import { startSipp, SippRun } from './sipp';
+import { startSipp, SippRun } from './drachtio-sipp';
 
 const SCENARIOS = path.join(__dirname, '..', 'scenarios', 'drachtio');
 

@@ -81,6 +81,7 @@ export class Channel {
   /** uuid_break hook of the running media operation */
   mediaBreak?: (all: boolean) => void;
   private readonly queue: QueuedApp[] = [];
+  private pendingWake?: () => void;
   private running = false;
   private hangupCtl = new AbortController();
   private finishing?: Promise<void>;
@@ -201,7 +202,10 @@ export class Channel {
   enqueue(app: string, arg: string, eventUuid: string, loops = 1): void {
     this.queue.push({ app, arg, eventUuid, loops });
     // the `+OK` reply goes out first; the application starts on a later turn of the event loop
-    if (!this.running) { this.running = true; setTimeout(() => void this.drain(), 1); }
+    if (!this.running) {
+      this.running = true;
+      setTimeout(() => { this.wake(); void this.drain(); }, 1);
+    }
   }
 
   private async drain(): Promise<void> {
@@ -266,6 +270,22 @@ export class Channel {
     this.fire(this.event('CHANNEL_EXECUTE_COMPLETE', SITES.execComplete, {
       after: [['Application', d.name], ['Application-Data', d.data ?? ''], ['Application-Response', '_none_'], ['Application-UUID', d.uuid]],
     }));
+  }
+
+  /**
+   * Work FreeSWITCH does on the session thread the next time it runs (e.g. a uuid_transfer of the channel whose
+   * own socket issued it): when the next sendmsg arrives, or after `maxMs`.
+   */
+  deferUntilWake(fn: () => void, maxMs: number): void {
+    const prev = this.pendingWake;
+    const timer = setTimeout(() => this.wake(), maxMs);
+    this.pendingWake = () => { clearTimeout(timer); prev?.(); fn(); };
+  }
+
+  private wake(): void {
+    const fn = this.pendingWake;
+    this.pendingWake = undefined;
+    fn?.();
   }
 
   /** uuid_break: stops the current playback (all: also the rest of a `!`-list). */

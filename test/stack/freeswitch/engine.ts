@@ -607,26 +607,30 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const dest = a[i];
     if (dest !== 'park') return `-ERR transfer to ${dest ?? ''} not supported by the stand-in\n`;
     const other = l.channel.other ? this.legs.get(l.channel.other.channel.uuid) : undefined;
-    const targets = which === 'both' ? [other, l] : which === 'b' ? [other] : [l];
-    setTimeout(() => {
-      for (const t of targets) if (t) t.channel.rtp?.bridgeTo(null);
-      for (const t of targets) {
-        if (!t || t.channel.hungUp) continue;
-        const ch = t.channel;
-        ch.other = undefined;
-        this.transferProfile(ch, 'inline');
-        const dn = ch.profile.get('Destination-Number') ?? 'drachtio';
-        ch.setProfile('Destination-Number', 'park');
-        ch.setProfile('RDNIS', dn);
-        ch.setCallState('RINGING', 'CS_ROUTING');
-        ch.setProfile('Destination-Number', dn);
-        ch.setProfile('RDNIS', undefined);
-        ch.setCallState('ACTIVE', 'CS_EXECUTE');
-        ch.startDialplanApp('park', undefined);
-      }
-      // a leg left alone in the bridge loses its partner too
-      for (const t of [l, other]) if (t && t.channel.other && !targets.includes(t)) t.channel.unbridged();
-    }, 20);
+    const targets = (which === 'both' ? [other, l] : which === 'b' ? [other] : [l]).filter((t): t is Leg => !!t);
+    for (const t of targets) t.channel.rtp?.bridgeTo(null);
+    const park = (t: Leg): void => {
+      const ch = t.channel;
+      if (ch.hungUp) return;
+      ch.other = undefined;
+      this.transferProfile(ch, 'inline');
+      const dn = ch.profile.get('Destination-Number') ?? 'drachtio';
+      ch.setProfile('Destination-Number', 'park');
+      ch.setProfile('RDNIS', dn);
+      ch.setCallState('RINGING', 'CS_ROUTING');
+      ch.setProfile('Destination-Number', dn);
+      ch.setProfile('RDNIS', undefined);
+      ch.setCallState('ACTIVE', 'CS_EXECUTE');
+      ch.startDialplanApp('park', undefined);
+    };
+    for (const t of targets) {
+      // the named channel is transferred when its own session thread runs next (F4: right after the next
+      // sendmsg's +OK); its partner on its own thread about 20 ms later
+      if (t === l) t.channel.deferUntilWake(() => park(t), 150);
+      else setTimeout(() => park(t), 20);
+    }
+    // a leg left alone in the bridge loses its partner too
+    for (const t of [l, other]) if (t && t.channel.other && !targets.includes(t)) t.channel.unbridged();
     return '+OK\n';
   }
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { concatAudio, decodeG711, detectDtmf, dtmfTone, InbandDtmfDetector, mixAudio, parseRtp, readWav, silence, tone, PcmAudio } from '../../stack/media';
+import { concatAudio, decodeG711, detectDtmf, dtmfFrequencies, dtmfTone, InbandDtmfDetector, mixAudio, parseRtp, readWav, silence, tone, PcmAudio } from '../../stack/media';
 import { readPcap } from '../../stack/media/pcap';
 import { scale, throughG711, whiteNoise } from './util';
 
@@ -54,6 +54,17 @@ describe('media/dtmf-detector (in-band, Goertzel, ITU-T Q.23/Q.24)', () => {
     }
   });
 
+  it('frequency tolerance: accepts ±1.5 %, rejects ±3.5 % (Q.24)', () => {
+    for (const d of DIGITS) {
+      const [r, c] = dtmfFrequencies(d);
+      const shifted = (k: number): PcmAudio => mixAudio(tone([r * k], 200), tone([c * k], 200));
+      assert.equal(digitsOf(framed(shifted(1.015))), d, `${d} +1.5 %`);
+      assert.equal(digitsOf(framed(shifted(0.985))), d, `${d} −1.5 %`);
+      assert.equal(digitsOf(framed(shifted(1.035))), '', `${d} +3.5 %`);
+      assert.equal(digitsOf(framed(shifted(0.965))), '', `${d} −3.5 %`);
+    }
+  });
+
   it('duration: rejects a 20 ms blip, accepts 40 ms (Q.24)', () => {
     for (const d of DIGITS) {
       assert.equal(digitsOf(framed(dtmfTone(d, 20))), '', `${d} 20 ms`);
@@ -100,6 +111,17 @@ describe('media/dtmf-detector (in-band, Goertzel, ITU-T Q.23/Q.24)', () => {
         }
       });
     }
+    it('not even a single 12.75 ms analysis window of them looks like a DTMF pair (margin)', async () => {
+      const det = new InbandDtmfDetector();
+      let windows = 0;
+      for (const f of files) {
+        const a = throughG711(await readWav(join(ROOT, f)));
+        for (let i = 0; i + 102 <= a.samples.length; i += 34, windows++) {
+          assert.equal(det.classify(Float64Array.from(a.samples.subarray(i, i + 102))), null, `${f} at sample ${i}`);
+        }
+      }
+      assert.ok(windows > 15000);
+    });
     it('but a digit over the hold music at −10 dBm0 is still heard', async () => {
       const music = await readWav(join(ROOT, 'prompts/common/hold-music.wav'));
       const clip = { sampleRate: 8000 as const, samples: music.samples.subarray(8000 * 5, 8000 * 6) };

@@ -14,3 +14,5 @@ export type { TelephoneEvent } from './rfc4733';
 export { TelephoneEventReceiver, parseTelephoneEvent, buildTelephoneEvent, eventToDigit, digitToEvent } from './rfc4733';
 export type { RtpPacket, RtpStats, RemoteMedia, RtpEndpointOptions } from './rtp';
 export { RtpEndpoint, parseRtp, buildRtp } from './rtp';
+export type { UdpDatagram } from './pcap';
+export { buildPcap, parsePcap, readPcap } from './pcap';

@@ -10,8 +10,12 @@
  * timeout -> BYE + `unsolicited`), round-robin, 481, 503, CANCEL, transactions, TCP, hostile input.
  */
 import * as assert from 'node:assert/strict';
+import * as net from 'node:net';
+import Srf from 'drachtio-srf';
 import { startSipEngine, SipEngine } from '../stack/drachtio';
-import { FLOWS, FlowOutcome } from './support/drachtio-flows';
+import { getHeader, getTag, SipMessage } from '../stack/drachtio/sip/message';
+import { APP_SDP, FLOWS, FlowOutcome } from './support/drachtio-flows';
+import { isRequest, isStatus, leader, RawAdminApp, RawSipPeer, sipText } from './support/drachtio-raw';
 import { checkEchoByteCount, diffFrames, referenceServerFrames, WireRecorder } from './support/drachtio-wire';
 
 interface FlowRun {
@@ -76,4 +80,368 @@ describe('drachtio-server stand-in: reference flows (wire transcripts)', functio
   });
 });
 
-export type { SipEngine };
+// ---------------------------------------------------------------------------------------------------------------
+// Part 2: component tests with byte-level peers (T1 = 50 ms, so 64*T1 = 3.2 s)
+
+const T1 = 50;
+const T2 = 200;
+let seqNo = 0;
+
+interface RequestOpts {
+  method: string;
+  peer: RawSipPeer;
+  engine: SipEngine;
+  callId?: string;
+  fromTag?: string;
+  toTag?: string;
+  branch?: string;
+  cseq?: number;
+  body?: string;
+  extra?: string[];
+}
+
+function request(o: RequestOpts): string {
+  const transport = o.peer.transport.toUpperCase();
+  const body = o.body ?? '';
+  return [
+    `${o.method} sip:svc@127.0.0.1:${o.engine.sipPort} SIP/2.0`,
+    `Via: SIP/2.0/${transport} 127.0.0.1:${o.peer.port};branch=${o.branch ?? `z9hG4bK-t${++seqNo}`}`,
+    `From: <sip:alice@127.0.0.1:${o.peer.port}>;tag=${o.fromTag ?? 'alice1'}`,
+    `To: <sip:svc@127.0.0.1:${o.engine.sipPort}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
+    `Call-ID: ${o.callId ?? `call-${++seqNo}@test`}`,
+    `CSeq: ${o.cseq ?? 1} ${o.method === 'ACK' ? 'ACK' : o.method}`,
+    `Contact: <sip:alice@127.0.0.1:${o.peer.port}>`,
+    'Max-Forwards: 70',
+    ...(o.extra ?? []),
+    ...(body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** App response frame for a network request frame (srf style: minimal headers). */
+function appResponse(app: RawAdminApp, requestFrame: string, status: number, reason: string, body = ''): string {
+  const txId = leader(requestFrame)[8];
+  const req = sipText(requestFrame);
+  const h = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(req)?.[1] ?? '';
+  const msg = [`SIP/2.0 ${status} ${reason}`, `Call-ID: ${h('Call-ID')}`, `cseq: ${h('CSeq')}`, `from: ${h('From')}`, `to: ${h('To')}`,
+    `Content-Length: ${Buffer.byteLength(body)}`, '', body].join('\r\n');
+  return app.send(`sip|${txId}|\r\n${msg}`);
+}
+
+describe('drachtio-server stand-in: engine behaviour (component)', function () {
+  this.timeout(15000);
+  let engine: SipEngine;
+  const cleanups: Array<() => void> = [];
+  const log: string[] = [];
+
+  beforeEach(async () => {
+    log.length = 0;
+    engine = await startSipEngine({ sipPort: 0, adminPort: 0, timers: { t1: T1, t2: T2, t4: 500 }, log: (l) => log.push(l) });
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) c();
+    await engine.stop();
+  });
+
+  async function peer(transport: 'udp' | 'tcp' = 'udp'): Promise<RawSipPeer> {
+    const p = new RawSipPeer(engine.sipPort, transport);
+    await p.start();
+    cleanups.push(() => p.close());
+    return p;
+  }
+  async function app(routes: string[] = []): Promise<RawAdminApp> {
+    const a = new RawAdminApp(engine.adminPort);
+    await a.connect();
+    await a.authenticate('cymru', routes);
+    cleanups.push(() => a.close());
+    return a;
+  }
+  /** The engine still works: an OPTIONS is routed to an app and its 200 comes back. */
+  async function assertStillAnswering(): Promise<void> {
+    const a = await app(['options']);
+    const p = await peer();
+    p.send(request({ method: 'OPTIONS', peer: p, engine }));
+    const frame = await a.sipFrame((f) => f.includes('\r\nOPTIONS '));
+    appResponse(a, frame, 200, 'OK');
+    await p.next(isStatus(200, 'OPTIONS'));
+  }
+
+  it('2xx to INVITE is retransmitted (T1 doubling up to T2) until ACK timeout, then BYE + `unsolicited` to the app (srf emits destroy)', async function () {
+    const srf = new Srf();
+    cleanups.push(() => srf.disconnect());
+    let destroyedBy: string | undefined;
+    srf.invite(async (req, res) => {
+      const dlg = await srf.createUAS(req, res, { localSdp: APP_SDP });
+      dlg.on('destroy', (bye) => { destroyedBy = bye.method; });
+    });
+    const up = new Promise<void>((resolve) => srf.on('connect', () => resolve()));
+    srf.connect({ host: '127.0.0.1', port: engine.adminPort, secret: 'cymru' });
+    await up;
+    await new Promise((r) => setTimeout(r, 50));
+    const recorder: string[] = [];
+    const p = await peer();
+    p.send(request({ method: 'INVITE', peer: p, engine, body: 'v=0\r\n' }));
+    const bye = await p.next(isRequest('BYE'), 5000);
+    const oks = p.received.filter((r) => isStatus(200, 'INVITE')(r.value));
+    const gaps = oks.slice(1).map((r, i) => r.at - oks[i].at);
+    recorder.push(...gaps.map(String));
+    assert.ok(oks.length >= 12 && oks.length <= 22, `expected ~17 transmissions of the 200 in 64*T1, got ${oks.length}`);
+    assert.ok(gaps[0] >= T1 - 15 && gaps[0] <= T1 + 40, `first retransmission after ~T1: ${gaps}`);
+    assert.ok(gaps[1] >= 2 * T1 - 15 && gaps[1] <= 2 * T1 + 40, `second after ~2*T1: ${gaps}`);
+    assert.ok(gaps.slice(3).every((g) => g >= T2 - 20 && g <= T2 + 60), `later gaps capped at T2: ${gaps}`);
+    assert.equal(getHeader(bye, 'Reason'), 'SIP ;cause=200 ;text="ACK timeout"');
+    assert.equal(getHeader(bye, 'CSeq'), '2 BYE');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(destroyedBy, 'BYE', 'srf dialog emitted destroy for the unsolicited BYE');
+  });
+
+  it('the unsolicited frame has drachtio\'s layout; the ACK stops 2xx retransmission and reaches the app', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    p.send(request({ method: 'INVITE', peer: p, engine, callId: 'acked@test', body: 'v=0\r\n' }));
+    const inv = await a.sipFrame((f) => f.includes('\r\nINVITE '));
+    appResponse(a, inv, 200, 'OK', 'v=0\r\n');
+    const ok = await p.next(isStatus(200, 'INVITE'));
+    await p.next(isStatus(200, 'INVITE'), 1000, 1); // one retransmission
+    const toTag = getTag(getHeader(ok, 'To')) ?? '';
+    p.send(request({ method: 'ACK', peer: p, engine, callId: 'acked@test', toTag }));
+    const ack = await a.sipFrame((f) => f.includes('\r\nACK '));
+    assert.deepEqual(leader(ack).slice(1, 5), ['sip', 'network', leader(ack)[3], '']);
+    assert.equal(leader(ack)[8], leader(inv)[8], 'ACK carries the INVITE transaction id');
+    const count = p.count(isStatus(200, 'INVITE'));
+    await new Promise((r) => setTimeout(r, 6 * T1));
+    assert.equal(p.count(isStatus(200, 'INVITE')), count, 'no 200 after the ACK');
+
+    // second call, never ACKed: check the exact unsolicited frame
+    p.send(request({ method: 'INVITE', peer: p, engine, callId: 'unacked@test', body: 'v=0\r\n' }));
+    const inv2 = await a.sipFrame((f) => f.includes('Call-ID: unacked@test') && f.includes('\r\nINVITE '));
+    appResponse(a, inv2, 200, 'OK', 'v=0\r\n');
+    const unsolicited = await a.sipFrame((f) => leader(f)[2] === 'application', 5000);
+    const l = leader(unsolicited);
+    assert.deepEqual([l[1], l[2], l[4], l[5], l[6], l[8], l[9], l[10]],
+      ['sip', 'application', 'udp', '127.0.0.1', String(engine.sipPort), 'unsolicited', 'unacked@test;from-tag=alice1', '']);
+    assert.match(sipText(unsolicited), /^BYE sip:alice@127\.0\.0\.1:\d+ SIP\/2\.0\r\n/);
+  });
+
+  it('non-2xx final: retransmitted with Timer G until the ACK (absorbed, not sent to the app); INVITE retransmissions are absorbed', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    const text = request({ method: 'INVITE', peer: p, engine, branch: 'z9hG4bK-same', callId: 'busy@test' });
+    p.send(text);
+    p.send(text); // retransmission before any app answer -> 100 again, one frame only
+    const inv = await a.sipFrame((f) => f.includes('\r\nINVITE '));
+    await p.next(isStatus(100), 1000, 1);
+    appResponse(a, inv, 486, 'Busy Here');
+    await p.next(isStatus(486), 1000, 2); // original + 2 Timer G retransmissions
+    const first = p.received.find((r) => isStatus(486)(r.value));
+    const toTag = getTag(getHeader(first?.value as SipMessage, 'To')) ?? '';
+    p.send(request({ method: 'ACK', peer: p, engine, branch: 'z9hG4bK-same', callId: 'busy@test', toTag }));
+    await new Promise((r) => setTimeout(r, 100));
+    const n = p.count(isStatus(486));
+    await new Promise((r) => setTimeout(r, 8 * T1));
+    assert.equal(p.count(isStatus(486)), n, 'Timer G stopped by the ACK');
+    assert.equal(a.sipFrames().filter((f) => f.includes('\r\nINVITE ')).length, 1, 'one INVITE delivered');
+    assert.equal(a.sipFrames().filter((f) => f.includes('\r\nACK ')).length, 0, 'ACK to non-2xx absorbed');
+  });
+
+  it('round-robins new requests across two apps that registered the same method', async () => {
+    const a1 = await app(['options']);
+    const a2 = await app(['options']);
+    const p = await peer();
+    const order: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const before = [a1.sipFrames().length, a2.sipFrames().length];
+      p.send(request({ method: 'OPTIONS', peer: p, engine }));
+      const chosen = await new Promise<1 | 2>((resolve) => {
+        const poll = setInterval(() => {
+          if (a1.sipFrames().length > before[0]) { clearInterval(poll); resolve(1); }
+          if (a2.sipFrames().length > before[1]) { clearInterval(poll); resolve(2); }
+        }, 5);
+      });
+      order.push(chosen);
+      const target = chosen === 1 ? a1 : a2;
+      appResponse(target, target.sipFrames()[target.sipFrames().length - 1], 200, 'OK');
+      await p.next(isStatus(200, 'OPTIONS'), 2000, i);
+    }
+    assert.deepEqual(order, [1, 2, 1, 2]);
+  });
+
+  it('503 when no app routes the method (also after the app connection drops); 481 for unknown dialogs', async () => {
+    const p = await peer();
+    p.send(request({ method: 'OPTIONS', peer: p, engine }));
+    await p.next(isStatus(503, 'OPTIONS'));
+    const a = await app(['options']);
+    engine.dropAppConnections();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(a.closed, 'app connection closed by dropAppConnections');
+    p.send(request({ method: 'OPTIONS', peer: p, engine }));
+    await p.next(isStatus(503, 'OPTIONS'), 2000, 1);
+
+    p.send(request({ method: 'BYE', peer: p, engine, toTag: 'nosuchtag', cseq: 2 }));
+    await p.next(isStatus(481, 'BYE'));
+    p.send(request({ method: 'INFO', peer: p, engine, toTag: 'nosuchtag', cseq: 2 }));
+    await p.next(isStatus(481, 'INFO'));
+    p.send(request({ method: 'CANCEL', peer: p, engine, branch: 'z9hG4bK-nothing' }));
+    await p.next(isStatus(481, 'CANCEL'));
+
+    const a2 = await app();
+    const nok = await a2.response(a2.send('sip||nosuch;from-tag=x\r\nBYE sip:placeholder SIP/2.0\r\nContent-Length: 0\r\n\r\n'));
+    assert.equal(leader(nok).slice(3).join('|'), 'NOK|Server error: unable to find dialog for dialog id provided');
+    const nokAck = await a2.response(a2.send('sip||nosuch;from-tag=x\r\nACK sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n'));
+    assert.equal(leader(nokAck).slice(3).join('|'), 'NOK|Server error: ACK for non-success final response is automatically generated by server');
+    const nokTx = await a2.response(a2.send('sip|no-such-tx|\r\nSIP/2.0 200 OK\r\ncseq: 1 INVITE\r\nContent-Length: 0\r\n\r\n'));
+    assert.equal(leader(nokTx)[3], 'NOK');
+  });
+
+  it('CANCEL of a pending INVITE: 200 + 487 by the engine, app told with the INVITE transaction id; app response afterwards is refused', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    p.send(request({ method: 'INVITE', peer: p, engine, branch: 'z9hG4bK-c1', callId: 'cancel@test' }));
+    const inv = await a.sipFrame((f) => f.includes('\r\nINVITE '));
+    p.send(request({ method: 'CANCEL', peer: p, engine, branch: 'z9hG4bK-c1', callId: 'cancel@test' }));
+    await p.next(isStatus(200, 'CANCEL'));
+    await p.next(isStatus(487, 'INVITE'));
+    const cancel = await a.sipFrame((f) => f.includes('\r\nCANCEL '));
+    assert.equal(leader(cancel)[8], leader(inv)[8]);
+    assert.equal(leader(cancel)[3], leader(inv)[3], 'CANCEL frame carries the INVITE byte count');
+    const late = await a.response(appResponse(a, inv, 200, 'OK'));
+    assert.equal(leader(late)[3], 'NOK');
+  });
+
+  it('in-dialog requests both ways: route by dialog id, CSeq increments, remote target from Contact', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    p.send(request({ method: 'INVITE', peer: p, engine, callId: 'dlg@test', cseq: 10 }));
+    const inv = await a.sipFrame((f) => f.includes('\r\nINVITE '));
+    appResponse(a, inv, 200, 'OK');
+    const ok = await p.next(isStatus(200, 'INVITE'));
+    assert.equal(getHeader(ok, 'Contact'), `<sip:127.0.0.1:${engine.sipPort}>`);
+    const toTag = getTag(getHeader(ok, 'To')) ?? '';
+    p.send(request({ method: 'ACK', peer: p, engine, callId: 'dlg@test', toTag, cseq: 10 }));
+    await a.sipFrame((f) => f.includes('\r\nACK '));
+    const dialogId = 'dlg@test;from-tag=alice1';
+    for (const method of ['INFO', 'OPTIONS', 'UPDATE', 'NOTIFY']) {
+      const echo = await a.response(a.send(`sip||${dialogId}\r\n${method} sip:placeholder SIP/2.0\r\nContent-Length: 0\r\n\r\n`));
+      assert.equal(leader(echo)[3], 'OK');
+      const req = await p.next(isRequest(method));
+      assert.equal(req.kind === 'request' && req.uri, `sip:alice@127.0.0.1:${p.port}`);
+      p.send(Buffer.from(`SIP/2.0 200 OK\r\n${req.headers.filter((h) => ['Via', 'From', 'To', 'Call-ID', 'CSeq'].includes(h.name)).map((h) => `${h.name}: ${h.value}`).join('\r\n')}\r\nContent-Length: 0\r\n\r\n`));
+      const res = await a.sipFrame((f) => f.includes(`\r\nCSeq: `) && f.includes(` ${method}\r\n`) && f.includes('SIP/2.0 200'));
+      assert.equal(leader(res)[9], dialogId);
+    }
+    const cseqs = p.received.filter((r) => r.value.kind === 'request').map((r) => getHeader(r.value, 'CSeq'));
+    assert.deepEqual(cseqs, ['11 INFO', '12 OPTIONS', '13 UPDATE', '14 NOTIFY']);
+    // network -> app inside the dialog, then BYE
+    p.send(request({ method: 'INFO', peer: p, engine, callId: 'dlg@test', toTag, cseq: 11, extra: ['Content-Type: application/dtmf-relay'] }));
+    const info = await a.sipFrame((f) => f.includes('\r\nINFO '));
+    assert.equal(leader(info)[9], dialogId);
+    appResponse(a, info, 200, 'OK');
+    await p.next(isStatus(200, 'INFO'));
+    p.send(request({ method: 'INFO', peer: p, engine, callId: 'dlg@test', toTag, cseq: 5 }));
+    await p.next(isStatus(500, 'INFO')); // CSeq lower than the last one
+  });
+
+  it('app drop: routes removed, a pending INVITE gets 480, established dialogs stay and move to a reconnected app', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    p.send(request({ method: 'INVITE', peer: p, engine, callId: 'stay@test' }));
+    const inv = await a.sipFrame((f) => f.includes('Call-ID: stay@test'));
+    appResponse(a, inv, 200, 'OK');
+    const ok = await p.next(isStatus(200, 'INVITE'));
+    const toTag = getTag(getHeader(ok, 'To')) ?? '';
+    p.send(request({ method: 'ACK', peer: p, engine, callId: 'stay@test', toTag }));
+    await a.sipFrame((f) => f.includes('\r\nACK '));
+    p.send(request({ method: 'INVITE', peer: p, engine, callId: 'pending@test' }));
+    await a.sipFrame((f) => f.includes('Call-ID: pending@test'));
+    engine.dropAppConnections();
+    await p.next(isStatus(480, 'INVITE'));
+    const b = await app();
+    p.send(request({ method: 'BYE', peer: p, engine, callId: 'stay@test', toTag, cseq: 2 }));
+    const bye = await b.sipFrame((f) => f.includes('\r\nBYE '));
+    assert.equal(leader(bye)[9], 'stay@test;from-tag=alice1');
+    appResponse(b, bye, 200, 'OK');
+    await p.next(isStatus(200, 'BYE'));
+  });
+
+  it('app-originated request without an answer: Timer E retransmits, Timer F reports 408 to the app', async () => {
+    const a = await app();
+    const silent = await peer(); // receives but never answers
+    const echo = await a.response(a.send(`sip||\r\nOPTIONS sip:nobody@127.0.0.1:${silent.port} SIP/2.0\r\nContent-Length: 0\r\n\r\n`));
+    assert.equal(leader(echo)[3], 'OK');
+    const txId = leader(echo)[10];
+    const timeout = await a.sipFrame((f) => f.includes('SIP/2.0 408'), 5000);
+    assert.equal(leader(timeout)[8], txId);
+    const n = silent.count(isRequest('OPTIONS'));
+    assert.ok(n >= 10 && n <= 20, `OPTIONS sent ${n} times in 64*T1`);
+  });
+
+  it('SIP over TCP: request delivered with transport tcp, response on the same connection', async () => {
+    const a = await app(['options']);
+    const p = await peer('tcp');
+    p.send(request({ method: 'OPTIONS', peer: p, engine }));
+    const frame = await a.sipFrame((f) => f.includes('\r\nOPTIONS '));
+    assert.equal(leader(frame)[4], 'tcp');
+    appResponse(a, frame, 200, 'OK');
+    await p.next(isStatus(200, 'OPTIONS'));
+  });
+
+  it('hostile input: garbage, missing headers, bad Content-Length, oversized TCP messages -> 400/513 or drop; engine keeps answering', async () => {
+    const p = await peer();
+    p.send(Buffer.from([0, 1, 2, 3, 255, 254, 13, 10, 13, 10]));
+    p.send('this is not SIP at all\r\n\r\n');
+    p.send('INVITE sip:x@127.0.0.1 SIP/2.0\r\nbroken header line\r\n\r\n'); // no Via: dropped
+    const noCallId = request({ method: 'OPTIONS', peer: p, engine }).replace(/Call-ID: [^\r]*\r\n/, '');
+    p.send(noCallId);
+    const r1 = await p.next(isStatus(400));
+    assert.ok(/Call-ID/.test(getHeader(r1, 'Warning') ?? ''));
+    const badHeader = request({ method: 'OPTIONS', peer: p, engine }).replace('Max-Forwards: 70', 'Max Forwards 70');
+    p.send(badHeader);
+    await p.next(isStatus(400), 2000, 1);
+    const shortBody = request({ method: 'OPTIONS', peer: p, engine }).replace('Content-Length: 0', 'Content-Length: 50');
+    p.send(shortBody);
+    await p.next(isStatus(400), 2000, 2);
+    p.send(request({ method: 'OPTIONS', peer: p, engine }).replace(/CSeq: 1 OPTIONS/, 'CSeq: x OPTIONS'));
+    await p.next(isStatus(400), 2000, 3);
+
+    const t1 = await peer('tcp');
+    t1.send(`OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:${t1.port};branch=z9hG4bK-big\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: big@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 70000\r\n\r\n`);
+    await t1.next(isStatus(513));
+    const t2 = await peer('tcp');
+    t2.send(`OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:${t2.port};branch=z9hG4bK-cl\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: cl@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: abc\r\n\r\n`);
+    await t2.next(isStatus(400));
+    const t3 = await peer('tcp');
+    t3.send(Buffer.alloc(70 * 1024, 'A')); // no end of headers within 64 KB: dropped, connection closed
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(t3.tcpClosed, 'connection closed after unframeable input');
+
+    // admin port: garbage frame length closes that connection only
+    const junk = net.connect({ host: '127.0.0.1', port: engine.adminPort });
+    await new Promise<void>((resolve) => junk.once('connect', () => resolve()));
+    const closed = new Promise<void>((resolve) => junk.once('close', () => resolve()));
+    junk.on('error', () => undefined);
+    junk.write('hello world#|garbage');
+    await closed;
+    await assertStillAnswering();
+  });
+
+  it('authentication: wrong secret gets `NO|incorrect secret` and the socket is closed; ping gets pong', async () => {
+    const bad = new RawAdminApp(engine.adminPort);
+    await bad.connect();
+    cleanups.push(() => bad.close());
+    const res = await bad.response(bad.send('authenticate|nope|'));
+    assert.equal(leader(res).slice(3).join('|'), 'NO|incorrect secret');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(bad.closed);
+    const good = await app();
+    const pong = await good.response(good.send('ping'));
+    assert.equal(leader(pong).slice(3).join('|'), 'OK|pong');
+    const hp = `tcp/127.0.0.1:${engine.sipPort},udp/127.0.0.1:${engine.sipPort}`;
+    const other = new RawAdminApp(engine.adminPort);
+    await other.connect();
+    cleanups.push(() => other.close());
+    const ok = await other.response(other.send('authenticate|cymru|'));
+    assert.deepEqual(leader(ok).slice(3), ['OK', hp, 'v0.9.10-1-g9c2dd4cb6a', hp]);
+  });
+});

@@ -130,8 +130,11 @@ export interface RtpEndpointOptions {
 }
 
 const FRAME_MS = 20;
-/** A play that starts within this time after the previous frame continues the talkspurt. */
-const CONTINUITY_MS = 2 * FRAME_MS;
+/**
+ * A play that starts within this time after the previous packet continues the talkspurt
+ * (generous, so that a busy event loop does not turn back-to-back prompts into talkspurts).
+ */
+const CONTINUITY_MS = 3 * FRAME_MS;
 /** If the event loop stalls for longer than this, re-anchor the schedule rather than burst. */
 const MAX_LAG_MS = 5 * FRAME_MS;
 
@@ -146,10 +149,14 @@ class TxStream {
   /** Relay mapping from the bridged peer's incoming stream. */
   relay: { inSsrc: number; offset: number } | null = null;
 
-  /** Timestamp for a new audio frame sent at `now`; marker true when starting a talkspurt. */
-  nextAudio(now: number): { ts: number; marker: boolean } {
+  /**
+   * Timestamp for a new audio frame sent at `now`; marker true when starting a talkspurt.
+   * `continuing`: the frame directly follows the previous one in the same audio (a late timer
+   * must not break the talkspurt).
+   */
+  nextAudio(now: number, continuing = false): { ts: number; marker: boolean } {
     const gap = now - this.lastSendMs;
-    if (gap <= CONTINUITY_MS) {
+    if (continuing || gap <= CONTINUITY_MS) {
       this.ts = (this.ts + FRAME_SAMPLES) >>> 0;
       return { ts: this.ts, marker: false };
     }
@@ -270,7 +277,7 @@ export class RtpEndpoint extends EventEmitter {
         if (stopped()) return 'stopped';
         const frame = new Int16Array(FRAME_SAMPLES); // zero-padded last frame
         frame.set(samples.subarray(off, off + FRAME_SAMPLES));
-        this.sendAudioFrame(frame, now);
+        this.sendAudioFrame(frame, now, i > 0);
       }
       // Let the last frame's 20 ms elapse so back-to-back plays stay paced.
       await sleep(t0 + Math.ceil(samples.length / FRAME_SAMPLES) * FRAME_MS - performance.now());
@@ -349,10 +356,10 @@ export class RtpEndpoint extends EventEmitter {
 
   // ---- sending -------------------------------------------------------------------------
 
-  private sendAudioFrame(frame: Int16Array, now: number): void {
+  private sendAudioFrame(frame: Int16Array, now: number, continuing: boolean): void {
     const r = this.remote;
     if (!r) return;
-    const { ts, marker } = this.tx.nextAudio(now);
+    const { ts, marker } = this.tx.nextAudio(now, continuing);
     this.sendRtp(r.payloadType, marker, ts, encodeG711(r.codec, frame));
   }
 

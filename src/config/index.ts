@@ -98,7 +98,7 @@ function setPath(obj: JsonObject, dotted: string, value: Json): void {
   cur[parts[parts.length - 1]!] = value;
 }
 
-function envValue(name: string, raw: string, kind: 'string' | 'number' | 'list' | 'boolean'): Json {
+function envValue(name: string, key: string, raw: string, kind: 'string' | 'number' | 'list' | 'boolean'): Json {
   switch (kind) {
     case 'string':
       return raw;
@@ -107,11 +107,11 @@ function envValue(name: string, raw: string, kind: 'string' | 'number' | 'list' 
     case 'boolean':
       if (/^(1|true|yes|on)$/i.test(raw)) return true;
       if (/^(0|false|no|off)$/i.test(raw)) return false;
-      throw new ConfigError(`environment ${name}=${JSON.stringify(raw)}: expected true or false`);
+      throw new ConfigError(`${key}: expected true or false (from environment ${name}=${JSON.stringify(raw)})`);
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n)) {
-        throw new ConfigError(`environment ${name}=${JSON.stringify(raw)}: expected a number`);
+        throw new ConfigError(`${key}: expected a number (from environment ${name}=${JSON.stringify(raw)})`);
       }
       return n;
     }
@@ -147,7 +147,7 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
   for (const [name, key, kind] of ENV_KEYS) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    setPath(merged, key, envValue(name, raw, kind));
+    setPath(merged, key, envValue(name, key, raw, kind));
     fromEnv.set(key, name);
   }
   if (merged.instanceId === 'auto' || merged.instanceId === undefined) {
@@ -159,7 +159,9 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
     if (err instanceof ZodError) {
       const lines = err.issues.map((i) => {
         const key = i.path.join('.');
-        const origin = fromEnv.has(key) ? ` (from environment ${fromEnv.get(key)})` : '';
+        // a list variable sets the whole array; its issues point at an element below that key
+        const set = i.path.map((_, n) => i.path.slice(0, n + 1).join('.')).find((k) => fromEnv.has(k));
+        const origin = set !== undefined ? ` (from environment ${fromEnv.get(set)})` : '';
         return `  ${key || '(root)'}: ${i.message}${origin}`;
       });
       throw new ConfigError(`invalid configuration (read from ${sources.join(', ')}):\n${lines.join('\n')}`);

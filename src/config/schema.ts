@@ -4,6 +4,14 @@ const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
 const host = z.string().min(1);
 
+/** a.b.c.d or a.b.c.d/n: octets 0-255, prefix 0-32 (a /33 would widen the match in ipAllowed) */
+function isIpv4OrCidr(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s);
+  if (!m) return false;
+  if (m.slice(1, 5).some((o) => Number(o) > 255)) return false;
+  return m[5] === undefined || Number(m[5]) <= 32;
+}
+
 /** Callback/queue durations that tests and the demo override (all in seconds, max attempts a count). */
 export const durationOverridesSchema = z
   .object({
@@ -45,7 +53,7 @@ export const configSchema = z
     trunks: z
       .object({
         /** SIP sources (IPv4 addresses or CIDR blocks) allowed to send calls */
-        trustedSources: z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, 'must be an IPv4 address or CIDR')).min(1),
+        trustedSources: z.array(z.string().refine(isIpv4OrCidr, 'must be an IPv4 address or CIDR')).min(1),
         /** outbound trunk towards customers: host:port, the number becomes the Request-URI user */
         outbound: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be host or host:port'),
         /** host part used in From / P-Asserted-Identity URIs we generate */

@@ -12,7 +12,8 @@ const ASCII_NUMBER = /^\+?[0-9]{3,20}$/;
  * with a leading + are kept. Returns undefined for anything else.
  */
 export function toE164(raw: string): string | undefined {
-  const s = raw.trim();
+  // no trim(): it would quietly accept CR/LF, tabs, BOM, U+2028, NBSP around a number
+  const s = raw;
   if (!ASCII_NUMBER.test(s)) return undefined;
   if (s.startsWith('+')) return /^\+[1-9][0-9]{6,14}$/.test(s) ? s : undefined;
   if (s.length === 11 && (s.startsWith('7') || s.startsWith('8'))) return `+7${s.slice(1)}`;

@@ -230,6 +230,10 @@ export class AdminServer {
           message: eol === -1 ? '' : payload.slice(eol + 2),
         });
         return;
+      case 'proxy':
+        // srf.proxyRequest(): not supported by the stand-in; answered without dropping the connection
+        conn.respond(msgId, 'NOK', 'proxy is not supported by the SIP engine stand-in');
+        return;
       default:
         conn.respond(msgId, 'NO', 'Unknown message type');
         conn.close();

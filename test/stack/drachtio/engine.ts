@@ -95,7 +95,7 @@ export class Engine {
     this.transport = new SipTransport(config.sipAddress, config.sipPort, {
       message: (data, peer) => this.safely('network message', () => this.onNetworkMessage(data, peer)),
       framingError: (reason, head, peer) => this.safely('framing error', () => this.onFramingError(reason, head, peer)),
-    }, this.log);
+    }, this.log, 64 * config.timers.t1);
     this.admin = new AdminServer({
       address: config.adminAddress,
       port: config.adminPort,
@@ -288,6 +288,10 @@ export class Engine {
     const existing = this.serverTxs.get(key);
     if (existing) {
       existing.onRetransmission();
+      return;
+    }
+    if (getHeader(req, 'Max-Forwards')?.trim() === '0') {
+      this.createServerTx(key, stamped, peer).respond(483, this.simpleResponse(stamped, vias, 483, 'Too Many Hops'));
       return;
     }
     if (req.method === 'CANCEL') return this.onCancel(stamped, vias, via, peer);
@@ -594,7 +598,11 @@ export class Engine {
       entry.localTag ??= getTag(getHeader(res, 'To')) ?? newTag();
     }
     const headers = this.responseHeaders(req, entry.vias, status, entry.localTag);
-    const extra = this.appHeaders(res);
+    if (isInvite && status > 100 && status < 300 && !entry.dialog) {
+      // RFC 3261 12.1.1: a dialog-creating response carries the request's Record-Route
+      headers.push(...getHeaders(req, 'Record-Route').map((value) => ({ name: 'Record-Route', value })));
+    }
+    const extra = this.appHeaders(res, ['record-route']);
     if (isInvite && status >= 200 && status < 300 && !getHeader(res, 'Contact')) {
       extra.push({ name: 'Contact', value: this.contactFor(entry.peer.transport) });
     }
@@ -656,12 +664,12 @@ export class Engine {
       handles.push(setTimeout(retransmit, interval));
     };
     if (entry.peer.transport === 'udp') handles.push(setTimeout(retransmit, interval));
-    handles.push(setTimeout(() => {
+    handles.push(setTimeout(() => this.safely('ACK timeout', () => {
       stop();
       dialog.pendingAck = undefined;
       this.log(`ACK timeout for dialog ${dialog.id}; sending BYE`);
       this.hangUpAfterAckTimeout(dialog);
-    }, 64 * t1));
+    }), 64 * t1));
     const stop = (): void => { for (const h of handles) clearTimeout(h); handles.length = 0; };
     dialog.pendingAck = { seq: dialog.remoteSeq, stop, transactionId: ackTransactionId };
   }

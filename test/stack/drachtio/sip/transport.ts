@@ -30,6 +30,16 @@ const peerKey = (address: string, port: number): string => `${address}:${port}`;
 export class StreamFramer {
   private buffer = Buffer.alloc(0);
 
+  /** Bytes of an incomplete message waiting for more data (0 when the stream is between messages). */
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  /** The buffered bytes (for a best-effort 400 when an incomplete message is given up on). */
+  get pendingData(): Buffer {
+    return this.buffer;
+  }
+
   /** Appends data; returns complete messages, or an error string when the stream cannot be framed any more. */
   push(chunk: Buffer): { messages: Buffer[]; error?: { reason: string; head: Buffer } } {
     this.buffer = Buffer.concat([this.buffer, chunk]);
@@ -67,11 +77,16 @@ export class SipTransport {
   private readonly connections = new Map<string, net.Socket>();
   private boundPort = 0;
 
+  /**
+   * @param incompleteTimeoutMs how long a TCP connection may hold an incomplete message (e.g. a Content-Length
+   *   larger than the data sent) before it is answered 400 and closed
+   */
   constructor(
     private readonly address: string,
     private readonly requestedPort: number,
     private readonly events: TransportEvents,
     private readonly log: (line: string) => void,
+    private readonly incompleteTimeoutMs = 32000,
   ) {}
 
   get port(): number {
@@ -118,6 +133,14 @@ export class SipTransport {
 
   /** Sends a message. TCP reuses an open connection to that peer or opens one. */
   send(peer: Peer, data: Buffer): void {
+    try {
+      this.sendUnchecked(peer, data);
+    } catch (err) {
+      this.log(`send to ${peer.transport}:${peer.address}:${peer.port} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private sendUnchecked(peer: Peer, data: Buffer): void {
     if (peer.transport === 'udp') {
       this.udp?.send(data, peer.port, peer.address, (err) => {
         if (err) this.log(`udp send to ${peer.address}:${peer.port} failed: ${err.message}`);
@@ -144,15 +167,24 @@ export class SipTransport {
     const key = peerKey(peer.address, peer.port);
     this.connections.set(key, socket);
     socket.setNoDelay(true);
+    let incompleteTimer: NodeJS.Timeout | undefined;
+    const giveUp = (reason: string, head: Buffer): void => {
+      clearTimeout(incompleteTimer);
+      this.events.framingError(reason, head, peer);
+      socket.end();
+      setTimeout(() => socket.destroy(), 200).unref();
+    };
     socket.on('data', (chunk) => {
       const { messages, error } = framer.push(chunk);
       for (const m of messages) this.events.message(m, peer);
-      if (error) {
-        this.events.framingError(error.reason, error.head, peer);
-        socket.end();
-        setTimeout(() => socket.destroy(), 200).unref();
+      if (error) return giveUp(error.reason, error.head);
+      clearTimeout(incompleteTimer);
+      if (framer.pending > 0) {
+        incompleteTimer = setTimeout(() => giveUp('incomplete message (Content-Length larger than the data sent)', framer.pendingData), this.incompleteTimeoutMs);
+        incompleteTimer.unref();
       }
     });
+    socket.on('close', () => clearTimeout(incompleteTimer));
     socket.on('error', (err) => this.log(`tcp ${key} error: ${err.message}`));
     socket.on('close', () => {
       if (this.connections.get(key) === socket) this.connections.delete(key);

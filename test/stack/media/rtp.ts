@@ -137,6 +137,11 @@ const FRAME_MS = 20;
 const CONTINUITY_MS = 3 * FRAME_MS;
 /** If the event loop stalls for longer than this, re-anchor the schedule rather than burst. */
 const MAX_LAG_MS = 5 * FRAME_MS;
+/**
+ * When audio stops arriving (the sender went quiet right after a tone), an in-band digit still
+ * in progress is reported after this long instead of waiting for more audio.
+ */
+const INBAND_IDLE_FLUSH_MS = 5 * FRAME_MS;
 
 /** Outgoing stream state shared by play(), sendDtmf() and bridged relay (one SSRC per endpoint). */
 class TxStream {
@@ -191,6 +196,7 @@ export class RtpEndpoint extends EventEmitter {
   private readonly events: TelephoneEventReceiver;
   private eventTimer: NodeJS.Timeout | null = null;
   private detector: InbandDtmfDetector | null = null;
+  private detectorIdleTimer: NodeJS.Timeout | null = null;
   private readonly detectorOpts: DtmfDetectorOptions;
   private peer: RtpEndpoint | null = null;
   private currentPlay: AbortController | null = null;
@@ -318,7 +324,10 @@ export class RtpEndpoint extends EventEmitter {
   /** Enable/disable in-band DTMF detection on received audio (state is reset on enable). */
   setInbandDetection(on: boolean): void {
     if (on && !this.detector) this.detector = new InbandDtmfDetector(this.detectorOpts);
-    if (!on) this.detector = null;
+    if (!on) {
+      this.detector = null;
+      this.clearDetectorIdleTimer();
+    }
   }
 
   /**
@@ -351,6 +360,7 @@ export class RtpEndpoint extends EventEmitter {
     if (this.peer) this.bridgeTo(null);
     if (this.rtpTimer) clearTimeout(this.rtpTimer);
     if (this.eventTimer) clearTimeout(this.eventTimer);
+    this.clearDetectorIdleTimer();
     this.socket.close();
   }
 
@@ -417,7 +427,10 @@ export class RtpEndpoint extends EventEmitter {
     if (!r) return;
     if (pkt.payloadType === r.payloadType) {
       this.emitDigits(this.events.onAudio(pkt.timestamp));
-      if (this.detector) this.emitDigits(this.detector.process(decodeG711(r.codec, pkt.payload)));
+      if (this.detector) {
+        this.emitDigits(this.detector.process(decodeG711(r.codec, pkt.payload)));
+        this.armDetectorIdleTimer();
+      }
       this.peer?.relayFromPeer(pkt, 'audio', r.codec);
     } else if (r.telephoneEventPt !== undefined && pkt.payloadType === r.telephoneEventPt) {
       this.emitDigits(this.events.onPacket(pkt.timestamp, pkt.payload, performance.now()));
@@ -429,6 +442,22 @@ export class RtpEndpoint extends EventEmitter {
 
   private emitDigits(digits: DtmfDigit[]): void {
     for (const d of digits) this.emit('dtmf', d);
+  }
+
+  private armDetectorIdleTimer(): void {
+    if (this.detectorIdleTimer) {
+      this.detectorIdleTimer.refresh();
+      return;
+    }
+    this.detectorIdleTimer = setTimeout(() => {
+      this.detectorIdleTimer = null;
+      if (this.detector && !this.closed) this.emitDigits(this.detector.flush());
+    }, INBAND_IDLE_FLUSH_MS);
+  }
+
+  private clearDetectorIdleTimer(): void {
+    if (this.detectorIdleTimer) clearTimeout(this.detectorIdleTimer);
+    this.detectorIdleTimer = null;
   }
 
   private scheduleEventPoll(): void {

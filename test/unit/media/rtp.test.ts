@@ -203,6 +203,20 @@ describe('media/rtp (RFC 3550)', () => {
       assert.ok(Math.abs(digits[0]!.durationSamples - 1600) <= 80, `duration ${digits[0]!.durationSamples}`);
     });
 
+    it('reports an in-band digit even when the sender stops right after the tone', async () => {
+      const a = await open();
+      const b = await open();
+      a.setRemote({ address: LOCAL, port: b.port, codec: 'PCMA', payloadType: 8 });
+      b.setRemote({ address: LOCAL, port: a.port, codec: 'PCMA', payloadType: 8 });
+      b.setInbandDetection(true);
+      const digits: DtmfDigit[] = [];
+      b.on('dtmf', (d: DtmfDigit) => digits.push(d));
+      await a.play(dtmfTone('0', 200)); // no trailing silence: no audio after the tone
+      await waitFor(() => digits.length === 1, 1000, 'in-band digit');
+      assert.equal(digits[0]!.digit, '0');
+      assert.ok(Math.abs(digits[0]!.durationSamples - 1600) <= 80, `duration ${digits[0]!.durationSamples}`);
+    });
+
     it('receives RFC 4733 events: one per digit at the end, duration from the event', async () => {
       const a = await open();
       const b = await open();

@@ -14,6 +14,8 @@ export interface FrameShape {
   /** for events: non-variable keys in order (variables are counted, not listed) */
   keys?: string[];
   varCount?: number;
+  /** variable names in order */
+  vars?: string[];
   /** values that must match */
   values: Record<string, string>;
 }
@@ -36,12 +38,14 @@ export function shapeOf(f: EslFrame): FrameShape {
     if (values['DTMF-Source'] === 'INBAND_AUDIO') values['DTMF-Duration'] = '<measured>';
     return {
       conn: f.conn, kind: `event:${String(f.event['Event-Name'])}`, frameHeaders,
-      keys: keys.filter((k) => !k.startsWith('variable_')), varCount: keys.filter((k) => k.startsWith('variable_')).length, values,
+      keys: keys.filter((k) => !k.startsWith('variable_')), varCount: keys.filter((k) => k.startsWith('variable_')).length,
+      vars: keys.filter((k) => k.startsWith('variable_')), values,
     };
   }
   if (f.headers[0]?.[0] === 'Event-Name') {
     const keys = frameHeaders.filter((k) => !k.startsWith('variable_'));
-    return { conn: f.conn, kind: 'channel-data', frameHeaders: keys.slice(-4), keys, varCount: frameHeaders.length - keys.length, values };
+    const vars = frameHeaders.filter((k) => k.startsWith('variable_'));
+    return { conn: f.conn, kind: 'channel-data', frameHeaders: keys.slice(-4), keys, varCount: vars.length, vars, values };
   }
   const type = ct(f);
   if (type === 'command/reply') {
@@ -74,6 +78,8 @@ export interface CompareOptions {
   varTolerance: number;
   /** compare the non-variable key lists exactly */
   exactKeys: boolean;
+  /** compare the variable names and their order exactly */
+  exactVars?: boolean;
 }
 
 /** Compares two frame sequences of one connection; returns human-readable differences (empty = conformant). */
@@ -93,6 +99,10 @@ export function compareShapes(actual: FrameShape[], expected: FrameShape[], opts
       const missing = e.keys.filter((k) => !a.keys?.includes(k));
       const extra = a.keys.filter((k) => !e.keys?.includes(k));
       diffs.push(`${where}: keys differ (missing [${missing}], extra [${extra}]${!missing.length && !extra.length ? ', order' : ''})`);
+    }
+    if (opts.exactVars && e.vars && a.vars && a.vars.join(',') !== e.vars.join(',')) {
+      const j = e.vars.findIndex((v, n) => a.vars?.[n] !== v);
+      diffs.push(`${where}: variables differ from #${j}: [${a.vars.slice(j, j + 3)}] != [${e.vars.slice(j, j + 3)}]`);
     }
     if (e.varCount !== undefined && a.varCount !== undefined && Math.abs(a.varCount - e.varCount) > opts.varTolerance) {
       diffs.push(`${where}: ${a.varCount} variables, expected ${e.varCount} ± ${opts.varTolerance}`);

@@ -102,7 +102,7 @@ export function parseFrames(chunks: ReadonlyArray<{ t: number; conn: number; dir
 export interface EslEventLike { getHeader(name: string): string | undefined }
 export interface EndpointLike {
   readonly uuid: string;
-  readonly local: { sdp: string };
+  readonly local: { sdp: string; mediaPort?: string };
   readonly conn: { on(event: string, cb: (evt: EslEventLike) => void): void };
   play(file: string | string[]): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string; playbackLastOffsetPos?: string }>;
   playCollect(opts: { file: string; min: number; max: number; tries: number; timeout: number }): Promise<Record<string, string | null | undefined>>;
@@ -118,7 +118,8 @@ export interface EndpointLike {
 export interface MediaServerLike {
   readonly sip: { ipv4: { udp: { address?: string } } };
   connectCaller(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<{ endpoint: EndpointLike; dialog: Srf.Dialog }>;
-  createEndpoint(): Promise<EndpointLike>;
+  createEndpoint(opts?: { remoteSdp?: string }): Promise<EndpointLike>;
+  api(command: string): Promise<string>;
   disconnect(): void;
 }
 interface MrfLike { connect(opts: Record<string, string | number>): Promise<MediaServerLike> }
@@ -144,7 +145,13 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   ]);
 }
 
-export async function startFsStack(mediaOpts: MediaEngineOptions = {}): Promise<FsStack> {
+export interface RigOptions {
+  /** the secret fsmrf is given (default: the media engine's password) */
+  mrfSecret?: string;
+  connectTimeoutMs?: number;
+}
+
+export async function startFsStack(mediaOpts: MediaEngineOptions = {}, rig: RigOptions = {}): Promise<FsStack> {
   const media = await startMediaEngine({ sipPort: 0, eslPort: 0, ...mediaOpts });
   const sip = await startSipEngine({ sipAddress: '127.0.0.1', sipPort: 0, adminPort: 0, secret: 'cymru' });
   const fsmrfListen = await new Promise<number>((resolve) => {
@@ -158,26 +165,35 @@ export async function startFsStack(mediaOpts: MediaEngineOptions = {}): Promise<
 
   const srf = new Srf();
   srf.on('error', () => undefined);
-  await withTimeout(new Promise<void>((resolve) => {
-    srf.on('connect', () => resolve());
-    srf.connect({ host: '127.0.0.1', port: sip.adminPort, secret: 'cymru' });
-  }), 5000, 'srf connect');
-  const mrf = new Mrf(srf);
-  const ms = await withTimeout(mrf.connect({
-    address: '127.0.0.1', port: inboundWire.port, secret: mediaOpts.password ?? 'ClueCon',
-    listenAddress: '127.0.0.1', listenPort: fsmrfListen, advertisedAddress: '127.0.0.1', advertisedPort: outboundWire.port,
-  }), 5000, 'mrf.connect');
+  const teardown = async (): Promise<void> => {
+    srf.disconnect();
+    await inboundWire.close();
+    await outboundWire.close();
+    await media.stop();
+    await sip.stop();
+  };
+  let ms: MediaServerLike;
+  try {
+    await withTimeout(new Promise<void>((resolve) => {
+      srf.on('connect', () => resolve());
+      srf.connect({ host: '127.0.0.1', port: sip.adminPort, secret: 'cymru' });
+    }), 5000, 'srf connect');
+    const mrf = new Mrf(srf);
+    ms = await withTimeout(mrf.connect({
+      address: '127.0.0.1', port: inboundWire.port, secret: rig.mrfSecret ?? mediaOpts.password ?? 'ClueCon',
+      listenAddress: '127.0.0.1', listenPort: fsmrfListen, advertisedAddress: '127.0.0.1', advertisedPort: outboundWire.port,
+    }), rig.connectTimeoutMs ?? 5000, 'mrf.connect');
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
 
   return {
     srf, ms, media, sip, inboundWire, outboundWire,
     async stop() {
-      try { ms.disconnect(); } catch (e) { console.log("disconnect error", e); }
-      srf.disconnect();
+      try { ms.disconnect(); } catch { /* already disconnected */ }
       await new Promise((r) => setTimeout(r, 100));
-      await inboundWire.close();
-      await outboundWire.close();
-      await media.stop();
-      await sip.stop();
+      await teardown();
     },
   };
 }

@@ -123,6 +123,13 @@ export async function runFlow(flow: keyof typeof APPS): Promise<FlowOutcome> {
     await sleep(500); // like the reference app's done(): disconnect 500 ms after the flow
     const channels = st.media.channels();
     await st.stop();
+    // FS_DUMP_DIR=<dir>: keep the recorded wires (same jsonl layout as the reference) for inspection
+    const dump = process.env.FS_DUMP_DIR;
+    if (dump) {
+      for (const [name, chunks] of [['inbound', st.inboundWire.chunks], ['outbound', st.outboundWire.chunks]] as const) {
+        writeFileSync(join(dump, `${flow}-wire-esl-${name}.jsonl`), chunks.map((c) => JSON.stringify(c)).join('\n') + '\n');
+      }
+    }
     return { log, dtmf, result, uac, uas: uasResult, inbound: st.inboundWire.chunks, outbound: st.outboundWire.chunks, channels };
   } catch (err) {
     await st.stop().catch(() => undefined);

@@ -71,7 +71,8 @@ export class Channel {
   answerState: 'answered' | 'early' | 'ringing' | 'hangup' = 'answered';
   hangupCause?: string;
   readCodec = 'PCMU';
-  other?: { channel: Channel; type: 'originator' | 'originatee' };
+  /** bridge partner, with the copy of its caller profile FreeSWITCH reports as Other-Leg-* */
+  other?: { channel: Channel; type: 'originator' | 'originatee'; profile: Map<ProfileField, string> };
   rtp?: RtpEndpoint;
   dialplanApp: DialplanApp;
   readonly played: string[] = [];
@@ -119,11 +120,11 @@ export class Channel {
 
   // ---- event data ------------------------------------------------------------------------------------------
 
-  private profileHeaders(prefix: string, skip: ReadonlySet<string> = new Set()): HeaderList {
+  private profileHeaders(prefix: string, profile: Map<ProfileField, string> = this.profile): HeaderList {
     const out: HeaderList = [];
     for (const f of PROFILE_FIELDS) {
-      const v = this.profile.get(f);
-      if (v !== undefined && !skip.has(f)) out.push([`${prefix}-${f}`, v]);
+      const v = profile.get(f);
+      if (v !== undefined) out.push([`${prefix}-${f}`, v]);
     }
     return out;
   }
@@ -149,7 +150,7 @@ export class Channel {
     h.push(...this.profileHeaders('Caller'));
     if (this.other) {
       h.push(['Other-Type', this.other.type]);
-      h.push(...this.other.channel.profileHeaders('Other-Leg', new Set(['Profile-Index'])));
+      h.push(...this.profileHeaders('Other-Leg', this.other.profile));
     }
     if (withVars) for (const [k, v] of this.vars) h.push([`variable_${k}`, v]);
     return h;
@@ -258,6 +259,8 @@ export class Channel {
   /** Fires EXECUTE for a dialplan-level application (park after a transfer, uuid_bridge). */
   startDialplanApp(name: string, data: string | undefined, site: CallSite = SITES.exec, withUuid = true): void {
     this.dialplanApp = { name, data, uuid: randomUUID() };
+    this.setVar('current_application_data', data);
+    this.setVar('current_application', name);
     this.fire(this.event('CHANNEL_EXECUTE', site, {
       after: [['Application', name], ['Application-Data', data ?? ''], ['Application-UUID', withUuid ? this.dialplanApp.uuid : '']],
     }));
@@ -343,12 +346,28 @@ export class Channel {
 
   // ---- bridging --------------------------------------------------------------------------------------------
 
+  /**
+   * Joined to `other`. The Other-Leg profile is a copy taken at bridge time: the originator's copy has no times,
+   * the originatee's copy is a fresh profile with `Unknown` caller id (as FreeSWITCH 1.10.12 reported in F4).
+   */
   bridgedWith(other: Channel, type: 'originator' | 'originatee'): void {
-    this.other = { channel: other, type };
+    const copy = new Map<ProfileField, string>();
+    for (const [k, v] of other.profile) {
+      if (k === 'Profile-Index' || k === 'Transfer-Source' || k === 'RDNIS') continue;
+      if (type === 'originator' && k === 'Callee-ID-Name') continue;
+      copy.set(k, /Time$/.test(k) && type === 'originator' ? '0' : v);
+    }
+    if (type === 'originatee') {
+      copy.set('Caller-ID-Name', 'Unknown');
+      copy.set('Caller-ID-Number', 'Unknown');
+      copy.set('Callee-ID-Name', 'unknown');
+      copy.set('Profile-Created-Time', nowMicros());
+      for (const k of ['Channel-Progress-Media-Time'] as const) copy.set(k, '0');
+    }
+    this.other = { channel: other, type, profile: new Map(PROFILE_FIELDS.filter((f) => copy.has(f)).map((f) => [f, copy.get(f) as string])) };
     this.setVar('bridge_channel', other.channelName);
     this.setVar('bridge_uuid', other.uuid);
     this.setVar('signal_bond', other.uuid);
-    this.setVar('last_bridge_to', other.uuid);
   }
 
   /** The partner left the bridge: drop Other-Leg data and, if asked, park (park_after_bridge=true). */

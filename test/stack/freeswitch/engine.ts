@@ -223,7 +223,21 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const ch = leg.channel;
     const sd = parseSdp(body);
     const audio = negotiate(sd);
-    if (!fromAck) ch.setVar('sip_reinvite_sdp', body);
+    ch.setVar('sip_reinvite_sdp', body);
+    if (!fromAck && audio?.direction !== 'recvonly') ch.delVar('media_audio_mode');
+    if (fromAck) {
+      // the answer to the 3pcc SAVP+AVP offer: FreeSWITCH records the SRTP negotiation of the first m-line
+      const crypto = /^a=crypto:(\S+ (\S+) .*)$/m.exec(body);
+      if (audio?.direction === 'recvonly' || sd.direction === 'recvonly') ch.setVar('media_audio_mode', 'sendonly');
+      for (const k of ['media_timeout_audio', 'media_hold_timeout_audio', 'rtp_timeout_sec', 'rtp_hold_timeout_sec']) ch.setVar(k, 0);
+      if (crypto) {
+        ch.setVar('srtp_remote_audio_crypto_key', crypto[1].trim());
+        ch.setVar('srtp_remote_audio_crypto_type', crypto[2]);
+        ch.setVar('rtp_has_crypto', crypto[2]);
+        ch.setVar('rtp_secure_audio_confirmed', 'true');
+        ch.setVar('rtp_secure_media_negotiated', crypto[2]);
+      }
+    }
     ch.setVar('switch_r_sdp', body);
     if (!audio) return;
     leg.audio = audio;
@@ -377,7 +391,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
     if (leg.is3pcc) {
       const localOffer = this.offerSdp(leg, true);
-      v('rtp_last_audio_local_crypto_key', (this.cryptoFor.get(ch.uuid) ?? [])[0]?.replace(/^a=crypto:/, ''));
+      // the last (11th) suite is what 1.10.12 reports as the local key of each media type
+      const lastKey = (): string | undefined => cryptoLines().at(-1)?.replace(/^a=crypto:/, '');
+      v('rtp_last_audio_local_crypto_key', (this.cryptoFor.get(ch.uuid) ?? []).at(-1)?.replace(/^a=crypto:/, ''));
+      v('rtp_last_video_local_crypto_key', lastKey());
+      v('rtp_last_text_local_crypto_key', lastKey());
       v('rtp_local_sdp_str', localOffer);
       v('endpoint_disposition', 'ANSWER');
       v('DP_MATCH', dpMatch);
@@ -581,12 +599,18 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     if (!a || !b || a === b) return `-ERR Invalid uuid ${!a ? aId ?? '' : bId ?? ''}\n`;
     setTimeout(() => {
       for (const l of [b, a]) l.channel.breakMedia(true);
+      for (const l of [a, b]) l.channel.setProfile('Callee-ID-Name', 'unknown');
+      a.channel.setVar('uuid_bridge', b.channel.uuid);
       a.channel.bridgedWith(b.channel, 'originatee');
       b.channel.bridgedWith(a.channel, 'originator');
       for (const l of [a, b]) this.transferProfile(l.channel);
+      b.channel.setVar('original_caller_id_number', 'Unknown');
+      b.channel.setVar('transfer_history', b.channel.getVar('transfer_history'));
+      b.channel.setVar('transfer_source', b.channel.getVar('transfer_source'));
       a.channel.rtp?.bridgeTo(b.channel.rtp ?? null);
       b.channel.rtp?.bridgeTo(a.channel.rtp ?? null);
       for (const l of [b, a]) { l.channel.stateNumber = 8; l.channel.completeDialplanApp(); }
+      a.channel.delVar('uuid_bridge');
       for (const [l, site] of [[a, SITES.bridgeExecA], [b, SITES.bridgeExecB]] as const) {
         l.channel.stateName = 'CS_SOFT_EXECUTE';
         l.channel.stateNumber = 3;
@@ -612,7 +636,19 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const park = (t: Leg): void => {
       const ch = t.channel;
       if (ch.hungUp) return;
+      const partner = ch.other;
       ch.other = undefined;
+      ch.delVar('signal_bond');
+      if (partner) {
+        ch.setVar('last_bridge_to', partner.channel.uuid);
+        ch.setVar('last_sent_callee_id_name', 'unknown');
+        ch.setVar('last_sent_callee_id_number', partner.type === 'originatee' ? ch.profile.get('Destination-Number') : 'UNKNOWN');
+      }
+      ch.setVar('max_forwards', Math.max(0, parseInt(ch.getVar('max_forwards') ?? '70', 10) - 1));
+      if (partner?.type === 'originator') {
+        ch.setVar('pre_transfer_caller_id_name', ch.profile.get('Caller-ID-Name'));
+        ch.setVar('channel_cid_flipped', 'yes');
+      }
       this.transferProfile(ch, 'inline');
       const dn = ch.profile.get('Destination-Number') ?? 'drachtio';
       ch.setProfile('Destination-Number', 'park');

@@ -144,8 +144,9 @@ export abstract class EslSession {
         const sp = rest.indexOf(' ');
         const command = sp < 0 ? rest : rest.slice(0, sp);
         const args = sp < 0 ? '' : rest.slice(sp + 1);
-        void this.backend.api(command, args).then((result) => {
-          this.deliver(this.backend.backgroundJob(jobUuid, command, args, result));
+        // runs after the reply has been written, like FreeSWITCH's job thread
+        setImmediate(() => {
+          void this.backend.api(command, args).then((result) => this.deliver(this.backend.backgroundJob(jobUuid, command, args, result)));
         });
         return commandReply(`+OK Job-UUID: ${jobUuid}`, [['Job-UUID', jobUuid]]);
       }

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { concatAudio, decodeG711, detectDtmf, dtmfFrequencies, dtmfTone, InbandDtmfDetector, mixAudio, parseRtp, readWav, silence, tone, PcmAudio } from '../../stack/media';
 import { readPcap } from '../../stack/media/pcap';
 import { scale, throughG711, whiteNoise } from './util';
+import { buildInbandDtmfPcap } from '../../../scripts/make-inband-pcap';
 
 const ROOT = resolve(__dirname, '../../..');
 const DIGITS = '0123456789*#ABCD';
@@ -151,5 +152,9 @@ describe('media/dtmf-detector (in-band, Goertzel, ITU-T Q.23/Q.24)', () => {
     assert.equal(got.length, 1);
     assert.equal(got[0]!.digit, '1');
     assert.ok(Math.abs(got[0]!.durationSamples - 1600) <= 80, `duration ${got[0]!.durationSamples}`);
+  });
+
+  it('the committed pcap is exactly what scripts/make-inband-pcap.ts generates', () => {
+    assert.ok(buildInbandDtmfPcap().equals(readFileSync(join(ROOT, 'sipp-scenarios/pcap/inband-dtmf-1.pcap'))));
   });
 });

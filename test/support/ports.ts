@@ -86,9 +86,17 @@ async function isFree(port: number, kind: PortKind): Promise<boolean> {
   return true;
 }
 
-/** A kernel-chosen ephemeral port (not yet checked for the other protocol). */
-async function candidate(kind: PortKind): Promise<number | null> {
-  return kind === 'udp' ? bindUdp(0) : bindTcp(0);
+/**
+ * Candidates come from 20000-32767, below Linux's ephemeral range (32768-60999): a port there can't be
+ * taken by some process's outgoing connection between our probe and the real bind (other test runs on
+ * the same machine make many), which is what happened with kernel-chosen (port 0) ports.
+ */
+export const PORT_RANGE = { min: 20000, max: 32760 } as const;
+
+function randomCandidate(even: boolean): number {
+  const span = PORT_RANGE.max - PORT_RANGE.min;
+  const p = PORT_RANGE.min + Math.floor(Math.random() * span);
+  return even ? p - (p % 2) : p;
 }
 
 /**
@@ -97,8 +105,8 @@ async function candidate(kind: PortKind): Promise<number | null> {
  */
 export async function freePort(kind: PortKind = 'both'): Promise<number> {
   for (let i = 0; i < MAX_ATTEMPTS; i++) {
-    const port = await candidate(kind);
-    if (port === null || !usable(port)) continue;
+    const port = randomCandidate(false);
+    if (!usable(port)) continue;
     if (await isFree(port, kind)) {
       remember(port);
       return port;
@@ -114,10 +122,7 @@ export async function freePort(kind: PortKind = 'both'): Promise<number> {
  */
 export async function freeEvenPortPair(): Promise<number> {
   for (let i = 0; i < MAX_ATTEMPTS; i++) {
-    const probe = await bindUdp(0);
-    if (probe === null) continue;
-    const base = probe - (probe % 2);
-    if (base + 3 >= 65535) continue;
+    const base = randomCandidate(true);
     const block = [base, base + 1, base + 2, base + 3];
     if (!block.every(usable)) continue;
     let ok = true;

@@ -29,9 +29,7 @@
  *  128+n  killed by signal n (SIGKILL after a stop() that SIPp ignored); `signal` names it
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -53,8 +51,13 @@ export interface SippOptions {
   mediaPort?: number;
   /** Request-URI user part (-s). */
   service?: string;
-  /** -key name value, usable as [name] in the scenario. */
+  /** -key name value, usable as [name] in the scenario (SIPp aborts if the scenario uses a key not given). */
   keys?: Record<string, string>;
+  /**
+   * -set name value: global variables the scenario declares with <Global variables="..."/>, usable as
+   * [$name]; unlike keys they may be left out (e.g. pai_from in the caller scenarios).
+   */
+  vars?: Record<string, string>;
   /** -m: stop after this many calls. Default 1. */
   calls?: number;
   /** -r: calls per rate period. */
@@ -119,7 +122,7 @@ export interface SippResult {
 export interface SippProcess {
   readonly localPort: number;
   readonly mediaPort: number;
-  /** Resolves once SIPp has bound its SIP port (or has exited). */
+  /** Resolves once SIPp has bound its SIP port; rejects (with SIPp's output) if it exited first. */
   readonly ready: Promise<void>;
   readonly done: Promise<SippResult>;
   /** Graceful stop: SIGUSR1 (SIPp stops and exits), then SIGTERM / SIGKILL if it lingers. */
@@ -137,16 +140,18 @@ const tcp = (p) => new Promise((res) => { const s = net.createServer(); s.once('
   s.listen({ host: '127.0.0.1', port: p, exclusive: true }, () => { const a = s.address().port; s.close(() => res(a)); }); });
 const udp = (p) => new Promise((res) => { const s = dgram.createSocket('udp4'); s.once('error', () => { res(null); });
   s.bind({ address: '127.0.0.1', port: p, exclusive: true }, () => { const a = s.address().port; s.close(() => res(a)); }); });
+// below the ephemeral range (32768-60999), see PORT_RANGE in ports.ts
+const pick = (even) => { const p = 20000 + Math.floor(Math.random() * 12760); return even ? p - (p % 2) : p; };
 (async () => {
   for (let i = 0; i < 200; i++) {
     if (kind === 'media') {
-      const p0 = await udp(0); if (!p0) continue; const b = p0 - (p0 % 2);
-      let ok = b + 3 < 65535;
+      const b = pick(true);
+      let ok = true;
       for (let k = 0; ok && k < 4; k++) ok = !reserved.has(b + k) && (await udp(b + k)) !== null;
       if (ok) { process.stdout.write(String(b)); return; }
     } else {
-      const p = await tcp(0); if (!p || reserved.has(p)) continue;
-      if ((await udp(p)) !== null) { process.stdout.write(String(p)); return; }
+      const p = pick(false); if (reserved.has(p)) continue;
+      if ((await tcp(p)) !== null && (await udp(p)) !== null) { process.stdout.write(String(p)); return; }
     }
   }
   process.exit(3);
@@ -207,6 +212,7 @@ function prepare(opts: SippOptions): Prepared {
   if (opts.transport) args.push('-t', opts.transport);
   if (opts.service !== undefined) args.push('-s', opts.service);
   for (const [k, v] of Object.entries(opts.keys ?? {})) args.push('-key', k, v);
+  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push('-set', k, v);
   if (opts.rate !== undefined) args.push('-r', String(opts.rate));
   if (opts.ratePeriodMs !== undefined) args.push('-rp', String(opts.ratePeriodMs));
   if (opts.limit !== undefined) args.push('-l', String(opts.limit));
@@ -405,7 +411,12 @@ function launch(opts: SippOptions): SippProcess {
     });
   });
 
-  const ready = waitBound(prep.localPort, opts.transport ?? 'u1', () => exited);
+  const ready = waitBound(prep.localPort, opts.transport ?? 'u1', () => exited).then(async (bound) => {
+    if (bound) return;
+    const r = await done;
+    throw new Error(`SIPp exited before it was ready (port ${prep.localPort}):\n${describeResult(r)}`);
+  });
+  ready.catch(() => undefined); // reported through done as well; avoid an unhandled rejection if nobody awaits ready
 
   return {
     localPort: prep.localPort,
@@ -419,40 +430,60 @@ function launch(opts: SippOptions): SippProcess {
   };
 }
 
-/** Polls until the port is taken (SIPp bound it) or the process is gone. */
-async function waitBound(port: number, transport: SippTransport, isExited: () => boolean): Promise<void> {
-  const tcp = transport.startsWith('t');
-  const taken = (): Promise<boolean> =>
-    new Promise((resolve) => {
-      if (tcp) {
-        const s = net.connect({ host: HOST, port });
-        s.once('connect', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(false));
-      } else {
-        const s = dgram.createSocket('udp4');
-        s.once('error', () => {
-          s.close();
-          resolve(true);
-        });
-        s.bind({ address: HOST, port, exclusive: true }, () => s.close(() => resolve(false)));
-      }
-    });
-  const deadline = Date.now() + 10_000;
-  while (!isExited() && Date.now() < deadline) {
-    if (await taken()) return;
-    await new Promise((r) => setTimeout(r, 20));
+/**
+ * Is something bound to 127.0.0.1:port (UDP) / listening on it (TCP)? Read from /proc/net/{udp,tcp}:
+ * probing by binding the port ourselves could make SIPp's own bind fail (exit 254) in the instant we hold it.
+ * Without /proc (not Linux) it answers null.
+ */
+function boundInProc(port: number, tcp: boolean): boolean | null {
+  let table: string;
+  try {
+    table = fs.readFileSync(tcp ? '/proc/net/tcp' : '/proc/net/udp', 'utf8');
+  } catch {
+    return null;
   }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of table.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 4) continue;
+    const [addr, p] = cols[1].split(':');
+    if (p !== hexPort) continue;
+    if (addr !== '0100007F' && addr !== '00000000') continue;
+    if (tcp && cols[3] !== '0A') continue; // LISTEN
+    return true;
+  }
+  return false;
 }
 
-/** Runs SIPp to completion (or kills it at timeoutMs) and reports the result. */
-export function runSipp(opts: SippOptions): Promise<SippResult> {
-  try {
-    return launch(opts).done;
-  } catch (err) {
-    return Promise.reject(err);
+/** Polls until SIPp has bound its SIP port (true) or the process is gone (false). */
+async function waitBound(port: number, transport: SippTransport, isExited: () => boolean): Promise<boolean> {
+  const tcp = transport.startsWith('t');
+  const deadline = Date.now() + 10_000;
+  while (!isExited() && Date.now() < deadline) {
+    const bound = boundInProc(port, tcp);
+    if (bound === null) {
+      await new Promise((r) => setTimeout(r, 300));
+      return !isExited();
+    }
+    if (bound) return !isExited();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !isExited();
+}
+
+/** SIPp's exit code when it could not bind a socket (-2). */
+export const BIND_FAILED_EXIT_CODE = 254;
+
+/**
+ * Runs SIPp to completion (or kills it at timeoutMs) and reports the result. When the runner chose the
+ * ports itself and SIPp could not bind them (another process took one in between), it retries twice
+ * with fresh ports.
+ */
+export async function runSipp(opts: SippOptions): Promise<SippResult> {
+  const autoPorts = opts.localPort === undefined && opts.mediaPort === undefined;
+  for (let attempt = 1; ; attempt++) {
+    const result = await launch(opts).done;
+    if (!(autoPorts && result.exitCode === BIND_FAILED_EXIT_CODE && attempt < 3)) return result;
   }
 }
 

@@ -310,6 +310,22 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     assert.equal(leader(late)[3], 'NOK');
   });
 
+  it('received messages reach the app byte for byte (UTF-8 display name, body), the byte-count field is the received size', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    const text = request({ method: 'INVITE', peer: p, engine, body: 'v=0\r\ns=Привет\r\n' })
+      .replace('From: <sip:alice', 'From: "Алиса" <sip:alice');
+    p.send(text);
+    const inv = await a.sipFrame((f) => f.includes('\r\nINVITE '));
+    const sent = Buffer.from(text.replace(/\r?\n/g, '\r\n'));
+    assert.equal(leader(inv)[3], String(sent.length));
+    const stamped = sent.toString('utf8').replace(/(Via: [^\r]*)/, `$1;rport=${p.port}`);
+    assert.equal(sipText(inv), stamped);
+    appResponse(a, inv, 486, 'Busy Here');
+    const busy = await p.next(isStatus(486));
+    assert.equal(getHeader(busy, 'From'), '"Алиса" <sip:alice@127.0.0.1:' + p.port + '>;tag=alice1');
+  });
+
   it('in-dialog requests both ways: route by dialog id, CSeq increments, remote target from Contact', async () => {
     const a = await app(['invite']);
     const p = await peer();

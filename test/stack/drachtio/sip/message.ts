@@ -109,7 +109,8 @@ export function findHeaderEnd(buf: Buffer): { headEnd: number; bodyStart: number
 export function parseSipMessage(buf: Buffer): ParseResult {
   if (buf.length > MAX_MESSAGE_BYTES) return { ok: false, error: 'message too large' };
   const split = findHeaderEnd(buf);
-  const headText = (split ? buf.subarray(0, split.headEnd) : buf).toString('latin1');
+  // UTF-8 (display names may be non-ASCII); invalid sequences are hostile input and may be replaced
+  const headText = (split ? buf.subarray(0, split.headEnd) : buf).toString('utf8');
   const lines = headText.split(/\r?\n/);
   const startLine = lines.shift() ?? '';
   const headers: SipHeader[] = [];
@@ -302,7 +303,7 @@ export function composeMessage(startLine: string, headers: SipHeader[], body: Bu
 /** Re-serialises a received message byte-for-byte, with its header lines replaced by `headers` (raw lines kept). */
 export function reserialize(startLine: string, headers: SipHeader[], body: Buffer): Buffer {
   const lines = headers.map((h) => h.raw ?? `${h.name}: ${h.value}`);
-  return Buffer.concat([Buffer.from([startLine, ...lines].join(CRLF) + CRLF + CRLF, 'latin1'), body]);
+  return Buffer.concat([Buffer.from([startLine, ...lines].join(CRLF) + CRLF + CRLF, 'utf8'), body]);
 }
 
 export function startLineOf(msg: SipMessage): string {

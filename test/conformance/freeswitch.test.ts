@@ -7,6 +7,8 @@
  * proxies and compared structurally with the transcripts' fs->app frames.
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dtmfTone, RtpEndpoint, tone } from '../stack/media';
 import { startMediaEngine, type MediaEngine } from '../stack/freeswitch';
@@ -260,6 +262,26 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
   });
 });
 
+describe('FreeSWITCH stand-in: outbound socket lifetime', function () {
+  this.timeout(15000);
+  it('exit on the outbound socket: +OK bye, notice, close; the socket app returns and the call is hung up', async () => {
+    const st = await startFsStack();
+    try {
+      const p = await party(st);
+      const destroyed = new Promise<void>((resolve) => (p.ep as unknown as { on(e: 'destroy', cb: () => void): void }).on('destroy', () => resolve()));
+      p.ep.conn.disconnect();
+      await withTimeout(destroyed, 3000, 'BYE from the media engine');
+      await sleep(100);
+      assert.equal(st.media.channels().find((c) => c.uuid === p.ep.uuid)?.state, 'HANGUP');
+      const replies = outboundFrames(st).map((f) => f.headers.find(([k]) => k === 'Reply-Text')?.[1]).filter(Boolean);
+      assert.equal(replies.at(-1), '+OK bye');
+      p.rtp.close();
+    } finally {
+      await st.stop();
+    }
+  });
+});
+
 describe('FreeSWITCH stand-in: inbound event socket', function () {
   this.timeout(15000);
   let engine: MediaEngine;
@@ -342,3 +364,134 @@ describe('FreeSWITCH stand-in: inbound event socket', function () {
   });
 });
 
+
+// ---------------------------------------------------------------------------------------------------------------
+// SIP as FreeSWITCH's drachtio_mrf profile sends it (wire-drachtio.jsonl shows the messages from 127.0.0.1:5080).
+// ---------------------------------------------------------------------------------------------------------------
+
+/** SIP messages the reference FreeSWITCH sent (frames `sip|network|…|127.0.0.1|5080|…` of the drachtio wire). */
+function referenceFsMessages(flow: string): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync(join(REFERENCE, flow, 'wire-drachtio.jsonl'), 'utf8').trim().split('\n')) {
+    const o = JSON.parse(line) as { dir: string; data?: string };
+    if (o.dir !== 'server->app' || !o.data) continue;
+    for (const m of o.data.matchAll(/\|sip\|network\|\d+\|udp\|127\.0\.0\.1\|5080\|[^\r]*\r\n([\s\S]*?)(?=\d+#[0-9a-f-]{36}\||$)/g)) out.push(m[1]);
+  }
+  return out;
+}
+
+function headerNames(msg: string): string[] {
+  return msg.split('\r\n\r\n')[0].split('\r\n').slice(1).map((l) => l.slice(0, l.indexOf(':')));
+}
+
+class RawSipPeer {
+  private readonly sock = createSocket('udp4');
+  readonly received: string[] = [];
+  port = 0;
+  async open(): Promise<void> {
+    this.sock.on('message', (m) => this.received.push(m.toString('utf8')));
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
+    this.port = this.sock.address().port;
+  }
+  send(text: string, port: number): void { this.sock.send(Buffer.from(text.replace(/\n/g, '\r\n')), port, '127.0.0.1'); }
+  async waitFor(re: RegExp, ms = 2000): Promise<string> {
+    const t0 = Date.now();
+    for (;;) {
+      const m = this.received.find((x) => re.test(x));
+      if (m) return m;
+      if (Date.now() - t0 > ms) throw new Error(`no SIP message matching ${re}; got ${JSON.stringify(this.received.map((x) => x.split('\r\n')[0]))}`);
+      await sleep(10);
+    }
+  }
+  close(): void { this.sock.close(); }
+}
+
+describe('FreeSWITCH stand-in: SIP UAS', function () {
+  this.timeout(15000);
+  let engine: MediaEngine;
+  let peer: RawSipPeer;
+  beforeEach(async () => { engine = await startMediaEngine({ sipPort: 0, eslPort: 0 }); peer = new RawSipPeer(); await peer.open(); });
+  afterEach(async () => { peer.close(); await engine.stop(); });
+
+  function invite(callId: string, sdp: string): string {
+    return `INVITE sip:drachtio@127.0.0.1:${engine.sipPort} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${peer.port};rport;branch=z9hG4bK${callId}
+Max-Forwards: 70
+From: <sip:127.0.0.1:${peer.port}>;tag=from${callId}
+To: <sip:drachtio@127.0.0.1:${engine.sipPort}>
+Call-ID: ${callId}
+CSeq: 100 INVITE
+Contact: <sip:127.0.0.1:${peer.port}>
+User-Agent: drachtio-fsmrf:${callId}
+${sdp ? 'Content-Type: application/sdp\n' : ''}Content-Length: ${Buffer.byteLength(sdp.replace(/\n/g, '\r\n'))}
+
+${sdp}`;
+  }
+
+  it('INVITE with SDP: 100 Trying, 200 OK shaped like drachtio_mrf (headers, SDP), BYE with Reason', async () => {
+    const rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
+    const sdp = sdpFor(rtp.port).replace(/\r\n/g, '\n');
+    peer.send(invite('c1', sdp), engine.sipPort);
+    await peer.waitFor(/^SIP\/2\.0 100 Trying/);
+    const ok = await peer.waitFor(/^SIP\/2\.0 200 OK/);
+    const ref200 = referenceFsMessages('F1').find((m) => m.startsWith('SIP/2.0 200 OK') && m.includes('INVITE')) ?? '';
+    assert.deepEqual(headerNames(ok), headerNames(ref200));
+    const body = ok.split('\r\n\r\n')[1];
+    assert.match(body, /^v=0\r\no=FreeSWITCH \d+ \d+ IN IP4 \S+\r\ns=FreeSWITCH\r\nc=IN IP4 127\.0\.0\.1\r\nt=0 0\r\nm=audio \d+ RTP\/AVP 0 101\r\na=rtpmap:0 PCMU\/8000\r\na=rtpmap:101 telephone-event\/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\n$/);
+    peer.send(`ACK sip:drachtio@127.0.0.1:${engine.sipPort} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${peer.port};rport;branch=z9hG4bKack1
+From: <sip:127.0.0.1:${peer.port}>;tag=fromc1
+To: ${/\r\nTo: ([^\r]+)/.exec(ok)?.[1]}
+Call-ID: c1
+CSeq: 100 ACK
+Content-Length: 0
+
+`, engine.sipPort);
+    await sleep(100);
+    const [ch] = engine.channels();
+    assert.equal(ch.callId, 'c1');
+    const esl = await RawEslClient.open(engine.eslPort);
+    esl.write('auth ClueCon\n\n');
+    esl.write(`api uuid_kill ${ch.uuid}\n\n`);
+    const bye = await peer.waitFor(/^BYE /);
+    const refBye = referenceFsMessages('F1').find((m) => m.startsWith('BYE ')) ?? '';
+    assert.deepEqual(headerNames(bye), headerNames(refBye));
+    assert.match(bye, /\r\nReason: Q\.850;cause=16;text="NORMAL_CLEARING"\r\n/);
+    assert.match(bye, /\r\nCSeq: 101 BYE\r\n/);
+    esl.close();
+    rtp.close();
+  });
+
+  it('INVITE without SDP (3pcc): FreeSWITCH offers RTP/SAVP with 11 crypto lines, then RTP/AVP', async () => {
+    peer.send(invite('c2', ''), engine.sipPort);
+    const ok = await peer.waitFor(/^SIP\/2\.0 200 OK/);
+    const ref = referenceFsMessages('F4').find((m) => m.startsWith('SIP/2.0 200 OK') && m.includes('RTP/SAVP')) ?? '';
+    assert.deepEqual(headerNames(ok), headerNames(ref));
+    const body = ok.split('\r\n\r\n')[1];
+    assert.deepEqual(body.match(/^m=.*$/gm)?.map((m) => m.replace(/\d+/, 'P')), ['m=audio P RTP/SAVP 0 8 101 13', 'm=audio P RTP/AVP 0 8 101 13']);
+    assert.equal(body.match(/^a=crypto:/gm)?.length, 11);
+  });
+
+  it('OPTIONS is answered 200; CANCEL for an unknown transaction 481', async () => {
+    peer.send(`OPTIONS sip:127.0.0.1:${engine.sipPort} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${peer.port};rport;branch=z9hG4bKopt
+From: <sip:127.0.0.1:${peer.port}>;tag=o1
+To: <sip:127.0.0.1:${engine.sipPort}>
+Call-ID: o1
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+`, engine.sipPort);
+    assert.match(await peer.waitFor(/^SIP\/2\.0 200/), /\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS/);
+    peer.send(`CANCEL sip:drachtio@127.0.0.1:${engine.sipPort} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:${peer.port};rport;branch=z9hG4bKnone
+From: <sip:127.0.0.1:${peer.port}>;tag=x1
+To: <sip:drachtio@127.0.0.1:${engine.sipPort}>
+Call-ID: x1
+CSeq: 1 CANCEL
+Content-Length: 0
+
+`, engine.sipPort);
+    await peer.waitFor(/^SIP\/2\.0 481/);
+  });
+});

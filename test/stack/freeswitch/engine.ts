@@ -183,7 +183,16 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
   private connectOutbound(leg: Leg): void {
     if (!leg.eslTarget || leg.outbound) return;
-    const s = OutboundSession.open(leg.eslTarget.host, leg.eslTarget.port, this, leg.channel, (x) => this.outbound.delete(x));
+    const s = OutboundSession.open(leg.eslTarget.host, leg.eslTarget.port, this, leg.channel, (x) => {
+      this.outbound.delete(x);
+      // The socket application returns when its connection goes away (connect failure included). While it is
+      // still the running dialplan application, the dialplan then runs out and the call is hung up.
+      const ch = leg.channel;
+      if (!ch.hungUp && ch.dialplanApp.name === 'socket') {
+        this.log(`[esl] outbound socket for ${ch.uuid} closed; hanging up`);
+        void ch.hangup('NORMAL_CLEARING');
+      }
+    });
     leg.outbound = s;
     this.outbound.add(s);
   }

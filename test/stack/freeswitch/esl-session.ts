@@ -94,7 +94,7 @@ export abstract class EslSession {
     const verb = (sp < 0 ? line : line.slice(0, sp)).toLowerCase();
     const rest = sp < 0 ? '' : line.slice(sp + 1).trim();
     try {
-      if (verb === 'exit' || verb === '...') { this.goodbye(undefined, commandReply('+OK bye')); return; }
+      if (verb === 'exit' || verb === '...') { this.goodbye(this.boundUuid(), commandReply('+OK bye')); return; }
       const special = await this.special(cmd, verb, rest);
       if (special !== undefined) { if (special) this.write(special); return; }
       this.write(await this.common(cmd, verb, rest));

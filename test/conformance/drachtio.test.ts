@@ -180,17 +180,16 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     srf.connect({ host: '127.0.0.1', port: engine.adminPort, secret: 'cymru' });
     await up;
     await new Promise((r) => setTimeout(r, 50));
-    const recorder: string[] = [];
     const p = await peer();
     p.send(request({ method: 'INVITE', peer: p, engine, body: 'v=0\r\n' }));
     const bye = await p.next(isRequest('BYE'), 5000);
     const oks = p.received.filter((r) => isStatus(200, 'INVITE')(r.value));
     const gaps = oks.slice(1).map((r, i) => r.at - oks[i].at);
-    recorder.push(...gaps.map(String));
     assert.ok(oks.length >= 12 && oks.length <= 22, `expected ~17 transmissions of the 200 in 64*T1, got ${oks.length}`);
-    assert.ok(gaps[0] >= T1 - 15 && gaps[0] <= T1 + 40, `first retransmission after ~T1: ${gaps}`);
-    assert.ok(gaps[1] >= 2 * T1 - 15 && gaps[1] <= 2 * T1 + 40, `second after ~2*T1: ${gaps}`);
-    assert.ok(gaps.slice(3).every((g) => g >= T2 - 20 && g <= T2 + 60), `later gaps capped at T2: ${gaps}`);
+    // timing tolerances leave room for a loaded CI machine
+    assert.ok(gaps[0] >= T1 - 15 && gaps[0] <= T1 + 80, `first retransmission after ~T1: ${gaps}`);
+    assert.ok(gaps[1] >= 2 * T1 - 15 && gaps[1] <= 2 * T1 + 80, `second after ~2*T1: ${gaps}`);
+    assert.ok(gaps.slice(3).every((g) => g >= T2 - 20 && g <= T2 + 120), `later gaps capped at T2: ${gaps}`);
     assert.equal(getHeader(bye, 'Reason'), 'SIP ;cause=200 ;text="ACK timeout"');
     assert.equal(getHeader(bye, 'CSeq'), '2 BYE');
     await new Promise((r) => setTimeout(r, 100));

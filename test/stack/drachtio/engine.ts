@@ -562,6 +562,10 @@ export class Engine {
       return this.onAppResponse(conn, frame, msg);
     }
     if (frame.dialogId) return this.onAppRequestInDialog(conn, frame, msg);
+    // like drachtio-server: a `sip||` request whose Call-ID belongs to a dialog is sent inside that dialog
+    const callId = getHeader(msg, 'Call-ID');
+    const byCallId = callId && !frame.transactionId ? this.dialogs.all().find((d) => d.callId === callId) : undefined;
+    if (byCallId) return this.onAppRequestInDialog(conn, { ...frame, dialogId: byCallId.id }, msg);
     if (frame.transactionId) {
       if (msg.method === 'CANCEL') return this.onAppCancel(conn, frame, msg);
       return conn.respond(frame.msgId, 'NOK', 'Server error: only CANCEL may be sent inside a transaction');

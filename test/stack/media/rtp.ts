@@ -241,7 +241,11 @@ export class RtpEndpoint extends EventEmitter {
         return new RtpEndpoint(socket, opts.address, port, opts);
       } catch (err) {
         lastErr = err as Error;
-        socket.close();
+        try {
+          socket.close();
+        } catch {
+          /* a socket whose bind failed may already be closed */
+        }
       }
     }
     throw new Error(`cannot bind an RTP port on ${opts.address} in ${min}-${max}: ${lastErr?.message ?? 'no port'}`);
@@ -378,9 +382,13 @@ export class RtpEndpoint extends EventEmitter {
     if (!r || this.closed) return;
     const pkt = buildRtp({ marker, payloadType: pt, sequence: this.tx.nextSeq(), timestamp: ts, ssrc: this.tx.ssrc, payload });
     this.tx.lastSendMs = performance.now();
-    this.st.packetsSent++;
-    this.st.bytesSent += pkt.length;
-    this.socket.send(pkt, r.port, r.address);
+    try {
+      this.socket.send(pkt, r.port, r.address);
+      this.st.packetsSent++;
+      this.st.bytesSent += pkt.length;
+    } catch {
+      // e.g. port 0 (a rejected m= line) throws synchronously; media just does not flow.
+    }
   }
 
   /** Send a packet received by the peer on this endpoint's stream. */

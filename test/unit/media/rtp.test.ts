@@ -95,6 +95,25 @@ describe('media/rtp (RFC 3550)', () => {
       await assert.rejects(RtpEndpoint.open({ address: LOCAL, portMin: 40001, portMax: 40001 }), /no even port/);
     });
 
+    it('skips ports in use, fails clearly when the range is exhausted', async () => {
+      const a = await open({ address: LOCAL, portMin: 41100, portMax: 41103 });
+      const b = await open({ address: LOCAL, portMin: 41100, portMax: 41103 });
+      assert.deepEqual([a.port, b.port].sort(), [41100, 41102]);
+      await assert.rejects(RtpEndpoint.open({ address: LOCAL, portMin: 41100, portMax: 41103 }), /cannot bind an RTP port on 127\.0\.0\.1 in 41100-41103: .*EADDRINUSE/);
+    });
+
+    it('play never rejects, whatever the remote (port 0, IPv6 on an IPv4 socket, unresolvable host)', async () => {
+      const ep = await open();
+      for (const [address, port] of [
+        [LOCAL, 0],
+        ['::1', 5000],
+        ['no-such-host.invalid', 5000],
+      ] as const) {
+        ep.setRemote({ address, port, codec: 'PCMU', payloadType: 0 });
+        assert.equal(await ep.play(silence(60)), 'done', `${address}:${port}`);
+      }
+    });
+
     it('paces 20 ms frames drift-free; seq/ts/SSRC continuous across plays; marker after silence', async () => {
       const ep = await open();
       const rx = await sink();

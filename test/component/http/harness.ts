@@ -149,7 +149,7 @@ export async function makeRequest(b: Backend, accountId: string, departmentId: s
     joinedAt: at - 10_000,
     state: 'waiting',
     owner: 'test',
-    leaseUntil: at + 60_000,
+    leaseUntil: Math.max(at, Date.now()) + 60_000,
     employeeIds: [],
     callerNumber,
   });

@@ -1,0 +1,902 @@
+// The web console: a small single-page app over /api/v1 (hash routes, no build step).
+import { api, ApiError, enc, session, setUnauthorizedHandler } from './api.js';
+import { dailyChart, fillDays, SERIES } from './chart.js';
+import { clear, h } from './dom.js';
+import { lang, LANGS, setLang, t } from './i18n.js';
+
+const POLL_MS = 3000;
+const LANG_KEY = 'qc.lang';
+const ACCOUNT_KEY = 'qc.account';
+const STATUSES = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
+const STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'];
+
+const state = { me: null, accounts: [], accountId: null, timers: [], renderId: 0 };
+const root = document.getElementById('app');
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+const acc = () => `/accounts/${enc(state.accountId)}`;
+const fmtTime = (ms) => (ms ? new Intl.DateTimeFormat(lang() === 'ru' ? 'ru-RU' : 'en-GB', { dateStyle: 'short', timeStyle: 'medium' }).format(new Date(ms)) : '—');
+const fmtDay = (day) => new Intl.DateTimeFormat(lang() === 'ru' ? 'ru-RU' : 'en-GB', { day: '2-digit', month: '2-digit', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+
+function fmtDuration(ms) {
+  if (ms === null || ms === undefined) return '—';
+  const sec = Math.round(ms / 1000);
+  if (sec < 60) return `${sec} ${t('unit.s')}`;
+  return `${Math.floor(sec / 60)} ${t('unit.min')} ${sec % 60} ${t('unit.s')}`;
+}
+
+function stopTimers() {
+  for (const id of state.timers) clearInterval(id);
+  state.timers = [];
+}
+
+function every(ms, fn) {
+  state.timers.push(setInterval(fn, ms));
+}
+
+function toast(text, kind = 'ok') {
+  const el = document.getElementById('toast');
+  if (!el) return;
+  clear(el).append(h('div', { class: `toast toast-${kind}` }, text));
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => clear(el), 4000);
+}
+
+function errorText(err) {
+  if (err instanceof ApiError) return err.field ? `${t('common.error')}: ${err.message}` : `${t('common.error')}: ${err.message}`;
+  return `${t('common.error')}: ${err.message ?? err}`;
+}
+
+/** Shows an API error in the form, marking the offending field. */
+function showFormError(form, err) {
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  const box = form.querySelector('.form-error');
+  if (box) clear(box).append(errorText(err));
+  if (err instanceof ApiError && err.field) {
+    const input = form.querySelector(`[name="${CSS.escape(err.field)}"]`) ?? form.querySelector(`[name="${CSS.escape(err.field.split('.')[0])}"]`);
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+    }
+  }
+}
+
+let fieldSeq = 0;
+function field(label, input, hint) {
+  const id = input.id || `f${++fieldSeq}`;
+  input.id = id;
+  const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input, hintEl);
+}
+
+function checkbox(name, label, checked, testid, hint) {
+  const id = `f${++fieldSeq}`;
+  const input = h('input', { type: 'checkbox', id, name, checked, 'data-testid': testid });
+  const hintEl = hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
+  if (hintEl) input.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'field field-check' }, h('div', { class: 'check' }, input, h('label', { for: id }, label)), hintEl);
+}
+
+function numberInput(name, value, attrs = {}) {
+  return h('input', { type: 'number', name, value: String(value), min: '1', step: 'any', inputmode: 'decimal', required: true, ...attrs });
+}
+
+function select(name, options, value, attrs = {}) {
+  return h('select', { name, ...attrs }, options.map(([v, label]) => h('option', { value: v, selected: v === value }, label)));
+}
+
+function pageHeader(title, ...actions) {
+  return h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', id: 'page-title' }, title), h('div', { class: 'page-actions' }, actions));
+}
+
+function statusBadge(status) {
+  return h('span', { class: `badge badge-${status}`, 'data-testid': 'request-status', 'data-status': status }, t(`status.${status}`));
+}
+
+function onOff(v) {
+  return h('span', { class: v ? 'badge badge-on' : 'badge badge-off' }, v ? t('common.on') : t('common.off'));
+}
+
+function table(headers, rows, attrs = {}) {
+  if (rows.length === 0) return h('p', { class: 'empty' }, t('common.empty'));
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h('table', attrs, h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, rows)),
+  );
+}
+
+// ---- shell -----------------------------------------------------------------------------------
+
+const PAGES = [
+  ['numbers', 'nav.numbers'],
+  ['employees', 'nav.employees'],
+  ['requests', 'nav.requests'],
+  ['stats', 'nav.stats'],
+  ['tariff', 'nav.tariff'],
+];
+
+function parseRoute() {
+  const parts = (location.hash.replace(/^#\/?/, '') || 'numbers').split('/').map(decodeURIComponent);
+  return { page: parts[0], id: parts[1] };
+}
+
+function langSwitch() {
+  return h(
+    'div',
+    { class: 'lang', role: 'group', 'aria-label': t('lang.label') },
+    LANGS.map((l) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'lang-btn',
+          'aria-pressed': String(l === lang()),
+          'data-testid': `lang-${l}`,
+          lang: l,
+          onclick: () => {
+            localStorage.setItem(LANG_KEY, l);
+            setLang(l);
+            render();
+          },
+        },
+        l.toUpperCase(),
+      ),
+    ),
+  );
+}
+
+function accountSwitch() {
+  if (state.me?.role !== 'operator') {
+    const a = state.accounts[0];
+    return h('div', { class: 'who' }, h('span', { class: 'who-label' }, t('account')), h('span', { class: 'who-name', 'data-testid': 'account-name' }, a ? a.name : state.accountId));
+  }
+  const id = 'account-select';
+  return h(
+    'div',
+    { class: 'who' },
+    h('label', { for: id, class: 'who-label' }, `${t('operator')} · ${t('account')}`),
+    select(
+      'account',
+      state.accounts.map((a) => [a.id, `${a.name} (${a.id})`]),
+      state.accountId,
+      {
+        id,
+        'data-testid': 'account-select',
+        onchange: (e) => {
+          state.accountId = e.target.value;
+          sessionStorage.setItem(ACCOUNT_KEY, state.accountId);
+          render();
+        },
+      },
+    ),
+  );
+}
+
+function shell(page) {
+  return h(
+    'div',
+    { class: 'layout' },
+    h('a', { class: 'skip', href: '#main', onclick: (e) => { e.preventDefault(); document.getElementById('page-title')?.focus(); } }, t('skip')),
+    h(
+      'header',
+      { class: 'topbar' },
+      h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '☎'), h('span', {}, h('strong', {}, t('brand')), h('small', {}, t('brand.sub')))),
+      h(
+        'div',
+        { class: 'top-right' },
+        accountSwitch(),
+        langSwitch(),
+        h('button', { type: 'button', class: 'btn btn-ghost', 'data-testid': 'signout', onclick: signOut }, t('signout')),
+      ),
+    ),
+    h(
+      'nav',
+      { class: 'sidebar', 'aria-label': t('nav.label') },
+      h(
+        'ul',
+        {},
+        PAGES.map(([p, key]) =>
+          h('li', {}, h('a', { href: `#/${p}`, 'data-testid': `nav-${p}`, 'aria-current': page === p || (page === 'departments' && p === 'numbers') ? 'page' : undefined }, t(key))),
+        ),
+      ),
+    ),
+    h('main', { id: 'main', class: 'content' }, h('div', { id: 'page' }, h('p', { class: 'loading' }, t('common.loading')))),
+    h('div', { id: 'toast', class: 'toast-region', role: 'status', 'aria-live': 'polite', 'data-testid': 'toast' }),
+  );
+}
+
+async function render() {
+  stopTimers();
+  const my = ++state.renderId;
+  if (!session.token || !state.me) {
+    renderSignIn();
+    return;
+  }
+  const { page, id } = parseRoute();
+  clear(root).append(shell(page));
+  const target = document.getElementById('page');
+  const pages = { numbers: numbersPage, departments: departmentPage, employees: id ? employeePage : employeesPage, requests: requestsPage, stats: statsPage, tariff: tariffPage };
+  const fn = pages[page] ?? numbersPage;
+  try {
+    const content = await fn(id, () => my === state.renderId);
+    if (my !== state.renderId) return;
+    clear(target).append(content);
+    document.title = `${document.getElementById('page-title')?.textContent ?? ''} — ${t('brand')}`;
+    if (render.focusNext) document.getElementById('page-title')?.focus();
+    render.focusNext = false;
+  } catch (err) {
+    if (my !== state.renderId) return;
+    clear(target).append(h('p', { class: 'alert', role: 'alert' }, errorText(err)));
+  }
+}
+
+// ---- sign-in ---------------------------------------------------------------------------------
+
+function renderSignIn(message) {
+  document.title = `${t('signin.title')} — ${t('brand')}`;
+  const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', required: true, 'data-testid': 'signin-token', spellcheck: 'false' });
+  const err = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'signin-error' }, message ?? '');
+  const form = h(
+    'form',
+    {
+      class: 'card signin',
+      'data-testid': 'signin-form',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        clear(err);
+        try {
+          await signIn(input.value.trim());
+        } catch (x) {
+          const text = x instanceof ApiError && x.status === 429 ? t('signin.limited', { s: x.retryAfter || 60 }) : x instanceof ApiError && x.status === 401 ? t('signin.bad') : errorText(x);
+          err.append(text);
+          input.setAttribute('aria-invalid', 'true');
+          input.focus();
+        }
+      },
+    },
+    h('h1', {}, t('signin.title')),
+    h('p', { class: 'hint' }, t('signin.hint')),
+    field(t('signin.token'), input),
+    err,
+    h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'signin-submit' }, t('signin.submit')),
+  );
+  clear(root).append(
+    h(
+      'div',
+      { class: 'signin-page' },
+      h('header', { class: 'topbar' }, h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '☎'), h('span', {}, h('strong', {}, t('brand')), h('small', {}, t('brand.sub')))), h('div', { class: 'top-right' }, langSwitch())),
+      h('main', { id: 'main', class: 'signin-main' }, form),
+    ),
+  );
+  input.focus();
+}
+
+async function loadSession(token) {
+  const me = await api('GET', '/me', undefined, token);
+  const { items } = await api('GET', '/accounts', undefined, token);
+  state.me = me;
+  state.accounts = items;
+  if (me.role === 'account') state.accountId = me.accountId;
+  else {
+    const saved = sessionStorage.getItem(ACCOUNT_KEY);
+    state.accountId = items.some((a) => a.id === saved) ? saved : items[0]?.id ?? null;
+  }
+}
+
+async function signIn(token) {
+  await loadSession(token);
+  session.token = token;
+  if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/numbers';
+  render.focusNext = true;
+  render();
+}
+
+function signOut() {
+  session.token = null;
+  state.me = null;
+  state.accounts = [];
+  stopTimers();
+  renderSignIn();
+}
+
+setUnauthorizedHandler(() => {
+  session.token = null;
+  state.me = null;
+  stopTimers();
+  renderSignIn(t('signin.bad'));
+});
+
+// ---- Numbers and departments -----------------------------------------------------------------
+
+async function numbersPage() {
+  const [numbers, departments, employees] = await Promise.all([
+    api('GET', `${acc()}/numbers`),
+    api('GET', `${acc()}/departments`),
+    api('GET', `${acc()}/employees`),
+  ]);
+  const deptOptions = departments.items.map((d) => [d.id, d.name]);
+  const empName = new Map(employees.items.map((e) => [e.id, e.name]));
+
+  const numberRows = numbers.items.map((n) =>
+    h(
+      'tr',
+      { 'data-testid': `number-row-${n.number}` },
+      h('td', { class: 'mono' }, n.number),
+      h(
+        'td',
+        {},
+        select('departmentId', deptOptions, n.departmentId, {
+          'aria-label': `${t('numbers.department')} ${n.number}`,
+          onchange: async (e) => {
+            try {
+              await api('PATCH', `${acc()}/numbers/${enc(n.number)}`, { departmentId: e.target.value });
+              toast(t('common.saved'));
+            } catch (x) {
+              toast(errorText(x), 'error');
+            }
+          },
+        }),
+      ),
+      h(
+        'td',
+        { class: 'actions' },
+        h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `${t('common.delete')} ${n.number}`, onclick: async () => {
+          if (!confirm(t('common.confirmDelete', { name: n.number }))) return;
+          try {
+            await api('DELETE', `${acc()}/numbers/${enc(n.number)}`);
+            toast(t('common.deleted'));
+            render();
+          } catch (x) {
+            toast(errorText(x), 'error');
+          }
+        } }, t('common.delete')),
+      ),
+    ),
+  );
+
+  const newNumber = h('input', { name: 'number', type: 'tel', placeholder: t('numbers.placeholder'), required: true, pattern: '\\+[1-9][0-9]{6,14}', 'data-testid': 'number-new' });
+  const newDept = select('departmentId', deptOptions, deptOptions[0]?.[0], { 'data-testid': 'number-new-department' });
+  const addForm = h(
+    'form',
+    {
+      class: 'inline-form',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        try {
+          await api('POST', `${acc()}/numbers`, { number: newNumber.value.trim(), departmentId: newDept.value });
+          toast(t('common.saved'));
+          render();
+        } catch (x) {
+          showFormError(addForm, x);
+        }
+      },
+    },
+    field(t('numbers.number'), newNumber),
+    field(t('numbers.department'), newDept),
+    h('button', { type: 'submit', class: 'btn btn-primary' }, t('numbers.add')),
+    h('p', { class: 'form-error', role: 'alert' }),
+  );
+
+  const deptRows = departments.items.map((d) =>
+    h(
+      'tr',
+      { 'data-testid': `department-row-${d.id}` },
+      h('td', {}, h('a', { href: `#/departments/${enc(d.id)}` }, d.name), h('div', { class: 'sub mono' }, d.id)),
+      h('td', {}, onOff(d.notifyAboutCallback)),
+      h('td', {}, t(`strategy.${d.ringStrategy}`)),
+      h('td', {}, d.employeeIds.map((id) => empName.get(id) ?? id).join(', ') || '—'),
+      h('td', { class: 'actions' }, h('a', { class: 'btn btn-small', href: `#/departments/${enc(d.id)}`, 'aria-label': `${t('common.edit')} ${d.name}` }, t('common.edit'))),
+    ),
+  );
+
+  return h(
+    'div',
+    {},
+    pageHeader(t('numbers.title')),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'sec-numbers' },
+      h('h2', { id: 'sec-numbers' }, t('numbers.numbers')),
+      table([t('numbers.number'), t('numbers.department'), h('span', { class: 'sr-only' }, t('common.actions'))], numberRows, { 'data-testid': 'numbers-table' }),
+      addForm,
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'sec-departments' },
+      h('div', { class: 'card-head' }, h('h2', { id: 'sec-departments' }, t('departments.title')), h('a', { class: 'btn btn-primary', href: '#/departments/new', 'data-testid': 'department-new' }, t('departments.add'))),
+      table([t('departments.name'), t('departments.notify'), t('departments.strategy'), t('departments.employees'), h('span', { class: 'sr-only' }, t('common.actions'))], deptRows, { 'data-testid': 'departments-table' }),
+    ),
+  );
+}
+
+async function departmentPage(id) {
+  const isNew = !id || id === 'new';
+  const [employees, d] = await Promise.all([api('GET', `${acc()}/employees`), isNew ? Promise.resolve(null) : api('GET', `${acc()}/departments/${enc(id)}`)]);
+  const v = d ?? {
+    id: '',
+    name: '',
+    notifyAboutCallback: true,
+    employeeIds: [],
+    ringStrategy: 'ring-all',
+    language: 'ru',
+    offerDelayS: 5,
+    offerIntervalS: 30,
+    holdMusic: 'common/hold-music.wav',
+    callbackPolicy: { windowS: 600, retryDelayS: 300, maxAttempts: 2, employeeRingTimeoutS: 20, customerRingTimeoutS: 30 },
+  };
+  const policyKeys = ['windowS', 'retryDelayS', 'maxAttempts', 'employeeRingTimeoutS', 'customerRingTimeoutS'];
+
+  const form = h(
+    'form',
+    {
+      class: 'card form',
+      'data-testid': 'department-form',
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const f = new FormData(form);
+        const body = {
+          name: String(f.get('name')).trim(),
+          notifyAboutCallback: form.elements.namedItem('notifyAboutCallback').checked,
+          employeeIds: f.getAll('employeeIds').map(String),
+          ringStrategy: String(f.get('ringStrategy')),
+          language: String(f.get('language')),
+          offerDelayS: Number(f.get('offerDelayS')),
+          offerIntervalS: Number(f.get('offerIntervalS')),
+          holdMusic: String(f.get('holdMusic')).trim(),
+          callbackPolicy: Object.fromEntries(policyKeys.map((k) => [k, Number(f.get(`callbackPolicy.${k}`))])),
+        };
+        try {
+          if (isNew) await api('POST', `${acc()}/departments`, { id: String(f.get('id')).trim(), ...body });
+          else await api('PATCH', `${acc()}/departments/${enc(v.id)}`, body);
+          toast(t('common.saved'));
+          location.hash = '#/numbers';
+        } catch (x) {
+          showFormError(form, x);
+        }
+      },
+    },
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, t('departments.general')),
+      isNew ? field(t('departments.id'), h('input', { name: 'id', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}', 'data-testid': 'department-id' })) : null,
+      field(t('departments.name'), h('input', { name: 'name', value: v.name, required: true, maxlength: '200', 'data-testid': 'department-name' })),
+      checkbox('notifyAboutCallback', t('departments.notify'), v.notifyAboutCallback, 'department-notify', t('departments.notifyHint')),
+      h(
+        'div',
+        { class: 'grid2' },
+        field(t('departments.strategy'), select('ringStrategy', STRATEGIES.map((s) => [s, t(`strategy.${s}`)]), v.ringStrategy)),
+        field(t('departments.language'), select('language', [['ru', t('language.ru')], ['en', t('language.en')]], v.language)),
+        field(t('departments.offerDelay'), numberInput('offerDelayS', v.offerDelayS)),
+        field(t('departments.offerInterval'), numberInput('offerIntervalS', v.offerIntervalS)),
+      ),
+      field(t('departments.holdMusic'), h('input', { name: 'holdMusic', value: v.holdMusic, required: true })),
+    ),
+    h(
+      'fieldset',
+      { class: 'checks' },
+      h('legend', {}, t('departments.employees')),
+      employees.items.length === 0
+        ? h('p', { class: 'empty' }, t('common.empty'))
+        : employees.items.map((e) => {
+            const cid = `emp-${e.id}`;
+            return h('div', { class: 'check' }, h('input', { type: 'checkbox', id: cid, name: 'employeeIds', value: e.id, checked: v.employeeIds.includes(e.id) }), h('label', { for: cid }, `${e.name} (${e.id})`));
+          }),
+    ),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, t('departments.policy')),
+      h('div', { class: 'grid2' }, policyKeys.map((k) => field(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k], k === 'maxAttempts' ? { step: '1', max: '10' } : {})))),
+    ),
+    h('p', { class: 'form-error', role: 'alert' }),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'department-save' }, t('common.save')),
+      h('a', { class: 'btn', href: '#/numbers' }, t('common.cancel')),
+      isNew
+        ? null
+        : h('button', { type: 'button', class: 'btn btn-danger-ghost push-right', onclick: async () => {
+            if (!confirm(t('common.confirmDelete', { name: v.name }))) return;
+            try {
+              await api('DELETE', `${acc()}/departments/${enc(v.id)}`);
+              toast(t('common.deleted'));
+              location.hash = '#/numbers';
+            } catch (x) {
+              showFormError(form, x);
+            }
+          } }, t('common.delete')),
+    ),
+  );
+  return h('div', {}, pageHeader(isNew ? t('departments.newTitle') : t('departments.editTitle', { name: v.name }), h('a', { class: 'btn', href: '#/numbers' }, `← ${t('common.back')}`)), form);
+}
+
+// ---- Employees -------------------------------------------------------------------------------
+
+async function setLoggedIn(e, on) {
+  try {
+    await api('POST', `${acc()}/employees/${enc(e.id)}/${on ? 'login' : 'logout'}`);
+    toast(t('common.saved'));
+    render();
+  } catch (x) {
+    toast(errorText(x), 'error');
+  }
+}
+
+async function employeesPage() {
+  const { items } = await api('GET', `${acc()}/employees`);
+  const rows = items.map((e) =>
+    h(
+      'tr',
+      { 'data-testid': `employee-row-${e.id}` },
+      h('td', { class: 'mono' }, e.id),
+      h('td', {}, h('a', { href: `#/employees/${enc(e.id)}` }, e.name), h('div', { class: 'sub mono' }, e.sipUri)),
+      h('td', {}, onOff(e.callerIdPresentation)),
+      h('td', { class: 'mono' }, e.ownNumber ?? '—'),
+      h(
+        'td',
+        {},
+        h('span', { class: e.loggedIn ? 'dot dot-on' : 'dot dot-off', 'aria-hidden': 'true' }),
+        h('span', {}, e.loggedIn ? t('employees.online') : t('employees.offline')),
+      ),
+      h(
+        'td',
+        { class: 'actions' },
+        h('button', { type: 'button', class: 'btn btn-small', 'data-testid': `employee-toggle-login-${e.id}`, onclick: () => setLoggedIn(e, !e.loggedIn) }, e.loggedIn ? t('employees.logout') : t('employees.login')),
+        h('a', { class: 'btn btn-small', href: `#/employees/${enc(e.id)}`, 'aria-label': `${t('common.edit')} ${e.name}` }, t('common.edit')),
+      ),
+    ),
+  );
+  return h(
+    'div',
+    {},
+    pageHeader(t('employees.title'), h('a', { class: 'btn btn-primary', href: '#/employees/new', 'data-testid': 'employee-new' }, t('employees.add'))),
+    h(
+      'section',
+      { class: 'card' },
+      table([t('employees.id'), t('employees.name'), t('employees.clirShort'), t('employees.ownNumber'), t('employees.loggedIn'), h('span', { class: 'sr-only' }, t('common.actions'))], rows, { 'data-testid': 'employees-table' }),
+    ),
+  );
+}
+
+async function employeePage(id) {
+  const isNew = id === 'new';
+  const v = isNew ? { id: '', name: '', sipUri: 'sip:', ownNumber: '', callerIdPresentation: true, loggedIn: false } : await api('GET', `${acc()}/employees/${enc(id)}`);
+  const form = h(
+    'form',
+    {
+      class: 'card form',
+      'data-testid': 'employee-form',
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const f = new FormData(form);
+        const own = String(f.get('ownNumber') ?? '').trim();
+        const body = {
+          name: String(f.get('name')).trim(),
+          sipUri: String(f.get('sipUri')).trim(),
+          callerIdPresentation: form.elements.namedItem('callerIdPresentation').checked,
+          loggedIn: form.elements.namedItem('loggedIn').checked,
+        };
+        try {
+          if (isNew) await api('POST', `${acc()}/employees`, { id: String(f.get('id')).trim(), ...body, ...(own ? { ownNumber: own } : {}) });
+          else await api('PATCH', `${acc()}/employees/${enc(v.id)}`, { ...body, ownNumber: own || null });
+          toast(t('common.saved'));
+          location.hash = '#/employees';
+        } catch (x) {
+          showFormError(form, x);
+        }
+      },
+    },
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, t('employees.general')),
+      isNew ? field(t('employees.id'), h('input', { name: 'id', required: true, 'data-testid': 'employee-id' })) : null,
+      field(t('employees.name'), h('input', { name: 'name', value: v.name, required: true, maxlength: '200', 'data-testid': 'employee-name' })),
+      field(t('employees.sipUri'), h('input', { name: 'sipUri', value: v.sipUri, required: true, spellcheck: 'false', 'data-testid': 'employee-sip' })),
+      checkbox('callerIdPresentation', t('employees.clir'), v.callerIdPresentation, 'employee-clir'),
+      field(t('employees.ownNumber'), h('input', { name: 'ownNumber', type: 'tel', value: v.ownNumber ?? '', placeholder: '+74950000102', 'data-testid': 'employee-own-number' }), t('employees.ownNumberHint')),
+      checkbox('loggedIn', t('employees.loggedIn'), v.loggedIn, 'employee-logged-in'),
+    ),
+    h('p', { class: 'form-error', role: 'alert' }),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'employee-save' }, t('common.save')),
+      h('a', { class: 'btn', href: '#/employees' }, t('common.cancel')),
+      isNew
+        ? null
+        : h('button', { type: 'button', class: 'btn btn-danger-ghost push-right', onclick: async () => {
+            if (!confirm(t('common.confirmDelete', { name: v.name }))) return;
+            try {
+              await api('DELETE', `${acc()}/employees/${enc(v.id)}`);
+              toast(t('common.deleted'));
+              location.hash = '#/employees';
+            } catch (x) {
+              showFormError(form, x);
+            }
+          } }, t('common.delete')),
+    ),
+  );
+  return h('div', {}, pageHeader(isNew ? t('employees.newTitle') : t('employees.editTitle', { name: v.name }), h('a', { class: 'btn', href: '#/employees' }, `← ${t('common.back')}`)), form);
+}
+
+// ---- Callback requests -----------------------------------------------------------------------
+
+const requestFilters = { status: '', departmentId: '' };
+
+function attemptsTable(r) {
+  if (r.attempts.length === 0) return h('p', { class: 'empty' }, t('requests.noAttempts'));
+  return table(
+    [t('requests.attemptN'), t('requests.startedAt'), t('requests.employee'), t('requests.outcome'), t('requests.sip')],
+    r.attempts.map((a) =>
+      h(
+        'tr',
+        {},
+        h('td', {}, a.n),
+        h('td', {}, fmtTime(a.startedAt)),
+        h('td', { class: 'mono' }, a.employeeId),
+        h('td', {}, a.outcome ? t(`outcome.${a.outcome}`) : t('outcome.inProgress')),
+        h('td', { class: 'mono' }, a.sipStatus ?? '—'),
+      ),
+    ),
+    { 'data-testid': 'attempts-table' },
+  );
+}
+
+function requestDetail(r, deptName) {
+  const act = async (path, msg) => {
+    try {
+      await api('POST', `${acc()}/requests/${enc(r.id)}/${path}`);
+      toast(msg);
+      render();
+    } catch (x) {
+      toast(errorText(x), 'error');
+    }
+  };
+  const pending = r.status === 'pending';
+  return h(
+    'section',
+    { class: 'card detail', 'aria-labelledby': 'req-detail', 'data-testid': 'request-detail' },
+    h('div', { class: 'card-head' }, h('h2', { id: 'req-detail' }, t('requests.details', { caller: r.callerNumber })), statusBadge(r.status)),
+    h(
+      'dl',
+      { class: 'facts' },
+      [
+        [t('requests.department'), deptName(r.departmentId)],
+        [t('requests.number'), r.multichannelNumber],
+        [t('requests.created'), fmtTime(r.createdAt)],
+        [t('requests.due'), pending ? fmtTime(r.dueAt) : '—'],
+        [t('requests.expires'), pending ? fmtTime(r.expiresAt) : '—'],
+        [t('requests.reason'), r.reason ?? '—'],
+      ].map(([k, val]) => h('div', {}, h('dt', {}, k), h('dd', {}, val))),
+    ),
+    h('h3', {}, t('requests.attempts')),
+    attemptsTable(r),
+    h(
+      'div',
+      { class: 'form-actions' },
+      h('button', { type: 'button', class: 'btn btn-primary', disabled: !pending, 'data-testid': 'request-call-now', onclick: () => act('call-now', t('requests.calling')) }, t('requests.callNow')),
+      h('button', { type: 'button', class: 'btn btn-danger-ghost', disabled: !pending, 'data-testid': 'request-cancel', onclick: () => act('cancel', t('requests.cancelled')) }, t('requests.cancel')),
+      h('a', { class: 'btn push-right', href: '#/requests' }, t('requests.close')),
+    ),
+  );
+}
+
+async function requestsPage(id, alive) {
+  const departments = (await api('GET', `${acc()}/departments`)).items;
+  const names = new Map(departments.map((d) => [d.id, d.name]));
+  const deptName = (d) => names.get(d) ?? d;
+  let limit = 50;
+
+  const tableBox = h('div', { 'aria-live': 'off' });
+  const detailBox = h('div', {});
+  const moreBox = h('div', {});
+
+  async function load() {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (requestFilters.status) q.set('status', requestFilters.status);
+    if (requestFilters.departmentId) q.set('departmentId', requestFilters.departmentId);
+    const [page, detail] = await Promise.all([api('GET', `${acc()}/requests?${q}`), id ? api('GET', `${acc()}/requests/${enc(id)}`) : Promise.resolve(null)]);
+    if (!alive()) return;
+    const rows = page.items.map((r) =>
+      h(
+        'tr',
+        { 'data-testid': `request-row-${r.id}`, class: r.id === id ? 'selected' : undefined },
+        h('td', {}, fmtTime(r.createdAt)),
+        h('td', {}, h('a', { href: `#/requests/${enc(r.id)}`, class: 'mono', 'aria-current': r.id === id ? 'true' : undefined }, r.callerNumber)),
+        h('td', {}, deptName(r.departmentId)),
+        h('td', {}, statusBadge(r.status)),
+        h('td', {}, r.attempts.length),
+        h('td', {}, r.status === 'pending' ? fmtTime(r.dueAt) : '—'),
+      ),
+    );
+    clear(tableBox).append(table([t('requests.created'), t('requests.caller'), t('requests.department'), t('requests.status'), t('requests.attempts'), t('requests.due')], rows, { 'data-testid': 'requests-table' }));
+    clear(moreBox);
+    if (page.nextCursor && limit < 200) {
+      moreBox.append(h('button', { type: 'button', class: 'btn', 'data-testid': 'requests-more', onclick: () => { limit = Math.min(200, limit + 50); load(); } }, t('requests.more')));
+    }
+    if (detail) {
+      const focused = detailBox.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
+      clear(detailBox).append(requestDetail(detail, deptName));
+      if (focused) detailBox.querySelector(`[data-testid="${focused}"]`)?.focus();
+    }
+  }
+
+  const onFilter = (key) => (e) => {
+    requestFilters[key] = e.target.value;
+    load().catch((x) => toast(errorText(x), 'error'));
+  };
+  const filters = h(
+    'div',
+    { class: 'filters' },
+    field(t('requests.status'), select('status', [['', t('requests.allStatuses')], ...STATUSES.map((s) => [s, t(`status.${s}`)])], requestFilters.status, { onchange: onFilter('status'), 'data-testid': 'requests-filter-status' })),
+    field(t('requests.department'), select('departmentId', [['', t('requests.allDepartments')], ...departments.map((d) => [d.id, d.name])], requestFilters.departmentId, { onchange: onFilter('departmentId'), 'data-testid': 'requests-filter-department' })),
+    h('p', { class: 'live' }, h('span', { class: 'dot dot-on pulse', 'aria-hidden': 'true' }), t('requests.live')),
+  );
+
+  await load();
+  every(POLL_MS, () => load().catch(() => undefined));
+  return h('div', {}, pageHeader(t('requests.title')), detailBox, h('section', { class: 'card' }, filters, tableBox, moreBox));
+}
+
+// ---- Statistics ------------------------------------------------------------------------------
+
+const DAY = 86_400_000;
+const statsQuery = { from: '', to: '', departmentId: '' };
+
+async function statsPage(_id, alive) {
+  const departments = (await api('GET', `${acc()}/departments`)).items;
+  const today = new Date().toISOString().slice(0, 10);
+  if (!statsQuery.to) statsQuery.to = today;
+  if (!statsQuery.from) statsQuery.from = new Date(Date.now() - 6 * DAY).toISOString().slice(0, 10);
+
+  const from = h('input', { type: 'date', name: 'from', value: statsQuery.from, required: true, 'data-testid': 'stats-from' });
+  const to = h('input', { type: 'date', name: 'to', value: statsQuery.to, required: true, 'data-testid': 'stats-to' });
+  const dept = select('departmentId', [['', t('requests.allDepartments')], ...departments.map((d) => [d.id, d.name])], statsQuery.departmentId, { 'data-testid': 'stats-department' });
+  const out = h('div', {});
+
+  async function load() {
+    const fromMs = Date.parse(`${statsQuery.from}T00:00:00Z`);
+    const toMs = Date.parse(`${statsQuery.to}T00:00:00Z`) + DAY;
+    const q = new URLSearchParams({ from: String(fromMs), to: String(toMs) });
+    if (statsQuery.departmentId) q.set('departmentId', statsQuery.departmentId);
+    const st = await api('GET', `${acc()}/stats?${q}`);
+    if (!alive()) return;
+    const kpi = (key, value, testid) => h('div', { class: 'kpi', 'data-testid': testid }, h('div', { class: 'kpi-value' }, value), h('div', { class: 'kpi-label' }, t(key)));
+    const dur = (key, p) => h('div', { class: 'kpi kpi-wide' }, h('div', { class: 'kpi-value' }, `${fmtDuration(p.median)} / ${fmtDuration(p.p90)}`), h('div', { class: 'kpi-label' }, `${t(key)} (${t('stats.medianP90')})`));
+    const days = fillDays(st.byDay, fromMs, toMs);
+    const seriesNames = Object.fromEntries(SERIES.map((x) => [x.key, t(`stats.${x.key}`)]));
+    clear(out).append(
+      h(
+        'div',
+        { class: 'kpis' },
+        kpi('stats.callsReceived', st.callsReceived, 'kpi-calls'),
+        kpi('stats.offersPlayed', st.offersPlayed, 'kpi-offers'),
+        kpi('stats.requestsMade', st.requestsMade, 'kpi-requests'),
+        kpi('stats.completed', st.completed, 'kpi-completed'),
+        kpi('stats.failed', st.failed, 'kpi-failed'),
+        kpi('stats.expired', st.expired, 'kpi-expired'),
+        kpi('stats.cancelled', st.cancelled, 'kpi-cancelled'),
+        kpi('stats.abandonedCalls', st.abandonedCalls, 'kpi-abandoned'),
+        dur('stats.toFirstAttempt', st.requestToFirstAttemptMs),
+        dur('stats.toConnection', st.requestToConnectionMs),
+      ),
+      h(
+        'section',
+        { class: 'card' },
+        h('h2', {}, t('stats.byDay')),
+        h('ul', { class: 'legend' }, SERIES.map((x) => h('li', {}, h('span', { class: `swatch ${x.cls}`, 'aria-hidden': 'true' }), seriesNames[x.key]))),
+        h('div', { class: 'chart-wrap' }, dailyChart(days, { title: t('stats.chartLabel'), series: seriesNames, dayLabel: fmtDay })),
+      ),
+    );
+  }
+
+  const form = h(
+    'form',
+    {
+      class: 'card filters',
+      onsubmit: (e) => {
+        e.preventDefault();
+        statsQuery.from = from.value;
+        statsQuery.to = to.value;
+        statsQuery.departmentId = dept.value;
+        load().catch((x) => showFormError(form, x));
+      },
+    },
+    field(t('stats.from'), from),
+    field(t('stats.to'), to),
+    field(t('stats.department'), dept),
+    h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'stats-show' }, t('stats.show')),
+    h('p', { class: 'form-error', role: 'alert' }),
+  );
+  await load();
+  return h('div', {}, pageHeader(t('stats.title')), form, out);
+}
+
+// ---- Tariff and options ----------------------------------------------------------------------
+
+async function tariffPage() {
+  const a = await api('GET', acc());
+  const status = h('span', { class: 'option-status', 'data-testid': 'option-callback-status' });
+  const sw = h('button', {
+    type: 'button',
+    role: 'switch',
+    class: 'switch',
+    id: 'opt-callback',
+    'aria-labelledby': 'opt-callback-label',
+    'aria-describedby': 'opt-callback-hint',
+    'data-testid': 'option-callback',
+  });
+  const paint = (on) => {
+    sw.setAttribute('aria-checked', String(on));
+    clear(status).append(on ? t('tariff.enabled') : t('tariff.disabled'));
+    status.className = `option-status ${on ? 'on' : 'off'}`;
+  };
+  paint(a.callbackEnabled);
+  sw.addEventListener('click', async () => {
+    const next = sw.getAttribute('aria-checked') !== 'true';
+    sw.disabled = true;
+    try {
+      const saved = await api('PATCH', acc(), { callbackEnabled: next });
+      paint(saved.callbackEnabled);
+      toast(saved.callbackEnabled ? t('tariff.callbackOn') : t('tariff.callbackOff'));
+    } catch (x) {
+      toast(errorText(x), 'error');
+    } finally {
+      sw.disabled = false;
+      sw.focus();
+    }
+  });
+  return h(
+    'div',
+    {},
+    pageHeader(t('tariff.title')),
+    h(
+      'section',
+      { class: 'card plan' },
+      h('h2', {}, t('tariff.plan')),
+      h('dl', { class: 'facts' }, h('div', {}, h('dt', {}, t('tariff.planLabel')), h('dd', {}, t('tariff.planName'))), h('div', {}, h('dt', {}, t('tariff.account')), h('dd', {}, `${a.name} (${a.id})`))),
+    ),
+    h(
+      'section',
+      { class: 'card', 'aria-labelledby': 'sec-options' },
+      h('h2', { id: 'sec-options' }, t('tariff.options')),
+      h(
+        'ul',
+        { class: 'options' },
+        h(
+          'li',
+          { class: 'option', 'data-testid': 'option-row-callback' },
+          h('div', { class: 'option-text' }, h('h3', { id: 'opt-callback-label' }, t('tariff.callback')), h('p', { id: 'opt-callback-hint', class: 'hint' }, t('tariff.callbackHint')), h('p', { class: 'hint' }, t('tariff.notifyNote'))),
+          h('div', { class: 'option-control' }, status, sw),
+        ),
+      ),
+    ),
+  );
+}
+
+// ---- start -----------------------------------------------------------------------------------
+
+setLang(localStorage.getItem(LANG_KEY) ?? 'ru');
+window.addEventListener('hashchange', () => {
+  render.focusNext = true;
+  render();
+});
+
+(async () => {
+  if (session.token) {
+    try {
+      await loadSession(session.token);
+    } catch {
+      session.token = null;
+    }
+  }
+  render();
+})();

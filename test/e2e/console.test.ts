@@ -1,0 +1,335 @@
+/**
+ * The web console in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+ * playwright-core), against the service as deployed by startStack(): signs in with the demo
+ * token, visits every page in Russian and English (screenshots in artifacts/screenshots/),
+ * switches the Callback option off and on from Tariff and options and checks through the API
+ * and with SIPp callers that it applies to the next call.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { attemptAnswered, attemptFailed, cancel, customerDialled, expire, startAttempt, type CallbackRequest } from '../../src/callback/request';
+import type { Account, Department, Employee } from '../../src/domain/model';
+import { QueueStore, type StoredEvent } from '../../src/store/queue-store';
+import { TxRunner } from '../../src/store/redis';
+import { RequestStore } from '../../src/store/requests';
+import { makeRequest, type Backend } from '../component/http/harness';
+import { describeResult, runSipp } from '../support/sipp';
+import { metric } from '../support/state';
+import { eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'demo-token';
+const MCN = '+74950000000';
+const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
+const MIN = 60_000;
+const DAY = 86_400_000;
+
+async function apiGet<T>(baseUrl: string, p: string): Promise<T> {
+  const r = await fetch(`${baseUrl}/api/v1${p}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200, `GET ${p}`);
+  return (await r.json()) as T;
+}
+
+async function apiPost(baseUrl: string, p: string): Promise<void> {
+  const r = await fetch(`${baseUrl}/api/v1${p}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200, `POST ${p}`);
+}
+
+/**
+ * A week of callback history for the demo account (requests with every outcome, abandoned
+ * calls, per-day events) plus two requests pending right now. Written in time order, as the
+ * event stream requires.
+ */
+async function seedHistory(b: Pick<Backend, 'queue' | 'requests'>, now: number): Promise<CallbackRequest[]> {
+  const outcomes = ['completed', 'failed', 'completed', 'expired', 'cancelled', 'completed', 'completed'] as const;
+  const perDay = [2, 4, 3, 5, 2, 6, 3];
+  const firstDay = Math.floor(now / DAY) * DAY - 6 * DAY;
+  let n = 0;
+  const tr = async (r: CallbackRequest, step: (r: CallbackRequest) => CallbackRequest, at: number, events: StoredEvent[] = []): Promise<void> => {
+    await b.queue.transition('demo', r.id, step, { now: at, events });
+  };
+  for (let d = 0; d < 7; d++) {
+    const dayStart = firstDay + d * DAY + 9 * 60 * MIN;
+    for (let i = 0; i < perDay[d]!; i++) {
+      const at = dayStart + i * 7 * MIN;
+      if (at > now - 10 * MIN) break;
+      n += 1;
+      const r = await makeRequest(b as Backend, 'demo', 'support', `+7916${String(1000000 + n * 7919).slice(-7)}`, at);
+      const kind = outcomes[(n + d) % outcomes.length]!;
+      const emp = n % 2 === 0 ? '101' : '102';
+      const s = 1000;
+      if (kind === 'completed') {
+        const wait = (20 + ((n * 13) % 90)) * s;
+        await tr(r, (x) => attemptAnswered(customerDialled(startAttempt(x, emp, 'history', at + wait), at + wait + 3 * s), 200, at + wait + 15 * s), at + wait + 15 * s, [
+          { type: 'first-attempt', departmentId: 'support', at: at + wait, ms: wait },
+          { type: 'connected', departmentId: 'support', at: at + wait + 15 * s, ms: wait + 15 * s },
+          { type: 'completed', departmentId: 'support', at: at + wait + 15 * s },
+        ]);
+      } else if (kind === 'failed') {
+        await tr(r, (x) => attemptFailed(customerDialled(startAttempt(x, emp, 'history', at + 30 * s), at + 31 * s), 'busy', 486, at + 40 * s), at + 40 * s, [
+          { type: 'first-attempt', departmentId: 'support', at: at + 30 * s, ms: 30 * s },
+        ]);
+        await tr(r, (x) => attemptFailed(customerDialled(startAttempt(x, emp, 'history', at + 340 * s), at + 341 * s), 'no-answer', 408, at + 371 * s), at + 371 * s, [
+          { type: 'failed', departmentId: 'support', at: at + 371 * s },
+        ]);
+      } else if (kind === 'expired') {
+        await tr(r, (x) => expire(x, at + 300 * s), at + 300 * s, [{ type: 'expired', departmentId: 'support', at: at + 300 * s }]);
+      } else {
+        await tr(r, (x) => cancel(x, 'caller reached an employee', at + 60 * s), at + 60 * s, [{ type: 'cancelled', departmentId: 'support', at: at + 60 * s }]);
+      }
+    }
+    // one caller per day gave up waiting
+    const t = dayStart + 6 * 60 * MIN;
+    if (t < now - 5 * MIN) {
+      await b.queue.join('demo', { id: `c:abandon-${d}`, kind: 'caller', departmentId: 'support', joinedAt: t, state: 'waiting', owner: 'history', leaseUntil: Date.now() + MIN, employeeIds: [], callerNumber: '+79990000000' });
+      await b.queue.leave('demo', `c:abandon-${d}`, t + 45_000);
+    }
+  }
+  return [await makeRequest(b as Backend, 'demo', 'support', '+79161234567', now - 3 * MIN), await makeRequest(b as Backend, 'demo', 'support', '+79167654321', now - MIN)];
+}
+
+describe('web console (e2e: headless Chromium → service)', function () {
+  this.timeout(180_000);
+  let stack: Stack;
+  let redis: Redis;
+  let tx: TxRunner;
+  let requests: RequestStore;
+  let live: CallbackRequest[] = [];
+  let context: BrowserContext;
+  let page: Page;
+  let userDataDir: string;
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      console.log(`      skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+      this.skip();
+    }
+    stack = await startStack({ env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30' } });
+    redis = new Redis(stack.redis.url);
+    tx = new TxRunner(stack.redis.url, 2, 'console-e2e');
+    await tx.connect(5000);
+    const queue = new QueueStore(redis, tx, 0);
+    requests = new RequestStore(redis, queue);
+    // employees off the line, so seeded requests stay as they are
+    await apiPost(stack.baseUrl, '/accounts/demo/employees/101/logout');
+    await apiPost(stack.baseUrl, '/accounts/demo/employees/102/logout');
+    live = await seedHistory({ queue, requests }, Date.now());
+
+    fs.mkdirSync(SHOTS, { recursive: true });
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qc-chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1280, height: 860 },
+      locale: 'ru-RU',
+      timezoneId: 'UTC',
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+  });
+
+  after(async () => {
+    await context?.close().catch(() => undefined);
+    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+    redis?.disconnect();
+    await tx?.close().catch(() => undefined);
+    await stack?.stop();
+  });
+
+  const shot = async (name: string): Promise<void> => {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
+
+  const go = async (hash: string, heading: RegExp): Promise<void> => {
+    await page.goto(`${stack.baseUrl}/console/${hash}`);
+    await page.locator('#page-title').filter({ hasText: heading }).waitFor();
+  };
+
+  it('serves the console from the service and refuses a wrong token', async () => {
+    await page.goto(`${stack.baseUrl}/`);
+    assert.match(page.url(), /\/console\/$/);
+    await page.getByTestId('signin-form').waitFor();
+    assert.equal(await page.locator('html').getAttribute('lang'), 'ru');
+    await shot('ru-signin');
+    await page.getByLabel('Токен доступа').fill('wrong-token');
+    await page.getByRole('button', { name: 'Войти' }).click();
+    await page.getByTestId('signin-error').filter({ hasText: 'Неверный токен' }).waitFor();
+  });
+
+  it('signs in with the token (kept in sessionStorage) and shows the PBX menu', async () => {
+    await page.getByLabel('Токен доступа').fill(TOKEN);
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Меню АТС' }).waitFor();
+    for (const name of ['Номера и отделы', 'Статистика', 'Тариф и опции', 'Обратные звонки', 'Сотрудники']) {
+      await page.getByRole('link', { name, exact: true }).waitFor();
+    }
+    assert.equal(await page.evaluate("sessionStorage.getItem('qc.token')"), TOKEN);
+    assert.equal(await page.evaluate("localStorage.getItem('qc.token')"), null);
+  });
+
+  for (const lang of ['ru', 'en'] as const) {
+    const L = lang === 'ru'
+      ? { numbers: /Номера и отделы/, dept: /Отдел «Support»/, employees: /Сотрудники/, emp: /Сотрудник «Employee 102»/, requests: /Обратные звонки/, stats: /Статистика/, tariff: /Тариф и опции/ }
+      : { numbers: /Numbers and departments/, dept: /Department "Support"/, employees: /Employees/, emp: /Employee "Employee 102"/, requests: /Callback requests/, stats: /Statistics/, tariff: /Tariff and options/ };
+
+    it(`shows every page in ${lang === 'ru' ? 'Russian' : 'English'} (screenshots)`, async () => {
+      await go('#/numbers', /./);
+      await page.getByTestId(`lang-${lang}`).click();
+      await page.locator('#page-title').filter({ hasText: L.numbers }).waitFor();
+      assert.equal(await page.locator('html').getAttribute('lang'), lang);
+      await page.getByTestId(`number-row-${MCN}`).waitFor();
+      await page.getByTestId('department-row-support').waitFor();
+      await shot(`${lang}-numbers`);
+
+      await page.getByTestId('department-row-support').getByRole('link').first().click();
+      await page.locator('#page-title').filter({ hasText: L.dept }).waitFor();
+      assert.equal(await page.getByTestId('department-notify').isChecked(), true);
+      await shot(`${lang}-department`);
+
+      await go('#/employees', L.employees);
+      await page.getByTestId('employee-row-101').waitFor();
+      await shot(`${lang}-employees`);
+      await go('#/employees/102', L.emp);
+      assert.equal(await page.getByTestId('employee-clir').isChecked(), false);
+      assert.equal(await page.getByTestId('employee-own-number').inputValue(), '+74950000102');
+      await shot(`${lang}-employee`);
+
+      await go('#/requests', L.requests);
+      await page.getByTestId(`request-row-${live[1]!.id}`).waitFor();
+      await shot(`${lang}-requests`);
+      await page.getByTestId(`request-row-${live[0]!.id}`).getByRole('link').click();
+      await page.getByTestId('request-detail').waitFor();
+      await shot(`${lang}-request-detail`);
+
+      await go('#/stats', L.stats);
+      await page.getByTestId('stats-chart').waitFor();
+      assert.ok(Number(await page.getByTestId('kpi-requests').locator('.kpi-value').textContent()) > 10);
+      assert.equal(await page.locator('[data-testid="stats-chart"] g.day').count(), 7);
+      await shot(`${lang}-stats`);
+
+      await go('#/tariff', L.tariff);
+      await page.getByTestId('option-callback').waitFor();
+      await shot(`${lang}-tariff`);
+    });
+  }
+
+  it('is readable on a phone (screenshots)', async () => {
+    await page.getByTestId('lang-ru').click();
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const [hash, name] of [
+        ['#/requests', 'requests'],
+        ['#/tariff', 'tariff'],
+        ['#/stats', 'stats'],
+      ] as const) {
+        await page.goto(`${stack.baseUrl}/console/${hash}`);
+        await page.locator('#page-title').waitFor();
+        await page.waitForTimeout(200);
+        const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+        assert.ok(overflow <= 1, `${name}: page scrolls sideways by ${overflow}px on a phone`);
+        await shot(`mobile-ru-${name}`);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+  });
+
+  it('switches the Callback option off on Tariff and options: the API shows it and the next caller is not offered the callback; then on again with the keyboard', async () => {
+    await go('#/tariff', /Тариф и опции/);
+    const sw = page.getByRole('switch', { name: 'Обратный звонок' });
+    assert.equal(await sw.getAttribute('aria-checked'), 'true');
+
+    await sw.click();
+    await page.locator('[data-testid="option-callback"][aria-checked="false"]').waitFor();
+    assert.equal((await apiGet<Account>(stack.baseUrl, '/accounts/demo')).callbackEnabled, false);
+    assert.equal(await page.getByTestId('option-callback-status').textContent(), 'Отключена');
+    await shot('ru-tariff-callback-off');
+
+    const offers0 = await metric(stack.baseUrl, 'qc_offers_total');
+    const r1 = await runSipp({ scenario: 'caller-wait.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110101' }, pauseMs: 2500, timeoutMs: 45_000 });
+    assert.equal(r1.exitCode, 0, describeResult(r1));
+    assert.equal(await metric(stack.baseUrl, 'qc_offers_total'), offers0, 'no offer while the option is off');
+
+    await sw.focus();
+    await page.keyboard.press('Space');
+    await page.locator('[data-testid="option-callback"][aria-checked="true"]').waitFor();
+    assert.equal((await apiGet<Account>(stack.baseUrl, '/accounts/demo')).callbackEnabled, true);
+
+    const r2 = await runSipp({ scenario: 'caller-wait.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110102' }, pauseMs: 2500, timeoutMs: 45_000 });
+    assert.equal(r2.exitCode, 0, describeResult(r2));
+    assert.equal(await metric(stack.baseUrl, 'qc_offers_total'), offers0 + 1, 'the next caller is offered the callback again');
+  });
+
+  it('saves "Notify about callback" from the department form', async () => {
+    await go('#/departments/support', /Support/);
+    await page.getByLabel('Уведомлять об обратном звонке').uncheck();
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).notifyAboutCallback, false);
+    await go('#/departments/support', /Support/);
+    await page.getByLabel('Уведомлять об обратном звонке').check();
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).notifyAboutCallback, true);
+  });
+
+  it('shows a validation error from the API next to the field', async () => {
+    await go('#/departments/support', /Support/);
+    await page.getByLabel('Максимум попыток').fill('50');
+    await page.getByTestId('department-save').click();
+    await page.locator('.form-error').filter({ hasText: 'callbackPolicy.maxAttempts' }).waitFor();
+    assert.equal(await page.getByLabel('Максимум попыток').getAttribute('aria-invalid'), 'true');
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).callbackPolicy.maxAttempts, 2);
+  });
+
+  it('saves caller-ID presentation (АОН) from the employee form, and logs an employee in and out', async () => {
+    await go('#/employees/101', /Employee 101/);
+    await page.getByTestId('employee-clir').uncheck();
+    await page.getByTestId('employee-save').click();
+    await page.getByTestId('employees-table').waitFor();
+    assert.equal((await apiGet<Employee>(stack.baseUrl, '/accounts/demo/employees/101')).callerIdPresentation, false);
+    await go('#/employees/101', /Employee 101/);
+    await page.getByTestId('employee-clir').check();
+    await page.getByTestId('employee-save').click();
+    await page.getByTestId('employees-table').waitFor();
+    assert.equal((await apiGet<Employee>(stack.baseUrl, '/accounts/demo/employees/101')).callerIdPresentation, true);
+
+    await page.getByTestId('employee-toggle-login-102').click();
+    await eventually(async () => (await apiGet<Employee>(stack.baseUrl, '/accounts/demo/employees/102')).loggedIn, 5000, 'employee 102 logged in');
+    await page.getByTestId('employee-toggle-login-102').filter({ hasText: 'Выйти из линии' }).click();
+    await eventually(async () => !(await apiGet<Employee>(stack.baseUrl, '/accounts/demo/employees/102')).loggedIn, 5000, 'employee 102 logged out');
+  });
+
+  it('updates request statuses live, and cancels from the detail view', async () => {
+    await go(`#/requests/${encodeURIComponent(live[0]!.id)}`, /Обратные звонки/);
+    const status = (id: string) => page.getByTestId(`request-row-${id}`).getByTestId('request-status');
+    await status(live[1]!.id).filter({ hasText: 'Ожидает' }).waitFor();
+    // changed elsewhere (another operator, the dialer): the list follows without a reload
+    await requests.cancelRequest('demo', live[1]!.id, 'changed elsewhere', Date.now());
+    await status(live[1]!.id).filter({ hasText: 'Отменена' }).waitFor({ timeout: 10_000 });
+
+    await page.getByTestId('request-detail').getByRole('button', { name: 'Отменить заявку' }).click();
+    await status(live[0]!.id).filter({ hasText: 'Отменена' }).waitFor({ timeout: 10_000 });
+    assert.equal((await apiGet<CallbackRequest>(stack.baseUrl, `/accounts/demo/requests/${live[0]!.id}`)).status, 'cancelled');
+  });
+
+  it('signs out, forgetting the token', async () => {
+    await page.getByTestId('signout').click();
+    await page.getByTestId('signin-form').waitFor();
+    assert.equal(await page.evaluate("sessionStorage.getItem('qc.token')"), null);
+  });
+
+  it('raised no script errors or CSP violations', () => {
+    // 401 (the wrong token) and 400 (the validation error) were provoked on purpose
+    assert.deepEqual(pageErrors.filter((e) => !/status of (400|401) /.test(e)), []);
+  });
+});

@@ -189,7 +189,9 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     // timing tolerances leave room for a loaded CI machine
     assert.ok(gaps[0] >= T1 - 15 && gaps[0] <= T1 + 80, `first retransmission after ~T1: ${gaps}`);
     assert.ok(gaps[1] >= 2 * T1 - 15 && gaps[1] <= 2 * T1 + 80, `second after ~2*T1: ${gaps}`);
-    assert.ok(gaps.slice(3).every((g) => g >= T2 - 20 && g <= T2 + 120), `later gaps capped at T2: ${gaps}`);
+    const later = gaps.slice(3).sort((x, y) => x - y);
+    assert.ok(later[0] >= T2 - 20, `later gaps not shorter than T2: ${gaps}`);
+    assert.ok(later[Math.floor(later.length / 2)] <= T2 + 60, `later gaps capped at T2 (median): ${gaps}`);
     assert.equal(getHeader(bye, 'Reason'), 'SIP ;cause=200 ;text="ACK timeout"');
     assert.equal(getHeader(bye, 'CSeq'), '2 BYE');
     await new Promise((r) => setTimeout(r, 100));

@@ -450,6 +450,39 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     await assertStillAnswering();
   });
 
+  it('fuzz: hundreds of mutated SIP datagrams, TCP chunks and admin frames do not break the engine', async function () {
+    this.timeout(10000);
+    let seed = 12345;
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const p = await peer();
+    const base = Buffer.from(request({ method: 'INVITE', peer: p, engine, body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n' }));
+    const mutate = (b: Buffer): Buffer => {
+      const out = Buffer.from(b);
+      for (let i = 0, n = 1 + rand(8); i < n; i++) {
+        const op = rand(3);
+        const at = rand(out.length);
+        if (op === 0) out[at] = rand(256);
+        else if (op === 1) out[at] = [13, 10, 58, 59, 32, 60, 62, 44][rand(8)];
+        else out.fill(0x20, at, Math.min(out.length, at + rand(20)));
+      }
+      return rand(4) === 0 ? out.subarray(0, rand(out.length)) : out;
+    };
+    const a = await app(['invite', 'options', 'bye', 'info']);
+    for (let i = 0; i < 400; i++) p.send(mutate(base));
+    const t = await peer('tcp');
+    for (let i = 0; i < 50; i++) t.send(mutate(base));
+    const verbs = ['sip', 'route', 'ping', 'remove_route', 'proxy', 'sip', 'sip'];
+    const bodies = ['', '\r\nSIP/2.0 200 OK\r\n\r\n', '\r\nINVITE sip:127.0.0.1:1 SIP/2.0\r\n\r\n', '\r\nBYE sip:placeholder SIP/2.0\r\nContent-Length: 3\r\n\r\nabc',
+      `\r\nOPTIONS sip:x@127.0.0.1:${p.port};transport=tcp SIP/2.0\r\nContent-Length: 0\r\n\r\n`, '\r\nINFO sip:x@127.0.0.1:9 SIP/2.0\r\n\r\nbody-without-type'];
+    for (let i = 0; i < 200; i++) {
+      a.send(`${verbs[rand(verbs.length)]}|${['', 'x', 'a;from-tag=b'][rand(3)]}|${['', 'y'][rand(2)]}${bodies[rand(bodies.length)]}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(log.filter((l) => l.startsWith('error handling')), [], 'no handler threw');
+    engine.dropAppConnections();
+    await assertStillAnswering();
+  });
+
   it('authentication: wrong secret gets `NO|incorrect secret` and the socket is closed; ping gets pong', async () => {
     const bad = new RawAdminApp(engine.adminPort);
     await bad.connect();

@@ -31,8 +31,16 @@ export interface RunningService {
 export async function startService(config: AppConfig, log: Logger): Promise<RunningService> {
   const metrics = new Metrics();
   const redis = createRedis(config.redis.url, `qc-${config.instanceId}`);
-  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
-  redis.on('ready', () => metrics.dependencyUp.set({ dependency: 'redis' }, 1));
+  let redisErrorLogged = false;
+  redis.on('error', (err: Error) => {
+    if (!redisErrorLogged) log.warn({ err: err.message }, 'redis unreachable; reconnecting');
+    redisErrorLogged = true;
+  });
+  redis.on('ready', () => {
+    if (redisErrorLogged) log.info('redis reachable again');
+    redisErrorLogged = false;
+    metrics.dependencyUp.set({ dependency: 'redis' }, 1);
+  });
   redis.on('end', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
   redis.on('close', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
   await waitReady(redis, 15000);
@@ -154,6 +162,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config.logLevel, config.instanceId);
+  // one call's stray rejection must not take every other call down with it
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled rejection');
+  });
   const svc = await startService(config, log);
   let stopping = false;
   const shutdown = (signal: string): void => {

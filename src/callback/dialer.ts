@@ -4,7 +4,7 @@ import type { CallbackRequest } from './request';
 import type { Department, Employee } from '../domain/model';
 import { checkCallable } from '../domain/numbers';
 import { withOverrides } from '../domain/overrides';
-import { breakPlayback, destroyQuietly, type Endpoint } from '../media/gateway';
+import { breakPlayback, destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt } from '../queue/dispatcher';
 import type { Services } from '../services';
@@ -171,7 +171,7 @@ export class Attempt implements LocalAttempt {
       return;
     }
     if (this.employeeGone) {
-      cleg.dialog.destroy();
+      hangUpDialog(cleg.dialog);
       await destroyQuietly(cleg.endpoint);
       await this.cleanup();
       await this.transition((r) => req.attemptFailed(r, 'employee-hangup', 200, svc.now()));
@@ -216,11 +216,7 @@ export class Attempt implements LocalAttempt {
   private async hangUpCustomer(): Promise<void> {
     const c = this.customer;
     if (!c) return;
-    try {
-      c.dialog.destroy();
-    } catch {
-      /* gone */
-    }
+    hangUpDialog(c.dialog);
     await destroyQuietly(c.endpoint);
   }
 
@@ -231,11 +227,7 @@ export class Attempt implements LocalAttempt {
     const e = this.employeeLeg;
     if (e) {
       if (!this.employeeGone) {
-        try {
-          e.dialog.destroy();
-        } catch {
-          /* gone */
-        }
+        hangUpDialog(e.dialog);
       }
       await destroyQuietly(e.endpoint);
     }

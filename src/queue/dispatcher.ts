@@ -36,6 +36,7 @@ export class Dispatcher {
   private running = false;
   private again = new Set<string>();
   private stopped = false;
+  private failing = false;
 
   constructor(
     private readonly queue: QueueStore,
@@ -79,8 +80,12 @@ export class Dispatcher {
       for (const { accountId, departments } of await this.listDepartments()) {
         for (const d of departments) await this.dispatchDepartment(accountId, d);
       }
+      if (this.failing) this.log.info('dispatch works again');
+      this.failing = false;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'dispatch failed; retrying at the next tick');
+      // said once per outage, not at every tick
+      if (!this.failing) this.log.warn({ err: (err as Error).message }, 'dispatch failed; retrying at every tick');
+      this.failing = true;
     } finally {
       this.running = false;
     }
@@ -90,7 +95,8 @@ export class Dispatcher {
   private async dispatchDepartment(accountId: string, departmentId: string): Promise<void> {
     // keep claiming while free employees and eligible entries meet (bounded per tick)
     for (let i = 0; i < 50; i++) {
-      const r = await this.queue.dispatch(accountId, departmentId, this.opts.instanceId, this.opts.now(), this.opts.leaseMs);
+      const local = new Set(this.target.held().map((h) => h.entryId));
+      const r = await this.queue.dispatch(accountId, departmentId, this.opts.instanceId, this.opts.now(), this.opts.leaseMs, local);
       if (r.abandoned || r.expired || r.interrupted) {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
       }
@@ -123,7 +129,9 @@ export class Dispatcher {
     }
     const until = this.opts.now() + this.opts.leaseMs;
     for (const [accountId, f] of byAccount) {
-      await this.queue.refreshLeases(accountId, f, until).catch((err: Error) => this.log.warn({ err: err.message }, 'lease refresh failed'));
+      await this.queue.refreshLeases(accountId, f, until).catch((err: Error) => {
+        if (!this.failing) this.log.warn({ err: err.message }, 'lease refresh failed');
+      });
     }
   }
 }

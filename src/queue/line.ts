@@ -61,6 +61,8 @@ export interface DispatchSnapshot {
   entries: readonly LineEntry[];
   /** index into department.employeeIds of the last employee given a call (round-robin) */
   rrCursor: number;
+  /** entries this instance is serving right now (their lease may have lapsed during a storage outage) */
+  localEntries: ReadonlySet<string>;
 }
 
 export interface Claim {
@@ -141,12 +143,14 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
     releasedEmployees: [],
     claim: undefined,
   };
+  const heldHere = (owner: string | undefined, entryId: string | undefined): boolean =>
+    owner === s.instanceId && entryId !== undefined && s.localEntries.has(entryId);
   for (const st of s.states.values()) {
-    if (st.status !== 'free' && !isLeaseLive(st.leaseUntil, now)) decision.releasedEmployees.push(st.id);
+    if (st.status !== 'free' && !isLeaseLive(st.leaseUntil, now) && !heldHere(st.owner, st.entryId)) decision.releasedEmployees.push(st.id);
   }
   const eligible: LineEntry[] = [];
   for (const e of s.entries) {
-    const leaseLive = isLeaseLive(e.leaseUntil, now);
+    const leaseLive = isLeaseLive(e.leaseUntil, now) || heldHere(e.owner, e.id);
     if (e.kind === 'caller') {
       if (!leaseLive) decision.abandonedCallers.push(e.id);
       else if (e.state === 'waiting') eligible.push(e);
@@ -171,6 +175,7 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
   const released = new Set(decision.releasedEmployees);
   const available = s.employees.filter((e) => {
     const st = s.states.get(e.id);
+    if (st && st.status !== 'free' && heldHere(st.owner, st.entryId)) return false;
     return isAvailable(e, st && released.has(e.id) ? { ...st, status: 'free' } : st, now);
   });
   const pick = pickEmployees(

@@ -4,7 +4,7 @@ import { newRequest } from '../callback/request';
 import type { CallRouting, Employee } from '../domain/model';
 import type { CallableVerdict } from '../domain/numbers';
 import { Announcer } from '../media/announcer';
-import { destroyQuietly, type Endpoint } from '../media/gateway';
+import { destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
@@ -173,8 +173,8 @@ export class CallSession {
     } catch (err) {
       metrics.requests.inc({ outcome: 'store_failed' });
       this.log.error({ err: (err as Error).message }, 'callback request could not be stored; caller stays in the queue');
+      this.digitBusy = false; // pressing 1 again (even during the apology) tries again
       await this.announcer?.announce(prompts.prompt(this.routing.department, 'requestFailed'), true);
-      this.digitBusy = false;
       return;
     }
     if (result.outcome === 'too-late') {
@@ -218,13 +218,13 @@ export class CallSession {
     if (!r.answered) {
       metrics.employeeRings.inc({ kind: 'queue', result: r.failure });
       this.log.info({ employee: e.id, failure: r.failure, status: r.status }, 'employee leg ended');
-      if (r.failure !== 'cancelled') {
-        await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), true).catch((err: Error) =>
-          this.log.warn({ err: err.message }, 'could not release the employee'),
-        );
-        if (this.legs.size === 0 && this.state === 'ringing') this.state = 'waiting';
-        this.svc.kick(this.accountId, this.departmentId);
-      }
+      // a cancelled leg (someone else answered, digit 1, hang-up) frees the employee at once;
+      // one who refused or did not answer is skipped for a while
+      await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), r.failure !== 'cancelled').catch((err: Error) =>
+        this.log.warn({ err: err.message }, 'could not release the employee (its lease will lapse)'),
+      );
+      if (this.legs.size === 0 && this.state === 'ringing') this.state = 'waiting';
+      this.svc.kick(this.accountId, this.departmentId);
       return;
     }
     metrics.employeeRings.inc({ kind: 'queue', result: 'answered' });
@@ -238,7 +238,7 @@ export class CallSession {
     }
     if (!won || this.state !== 'ringing') {
       this.log.info({ employee: e.id }, 'employee answered too late (caller pressed 1 or left); releasing');
-      r.dialog.destroy();
+      hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
       if (!won) {
         await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), false).catch(() => undefined);
@@ -265,11 +265,7 @@ export class CallSession {
     if (this.state === 'ended') return;
     this.state = 'ended';
     this.announcer?.close();
-    try {
-      this.dialog?.destroy();
-    } catch {
-      /* already gone */
-    }
+    hangUpDialog(this.dialog);
     await destroyQuietly(this.endpoint);
     this.finish();
   }
@@ -285,18 +281,10 @@ export class CallSession {
     for (const leg of this.legs.values()) leg.cancel();
     const emp = this.employee;
     if (emp) {
-      try {
-        emp.dialog.destroy();
-      } catch {
-        /* already gone */
-      }
+      hangUpDialog(emp.dialog);
       await destroyQuietly(emp.endpoint);
     }
-    try {
-      this.dialog?.destroy();
-    } catch {
-      /* already gone */
-    }
+    hangUpDialog(this.dialog);
     await destroyQuietly(this.endpoint);
     if (!wasRequested) {
       await this.svc.queue.leave(this.accountId, this.entryId, this.svc.now()).catch((err: Error) =>

@@ -1,5 +1,5 @@
 import type Srf from 'drachtio-srf';
-import { destroyQuietly, type Endpoint, type MediaGateway } from '../media/gateway';
+import { destroyQuietly, hangUpDialog, type Endpoint, type MediaGateway } from '../media/gateway';
 
 export type LegFailure = 'busy' | 'rejected' | 'no-answer' | 'unavailable' | 'cancelled' | 'error';
 
@@ -50,19 +50,20 @@ export class RingingLeg {
         this.timedOut = true;
         this.sendCancel();
       }, this.ringTimeoutMs);
+      // drachtio-srf calls cbRequest(err, req) although its typings say cbRequest(req)
+      const cbRequest = (err: unknown, r?: Srf.SrfRequest): void => {
+        if (err || !r) return;
+        this.request = r;
+        if (this.cancelled || this.timedOut) this.sendCancel();
+      };
       const dialog = await this.srf.createUAC(
         this.uri,
         { localSdp: endpoint.local.sdp, headers: this.headers },
-        {
-          cbRequest: (r) => {
-            this.request = r;
-            if (this.cancelled || this.timedOut) this.sendCancel();
-          },
-        },
+        { cbRequest: cbRequest as unknown as (req: Srf.SrfRequest) => void },
       );
       clearTimeout(this.timer);
       if (this.cancelled) {
-        dialog.destroy();
+        hangUpDialog(dialog);
         await destroyQuietly(endpoint);
         return { answered: false, failure: 'cancelled', status: 200 };
       }

@@ -275,7 +275,14 @@ export class QueueStore {
    * One dispatch step for a department (see decideDispatch). Applies the recoveries and, when
    * this instance may serve the head of the line, claims employees for it.
    */
-  async dispatch(accountId: string, departmentId: string, instanceId: string, now: number, leaseMs: number): Promise<DispatchResult> {
+  async dispatch(
+    accountId: string,
+    departmentId: string,
+    instanceId: string,
+    now: number,
+    leaseMs: number,
+    localEntries: ReadonlySet<string> = new Set(),
+  ): Promise<DispatchResult> {
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
       const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
@@ -286,7 +293,7 @@ export class QueueStore {
         v.employeeStates(department.employeeIds),
         v.rrCursor(departmentId),
       ]);
-      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor });
+      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries });
       const nothing =
         !d.claim &&
         d.abandonedCallers.length === 0 &&
@@ -443,10 +450,6 @@ export class QueueStore {
           w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] });
           const me = states.get(employeeId)!;
           w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner });
-          for (const id of others) {
-            const s = states.get(id);
-            if (s && s.entryId === entryId) this.freeEmployee(w, s, { now, skip: false, talked: false });
-          }
           if (pending) {
             w.putRequest(pending);
             syncCallbackEntry(w, pending, undefined, 0);
@@ -471,9 +474,10 @@ export class QueueStore {
       const existingId = await v.pendingFor(request.departmentId, request.callerNumber);
       const existing = existingId ? await v.request(existingId) : undefined;
       const now = request.createdAt;
+      // employees still ringing for the caller stay claimed until their legs are cancelled
+      // (ringEnded frees them), so nobody rings a phone that is still ringing
       const common = (w: AccountWrites): void => {
         w.removeEntry(entry);
-        for (const id of ringing) this.freeEmployee(w, states.get(id)!, { now, skip: false, talked: false });
       };
       if (existing && !req.FINAL_STATUSES.has(existing.status)) {
         return { result: { outcome: 'duplicate' as const, request: existing, releasedEmployees: ringing }, write: common };
@@ -500,8 +504,9 @@ export class QueueStore {
         result: entry,
         write: (w) => {
           w.removeEntry(entry);
+          // a busy employee is free again; ringing ones are freed as their legs end (ringEnded)
           for (const s of states.values()) {
-            if (s.entryId === entryId) this.freeEmployee(w, s, { now, skip: false, talked: s.status === 'busy' });
+            if (s.entryId === entryId && s.status === 'busy') this.freeEmployee(w, s, { now, skip: false, talked: true });
           }
           if (entry.kind === 'caller' && entry.state !== 'connected') w.event({ type: 'abandoned', departmentId: entry.departmentId, at: now });
         },

@@ -101,6 +101,13 @@ function onOff(v) {
 
 function table(headers, rows, attrs = {}) {
   if (rows.length === 0) return h('p', { class: 'empty' }, t('common.empty'));
+  // each cell carries its column name, shown beside the value when a phone stacks the rows
+  for (const row of rows) {
+    [...row.children].forEach((td, i) => {
+      const head = headers[i];
+      if (typeof head === 'string') td.setAttribute('data-label', head);
+    });
+  }
   return h(
     'div',
     { class: 'table-wrap' },
@@ -225,6 +232,7 @@ async function render() {
     if (my !== state.renderId) return;
     clear(target).append(content);
     document.title = `${document.getElementById('page-title')?.textContent ?? ''} — ${t('brand')}`;
+    document.querySelector('.sidebar a[aria-current="page"]')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     if (render.focusNext) document.getElementById('page-title')?.focus();
     render.focusNext = false;
   } catch (err) {

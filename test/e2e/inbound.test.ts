@@ -1,0 +1,184 @@
+/**
+ * Issue 3 end to end: SIPp callers against the service on the stand-in engines.
+ * Employees are logged out unless a test logs them in, so callers stay in the queue.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describeResult, runSipp, startSipp, type SippOptions, type SippResult } from '../support/sipp';
+import { eventually, startStack, type Stack } from '../support/stack';
+import { metric, StateProbe } from '../support/state';
+
+const MCN = '+74950000000';
+const FIXTURES = path.join(__dirname, 'fixtures');
+
+describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)', function () {
+  this.timeout(120_000);
+  let stack: Stack;
+  let probe: StateProbe;
+
+  const caller = (scenario: string, number: string, extra: Partial<SippOptions> = {}): Promise<SippResult> =>
+    runSipp({ scenario, target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: 1500, timeoutMs: 45_000, ...extra });
+
+  const ok = (r: SippResult): void => assert.equal(r.exitCode, 0, describeResult(r));
+
+  /** media channels that heard a given prompt (by file name) */
+  const channelsThatPlayed = (file: string): number => stack.media.channels().filter((c) => c.played.some((p) => p.endsWith(file))).length;
+
+  before(async () => {
+    stack = await startStack({ env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30' }, redisAppendonly: true });
+    probe = new StateProbe(stack.redis.url);
+    await probe.setLoggedIn({ '101': false, '102': false });
+  });
+
+  after(async () => {
+    probe?.close();
+    await stack?.stop();
+  });
+
+  afterEach(async () => {
+    await probe.setAccount({ callbackEnabled: true });
+    await probe.setDepartment({ notifyAboutCallback: true });
+    await probe.setLoggedIn({ '101': false, '102': false });
+  });
+
+  it('stores a request on RFC 4733 digit 1, then confirms and hangs up; hold music and the offer were played', async () => {
+    const before = channelsThatPlayed('ru/confirmation.wav');
+    ok(await caller('caller-press1-rfc2833.xml', '+79161110001'));
+    const reqs = await probe.requestsFor('+79161110001');
+    assert.equal(reqs.length, 1);
+    assert.equal(reqs[0]!.status, 'pending');
+    assert.equal(reqs[0]!.multichannelNumber, MCN);
+    assert.equal(reqs[0]!.departmentId, 'support');
+    assert.ok(reqs[0]!.joinedAt < reqs[0]!.createdAt);
+    const ch = stack.media.channels().find((c) => c.played.some((p) => p.endsWith('ru/confirmation.wav')) && c.dtmf.includes('1'));
+    assert.ok(ch, 'a caller channel heard the confirmation after digit 1');
+    assert.ok(ch.played.some((p) => p.endsWith('common/hold-music.wav')), 'hold music played');
+    assert.ok(ch.played.some((p) => p.endsWith('ru/offer.wav')), 'offer played');
+    assert.ok(ch.rtp.packetsSent > 50, `prompt audio was sent as RTP (${ch.rtp.packetsSent} packets)`);
+    assert.equal(channelsThatPlayed('ru/confirmation.wav'), before + 1);
+    assert.equal(await metric(stack.baseUrl, 'qc_digits_total', { source: 'RTP', digit: '1' }), 1);
+  });
+
+  it('stores a request on an in-band digit 1 (tone detection on the caller endpoint)', async () => {
+    ok(await caller('caller-press1-inband.xml', '+79161110002'));
+    assert.equal((await probe.requestsFor('+79161110002')).length, 1);
+    assert.equal(await metric(stack.baseUrl, 'qc_digits_total', { source: 'INBAND_AUDIO', digit: '1' }), 1);
+  });
+
+  it('stores a request on SIP INFO application/dtmf-relay and application/dtmf', async () => {
+    ok(await caller('caller-press1-info.xml', '+79161110003'));
+    ok(await caller('caller-press1-info-dtmf.xml', '+79161110004'));
+    assert.equal((await probe.requestsFor('+79161110003')).length, 1);
+    assert.equal((await probe.requestsFor('+79161110004')).length, 1);
+    assert.equal(await metric(stack.baseUrl, 'qc_digits_total', { source: 'INFO', digit: '1' }), 2);
+  });
+
+  it('does not duplicate a pending request when the same caller presses 1 again', async () => {
+    ok(await caller('caller-press1-info.xml', '+79161110005'));
+    ok(await caller('caller-press1-info.xml', '+79161110005'));
+    const reqs = await probe.requestsFor('+79161110005');
+    assert.equal(reqs.length, 1, 'one request');
+    assert.equal(await metric(stack.baseUrl, 'qc_callback_requests_total', { outcome: 'duplicate' }), 1);
+  });
+
+  it('ignores other digits: the caller stays in the queue until 1', async () => {
+    ok(await caller(path.join(FIXTURES, 'caller-digit-then-1.xml'), '+79161110006', { keys: { caller: '+79161110006', digit: '5' } }));
+    assert.equal((await probe.requestsFor('+79161110006')).length, 1);
+  });
+
+  it('makes no offer when the account option is off, nor when the department does not notify, nor to anonymous or foreign callers', async () => {
+    const offersBefore = await metric(stack.baseUrl, 'qc_offers_total');
+    await probe.setAccount({ callbackEnabled: false });
+    ok(await caller('caller-wait.xml', '+79161110007', { pauseMs: 2500 }));
+    await probe.setAccount({ callbackEnabled: true });
+    await probe.setDepartment({ notifyAboutCallback: false });
+    ok(await caller('caller-wait.xml', '+79161110008', { pauseMs: 2500 }));
+    await probe.setDepartment({ notifyAboutCallback: true });
+    ok(await caller('caller-wait.xml', 'anonymous', { pauseMs: 2500 }));
+    ok(await caller('caller-wait.xml', '+442071234567', { pauseMs: 2500 }));
+    assert.equal(await metric(stack.baseUrl, 'qc_offers_total'), offersBefore, 'no offer played');
+    // and a digit 1 from such a caller stores nothing
+    await probe.setAccount({ callbackEnabled: false });
+    const r = await caller(path.join(FIXTURES, 'caller-digit-then-1.xml'), '+79161110009', { keys: { caller: '+79161110009', digit: '1' }, timeoutMs: 12_000 });
+    assert.notEqual(r.exitCode, 0, 'no BYE after digit 1 when the option is off');
+    assert.equal((await probe.requestsFor('+79161110009')).length, 0);
+    // with the option back on, the next caller is offered the callback
+    await probe.setAccount({ callbackEnabled: true });
+    ok(await caller('caller-wait.xml', '+79161110010', { pauseMs: 2500 }));
+    assert.equal(await metric(stack.baseUrl, 'qc_offers_total'), offersBefore + 1);
+  });
+
+  it('rejects an INVITE from an untrusted source with 403 and an unknown number with 404', async () => {
+    ok(await runSipp({ scenario: 'caller-expect-reject.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110011', expect_status: '403' }, extraArgs: ['-i', '127.0.0.2'] }));
+    ok(await runSipp({ scenario: 'caller-expect-reject.xml', target: stack.sipTarget, service: '+74950009999', keys: { caller: '+79161110011', expect_status: '404' } }));
+    ok(await runSipp({ scenario: 'caller-expect-reject.xml', target: stack.sipTarget, service: 'support', keys: { caller: '+79161110011', expect_status: '404' } }));
+    assert.equal(await metric(stack.baseUrl, 'qc_inbound_calls_total', { outcome: '403' }), 1);
+  });
+
+  it('accepts the dialled number as +7…, 7… and 8…', async () => {
+    for (const dialled of ['74950000000', '84950000000']) {
+      ok(await runSipp({ scenario: 'caller-abandon.xml', target: stack.sipTarget, service: dialled, keys: { caller: '+79161110012' }, pauseMs: 500 }));
+    }
+  });
+
+  it('connects a waiting caller to the employee who answers, skipping one who is busy', async () => {
+    await probe.cancelPending(); // earlier requests would rank first (virtual hold) and take the employees
+    await probe.setLoggedIn({ '101': true, '102': true });
+    const busy = startSipp({ scenario: 'employee-busy.xml', localPort: stack.employeePorts['101']!, calls: 1, timeoutMs: 30_000 });
+    const answer = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['102']!, rtpEcho: true, calls: 1, pauseMs: 60_000, timeoutMs: 30_000 });
+    await Promise.all([busy.ready, answer.ready]);
+    const bridgedBefore = stack.media.channels().filter((c) => c.bridgedTo).length;
+    ok(await caller('caller-wait.xml', '+79161110013', { pauseMs: 4000 }));
+    const ra = await answer.stop();
+    const rb = await busy.stop();
+    assert.equal(ra.successful, 1, describeResult(ra));
+    assert.equal(rb.successful, 1, describeResult(rb));
+    assert.ok(stack.media.channels().filter((c) => c.bridgedTo).length >= bridgedBefore + 2, 'caller and employee legs were bridged');
+    assert.equal(await metric(stack.baseUrl, 'qc_queue_connections_total'), 1);
+    await eventually(async () => (await probe.employeeState('102'))?.status === 'free', 5000, 'employee 102 free again');
+  });
+
+  it('cancels ringing employees when the caller abandons, and counts the abandoned call', async () => {
+    await probe.cancelPending();
+    await probe.setLoggedIn({ '101': true });
+    const phone = startSipp({ scenario: 'employee-noanswer.xml', localPort: stack.employeePorts['101']!, calls: 1, timeoutMs: 30_000 });
+    await phone.ready;
+    const abandonedBefore = (await probe.events()).filter((e) => e.type === 'abandoned').length;
+    ok(await caller('caller-abandon.xml', '+79161110014', { pauseMs: 1500 }));
+    const rp = await eventually(async () => {
+      const r = await Promise.race([phone.done, new Promise<undefined>((res) => setTimeout(() => res(undefined), 200))]);
+      return r;
+    }, 10_000, 'the employee phone to see the CANCEL').catch(async () => phone.stop());
+    assert.equal(rp.successful, 1, `employee phone got INVITE then CANCEL: ${describeResult(rp)}`);
+    await eventually(async () => (await probe.events()).filter((e) => e.type === 'abandoned').length === abandonedBefore + 1, 5000, 'abandoned event');
+    assert.equal(await probe.lineSize(), 0);
+  });
+
+  it('keeps the caller in the queue when the request cannot be stored (Redis down), and stores it once Redis is back', async () => {
+    const number = '+79161110015';
+    const run = caller(path.join(FIXTURES, 'caller-digit-then-1.xml'), number, { keys: { caller: number, digit: '1' }, pauseMs: 2500 });
+    await new Promise((r) => setTimeout(r, 1500));
+    await stack.redis.kill();
+    await new Promise((r) => setTimeout(r, 2000));
+    await stack.redis.restart();
+    ok(await run);
+    const reqs = await probe.requestsFor(number);
+    assert.equal(reqs.length, 1, 'stored on the second digit');
+    assert.ok(channelsThatPlayed('ru/request-failed.wav') >= 1, 'the caller was told the request could not be stored');
+    assert.equal(await metric(stack.baseUrl, 'qc_callback_requests_total', { outcome: 'store_failed' }), 1);
+  });
+
+  it('refuses new calls with 503 and Retry-After while Redis is unreachable', async () => {
+    await stack.redis.kill();
+    try {
+      await eventually(async () => {
+        const r = await runSipp({ scenario: 'caller-expect-reject.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110016', expect_status: '503' } });
+        return r.exitCode === 0;
+      }, 10_000, '503 while Redis is down');
+    } finally {
+      await stack.redis.restart();
+    }
+    await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 10_000, 'ready again');
+    ok(await caller('caller-press1-info.xml', '+79161110017'));
+  });
+});

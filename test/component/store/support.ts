@@ -1,0 +1,170 @@
+/**
+ * Real stores on a throw-away redis-server, built the way src/main.ts builds them, so that two
+ * "service instances" (each with its own connections) can be run against one Redis.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type Redis from 'ioredis';
+import { newRequest, type CallbackRequest } from '../../../src/callback/request';
+import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
+import type { LineEntry } from '../../../src/queue/line';
+import { keys } from '../../../src/store/keys';
+import { ProvisioningStore } from '../../../src/store/provisioning';
+import { QueueStore } from '../../../src/store/queue-store';
+import { createRedis, TxRunner, waitReady } from '../../../src/store/redis';
+import { RequestStore } from '../../../src/store/requests';
+import { applySeed, parseSeed } from '../../../src/store/seed';
+import { startRedis, type RedisServer } from '../../support/redis';
+
+export const ACCOUNT = 'demo';
+export const DEPT = 'support';
+export const LEASE_MS = 6000;
+export const SEED_FILE = path.resolve(__dirname, '..', '..', '..', 'config', 'demo-provisioning.json');
+
+export interface Instance {
+  readonly name: string;
+  readonly redis: Redis;
+  readonly tx: TxRunner;
+  readonly provisioning: ProvisioningStore;
+  readonly queue: QueueStore;
+  readonly requests: RequestStore;
+  close(): Promise<void>;
+}
+
+/** One service instance's stores (own main connection and own transaction pool). */
+export async function startInstance(url: string, name: string, employeeRetryAfterMs = 0): Promise<Instance> {
+  const redis = createRedis(url, `qc-${name}`);
+  redis.on('error', () => undefined);
+  await waitReady(redis, 5000);
+  const tx = new TxRunner(url, 4, `qc-${name}`);
+  await tx.connect(5000);
+  const provisioning = new ProvisioningStore(redis);
+  const queue = new QueueStore(redis, tx, employeeRetryAfterMs);
+  const requests = new RequestStore(redis, queue);
+  return {
+    name,
+    redis,
+    tx,
+    provisioning,
+    queue,
+    requests,
+    async close() {
+      await tx.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+export async function seedDemo(p: ProvisioningStore, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  await applySeed(p, parseSeed(fs.readFileSync(SEED_FILE, 'utf8'), SEED_FILE, env));
+}
+
+/** A Redis per test file; `fresh()` empties it and seeds the demo provisioning. */
+export function useRedis(): { server: () => RedisServer; fresh: (i: Instance) => Promise<void> } {
+  let server: RedisServer | undefined;
+  before(async function () {
+    this.timeout(15_000);
+    server = await startRedis();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+  return {
+    server: () => server!,
+    fresh: async (i) => {
+      await i.redis.flushall();
+      await seedDemo(i.provisioning);
+    },
+  };
+}
+
+export function callerEntry(id: string, joinedAt: number, owner: string, over: Partial<LineEntry> = {}): LineEntry {
+  return {
+    id,
+    kind: 'caller',
+    departmentId: DEPT,
+    joinedAt,
+    state: 'waiting',
+    owner,
+    leaseUntil: joinedAt + LEASE_MS,
+    employeeIds: [],
+    callerNumber: '+79161234567',
+    ...over,
+  };
+}
+
+export function request(id: string, callerNumber: string, joinedAt: number, now: number, departmentId = DEPT): CallbackRequest {
+  return newRequest({
+    id,
+    accountId: ACCOUNT,
+    departmentId,
+    multichannelNumber: '+74950000000',
+    callerNumber,
+    callId: `${id}@test`,
+    joinedAt,
+    now,
+    policy: { ...DEFAULT_CALLBACK_POLICY },
+  });
+}
+
+/** The caller who will ask for callback `id` joins the line (held by instance `i`). */
+export async function joinFor(i: Instance, id: string, number: string, joinedAt: number, departmentId = DEPT): Promise<void> {
+  await i.queue.join(ACCOUNT, callerEntry(`c-${id}`, joinedAt, i.name, { callerNumber: number, departmentId }));
+}
+
+/** That caller presses 1: the stored pending request. */
+export async function press1(i: Instance, id: string, number: string, joinedAt: number, now: number, departmentId = DEPT): Promise<CallbackRequest> {
+  const r = await i.queue.requestCallback(ACCOUNT, `c-${id}`, request(id, number, joinedAt, now, departmentId));
+  if (r.outcome !== 'created') throw new Error(`request ${id}: ${r.outcome}`);
+  return r.request;
+}
+
+/** Caller `id` joins and presses 1. (Events are stored by time: keep `now`s non-decreasing.) */
+export async function pendingRequest(i: Instance, id: string, number: string, joinedAt: number, now: number, departmentId = DEPT): Promise<CallbackRequest> {
+  await joinFor(i, id, number, joinedAt, departmentId);
+  return press1(i, id, number, joinedAt, now, departmentId);
+}
+
+/** Raw views of what Redis holds. */
+export async function lineIds(r: Redis, departmentId = DEPT): Promise<string[]> {
+  return r.zrange(keys.line(ACCOUNT, departmentId), 0, -1);
+}
+
+export async function storedEntry(r: Redis, id: string): Promise<Omit<LineEntry, 'leaseUntil'> | undefined> {
+  const v = await r.hget(keys.entries(ACCOUNT), id);
+  return v === null ? undefined : (JSON.parse(v) as Omit<LineEntry, 'leaseUntil'>);
+}
+
+export interface StoredState {
+  status: 'free' | 'ringing' | 'busy';
+  owner?: string;
+  entryId?: string;
+  lastEndedAt: number;
+  skipUntil: number;
+}
+
+export async function employeeState(r: Redis, id: string): Promise<StoredState | undefined> {
+  const v = await r.hget(keys.employeeStates(ACCOUNT), id);
+  return v === null ? undefined : (JSON.parse(v) as StoredState);
+}
+
+export async function storedRequest(r: Redis, id: string): Promise<CallbackRequest | undefined> {
+  const v = await r.hget(keys.requests(ACCOUNT), id);
+  return v === null ? undefined : (JSON.parse(v) as CallbackRequest);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Deterministic PRNG (mulberry32). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -145,8 +145,8 @@ describe('web console (e2e: headless Chromium → service)', function () {
     await stack?.stop();
   });
 
-  const shot = async (name: string): Promise<void> => {
-    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = async (name: string, fullPage = true): Promise<void> => {
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
   };
 
   const go = async (hash: string, heading: RegExp): Promise<void> => {
@@ -236,7 +236,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
         await page.waitForTimeout(200);
         const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
         assert.ok(overflow <= 1, `${name}: page scrolls sideways by ${overflow}px on a phone`);
-        await shot(`mobile-ru-${name}`);
+        await shot(`mobile-ru-${name}`, false);
       }
     } finally {
       await page.setViewportSize({ width: 1280, height: 860 });

@@ -21,6 +21,8 @@ export interface FlowEnv {
 }
 
 export interface FlowOutcome {
+  /** SIPp's signalling and media ports (for comparing ports by role). */
+  sippPorts?: { port: number; mediaPort: number };
   sippExitCode?: number;
   sippOutput?: string;
   appEvents: string[];
@@ -73,7 +75,7 @@ async function runApp(
     await withTimeout(appDone, 20000, 'app');
     const code = await withTimeout(sipp.done, 20000, 'sipp');
     await sleep(300); // trailing frames (e.g. the last echo)
-    return { sippExitCode: code, sippOutput: sipp.output(), appEvents: events };
+    return { sippExitCode: code, sippOutput: sipp.output(), sippPorts: { port: sipp.port, mediaPort: sipp.mediaPort }, appEvents: events };
   } finally {
     sipp?.kill();
     srf.disconnect();

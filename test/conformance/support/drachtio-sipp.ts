@@ -29,6 +29,7 @@ export interface SippRun {
   output: () => string;
   kill: () => void;
   port: number;
+  mediaPort: number;
 }
 
 export interface SippOptions {
@@ -59,5 +60,5 @@ export async function startSipp(opts: SippOptions): Promise<SippRun> {
     child.on('exit', (code) => resolve(code ?? -1));
     child.on('error', () => resolve(-1));
   });
-  return { done, output: () => out, kill: () => child.kill('SIGKILL'), port };
+  return { done, output: () => out, kill: () => child.kill('SIGKILL'), port, mediaPort };
 }

@@ -93,17 +93,30 @@ export class WireRecorder {
 
 const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
-function maskLeaderField(f: string): string {
+/**
+ * Known port numbers -> role names, so that a port is compared by role (engine, SIPp peer, SIPp media) and not
+ * just masked: a frame naming the wrong party fails. Reference captures: engine 5060, SIPp 6001/6010, media
+ * 6002/6012.
+ */
+export type PortRoles = Record<string, string>;
+export const REFERENCE_PORTS: PortRoles = { 5060: 'ENGINE', 6001: 'PEER', 6010: 'PEER', 6002: 'MEDIA', 6012: 'MEDIA' };
+
+function portName(port: string, roles: PortRoles): string {
+  return roles[port] ? `<${roles[port]}>` : '<port>';
+}
+
+function maskLeaderField(f: string, roles: PortRoles): string {
   if (f === '') return '';
   if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(f)) return '<uuid>';
   if (/^\d\d:\d\d:\d\d\.\d{6}$/.test(f)) return '<time>';
+  if (roles[f]) return portName(f, roles);
   if (/^\d+$/.test(f)) return '<n>';
   if (f.includes(';from-tag=')) return '<dialog-id>';
   if (/^v\d+\.\d+\.\d+/.test(f)) return '<version>';
-  return f.replace(/:\d+/g, ':<port>');
+  return f.replace(/:(\d+)/g, (_m, p: string) => `:${portName(p, roles)}`);
 }
 
-function maskHeaderValue(name: string, value: string): string {
+function maskHeaderValue(name: string, value: string, roles: PortRoles): string {
   const key = name.toLowerCase();
   if (key === 'call-id' || key === 'i') return '<call-id>';
   if (key === 'content-length' || key === 'l') return '<n>';
@@ -114,32 +127,36 @@ function maskHeaderValue(name: string, value: string): string {
     .replace(UUID_RE, '<uuid>')
     .replace(/tag=[^;>\s,]+/gi, 'tag=<tag>')
     .replace(/branch=z9hG4bK[^;\s,]+/gi, 'branch=z9hG4bK<branch>')
-    .replace(/rport=\d+/gi, 'rport=<port>')
-    .replace(/:\d+/g, ':<port>');
+    .replace(/rport=(\d+)/gi, (_m, p: string) => `rport=${portName(p, roles)}`)
+    .replace(/:(\d+)/g, (_m, p: string) => `:${portName(p, roles)}`);
 }
 
 /**
  * One frame as comparable lines:
- *   `leader: response|<uuid>|OK|...`, `start: INVITE sip:busyuser@127.0.0.1:<port> SIP/2.0`,
- *   `header: Via: SIP/2.0/UDP 127.0.0.1:<port>;branch=z9hG4bK<branch>;rport=<port>`, ..., `body: <masked body>`.
+ *   `leader: <uuid>|sip|network|<n>|udp|127.0.0.1|<PEER>|<time>|<uuid>||127.0.0.1|<ENGINE>|`,
+ *   `start: INVITE sip:busyuser@127.0.0.1:<ENGINE> SIP/2.0`,
+ *   `header: Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK<branch>;rport=<PEER>`, ..., `body: <masked body>`.
  */
-export function frameShape(frame: string): string[] {
+export function frameShape(frame: string, roles: PortRoles = {}): string[] {
   const eol = frame.indexOf('\r\n');
   const leader = eol === -1 ? frame : frame.slice(0, eol);
-  const out = [`leader: ${leader.split('|').map(maskLeaderField).join('|')}`];
+  const out = [`leader: ${leader.split('|').map((f) => maskLeaderField(f, roles)).join('|')}`];
   if (eol === -1) return out;
   const sip = frame.slice(eol + 2);
   const sep = sip.indexOf('\r\n\r\n');
   const head = sep === -1 ? sip : sip.slice(0, sep);
   const body = sep === -1 ? '' : sip.slice(sep + 4);
   const [start, ...headers] = head.split('\r\n');
-  out.push(`start: ${start.replace(/:\d+/g, ':<port>')}`);
+  out.push(`start: ${start.replace(/:(\d+)/g, (_m, p: string) => `:${portName(p, roles)}`)}`);
   for (const h of headers) {
     const colon = h.indexOf(':');
     const name = h.slice(0, colon);
-    out.push(`header: ${name}: ${maskHeaderValue(name, h.slice(colon + 1).trim())}`);
+    out.push(`header: ${name}: ${maskHeaderValue(name, h.slice(colon + 1).trim(), roles)}`);
   }
-  if (body) out.push(`body: ${body.replace(UUID_RE, '<uuid>').replace(/\b\d{4,5}\b/g, '<port>')}`);
+  if (body) {
+    const masked = body.replace(UUID_RE, '<uuid>').replace(/\b\d{4,5}\b/g, (p) => (roles[p] ? `<${roles[p]}>` : '<num>'));
+    out.push(`body: ${masked}`);
+  }
   return out;
 }
 
@@ -164,13 +181,13 @@ export function checkEchoByteCount(frame: string): string | undefined {
 }
 
 /** Compares two frame lists shape by shape; returns a readable difference or undefined when equal. */
-export function diffFrames(expected: string[], actual: string[]): string | undefined {
+export function diffFrames(expected: string[], actual: string[], expectedRoles: PortRoles = REFERENCE_PORTS, actualRoles: PortRoles = {}): string | undefined {
   const n = Math.max(expected.length, actual.length);
   for (let i = 0; i < n; i++) {
-    if (i >= actual.length) return `missing frame #${i}: expected\n  ${frameShape(expected[i]).join('\n  ')}`;
-    if (i >= expected.length) return `unexpected extra frame #${i}:\n  ${frameShape(actual[i]).join('\n  ')}`;
-    const e = frameShape(expected[i]);
-    const a = frameShape(actual[i]);
+    if (i >= actual.length) return `missing frame #${i}: expected\n  ${frameShape(expected[i], expectedRoles).join('\n  ')}`;
+    if (i >= expected.length) return `unexpected extra frame #${i}:\n  ${frameShape(actual[i], actualRoles).join('\n  ')}`;
+    const e = frameShape(expected[i], expectedRoles);
+    const a = frameShape(actual[i], actualRoles);
     for (let j = 0; j < Math.max(e.length, a.length); j++) {
       if (e[j] !== a[j]) {
         return `frame #${i} differs at line ${j}:\n  expected: ${e[j] ?? '(none)'}\n  actual:   ${a[j] ?? '(none)'}\n` +

@@ -259,8 +259,11 @@ export class Channel {
   /** Fires EXECUTE for a dialplan-level application (park after a transfer, uuid_bridge). */
   startDialplanApp(name: string, data: string | undefined, site: CallSite = SITES.exec, withUuid = true): void {
     this.dialplanApp = { name, data, uuid: randomUUID() };
-    this.setVar('current_application_data', data);
-    this.setVar('current_application', name);
+    if (name !== 'uuid_bridge') {
+      // a bridge runs in CS_SOFT_EXECUTE and leaves the current_application variables alone
+      this.setVar('current_application_data', data);
+      this.setVar('current_application', name);
+    }
     this.fire(this.event('CHANNEL_EXECUTE', site, {
       after: [['Application', name], ['Application-Data', data ?? ''], ['Application-UUID', withUuid ? this.dialplanApp.uuid : '']],
     }));

@@ -39,6 +39,11 @@ function hostIPv4(): string {
   return '127.0.0.1';
 }
 
+/** Our media direction for a remote direction. */
+function flip(d: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): string {
+  return d === 'recvonly' ? 'sendonly' : d === 'sendonly' ? 'recvonly' : d;
+}
+
 function hostIPv6(): string {
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv6' && !a.internal && !a.address.startsWith('fe80')) return a.address;
@@ -154,7 +159,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     this.initVariables(leg, req, dialog);
     if (audio) {
       ch.readCodec = audio.codec;
-      if (!this.isSelf(leg, audio)) rtp.setRemote({ address: audio.address, port: audio.port, codec: audio.codec, payloadType: audio.payloadType, telephoneEventPt: audio.telephoneEventPt });
+      this.setRtpTarget(leg, audio);
       return { sdp: buildAnswer(leg.origin, rtp.port, audio), remotePartyId: `"${parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia'}" <sip:${parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia'}@${this.cfg.sipAddress}>;party=calling;privacy=off;screen=no` };
     }
     return { sdp: this.offerSdp(leg, false) };
@@ -200,78 +205,160 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   onAck(dialog: Dialog, req: SipMessage): void {
     const leg = this.byDialog.get(dialog);
     if (!leg) return;
-    const ch = leg.channel;
+    if (leg.is3pcc && req.body.trim()) {
+      this.answer3pcc(leg, req);
+      this.connectOutbound(leg);
+      return;
+    }
+    this.dialogVars(leg.channel, dialog, req);
+  }
+
+  /** sofia records the dialog from every INVITE/ACK: tags, CSeq, Call-ID and the full Via/From/To. */
+  private dialogVars(ch: Channel, dialog: Dialog, req: SipMessage): void {
     ch.setVar('sip_to_tag', dialog.localTag);
     ch.setVar('sip_from_tag', dialog.remoteTag);
     ch.setVar('sip_cseq', hdr(req, 'cseq')?.split(' ')[0]);
     ch.setVar('sip_call_id', dialog.callId);
     ch.setVar('sip_full_via', hdr(req, 'via'));
     ch.setVar('sip_full_from', hdr(req, 'from'));
-    ch.setVar('sip_full_to', hdr(req, 'to'));
-    if (leg.is3pcc && req.body.trim()) {
-      this.applyRemote(leg, req.body, true);
-      this.connectOutbound(leg);
+    ch.setVar('sip_full_to', req.method === 'INVITE' ? `${hdr(req, 'to') ?? ''}` : hdr(req, 'to'));
+  }
+
+  /**
+   * 3pcc: srf's ACK carries the answer to our SAVP+AVP offer. Media variables appear in the order F4's CHANNEL_DATA
+   * shows, and only then does the dialplan (and with it the socket application) run.
+   */
+  private answer3pcc(leg: Leg, req: SipMessage): void {
+    const ch = leg.channel;
+    const body = req.body;
+    const sd = parseSdp(body);
+    const audio = negotiate(sd);
+    ch.setVar('sip_reinvite_sdp', body);
+    this.dialogVars(ch, leg.dialog, req);
+    ch.setVar('switch_r_sdp', body);
+    if (audio) {
+      leg.audio = audio;
+      ch.readCodec = audio.codec;
+      const crypto = /^a=crypto:(\S+ (\S+) .*)$/m.exec(body);
+      ch.setVar('ep_codec_string', `CORE_PCM_MODULE.${audio.codec}@8000h@20i@64000b`);
+      ch.setVar('rtp_use_codec_string', 'PCMU,PCMA');
+      ch.setVar('remote_video_media_flow', 'inactive');
+      ch.setVar('remote_text_media_flow', 'inactive');
+      ch.setVar('remote_audio_media_flow', audio.direction);
+      if (audio.direction === 'recvonly') ch.setVar('media_audio_mode', 'sendonly');
+      for (const k of ['media_timeout_audio', 'media_hold_timeout_audio', 'rtp_timeout_sec', 'rtp_hold_timeout_sec']) ch.setVar(k, 0);
+      ch.setVar('audio_media_flow', flip(audio.direction));
+      if (crypto) {
+        ch.setVar('srtp_remote_audio_crypto_key', crypto[1].trim());
+        ch.setVar('srtp_remote_audio_crypto_type', crypto[2]);
+        ch.setVar('rtp_has_crypto', crypto[2]);
+      }
+      ch.setVar('rtp_audio_recv_pt', audio.payloadType);
+      this.codecVars(ch, audio);
+      ch.setVar('dtmf_type', audio.telephoneEventPt !== undefined ? 'rfc2833' : undefined);
+      ch.setVar('local_media_ip', '127.0.0.1');
+      ch.setVar('local_media_port', ch.rtp?.port);
+      ch.setVar('advertised_media_ip', '127.0.0.1');
+      ch.setVar('rtp_use_timer_name', 'soft');
+      ch.setVar('rtp_use_pt', audio.payloadType);
+      ch.setVar('rtp_use_ssrc', Math.floor(Math.random() * 0xffffffff));
+      this.teVars(ch, audio);
+      if (crypto) {
+        ch.setVar('rtp_secure_audio_confirmed', 'true');
+        ch.setVar('rtp_secure_media_negotiated', crypto[2]);
+      }
+      ch.setVar('remote_media_ip', audio.address);
+      ch.setVar('remote_media_port', audio.port);
+      this.setRtpTarget(leg, audio);
     }
+    this.dialplanVars(leg, true);
   }
 
   async onReinvite(dialog: Dialog, req: SipMessage): Promise<string> {
     const leg = this.byDialog.get(dialog);
     if (!leg) return '';
+    const ch = leg.channel;
     leg.origin.version += 1;
-    if (req.body.trim()) this.applyRemote(leg, req.body, false);
-    leg.channel.setVar('sip_cseq', hdr(req, 'cseq')?.split(' ')[0]);
-    const audio = leg.audio ?? negotiate(parseSdp(req.body));
-    if (!audio) return this.offerSdp(leg, false);
-    const sdp = buildAnswer(leg.origin, leg.channel.rtp?.port ?? 0, audio, { rejectedExtra: leg.is3pcc });
-    leg.channel.setVar('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, leg.channel.rtp?.port ?? 0, audio, { sendrecv: true, rejectedExtra: leg.is3pcc }));
+    const offered = req.body.trim() ? negotiate(parseSdp(req.body)) : undefined;
+    if (offered) {
+      // order of the variables a re-INVITE sets (F4 uuid_dump after ep.modify)
+      leg.audio = offered;
+      ch.readCodec = offered.codec;
+      ch.delVar('media_audio_mode');
+      ch.setVar('switch_r_sdp', req.body);
+      ch.setVar('ep_codec_string', `CORE_PCM_MODULE.${offered.codec}@8000h@20i@64000b`);
+      ch.setVar('rtp_use_codec_string', 'PCMU,PCMA');
+      ch.setVar('remote_video_media_flow', 'inactive');
+      ch.setVar('remote_text_media_flow', 'inactive');
+      ch.setVar('remote_audio_media_flow', offered.direction);
+      ch.setVar('audio_media_flow', offered.direction);
+      ch.setVar('rtp_audio_recv_pt', offered.payloadType);
+      ch.setVar('dtmf_type', offered.telephoneEventPt !== undefined ? 'rfc2833' : undefined);
+      this.teVars(ch, offered);
+      ch.setVar('remote_media_ip', offered.address);
+      ch.setVar('remote_media_port', offered.port);
+      ch.setVar('local_media_ip', '127.0.0.1');
+      ch.setVar('local_media_port', ch.rtp?.port);
+      ch.setVar('advertised_media_ip', '127.0.0.1');
+      this.setRtpTarget(leg, offered);
+    }
+    const audio = leg.audio;
+    const port = ch.rtp?.port ?? 0;
+    const sdp = audio ? buildAnswer(leg.origin, port, audio, { rejectedExtra: leg.is3pcc }) : this.offerSdp(leg, false);
+    if (audio) ch.setVar('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, port, audio, { sendrecv: true, rejectedExtra: leg.is3pcc }));
+    this.dialogVars(ch, dialog, req);
     return sdp;
   }
 
-  /** New remote SDP (ACK answer or re-INVITE offer): RTP target and the media variables. */
-  private applyRemote(leg: Leg, body: string, fromAck: boolean): void {
+  private codecVars(ch: Channel, a: NegotiatedAudio): void {
+    ch.setVar('rtp_use_codec_name', a.codec);
+    ch.setVar('rtp_use_codec_rate', 8000);
+    ch.setVar('rtp_use_codec_ptime', 20);
+    ch.setVar('rtp_use_codec_channels', 1);
+    ch.setVar('rtp_last_audio_codec_string', `${a.codec}@8000h@20i@1c`);
+    ch.setVar('read_codec', a.codec);
+    ch.setVar('original_read_codec', a.codec);
+    ch.setVar('read_rate', 8000);
+    ch.setVar('original_read_rate', 8000);
+    ch.setVar('write_codec', a.codec);
+    ch.setVar('write_rate', 8000);
+  }
+
+  private teVars(ch: Channel, a: NegotiatedAudio): void {
+    ch.setVar('rtp_2833_send_payload', a.telephoneEventPt);
+    ch.setVar('rtp_2833_recv_payload', a.telephoneEventPt);
+  }
+
+  /**
+   * Variables the drachtio_mrf dialplan sets before `socket` (or `park` without X-esl-outbound). With an SDP offer
+   * DP_MATCH, call_uuid and endpoint_disposition were already set while answering (initVariables).
+   */
+  private dialplanVars(leg: Leg, withRouting: boolean): void {
     const ch = leg.channel;
-    const sd = parseSdp(body);
-    const audio = negotiate(sd);
-    ch.setVar('sip_reinvite_sdp', body);
-    if (!fromAck && audio?.direction !== 'recvonly') ch.delVar('media_audio_mode');
-    if (fromAck) {
-      // the answer to the 3pcc SAVP+AVP offer: FreeSWITCH records the SRTP negotiation of the first m-line
-      const crypto = /^a=crypto:(\S+ (\S+) .*)$/m.exec(body);
-      if (audio?.direction === 'recvonly' || sd.direction === 'recvonly') ch.setVar('media_audio_mode', 'sendonly');
-      for (const k of ['media_timeout_audio', 'media_hold_timeout_audio', 'rtp_timeout_sec', 'rtp_hold_timeout_sec']) ch.setVar(k, 0);
-      if (crypto) {
-        ch.setVar('srtp_remote_audio_crypto_key', crypto[1].trim());
-        ch.setVar('srtp_remote_audio_crypto_type', crypto[2]);
-        ch.setVar('rtp_has_crypto', crypto[2]);
-        ch.setVar('rtp_secure_audio_confirmed', 'true');
-        ch.setVar('rtp_secure_media_negotiated', crypto[2]);
-      }
+    if (withRouting) {
+      const ua = hdr(leg.dialog.invite, 'user-agent') ?? '';
+      const uaId = /^drachtio-fsmrf:(.+)$/.exec(ua)?.[1];
+      ch.setVar('endpoint_disposition', 'ANSWER');
+      ch.setVar('DP_MATCH', uaId ? `ARRAY::${ua}|:${uaId}` : undefined);
+      ch.setVar('call_uuid', ch.uuid);
     }
-    ch.setVar('switch_r_sdp', body);
-    if (!audio) return;
-    leg.audio = audio;
-    ch.readCodec = audio.codec;
-    const dir = audio.direction;
-    ch.setVar('ep_codec_string', `CORE_PCM_MODULE.${audio.codec}@8000h@20i@64000b`);
-    ch.setVar('rtp_use_codec_string', 'PCMU,PCMA');
-    ch.setVar('remote_video_media_flow', 'inactive');
-    ch.setVar('remote_text_media_flow', 'inactive');
-    ch.setVar('remote_audio_media_flow', dir);
-    ch.setVar('audio_media_flow', dir === 'recvonly' ? 'sendonly' : dir === 'sendonly' ? 'recvonly' : dir);
-    ch.setVar('rtp_audio_recv_pt', audio.payloadType);
-    if (audio.telephoneEventPt !== undefined) {
-      ch.setVar('dtmf_type', 'rfc2833');
-      ch.setVar('rtp_2833_send_payload', audio.telephoneEventPt);
-      ch.setVar('rtp_2833_recv_payload', audio.telephoneEventPt);
+    ch.setVar('send_silence_when_idle', -1);
+    ch.setVar('hangup_after_bridge', 'false');
+    ch.setVar('park_after_bridge', 'true');
+    ch.setVar('playback_terminators', 'none');
+    if (ch.dialplanApp.name === 'socket') {
+      ch.setVar('current_application_data', ch.dialplanApp.data);
+      ch.setVar('current_application', 'socket');
+      ch.setVar('socket_host', leg.eslTarget?.host ?? '127.0.0.1');
+    } else {
+      ch.setVar('current_application', 'park');
     }
-    ch.setVar('remote_media_ip', audio.address);
-    ch.setVar('remote_media_port', audio.port);
-    ch.setVar('local_media_ip', '127.0.0.1');
-    ch.setVar('local_media_port', ch.rtp?.port);
-    ch.setVar('advertised_media_ip', '127.0.0.1');
-    if (fromAck) ch.setVar('rtp_local_sdp_str', this.offerSdp(leg, true));
-    if (ch.rtp && !this.isSelf(leg, audio)) {
-      ch.rtp.setRemote({ address: audio.address, port: audio.port, codec: audio.codec, payloadType: audio.payloadType, telephoneEventPt: audio.telephoneEventPt });
+  }
+
+  /** Never send RTP to ourselves (the 3pcc ACK answer points at our own port). */
+  private setRtpTarget(leg: Leg, a: NegotiatedAudio): void {
+    if (leg.channel.rtp && !this.isSelf(leg, a)) {
+      leg.channel.rtp.setRemote({ address: a.address, port: a.port, codec: a.codec, payloadType: a.payloadType, telephoneEventPt: a.telephoneEventPt });
     }
   }
 
@@ -399,16 +486,14 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const dpMatch = uaId ? `ARRAY::${ua}|:${uaId}` : undefined;
 
     if (leg.is3pcc) {
+      // until the ACK brings the answer only the offer side exists; the rest is set in answer3pcc()
       const localOffer = this.offerSdp(leg, true);
-      // the last (11th) suite is what 1.10.12 reports as the local key of each media type
       const lastKey = (): string | undefined => cryptoLines().at(-1)?.replace(/^a=crypto:/, '');
       v('rtp_last_audio_local_crypto_key', (this.cryptoFor.get(ch.uuid) ?? []).at(-1)?.replace(/^a=crypto:/, ''));
       v('rtp_last_video_local_crypto_key', lastKey());
       v('rtp_last_text_local_crypto_key', lastKey());
       v('rtp_local_sdp_str', localOffer);
-      v('endpoint_disposition', 'ANSWER');
-      v('DP_MATCH', dpMatch);
-      v('call_uuid', ch.uuid);
+      return;
     } else if (leg.audio) {
       const a = leg.audio;
       v('switch_r_sdp', req.body);
@@ -448,34 +533,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       v('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, ch.rtp?.port ?? 0, a, { sendrecv: true }));
       v('endpoint_disposition', 'ANSWER');
     }
-    v('send_silence_when_idle', -1);
-    v('hangup_after_bridge', 'false');
-    v('park_after_bridge', 'true');
-    v('playback_terminators', 'none');
-    if (ch.dialplanApp.name === 'socket') {
-      v('current_application_data', ch.dialplanApp.data);
-      v('current_application', 'socket');
-      v('socket_host', leg.eslTarget?.host ?? '127.0.0.1');
-    } else {
-      v('current_application', 'park');
-    }
-    if (leg.is3pcc) {
-      // the 3pcc offer's codec variables appear once the ACK brought the answer; pre-seed the static ones
-      v('rtp_use_codec_name', 'PCMU');
-      v('rtp_use_codec_rate', 8000);
-      v('rtp_use_codec_ptime', 20);
-      v('rtp_use_codec_channels', 1);
-      v('rtp_last_audio_codec_string', 'PCMU@8000h@20i@1c');
-      v('read_codec', 'PCMU');
-      v('original_read_codec', 'PCMU');
-      v('read_rate', 8000);
-      v('original_read_rate', 8000);
-      v('write_codec', 'PCMU');
-      v('write_rate', 8000);
-      v('rtp_use_timer_name', 'soft');
-      v('rtp_use_pt', 0);
-      v('rtp_use_ssrc', Math.floor(Math.random() * 0xffffffff));
-    }
+    this.dialplanVars(leg, false);
   }
 
   // ---- sendmsg -------------------------------------------------------------------------------------------------
@@ -590,16 +648,24 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     for (const k of ['out_skip_packet_count', 'out_dtmf_packet_count', 'out_cng_packet_count', 'rtcp_packet_count', 'rtcp_octet_count']) set(k, 0);
   }
 
-  /** A uuid_bridge is an inline transfer of both legs: bumps the caller profile like FreeSWITCH does. */
-  private transferProfile(ch: Channel, dialplan?: string): void {
+  /**
+   * A uuid_bridge or uuid_transfer is an inline transfer: FreeSWITCH starts a new caller profile (Profile-Index + 1,
+   * Transfer-Source) and appends to `transfer_history` (an ARRAY:: once there are two entries).
+   */
+  private transferProfile(ch: Channel, source: string, dialplan?: string): string {
+    const stamp = `${Math.floor(Date.now() / 1000)}:${randomUUID()}:${source}`;
     ch.setProfile('Callee-ID-Name', 'unknown');
-    ch.setProfile('Transfer-Source', `${Math.floor(Date.now() / 1000)}:${randomUUID()}:uuid_br:${ch.uuid}`);
+    ch.setProfile('Transfer-Source', stamp);
     ch.setProfile('Profile-Index', String(parseInt(ch.profile.get('Profile-Index') ?? '1', 10) + 1));
     if (dialplan) ch.setProfile('Dialplan', dialplan);
-    ch.setVar('original_destination_number', ch.profile.get('Destination-Number'));
-    ch.setVar('original_caller_id_name', ch.profile.get('Caller-ID-Name'));
-    ch.setVar('transfer_history', `${Math.floor(Date.now() / 1000)}:${randomUUID()}:uuid_br:${ch.uuid}`);
-    ch.setVar('transfer_source', ch.profile.get('Transfer-Source'));
+    return stamp;
+  }
+
+  private appendHistory(ch: Channel, stamp: string): void {
+    const prev = ch.getVar('transfer_history');
+    const list = prev ? (prev.startsWith('ARRAY::') ? prev.slice(7).split('|:') : [prev]) : [];
+    list.push(stamp);
+    ch.setVar('transfer_history', list.length > 1 ? `ARRAY::${list.join('|:')}` : list[0]);
   }
 
   private bridge(aId?: string, bId?: string): string {
@@ -612,10 +678,15 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       a.channel.setVar('uuid_bridge', b.channel.uuid);
       a.channel.bridgedWith(b.channel, 'originatee');
       b.channel.bridgedWith(a.channel, 'originator');
-      for (const l of [a, b]) this.transferProfile(l.channel);
-      b.channel.setVar('original_caller_id_number', 'Unknown');
-      b.channel.setVar('transfer_history', b.channel.getVar('transfer_history'));
-      b.channel.setVar('transfer_source', b.channel.getVar('transfer_source'));
+      for (const [l, peer] of [[a, b], [b, a]] as const) {
+        const ch = l.channel;
+        const stamp = this.transferProfile(ch, `uuid_br:${peer.channel.uuid}`);
+        ch.setVar('original_destination_number', ch.profile.get('Destination-Number'));
+        ch.setVar('original_caller_id_name', ch.profile.get('Caller-ID-Name'));
+        if (l === b) ch.setVar('original_caller_id_number', 'Unknown');
+        this.appendHistory(ch, stamp);
+        ch.setVar('transfer_source', stamp);
+      }
       a.channel.rtp?.bridgeTo(b.channel.rtp ?? null);
       b.channel.rtp?.bridgeTo(a.channel.rtp ?? null);
       for (const l of [b, a]) { l.channel.stateNumber = 8; l.channel.completeDialplanApp(); }
@@ -623,6 +694,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       for (const [l, site] of [[a, SITES.bridgeExecA], [b, SITES.bridgeExecB]] as const) {
         l.channel.stateName = 'CS_SOFT_EXECUTE';
         l.channel.stateNumber = 3;
+        if (l === b) l.channel.setVar('call_uuid', l.channel.uuid);
         l.channel.startDialplanApp('uuid_bridge', l.channel.other?.channel.uuid, site, false);
       }
       for (const l of [a, b]) { l.channel.stateName = 'CS_EXCHANGE_MEDIA'; l.channel.stateNumber = 5; }
@@ -647,18 +719,24 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       if (ch.hungUp) return;
       const partner = ch.other;
       ch.other = undefined;
+      const stamp = this.transferProfile(ch, 'bl_xfer:park/inline/inline', 'inline');
       ch.delVar('signal_bond');
+      for (const k of ['original_destination_number', 'original_caller_id_name', 'original_caller_id_number']) ch.setVar(k, ch.getVar(k));
+      this.appendHistory(ch, stamp);
       if (partner) {
         ch.setVar('last_bridge_to', partner.channel.uuid);
+        ch.setVar('bridge_channel', ch.getVar('bridge_channel'));
+        ch.setVar('bridge_uuid', ch.getVar('bridge_uuid'));
         ch.setVar('last_sent_callee_id_name', 'unknown');
         ch.setVar('last_sent_callee_id_number', partner.type === 'originatee' ? ch.profile.get('Destination-Number') : 'UNKNOWN');
       }
       ch.setVar('max_forwards', Math.max(0, parseInt(ch.getVar('max_forwards') ?? '70', 10) - 1));
+      ch.setVar('transfer_source', stamp);
       if (partner?.type === 'originator') {
         ch.setVar('pre_transfer_caller_id_name', ch.profile.get('Caller-ID-Name'));
         ch.setVar('channel_cid_flipped', 'yes');
       }
-      this.transferProfile(ch, 'inline');
+      ch.setVar('call_uuid', ch.uuid);
       const dn = ch.profile.get('Destination-Number') ?? 'drachtio';
       ch.setProfile('Destination-Number', 'park');
       ch.setProfile('RDNIS', dn);

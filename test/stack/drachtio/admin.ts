@@ -127,9 +127,13 @@ export class AdminServer {
     return list[offset];
   }
 
-  /** Any connected, authenticated app (fallback owner for dialogs whose app went away). */
+  /**
+   * Fallback owner for a dialog whose app went away: an app routing `method` if there is one, otherwise any
+   * connected, authenticated app. Does not advance the round-robin offsets.
+   */
   anyApp(method: string): AppConnection | undefined {
-    return this.selectApp(method) ?? [...this.connections].find((c) => c.authenticated && c.isOpen);
+    const routed = (this.routes.get(method.toLowerCase()) ?? []).find((c) => c.isOpen);
+    return routed ?? [...this.connections].find((c) => c.authenticated && c.isOpen);
   }
 
   private accept(socket: net.Socket): void {

@@ -37,7 +37,10 @@ export interface StartRedisOptions {
   dir?: string;
 }
 
-const BINARY = 'redis-server';
+/** The server binary: $REDIS_SERVER_BINARY (read at each start) or `redis-server` from PATH. */
+function redisBinary(): string {
+  return process.env.REDIS_SERVER_BINARY || 'redis-server';
+}
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -126,7 +129,8 @@ class RedisInstance implements RedisServer {
       '--loglevel', 'notice',
     ];
     this.output = '';
-    const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const binary = redisBinary();
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     live.add(child);
     const collect = (d: Buffer): void => {
@@ -139,7 +143,7 @@ class RedisInstance implements RedisServer {
     child.once('error', (err: NodeJS.ErrnoException) => {
       spawnError =
         err.code === 'ENOENT'
-          ? new Error(`${BINARY} is not installed (not found on PATH): apt-get install redis-server`)
+          ? new Error(`${binary} is not installed (not found on PATH): apt-get install redis-server`)
           : err;
     });
     child.once('exit', () => {

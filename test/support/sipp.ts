@@ -35,7 +35,10 @@ import * as path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SCENARIO_DIR = path.join(REPO_ROOT, 'sipp-scenarios');
-const SIPP_BINARY = process.env.SIPP_BINARY ?? 'sipp';
+/** The SIPp binary: $SIPP_BINARY (read at each start) or `sipp` from PATH. */
+function sippBinary(): string {
+  return process.env.SIPP_BINARY || 'sipp';
+}
 const HOST = '127.0.0.1';
 
 export type SippTransport = 'u1' | 'un' | 't1' | 'tn';
@@ -329,7 +332,8 @@ function launch(opts: SippOptions): SippProcess {
   installExitHook();
   const prep = prepare(opts);
   const started = Date.now();
-  const child = spawn(SIPP_BINARY, prep.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const binary = sippBinary();
+  const child = spawn(binary, prep.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   let stdout = '';
   let stderr = '';
@@ -367,8 +371,16 @@ function launch(opts: SippOptions): SippProcess {
     child.once('error', (err: NodeJS.ErrnoException) => {
       spawnError =
         err.code === 'ENOENT'
-          ? new Error(`${SIPP_BINARY} is not installed (not found on PATH): apt-get install sip-tester`)
+          ? new Error(`${binary} is not installed (not found on PATH): apt-get install sip-tester`)
           : err;
+      if (child.pid === undefined) {
+        // never started: 'close' may not follow
+        exited = true;
+        liveChildren.delete(child);
+        clearTimeout(runTimer);
+        fs.rmSync(prep.dir, { recursive: true, force: true });
+        reject(spawnError);
+      }
     });
     child.once('close', (code, signal) => {
       exited = true;

@@ -13,7 +13,8 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import Srf from 'drachtio-srf';
 import { startSipEngine, SipEngine } from '../stack/drachtio';
-import { getHeader, getTag, SipMessage } from '../stack/drachtio/sip/message';
+import { composeMessage, getHeader, getTag, parseSipMessage, SipMessage } from '../stack/drachtio/sip/message';
+import { StreamFramer } from '../stack/drachtio/sip/transport';
 import { APP_SDP, FLOWS, FlowOutcome } from './support/drachtio-flows';
 import { isRequest, isStatus, leader, RawAdminApp, RawSipPeer, sipText } from './support/drachtio-raw';
 import { checkEchoByteCount, diffFrames, referenceServerFrames, REFERENCE_PORTS, WireRecorder } from './support/drachtio-wire';
@@ -507,5 +508,48 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     cleanups.push(() => other.close());
     const ok = await other.response(other.send('authenticate|cymru|'));
     assert.deepEqual(leader(ok).slice(3), ['OK', hp, 'v0.9.10-1-g9c2dd4cb6a', hp]);
+  });
+});
+
+describe('drachtio-server stand-in: SIP message layer (unit)', () => {
+  it('parses compact forms, folded lines and truncates the body to Content-Length', () => {
+    const text = 'OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK1\r\nf: <sip:b@c>;tag=1\r\n' +
+      't: <sip:a@127.0.0.1>\r\ni: x@y\r\nCSeq: 1 OPTIONS\r\nSubject: first\r\n  second\r\nl: 3\r\n\r\nabcdef';
+    const parsed = parseSipMessage(Buffer.from(text));
+    assert.ok(parsed.ok);
+    const m = parsed.message;
+    assert.equal(getHeader(m, 'Call-ID'), 'x@y');
+    assert.equal(getHeader(m, 'Via'), 'SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK1');
+    assert.equal(getHeader(m, 'Subject'), 'first second');
+    assert.equal(m.body.toString(), 'abc');
+    assert.equal(m.size, text.length - 3);
+    const short = parseSipMessage(Buffer.from(text.replace('l: 3', 'l: 30')));
+    assert.equal(short.ok, false);
+  });
+
+  it('composes with sofia-sip header order (unknown headers after Content-Length) and a byte-exact Content-Length', () => {
+    const body = Buffer.from('v=0\r\ns=Привет\r\n');
+    const out = composeMessage('INVITE sip:a@127.0.0.1 SIP/2.0', [
+      { name: 'X-esl-outbound', value: '127.0.0.1:8085' }, { name: 'Content-Type', value: 'application/sdp' },
+      { name: 'User-Agent', value: 'ua' }, { name: 'cseq', value: '1 INVITE' }, { name: 'Contact', value: '<sip:c>' },
+      { name: 'From', value: '<sip:f>;tag=1' }, { name: 'Via', value: 'SIP/2.0/UDP h;branch=z9hG4bKx' },
+      { name: 'Max-Forwards', value: '70' }, { name: 'To', value: '<sip:t>' }, { name: 'Call-ID', value: 'c' },
+      { name: 'P-Asserted-Identity', value: '<sip:p>' },
+    ], body).toString('utf8');
+    const names = out.split('\r\n\r\n')[0].split('\r\n').slice(1).map((l) => l.split(':')[0]);
+    assert.deepEqual(names, ['Via', 'Max-Forwards', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'User-Agent', 'Content-Type',
+      'Content-Length', 'X-esl-outbound', 'P-Asserted-Identity']);
+    assert.match(out, new RegExp(`Content-Length: ${body.length}\r\n`));
+  });
+
+  it('frames a TCP stream by Content-Length (split reads, several messages per read, CRLF keep-alives)', () => {
+    const msg = (n: number): string => `OPTIONS sip:a@b SIP/2.0\r\nCall-ID: ${n}\r\nContent-Length: 2\r\n\r\nok`;
+    const framer = new StreamFramer();
+    const all = Buffer.from(`\r\n\r\n${msg(1)}${msg(2)}\r\n${msg(3)}`);
+    const got: string[] = [];
+    for (let i = 0; i < all.length; i += 7) got.push(...framer.push(all.subarray(i, i + 7)).messages.map((m) => m.toString()));
+    assert.deepEqual(got, [msg(1), msg(2), msg(3)]);
+    assert.equal(framer.pending, 0);
+    assert.ok(new StreamFramer().push(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\nContent-Length: x\r\n\r\n')).error);
   });
 });

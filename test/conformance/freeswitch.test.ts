@@ -245,6 +245,24 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     assert.match(await st.ms.api('version'), /^FreeSWITCH Version 1\.10\.12-release~64bit/);
   });
 
+  it('concurrent channels: each outbound socket only sees its own channel, media is not crossed', async () => {
+    const ps = await Promise.all([party(st), party(st), party(st)]);
+    parties.push(...ps);
+    await Promise.all(ps.map((p, i) => p.ep.play(`silence_stream://${300 + i * 100}`)));
+    await Promise.all(ps.map((p, i) => p.rtp.sendDtmf(String(i + 1), 100)));
+    await sleep(300);
+    ps.forEach((p, i) => assert.deepEqual(p.dtmf.map((d) => d.dtmf), [String(i + 1)]));
+    const byConnUuids = new Map<number, Set<string>>();
+    for (const f of outboundFrames(st)) {
+      const u = f.event?.['Unique-ID'];
+      if (typeof u === 'string') byConnUuids.set(f.conn, new Set([...(byConnUuids.get(f.conn) ?? []), u]));
+    }
+    assert.equal(byConnUuids.size, 3);
+    for (const set of byConnUuids.values()) assert.equal(set.size, 1);
+    const snaps = st.media.channels();
+    for (const p of ps) assert.ok((snaps.find((c) => c.uuid === p.ep.uuid)?.played.length ?? 0) === 1);
+  });
+
   it('uuid_kill hangs up: BYE to the far end, CHANNEL_CALLSTATE HANGUP, disconnect notice', async () => {
     const p = await party(st);
     const destroyed = new Promise<void>((resolve) => (p.ep as unknown as { on(e: 'destroy', cb: () => void): void }).on('destroy', () => resolve()));
@@ -329,6 +347,18 @@ describe('FreeSWITCH stand-in: inbound event socket', function () {
     assert.deepEqual(hb?.headers.map(([k]) => k), ['Content-Length', 'Content-Type']);
     assert.equal(hb?.event?.['Event-Calling-Function'], 'send_heartbeat');
     assert.equal(hb?.event?.['FreeSWITCH-Version'], '1.10.12-release~64bit');
+    c.close();
+  });
+
+  it('event plain: url-encoded Name: value body', async () => {
+    const c = await authed();
+    c.write('event plain HEARTBEAT\n\n');
+    const f = await c.until((fr) => fr.some((x) => header(x, 'Content-Type') === 'text/event-plain'), 2000, 'plain heartbeat');
+    const hb = f.find((x) => header(x, 'Content-Type') === 'text/event-plain');
+    assert.deepEqual(hb?.headers.map(([k]) => k), ['Content-Length', 'Content-Type']);
+    assert.match(hb?.body ?? '', /^Event-Name: HEARTBEAT\nCore-UUID: [0-9a-f-]+\n/);
+    assert.match(hb?.body ?? '', /\nEvent-Date-GMT: \w{3},%20\d{2}%20\w{3}%20\d{4}%20\d{2}%3A\d{2}%3A\d{2}%20GMT\n/);
+    assert.ok(hb?.body.endsWith('\n\n'));
     c.close();
   });
 

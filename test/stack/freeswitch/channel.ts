@@ -21,7 +21,7 @@ const STATE_NUMBER: Record<string, number> = {
 /** Q.850 causes the stand-in can produce. */
 export const CAUSE_CODES: Record<string, number> = {
   NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21, DESTINATION_OUT_OF_ORDER: 27,
-  NORMAL_UNSPECIFIED: 31, ORIGINATOR_CANCEL: 487, MEDIA_TIMEOUT: 604, NO_ROUTE_DESTINATION: 3,
+  NORMAL_UNSPECIFIED: 31, ORIGINATOR_CANCEL: 487, MEDIA_TIMEOUT: 604, NO_ROUTE_DESTINATION: 3, SYSTEM_SHUTDOWN: 503,
 };
 
 /** Order of switch_caller_profile_event_set_data; empty fields are left out. */
@@ -84,6 +84,8 @@ export class Channel {
   private readonly queue: QueuedApp[] = [];
   private pendingWake?: () => void;
   private running = false;
+  /** settles when the application queue has run dry */
+  private drained: Promise<void> = Promise.resolve();
   private hangupCtl = new AbortController();
   private finishing?: Promise<void>;
   private lastRtpStats: RtpStats = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0 };
@@ -205,7 +207,7 @@ export class Channel {
     // the `+OK` reply goes out first; the application starts on a later turn of the event loop
     if (!this.running) {
       this.running = true;
-      setTimeout(() => { this.wake(); void this.drain(); }, 1);
+      this.drained = new Promise((resolve) => setTimeout(() => { this.wake(); void this.drain().then(resolve); }, 1));
     }
   }
 
@@ -319,9 +321,10 @@ export class Channel {
   async remoteHangup(cause = 'NORMAL_CLEARING'): Promise<void> {
     if (this.hungUp) return this.finishing;
     this.markHangup(cause);
-    // let the running application emit its own COMPLETE first
-    const t0 = Date.now();
-    while (this.running && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    // let the running application emit its own COMPLETE first (apps end on the hangup signal)
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.drained, new Promise((r) => { timer = setTimeout(r, 2000); })]);
+    clearTimeout(timer);
     await this.finish();
   }
 

@@ -74,6 +74,8 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   private sessionCounter = 0;
   private heartbeat?: NodeJS.Timeout;
   private readonly outbound = new Set<OutboundSession>();
+  /** the random a=crypto lines of each 3pcc offer (kept so re-offers and rtp_local_sdp_str agree) */
+  private readonly cryptoFor = new Map<string, string[]>();
 
   constructor(private readonly cfg: EngineConfig) {
     this.core = { coreUuid: randomUUID(), hostname: cfg.hostname, ipv4: hostIPv4(), ipv6: hostIPv6() };
@@ -90,7 +92,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
-    for (const leg of [...this.legs.values()]) await leg.channel.hangup('SYSTEM_SHUTDOWN').catch(() => undefined);
+    await Promise.all([...this.legs.values()].map((leg) => leg.channel.hangup('SYSTEM_SHUTDOWN').catch(() => undefined)));
     for (const s of this.outbound) s.socket.destroy();
     await this.inbound.close();
     this.ua.stop();
@@ -165,7 +167,6 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     return { sdp: this.offerSdp(leg, false) };
   }
 
-  private cryptoFor = new Map<string, string[]>();
   private offerSdp(leg: Leg, local: boolean): string {
     let crypto = this.cryptoFor.get(leg.channel.uuid);
     if (!crypto) { crypto = cryptoLines(); this.cryptoFor.set(leg.channel.uuid, crypto); }

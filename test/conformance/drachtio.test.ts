@@ -17,7 +17,7 @@ import { composeMessage, getHeader, getTag, parseSipMessage, SipMessage } from '
 import { StreamFramer } from '../stack/drachtio/sip/transport';
 import { APP_SDP, FLOWS, FlowOutcome } from './support/drachtio-flows';
 import { isRequest, isStatus, leader, RawAdminApp, RawSipPeer, sipText } from './support/drachtio-raw';
-import { checkEchoByteCount, diffFrames, referenceServerFrames, REFERENCE_PORTS, WireRecorder } from './support/drachtio-wire';
+import { checkEchoByteCount, diffFrames, referenceExchanges, referenceServerFrames, REFERENCE_PORTS, WireRecorder } from './support/drachtio-wire';
 
 interface FlowRun {
   outcome?: FlowOutcome;
@@ -489,6 +489,36 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     assert.deepEqual(log.filter((l) => l.startsWith('error handling')), [], 'no handler threw');
     engine.dropAppConnections();
     await assertStillAnswering();
+  });
+
+  it('fsmrf wires (F1, F4): echoes of the INVITEs to the media server (with and without SDP) and of an ACK with SDP match the reference', async () => {
+    const fs = await peer(); // plays the media server: answers INVITEs 200 with a Contact
+    const a = await app();
+    const fsRoles = { 5060: 'ENGINE', 5080: 'FS' };
+    const ourRoles = { [engine.sipPort]: 'ENGINE', [fs.port]: 'FS' };
+    const f1 = referenceExchanges('/work/shared/reference/fsmrf/F1/wire-drachtio.jsonl');
+    const f4 = referenceExchanges('/work/shared/reference/fsmrf/F4/wire-drachtio.jsonl');
+    const payload = (x: { request: string }): string => x.request.slice(x.request.indexOf('|') + 1).replace(/127\.0\.0\.1:5080/g, `127.0.0.1:${fs.port}`);
+    const inviteWithSdp = f1.find((x) => x.request.includes('\r\nINVITE sip:drachtio@'));
+    const invites = f4.filter((x) => x.request.includes('\r\nINVITE sip:drachtio@'));
+    const ackWithSdp = f4.find((x) => /\r\nACK sip:drachtio@[^\r]*\r\nContent-Length: [1-9]/.test(x.request));
+    assert.ok(inviteWithSdp?.response && invites[1]?.response && ackWithSdp?.response, 'reference exchanges found');
+
+    const compare = async (ref: { request: string; response?: string }, text: string): Promise<string> => {
+      const echo = await a.response(a.send(text));
+      assert.equal(diffFrames([ref.response ?? ''], [echo], fsRoles, ourRoles), undefined);
+      return echo;
+    };
+    await compare(inviteWithSdp, payload(inviteWithSdp));
+    const echo3pcc = await compare(invites[1], payload(invites[1]));
+    // answer the 3pcc INVITE like FreeSWITCH, then send the app's ACK (with SDP) into that dialog
+    const inv = await fs.next((m) => m.kind === 'request' && m.method === 'INVITE' && getHeader(m, 'Call-ID') === /Call-ID: (.*)\r\n/.exec(sipText(echo3pcc))?.[1]);
+    const hv = (n: string): string => getHeader(inv, n) ?? '';
+    fs.send(`SIP/2.0 200 OK\r\nVia: ${hv('Via')}\r\nFrom: ${hv('From')}\r\nTo: ${hv('To')};tag=fs1\r\nCall-ID: ${hv('Call-ID')}\r\nCSeq: ${hv('CSeq')}\r\n` +
+      `Contact: <sip:drachtio@127.0.0.1:${fs.port};transport=udp>\r\nContent-Length: 0\r\n\r\n`);
+    const ok = await a.sipFrame((f) => f.includes('SIP/2.0 200 OK') && f.includes(hv('Call-ID')));
+    const ackText = payload(ackWithSdp).replace(/^sip\|\|[^\r]*/, `sip||${leader(ok)[9]}`);
+    await compare(ackWithSdp, ackText);
   });
 
   it('authentication: wrong secret gets `NO|incorrect secret` and the socket is closed; ping gets pong', async () => {

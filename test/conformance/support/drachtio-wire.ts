@@ -48,6 +48,29 @@ export function referenceServerFrames(flow: string): string[][] {
   return [...byConn.keys()].sort((a, b) => a - b).map((c) => splitFrames(Buffer.concat(byConn.get(c) ?? [])));
 }
 
+export interface ReferenceExchange {
+  /** The app's frame payload (`<msgId>|sip|...`). */
+  request: string;
+  /** The server's `response|<msgId>|...` payload for it. */
+  response?: string;
+}
+
+/**
+ * App requests of a reference wire (e.g. `fsmrf/F4/wire-drachtio.jsonl`) paired with the server's responses,
+ * in the order the app sent them.
+ */
+export function referenceExchanges(wireFile: string): ReferenceExchange[] {
+  const lines = fs.readFileSync(wireFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as WireLine);
+  const collect = (dir: string): string[] => splitFrames(Buffer.concat(lines.filter((l) => l.dir === dir && l.data !== undefined)
+    .map((l) => Buffer.from(l.data ?? '', 'utf8'))));
+  const responses = new Map<string, string>();
+  for (const f of collect('server->app')) {
+    const t = f.split('\r\n')[0].split('|');
+    if (t[1] === 'response') responses.set(t[2], f);
+  }
+  return collect('app->server').map((request) => ({ request, response: responses.get(request.split('|')[0]) }));
+}
+
 /** Transparent proxy that records the bytes the engine sends on each app connection. */
 export class WireRecorder {
   private server?: net.Server;

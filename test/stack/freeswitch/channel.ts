@@ -18,6 +18,9 @@ const STATE_NUMBER: Record<string, number> = {
   CS_CONSUME_MEDIA: 7, CS_HIBERNATE: 8, CS_RESET: 9, CS_HANGUP: 10,
 };
 
+/** Delay between a sendmsg execute and its CHANNEL_EXECUTE (one 20 ms frame of the session thread). */
+const APP_START_DELAY_MS = 20;
+
 /** Q.850 causes the stand-in can produce. */
 export const CAUSE_CODES: Record<string, number> = {
   NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21, DESTINATION_OUT_OF_ORDER: 27,
@@ -204,10 +207,12 @@ export class Channel {
   /** `sendmsg … call-command: execute`: queued, run one after the other. */
   enqueue(app: string, arg: string, eventUuid: string, loops = 1): void {
     this.queue.push({ app, arg, eventUuid, loops });
-    // the `+OK` reply goes out first; the application starts on a later turn of the event loop
+    // The `+OK` reply goes out first. The session thread notices the message right away (deferred work such as a
+    // pending transfer runs now) and starts the application on its next media tick, ~20 ms later (F1, F3).
+    setImmediate(() => this.wake());
     if (!this.running) {
       this.running = true;
-      this.drained = new Promise((resolve) => setTimeout(() => { this.wake(); void this.drain().then(resolve); }, 1));
+      this.drained = new Promise((resolve) => setTimeout(() => { this.wake(); void this.drain().then(resolve); }, APP_START_DELAY_MS));
     }
   }
 

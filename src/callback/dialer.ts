@@ -11,6 +11,11 @@ import type { Services } from '../services';
 import { callbackEntryId, type StoredEvent } from '../store/queue-store';
 import { RingingLeg } from '../sip/leg';
 
+/** Another instance took the request over after this one lost its lease. */
+class SupersededError extends Error {
+  override readonly name = 'SupersededError';
+}
+
 /** The number customers see: the multichannel number with АОН on, else the employee's own. */
 export function presentedNumber(employee: Employee, multichannelNumber: string): string {
   return employee.callerIdPresentation ? multichannelNumber : (employee.ownNumber ?? multichannelNumber);
@@ -59,14 +64,28 @@ export class Attempt implements LocalAttempt {
     step: (r: CallbackRequest) => CallbackRequest,
     opts: { connected?: boolean; skipEmployee?: boolean; events?: StoredEvent[] } = {},
   ): Promise<void> {
-    const r = await this.svc.queue.transition(this.accountId, this.request.id, step, { now: this.svc.now(), leaseUntil: this.lease(), ...opts });
-    if (r) this.request = r;
+    const last = this.request.attempts[this.request.attempts.length - 1]!;
+    const r = await this.svc.queue.transition(this.accountId, this.request.id, step, {
+      now: this.svc.now(),
+      leaseUntil: this.lease(),
+      attempt: { n: last.n, instanceId: this.svc.instanceId },
+      ...opts,
+    });
+    if (!r) {
+      this.log.warn('the request moved on without this instance (lease lost); outcome dropped');
+      throw new SupersededError();
+    }
+    this.request = r;
   }
 
   async run(): Promise<void> {
     try {
       await this.attempt();
     } catch (err) {
+      if (err instanceof SupersededError) {
+        await this.cleanup();
+        return;
+      }
       this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'callback attempt failed unexpectedly');
       await this.cleanup();
       if (this.request.status === 'dialing') {
@@ -209,8 +228,10 @@ export class Attempt implements LocalAttempt {
       if (this.employeeGone) finish();
     });
     await this.cleanup();
-    await svc.queue.releaseEmployee(this.accountId, employee.id, svc.now(), true);
-    await this.transition((r) => req.attemptEnded(r, svc.now())).catch(() => undefined);
+    await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
+    await svc.queue
+      .transition(this.accountId, this.request.id, (r) => req.attemptEnded(r, svc.now()), { now: svc.now() })
+      .catch(() => undefined);
   }
 
   private async hangUpCustomer(): Promise<void> {

@@ -23,8 +23,9 @@ function locals(req: Srf.SrfRequest): Locals {
 /** IPv4 address in a list of addresses / CIDR blocks. */
 export function ipAllowed(ip: string, allowed: readonly string[]): boolean {
   const toInt = (a: string): number | undefined => {
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(a)) return undefined;
     const p = a.split('.').map(Number);
-    if (p.length !== 4 || p.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) return undefined;
+    if (p.some((n) => n > 255)) return undefined;
     return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
   };
   const addr = toInt(ip.replace(/^::ffff:/, ''));
@@ -33,7 +34,9 @@ export function ipAllowed(ip: string, allowed: readonly string[]): boolean {
     const [base, bitsRaw] = entry.split('/');
     const b = toInt(base!);
     if (b === undefined) return false;
+    if (bitsRaw !== undefined && !/^\d{1,2}$/.test(bitsRaw)) return false;
     const bits = bitsRaw === undefined ? 32 : Number(bitsRaw);
+    if (bits > 32) return false;
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
     return (addr & mask) === (b & mask);
   });
@@ -42,8 +45,10 @@ export function ipAllowed(ip: string, allowed: readonly string[]): boolean {
 function userOf(uri: string | undefined): string | undefined {
   if (!uri) return undefined;
   try {
-    const u = Srf.parseUri(uri);
-    return u && (u.scheme === 'sip' || u.scheme === 'sips' || u.scheme === 'tel') ? u.user : undefined;
+    const u = Srf.parseUri(uri) as ReturnType<typeof Srf.parseUri> & { number?: string };
+    if (!u) return undefined;
+    if (u.scheme === 'tel') return u.number;
+    return u.scheme === 'sip' || u.scheme === 'sips' ? u.user : undefined;
   } catch {
     return undefined;
   }

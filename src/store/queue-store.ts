@@ -44,6 +44,16 @@ export interface StoredEvent {
 
 export const EVENTS_MAX = 500_000;
 
+/**
+ * Stream fields of an event. The stream id is Redis's own clock ('*'), so writers whose clocks
+ * differ never collide; the event's own time travels in the `at` field and is what stats use.
+ */
+export function eventFields(e: StoredEvent): string[] {
+  const fields: string[] = ['type', e.type, 'dept', e.departmentId, 'at', String(e.at)];
+  if (e.ms !== undefined) fields.push('ms', String(Math.max(0, Math.round(e.ms))));
+  return fields;
+}
+
 export function callbackEntryId(requestId: string): string {
   return `r:${requestId}`;
 }
@@ -168,9 +178,7 @@ export class AccountWrites {
   }
 
   event(e: StoredEvent): void {
-    const fields: string[] = ['type', e.type, 'dept', e.departmentId];
-    if (e.ms !== undefined) fields.push('ms', String(Math.max(0, Math.round(e.ms))));
-    this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), `${e.at}-*`, ...fields);
+    this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
   }
 
   setRrCursor(departmentId: string, cursor: number): void {
@@ -254,9 +262,7 @@ export class QueueStore {
   }
 
   async recordEvent(accountId: string, e: StoredEvent): Promise<void> {
-    const fields: string[] = ['type', e.type, 'dept', e.departmentId];
-    if (e.ms !== undefined) fields.push('ms', String(Math.round(e.ms)));
-    await this.redis.xadd(keys.events(accountId), 'MAXLEN', '~', String(EVENTS_MAX), `${e.at}-*`, ...fields);
+    await this.redis.xadd(keys.events(accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
   }
 
   private freeEmployee(w: AccountWrites, s: EmployeeState, opts: { now: number; skip: boolean; talked: boolean }): void {
@@ -523,30 +529,46 @@ export class QueueStore {
     accountId: string,
     requestId: string,
     step: (r: CallbackRequest) => CallbackRequest,
-    opts: { now: number; leaseUntil?: number; connected?: boolean; skipEmployee?: boolean; events?: StoredEvent[] },
+    opts: {
+      now: number;
+      leaseUntil?: number;
+      /** the customer answered: the employee stays busy while they talk */
+      connected?: boolean;
+      skipEmployee?: boolean;
+      events?: StoredEvent[];
+      /**
+       * the attempt this outcome belongs to; when the request has moved on (another instance
+       * took over after this one lost its lease) the late outcome is dropped
+       */
+      attempt?: { n: number; instanceId: string };
+    },
   ): Promise<CallbackRequest | undefined> {
     return this.run(accountId, async (v) => {
       const r0 = await v.request(requestId);
       if (!r0) return { result: undefined };
+      if (opts.attempt) {
+        const last = r0.attempts[r0.attempts.length - 1];
+        if (r0.status !== 'dialing' || !last || last.n !== opts.attempt.n || last.instanceId !== opts.attempt.instanceId) {
+          return { result: undefined };
+        }
+      }
       const r1 = step(r0);
       const entryId = callbackEntryId(requestId);
       const entry = await v.entry(entryId);
       const states = await v.employeeStates(entry?.employeeIds ?? []);
+      const mine = [...states.values()].filter((s) => s.entryId === entryId);
       return {
         result: r1,
         write: (w) => {
           w.putRequest(r1);
-          if (r1.status === 'dialing' && entry) {
-            const state = opts.connected ? 'connected' : entry.state;
-            w.putEntry({ ...entry, state, leaseUntil: opts.leaseUntil ?? entry.leaseUntil });
-            if (opts.connected) {
-              for (const s of states.values()) if (s.entryId === entryId) w.putEmployeeState({ ...s, status: 'busy' });
-            }
+          if (opts.connected) {
+            syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0);
+            for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil });
+          } else if (r1.status === 'dialing' && entry) {
+            w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil });
           } else {
             syncCallbackEntry(w, r1, entry, 0);
-            for (const s of states.values()) {
-              if (s.entryId === entryId) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee ?? false, talked: s.status === 'busy' });
-            }
+            for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee ?? false, talked: s.status === 'busy' });
           }
           for (const e of opts.events ?? []) w.event(e);
         },
@@ -554,10 +576,14 @@ export class QueueStore {
     });
   }
 
-  /** Employee freed after a connected callback ended (the request is already completed). */
-  async releaseEmployee(accountId: string, employeeId: string, now: number, talked: boolean): Promise<void> {
+  /**
+   * The employee's call for `entryId` ended (a connected callback after its request completed):
+   * free again, unless meanwhile claimed for something else.
+   */
+  async releaseEmployee(accountId: string, employeeId: string, entryId: string, now: number, talked: boolean): Promise<void> {
     await this.run(accountId, async (v) => {
       const s = (await v.employeeStates([employeeId])).get(employeeId)!;
+      if (s.entryId !== entryId) return { result: undefined };
       return { result: undefined, write: (w) => this.freeEmployee(w, s, { now, skip: false, talked }) };
     });
   }

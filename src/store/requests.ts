@@ -4,6 +4,9 @@ import type { CallbackRequest, RequestStatus } from '../callback/request';
 import { keys } from './keys';
 import { callbackEntryId, type QueueStore, type EventType } from './queue-store';
 
+/** how far writers' clocks may be off Redis's when reading events by time */
+const STATS_SKEW_MS = 3_600_000;
+
 export class NotFoundError extends Error {
   override readonly name = 'NotFoundError';
 }
@@ -166,13 +169,16 @@ export class RequestStore {
     const firstAttempt: number[] = [];
     const connection: number[] = [];
     const days = new Map<string, DayStats>();
-    let start = String(q.from);
-    const end = String(q.to);
+    // stream ids are Redis's clock, the `at` field the writer's: read from a little before the
+    // period (clock skew) to the end and keep the events whose own time falls inside it
+    let start = String(Math.max(0, q.from - STATS_SKEW_MS));
     for (;;) {
-      const rows = await this.redis.xrange(keys.events(accountId), start, end, 'COUNT', 5000);
+      const rows = await this.redis.xrange(keys.events(accountId), start, '+', 'COUNT', 5000);
       for (const [id, fields] of rows) {
         const f = new Map<string, string>();
         for (let i = 0; i < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+        const at = f.has('at') ? Number(f.get('at')) : Number(id.split('-')[0]);
+        if (!(at >= q.from && at <= q.to)) continue;
         if (q.departmentId && f.get('dept') !== q.departmentId) continue;
         const type = f.get('type') as EventType | undefined;
         if (!type || !(type in counts)) continue;
@@ -180,7 +186,7 @@ export class RequestStore {
         const ms = f.has('ms') ? Number(f.get('ms')) : undefined;
         if (type === 'first-attempt' && ms !== undefined) firstAttempt.push(ms);
         if (type === 'connected' && ms !== undefined) connection.push(ms);
-        const day = new Date(Number(id.split('-')[0])).toISOString().slice(0, 10);
+        const day = new Date(at).toISOString().slice(0, 10);
         let d = days.get(day);
         if (!d) {
           d = { day, offersPlayed: 0, requestsMade: 0, completed: 0, failed: 0, expired: 0, abandonedCalls: 0 };

@@ -25,6 +25,7 @@ export class StateProbe {
 
   /** Cancels every pending callback request, as an operator would, so they stop taking employees. */
   async cancelPending(): Promise<void> {
+    await this.tx.connect(5000);
     for (const r of await this.requests()) {
       if (r.status === 'pending') await this.requestStore.cancelRequest(this.accountId, r.id, 'test clean-up', Date.now());
     }

@@ -639,7 +639,7 @@ async function employeePage(id) {
 
 const requestFilters = { status: '', departmentId: '' };
 
-function attemptsTable(r) {
+function attemptsTable(r, empName) {
   if (r.attempts.length === 0) return h('p', { class: 'empty' }, t('requests.noAttempts'));
   return table(
     [t('requests.attemptN'), t('requests.startedAt'), t('requests.employee'), t('requests.outcome'), t('requests.sip')],
@@ -649,7 +649,7 @@ function attemptsTable(r) {
         {},
         h('td', {}, a.n),
         h('td', {}, fmtTime(a.startedAt)),
-        h('td', { class: 'mono' }, a.employeeId),
+        h('td', {}, empName(a.employeeId)),
         h('td', {}, a.outcome ? t(`outcome.${a.outcome}`) : t('outcome.inProgress')),
         h('td', { class: 'mono' }, a.sipStatus ?? '—'),
       ),
@@ -658,7 +658,7 @@ function attemptsTable(r) {
   );
 }
 
-function requestDetail(r, deptName) {
+function requestDetail(r, deptName, empName) {
   const act = async (path, msg) => {
     try {
       await api('POST', `${acc()}/requests/${enc(r.id)}/${path}`);
@@ -686,7 +686,7 @@ function requestDetail(r, deptName) {
       ].map(([k, val]) => h('div', {}, h('dt', {}, k), h('dd', {}, val))),
     ),
     h('h3', {}, t('requests.attempts')),
-    attemptsTable(r),
+    attemptsTable(r, empName),
     h(
       'div',
       { class: 'form-actions' },
@@ -698,9 +698,11 @@ function requestDetail(r, deptName) {
 }
 
 async function requestsPage(id, alive) {
-  const departments = (await api('GET', `${acc()}/departments`)).items;
+  const [{ items: departments }, { items: employees }] = await Promise.all([api('GET', `${acc()}/departments`), api('GET', `${acc()}/employees`)]);
   const names = new Map(departments.map((d) => [d.id, d.name]));
   const deptName = (d) => names.get(d) ?? d;
+  const empNames = new Map(employees.map((e) => [e.id, `${e.name} (${e.id})`]));
+  const empName = (id) => empNames.get(id) ?? id;
   let limit = 50;
 
   const tableBox = h('div', { 'aria-live': 'off' });
@@ -732,7 +734,7 @@ async function requestsPage(id, alive) {
     }
     if (detail) {
       const focused = detailBox.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
-      clear(detailBox).append(requestDetail(detail, deptName));
+      clear(detailBox).append(requestDetail(detail, deptName, empName));
       if (focused) detailBox.querySelector(`[data-testid="${focused}"]`)?.focus();
     }
   }

@@ -213,7 +213,7 @@ describe('RequestStore (component, real Redis)', function () {
             { type: 'completed', departmentId: DEPT, at: answered },
           ],
         });
-        await I.queue.releaseEmployee(ACCOUNT, d.claim!.employees[0]!.id, answered, true);
+        await I.queue.releaseEmployee(ACCOUNT, d.claim!.employees[0]!.id, d.claim!.entry.id, answered, true);
       }
     }
 

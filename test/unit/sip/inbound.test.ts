@@ -71,14 +71,14 @@ describe('sip/inbound', () => {
     // the mask is ~0 << (32 - 33) = ~0 << -1, a shift by 31, i.e. a /1 mask: '127.0.0.1/33' trusts
     // 0.0.0.0-127.255.255.255. An empty prefix ('10.0.0.1/') gives Number('') = 0, a /0 mask that
     // trusts everything. (config now refuses such entries; ipAllowed itself should too.)
-    it.skip('never widens the match for an invalid prefix (/33, /99, empty)', () => {
+    it('never widens the match for an invalid prefix (/33, /99, empty)', () => {
       assert.equal(ipAllowed('1.2.3.4', ['127.0.0.1/33']), false);
       assert.equal(ipAllowed('1.2.3.4', ['127.0.0.1/99']), false);
       assert.equal(ipAllowed('8.8.8.8', ['10.0.0.1/']), false);
     });
     // BUG (src/sip/inbound.ts, ipAllowed/toInt): Number('') is 0, so an empty octet reads as 0 and
     // '10..0.1' or '127.0.0.' are taken for 10.0.0.1 and 127.0.0.0; hex/exponent octets ('0x7f') pass too.
-    it.skip('refuses addresses with empty or non-decimal octets', () => {
+    it('refuses addresses with empty or non-decimal octets', () => {
       assert.equal(ipAllowed('10..0.1', ['10.0.0.1']), false);
       assert.equal(ipAllowed('127.0.0.', ['127.0.0.0']), false);
       assert.equal(ipAllowed('0x7f.0.0.1', ['127.0.0.1']), false);
@@ -148,7 +148,7 @@ describe('sip/inbound', () => {
     // BUG (src/sip/inbound.ts, userOf): drachtio's parseUri returns a tel: URI as { scheme: 'tel',
     // number } with no `user`, so `u.user` is undefined and a trunk's P-Asserted-Identity
     // <tel:+79031234567> is skipped: the untrusted From number is used instead.
-    it.skip('reads a tel: URI in P-Asserted-Identity before From', () => {
+    it('reads a tel: URI in P-Asserted-Identity before From', () => {
       const r = invite(['From: <sip:+79161234567@127.0.0.1>;tag=a', 'P-Asserted-Identity: <tel:+79031234567>']);
       assert.equal(callerNumberOf(r), '+79031234567');
     });

@@ -1,0 +1,271 @@
+/**
+ * Issue 4 end to end: stored callback requests are dialled employee first, then the customer
+ * through the outbound trunk with P-Asserted-Identity per the employee's АОН, with retries,
+ * failure, expiry, and several service instances sharing one Redis.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { createRedis, TxRunner, waitReady } from '../../src/store/redis';
+import { QueueStore } from '../../src/store/queue-store';
+import { newRequest, type CallbackRequest } from '../../src/callback/request';
+import { describeResult, runSipp, startSipp, type SippProcess, type SippResult } from '../support/sipp';
+import { eventually, startStack, type Stack } from '../support/stack';
+import { StateProbe } from '../support/state';
+
+const MCN = '+74950000000';
+const POLICY = { windowS: 120, retryDelayS: 2, maxAttempts: 2, employeeRingTimeoutS: 3, customerRingTimeoutS: 3 };
+
+function ok(r: SippResult): void {
+  assert.equal(r.exitCode, 0, describeResult(r));
+}
+
+describe('callback dialer (e2e)', function () {
+  this.timeout(180_000);
+
+  describe('one instance', () => {
+    let stack: Stack;
+    let probe: StateProbe;
+    const phones: SippProcess[] = [];
+
+    const press1 = async (number: string): Promise<CallbackRequest> => {
+      ok(await runSipp({ scenario: 'caller-press1-info.xml', target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: 1200, timeoutMs: 30_000 }));
+      const [r] = await probe.requestsFor(number);
+      assert.ok(r, `request stored for ${number}`);
+      return r;
+    };
+    const finalOf = (number: string, timeoutMs = 30_000): Promise<CallbackRequest> =>
+      eventually(async () => {
+        const [r] = await probe.requestsFor(number);
+        return r && ['completed', 'failed', 'expired', 'cancelled'].includes(r.status) ? r : undefined;
+      }, timeoutMs, `a final status for ${number}`);
+    const phone = (scenario: string, port: number, opts: { calls?: number; keys?: Record<string, string>; pauseMs?: number } = {}): SippProcess => {
+      const p = startSipp({ scenario, localPort: port, rtpEcho: true, calls: opts.calls ?? 1, timeoutMs: 90_000, pauseMs: opts.pauseMs ?? 1000, ...(opts.keys ? { keys: opts.keys } : {}) });
+      phones.push(p);
+      return p;
+    };
+
+    before(async () => {
+      stack = await startStack({ env: { OFFER_DELAY_S: '1' } });
+      probe = new StateProbe(stack.redis.url);
+      await probe.setDepartment({ callbackPolicy: POLICY });
+    });
+    after(async () => {
+      await Promise.all(phones.map((p) => p.stop().catch(() => undefined)));
+      probe?.close();
+      await stack?.stop();
+    });
+    beforeEach(async () => {
+      await probe.setLoggedIn({ '101': false, '102': false });
+    });
+    afterEach(async () => {
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await probe.cancelPending();
+      await probe.setDepartment({ callbackPolicy: POLICY });
+    });
+
+    it('rings the employee as a callback, then the customer with P-Asserted-Identity = the multichannel number (АОН on), and bridges them', async () => {
+      const number = '+79161230001';
+      const req = await press1(number);
+      const employee = phone('employee-answer.xml', stack.employeePorts['101']!, { pauseMs: 60_000 });
+      const customer = phone('customer-answer.xml', stack.trunkPort, { keys: { pai: MCN }, pauseMs: 1500 });
+      await Promise.all([employee.ready, customer.ready]);
+      await probe.setLoggedIn({ '101': true });
+      const done = await finalOf(number);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts.length, 1);
+      assert.equal(done.attempts[0]!.outcome, 'answered');
+      assert.equal(done.attempts[0]!.employeeId, '101');
+      const rc = await customer.done;
+      ok(rc);
+      assert.match(rc.messagesLog, new RegExp(`INVITE sip:\\${number}@127\\.0\\.0\\.1:${stack.trunkPort} SIP/2.0`), 'Request-URI from the stored number at the trunk');
+      assert.match(rc.messagesLog, /P-Asserted-Identity: <sip:\+74950000000@/);
+      const re = await eventually(async () => (employee.done.then((r) => r)), 20_000, 'employee call to end');
+      ok(re);
+      assert.match(re.logsLog, new RegExp(`From: "Callback \\${number}"`), 'the employee sees it is a callback');
+      assert.match(re.logsLog, new RegExp(`X-Callback-Id: ${req.id}`));
+      const ch = stack.media.channels().filter((c) => c.played.some((p) => p.endsWith('ru/whisper.wav')));
+      assert.ok(ch.length >= 1, 'the employee heard the whisper');
+      await eventually(async () => (await probe.employeeState('101'))?.status === 'free', 5000, 'employee free');
+      const events = await probe.events();
+      assert.ok(events.some((e) => e.type === 'first-attempt' && e.ms !== undefined));
+      assert.ok(events.some((e) => e.type === 'connected' && e.ms !== undefined));
+    });
+
+    it("presents the employee's own number when АОН is off", async () => {
+      const number = '+79161230002';
+      await press1(number);
+      const employee = phone('employee-answer.xml', stack.employeePorts['102']!, { pauseMs: 60_000 });
+      const customer = phone('customer-answer.xml', stack.trunkPort, { keys: { pai: '+74950000102' }, pauseMs: 500 });
+      await Promise.all([employee.ready, customer.ready]);
+      await probe.setLoggedIn({ '102': true });
+      assert.equal((await finalOf(number)).status, 'completed');
+      ok(await customer.done);
+    });
+
+    it('retries after the configured delay when the customer is busy, and fails after the last attempt', async () => {
+      const number = '+79161230003';
+      await press1(number);
+      const employee = phone('employee-answer.xml', stack.employeePorts['101']!, { calls: 2, pauseMs: 60_000 });
+      const customer = phone('customer-busy.xml', stack.trunkPort, { calls: 2 });
+      await Promise.all([employee.ready, customer.ready]);
+      await probe.setLoggedIn({ '101': true });
+      const r = await finalOf(number, 40_000);
+      assert.equal(r.status, 'failed');
+      assert.equal(r.attempts.length, 2);
+      assert.deepEqual(r.attempts.map((a) => [a.outcome, a.sipStatus]), [['busy', 486], ['busy', 486]]);
+      const gap = r.attempts[1]!.startedAt - r.attempts[0]!.endedAt!;
+      assert.ok(gap >= POLICY.retryDelayS * 1000 - 50, `second attempt ${gap} ms after the first ended (retry delay ${POLICY.retryDelayS} s)`);
+      const rc = await customer.done;
+      assert.equal(rc.successful, 2, describeResult(rc));
+      assert.ok(stack.media.channels().some((c) => c.played.some((p) => p.endsWith('ru/customer-no-answer.wav'))), 'the employee heard "the customer did not answer"');
+    });
+
+    it('connects on the second attempt when the customer is busy first', async () => {
+      const number = '+79161230004';
+      await press1(number);
+      const employee = phone('employee-answer.xml', stack.employeePorts['101']!, { calls: 2, pauseMs: 60_000 });
+      const customer = phone('customer-busy-then-answer.xml', stack.trunkPort, { calls: 2, keys: { pai: MCN }, pauseMs: 500 });
+      await Promise.all([employee.ready, customer.ready]);
+      await probe.setLoggedIn({ '101': true });
+      const r = await finalOf(number, 40_000);
+      assert.equal(r.status, 'completed');
+      assert.deepEqual(r.attempts.map((a) => a.outcome), ['busy', 'answered']);
+      ok(await customer.done);
+    });
+
+    it('tries another employee when the first does not answer; that does not count as an attempt', async () => {
+      const number = '+79161230005';
+      await press1(number);
+      const noanswer = phone('employee-noanswer.xml', stack.employeePorts['101']!);
+      const answer = phone('employee-answer.xml', stack.employeePorts['102']!, { pauseMs: 60_000 });
+      const customer = phone('customer-answer.xml', stack.trunkPort, { keys: { pai: '+74950000102' }, pauseMs: 500 });
+      await Promise.all([noanswer.ready, answer.ready, customer.ready]);
+      await probe.setDepartment({ ringStrategy: 'round-robin' });
+      await probe.setLoggedIn({ '101': true, '102': true });
+      const r = await finalOf(number, 40_000);
+      assert.equal(r.status, 'completed');
+      const outcomes = r.attempts.map((a) => `${a.employeeId}:${a.outcome}`);
+      assert.ok(outcomes.includes('102:answered'), outcomes.join(','));
+      if (outcomes.length === 2) assert.equal(outcomes[0], '101:employee-unavailable');
+      ok(await customer.done);
+      await probe.setDepartment({ ringStrategy: 'ring-all' });
+    });
+
+    it('expires a request when no attempt could start inside the window', async () => {
+      await probe.setDepartment({ callbackPolicy: { ...POLICY, windowS: 2 } });
+      const number = '+79161230006';
+      await press1(number);
+      const r = await finalOf(number, 15_000);
+      assert.equal(r.status, 'expired');
+      assert.equal(r.attempts.length, 0);
+    });
+  });
+
+  describe('two instances on one Redis', () => {
+    let stack: Stack;
+    let probe: StateProbe;
+
+    before(async () => {
+      stack = await startStack({ instances: 2, env: { OFFER_DELAY_S: '1', LEASE_MS: '2000' } });
+      probe = new StateProbe(stack.redis.url);
+      await probe.setDepartment({ callbackPolicy: { ...POLICY, customerRingTimeoutS: 5 }, notifyAboutCallback: false });
+    });
+    after(async () => {
+      probe?.close();
+      await stack?.stop();
+    });
+
+    /** Requests stored the way digit 1 stores them (caller joins, then requests), without 50 SIPp calls. */
+    async function seedRequests(n: number): Promise<string[]> {
+      const redis = createRedis(stack.redis.url, 'seed');
+      await waitReady(redis, 5000);
+      const tx = new TxRunner(stack.redis.url, 1, 'seed');
+      await tx.connect(5000);
+      const q = new QueueStore(redis, tx, 1000);
+      const ids: string[] = [];
+      const dept = await probe.department();
+      for (let i = 0; i < n; i++) {
+        const now = Date.now();
+        const entryId = `c:${crypto.randomUUID()}`;
+        const number = `+7916555${String(i).padStart(4, '0')}`;
+        await q.join('demo', { id: entryId, kind: 'caller', departmentId: 'support', joinedAt: now - 1000, state: 'waiting', owner: 'seed', leaseUntil: now + 60_000, employeeIds: [], callerNumber: number });
+        const r = newRequest({ id: crypto.randomUUID(), accountId: 'demo', departmentId: 'support', multichannelNumber: MCN, callerNumber: number, callId: `seed-${i}`, joinedAt: now - 1000, now, policy: dept.callbackPolicy });
+        const res = await q.requestCallback('demo', entryId, r);
+        assert.equal(res.outcome, 'created');
+        ids.push(r.id);
+      }
+      await tx.close();
+      redis.disconnect();
+      return ids;
+    }
+
+    it('dials 50 requests exactly once each, shared between the instances', async () => {
+      await probe.setLoggedIn({ '101': false, '102': false });
+      await probe.setEmployee('102', { callerIdPresentation: true }); // both present +74950000000 here
+      const ids = await seedRequests(50);
+      const e1 = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['101']!, rtpEcho: true, calls: 1000, limit: 10, pauseMs: 60_000, timeoutMs: 170_000 });
+      const e2 = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['102']!, rtpEcho: true, calls: 1000, limit: 10, pauseMs: 60_000, timeoutMs: 170_000 });
+      const cust = startSipp({ scenario: 'customer-busy-then-answer.xml', localPort: stack.trunkPort, rtpEcho: true, calls: 1000, limit: 20, keys: { pai: MCN }, pauseMs: 200, timeoutMs: 170_000 });
+      await Promise.all([e1.ready, e2.ready, cust.ready]);
+      await probe.setLoggedIn({ '101': true, '102': true });
+      await eventually(async () => {
+        const rs = (await probe.requests()).filter((r) => ids.includes(r.id));
+        return rs.every((r) => ['completed', 'failed'].includes(r.status));
+      }, 150_000, 'all 50 requests to finish');
+      const rc = await cust.stop();
+      await Promise.all([e1.stop(), e2.stop()]);
+      const rs = (await probe.requests()).filter((r) => ids.includes(r.id));
+      assert.equal(rs.length, 50, 'none lost');
+      // every customer INVITE carries its request id; no request was dialled twice at the same time
+      // (retransmissions share a Call-ID, so calls are counted by Call-ID)
+      const calls = new Map<string, string>();
+      for (const m of rc.messagesLog.matchAll(/^INVITE sip:\+\d+@[^\n]*\n(?:[^\n]+\n)*?/gm)) {
+        const block = m[0];
+        const callId = /^Call-ID: (\S+)/m.exec(block)?.[1];
+        const cb = /^X-Callback-Id: (\S+)/m.exec(block)?.[1];
+        if (callId && cb) calls.set(callId, cb);
+      }
+      const byId = new Map<string, number>();
+      for (const id of calls.values()) byId.set(id, (byId.get(id) ?? 0) + 1);
+      for (const r of rs) {
+        const counted = r.attempts.filter((a) => a.customerDialledAt !== undefined).length;
+        assert.equal(byId.get(r.id) ?? 0, counted, `request ${r.id}: customer INVITEs = attempts that dialled`);
+        for (let i = 1; i < r.attempts.length; i++) assert.ok(r.attempts[i]!.startedAt >= r.attempts[i - 1]!.endedAt!, 'attempts never overlap');
+      }
+      const instances = new Set(rs.flatMap((r) => r.attempts.map((a) => a.instanceId)));
+      assert.equal(instances.size, 2, `both instances dialled (${[...instances].join(', ')})`);
+      assert.ok(rs.every((r) => r.status === 'completed'), rs.filter((r) => r.status !== 'completed').map((r) => `${r.id}:${r.status}`).join(', '));
+      await probe.setEmployee('102', { callerIdPresentation: false });
+    });
+
+    it('completes a request whose instance was killed mid-attempt on the other instance', async () => {
+      await probe.setLoggedIn({ '101': false, '102': false });
+      const [id] = await seedRequests(1);
+      const ringing = startSipp({ scenario: 'employee-noanswer.xml', localPort: stack.employeePorts['101']!, calls: 1, timeoutMs: 60_000 });
+      await ringing.ready;
+      await probe.setLoggedIn({ '101': true });
+      const first = await eventually(async () => {
+        const r = (await probe.requests()).find((x) => x.id === id);
+        return r?.status === 'dialing' ? r : undefined;
+      }, 10_000, 'the first attempt');
+      const owner = first.attempts[0]!.instanceId;
+      const victim = stack.services.find((s) => s.instanceId === owner)!;
+      await victim.kill();
+      const answer = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['102']!, rtpEcho: true, calls: 1, pauseMs: 60_000, timeoutMs: 60_000 });
+      const cust = startSipp({ scenario: 'customer-answer.xml', localPort: stack.trunkPort, rtpEcho: true, calls: 1, keys: { pai: '+74950000102' }, pauseMs: 300, timeoutMs: 60_000 });
+      await Promise.all([answer.ready, cust.ready]);
+      await probe.setLoggedIn({ '101': false, '102': true });
+      const done = await eventually(async () => {
+        const r = (await probe.requests()).find((x) => x.id === id);
+        return r?.status === 'completed' ? r : undefined;
+      }, 30_000, 'completion by the surviving instance');
+      assert.equal(done.attempts[0]!.outcome, 'interrupted');
+      const last = done.attempts[done.attempts.length - 1]!;
+      assert.equal(last.outcome, 'answered');
+      assert.notEqual(last.instanceId, owner);
+      ok(await cust.done);
+      await ringing.stop();
+      await answer.stop();
+    });
+  });
+});

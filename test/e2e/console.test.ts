@@ -16,10 +16,10 @@ import type { Account, Department, Employee } from '../../src/domain/model';
 import { QueueStore, type StoredEvent } from '../../src/store/queue-store';
 import { TxRunner } from '../../src/store/redis';
 import { RequestStore } from '../../src/store/requests';
-import { makeRequest, type Backend } from '../component/http/harness';
+import { makeRequest, replaceEvents, type Backend } from '../component/http/harness';
 import { describeResult, runSipp } from '../support/sipp';
 import { metric } from '../support/state';
-import { eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
+import { demoSeed, eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'demo-token';
@@ -34,23 +34,21 @@ async function apiGet<T>(baseUrl: string, p: string): Promise<T> {
   return (await r.json()) as T;
 }
 
-async function apiPost(baseUrl: string, p: string): Promise<void> {
-  const r = await fetch(`${baseUrl}/api/v1${p}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
-  assert.equal(r.status, 200, `POST ${p}`);
-}
-
 /**
  * A week of callback history for the demo account (requests with every outcome, abandoned
  * calls, per-day events) plus two requests pending right now. Written in time order, as the
  * event stream requires.
  */
-async function seedHistory(b: Pick<Backend, 'queue' | 'requests'>, now: number): Promise<CallbackRequest[]> {
+async function seedHistory(b: Pick<Backend, 'queue' | 'redis'>, now: number): Promise<{ live: CallbackRequest[]; failed: string[] }> {
+  const failed: string[] = [];
+  const history: StoredEvent[] = [];
   const outcomes = ['completed', 'failed', 'completed', 'expired', 'cancelled', 'completed', 'completed'] as const;
   const perDay = [2, 4, 3, 5, 2, 6, 3];
   const firstDay = Math.floor(now / DAY) * DAY - 6 * DAY;
   let n = 0;
   const tr = async (r: CallbackRequest, step: (r: CallbackRequest) => CallbackRequest, at: number, events: StoredEvent[] = []): Promise<void> => {
-    await b.queue.transition('demo', r.id, step, { now: at, events });
+    await b.queue.transition('demo', r.id, step, { now: at });
+    history.push(...events);
   };
   for (let d = 0; d < 7; d++) {
     const dayStart = firstDay + d * DAY + 9 * 60 * MIN;
@@ -58,7 +56,7 @@ async function seedHistory(b: Pick<Backend, 'queue' | 'requests'>, now: number):
       const at = dayStart + i * 7 * MIN;
       if (at > now - 10 * MIN) break;
       n += 1;
-      const r = await makeRequest(b as Backend, 'demo', 'support', `+7916${String(1000000 + n * 7919).slice(-7)}`, at);
+      const r = await makeRequest(b, 'demo', 'support', `+7916${String(1000000 + n * 7919).slice(-7)}`, at, history);
       const kind = outcomes[(n + d) % outcomes.length]!;
       const emp = n % 2 === 0 ? '101' : '102';
       const s = 1000;
@@ -70,6 +68,7 @@ async function seedHistory(b: Pick<Backend, 'queue' | 'requests'>, now: number):
           { type: 'completed', departmentId: 'support', at: at + wait + 15 * s },
         ]);
       } else if (kind === 'failed') {
+        failed.push(r.id);
         await tr(r, (x) => attemptFailed(customerDialled(startAttempt(x, emp, 'history', at + 30 * s), at + 31 * s), 'busy', 486, at + 40 * s), at + 40 * s, [
           { type: 'first-attempt', departmentId: 'support', at: at + 30 * s, ms: 30 * s },
         ]);
@@ -87,9 +86,13 @@ async function seedHistory(b: Pick<Backend, 'queue' | 'requests'>, now: number):
     if (t < now - 5 * MIN) {
       await b.queue.join('demo', { id: `c:abandon-${d}`, kind: 'caller', departmentId: 'support', joinedAt: t, state: 'waiting', owner: 'history', leaseUntil: Date.now() + MIN, employeeIds: [], callerNumber: '+79990000000' });
       await b.queue.leave('demo', `c:abandon-${d}`, t + 45_000);
+      history.push({ type: 'call', departmentId: 'support', at: t }, { type: 'abandoned', departmentId: 'support', at: t + 45_000 });
     }
   }
-  return [await makeRequest(b as Backend, 'demo', 'support', '+79161234567', now - 3 * MIN), await makeRequest(b as Backend, 'demo', 'support', '+79167654321', now - MIN)];
+  const live = [await makeRequest(b, 'demo', 'support', '+79161234567', now - 3 * MIN, history), await makeRequest(b, 'demo', 'support', '+79167654321', now - MIN, history)];
+  // the store stamps events with the Redis clock: put them at their historical times
+  await replaceEvents(b.redis, 'demo', history);
+  return { live, failed };
 }
 
 describe('web console (e2e: headless Chromium → service)', function () {
@@ -99,6 +102,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
   let tx: TxRunner;
   let requests: RequestStore;
   let live: CallbackRequest[] = [];
+  let failed: string[] = [];
   let context: BrowserContext;
   let page: Page;
   let userDataDir: string;
@@ -109,16 +113,24 @@ describe('web console (e2e: headless Chromium → service)', function () {
       console.log(`      skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
       this.skip();
     }
-    stack = await startStack({ env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30' } });
+    // the demo deployment with its employees off the line, so the seeded requests stay as they are
+    stack = await startStack({
+      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30' },
+      instances: 0,
+      seed: (p) => {
+        const seed = demoSeed(p.employees);
+        for (const a of seed.accounts) for (const e of a.employees) e.loggedIn = false;
+        return seed;
+      },
+    });
     redis = new Redis(stack.redis.url);
     tx = new TxRunner(stack.redis.url, 2, 'console-e2e');
     await tx.connect(5000);
     const queue = new QueueStore(redis, tx, 0);
     requests = new RequestStore(redis, queue);
-    // employees off the line, so seeded requests stay as they are
-    await apiPost(stack.baseUrl, '/accounts/demo/employees/101/logout');
-    await apiPost(stack.baseUrl, '/accounts/demo/employees/102/logout');
-    live = await seedHistory({ queue, requests }, Date.now());
+    // history first, then the service (whose dispatcher would expire old pending requests mid-seed)
+    ({ live, failed } = await seedHistory({ queue, redis }, Date.now()));
+    await stack.startService();
 
     fs.mkdirSync(SHOTS, { recursive: true });
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qc-chromium-'));
@@ -208,12 +220,21 @@ describe('web console (e2e: headless Chromium → service)', function () {
       await shot(`${lang}-requests`);
       await page.getByTestId(`request-row-${live[0]!.id}`).getByRole('link').click();
       await page.getByTestId('request-detail').waitFor();
+      assert.equal(await page.getByTestId('request-call-now').isEnabled(), true);
+      // a request that failed after two attempts: its attempts are listed
+      await page.getByTestId(`request-row-${failed[0]!}`).getByRole('link').click();
+      await page.getByTestId('attempts-table').locator('tbody tr').nth(1).waitFor();
+      assert.equal(await page.getByTestId('request-call-now').isEnabled(), false);
       await shot(`${lang}-request-detail`);
 
       await go('#/stats', L.stats);
       await page.getByTestId('stats-chart').waitFor();
       assert.ok(Number(await page.getByTestId('kpi-requests').locator('.kpi-value').textContent()) > 10);
       assert.equal(await page.locator('[data-testid="stats-chart"] g.day').count(), 7);
+      const heights = await Promise.all(
+        (await page.locator('[data-testid="stats-chart"] rect.series-requests').all()).map(async (r) => Number(await r.getAttribute('height'))),
+      );
+      assert.ok(heights.filter((x) => x > 0).length >= 6, `requests drawn on most days of the week: ${heights.join(',')}`);
       await shot(`${lang}-stats`);
 
       await go('#/tariff', L.tariff);

@@ -17,6 +17,7 @@ import {
   employeePatchBody,
   numberCreateBody,
 } from '../../../src/http/schemas';
+import type { StoredEvent } from '../../../src/store/queue-store';
 import type { CallbackStats } from '../../../src/store/requests';
 import {
   ALPHA_TOKEN,
@@ -24,6 +25,7 @@ import {
   client,
   makeRequest,
   OPERATOR_TOKEN,
+  replaceEvents,
   seedTwoAccounts,
   startApp,
   startBackend,
@@ -72,19 +74,23 @@ describe('HTTP API (component, real Redis)', function () {
     b = await startBackend();
     await seedTwoAccounts(b.provisioning);
     // alpha: 5 requests on day 1 (support ×3, sales ×2), 1 on day 2; beta: 1
-    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000001', T0));
+    const history: StoredEvent[] = [];
+    const betaHistory: StoredEvent[] = [];
+    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000001', T0, history));
     // the first request had one busy attempt, and is pending again
     const t = T0 + 30_000;
     await b.queue.transition('alpha', reqs[0]!.id, (r) => attemptFailed(customerDialled(startAttempt(r, '101', 'test', t), t + 500), 'busy', 486, t + 2_000), {
       now: t + 2_000,
-      events: [{ type: 'first-attempt', departmentId: 'support', at: t, ms: 30_000 }],
     });
-    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000002', T0 + 60_000));
-    reqs.push(await makeRequest(b, 'alpha', 'sales', '+79160000003', T0 + 120_000));
-    reqs.push(await makeRequest(b, 'alpha', 'sales', '+79160000004', T0 + 180_000));
-    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000005', T0 + 240_000));
-    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000006', T0 + DAY));
-    reqs.push(await makeRequest(b, 'beta', 'support', '+79160000007', T0 + 300_000));
+    history.push({ type: 'first-attempt', departmentId: 'support', at: t, ms: 30_000 });
+    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000002', T0 + 60_000, history));
+    reqs.push(await makeRequest(b, 'alpha', 'sales', '+79160000003', T0 + 120_000, history));
+    reqs.push(await makeRequest(b, 'alpha', 'sales', '+79160000004', T0 + 180_000, history));
+    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000005', T0 + 240_000, history));
+    reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000006', T0 + DAY, history));
+    reqs.push(await makeRequest(b, 'beta', 'support', '+79160000007', T0 + 300_000, betaHistory));
+    await replaceEvents(b.redis, 'alpha', history);
+    await replaceEvents(b.redis, 'beta', betaHistory);
     app = await startApp(b);
     call = client(app.baseUrl);
   });

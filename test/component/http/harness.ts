@@ -8,7 +8,8 @@ import { newRequest, type CallbackRequest } from '../../../src/callback/request'
 import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../../src/domain/model';
 import { createHttpApp, type HttpDeps } from '../../../src/http/app';
 import { ProvisioningStore } from '../../../src/store/provisioning';
-import { QueueStore } from '../../../src/store/queue-store';
+import { keys } from '../../../src/store/keys';
+import { QueueStore, type StoredEvent } from '../../../src/store/queue-store';
 import { TxRunner } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
 import { startRedis, type RedisServer } from '../../support/redis';
@@ -138,8 +139,24 @@ export async function seedTwoAccounts(p: ProvisioningStore): Promise<void> {
 
 let seq = 0;
 
-/** A callback request made through the real queue store: the caller joins, then presses 1. */
-export async function makeRequest(b: Backend, accountId: string, departmentId: string, callerNumber: string, at: number): Promise<CallbackRequest> {
+/**
+ * A callback request made through the real queue store: the caller joins, hears the offer, then
+ * presses 1. The store stamps statistics events with the Redis clock, so for history in the past
+ * the events this implies are appended to `history` (see replaceEvents).
+ */
+export async function makeRequest(
+  b: Pick<Backend, 'queue'>,
+  accountId: string,
+  departmentId: string,
+  callerNumber: string,
+  at: number,
+  history?: StoredEvent[],
+): Promise<CallbackRequest> {
+  history?.push(
+    { type: 'call', departmentId, at: at - 10_000 },
+    { type: 'offer', departmentId, at: at - 5_000 },
+    { type: 'request', departmentId, at },
+  );
   seq += 1;
   const entryId = `c:test-${seq}`;
   await b.queue.join(accountId, {
@@ -205,4 +222,18 @@ export function client(baseUrl: string) {
     if (text.length > 0 && (res.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text);
     return { status: res.status, headers: res.headers, body: body as T, text };
   };
+}
+
+/**
+ * Replaces an account's statistics event stream with events at the given (past) times, in the
+ * stream format RequestStore.stats reads: entry id "<ms>-<seq>", fields type, dept and ms.
+ * Test data only: the service itself appends events as they happen.
+ */
+export async function replaceEvents(redis: Redis, accountId: string, events: readonly StoredEvent[]): Promise<void> {
+  const key = keys.events(accountId);
+  await redis.del(key);
+  for (const e of [...events].sort((x, y) => x.at - y.at)) {
+    const fields = ['type', e.type, 'dept', e.departmentId, ...(e.ms !== undefined ? ['ms', String(Math.round(e.ms))] : [])];
+    await redis.xadd(key, `${Math.round(e.at)}-*`, ...fields);
+  }
 }

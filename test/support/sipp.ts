@@ -32,6 +32,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freeEvenPortPair, freePort } from './ports';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SCENARIO_DIR = path.join(REPO_ROOT, 'sipp-scenarios');
@@ -135,9 +136,11 @@ export interface SippProcess {
 // --------------------------------------------------------------------------------------------
 // ports (synchronous, because startSipp() must return its ports at once)
 
+// One child process finds every missing port at once (spawnSync blocks the event loop, so once only).
 const SYNC_PORT_SCRIPT = `
 const net = require('node:net'), dgram = require('node:dgram');
-const kind = process.argv[1];
+const kinds = process.argv[1].split(',').filter(Boolean);
+const avoid = new Set(process.argv[2].split(',').filter(Boolean).map(Number));
 const reserved = new Set([3000,5060,5061,5071,5072,5080,5081,5090,6379,8021,8022,9022,9023]);
 const tcp = (p) => new Promise((res) => { const s = net.createServer(); s.once('error', () => res(null));
   s.listen({ host: '127.0.0.1', port: p, exclusive: true }, () => { const a = s.address().port; s.close(() => res(a)); }); });
@@ -145,37 +148,70 @@ const udp = (p) => new Promise((res) => { const s = dgram.createSocket('udp4'); 
   s.bind({ address: '127.0.0.1', port: p, exclusive: true }, () => { const a = s.address().port; s.close(() => res(a)); }); });
 // below the ephemeral range (32768-60999), see PORT_RANGE in ports.ts
 const pick = (even) => { const p = 20000 + Math.floor(Math.random() * 12760); return even ? p - (p % 2) : p; };
+const usable = (p) => !reserved.has(p) && !avoid.has(p);
 (async () => {
-  for (let i = 0; i < 200; i++) {
-    if (kind === 'media') {
-      const b = pick(true);
-      let ok = true;
-      for (let k = 0; ok && k < 4; k++) ok = !reserved.has(b + k) && (await udp(b + k)) !== null;
-      if (ok) { process.stdout.write(String(b)); return; }
-    } else {
-      const p = pick(false); if (reserved.has(p)) continue;
-      if ((await tcp(p)) !== null && (await udp(p)) !== null) { process.stdout.write(String(p)); return; }
+  const out = [];
+  for (const kind of kinds) {
+    let found = 0;
+    for (let i = 0; i < 200 && !found; i++) {
+      if (kind === 'media') {
+        const b = pick(true);
+        let ok = true;
+        for (let k = 0; ok && k < 4; k++) ok = usable(b + k) && (await udp(b + k)) !== null;
+        if (ok) { found = b; for (let k = 0; k < 4; k++) avoid.add(b + k); }
+      } else {
+        const p = pick(false);
+        if (usable(p) && (await tcp(p)) !== null && (await udp(p)) !== null) { found = p; avoid.add(p); }
+      }
     }
+    if (!found) process.exit(3);
+    out.push(found);
   }
-  process.exit(3);
+  process.stdout.write(out.join(' '));
 })();
 `;
 
 const handedOut = new Set<number>();
 
-function freePortSync(kind: 'sip' | 'media'): number {
-  for (let i = 0; i < 20; i++) {
-    const r = spawnSync(process.execPath, ['-e', SYNC_PORT_SCRIPT, kind], { encoding: 'utf8', timeout: 10_000 });
-    const port = Number(r.stdout);
-    if (r.status !== 0 || !Number.isInteger(port) || port <= 0) {
-      throw new Error(`could not find a free ${kind} port: ${r.stderr || r.error?.message || 'unknown error'}`);
-    }
-    const block = kind === 'media' ? [port, port + 1, port + 2, port + 3] : [port];
-    if (block.some((p) => handedOut.has(p))) continue;
-    block.forEach((p) => handedOut.add(p));
-    return port;
+/** Free ports for the kinds asked, synchronously (startSipp() must return its ports at once). */
+function freePortsSync(kinds: Array<'sip' | 'media'>): number[] {
+  if (kinds.length === 0) return [];
+  const r = spawnSync(process.execPath, ['-e', SYNC_PORT_SCRIPT, kinds.join(','), [...handedOut].join(',')], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  const ports = r.stdout.trim().split(' ').map(Number);
+  if (r.status !== 0 || ports.length !== kinds.length || ports.some((p) => !Number.isInteger(p) || p <= 0)) {
+    throw new Error(`could not find free ports (${kinds.join(', ')}): ${r.stderr || r.error?.message || 'unknown error'}`);
   }
-  throw new Error(`could not find a free ${kind} port not already handed out`);
+  kinds.forEach((kind, i) => {
+    const block = kind === 'media' ? [0, 1, 2, 3].map((k) => ports[i] + k) : [ports[i]];
+    block.forEach((p) => handedOut.add(p));
+  });
+  return ports;
+}
+
+interface Ports {
+  localPort: number;
+  mediaPort: number;
+}
+
+function portsSync(opts: SippOptions): Ports {
+  const missing: Array<'sip' | 'media'> = [];
+  if (opts.localPort === undefined) missing.push('sip');
+  if (opts.mediaPort === undefined) missing.push('media');
+  const found = freePortsSync(missing);
+  return {
+    localPort: opts.localPort ?? (found.shift() as number),
+    mediaPort: opts.mediaPort ?? (found.shift() as number),
+  };
+}
+
+async function portsAsync(opts: SippOptions): Promise<Ports> {
+  return {
+    localPort: opts.localPort ?? (await freePort('both')),
+    mediaPort: opts.mediaPort ?? (await freeEvenPortPair()),
+  };
 }
 
 // --------------------------------------------------------------------------------------------
@@ -195,10 +231,9 @@ interface Prepared {
   mediaPort: number;
 }
 
-function prepare(opts: SippOptions): Prepared {
+function prepare(opts: SippOptions, ports: Ports): Prepared {
   const scenario = resolveScenario(opts.scenario);
-  const localPort = opts.localPort ?? freePortSync('sip');
-  const mediaPort = opts.mediaPort ?? freePortSync('media');
+  const { localPort, mediaPort } = ports;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qcb-sipp-'));
   const files = {
     stat: path.join(dir, 'stat.csv'),
@@ -328,9 +363,9 @@ export const TIMEOUT_EXIT_CODE = 124;
 
 const SIGNAL_NUMBERS = os.constants.signals as Record<string, number>;
 
-function launch(opts: SippOptions): SippProcess {
+function launch(opts: SippOptions, ports: Ports): SippProcess {
   installExitHook();
-  const prep = prepare(opts);
+  const prep = prepare(opts, ports);
   const started = Date.now();
   const binary = sippBinary();
   const child = spawn(binary, prep.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -494,14 +529,15 @@ export const BIND_FAILED_EXIT_CODE = 254;
 export async function runSipp(opts: SippOptions): Promise<SippResult> {
   const autoPorts = opts.localPort === undefined && opts.mediaPort === undefined;
   for (let attempt = 1; ; attempt++) {
-    const result = await launch(opts).done;
+    const result = await launch(opts, await portsAsync(opts)).done;
     if (!(autoPorts && result.exitCode === BIND_FAILED_EXIT_CODE && attempt < 3)) return result;
   }
 }
 
 /** Starts SIPp in the background (e.g. a UAS phone); see SippProcess. */
 export function startSipp(opts: SippOptions): SippProcess {
-  return launch(opts);
+  resolveScenario(opts.scenario); // fail before looking for ports
+  return launch(opts, portsSync(opts));
 }
 
 /** One-line summary for assertion messages. */

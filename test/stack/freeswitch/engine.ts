@@ -13,6 +13,7 @@ import { InboundListener } from './esl-server';
 import { OutboundSession } from './esl-outbound';
 import { buildAnswer, buildOffer, cryptoLines, negotiate, parseSdp, type NegotiatedAudio, type SdpOrigin } from './sdp';
 import { hdr, parseNameAddr, SipUa, type Dialog, type SipMessage, type UasHandler } from './sip-ua';
+import type { ChannelSnapshot } from './index';
 
 export interface EngineConfig {
   sipAddress: string; sipPort: number;
@@ -22,11 +23,6 @@ export interface EngineConfig {
   heartbeatIntervalMs: number;
   hostname: string;
   log: (line: string) => void;
-}
-
-export interface ChannelSnapshotData {
-  uuid: string; callId: string; state: string; answered: boolean; bridgedTo?: string;
-  played: string[]; dtmf: string[]; rtp: { packetsSent: number; packetsReceived: number; bytesSent: number; bytesReceived: number };
 }
 
 const PROFILE_NAME = 'drachtio_mrf';
@@ -39,16 +35,16 @@ function hostIPv4(): string {
   return '127.0.0.1';
 }
 
-/** Our media direction for a remote direction. */
-function flip(d: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): string {
-  return d === 'recvonly' ? 'sendonly' : d === 'sendonly' ? 'recvonly' : d;
-}
-
 function hostIPv6(): string {
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv6' && !a.internal && !a.address.startsWith('fe80')) return a.address;
   }
   return '::1';
+}
+
+/** Our media direction for a remote direction. */
+function flip(d: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'): string {
+  return d === 'recvonly' ? 'sendonly' : d === 'sendonly' ? 'recvonly' : d;
 }
 
 /** Per-leg SIP/SDP state the channel model does not need to know about. */
@@ -68,7 +64,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   readonly inbound: InboundListener;
   private readonly legs = new Map<string, Leg>(); // uuid -> leg
   private readonly byDialog = new Map<Dialog, Leg>();
-  private readonly ended: ChannelSnapshotData[] = [];
+  private readonly ended: ChannelSnapshot[] = [];
   private readonly apps: Map<string, AppImpl> = defaultApps();
   private readonly startedAt = Date.now();
   private sessionCounter = 0;
@@ -141,7 +137,14 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const offer = is3pcc ? undefined : parseSdp(req.body);
     const audio = offer ? negotiate(offer) : undefined;
     if (offer && !audio) return { status: 488, reason: 'Not Acceptable Here' };
-    const rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: this.cfg.rtpPortMin, portMax: this.cfg.rtpPortMax });
+    let rtp: RtpEndpoint;
+    try {
+      rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: this.cfg.rtpPortMin, portMax: this.cfg.rtpPortMax });
+    } catch (err) {
+      this.log(`[rtp] no media port: ${(err as Error).message}`);
+      return { status: 503, reason: 'Service Unavailable' };
+    }
+    if (dialog.state === 'terminated') { rtp.close(); return { status: 487, reason: 'Request Terminated' }; } // CANCELled
     const uuid = randomUUID();
     const eslHeader = hdr(req, 'X-esl-outbound');
     const esl = eslHeader ? /^\s*([^:\s]+):(\d+)\s*$/.exec(eslHeader) : null;
@@ -162,7 +165,8 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     if (audio) {
       ch.readCodec = audio.codec;
       this.setRtpTarget(leg, audio);
-      return { sdp: buildAnswer(leg.origin, rtp.port, audio), remotePartyId: `"${parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia'}" <sip:${parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia'}@${this.cfg.sipAddress}>;party=calling;privacy=off;screen=no` };
+      const user = parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia';
+      return { sdp: buildAnswer(leg.origin, rtp.port, audio), remotePartyId: `"${user}" <sip:${user}@${this.cfg.sipAddress}>;party=calling;privacy=off;screen=no` };
     }
     return { sdp: this.offerSdp(leg, false) };
   }
@@ -760,7 +764,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
   // ---- snapshots -----------------------------------------------------------------------------------------------
 
-  private snapshot(leg: Leg): ChannelSnapshotData {
+  private snapshot(leg: Leg): ChannelSnapshot {
     const ch = leg.channel;
     return {
       uuid: ch.uuid, callId: ch.callId, state: ch.callState, answered: (ch.profile.get('Channel-Answered-Time') ?? '0') !== '0',
@@ -768,7 +772,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     };
   }
 
-  channels(): ChannelSnapshotData[] {
+  channels(): ChannelSnapshot[] {
     return [...this.ended, ...[...this.legs.values()].map((l) => this.snapshot(l))];
   }
 

@@ -297,6 +297,37 @@ describe('FreeSWITCH stand-in: outbound socket lifetime', function () {
   });
 });
 
+describe('FreeSWITCH stand-in: outbound socket linger', function () {
+  this.timeout(15000);
+  it('linger 1: a linger notice at hangup, the goodbye and close one second later', async () => {
+    const st = await startFsStack();
+    try {
+      const p = await party(st);
+      const conn = p.ep.conn as unknown as { sendRecv(cmd: string, cb: (evt: EslEventLikeReply) => void): void };
+      await sleep(100); // let fsmrf's own event/filter replies arrive first (modesl pairs replies by order)
+      const reply = await new Promise<EslEventLikeReply>((resolve) => conn.sendRecv('linger 1', resolve));
+      assert.equal(reply.getHeader('Reply-Text'), '+OK will linger 1 seconds');
+      const t0 = Date.now();
+      await st.ms.api(`uuid_kill ${p.ep.uuid}`);
+      await sleep(300);
+      const notices = outboundFrames(st).filter((f) => f.headers[0][1] === 'text/disconnect-notice');
+      assert.equal(notices.length, 1);
+      assert.deepEqual(notices[0].headers.map(([k]) => k), ['Content-Type', 'Controlled-Session-UUID', 'Content-Disposition', 'Channel-Name', 'Linger-Time', 'Content-Length']);
+      assert.equal(notices[0].headers[2][1], 'linger');
+      await sleep(1000);
+      const after = outboundFrames(st).filter((f) => f.headers[0][1] === 'text/disconnect-notice');
+      assert.equal(after.length, 2, 'goodbye after the linger time');
+      assert.ok(Date.now() - t0 >= 1000);
+      assert.equal(after[1].body, 'Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n');
+      p.rtp.close();
+    } finally {
+      await st.stop();
+    }
+  });
+});
+
+interface EslEventLikeReply { getHeader(name: string): string | undefined }
+
 describe('FreeSWITCH stand-in: inbound event socket', function () {
   this.timeout(15000);
   let engine: MediaEngine;

@@ -5,12 +5,13 @@
  * `linger`. When the channel is gone the session gets the disconnect notice and FreeSWITCH closes it.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { channelDataReply, commandReply, SITES, type EslCommand } from './events';
+import { channelDataReply, commandReply, lingerNotice, SITES, type EslCommand } from './events';
 import { EslSession, type EslBackend } from './esl-session';
 import type { Channel } from './channel';
 
 export class OutboundSession extends EslSession {
-  private lingerMs = 0;
+  /** seconds; undefined = no linger, -1 = until the client closes */
+  private lingerSecs?: number;
   private ended = false;
 
   constructor(socket: Socket, backend: EslBackend, readonly channel: Channel, private readonly onGone: (s: OutboundSession) => void) {
@@ -36,11 +37,11 @@ export class OutboundSession extends EslSession {
       }
       case 'linger': {
         const secs = parseInt(rest, 10);
-        this.lingerMs = (Number.isFinite(secs) && secs > 0 ? secs : 600) * 1000;
-        return commandReply(`+OK will linger ${this.lingerMs / 1000} seconds`);
+        this.lingerSecs = Number.isFinite(secs) && secs > 0 ? secs : -1;
+        return commandReply(this.lingerSecs > 0 ? `+OK will linger ${this.lingerSecs} seconds` : '+OK will linger');
       }
       case 'nolinger':
-        this.lingerMs = 0;
+        this.lingerSecs = undefined;
         return commandReply('+OK will not linger');
       case 'getvar':
         return commandReply(this.channel.getVar(rest) ?? '');
@@ -49,13 +50,17 @@ export class OutboundSession extends EslSession {
     }
   }
 
-  /** The channel hung up and all its events are out. */
+  /**
+   * The channel hung up and all its events are out. Without linger: goodbye notice and close. With linger:
+   * a `Content-Disposition: linger` notice now, the goodbye when the linger time is up (or never, for a bare
+   * `linger`, until the client closes).
+   */
   channelGone(): void {
     if (this.ended) return;
     this.ended = true;
-    const bye = (): void => this.goodbye(this.channel.uuid);
-    if (this.lingerMs > 0) setTimeout(bye, this.lingerMs).unref();
-    else bye();
+    if (this.lingerSecs === undefined) { this.goodbye(this.channel.uuid); return; }
+    this.write(lingerNotice(this.channel.uuid, this.channel.channelName, this.lingerSecs));
+    if (this.lingerSecs > 0) setTimeout(() => this.goodbye(this.channel.uuid), this.lingerSecs * 1000).unref();
   }
 
   protected override onClose(): void { this.onGone(this); }

@@ -177,6 +177,12 @@ export function disconnectNotice(controlledSessionUuid?: string): string {
   return `Content-Type: text/disconnect-notice\n${extra}Content-Length: ${Buffer.byteLength(GOODBYE)}\n\n${GOODBYE}`;
 }
 
+/** Sent instead of the goodbye when a lingering outbound socket's channel hangs up. */
+export function lingerNotice(uuid: string, channelName: string, lingerSecs: number): string {
+  return `Content-Type: text/disconnect-notice\nControlled-Session-UUID: ${uuid}\nContent-Disposition: linger\n`
+    + `Channel-Name: ${channelName}\nLinger-Time: ${lingerSecs}\nContent-Length: 0\n\n`;
+}
+
 /**
  * The reply to `connect` on an outbound socket: the CHANNEL_DATA headers, url-encoded, no Content-Length,
  * with Content-Type / Reply-Text / Socket-Mode / Control as the last four headers.

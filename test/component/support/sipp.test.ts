@@ -216,14 +216,19 @@ describe('test support: SIPp runner and scenario pack (no service)', function ()
         ['503', 'Retry-After: 30', '503', true],
         ['503', '', '503', false],
       ];
-      const results = await Promise.all(
-        cases.map((c) =>
+      const [answered, ...results] = await Promise.all([
+        // the fake service answers 200: ACK + BYE, then the call fails
+        pair({ scenario: fixture('fake-service.xml'), pauseMs: 8000 }, callerOpts('caller-expect-reject.xml', { keys: { caller: CALLER, expect_status: '403' } })),
+        ...cases.map((c) =>
           pair(
             { scenario: fixture('fake-reject.xml'), keys: { status: c[0], retry_after: c[1] } },
             callerOpts('caller-expect-reject.xml', { keys: { caller: CALLER, expect_status: c[2] } }),
           ),
         ),
-      );
+      ]);
+      failedOnce(answered.uac[0], 'answered although 403 was expected');
+      assert.match(answered.uac[0].messagesLog, /ACK sip:[\s\S]*BYE sip:/, 'the unexpected 200 is ACKed and hung up');
+      assert.match(answered.uac[0].logsLog, /ANSWERED \(200\) but 403 was expected/);
       cases.forEach(([status, ra, expect, passes], i) => {
         const what = `got ${status}${ra ? ' + Retry-After' : ''}, expected ${expect}`;
         const r = results[i].uac[0];
@@ -235,12 +240,17 @@ describe('test support: SIPp runner and scenario pack (no service)', function ()
   });
 
   describe('employee phone scenarios', () => {
-    it('employee-answer: logs From and X-Callback-Id; both endings (far BYE, own BYE after -d) over UDP and TCP', async () => {
-      const [farBye, ownBye, tcp] = await Promise.all([
+    it('employee-answer: logs From and X-Callback-Id; both endings (far BYE, own BYE after -d) over UDP and TCP; re-INVITE', async () => {
+      const [farBye, ownBye, tcp, reinvite] = await Promise.all([
         pair({ scenario: 'employee-answer.xml', pauseMs: 10_000, rtpEcho: true }, serviceInvite(MULTICHANNEL, { pauseMs: 300 })),
         pair({ scenario: 'employee-answer.xml', pauseMs: 300, rtpEcho: true }, serviceInvite(MULTICHANNEL)),
         pair({ scenario: 'employee-answer.xml', pauseMs: 300, transport: 't1' }, serviceInvite(MULTICHANNEL)),
+        pair({ scenario: 'employee-answer.xml', pauseMs: 600 }, serviceInvite(MULTICHANNEL, { scenario: fixture('uac-reinvite.xml') })),
       ]);
+      ok(reinvite.uas, 'employee-answer with a re-INVITE');
+      ok(reinvite.uac[0], 're-INVITEing service side');
+      const flow = (reinvite.uas.messagesLog.match(/^(SIP\/2\.0 \d+|[A-Z]+ sip:)/gm) ?? []).join(' ');
+      assert.equal(flow, 'INVITE sip: SIP/2.0 180 SIP/2.0 200 ACK sip: INVITE sip: SIP/2.0 200 ACK sip: BYE sip: SIP/2.0 200');
       for (const [what, r] of [['far BYE', farBye], ['own BYE', ownBye], ['TCP', tcp]] as const) {
         ok(r.uas, `employee-answer ${what}`);
         ok(r.uac[0], `service side ${what}`);

@@ -105,7 +105,11 @@ export function createHttpApp(deps: HttpDeps): Express {
     res.setHeader('X-Frame-Options', 'DENY');
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : req.baseUrl || 'other';
+      const route = req.route
+        ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}`
+        : req.originalUrl.startsWith(`${API_PREFIX}/`)
+          ? `${API_PREFIX}/(unmatched)`
+          : req.baseUrl || 'other';
       m.requests.inc({ method: req.method, route, status: String(res.statusCode) });
       m.duration.observe({ method: req.method, route }, seconds);
       const entry = { method: req.method, path: req.path === '/' ? req.baseUrl || '/' : `${req.baseUrl}${req.path}`, status: res.statusCode, ms: Math.round(seconds * 1000) };

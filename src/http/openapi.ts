@@ -216,6 +216,15 @@ export const openApiDocument: OpenApiDocument = {
     { name: 'stats', description: 'statistics' },
   ],
   paths: {
+    '/openapi.json': {
+      get: {
+        operationId: 'getOpenApi',
+        tags: ['session'],
+        summary: 'This document (no token needed)',
+        security: [],
+        responses: { '200': ok('OpenAPI 3.1 document', { type: 'object' }) },
+      },
+    },
     '/me': {
       get: {
         operationId: 'getMe',

@@ -23,6 +23,7 @@ import { demoSeed, eventually, REPO_ROOT, startStack, type Stack } from '../supp
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'demo-token';
+const OPERATOR = 'operator-e2e-token-0123456789';
 const MCN = '+74950000000';
 const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
 const MIN = 60_000;
@@ -115,7 +116,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
     }
     // the demo deployment with its employees off the line, so the seeded requests stay as they are
     stack = await startStack({
-      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30' },
+      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30', OPERATOR_TOKEN: OPERATOR },
       instances: 0,
       seed: (p) => {
         const seed = demoSeed(p.employees);
@@ -347,6 +348,33 @@ describe('web console (e2e: headless Chromium → service)', function () {
     await page.getByTestId('signout').click();
     await page.getByTestId('signin-form').waitFor();
     assert.equal(await page.evaluate("sessionStorage.getItem('qc.token')"), null);
+  });
+
+  it('lets the operator pick an account and change only that one', async () => {
+    const created = await fetch(`${stack.baseUrl}/api/v1/accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'acme', name: 'ACME Ltd', callbackEnabled: false }),
+    });
+    assert.equal(created.status, 201);
+    await page.getByLabel('Токен доступа').fill(OPERATOR);
+    await page.getByTestId('signin-submit').click();
+    const picker = page.getByTestId('account-select');
+    await picker.waitFor();
+    assert.deepEqual(await picker.locator('option').allTextContents(), ['ACME Ltd (acme)', 'Demo company (demo)']);
+    await picker.selectOption('acme');
+    await page.getByTestId('nav-tariff').click();
+    await page.locator('#page-title').filter({ hasText: 'Тариф и опции' }).waitFor();
+    const sw = page.getByTestId('option-callback');
+    assert.equal(await sw.getAttribute('aria-checked'), 'false');
+    await sw.click();
+    await page.locator('[data-testid="option-callback"][aria-checked="true"]').waitFor();
+    const acme = (await (await fetch(`${stack.baseUrl}/api/v1/accounts/acme`, { headers: { authorization: `Bearer ${OPERATOR}` } })).json()) as Account;
+    assert.equal(acme.callbackEnabled, true);
+    assert.equal((await apiGet<Account>(stack.baseUrl, '/accounts/demo')).callbackEnabled, true);
+    await shot('ru-operator-tariff');
+    await page.getByTestId('signout').click();
+    await page.getByTestId('signin-form').waitFor();
   });
 
   it('raised no script errors or CSP violations', () => {

@@ -31,8 +31,11 @@ function stopTimers() {
   state.timers = [];
 }
 
+/** Repeats fn while the page is shown (a hidden tab does not poll). */
 function every(ms, fn) {
-  state.timers.push(setInterval(fn, ms));
+  state.timers.push(setInterval(() => {
+    if (!document.hidden) fn();
+  }, ms));
 }
 
 function toast(text, kind = 'ok') {
@@ -175,6 +178,7 @@ function accountSwitch() {
         onchange: (e) => {
           state.accountId = e.target.value;
           sessionStorage.setItem(ACCOUNT_KEY, state.accountId);
+          toSection();
           render();
         },
       },
@@ -294,10 +298,16 @@ async function loadSession(token) {
   }
 }
 
+/** Drops an item id from the route (it belongs to the account shown before). */
+function toSection() {
+  const { page } = parseRoute();
+  history.replaceState(null, '', `#/${PAGES.some(([p]) => p === page) ? page : 'numbers'}`);
+}
+
 async function signIn(token) {
   await loadSession(token);
   session.token = token;
-  if (!location.hash || location.hash === '#' || location.hash === '#/') location.hash = '#/numbers';
+  toSection();
   render.focusNext = true;
   render();
 }

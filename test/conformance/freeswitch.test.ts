@@ -42,6 +42,9 @@ describe('FreeSWITCH stand-in: reference flows F1–F5 (fsmrf + SIP engine + SIP
     assert.equal(out.uac.exitCode, 0, 'sipp caller failed');
     assert.deepEqual(out.result, { playbackSeconds: '2', playbackMilliseconds: '2000', playbackLastOffsetPos: '16000' });
     assertConformant('F1', out, { exactKeys: true, varTolerance: 0, exactVars: true });
+    // fact 16: endpoint.local.sdp is rtp_local_sdp_str (o= 127.0.0.1, a=sendrecv added), not the 200 OK body
+    const sdp = JSON.parse(out.log.find((l) => l.startsWith('local sdp '))?.slice('local sdp '.length) ?? '""') as string;
+    assert.match(sdp, /^v=0\r\no=FreeSWITCH \d+ \d+ IN IP4 127\.0\.0\.1\r\ns=FreeSWITCH\r\nc=IN IP4 127\.0\.0\.1\r\nt=0 0\r\nm=audio \d+ RTP\/AVP 0 101\r\n(a=.*\r\n)*a=ptime:20\r\na=sendrecv\r\n$/);
     const [ch] = out.channels;
     assert.equal(ch.state, 'HANGUP');
     assert.ok(ch.rtp.packetsSent >= 99, `sent ${ch.rtp.packetsSent} RTP packets for 2 s`);

@@ -31,6 +31,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const APPS: Record<string, FlowApp> = {
   F1: (st, { log }) => async (req, res) => {
     const { endpoint, dialog } = await st.ms.connectCaller(req, res);
+    log(`local sdp ${JSON.stringify(endpoint.local.sdp)}`);
     const result = await endpoint.play(PROMPT);
     log(`play result ${JSON.stringify(result)}`);
     await endpoint.destroy();

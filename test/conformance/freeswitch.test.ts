@@ -238,6 +238,21 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     assert.equal(parks.length, 2);
   });
 
+  it('uuid_bridge interrupts a running playback list: its COMPLETE comes before COMPLETE(socket)', async () => {
+    const a = await party(st); const b = await party(st); parties.push(a, b);
+    const playing = a.ep.play(Array(5).fill(PROMPT) as string[]);
+    await sleep(300);
+    await a.ep.bridge(b.ep);
+    const r = await withTimeout(playing, 1000, 'play interrupted by the bridge');
+    assert.ok(Number(r.playbackMilliseconds) < 1000);
+    const seq = outboundEvents(st).filter((e) => e['Unique-ID'] === a.ep.uuid && String(e['Event-Name']).startsWith('CHANNEL_EXECUTE'))
+      .map((e) => `${String(e['Event-Name'])}:${String(e.Application)}`);
+    const iPlay = seq.indexOf('CHANNEL_EXECUTE_COMPLETE:playback');
+    const iSock = seq.indexOf('CHANNEL_EXECUTE_COMPLETE:socket');
+    assert.ok(iPlay >= 0 && iSock > iPlay, seq.join(' '));
+    assert.equal(seq.filter((x) => x === 'CHANNEL_EXECUTE:playback').length, 1, 'the rest of the list was dropped');
+  });
+
   it('api: set + uuid_getvar, unknown command, missing channel, version', async () => {
     const p = await party(st); parties.push(p);
     await p.ep.execute('set', 'foo=bar baz');

@@ -301,6 +301,13 @@ export class Channel {
     fn?.();
   }
 
+  /** Resolves when the application queue is empty, or after `maxMs` (a parked queue never empties). */
+  async idle(maxMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.drained, new Promise((r) => { timer = setTimeout(r, maxMs); })]);
+    clearTimeout(timer);
+  }
+
   /** uuid_break: stops the current playback (all: also the rest of a `!`-list). */
   breakMedia(all: boolean): void { this.mediaBreak?.(all); }
 
@@ -327,9 +334,7 @@ export class Channel {
     if (this.hungUp) return this.finishing;
     this.markHangup(cause);
     // let the running application emit its own COMPLETE first (apps end on the hangup signal)
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.drained, new Promise((r) => { timer = setTimeout(r, 2000); })]);
-    clearTimeout(timer);
+    await this.idle(2000);
     await this.finish();
   }
 

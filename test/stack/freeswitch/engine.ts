@@ -677,8 +677,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const a = aId ? this.legs.get(aId) : undefined;
     const b = bId ? this.legs.get(bId) : undefined;
     if (!a || !b || a === b) return `-ERR Invalid uuid ${!a ? aId ?? '' : bId ?? ''}\n`;
-    setTimeout(() => {
+    setTimeout(async () => {
+      // the transfer into the bridge interrupts what the legs were playing; their COMPLETEs come first
       for (const l of [b, a]) l.channel.breakMedia(true);
+      await Promise.all([a, b].map((l) => l.channel.idle(200)));
+      if (a.channel.hungUp || b.channel.hungUp) return;
       for (const l of [a, b]) l.channel.setProfile('Callee-ID-Name', 'unknown');
       a.channel.setVar('uuid_bridge', b.channel.uuid);
       a.channel.bridgedWith(b.channel, 'originatee');

@@ -540,12 +540,28 @@ export function startSipp(opts: SippOptions): SippProcess {
   return launch(opts, portsSync(opts));
 }
 
-/** One-line summary for assertion messages. */
+/**
+ * The start lines of the messages in a -trace_msg log, in order, marked > (sent) or < (received),
+ * e.g. ['< INVITE sip:101@127.0.0.1:5071', '> SIP/2.0 180 Ringing', ...].
+ */
+export function messageFlow(messagesLog: string): string[] {
+  const out: string[] = [];
+  const re = /^(UDP|TCP|TLS|SCTP) message (sent|received)[^\n]*\n\s*\n([^\r\n]+)/gm;
+  for (const m of messagesLog.matchAll(re)) {
+    const line = m[3].replace(/ SIP\/2\.0$/, '');
+    out.push(`${m[2] === 'sent' ? '>' : '<'} ${line}`);
+  }
+  return out;
+}
+
+/** Summary for assertion messages: counters, command line, message flow, errors. */
 export function describeResult(r: SippResult): string {
+  const flow = messageFlow(r.messagesLog);
   return (
     `sipp exit=${r.exitCode}${r.signal ? ` (${r.signal})` : ''}${r.timedOut ? ' TIMED OUT' : ''} ` +
     `successful=${r.successful} failed=${r.failed} retrans=${r.retransmissions}\n` +
     `args: sipp ${r.args.join(' ')}\n` +
+    `flow: ${flow.length ? flow.join(' | ') : '(no SIP message sent or received)'}\n` +
     (r.errorLog ? `--- errors ---\n${r.errorLog.slice(-3000)}\n` : '') +
     (r.stderr ? `--- stderr ---\n${r.stderr.slice(-2000)}\n` : '')
   );

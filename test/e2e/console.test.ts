@@ -291,6 +291,23 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal(await metric(stack.baseUrl, 'qc_offers_total'), offers0 + 1, 'the next caller is offered the callback again');
   });
 
+  it('adds a multichannel number (a bad one is refused at the field) and removes it', async () => {
+    page.once('dialog', (d) => void d.accept());
+    await go('#/numbers', /Номера и отделы/);
+    await page.getByTestId('number-new').fill('84957777777');
+    await page.getByRole('button', { name: 'Подключить номер' }).click();
+    await page.locator('.form-error').filter({ hasText: 'number' }).waitFor();
+    assert.equal(await page.getByTestId('number-new').getAttribute('aria-invalid'), 'true');
+    await page.getByTestId('number-new').fill('+74957777777');
+    await page.getByRole('button', { name: 'Подключить номер' }).click();
+    await page.getByTestId('number-row-+74957777777').waitFor();
+    const numbers = await apiGet<{ items: Array<{ number: string; departmentId: string }> }>(stack.baseUrl, '/accounts/demo/numbers');
+    assert.deepEqual(numbers.items.map((n) => n.number), [MCN, '+74957777777']);
+    await page.getByRole('button', { name: 'Удалить +74957777777' }).click();
+    await page.getByTestId('number-row-+74957777777').waitFor({ state: 'detached' });
+    assert.equal((await apiGet<{ items: unknown[] }>(stack.baseUrl, '/accounts/demo/numbers')).items.length, 1);
+  });
+
   it('saves "Notify about callback" from the department form', async () => {
     await go('#/departments/support', /Support/);
     await page.getByLabel('Уведомлять об обратном звонке').uncheck();
@@ -380,5 +397,11 @@ describe('web console (e2e: headless Chromium → service)', function () {
   it('raised no script errors or CSP violations', () => {
     // 401 (the wrong token) and 400 (the validation error) were provoked on purpose
     assert.deepEqual(pageErrors.filter((e) => !/status of (400|401) /.test(e)), []);
+  });
+
+  it('never wrote a token into the service log', () => {
+    const out = stack.services.map((s) => s.output()).join('\n');
+    assert.match(out, /http request/, 'the service logged HTTP requests');
+    for (const token of [TOKEN, OPERATOR, 'wrong-token']) assert.equal(out.includes(token), false, `a token reached the log`);
   });
 });

@@ -381,6 +381,7 @@ async function numbersPage() {
     'form',
     {
       class: 'inline-form',
+      novalidate: true,
       onsubmit: async (e) => {
         e.preventDefault();
         try {

@@ -252,6 +252,8 @@ export function defaultApps(): Map<string, AppImpl> {
     ['export', immediate((r) => assign(r.channel, r.arg, true))],
     ['unset', immediate((r) => r.channel.delVar(r.arg.trim()))],
     ['multiset', immediate((r) => multiset(r.channel, r.arg))],
+    // fsmrf's mute()/unmute(): recorded as a variable only, media is not muted
+    ['set_mute', immediate((r) => r.channel.setVar('stand_in_mute', r.arg))],
     ['hangup', immediate((r) => r.channel.markHangup(r.arg.trim() || 'NORMAL_CLEARING'))],
     ['answer', immediate(() => undefined)],
     ['pre_answer', immediate(() => undefined)],

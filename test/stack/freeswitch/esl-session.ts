@@ -60,15 +60,19 @@ export abstract class EslSession {
 
   // ---- events ------------------------------------------------------------------------------------------------
 
+  /**
+   * mod_event_socket's parsing: names may carry the SWITCH_EVENT_ prefix; once CUSTOM has been seen, every further
+   * token is a subclass (so fsmrf's trailing BACKGROUND_JOB becomes a CUSTOM subclass, exactly as in FreeSWITCH).
+   */
   subscribe(format: EventFormat, names: string[]): void {
     this.format = format;
     let custom = false;
     for (const raw of names) {
+      if (custom) { this.customSubclasses.add(raw); continue; }
       const name = raw.replace(/^SWITCH_EVENT_/, '');
-      if (custom && raw !== 'CUSTOM' && !/^[A-Z_]+$/.test(raw)) { this.customSubclasses.add(raw); continue; }
-      custom = name === 'CUSTOM';
       if (name === 'ALL') this.allEvents = true;
       else this.events.add(name);
+      if (name === 'CUSTOM') custom = true;
     }
   }
 

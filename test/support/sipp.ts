@@ -342,18 +342,20 @@ function responseTimes(stats: Record<string, string>): SippResponseTimes | undef
 // --------------------------------------------------------------------------------------------
 // process handling
 
-const liveChildren = new Set<ChildProcess>();
+/** Running SIPp processes and their trace dirs: killed / removed if the test process exits first. */
+const liveChildren = new Map<ChildProcess, string>();
 let exitHook = false;
 function installExitHook(): void {
   if (exitHook) return;
   exitHook = true;
   process.once('exit', () => {
-    for (const c of liveChildren) {
+    for (const [c, dir] of liveChildren) {
       try {
         c.kill('SIGKILL');
       } catch {
         /* gone */
       }
+      if (!process.env.SIPP_KEEP_TRACES) fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 }
@@ -369,7 +371,7 @@ function launch(opts: SippOptions, ports: Ports): SippProcess {
   const started = Date.now();
   const binary = sippBinary();
   const child = spawn(binary, prep.args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  liveChildren.add(child);
+  liveChildren.set(child, prep.dir);
   let stdout = '';
   let stderr = '';
   const cap = 2_000_000;

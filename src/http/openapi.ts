@@ -277,7 +277,8 @@ export const openApiDocument: OpenApiDocument = {
       put: {
         operationId: 'setAccountToken',
         tags: ['accounts'],
-        summary: "Set a token for the account (operator only); it is stored as its SHA-256",
+        summary: 'Add a token for the account (operator only); stored as its SHA-256',
+        description: 'Tokens set earlier stay valid: the provisioning store has no revocation yet.',
         parameters: [P.account],
         requestBody: body(ref('AccountToken')),
         responses: { '204': { description: 'set' }, ...withBody, ...scoped },

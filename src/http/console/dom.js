@@ -1,4 +1,4 @@
-// A tiny element builder: h('button', { class: 'btn', onclick: fn }, 'Text', child…). No innerHTML anywhere.
+// A tiny element builder: h('button', { class: 'btn', onclick: fn }, 'Text', child…). Text always goes in as text nodes, never parsed as markup.
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 function build(el, attrs, children) {

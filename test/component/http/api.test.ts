@@ -745,6 +745,26 @@ describe('HTTP API (component, real Redis)', function () {
     });
   });
 
+  describe('console files', () => {
+    it('are served by the service with a strict Content-Security-Policy; / leads to them', async () => {
+      const index = await call('GET', '/console/');
+      assert.equal(index.status, 200);
+      assert.match(index.text, /<script type="module" src="app.js">/);
+      assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'; style-src 'self'/);
+      assert.equal(index.headers.get('x-content-type-options'), 'nosniff');
+      for (const f of ['app.js', 'api.js', 'dom.js', 'i18n.js', 'chart.js']) {
+        const r = await call('GET', `/console/${f}`);
+        assert.equal(r.status, 200, f);
+        assert.match(r.headers.get('content-type') ?? '', /javascript/, f);
+        assert.doesNotMatch(r.text, /innerHTML|https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${f}: no innerHTML, nothing fetched from elsewhere`);
+      }
+      assert.match((await call('GET', '/console/styles.css')).headers.get('content-type') ?? '', /text\/css/);
+      const root = await fetch(`${app.baseUrl}/`, { redirect: 'manual' });
+      assert.equal(root.status, 302);
+      assert.equal(root.headers.get('location'), '/console/');
+    });
+  });
+
   describe('unknown endpoints', () => {
     it('answer 404 JSON under /api/v1 (after authentication) and elsewhere', async () => {
       assert.equal((await call('GET', '/api/v1/nothing', { token: ALPHA_TOKEN })).status, 404);

@@ -253,6 +253,16 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     assert.equal(seq.filter((x) => x === 'CHANNEL_EXECUTE:playback').length, 1, 'the rest of the list was dropped');
   });
 
+  it('an unknown application hangs the call up with DESTINATION_OUT_OF_ORDER (switch_core_session_execute_application)', async () => {
+    const p = await party(st);
+    const destroyed = new Promise<void>((resolve) => (p.ep as unknown as { on(e: 'destroy', cb: () => void): void }).on('destroy', () => resolve()));
+    void p.ep.execute('no_such_app', 'x').catch(() => undefined);
+    await withTimeout(destroyed, 1500, 'hangup after an invalid application');
+    const cs = outboundEvents(st).filter((e) => e['Event-Name'] === 'CHANNEL_CALLSTATE').at(-1);
+    assert.equal(cs?.['Hangup-Cause'], 'DESTINATION_OUT_OF_ORDER');
+    p.rtp.close();
+  });
+
   it('api: set + uuid_getvar, unknown command, missing channel, version', async () => {
     const p = await party(st); parties.push(p);
     await p.ep.execute('set', 'foo=bar baz');

@@ -231,9 +231,11 @@ export class Channel {
   private async runApp(item: QueuedApp, loop: number): Promise<void> {
     const impl = this.apps.get(item.app);
     if (!impl) {
-      // switch_core_session_execute_application: unknown application -> the session is hung up
+      // switch_core_session_execute_application_get_flags: "Invalid Application" -> hangup DESTINATION_OUT_OF_ORDER
       this.host.log(`[ERR] Invalid Application ${item.app}`);
-      await this.hangup('DESTINATION_OUT_OF_ORDER');
+      this.hangupCause = 'DESTINATION_OUT_OF_ORDER';
+      await this.host.sendBye(this, this.hangupCause);
+      await this.finish();
       return;
     }
     if (item.app === 'hangup') {

@@ -308,6 +308,30 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal((await apiGet<{ items: unknown[] }>(stack.baseUrl, '/accounts/demo/numbers')).items.length, 1);
   });
 
+  it('can be driven with the keyboard alone, with a visible focus ring', async () => {
+    await go('#/numbers', /Номера и отделы/);
+    const focused = async (): Promise<string> => String(await page.evaluate("document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName"));
+    const tabTo = async (testid: string): Promise<void> => {
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        if ((await focused()) === testid) return;
+      }
+      assert.fail(`Tab never reached ${testid}`);
+    };
+    await tabTo('nav-tariff');
+    assert.notEqual(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle"), 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    await page.locator('#page-title').filter({ hasText: 'Тариф и опции' }).waitFor();
+    await tabTo('option-callback');
+    assert.notEqual(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle"), 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid="option-callback"][aria-checked="false"]').waitFor();
+    assert.equal((await apiGet<Account>(stack.baseUrl, '/accounts/demo')).callbackEnabled, false);
+    await page.keyboard.press('Space');
+    await page.locator('[data-testid="option-callback"][aria-checked="true"]').waitFor();
+    assert.equal((await apiGet<Account>(stack.baseUrl, '/accounts/demo')).callbackEnabled, true);
+  });
+
   it('saves "Notify about callback" from the department form', async () => {
     await go('#/departments/support', /Support/);
     await page.getByLabel('Уведомлять об обратном звонке').uncheck();

@@ -105,6 +105,8 @@ export interface Dialog {
   invite: SipMessage;
   source: RemoteInfo;
   state: 'early' | 'confirmed' | 'terminated';
+  /** branch of the INVITE / re-INVITE whose 2xx is retransmitted until the ACK */
+  unacked?: string;
 }
 
 export interface UasHandler {
@@ -122,7 +124,6 @@ interface PendingResponse { text: string; timer?: NodeJS.Timeout; dest: RemoteIn
 
 export class SipUa {
   private sock?: Socket;
-  private readonly dialogs = new Map<string, Dialog>(); // callId;localTag
   private readonly byCallId = new Map<string, Dialog>();
   private readonly lastResponse = new Map<string, PendingResponse>(); // branch -> response
   private readonly clientTx = new Map<string, (res: SipMessage) => void>(); // branch -> callback
@@ -200,19 +201,25 @@ export class SipUa {
     this.lastResponse.set(branch, entry);
     this.send(text, rinfo);
     if (reliable) {
+      // 2xx to INVITE: T1 doubling up to T2 until the ACK stops it, give up after 64*T1
       let interval = 500;
       let elapsed = 0;
       const again = (): void => {
         elapsed += interval;
-        if (elapsed > 32000) return;
+        if (elapsed > 32000) { entry.timer = undefined; return; }
         this.send(text, rinfo);
         interval = Math.min(interval * 2, 4000);
         entry.timer = setTimeout(again, interval);
       };
       entry.timer = setTimeout(again, interval);
     }
-    // forget non-INVITE responses after Timer J
-    setTimeout(() => { if (this.lastResponse.get(branch) === entry && !entry.timer) this.lastResponse.delete(branch); }, 32000).unref();
+    // keep the response for retransmitted requests, then forget it (Timer J / the 2xx retransmission window)
+    const forget = (): void => {
+      if (this.lastResponse.get(branch) !== entry) return;
+      if (entry.timer) { setTimeout(forget, 4000).unref(); return; }
+      this.lastResponse.delete(branch);
+    };
+    setTimeout(forget, 32000).unref();
   }
 
   private contact(req: SipMessage): string {
@@ -228,8 +235,12 @@ export class SipUa {
 
     if (method === 'ACK') {
       const dlg = this.byCallId.get(callId);
-      // stop retransmitting the 2xx (the ACK has a new branch; match on the dialog)
-      for (const [b, p] of this.lastResponse) if (p.timer && p.text.includes(`Call-ID: ${callId}\r\n`)) { clearTimeout(p.timer); p.timer = undefined; this.lastResponse.delete(b); }
+      // stop retransmitting the 2xx (a 2xx ACK is its own transaction; match it through the dialog)
+      if (dlg?.unacked) {
+        const p = this.lastResponse.get(dlg.unacked);
+        if (p) { clearTimeout(p.timer); p.timer = undefined; }
+        dlg.unacked = undefined;
+      }
       if (dlg && dlg.state !== 'terminated') {
         const wasEarly = dlg.state === 'early';
         dlg.state = 'confirmed';
@@ -272,6 +283,7 @@ export class SipUa {
     }
     if (method === 'INVITE') {
       void this.handler.onReinvite(dlg, req).then((sdp) => {
+        dlg.unacked = this.branchOf(req);
         this.reply(req, rinfo, this.response(req, 200, 'OK', dlg.localTag, [
           ['Contact', this.contact(req)], ['User-Agent', USER_AGENT], ['Accept', 'application/sdp'], ['Allow', ALLOW],
           ['Supported', 'path, replaces'], ['Content-Type', 'application/sdp'], ['Content-Disposition', 'session'],
@@ -305,7 +317,6 @@ export class SipUa {
     };
     dlg.localTo = `${hdr(req, 'to') ?? ''};tag=${dlg.localTag}`;
     this.byCallId.set(callId, dlg);
-    this.dialogs.set(`${callId};${dlg.localTag}`, dlg);
     this.reply(req, rinfo, this.response(req, 100, 'Trying', undefined, [['User-Agent', USER_AGENT]]));
     const result = await this.handler.onInvite(dlg, req);
     if (dlg.state === 'terminated') return; // cancelled meanwhile
@@ -320,6 +331,7 @@ export class SipUa {
       ['Content-Type', 'application/sdp'], ['Content-Disposition', 'session'],
     ];
     if (result.remotePartyId) extra.push(['Remote-Party-ID', result.remotePartyId]);
+    dlg.unacked = this.branchOf(req);
     this.reply(req, rinfo, this.response(req, 200, 'OK', dlg.localTag, extra, result.sdp), true);
     this.handler.onAnswered(dlg);
   }
@@ -367,7 +379,6 @@ export class SipUa {
   }
 
   forget(dlg: Dialog): void {
-    this.dialogs.delete(`${dlg.callId};${dlg.localTag}`);
     if (this.byCallId.get(dlg.callId) === dlg) setTimeout(() => { if (this.byCallId.get(dlg.callId) === dlg) this.byCallId.delete(dlg.callId); }, 5000).unref();
   }
 }

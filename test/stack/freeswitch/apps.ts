@@ -7,8 +7,6 @@ import { readWav, silence, tone, type DtmfDigit, type PcmAudio } from '../media'
 import type { AppImpl, AppRun, Channel } from './channel';
 import { SITES } from './events';
 
-const FOREVER_MS = 3600_000;
-
 // ---- sources ---------------------------------------------------------------------------------------------------
 
 /** One playable item: audio plus how often to repeat it (tone_stream loops; -1 = until stopped). */
@@ -39,7 +37,8 @@ function toneStream(spec: string): Source {
 async function openSource(path: string): Promise<Source | undefined> {
   if (path.startsWith('silence_stream://')) {
     const ms = parseInt(path.slice('silence_stream://'.length).split(',')[0], 10);
-    return { audio: silence(ms > 0 ? ms : FOREVER_MS), loops: 1 };
+    // silence_stream://0 or -1 is endless: one second of silence repeated until stopped
+    return ms > 0 ? { audio: silence(ms), loops: 1 } : { audio: silence(1000), loops: -1 };
   }
   if (path.startsWith('tone_stream://')) return toneStream(path.slice('tone_stream://'.length));
   if (!existsSync(path)) return undefined;

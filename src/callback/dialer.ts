@@ -4,7 +4,8 @@ import type { CallbackRequest } from './request';
 import type { Department, Employee } from '../domain/model';
 import { checkCallable } from '../domain/numbers';
 import { withOverrides } from '../domain/overrides';
-import { breakPlayback, destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
+import { Announcer } from '../media/announcer';
+import { destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt } from '../queue/dispatcher';
 import type { Services } from '../services';
@@ -151,8 +152,10 @@ export class Attempt implements LocalAttempt {
       await this.transition((r) => req.attemptFailed(r, 'employee-hangup', undefined, svc.now()));
       return;
     }
-    // ringback for the employee while the customer rings
-    void ep.play(Array(20).fill(prompts.ringback()) as string[]).catch(() => undefined);
+    // ringback for the employee while the customer rings (looped one file at a time, so that a
+    // break always reaches it: a multi-file playback needs a `set` first and could slip past it)
+    const employeeSide = new Announcer(ep, prompts.ringback(), this.log);
+    employeeSide.startHold();
     const shown = presentedNumber(employee, this.request.multichannelNumber);
     const identity = `<sip:${shown}@${config.trunks.identityHost}>`;
     await this.transition((r) => req.customerDialled(r, svc.now()));
@@ -168,6 +171,7 @@ export class Attempt implements LocalAttempt {
     this.customerLeg = undefined;
     if (!cleg.answered) {
       if (this.employeeGone || cleg.failure === 'cancelled') {
+        employeeSide.close();
         await this.cleanup();
         await this.transition((r) => req.attemptFailed(r, 'employee-hangup', undefined, svc.now()));
         metrics.attempts.inc({ outcome: 'employee-hangup' });
@@ -176,8 +180,8 @@ export class Attempt implements LocalAttempt {
       const outcome = cleg.status !== undefined ? req.outcomeForStatus(cleg.status) : 'unavailable';
       metrics.attempts.inc({ outcome });
       this.log.info({ outcome, status: cleg.status }, 'customer did not answer');
-      await breakPlayback(ep).catch(() => undefined);
-      await ep.play(prompts.prompt(dept, 'customerNoAnswer')).catch(() => undefined);
+      await employeeSide.announce(prompts.prompt(dept, 'customerNoAnswer'), false);
+      employeeSide.close();
       await this.cleanup();
       const before = this.request;
       await this.transition((r) => req.attemptFailed(r, outcome, cleg.status, svc.now()), {
@@ -190,6 +194,7 @@ export class Attempt implements LocalAttempt {
       return;
     }
     if (this.employeeGone) {
+      employeeSide.close();
       hangUpDialog(cleg.dialog);
       await destroyQuietly(cleg.endpoint);
       await this.cleanup();
@@ -210,7 +215,8 @@ export class Attempt implements LocalAttempt {
     metrics.finished.inc({ status: 'completed' });
     metrics.toConnection.observe(sinceRequest / 1000);
     this.log.info('customer answered; bridging');
-    await breakPlayback(ep).catch(() => undefined);
+    await employeeSide.stop();
+    employeeSide.close();
     await ep.bridge(cleg.endpoint);
     await new Promise<void>((resolve) => {
       let settled = false;

@@ -81,7 +81,7 @@ describe('callback dialer (e2e)', function () {
       assert.match(rc.messagesLog, /P-Asserted-Identity: <sip:\+74950000000@/);
       const re = await eventually(async () => (employee.done.then((r) => r)), 20_000, 'employee call to end');
       ok(re);
-      assert.match(re.logsLog, new RegExp(`From: "Callback \\${number}"`), 'the employee sees it is a callback');
+      assert.match(re.logsLog, new RegExp(`From:\\s+"Callback \\${number}"`), `the employee sees it is a callback:\n${re.logsLog}`);
       assert.match(re.logsLog, new RegExp(`X-Callback-Id: ${req.id}`));
       const ch = stack.media.channels().filter((c) => c.played.some((p) => p.endsWith('ru/whisper.wav')));
       assert.ok(ch.length >= 1, 'the employee heard the whisper');
@@ -106,7 +106,7 @@ describe('callback dialer (e2e)', function () {
       const number = '+79161230003';
       await press1(number);
       const employee = phone('employee-answer.xml', stack.employeePorts['101']!, { calls: 2, pauseMs: 60_000 });
-      const customer = phone('customer-busy.xml', stack.trunkPort, { calls: 2 });
+      const customer = phone('customer-busy.xml', stack.trunkPort, { calls: 2, keys: { pai: MCN } });
       await Promise.all([employee.ready, customer.ready]);
       await probe.setLoggedIn({ '101': true });
       const r = await finalOf(number, 40_000);
@@ -176,6 +176,7 @@ describe('callback dialer (e2e)', function () {
     });
 
     /** Requests stored the way digit 1 stores them (caller joins, then requests), without 50 SIPp calls. */
+    let seeded = 0;
     async function seedRequests(n: number): Promise<string[]> {
       const redis = createRedis(stack.redis.url, 'seed');
       await waitReady(redis, 5000);
@@ -187,7 +188,7 @@ describe('callback dialer (e2e)', function () {
       for (let i = 0; i < n; i++) {
         const now = Date.now();
         const entryId = `c:${crypto.randomUUID()}`;
-        const number = `+7916555${String(i).padStart(4, '0')}`;
+        const number = `+7916555${String(seeded++).padStart(4, '0')}`;
         await q.join('demo', { id: entryId, kind: 'caller', departmentId: 'support', joinedAt: now - 1000, state: 'waiting', owner: 'seed', leaseUntil: now + 60_000, employeeIds: [], callerNumber: number });
         const r = newRequest({ id: crypto.randomUUID(), accountId: 'demo', departmentId: 'support', multichannelNumber: MCN, callerNumber: number, callId: `seed-${i}`, joinedAt: now - 1000, now, policy: dept.callbackPolicy });
         const res = await q.requestCallback('demo', entryId, r);

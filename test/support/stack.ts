@@ -123,8 +123,10 @@ export async function spawnService(env: Record<string, string>, instanceId: stri
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const redis = await startRedis({ appendonly: opts.redisAppendonly ?? false });
-  const sip = await startSipEngine({ sipPort: 0, adminPort: 0, timers: { t1: opts.t1 ?? 100 } });
-  const media = await startMediaEngine({ sipPort: 0, eslPort: 0 });
+  // STACK_LOGS=1 prints the engines' traces (SIP and event-socket traffic) for debugging
+  const trace = process.env.STACK_LOGS ? (name: string) => (line: string) => process.stderr.write(`[${name}] ${line}\n`) : undefined;
+  const sip = await startSipEngine({ sipPort: 0, adminPort: 0, timers: { t1: opts.t1 ?? 100 }, ...(trace ? { log: trace('sip') } : {}) });
+  const media = await startMediaEngine({ sipPort: 0, eslPort: 0, ...(trace ? { log: trace('media') } : {}) });
   const employeePorts = { '101': await freePort('both'), '102': await freePort('both') };
   const trunkPort = await freePort('both');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qc-stack-'));

@@ -291,6 +291,22 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     for (const p of ps) assert.ok((snaps.find((c) => c.uuid === p.ep.uuid)?.played.length ?? 0) === 1);
   });
 
+  it('BYE from the app (dialog.destroy) during playback: playback completes, socket COMPLETE, HANGUP, notice', async () => {
+    const p = await party(st);
+    const playing = p.ep.play(PROMPT).catch((e: Error) => e);
+    await sleep(300);
+    await p.ep.dialog.destroy();
+    await withTimeout(playing, 1500, 'play ends on hangup');
+    await sleep(100);
+    const frames = outboundFrames(st);
+    const label = (e: Record<string, string | string[]>): string => String(e.Application ?? e['Playback-Status'] ?? e['Channel-Call-State']);
+    const tail = frames.slice(-5).map((f) => (f.event ? `${String(f.event['Event-Name'])}:${label(f.event)}` : f.headers[0][1]));
+    assert.deepEqual(tail, ['PLAYBACK_STOP:break', 'CHANNEL_EXECUTE_COMPLETE:playback', 'CHANNEL_EXECUTE_COMPLETE:socket', 'CHANNEL_CALLSTATE:HANGUP', 'text/disconnect-notice']);
+    const complete = frames.map((f) => f.event).find((e) => e?.['Event-Name'] === 'CHANNEL_EXECUTE_COMPLETE' && e.Application === 'playback');
+    assert.equal(complete?.['Hangup-Cause'], 'NORMAL_CLEARING');
+    p.rtp.close();
+  });
+
   it('uuid_kill hangs up: BYE to the far end, CHANNEL_CALLSTATE HANGUP, disconnect notice', async () => {
     const p = await party(st);
     const destroyed = new Promise<void>((resolve) => (p.ep as unknown as { on(e: 'destroy', cb: () => void): void }).on('destroy', () => resolve()));

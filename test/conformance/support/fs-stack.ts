@@ -104,6 +104,7 @@ export interface EndpointLike {
   readonly uuid: string;
   readonly local: { sdp: string; mediaPort?: string };
   readonly conn: { on(event: string, cb: (evt: EslEventLike) => void): void; disconnect(): void };
+  readonly dialog: { destroy(): Promise<void> };
   play(file: string | string[]): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string; playbackLastOffsetPos?: string }>;
   playCollect(opts: { file: string; min: number; max: number; tries: number; timeout: number }): Promise<Record<string, string | null | undefined>>;
   execute(app: string, arg?: string): Promise<EslEventLike>;

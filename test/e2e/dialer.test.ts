@@ -174,6 +174,10 @@ describe('callback dialer (e2e)', function () {
       probe?.close();
       await stack?.stop();
     });
+    afterEach(async () => {
+      await probe.setEmployee('102', { callerIdPresentation: false });
+      await probe.cancelPending();
+    });
 
     /** Requests stored the way digit 1 stores them (caller joins, then requests), without 50 SIPp calls. */
     let seeded = 0;
@@ -220,7 +224,7 @@ describe('callback dialer (e2e)', function () {
       // every customer INVITE carries its request id; no request was dialled twice at the same time
       // (retransmissions share a Call-ID, so calls are counted by Call-ID)
       const calls = new Map<string, string>();
-      for (const m of rc.messagesLog.matchAll(/^INVITE sip:\+\d+@[^\n]*\n(?:[^\n]+\n)*?/gm)) {
+      for (const m of rc.messagesLog.matchAll(/^INVITE sip:\+\d+@[^\n]*\n(?:[^\n]+\n)*/gm)) {
         const block = m[0];
         const callId = /^Call-ID: (\S+)/m.exec(block)?.[1];
         const cb = /^X-Callback-Id: (\S+)/m.exec(block)?.[1];
@@ -236,7 +240,6 @@ describe('callback dialer (e2e)', function () {
       const instances = new Set(rs.flatMap((r) => r.attempts.map((a) => a.instanceId)));
       assert.equal(instances.size, 2, `both instances dialled (${[...instances].join(', ')})`);
       assert.ok(rs.every((r) => r.status === 'completed'), rs.filter((r) => r.status !== 'completed').map((r) => `${r.id}:${r.status}`).join(', '));
-      await probe.setEmployee('102', { callerIdPresentation: false });
     });
 
     it('completes a request whose instance was killed mid-attempt on the other instance', async () => {

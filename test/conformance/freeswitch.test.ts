@@ -161,13 +161,42 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     const t0 = Date.now();
     const play = p.ep.play(PROMPT);
     await sleep(600);
-    assert.equal((await st.ms.api(`uuid_break ${p.ep.uuid}`)).trim(), '+OK');
+    // FreeSWITCH's break_function prints nothing on success, which mod_event_socket turns into "-ERR no reply"
+    assert.equal(await st.ms.api(`uuid_break ${p.ep.uuid}`), '-ERR no reply\n');
     const r = await play;
     assert.ok(Date.now() - t0 < 1500, 'playback stopped early');
     assert.ok(Number(r.playbackMilliseconds) >= 400 && Number(r.playbackMilliseconds) < 1200, `played ${r.playbackMilliseconds} ms`);
     const stop = outboundEvents(st).find((e) => e['Event-Name'] === 'PLAYBACK_STOP');
     assert.equal(stop?.['Playback-Status'], 'break');
     assert.ok(p.rtp.stats.packetsReceived >= 20 && p.rtp.stats.packetsReceived < 70, `received ${p.rtp.stats.packetsReceived} packets`);
+  });
+
+  it('CF_BREAK is sticky: a uuid_break with nothing playing stops the next playback at once', async () => {
+    const p = await party(st); parties.push(p);
+    await st.ms.api(`uuid_break ${p.ep.uuid}`);
+    const t0 = Date.now();
+    const r = await p.ep.play(PROMPT);
+    assert.ok(Date.now() - t0 < 300, 'the pending break stopped the prompt');
+    assert.ok(Number(r.playbackMilliseconds) < 100);
+    const stop = outboundEvents(st).find((e) => e['Event-Name'] === 'PLAYBACK_STOP');
+    assert.equal(stop?.['Playback-Status'], 'break');
+    const t1 = Date.now();
+    await p.ep.play('silence_stream://300');
+    assert.ok(Date.now() - t1 >= 280, 'the break was consumed by the first playback only');
+  });
+
+  it('uuid_break all also drops applications queued behind the current one', async () => {
+    const p = await party(st); parties.push(p);
+    const first = p.ep.play('silence_stream://2000');
+    const second = p.ep.play('silence_stream://2000');
+    let secondDone = false;
+    void second.then(() => { secondDone = true; });
+    await sleep(200);
+    await st.ms.api(`uuid_break ${p.ep.uuid} all`);
+    await withTimeout(first, 500, 'first playback broken');
+    await sleep(600);
+    assert.equal(secondDone, false, 'the queued playback never started (its execute was flushed)');
+    assert.equal(outboundEvents(st).filter((e) => e['Event-Name'] === 'CHANNEL_EXECUTE' && e.Application === 'playback').length, 1);
   });
 
   it('uuid_break all stops a !-delimited list; plain uuid_break only the current file', async () => {

@@ -99,6 +99,8 @@ async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Prom
 
   ch.played.push(path);
   ch.fire(ch.event('PLAYBACK_START', SITES.playbackStart, { after: [['Playback-File-Path', path]] }));
+  const sticky = ch.takeBreak(); // a uuid_break that arrived before the file started
+  if (sticky) { status = 'break'; breakAll = sticky === 2; stop.abort(); }
   const started = Date.now();
   const total = src.audio.samples.length * (src.loops < 0 ? Number.POSITIVE_INFINITY : Math.max(1, src.loops));
   for (let i = 0; src.loops < 0 || i < Math.max(1, src.loops); i++) {
@@ -229,6 +231,7 @@ const sleep: AppImpl = async (run) => {
     function finish(): void { clearTimeout(t); run.channel.mediaBreak = undefined; resolve(); }
     run.channel.mediaBreak = finish;
     run.signal.addEventListener('abort', finish, { once: true });
+    if (run.channel.takeBreak()) finish();
   });
   return '_none_';
 };

@@ -84,6 +84,11 @@ export class Channel {
   readonly digitListeners = new Set<(d: DtmfDigit) => void>();
   /** uuid_break hook of the running media operation */
   mediaBreak?: (all: boolean) => void;
+  /**
+   * CF_BREAK: a uuid_break that found nothing playing stays set and stops the next media operation at once
+   * (1 = break, 2 = break all), as the flag does in FreeSWITCH.
+   */
+  pendingBreak: 0 | 1 | 2 = 0;
   private readonly queue: QueuedApp[] = [];
   private pendingWake?: () => void;
   private running = false;
@@ -311,7 +316,19 @@ export class Channel {
   }
 
   /** uuid_break: stops the current playback (all: also the rest of a `!`-list). */
-  breakMedia(all: boolean): void { this.mediaBreak?.(all); }
+  breakMedia(all: boolean): void {
+    // `all` also flushes the session's private event queue, i.e. sendmsg executes not yet started
+    if (all) this.queue.length = 0;
+    if (this.mediaBreak) this.mediaBreak(all);
+    else this.pendingBreak = all ? 2 : 1;
+  }
+
+  /** Consumes a pending CF_BREAK; returns 0 when there was none. */
+  takeBreak(): 0 | 1 | 2 {
+    const b = this.pendingBreak;
+    this.pendingBreak = 0;
+    return b;
+  }
 
   // ---- hangup ----------------------------------------------------------------------------------------------
 

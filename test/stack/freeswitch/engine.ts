@@ -126,7 +126,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   backgroundJob(jobUuid: string, command: string, args: string, result: string): FsEvent {
     const ev = createEvent(this.core, 'BACKGROUND_JOB', SITES.backgroundJob)
       .add('Job-UUID', jobUuid).add('Job-Command', command).add('Job-Command-Arg', args);
-    ev.body = result;
+    if (result) ev.body = result;
     return ev;
   }
 
@@ -599,10 +599,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
         return '+OK\n';
       }
       case 'uuid_break': {
+        // break_function writes nothing on success; mod_event_socket answers an empty api result "-ERR no reply"
         const l = leg(a[0]);
-        if (!l) return '-ERR No such channel!\n';
-        l.channel.breakMedia(a[1] === 'all');
-        return '+OK\n';
+        if (!l) return '-ERR No Such Channel!\n';
+        l.channel.breakMedia((a[1] ?? '').includes('all'));
+        return '';
       }
       case 'uuid_dump': {
         const l = leg(a[0]);

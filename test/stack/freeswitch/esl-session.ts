@@ -141,7 +141,9 @@ export abstract class EslSession {
         const sp = rest.indexOf(' ');
         const command = sp < 0 ? rest : rest.slice(0, sp);
         const args = sp < 0 ? '' : rest.slice(sp + 1);
-        return apiResponse(await this.backend.api(command, args));
+        const out = await this.backend.api(command, args);
+        // api_exec in mod_event_socket: an empty result (e.g. a successful uuid_break) becomes "-ERR no reply"
+        return apiResponse(out === '' ? '-ERR no reply\n' : out);
       }
       case 'bgapi': {
         const jobUuid = header(cmd.headers, 'Job-UUID') ?? randomUUID();

@@ -2,6 +2,7 @@ import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
 import { loadConfig, ConfigError, type AppConfig } from './config';
+import { projectRoot } from './config/root';
 import { compileNumberPolicy } from './domain/numbers';
 import { MediaGateway } from './media/gateway';
 import { Prompts } from './media/prompts';
@@ -19,7 +20,7 @@ import { seedFromFile } from './store/seed';
 import { createHttpApp } from './http/app';
 import type { Services } from './services';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = projectRoot();
 
 export interface RunningService {
   config: AppConfig;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { ZodError } from 'zod';
 import { configSchema, type AppConfig } from './schema';
+import { projectRoot } from './root';
 
 export type { AppConfig, DurationOverrides } from './schema';
 
@@ -131,7 +132,7 @@ export interface LoadOptions {
  */
 export function loadConfig(opts: LoadOptions = {}): AppConfig {
   const env = opts.env ?? process.env;
-  const dir = opts.configDir ?? path.resolve(__dirname, '..', '..', 'config');
+  const dir = opts.configDir ?? path.join(projectRoot(), 'config');
   const sources: string[] = [path.join(dir, 'default.json')];
   let merged = readJson(sources[0]!);
   const local = path.join(dir, 'local.json');

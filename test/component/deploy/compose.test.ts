@@ -1,0 +1,33 @@
+/**
+ * docker-compose.yml is the production stack; no Docker engine runs here, so Debian's
+ * docker-compose validates it and the test checks it runs what ../shared/demo-deployment.md fixes.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+
+function composeConfig(): { status: number | null; stdout: string; stderr: string; missing: boolean } {
+  const r = spawnSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { encoding: 'utf8' });
+  const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', missing };
+}
+
+describe('docker-compose.yml (production stack)', () => {
+  it('is valid for docker-compose and runs drachtio-server, FreeSWITCH (mrf), Redis with AOF and the service', function () {
+    const r = composeConfig();
+    if (r.missing) {
+      if (process.env.CI) assert.fail('docker-compose is not installed (.ci/run installs it)');
+      this.skip();
+    }
+    assert.equal(r.status, 0, r.stderr);
+    const out = r.stdout;
+    assert.match(out, /image: drachtio\/drachtio-server/);
+    assert.match(out, /image: drachtio\/drachtio-freeswitch-mrf/);
+    assert.match(out, /--appendonly[\s\S]{0,20}yes/);
+    assert.match(out, /--appendfsync[\s\S]{0,20}always/);
+    assert.match(out, /queue-callback:[\s\S]*build:/);
+    for (const port of ['5060', '9022', '5080', '8021', '6379', '3000']) assert.ok(out.includes(port), `port ${port} configured`);
+  });
+});

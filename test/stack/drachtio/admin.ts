@@ -37,7 +37,8 @@ export class AppConnection {
   send(payload: string): void {
     if (!this.isOpen) return;
     const frame = `${newUuid()}|${payload}`;
-    this.trace(`app#${this.id} <= ${frame.split(CRLF)[0]}`);
+    const [leader, startLine] = frame.split(CRLF, 2);
+    this.trace(`app#${this.id} <= ${leader}${startLine ? ` ${startLine}` : ''}`);
     this.socket.write(`${Buffer.byteLength(frame, 'utf8')}#${frame}`);
   }
 
@@ -186,7 +187,7 @@ export class AdminServer {
     const leader = eol === -1 ? payload : payload.slice(0, eol);
     const tokens = leader.split('|');
     const [msgId, type] = tokens;
-    this.opts.log(`app#${conn.id} => ${leader}`);
+    this.opts.log(`app#${conn.id} => ${leader}${eol === -1 ? '' : ` ${payload.slice(eol + 2).split(CRLF, 1)[0]}`}`);
     if (!msgId || !type) return this.protocolError(conn, 'invalid message format');
 
     if (type === 'authenticate') {

@@ -26,6 +26,12 @@ export interface TransportEvents {
 
 const peerKey = (address: string, port: number): string => `${address}:${port}`;
 
+/** First line of a message, printable, for the trace. */
+function firstLine(data: Buffer): string {
+  const eol = data.indexOf('\r\n');
+  return JSON.stringify(data.subarray(0, Math.min(eol === -1 ? 80 : eol, 120)).toString('latin1')).slice(1, -1);
+}
+
 /** Frames a TCP byte stream into SIP messages. */
 export class StreamFramer {
   private buffer = Buffer.alloc(0);
@@ -141,6 +147,7 @@ export class SipTransport {
   }
 
   private sendUnchecked(peer: Peer, data: Buffer): void {
+    this.log(`sip ${peer.transport} => ${peer.address}:${peer.port} ${firstLine(data)}`);
     if (peer.transport === 'udp') {
       this.udp?.send(data, peer.port, peer.address, (err) => {
         if (err) this.log(`udp send to ${peer.address}:${peer.port} failed: ${err.message}`);
@@ -157,6 +164,7 @@ export class SipTransport {
 
   private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
     if (data.length === 0 || data.every((b) => b === 0x0d || b === 0x0a || b === 0x20)) return; // keep-alive
+    this.log(`sip udp <= ${rinfo.address}:${rinfo.port} ${firstLine(data)}`);
     this.events.message(data, { transport: 'udp', address: rinfo.address, port: rinfo.port });
   }
 
@@ -176,7 +184,10 @@ export class SipTransport {
     };
     socket.on('data', (chunk) => {
       const { messages, error } = framer.push(chunk);
-      for (const m of messages) this.events.message(m, peer);
+      for (const m of messages) {
+        this.log(`sip tcp <= ${peer.address}:${peer.port} ${firstLine(m)}`);
+        this.events.message(m, peer);
+      }
       if (error) return giveUp(error.reason, error.head);
       clearTimeout(incompleteTimer);
       if (framer.pending > 0) {

@@ -132,7 +132,9 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
   for (const mw of chain) srf.use('invite', (req, res, next) => mw(req, res, () => next()));
   srf.invite((req, res) => {
     const l = locals(req);
-    const callerNumber = l.caller?.callable ? l.caller.number : l.callerNumber;
+    // the number shown to employees (From of their INVITE) and kept in the line: only well-formed
+    // E.164; any other user part is untrusted text (quotes, '<', unicode digits) and is shown as anonymous
+    const callerNumber = l.caller?.callable ? l.caller.number : toE164(l.callerNumber ?? '');
     const session = new CallSession(svc, l.routing!, l.caller!, callerNumber, req.get('Call-ID'), unregister);
     register(session);
     void session.start(req, res).catch((err: Error) => {

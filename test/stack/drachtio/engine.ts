@@ -754,7 +754,9 @@ export class Engine {
 
   private onAppRequestOutsideDialog(conn: AppConnection, frame: SipFrame, req: SipRequest): void {
     const startLine = startLineOf(req);
-    const peer = this.destinationOf(frame.routeUrl || req.uri);
+    // next hop: the route url of the frame (outbound proxy), else a Route header of the app, else the request-URI
+    const firstRoute = getListHeader(req, 'Route')[0];
+    const peer = this.destinationOf(frame.routeUrl || (firstRoute ? addrUri(firstRoute) : req.uri));
     if (!peer || !parseUri(req.uri)) return conn.respond(frame.msgId, 'NOK', `invalid request-uri: ${startLine}`);
     if (this.isSelf(peer)) return conn.respond(frame.msgId, 'NOK', 'can not send request to myself');
     const ct = this.contentTypeFor(req);
@@ -787,7 +789,7 @@ export class Engine {
     const data = composeMessage(`${req.method} ${req.uri} SIP/2.0`, headers, req.body);
     const out: OutboundRequest = {
       transactionId: newUuid(), kind: 'app', app: conn, method: req.method, uri: req.uri, via, fromHeader, toHeader,
-      callId, seq, routes: getHeaders(req, 'Route'), peer, localTag: fromTag,
+      callId, seq, routes: getListHeader(req, 'Route'), peer, localTag: fromTag,
       dialogId: req.method === 'INVITE' ? `${callId};from-tag=${fromTag}` : '',
     };
     this.sendClientRequest(out, data, branch);

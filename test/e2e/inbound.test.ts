@@ -182,3 +182,47 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
     ok(await caller('caller-press1-info.xml', '+79161110017'));
   });
 });
+
+describe('digit 1 versus an employee answering at the same moment (e2e)', function () {
+  this.timeout(180_000);
+  let stack: Stack;
+  let probe: StateProbe;
+
+  before(async () => {
+    stack = await startStack({ env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30', EMPLOYEE_RING_TIMEOUT_S: '10' } });
+    probe = new StateProbe(stack.redis.url);
+    await probe.setLoggedIn({ '101': true, '102': false });
+  });
+  after(async () => {
+    probe?.close();
+    await stack?.stop();
+  });
+
+  // The employee rings as soon as the caller queues and answers 2 s later; the caller presses 1
+  // around that moment. Whichever reaches Redis first wins: either the request is stored and the
+  // employee's answered leg gets a BYE, or the caller is bridged and the digit ignored. Never both,
+  // never neither.
+  for (const [i, digitAfterMs] of [1700, 1900, 2000, 2100, 2300].entries()) {
+    it(`exactly one wins with the digit ${digitAfterMs} ms after answer of the caller`, async () => {
+      const number = `+7916777000${i}`;
+      const connectionsBefore = await metric(stack.baseUrl, 'qc_queue_connections_total');
+      const phone = startSipp({ scenario: path.join(FIXTURES, 'employee-answer-late.xml'), localPort: stack.employeePorts['101']!, rtpEcho: true, calls: 1, pauseMs: 60_000, timeoutMs: 60_000 });
+      await phone.ready;
+      const r = await runSipp({ scenario: path.join(FIXTURES, 'caller-race.xml'), target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: digitAfterMs, timeoutMs: 45_000 });
+      assert.equal(r.exitCode, 0, describeResult(r));
+      const rp = await eventually(async () => Promise.race([phone.done, new Promise<undefined>((res) => setTimeout(() => res(undefined), 200))]), 20_000, 'the employee call to end').catch(() => phone.stop());
+      const stored = (await probe.requestsFor(number)).length;
+      const connected = (await metric(stack.baseUrl, 'qc_queue_connections_total')) - connectionsBefore;
+      assert.equal(stored + connected, 1, `exactly one outcome: request stored=${stored}, connected=${connected}`);
+      if (stored === 1) {
+        assert.match(r.messagesLog, /^BYE sip:/m, 'the digit won: the service hung up on the caller');
+        // the employee's leg is cancelled while ringing, or hung up right after answering
+        assert.match(rp.messagesLog, /^(CANCEL|BYE) sip:/m, `the employee's leg was released: ${describeResult(rp)}`);
+      } else {
+        assert.equal(rp.successful, 1, `the employee talked to the caller: ${describeResult(rp)}`);
+      }
+      await probe.cancelPending();
+      await eventually(async () => (await probe.employeeState('101'))?.status === 'free', 10_000, 'employee free again');
+    });
+  }
+});

@@ -203,7 +203,7 @@ describe('digit 1 versus an employee answering at the same moment (e2e)', functi
   // employee's answered leg gets a BYE, or the caller is bridged and the digit ignored. Never both,
   // never neither.
   for (const [i, digitAfterMs] of [1700, 1900, 2000, 2100, 2300].entries()) {
-    it(`exactly one wins with the digit ${digitAfterMs} ms after answer of the caller`, async () => {
+    it(`exactly one wins with the digit ${digitAfterMs} ms after the caller is answered`, async () => {
       const number = `+7916777000${i}`;
       const connectionsBefore = await metric(stack.baseUrl, 'qc_queue_connections_total');
       const phone = startSipp({ scenario: path.join(FIXTURES, 'employee-answer-late.xml'), localPort: stack.employeePorts['101']!, rtpEcho: true, calls: 1, pauseMs: 60_000, timeoutMs: 60_000 });

@@ -277,8 +277,8 @@ export const openApiDocument: OpenApiDocument = {
       put: {
         operationId: 'setAccountToken',
         tags: ['accounts'],
-        summary: 'Add a token for the account (operator only); stored as its SHA-256',
-        description: 'Tokens set earlier stay valid: the provisioning store has no revocation yet.',
+        summary: 'Set the account\'s token (operator only); stored as its SHA-256',
+        description: 'Replaces the account\'s token: tokens set earlier stop working at once (rotation).',
         parameters: [P.account],
         requestBody: body(ref('AccountToken')),
         responses: { '204': { description: 'set' }, ...withBody, ...scoped },

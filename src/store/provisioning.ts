@@ -67,8 +67,16 @@ export class ProvisioningStore {
     await this.redis.multi().set(keys.account(v.id), JSON.stringify(v)).sadd(keys.accounts, v.id).incr(keys.version(v.id)).exec();
   }
 
+  /** Sets the account's token; tokens it had before stop working (rotation). */
   async setAccountToken(accountId: string, token: string): Promise<void> {
-    await this.redis.hset(keys.tokens, hashToken(token), accountId);
+    const all = await this.redis.hgetall(keys.tokens);
+    const old = Object.entries(all)
+      .filter(([, a]) => a === accountId)
+      .map(([h]) => h);
+    const m = this.redis.multi();
+    if (old.length > 0) m.hdel(keys.tokens, ...old);
+    m.hset(keys.tokens, hashToken(token), accountId);
+    await m.exec();
   }
 
   /** The account a bearer token belongs to (looked up by its SHA-256, never stored in clear). */

@@ -110,6 +110,15 @@ describe('ProvisioningStore (component, real Redis)', function () {
       assert.equal(await I.provisioning.accountForToken('acme-token-1'), 'acme');
     });
 
+    it("setting an account's token revokes its previous token, not other accounts' tokens", async () => {
+      await I.provisioning.putAccount({ id: 'acme', name: 'Acme', callbackEnabled: false });
+      await I.provisioning.setAccountToken('acme', 'acme-token-1');
+      await I.provisioning.setAccountToken('acme', 'acme-token-2');
+      assert.equal(await I.provisioning.accountForToken('acme-token-1'), undefined);
+      assert.equal(await I.provisioning.accountForToken('acme-token-2'), 'acme');
+      assert.equal(await I.provisioning.accountForToken('demo-token'), 'demo');
+    });
+
     it('employees: put (update), get, list, delete; each change bumps the account version', async () => {
       const v0 = await version();
       const e103: Employee = { id: '103', accountId: ACCOUNT, name: 'Employee 103', sipUri: 'sip:103@127.0.0.1:5073', callerIdPresentation: true, loggedIn: true };

@@ -17,7 +17,8 @@ import { composeMessage, getHeader, getTag, parseSipMessage, SipMessage } from '
 import { StreamFramer } from '../stack/drachtio/sip/transport';
 import { APP_SDP, FLOWS, FlowOutcome } from './support/drachtio-flows';
 import { isRequest, isStatus, leader, RawAdminApp, RawSipPeer, sipText } from './support/drachtio-raw';
-import { checkEchoByteCount, diffFrames, referenceExchanges, referenceServerFrames, REFERENCE_PORTS, WireRecorder } from './support/drachtio-wire';
+import * as path from 'node:path';
+import { checkEchoByteCount, diffFrames, referenceExchanges, referenceServerFrames, REFERENCE_PORTS, REFERENCE_ROOT, WireRecorder } from './support/drachtio-wire';
 
 interface FlowRun {
   outcome?: FlowOutcome;
@@ -496,8 +497,8 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     const a = await app();
     const fsRoles = { 5060: 'ENGINE', 5080: 'FS' };
     const ourRoles = { [engine.sipPort]: 'ENGINE', [fs.port]: 'FS' };
-    const f1 = referenceExchanges('/work/shared/reference/fsmrf/F1/wire-drachtio.jsonl');
-    const f4 = referenceExchanges('/work/shared/reference/fsmrf/F4/wire-drachtio.jsonl');
+    const f1 = referenceExchanges(path.join(REFERENCE_ROOT, 'fsmrf', 'F1', 'wire-drachtio.jsonl'));
+    const f4 = referenceExchanges(path.join(REFERENCE_ROOT, 'fsmrf', 'F4', 'wire-drachtio.jsonl'));
     const payload = (x: { request: string }): string => x.request.slice(x.request.indexOf('|') + 1).replace(/127\.0\.0\.1:5080/g, `127.0.0.1:${fs.port}`);
     const inviteWithSdp = f1.find((x) => x.request.includes('\r\nINVITE sip:drachtio@'));
     const invites = f4.filter((x) => x.request.includes('\r\nINVITE sip:drachtio@'));

@@ -1,6 +1,6 @@
 /**
  * Tools to compare drachtio admin-wire traffic structurally with the reference transcripts
- * (/work/shared/reference/drachtio/<flow>/wire.jsonl).
+ * (/work/shared/reference/drachtio/<flow>/wire.jsonl, copied under test/conformance/reference-wires).
  *
  * - `splitFrames` cuts a byte stream into `<N>#<payload>` frames (N in bytes).
  * - `WireRecorder` is a transparent TCP proxy between an app and the engine's admin port that records what the
@@ -11,8 +11,14 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
-export const REFERENCE_DIR = '/work/shared/reference/drachtio';
+/**
+ * Root of the reference captures: the copies in test/conformance/reference-wires (identical to
+ * /work/shared/reference), or DRACHTIO_REFERENCE_DIR.
+ */
+export const REFERENCE_ROOT = process.env.DRACHTIO_REFERENCE_DIR ?? path.join(__dirname, '..', 'reference-wires');
+export const REFERENCE_DIR = path.join(REFERENCE_ROOT, 'drachtio');
 
 export function splitFrames(stream: Buffer): string[] {
   const frames: string[] = [];

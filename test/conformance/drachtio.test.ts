@@ -370,6 +370,23 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     await p.next(isStatus(500, 'INFO')); // CSeq lower than the last one
   });
 
+  it('requests inside an early dialog (UPDATE after 180) reach the app that owns the INVITE', async () => {
+    const a = await app(['invite']);
+    const p = await peer();
+    p.send(request({ method: 'INVITE', peer: p, engine, callId: 'early@test', branch: 'z9hG4bK-early' }));
+    const inv = await a.sipFrame((f) => f.includes('\r\nINVITE '));
+    appResponse(a, inv, 180, 'Ringing');
+    const ringing = await p.next(isStatus(180));
+    const toTag = getTag(getHeader(ringing, 'To')) ?? '';
+    p.send(request({ method: 'UPDATE', peer: p, engine, callId: 'early@test', toTag, cseq: 2 }));
+    const update = await a.sipFrame((f) => f.includes('\r\nUPDATE '));
+    assert.equal(leader(update)[9], 'early@test;from-tag=alice1');
+    appResponse(a, update, 200, 'OK');
+    await p.next(isStatus(200, 'UPDATE'));
+    p.send(request({ method: 'UPDATE', peer: p, engine, callId: 'early@test', toTag: 'other', cseq: 3 }));
+    await p.next(isStatus(481, 'UPDATE'));
+  });
+
   it('app drop: routes removed, a pending INVITE gets 480, established dialogs stay and move to a reconnected app', async () => {
     const a = await app(['invite']);
     const p = await peer();

@@ -361,7 +361,16 @@ export class Engine {
     const tx = this.createServerTx(key, req, peer);
     const dialog = this.dialogs.match(callId, localTag, remoteTag);
     if (!dialog) {
-      tx.respond(481, this.simpleResponse(req, vias, 481, 'Call/Transaction Does Not Exist'));
+      const early = req.method === 'BYE' ? undefined : this.findEarlyDialog(callId, localTag, remoteTag);
+      if (!early?.app?.isOpen) {
+        tx.respond(481, this.simpleResponse(req, vias, 481, 'Call/Transaction Does Not Exist'));
+        return;
+      }
+      // a request inside an early dialog (e.g. UPDATE or INFO after a 18x): to the app that owns the INVITE
+      const transactionId = newUuid();
+      this.inbound.set(transactionId, { transactionId, tx, request: req, vias, peer, app: early.app, localTag, echoDialogId: early.dialogId });
+      const raw = reserialize(startLineOf(req), req.headers, req.body);
+      early.app.send(this.networkFrame(req, raw, peer, transactionId, early.dialogId, peer.transport));
       return;
     }
     if (seq < dialog.remoteSeq) {
@@ -387,6 +396,22 @@ export class Engine {
     });
     const raw = reserialize(startLineOf(req), req.headers, req.body);
     app.send(this.networkFrame(req, raw, peer, transactionId, dialog.id, peer.transport));
+  }
+
+  /** An INVITE still in progress whose early dialog (Call-ID, our tag, their tag) a request belongs to. */
+  private findEarlyDialog(callId: string, localTag: string, remoteTag: string): { app?: AppConnection; dialogId: string } | undefined {
+    for (const e of this.inbound.values()) {
+      if (e.request.method !== 'INVITE' || e.dialog || e.tx.isFinal || e.localTag !== localTag) continue;
+      if (getHeader(e.request, 'Call-ID') === callId && getTag(getHeader(e.request, 'From')) === remoteTag) {
+        return { app: e.app, dialogId: `${callId};from-tag=${remoteTag}` };
+      }
+    }
+    for (const o of this.outboundById.values()) {
+      if (o.method === 'INVITE' && !o.dialog && !o.final && o.callId === callId && o.localTag === localTag) {
+        return { app: o.app, dialogId: o.dialogId };
+      }
+    }
+    return undefined;
   }
 
   private onAck(req: SipRequest, via: Via, peer: Peer, callId: string, from: string, to: string): void {

@@ -4,17 +4,31 @@ import { breakPlayback, type Endpoint } from './gateway';
 /**
  * What a waiting caller hears: hold music in a loop, interrupted for announcements (the offer,
  * the confirmation) after which the music resumes unless told otherwise.
+ *
+ * FreeSWITCH keeps a uuid_break that finds nothing playing and applies it to the next playback,
+ * so a break is sent only while one of our playbacks is in flight, and an announcement that was
+ * cut short by a break nobody asked for (a break racing the natural end of the music) is replayed.
  */
 export class Announcer {
   private generation = 0;
   private holding = false;
   private closed = false;
+  private inFlight: Promise<unknown> | undefined;
 
   constructor(
     private readonly ep: Endpoint,
     private readonly holdMusic: string,
     private readonly log: Logger,
   ) {}
+
+  private play(file: string): Promise<{ playbackMilliseconds?: string }> {
+    const p = this.ep.play(file);
+    const tracked = p.finally(() => {
+      if (this.inFlight === tracked) this.inFlight = undefined;
+    });
+    this.inFlight = tracked.catch(() => undefined);
+    return p;
+  }
 
   startHold(): void {
     if (this.closed || this.holding) return;
@@ -26,7 +40,7 @@ export class Announcer {
   private async loop(gen: number): Promise<void> {
     while (!this.closed && this.holding && gen === this.generation) {
       try {
-        await this.ep.play(this.holdMusic);
+        await this.play(this.holdMusic);
       } catch (err) {
         if (!this.closed) this.log.warn({ err: (err as Error).message, file: this.holdMusic }, 'hold music failed');
         return;
@@ -34,16 +48,30 @@ export class Announcer {
     }
   }
 
+  /** Stops what is playing (if anything) and waits until it has stopped. */
+  private async silence(): Promise<void> {
+    const current = this.inFlight;
+    if (!current) return;
+    await breakPlayback(this.ep).catch(() => undefined);
+    await current;
+  }
+
   /** Interrupts the music, plays `file` to the end, then resumes the music if `resume`. */
   async announce(file: string, resume: boolean): Promise<void> {
     if (this.closed) return;
     this.holding = false;
     const gen = ++this.generation;
-    await breakPlayback(this.ep).catch(() => undefined);
-    try {
-      await this.ep.play(file);
-    } catch (err) {
-      if (!this.closed) this.log.warn({ err: (err as Error).message, file }, 'announcement failed');
+    await this.silence();
+    for (let tries = 0; tries < 2 && gen === this.generation && !this.closed; tries++) {
+      try {
+        const r = await this.play(file);
+        const ms = Number(r.playbackMilliseconds ?? NaN);
+        // cut short at once by a stale break (not ours: the generation is unchanged)? play it again
+        if (!(ms < 50) || gen !== this.generation) break;
+      } catch (err) {
+        if (!this.closed) this.log.warn({ err: (err as Error).message, file }, 'announcement failed');
+        break;
+      }
     }
     if (resume && gen === this.generation && !this.closed) this.startHold();
   }
@@ -52,7 +80,7 @@ export class Announcer {
   async stop(): Promise<void> {
     this.holding = false;
     this.generation++;
-    await breakPlayback(this.ep).catch(() => undefined);
+    await this.silence();
   }
 
   close(): void {

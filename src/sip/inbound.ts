@@ -128,6 +128,14 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
     );
   };
 
+  // trunks ping with OPTIONS to see whether we take calls: 200 when ready, 503 otherwise
+  // (drachtio-srf registers a handler per SIP method; its typings only declare invite)
+  const withOptions = srf as Srf & { options(handler: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void };
+  withOptions.options((_req, res) => {
+    const ready = accepting() && svc.media.ready && svc.queue.redis.status === 'ready';
+    res.send(ready ? 200 : 503, ready ? { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } } : { headers: { 'Retry-After': '30' } });
+  });
+
   const chain: Middleware[] = [rejectUntrusted, checkReady, resolveNumber];
   for (const mw of chain) srf.use('invite', (req, res, next) => mw(req, res, () => next()));
   srf.invite((req, res) => {

@@ -115,6 +115,10 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
     assert.equal(await metric(stack.baseUrl, 'qc_inbound_calls_total', { outcome: '403' }), 1);
   });
 
+  it('answers a trunk OPTIONS keep-alive with 200', async () => {
+    ok(await runSipp({ scenario: path.join(FIXTURES, 'options-ping.xml'), target: stack.sipTarget, service: MCN }));
+  });
+
   it('accepts the dialled number as +7…, 7… and 8…', async () => {
     for (const dialled of ['74950000000', '84950000000']) {
       ok(await runSipp({ scenario: 'caller-abandon.xml', target: stack.sipTarget, service: dialled, keys: { caller: '+79161110012' }, pauseMs: 500 }));

@@ -9,6 +9,7 @@ import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits 
 import { errorHandler, HttpError, sendError } from './errors';
 import { openApiDocument } from './openapi';
 import type { RequestsPort } from './ports';
+import { withTimeout } from '../util/timeout';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
@@ -67,22 +68,6 @@ const wrap =
     fn(req, res).catch(next);
   };
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
-
 /**
  * The service's HTTP side: the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), the
  * web console at /console/, /healthz, /readyz and /metrics. Nothing is cached here: every API
@@ -132,7 +117,7 @@ export function createHttpApp(deps: HttpDeps): Express {
       res.setHeader('Cache-Control', 'no-store');
       let checks: Record<string, boolean>;
       try {
-        checks = await withTimeout(deps.readiness(), READINESS_TIMEOUT_MS);
+        checks = await withTimeout(deps.readiness(), READINESS_TIMEOUT_MS, 'the readiness check');
       } catch (err) {
         res.status(503).json({ status: 'not ready', checks: {}, down: [], error: (err as Error).message });
         return;

@@ -3,27 +3,12 @@ import Mrf from 'drachtio-fsmrf';
 import type Srf from 'drachtio-srf';
 import type { AppConfig } from '../config';
 import type { Logger } from '../observability/logger';
+import { withTimeout } from '../util/timeout';
 
 export type Endpoint = Mrf.Endpoint;
 
 export class MediaUnavailableError extends Error {
   override readonly name = 'MediaUnavailableError';
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
@@ -64,11 +65,16 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     metrics.dependencyUp.set({ dependency: 'drachtio' }, 1);
     log.info({ hostport }, 'connected to drachtio');
   });
-  srf.on('disconnect', () => {
+  // drachtio-srf 5 reports a lost connection as 'close' (its typings only declare 'disconnect',
+  // which it never emits): without this, /readyz stayed 200 while the engine was unreachable
+  const onLost = (): void => {
+    if (!drachtioUp) return;
     drachtioUp = false;
     metrics.dependencyUp.set({ dependency: 'drachtio' }, 0);
     log.warn('drachtio connection lost; reconnecting');
-  });
+  };
+  srf.on('disconnect', onLost);
+  (srf as unknown as EventEmitter).on('close', onLost);
   srf.on('error', (err: Error) => log.warn({ err: err.message }, 'drachtio error'));
   srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
 

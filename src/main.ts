@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
@@ -27,6 +28,31 @@ export interface RunningService {
   config: AppConfig;
   httpPort: number;
   stop(): Promise<void>;
+}
+
+/**
+ * drachtio-srf pins every dialog to the connection it was created on. After a reconnect, BYEs and
+ * re-INVITEs of calls that were already up went to the dead socket ("provided socket has been
+ * destroyed"): a waiting caller who pressed 1 heard the confirmation and was never hung up, nor
+ * was a caller whose employee hung up. The engine keeps the dialogs across the drop, so they are
+ * moved to the new connection. Returns how many were moved.
+ */
+export function repinDialogs(srf: Srf): number {
+  const s = srf as unknown as {
+    _dialogs?: Map<string, { req?: { socket?: Socket } }>;
+    _app?: { client?: { _getDefaultSocket?: () => Socket | undefined } };
+  };
+  const socket = s._app?.client?._getDefaultSocket?.();
+  if (!socket || !s._dialogs) return 0;
+  let moved = 0;
+  for (const d of s._dialogs.values()) {
+    const req = d.req;
+    if (req?.socket && req.socket !== socket && req.socket.destroyed) {
+      req.socket = socket;
+      moved++;
+    }
+  }
+  return moved;
 }
 
 /** Starts one service instance: Redis, the drachtio and FreeSWITCH connections, HTTP. */
@@ -61,6 +87,8 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const srf = new Srf();
   let drachtioUp = false;
   srf.on('connect', (_err, hostport) => {
+    const moved = repinDialogs(srf);
+    if (moved > 0) log.info({ dialogs: moved }, 'dialogs moved to the new drachtio connection');
     drachtioUp = true;
     metrics.dependencyUp.set({ dependency: 'drachtio' }, 1);
     log.info({ hostport }, 'connected to drachtio');

@@ -145,6 +145,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     SHUTDOWN_DRAIN_MS: '500',
     OFFER_DELAY_S: '1',
     OFFER_INTERVAL_S: '30',
+    // short cuts of the real prompts (same names): a confirmation need not take five seconds here
+    PROMPTS_DIR: path.join(REPO_ROOT, 'test', 'fixtures', 'prompts'),
     ...opts.env,
   };
   const services: ServiceProcess[] = [];

@@ -12,7 +12,8 @@
  *
  *   npm run bench -- [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
  *                    [--drain-s 20] [--targets service,baseline] [--out artifacts/bench]
- *                    [--service-log-level info] [--cpu-prof]
+ *                    [--service-log-level info] [--cpu-prof] [--idle-s 5] [--customer-talk-ms 500]
+ *                    [--engine-logs]   (debugging only: the stand-ins' traces, which distort the figures)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,6 +45,9 @@ export interface BenchOptions {
   serviceLogLevel: string;
   cpuProf: boolean;
   customerTalkMs: number;
+  idleS: number;
+  /** debugging: the stand-ins' traces into the run directory (costly: distorts the figures) */
+  engineLogs: boolean;
 }
 
 function parseArgs(argv: string[]): BenchOptions {
@@ -59,6 +63,8 @@ function parseArgs(argv: string[]): BenchOptions {
     serviceLogLevel: 'info',
     cpuProf: false,
     customerTalkMs: 500,
+    idleS: 5,
+    engineLogs: false,
   };
   let callsGiven = false;
   const list = (v: string): number[] => v.split(',').map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
@@ -84,6 +90,8 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--service-log-level': o.serviceLogLevel = v(); break;
       case '--customer-talk-ms': o.customerTalkMs = Number(v()); break;
       case '--cpu-prof': o.cpuProf = true; break;
+      case '--idle-s': o.idleS = Number(v()); break;
+      case '--engine-logs': o.engineLogs = true; break;
       case '-h': case '--help':
         process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
         process.exit(0);
@@ -97,7 +105,7 @@ function parseArgs(argv: string[]): BenchOptions {
   if (o.calls.length === 1) o.calls = o.steps.map(() => o.calls[0]!);
   if (!callsGiven && o.steps.join() !== '10,25,50,100') o.calls = o.steps.map((r) => Math.max(10, Math.round(r * 8)));
   if (o.calls.length !== o.steps.length) throw new Error('--calls: give one value, or one per step');
-  if (o.steps.length > 10 || o.calls.some((c) => c > 9999)) throw new Error('at most 10 steps of at most 9999 calls (caller numbers are +7916TSKnnnn)');
+  if (o.steps.length > 9 || o.calls.some((c) => c > 9999)) throw new Error('at most 9 steps of at most 9999 calls (caller numbers are +7916TSKnnnn)');
   return o;
 }
 
@@ -164,6 +172,8 @@ export interface StepResult {
   };
   cpuMs: Record<string, number>;
   cpuMsPerCall: number;
+  /** cpuMsPerCall minus what the target burns when idle (measured before the steps) over the step's duration */
+  marginalCpuMsPerCall?: number;
   standInCpuMsPerCall: number;
   /** service CPU during the drain phase (only callbacks run) per callback completed in it */
   drainCpuMsPerCallback?: number;
@@ -172,6 +182,8 @@ export interface StepResult {
   peakRssMb: number;
   eventLoopP99Ms: { max: number | null; median: number | null };
   machineBusyPct: number;
+  /** CPU of processes that are not part of the bench (other work on the machine), % of all CPUs */
+  othersBusyPct: number;
   phones?: Record<string, { successful: number; failed: number }>;
 }
 
@@ -212,19 +224,19 @@ function waitOutput(child: Child, re: RegExp, timeoutMs: number, getOut: () => s
   });
 }
 
-async function startEngines(dir: string): Promise<{ sip: Child; media: Child; sipPort: number; adminPort: number; eslPort: number }> {
+async function startEngines(dir: string, engineLogs: boolean): Promise<{ sip: Child; media: Child; sipPort: number; adminPort: number; eslPort: number }> {
   const sipPort = await freePort('both');
   const adminPort = await freePort('tcp');
   const fsSipPort = await freePort('udp');
   const eslPort = await freePort('tcp');
   // no tracing: the SIP engine is silent without --verbose / SIP_ENGINE_TRACE, the media engine with --quiet
-  const env = { ...process.env, SIP_ENGINE_VERBOSE: '', SIP_ENGINE_TRACE: '' };
+  const env = { ...process.env, SIP_ENGINE_VERBOSE: '', SIP_ENGINE_TRACE: engineLogs ? path.join(dir, 'sip-engine.trace') : '' };
   let sipOut = '';
   const sip = startTsChild('sip-engine', path.join(ROOT, 'test/stack/drachtio/main.ts'), ['--sip-port', String(sipPort), '--admin-port', String(adminPort)], {
     cwd: ROOT,
     env,
     logFile: path.join(dir, 'sip-engine.log'),
-    onStdout: (s) => (sipOut += s),
+    onStdout: (s) => { if (sipOut.length < 65536) sipOut += s; },
   });
   await waitOutput(sip, /ADMIN_PORT=\d+/, 30_000, () => sipOut);
   let fsOut = '';
@@ -232,8 +244,8 @@ async function startEngines(dir: string): Promise<{ sip: Child; media: Child; si
   const media = startTsChild(
     'media-engine',
     path.join(ROOT, 'test/stack/freeswitch/main.ts'),
-    ['--sip-port', String(fsSipPort), '--esl-port', String(eslPort), '--rtp-min', '10000', '--rtp-max', '19998', '--quiet'],
-    { cwd: ROOT, env, logFile: path.join(dir, 'media-engine.log'), onStdout: (s) => (fsOut += s) },
+    ['--sip-port', String(fsSipPort), '--esl-port', String(eslPort), '--rtp-min', '10000', '--rtp-max', '19998', ...(engineLogs ? [] : ['--quiet'])],
+    { cwd: ROOT, env, logFile: path.join(dir, 'media-engine.log'), onStdout: (s) => { if (fsOut.length < 65536) fsOut += s; } },
   );
   await waitOutput(media, /media engine: SIP/, 30_000, () => fsOut);
   return { sip, media, sipPort, adminPort, eslPort };
@@ -258,7 +270,7 @@ async function startRedisChild(dir: string): Promise<{ child: Child; url: string
 
 async function startDeployment(kind: 'service' | 'baseline', o: BenchOptions, dir: string): Promise<Running> {
   fs.mkdirSync(dir, { recursive: true });
-  const engines = await startEngines(dir);
+  const engines = await startEngines(dir, o.engineLogs);
   const httpPort = await freePort('tcp');
   const baseUrl = `http://127.0.0.1:${httpPort}`;
   const measured: Record<string, Child> = { 'sip-engine': engines.sip, 'media-engine': engines.media };
@@ -352,9 +364,16 @@ function callerNumbers(targetIdx: number, stepIdx: number, kind: number, count: 
   return Array.from({ length: count }, (_, i) => `+7916${targetIdx}${stepIdx}${kind}${String(i).padStart(4, '0')}`);
 }
 
-async function runStep(d: Running, o: BenchOptions, targetIdx: number, stepIdx: number, dir: string): Promise<StepResult> {
-  const cps = o.steps[stepIdx]!;
-  const calls = o.calls[stepIdx]!;
+interface StepSpec {
+  cps: number;
+  calls: number;
+  /** index for caller numbers (0-8 steps, 9 warm-up) */
+  index: number;
+}
+
+async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: StepSpec, dir: string, idleCpuMsPerS?: number): Promise<StepResult> {
+  const { cps, calls } = spec;
+  const stepIdx = spec.index;
   const pressCalls = Math.round(calls * o.share);
   const waitCalls = calls - pressCalls;
   fs.mkdirSync(dir, { recursive: true });
@@ -363,6 +382,11 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, stepIdx: 
   const cpu0 = new Map(pids.map(({ role, pid }) => [role, cpuMs(pid) ?? 0]));
   const lastCpu = new Map<string, number>();
   const mach0 = machineCpu();
+  const bench0 = process.cpuUsage();
+  const benchCpuMs = (): number => {
+    const u = process.cpuUsage(bench0);
+    return (u.user + u.system) / 1000;
+  };
   const redisCmds0 = d.probe ? await redisCommands(d.probe) : 0;
   const t0 = Date.now();
 
@@ -488,12 +512,18 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, stepIdx: 
     ...(requests ? { requests } : {}),
     cpuMs: cpu,
     cpuMsPerCall: (cpu[d.kind] ?? 0) / Math.max(1, attempted),
+    ...(idleCpuMsPerS !== undefined ? { marginalCpuMsPerCall: Math.max(0, (cpu[d.kind] ?? 0) - idleCpuMsPerS * ((t1 - t0) / 1000)) / Math.max(1, attempted) } : {}),
     standInCpuMsPerCall: standIn / Math.max(1, attempted),
     ...(drainCpuMsPerCallback !== undefined ? { drainCpuMsPerCallback } : {}),
     ...(redisCmds !== undefined ? { redisCommandsPerCall: redisCmds / Math.max(1, attempted) } : {}),
     peakRssMb: peakRss / 1024 / 1024,
     eventLoopP99Ms: { max: sortedLag.length ? sortedLag[sortedLag.length - 1]! : null, median: percentile(sortedLag, 0.5) },
     machineBusyPct: (100 * (mach1.busy - mach0.busy)) / Math.max(1, mach1.total - mach0.total),
+    othersBusyPct: Math.max(
+      0,
+      (100 * ((mach1.busy - mach0.busy) * (1000 / 100) - Object.values(cpu).reduce((a, b) => a + b, 0) - benchCpuMs())) /
+        Math.max(1, (mach1.total - mach0.total) * (1000 / 100)),
+    ),
   };
   return res;
 }
@@ -515,10 +545,11 @@ export function stepLine(r: StepResult): string {
     pctText(r.digitByeMs).padStart(12),
     (r.requests ? `${pctText(r.requests.toFirstAttemptMs)} (${r.requests.dialled}/${r.requests.created})` : '-').padStart(22),
     f1(r.cpuMsPerCall).padStart(8),
+    f1(r.marginalCpuMsPerCall).padStart(8),
     f1(r.standInCpuMsPerCall).padStart(9),
     f0(r.peakRssMb).padStart(6),
     f1(r.eventLoopP99Ms.max).padStart(8),
-    f0(r.machineBusyPct).padStart(5),
+    `${f0(r.machineBusyPct)}/${f0(r.othersBusyPct)}`.padStart(7),
     `${r.deadCallMsgs}${r.sippTimedOut ? ' TIMEOUT' : ''}`.padStart(6),
   ].join(' ');
 }
@@ -531,10 +562,11 @@ export const HEADER = [
   'digit→BYE'.padStart(12),
   'req→1st att ms (n)'.padStart(22),
   'cpu/call'.padStart(8),
+  'marginal'.padStart(8),
   'stand-in'.padStart(9),
   'rssMB'.padStart(6),
   'loop p99'.padStart(8),
-  'busy%'.padStart(5),
+  'busy/oth%'.padStart(7),
   'dead'.padStart(6),
 ].join(' ');
 
@@ -551,13 +583,26 @@ async function main(): Promise<void> {
       `the rest hang up after ${o.waitMs} ms; targets ${o.targets.join(', ')}; traces in ${path.relative(ROOT, runDir)}\n`,
   );
   const results: StepResult[] = [];
+  const idle: Record<string, number> = {};
   for (const [ti, kind] of o.targets.entries()) {
     process.stdout.write(`[bench] starting ${kind} on fresh stand-ins…\n`);
     const d = await startDeployment(kind, o, path.join(runDir, kind));
     try {
-      process.stdout.write(`${HEADER}\n`);
+      // warm-up (not reported): JIT, connection pools, first-use code paths
+      const w = await runStep(d, o, ti, { cps: 10, calls: 20, index: 9 }, path.join(runDir, kind, 'warm-up'));
+      process.stdout.write(`[bench] warm-up: ${w.completed}/${w.attempted} calls completed\n`);
+      // what the target burns with no calls (timers, dispatcher polling, the bench's /metrics scrapes)
+      await sleep(1000);
+      const idle0 = cpuMs(d.target.pid) ?? 0;
+      const idleStart = Date.now();
+      const idleScrapes = setInterval(() => void scrape(d.baseUrl).catch(() => undefined), 1000);
+      await sleep(o.idleS * 1000);
+      clearInterval(idleScrapes);
+      const idleCpuMsPerS = ((cpuMs(d.target.pid) ?? 0) - idle0) / ((Date.now() - idleStart) / 1000);
+      idle[kind] = idleCpuMsPerS;
+      process.stdout.write(`[bench] ${kind} idle: ${idleCpuMsPerS.toFixed(1)} ms CPU per second\n${HEADER}\n`);
       for (let si = 0; si < o.steps.length; si++) {
-        const r = await runStep(d, o, ti, si, path.join(runDir, kind, `step-${o.steps[si]}cps`));
+        const r = await runStep(d, o, ti, { cps: o.steps[si]!, calls: o.calls[si]!, index: si }, path.join(runDir, kind, `step-${o.steps[si]}cps`), idleCpuMsPerS);
         results.push(r);
         process.stdout.write(`${stepLine(r)}\n`);
         for (const e of r.sippErrors) process.stdout.write(`         ! ${e}\n`);
@@ -585,6 +630,7 @@ async function main(): Promise<void> {
     finished: new Date().toISOString(),
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     options: o,
+    idleCpuMsPerS: idle,
     results,
     ratios,
   };

@@ -6,6 +6,7 @@ export interface BenchReport {
   finished: string;
   machine: { cpus: number; node: string };
   options: BenchOptions;
+  idleCpuMsPerS: Record<string, number>;
   results: StepResult[];
   ratios: Array<{ cps: number; service: number | null; baseline: number | null; ratio: number | null }>;
 }
@@ -62,8 +63,8 @@ function chart(title: string, yLabel: string, xs: number[], series: Series[]): s
 function table(rows: StepResult[]): string {
   const head = [
     'CPS', 'calls attempted / completed / failed', 'not started', 'SIPp dead-call msgs', 'INVITE→200 ms p50 / p99', 'digit→BYE ms p50 / p99',
-    'request→1st attempt ms p50 / p99', 'requests dialled / created', 'callbacks completed', 'CPU ms / call', 'stand-ins CPU ms / call',
-    'CPU ms / callback (drain)', 'Redis commands / call', 'peak RSS MB', 'event-loop p99 ms (max of 1 s windows)', 'machine busy %', 'step s',
+    'request→1st attempt ms p50 / p99', 'requests dialled / created', 'callbacks completed', 'CPU ms / call', 'marginal CPU ms / call (idle cost removed)', 'stand-ins CPU ms / call',
+    'CPU ms / callback (drain)', 'Redis commands / call', 'peak RSS MB', 'event-loop p99 ms (max of 1 s windows)', 'machine busy %', 'of it other work %', 'step s',
   ];
   const body = rows
     .map((r) =>
@@ -78,12 +79,14 @@ function table(rows: StepResult[]): string {
         r.requests ? `${r.requests.dialled} / ${r.requests.created}` : '–',
         r.requests ? String(r.requests.callbacksCompleted) : '–',
         num(r.cpuMsPerCall),
+        num(r.marginalCpuMsPerCall),
         num(r.standInCpuMsPerCall),
         num(r.drainCpuMsPerCallback),
         num(r.redisCommandsPerCall, 0),
         num(r.peakRssMb, 0),
         num(r.eventLoopP99Ms.max),
         num(r.machineBusyPct, 0),
+        num(r.othersBusyPct, 0),
         num(r.durationS, 0),
       ]
         .map((c) => `<td>${esc(c)}</td>`)
@@ -105,6 +108,7 @@ export function renderHtml(rep: BenchReport): string {
   const cpuChart = chart('CPU time per call', 'ms CPU per call', xs, [
     { name: 'service', color: '#c0392b', points: pts('service', (r) => r.cpuMsPerCall) },
     { name: 'baseline app', color: '#2471a3', points: pts('baseline', (r) => r.cpuMsPerCall) },
+    { name: 'service, marginal', color: '#e67e22', points: pts('service', (r) => r.marginalCpuMsPerCall) },
     { name: 'stand-ins (service run)', color: '#c0392b', dashed: true, points: pts('service', (r) => r.standInCpuMsPerCall) },
     { name: 'stand-ins (baseline run)', color: '#2471a3', dashed: true, points: pts('baseline', (r) => r.standInCpuMsPerCall) },
   ]);
@@ -129,7 +133,7 @@ steps ${esc(o.steps.join(', '))} CPS with ${esc(o.calls.join(', '))} calls · ${
 <div class="charts">${cpuChart}${latChart}</div>
 <h2>CPU per call, service / baseline</h2>
 <table><thead><tr><th>CPS</th><th>service ms</th><th>baseline ms</th><th>ratio</th></tr></thead><tbody>${ratioRows}</tbody></table>
-${['service', 'baseline'].filter((t) => of(t).length).map((t) => `<h2>${t}</h2>${table(of(t))}`).join('\n')}
+${['service', 'baseline'].filter((t) => of(t).length).map((t) => `<h2>${t}</h2><p>idle: ${num(rep.idleCpuMsPerS[t])} ms CPU per second</p>${table(of(t))}`).join('\n')}
 <p class="note">CPU figures come from /proc/&lt;pid&gt;/stat (user + system) of each process over the whole step (callers and, for the
 service, the dialer drain); "stand-ins" is the SIP engine + media engine (+ Redis for the service), which stand in for drachtio-server and
 FreeSWITCH and are not part of the service's cost. Latencies are per call from SIPp (-trace_rtt); request→first attempt from the Redis

@@ -92,7 +92,7 @@ export function startSippLoad(o: SippLoadOptions): SippLoad {
     args.push('-inf', inf);
   }
   if (o.calls !== undefined) args.push('-m', String(o.calls));
-  if (o.ratePerS !== undefined) args.push('-r', o.ratePerS.toFixed(3), '-rp', '1000', '-l', '100000');
+  if (o.ratePerS !== undefined) args.push('-r', o.ratePerS.toFixed(3), '-rp', '1000', '-l', String((o.calls ?? 1000) + 10));
   if (o.pauseMs !== undefined) args.push('-d', String(o.pauseMs));
   if (o.rtpEcho) args.push('-rtp_echo');
   for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, v);

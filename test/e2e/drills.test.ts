@@ -1,0 +1,224 @@
+/**
+ * Issue 6, fault drills (fast versions; the long ones are in test/drills/, `npm run drills`).
+ * Each drill breaks one thing under live calls and then checks the same four things:
+ *  - no callback request lost (stored before the confirmation, so it exists after any crash),
+ *  - none dialled twice (customer INVITEs per X-Callback-Id, by Call-ID, at the trunk UAS),
+ *  - the service came back by itself (/readyz 200 and a new SIPp call succeeds),
+ *  - callers left on a killed instance are accounted for (abandoned once their lease lapsed,
+ *    the department line empty), not left in Redis for ever.
+ */
+import assert from 'node:assert/strict';
+import {
+  abandonedEvents,
+  answeringPhones,
+  assertDialledOnce,
+  callerEntries,
+  finalOf,
+  holdCaller,
+  lineDrained,
+  newCallSucceeds,
+  press1,
+  requestOf,
+  sleep,
+  storedRequest,
+  waitReady,
+  type HeldCaller,
+} from '../drills/support';
+import { startSipp } from '../support/sipp';
+import { eventually, startStack, type Stack } from '../support/stack';
+import { StateProbe } from '../support/state';
+
+const POLICY = { windowS: 300, retryDelayS: 1, maxAttempts: 2, employeeRingTimeoutS: 4, customerRingTimeoutS: 5 };
+const LEASE_MS = '2000';
+
+describe('fault drills (fast)', function () {
+  this.timeout(90_000);
+
+  describe('one instance', () => {
+    let stack: Stack;
+    let probe: StateProbe;
+    const held: HeldCaller[] = [];
+    const phoneSets: Array<{ stop(): Promise<unknown> }> = [];
+    const track = <T extends { stop(): Promise<unknown> }>(p: T): T => (phoneSets.push(p), p);
+
+    before(async () => {
+      stack = await startStack({ env: { OFFER_DELAY_S: '1', LEASE_MS }, redisAppendonly: true });
+      probe = new StateProbe(stack.redis.url);
+      await probe.setDepartment({ callbackPolicy: POLICY });
+      await probe.setLoggedIn({ '101': false, '102': false });
+    });
+    after(async () => {
+      await Promise.all(phoneSets.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await Promise.all(held.splice(0).map((c) => c.close()));
+      probe?.close();
+      await stack?.stop();
+    });
+    afterEach(async () => {
+      await Promise.all(phoneSets.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await Promise.all(held.splice(0).map((c) => c.close()));
+      await probe.setLoggedIn({ '101': false, '102': false });
+      await probe.cancelPending();
+    });
+
+    const live = (): Stack['services'][number] => stack.services.filter((s) => s.proc.exitCode === null && s.proc.signalCode === null).at(-1)!;
+
+    it('SIGKILL while callers wait and right after a digit: restarted, the request dialled once, the waiting callers abandoned', async () => {
+      const waiting = [await holdCaller(stack, '+79162000001'), await holdCaller(stack, '+79162000002')];
+      const presser = await holdCaller(stack, '+79162000003');
+      held.push(...waiting, presser);
+      await sleep(300);
+      assert.equal((await callerEntries(probe)).length, 3);
+      const abandonedBefore = await abandonedEvents(probe);
+      await press1(presser);
+      await storedRequest(probe, presser.number); // stored before the confirmation is played
+      await live().kill();
+      const req = await requestOf(probe, presser.number);
+      assert.equal(req?.status, 'pending', 'the request survived the crash');
+      const fresh = await stack.startService();
+      await waitReady(fresh);
+      // the dead instance's callers: recovered as abandoned once their lease lapsed
+      await lineDrained(probe, 15_000);
+      assert.equal(await abandonedEvents(probe), abandonedBefore + 2, 'two abandoned callers');
+      // a new call works end to end, and both requests are dialled (once each) by the new instance
+      await newCallSucceeds(stack, '+79162000004');
+      const phones = track(await answeringPhones(stack, 5));
+      await probe.setLoggedIn({ '101': true });
+      assert.equal((await finalOf(probe, presser.number, 30_000)).status, 'completed');
+      assert.equal((await finalOf(probe, '+79162000004', 30_000)).status, 'completed');
+      const { customer } = await phones.stop();
+      assertDialledOnce([(await requestOf(probe, presser.number))!, (await requestOf(probe, '+79162000004'))!], customer.messagesLog, { [req!.id]: 1 });
+    });
+
+    it('SIGKILL mid-attempt (employee ringing): restarted, the attempt is interrupted and the request completed once', async () => {
+      const caller = await holdCaller(stack, '+79162000011');
+      held.push(caller);
+      await press1(caller);
+      const req = await storedRequest(probe, caller.number);
+      const ringing = track(startSipp({ scenario: 'employee-noanswer.xml', localPort: stack.employeePorts['101']!, calls: 1, timeoutMs: 60_000 }));
+      await ringing.ready;
+      await probe.setLoggedIn({ '101': true });
+      await eventually(async () => (await requestOf(probe, caller.number))?.status === 'dialing', 10_000, 'the attempt to start');
+      await live().kill();
+      await ringing.stop();
+      const fresh = await stack.startService();
+      await waitReady(fresh);
+      const phones = track(await answeringPhones(stack, 3));
+      const done = await finalOf(probe, caller.number, 30_000);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.attempts[0]!.outcome, 'interrupted');
+      assert.equal(done.attempts.at(-1)!.outcome, 'answered');
+      assert.equal(done.attempts.at(-1)!.instanceId, fresh.instanceId);
+      const { customer } = await phones.stop();
+      assertDialledOnce([done], customer.messagesLog, { [req.id]: 1 });
+    });
+
+    it('Redis killed and restarted (append-only) with a request pending and a caller waiting: nothing lost, the caller can still press 1', async () => {
+      const pendingCaller = await holdCaller(stack, '+79162000021');
+      held.push(pendingCaller);
+      await press1(pendingCaller);
+      const pending = await storedRequest(probe, pendingCaller.number);
+      const waiting = await holdCaller(stack, '+79162000022');
+      held.push(waiting);
+      await sleep(300);
+      await stack.redis.kill();
+      await sleep(1500);
+      await stack.redis.restart();
+      await waitReady(live());
+      assert.equal((await requestOf(probe, pendingCaller.number))?.status, 'pending', 'the pending request came back from the AOF');
+      assert.equal((await callerEntries(probe)).length, 1, 'the waiting caller still in line (the first left it with digit 1)');
+      await press1(waiting);
+      await storedRequest(probe, waiting.number);
+      await waiting.dialog.byeFromService(15_000);
+      await newCallSucceeds(stack, '+79162000023');
+      const phones = track(await answeringPhones(stack, 5));
+      await probe.setLoggedIn({ '101': true });
+      const a = await finalOf(probe, pendingCaller.number, 30_000);
+      const b = await finalOf(probe, waiting.number, 30_000);
+      const c = await finalOf(probe, '+79162000023', 30_000);
+      assert.deepEqual([a.status, b.status, c.status], ['completed', 'completed', 'completed']);
+      const { customer } = await phones.stop();
+      assertDialledOnce([a, b, c], customer.messagesLog, { [pending.id]: 1 });
+    });
+
+    for (const what of ['drachtio', 'event socket'] as const) {
+      it(`${what} connection dropped and restored under a waiting caller: reconnects by itself, the caller's digit 1 is stored and confirmed`, async () => {
+        const caller = await holdCaller(stack, what === 'drachtio' ? '+79162000031' : '+79162000032');
+        held.push(caller);
+        await sleep(500);
+        const s = live();
+        const logBefore = s.output().length;
+        if (what === 'drachtio') stack.sip.dropAppConnections();
+        else stack.media.dropEslConnections();
+        await eventually(async () => /connection lost|event socket closed/.test(s.output().slice(logBefore)), 5000, 'the service to notice the drop');
+        await waitReady(s);
+        await sleep(300);
+        await press1(caller);
+        await storedRequest(probe, caller.number);
+        await caller.dialog.byeFromService(20_000); // the confirmation played and the call ended
+        assert.equal(await eventually(async () => (await callerEntries(probe)).length === 0, 5000, 'line empty'), true);
+        await newCallSucceeds(stack, what === 'drachtio' ? '+79162000033' : '+79162000034');
+        assert.equal(s.proc.exitCode, null, 'the same process served throughout');
+      });
+    }
+  });
+
+  describe('two instances', () => {
+    let stack: Stack;
+    let probe: StateProbe;
+    const held: HeldCaller[] = [];
+    const phoneSets: Array<{ stop(): Promise<unknown> }> = [];
+    const track = <T extends { stop(): Promise<unknown> }>(p: T): T => (phoneSets.push(p), p);
+
+    before(async () => {
+      stack = await startStack({ instances: 2, env: { OFFER_DELAY_S: '1', LEASE_MS }, redisAppendonly: true });
+      probe = new StateProbe(stack.redis.url);
+      await probe.setDepartment({ callbackPolicy: POLICY });
+      await probe.setLoggedIn({ '101': false, '102': false });
+    });
+    after(async () => {
+      await Promise.all(phoneSets.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await Promise.all(held.splice(0).map((c) => c.close()));
+      probe?.close();
+      await stack?.stop();
+    });
+
+    it('SIGKILL one instance while callers wait and right after a digit: the other recovers its callers as abandoned and dials the request once', async () => {
+      // callers spread over both instances (the engine hands INVITEs out round-robin)
+      const callers: HeldCaller[] = [];
+      for (let i = 0; i < 4; i++) callers.push(await holdCaller(stack, `+7916200010${i}`));
+      held.push(...callers);
+      const victim = stack.services[0]!;
+      const survivor = stack.services[1]!;
+      const onVictim = callers.filter((c) => c.instance === victim);
+      const onSurvivor = callers.filter((c) => c.instance === survivor);
+      assert.ok(onVictim.length >= 2 && onSurvivor.length >= 1, `callers on both instances (${onVictim.length}/${onSurvivor.length})`);
+      const presser = onVictim[0]!;
+      const abandonedBefore = await abandonedEvents(probe);
+      await press1(presser);
+      const req = await storedRequest(probe, presser.number);
+      await victim.kill();
+      // the survivor keeps its own callers and recovers the victim's once their lease lapsed
+      await eventually(async () => (await callerEntries(probe)).length === onSurvivor.length, 15_000, "only the survivor's callers left in line");
+      assert.equal(await abandonedEvents(probe), abandonedBefore + onVictim.length - 1);
+      assert.equal((await requestOf(probe, presser.number))?.status, 'pending');
+      // a survivor's caller can still leave a request
+      const other = onSurvivor[0]!;
+      await press1(other);
+      await storedRequest(probe, other.number);
+      await other.dialog.byeFromService(15_000);
+      await Promise.all(onSurvivor.slice(1).map((c) => c.close()));
+      await lineDrained(probe, 10_000);
+      await waitReady(survivor);
+      await newCallSucceeds(stack, '+79162000109');
+      const phones = track(await answeringPhones(stack, 5));
+      await probe.setLoggedIn({ '101': true });
+      const a = await finalOf(probe, presser.number, 30_000);
+      const b = await finalOf(probe, other.number, 30_000);
+      const c = await finalOf(probe, '+79162000109', 30_000);
+      assert.deepEqual([a.status, b.status, c.status], ['completed', 'completed', 'completed']);
+      assert.equal(a.attempts.at(-1)!.instanceId, survivor.instanceId);
+      const { customer } = await phones.stop();
+      assertDialledOnce([a, b, c], customer.messagesLog, { [req.id]: 1 });
+    });
+  });
+});

@@ -158,7 +158,7 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
     }, 10_000, 'the employee phone to see the CANCEL').catch(async () => phone.stop());
     assert.equal(rp.successful, 1, `employee phone got INVITE then CANCEL: ${describeResult(rp)}`);
     await eventually(async () => (await probe.events()).filter((e) => e.type === 'abandoned').length === abandonedBefore + 1, 5000, 'abandoned event');
-    await eventually(async () => (await probe.lineSize()) === 0, 5000, 'the caller to leave the line');
+    await eventually(async () => (await probe.callersInLine()) === 0, 5000, 'the caller to leave the line');
   });
 
   it('keeps the caller in the queue when the request cannot be stored (Redis down), and stores it once Redis is back', async () => {

@@ -179,6 +179,8 @@ export interface StepResult {
   drainCpuMsPerCallback?: number;
   /** Redis commands processed during the step (INFO stats; includes the bench's own polling) per call */
   redisCommandsPerCall?: number;
+  /** the most frequent commands, per call */
+  redisCommandsPerCallByCommand?: Record<string, number>;
   peakRssMb: number;
   eventLoopP99Ms: { max: number | null; median: number | null };
   machineBusyPct: number;
@@ -330,6 +332,7 @@ async function startDeployment(kind: 'service' | 'baseline', o: BenchOptions, di
     await waitHttp(`${baseUrl}/readyz`, target, 30_000);
   }
   measured[kind] = target;
+  for (const p of phones) measured[`sipp-${p.child.name}`] = p.child;
   const stopAll = async (): Promise<void> => {
     await Promise.allSettled(phones.map((p) => p.stop(2000)));
     await target.stop('SIGTERM', 5000);
@@ -354,9 +357,16 @@ async function scrape(baseUrl: string): Promise<Map<string, number>> {
   return out;
 }
 
-async function redisCommands(probe: StateProbe): Promise<number> {
-  const m = /total_commands_processed:(\d+)/.exec(await probe.redis.info('stats'));
-  return m ? Number(m[1]) : 0;
+/** Commands Redis processed so far, by command (INFO commandstats), and in total under "*". */
+async function redisCommands(probe: StateProbe): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let total = 0;
+  for (const m of (await probe.redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    out.set(m[1]!, Number(m[2]));
+    total += Number(m[2]);
+  }
+  out.set('*', total);
+  return out;
 }
 
 function callerNumbers(targetIdx: number, stepIdx: number, kind: number, count: number): string[] {
@@ -387,7 +397,7 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
     const u = process.cpuUsage(bench0);
     return (u.user + u.system) / 1000;
   };
-  const redisCmds0 = d.probe ? await redisCommands(d.probe) : 0;
+  const redisCmds0 = d.probe ? await redisCommands(d.probe) : undefined;
   const t0 = Date.now();
 
   // samplers: RSS every 250 ms, /metrics (event-loop delay p99 since the last scrape) every second
@@ -479,7 +489,19 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
 
   clearInterval(rssTimer);
   clearInterval(metricsTimer);
-  const redisCmds = d.probe ? (await redisCommands(d.probe)) - redisCmds0 : undefined;
+  const redisCmds1 = d.probe ? await redisCommands(d.probe) : undefined;
+  const redisDelta = (k: string): number => (redisCmds1?.get(k) ?? 0) - (redisCmds0?.get(k) ?? 0);
+  const redisCmds = redisCmds1 ? redisDelta('*') : undefined;
+  const redisTop = redisCmds1
+    ? Object.fromEntries(
+        [...redisCmds1.keys()]
+          .filter((k) => k !== '*')
+          .map((k) => [k, Math.round((10 * redisDelta(k)) / Math.max(1, calls)) / 10] as const)
+          .filter(([, v]) => v > 0)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 12),
+      )
+    : undefined;
   const t1 = Date.now();
   const mach1 = machineCpu();
   const cpu: Record<string, number> = {};
@@ -516,6 +538,7 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
     standInCpuMsPerCall: standIn / Math.max(1, attempted),
     ...(drainCpuMsPerCallback !== undefined ? { drainCpuMsPerCallback } : {}),
     ...(redisCmds !== undefined ? { redisCommandsPerCall: redisCmds / Math.max(1, attempted) } : {}),
+    ...(redisTop ? { redisCommandsPerCallByCommand: redisTop } : {}),
     peakRssMb: peakRss / 1024 / 1024,
     eventLoopP99Ms: { max: sortedLag.length ? sortedLag[sortedLag.length - 1]! : null, median: percentile(sortedLag, 0.5) },
     machineBusyPct: (100 * (mach1.busy - mach0.busy)) / Math.max(1, mach1.total - mach0.total),

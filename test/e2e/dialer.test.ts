@@ -161,7 +161,8 @@ describe('callback dialer (e2e)', function () {
     });
   });
 
-  describe('two instances on one Redis', () => {
+  describe('two instances on one Redis', function () {
+    this.timeout(300_000);
     let stack: Stack;
     let probe: StateProbe;
 
@@ -208,15 +209,15 @@ describe('callback dialer (e2e)', function () {
       await probe.setLoggedIn({ '101': false, '102': false });
       await probe.setEmployee('102', { callerIdPresentation: true }); // both present +74950000000 here
       const ids = await seedRequests(50);
-      const e1 = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['101']!, rtpEcho: true, calls: 1000, limit: 10, pauseMs: 60_000, timeoutMs: 170_000 });
-      const e2 = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['102']!, rtpEcho: true, calls: 1000, limit: 10, pauseMs: 60_000, timeoutMs: 170_000 });
-      const cust = startSipp({ scenario: 'customer-busy-then-answer.xml', localPort: stack.trunkPort, rtpEcho: true, calls: 1000, limit: 20, keys: { pai: MCN }, pauseMs: 200, timeoutMs: 170_000 });
+      const e1 = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['101']!, rtpEcho: true, calls: 1000, limit: 10, pauseMs: 60_000, timeoutMs: 280_000 });
+      const e2 = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['102']!, rtpEcho: true, calls: 1000, limit: 10, pauseMs: 60_000, timeoutMs: 280_000 });
+      const cust = startSipp({ scenario: 'customer-busy-then-answer.xml', localPort: stack.trunkPort, rtpEcho: true, calls: 1000, limit: 20, keys: { pai: MCN }, pauseMs: 200, timeoutMs: 280_000 });
       await Promise.all([e1.ready, e2.ready, cust.ready]);
       await probe.setLoggedIn({ '101': true, '102': true });
       await eventually(async () => {
         const rs = (await probe.requests()).filter((r) => ids.includes(r.id));
         return rs.every((r) => ['completed', 'failed'].includes(r.status));
-      }, 150_000, 'all 50 requests to finish');
+      }, 240_000, 'all 50 requests to finish');
       const rc = await cust.stop();
       await Promise.all([e1.stop(), e2.stop()]);
       const rs = (await probe.requests()).filter((r) => ids.includes(r.id));
@@ -262,7 +263,7 @@ describe('callback dialer (e2e)', function () {
       const done = await eventually(async () => {
         const r = (await probe.requests()).find((x) => x.id === id);
         return r?.status === 'completed' ? r : undefined;
-      }, 30_000, 'completion by the surviving instance');
+      }, 60_000, 'completion by the surviving instance');
       assert.equal(done.attempts[0]!.outcome, 'interrupted');
       const last = done.attempts[done.attempts.length - 1]!;
       assert.equal(last.outcome, 'answered');

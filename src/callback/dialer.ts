@@ -202,6 +202,24 @@ export class Attempt implements LocalAttempt {
       return;
     }
     this.customer = { dialog: cleg.dialog, endpoint: cleg.endpoint };
+    // listen for the end of the call at once: a customer who hangs up while the transition and the
+    // bridge are still being set up would otherwise go unnoticed, leaving the employee bridged to
+    // silence and busy until they hang up themselves
+    const callEnded = new Promise<void>((resolve) => {
+      let settled = false;
+      const finish = (): void => {
+        if (!settled) {
+          settled = true;
+          resolve();
+        }
+      };
+      cleg.dialog.on('destroy', () => {
+        this.log.info('customer hung up');
+        finish();
+      });
+      eleg.dialog.on('destroy', finish);
+      if (this.employeeGone) finish();
+    });
     const now = svc.now();
     const sinceRequest = now - this.request.createdAt;
     await this.transition((r) => req.attemptAnswered(r, 200, now), {
@@ -218,21 +236,7 @@ export class Attempt implements LocalAttempt {
     await employeeSide.stop();
     employeeSide.close();
     await ep.bridge(cleg.endpoint);
-    await new Promise<void>((resolve) => {
-      let settled = false;
-      const finish = (): void => {
-        if (!settled) {
-          settled = true;
-          resolve();
-        }
-      };
-      cleg.dialog.on('destroy', () => {
-        this.log.info('customer hung up');
-        finish();
-      });
-      eleg.dialog.on('destroy', finish);
-      if (this.employeeGone) finish();
-    });
+    await callEnded;
     await this.cleanup();
     await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
     await svc.queue

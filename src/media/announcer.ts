@@ -9,6 +9,9 @@ import { breakPlayback, type Endpoint } from './gateway';
  * so a break is sent only while one of our playbacks is in flight, and an announcement that was
  * cut short by a break nobody asked for (a break racing the natural end of the music) is replayed.
  */
+/** how long to wait for a broken playback to report its end before going on regardless */
+const SILENCE_WAIT_MS = 2000;
+
 export class Announcer {
   private generation = 0;
   private holding = false;
@@ -48,12 +51,12 @@ export class Announcer {
     }
   }
 
-  /** Stops what is playing (if anything) and waits until it has stopped. */
+  /** Stops what is playing (if anything) and waits until it has stopped (bounded). */
   private async silence(): Promise<void> {
     const current = this.inFlight;
     if (!current) return;
     await breakPlayback(this.ep).catch(() => undefined);
-    await current;
+    await Promise.race([current, new Promise((r) => setTimeout(r, SILENCE_WAIT_MS).unref())]);
   }
 
   /** Interrupts the music, plays `file` to the end, then resumes the music if `resume`. */

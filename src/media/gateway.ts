@@ -115,9 +115,12 @@ export class MediaGateway extends EventEmitter {
   }
 }
 
-/** Stops whatever the endpoint is playing (and anything queued behind it). */
+/**
+ * Stops what the endpoint is playing. Not `uuid_break <uuid> all`: that also discards executes
+ * queued behind it, whose completion events then never come, and fsmrf would wait for them forever.
+ */
 export async function breakPlayback(ep: Endpoint): Promise<void> {
-  await ep.api('uuid_break', `${ep.uuid} all`);
+  await ep.api('uuid_break', ep.uuid);
 }
 
 /** Destroys an endpoint, ignoring one that is already gone. */

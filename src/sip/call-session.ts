@@ -8,8 +8,12 @@ import { destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
+import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
 import { RingingLeg, type LegResult } from './leg';
+
+/** upper bound on the confirmation prompt before the caller is released regardless */
+const CONFIRMATION_MAX_MS = 30_000;
 
 export type SessionState = 'joining' | 'waiting' | 'ringing' | 'connected' | 'requested' | 'ended';
 
@@ -189,7 +193,13 @@ export class CallSession {
     clearTimeout(this.offerTimer);
     for (const leg of this.legs.values()) leg.cancel();
     this.svc.kick(this.accountId, this.departmentId);
-    await this.announcer?.announce(prompts.prompt(this.routing.department, 'confirmation'), false);
+    // the caller is released even if the media server never reports the confirmation's end
+    const confirmation = this.announcer?.announce(prompts.prompt(this.routing.department, 'confirmation'), false);
+    if (confirmation) {
+      await withTimeout(confirmation, CONFIRMATION_MAX_MS, 'the confirmation prompt').catch((err: Error) =>
+        this.log.warn({ err: err.message }, 'confirmation did not finish; hanging up anyway'),
+      );
+    }
     await this.hangUp();
   }
 

@@ -83,7 +83,26 @@ async function waitFor(url: string, timeoutMs: number, proc: ChildProcess, out: 
   throw new Error(`service not ready at ${url} within ${timeoutMs} ms:\n${out().slice(-4000)}`);
 }
 
+/** Service processes this test process started: killed when it exits, however it exits. */
+const children = new Set<ChildProcess>();
+let reaperInstalled = false;
+function installReaper(): void {
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  const reap = (): void => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  };
+  process.once('exit', reap);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      reap();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
 export async function spawnService(env: Record<string, string>, instanceId: string): Promise<ServiceProcess> {
+  installReaper();
   const httpPort = await freePort('tcp');
   let buf = '';
   const proc = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(REPO_ROOT, 'src', 'main.ts')], {
@@ -99,7 +118,13 @@ export async function spawnService(env: Record<string, string>, instanceId: stri
     buf += d.toString();
     if (process.env.SERVICE_LOGS) process.stderr.write(d);
   });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  children.add(proc);
+  const exited = new Promise<void>((resolve) =>
+    proc.once('exit', () => {
+      children.delete(proc);
+      resolve();
+    }),
+  );
   const baseUrl = `http://127.0.0.1:${httpPort}`;
   await waitFor(`${baseUrl}/readyz`, 20000, proc, () => buf);
   return {

@@ -115,6 +115,13 @@ export class CallSession {
     const ep = this.endpoint;
     const dialog = this.dialog;
     dialog.on('destroy', () => void this.end('caller hung up'));
+    // connectCaller resolves only once the endpoint's event socket is ready, after the caller's
+    // ACK: a BYE in between fired 'destroy' before anyone listened, and the gone caller stayed in
+    // the line for good (its lease kept fresh by this live session)
+    if ((dialog as Srf.Dialog & { connected?: boolean }).connected === false) {
+      void this.end('caller hung up while being answered');
+      return;
+    }
     dialog.on('info', (ireq: Srf.SrfRequest, ires: Srf.SrfResponse) => {
       ires.send(200);
       const digit = digitFromInfo(ireq.get('Content-Type'), ireq.body);

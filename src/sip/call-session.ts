@@ -100,6 +100,12 @@ export class CallSession {
       if (cancelled) {
         metrics.calls.inc({ outcome: 'cancelled' });
         this.log.info('caller cancelled before answer');
+      } else if ((err as { status?: unknown }).status === 488) {
+        // the media server refused the caller's offer (not SDP, no audio, no common codec): the
+        // caller's to fix, so 488 as FreeSWITCH said, not a 503 that invites the trunk to retry
+        this.log.warn({ err: (err as Error).message }, "the caller's SDP offer was refused: 488");
+        metrics.calls.inc({ outcome: '488' });
+        if (!res.finalResponseSent) res.send(488);
       } else {
         this.log.error({ err: (err as Error).message }, 'cannot answer the caller through the media server');
         metrics.calls.inc({ outcome: '503' });

@@ -226,7 +226,7 @@ describe('hostile input (e2e)', function () {
         await stillUp();
       });
 
-      it(`${transport}: bad SDP (not SDP, no audio, truncated by a short Content-Length): refused with a final error, the service logs it`, async () => {
+      it(`${transport}: bad SDP (not SDP, no audio, truncated by a short Content-Length): 488, the service logs it`, async () => {
         const c = await RawSip.open(transport, stack.sipTarget);
         try {
           const bodies: Array<[string, string, number | undefined]> = [
@@ -237,7 +237,9 @@ describe('hostile input (e2e)', function () {
           for (const [name, body, contentLength] of bodies) {
             const r = await c.call({ service: MCN, from: '<sip:+79164000002@127.0.0.1>', body, ...(contentLength !== undefined ? { contentLength } : {}) });
             hostileCallIds.push(r.callId);
-            assert.ok(r.final.status! >= 400 && r.final.status! < 600 && r.final.status !== 500, `${name}: ${r.final.startLine}`);
+            // FreeSWITCH refuses an unusable offer with 488 and the service passes that on (a 503
+            // would tell the trunk to retry the same offer later)
+            assert.equal(r.final.status, 488, `${name}: ${r.final.startLine}`);
             await eventually(async () => serviceSaw(r.callId), 3000, `${name}: the service logged the refused call`);
           }
         } finally {

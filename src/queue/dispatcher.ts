@@ -37,6 +37,8 @@ export class Dispatcher {
   private again = new Set<string>();
   private stopped = false;
   private failing = false;
+  /** when this instance last failed to reach the store (dispatch or lease refresh) */
+  private lastStoreFailureAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly queue: QueueStore,
@@ -83,6 +85,7 @@ export class Dispatcher {
       if (this.failing) this.log.info('dispatch works again');
       this.failing = false;
     } catch (err) {
+      this.lastStoreFailureAt = this.opts.now();
       // said once per outage, not at every tick
       if (!this.failing) this.log.warn({ err: (err as Error).message }, 'dispatch failed; retrying at every tick');
       this.failing = true;
@@ -96,7 +99,11 @@ export class Dispatcher {
     // keep claiming while free employees and eligible entries meet (bounded per tick)
     for (let i = 0; i < 50; i++) {
       const local = new Set(this.target.held().map((h) => h.entryId));
-      const r = await this.queue.dispatch(accountId, departmentId, this.opts.instanceId, this.opts.now(), this.opts.leaseMs, local);
+      const now = this.opts.now();
+      // after a store outage the other instances' leases lapsed too: recover nothing of theirs
+      // until they have had a lease time to refresh (else every live caller was 'abandoned')
+      const recoverStale = now - this.lastStoreFailureAt > this.opts.leaseMs;
+      const r = await this.queue.dispatch(accountId, departmentId, this.opts.instanceId, now, this.opts.leaseMs, local, recoverStale);
       if (r.abandoned || r.expired || r.interrupted) {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
       }
@@ -130,6 +137,7 @@ export class Dispatcher {
     const until = this.opts.now() + this.opts.leaseMs;
     for (const [accountId, f] of byAccount) {
       await this.queue.refreshLeases(accountId, f, until).catch((err: Error) => {
+        this.lastStoreFailureAt = this.opts.now();
         if (!this.failing) this.log.warn({ err: err.message }, 'lease refresh failed');
       });
     }

@@ -63,6 +63,12 @@ export interface DispatchSnapshot {
   rrCursor: number;
   /** entries this instance is serving right now (their lease may have lapsed during a storage outage) */
   localEntries: ReadonlySet<string>;
+  /**
+   * false right after this instance could not reach the store: every instance missed its lease
+   * refreshes during such an outage, so lapsed leases prove nothing about other instances yet and
+   * nothing of theirs is recovered (or their employees taken) until a lease time has passed
+   */
+  recoverStale?: boolean;
 }
 
 export interface Claim {
@@ -143,14 +149,15 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
     releasedEmployees: [],
     claim: undefined,
   };
+  const recoverStale = s.recoverStale ?? true;
   const heldHere = (owner: string | undefined, entryId: string | undefined): boolean =>
     owner === s.instanceId && entryId !== undefined && s.localEntries.has(entryId);
   for (const st of s.states.values()) {
-    if (st.status !== 'free' && !isLeaseLive(st.leaseUntil, now) && !heldHere(st.owner, st.entryId)) decision.releasedEmployees.push(st.id);
+    if (recoverStale && st.status !== 'free' && !isLeaseLive(st.leaseUntil, now) && !heldHere(st.owner, st.entryId)) decision.releasedEmployees.push(st.id);
   }
   const eligible: LineEntry[] = [];
   for (const e of s.entries) {
-    const leaseLive = isLeaseLive(e.leaseUntil, now) || heldHere(e.owner, e.id);
+    const leaseLive = isLeaseLive(e.leaseUntil, now) || heldHere(e.owner, e.id) || !recoverStale;
     if (e.kind === 'caller') {
       if (!leaseLive) decision.abandonedCallers.push(e.id);
       else if (e.state === 'waiting') eligible.push(e);
@@ -175,7 +182,7 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
   const released = new Set(decision.releasedEmployees);
   const available = s.employees.filter((e) => {
     const st = s.states.get(e.id);
-    if (st && st.status !== 'free' && heldHere(st.owner, st.entryId)) return false;
+    if (st && st.status !== 'free' && (heldHere(st.owner, st.entryId) || !recoverStale)) return false;
     return isAvailable(e, st && released.has(e.id) ? { ...st, status: 'free' } : st, now);
   });
   const pick = pickEmployees(

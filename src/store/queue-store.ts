@@ -288,6 +288,7 @@ export class QueueStore {
     now: number,
     leaseMs: number,
     localEntries: ReadonlySet<string> = new Set(),
+    recoverStale = true,
   ): Promise<DispatchResult> {
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
@@ -299,7 +300,7 @@ export class QueueStore {
         v.employeeStates(department.employeeIds),
         v.rrCursor(departmentId),
       ]);
-      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries });
+      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       const nothing =
         !d.claim &&
         d.abandonedCallers.length === 0 &&

@@ -59,9 +59,9 @@ describe('fault drills (long)', function () {
     let n = 0;
     for (let round = 0; round < 3; round++) {
       const waiting: HeldCaller[] = [];
-      for (let i = 0; i < 4; i++) waiting.push(await holdCaller(stack, `+7916500${round}0${n++}`));
+      for (let i = 0; i < 4; i++) waiting.push(await holdCaller(stack, `+7916500${round}0${String(n++).padStart(2, '0')}`));
       const pressers: HeldCaller[] = [];
-      for (let i = 0; i < 2; i++) pressers.push(await holdCaller(stack, `+7916500${round}1${n++}`));
+      for (let i = 0; i < 2; i++) pressers.push(await holdCaller(stack, `+7916500${round}1${String(n++).padStart(2, '0')}`));
       held.push(...waiting, ...pressers);
       const abandonedBefore = await abandonedEvents(probe);
       for (const p of pressers) await press1(p);

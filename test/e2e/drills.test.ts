@@ -110,6 +110,8 @@ describe('fault drills (fast)', function () {
       assert.equal(done.attempts.at(-1)!.instanceId, fresh.instanceId);
       const { customer } = await phones.stop();
       assertDialledOnce([done], customer.messagesLog, { [req.id]: 1 });
+      await probe.setLoggedIn({ '101': false });
+      await newCallSucceeds(stack, '+79162000012');
     });
 
     it('Redis killed and restarted (append-only) with a request pending and a caller waiting: nothing lost, the caller can still press 1', async () => {

@@ -84,6 +84,7 @@ interface SnapOpts {
   entries?: LineEntry[];
   rrCursor?: number;
   localEntries?: string[];
+  recoverStale?: boolean;
   instanceId?: string;
   now?: number;
   order?: string[];
@@ -100,6 +101,7 @@ function snap(o: SnapOpts = {}): DispatchSnapshot {
     entries: o.entries ?? [],
     rrCursor: o.rrCursor ?? -1,
     localEntries: new Set(o.localEntries ?? []),
+    ...(o.recoverStale !== undefined ? { recoverStale: o.recoverStale } : {}),
   };
 }
 
@@ -314,6 +316,25 @@ describe('queue/line', () => {
       const d = decide({ entries, states, localEntries: ['theirs'] });
       assert.deepEqual(d.abandonedCallers, ['theirs']);
       assert.deepEqual(d.releasedEmployees, ['101']);
+    });
+
+    it('right after a storage outage (recoverStale false) recovers nothing of others and takes none of their employees', () => {
+      const entries = [
+        caller('theirs', NOW - 30_000, { owner: OTHER, leaseUntil: NOW - 1 }),
+        callback('theirs-cb', NOW - 20_000, { state: 'ringing', owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'] }),
+        caller('mine', NOW - 10_000, { leaseUntil: NOW + LEASE }),
+      ];
+      const states = [st('101', { status: 'ringing', owner: OTHER, entryId: 'r:theirs-cb', leaseUntil: NOW - 1 })];
+      const d = decide({ entries, states, localEntries: ['mine'], recoverStale: false });
+      assert.deepEqual(d.abandonedCallers, []);
+      assert.deepEqual(d.interruptedCallbacks, []);
+      assert.deepEqual(d.releasedEmployees, []);
+      // their caller is still first in line, so this instance claims nothing for its own younger caller
+      assert.equal(d.claim, undefined);
+      // a lease time later the same state is recovered
+      const later = decide({ entries, states, localEntries: ['mine'] });
+      assert.deepEqual(later.abandonedCallers, ['theirs']);
+      assert.deepEqual(later.releasedEmployees, ['101']);
     });
 
     it("another instance still recovers this instance's lapsed entries", () => {

@@ -43,7 +43,8 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
 
   it('stores a request on RFC 4733 digit 1, then confirms and hangs up; hold music and the offer were played', async () => {
     const before = channelsThatPlayed('ru/confirmation.wav');
-    ok(await caller('caller-press1-rfc2833.xml', '+79161110001'));
+    // -rtp_echo: SIPp sends back what it receives, so the media engine sees the prompts come back
+    ok(await caller('caller-press1-rfc2833.xml', '+79161110001', { rtpEcho: true }));
     const reqs = await probe.requestsFor('+79161110001');
     assert.equal(reqs.length, 1);
     assert.equal(reqs[0]!.status, 'pending');
@@ -55,6 +56,7 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
     assert.ok(ch.played.some((p) => p.endsWith('common/hold-music.wav')), 'hold music played');
     assert.ok(ch.played.some((p) => p.endsWith('ru/offer.wav')), 'offer played');
     assert.ok(ch.rtp.packetsSent > 50, `prompt audio was sent as RTP (${ch.rtp.packetsSent} packets)`);
+    assert.ok(ch.rtp.packetsReceived > 50, `SIPp received the prompt audio and echoed it (${ch.rtp.packetsReceived} packets back)`);
     assert.equal(channelsThatPlayed('ru/confirmation.wav'), before + 1);
     assert.equal(await metric(stack.baseUrl, 'qc_digits_total', { source: 'RTP', digit: '1' }), 1);
   });

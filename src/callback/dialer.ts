@@ -184,9 +184,7 @@ export class Attempt implements LocalAttempt {
       employeeSide.close();
       await this.cleanup();
       const before = this.request;
-      await this.transition((r) => req.attemptFailed(r, outcome, cleg.status, svc.now()), {
-        events: [],
-      });
+      await this.transition((r) => req.attemptFailed(r, outcome, cleg.status, svc.now()));
       if (this.request.status === 'failed') {
         metrics.finished.inc({ status: 'failed' });
         await svc.queue.recordEvent(this.accountId, { type: 'failed', departmentId: before.departmentId, at: svc.now() });

@@ -87,8 +87,11 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
     next();
   };
 
+  /** takes calls: not draining, media server and Redis connected */
+  const ready = (): boolean => accepting() && svc.media.ready && svc.queue.redis.status === 'ready';
+
   const checkReady = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
-    if (!accepting() || !svc.media.ready || svc.queue.redis.status !== 'ready') {
+    if (!ready()) {
       log.warn({ callId: req.get('Call-ID'), media: svc.media.ready, redis: svc.queue.redis.status, accepting: accepting() }, 'not ready: 503');
       metrics.calls.inc({ outcome: '503' });
       res.send(503, { headers: { 'Retry-After': '30' } });
@@ -132,8 +135,8 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
   // (drachtio-srf registers a handler per SIP method; its typings only declare invite)
   const withOptions = srf as Srf & { options(handler: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void };
   withOptions.options((_req, res) => {
-    const ready = accepting() && svc.media.ready && svc.queue.redis.status === 'ready';
-    res.send(ready ? 200 : 503, ready ? { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } } : { headers: { 'Retry-After': '30' } });
+    if (ready()) res.send(200, { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } });
+    else res.send(503, { headers: { 'Retry-After': '30' } });
   });
 
   const chain: Middleware[] = [rejectUntrusted, checkReady, resolveNumber];

@@ -130,10 +130,7 @@ export class RequestStore {
     now: number,
     event?: EventType,
   ): Promise<CallbackRequest> {
-    const r = await this.queue.transition(accountId, id, step, {
-      now,
-      events: [],
-    });
+    const r = await this.queue.transition(accountId, id, step, { now });
     if (!r) throw new NotFoundError(`callback request ${id} not found`);
     if (event) await this.queue.recordEvent(accountId, { type: event, departmentId: r.departmentId, at: now });
     return r;

@@ -15,6 +15,7 @@ import { createRedis, TxRunner, waitReady } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
 import { applySeed, parseSeed } from '../../../src/store/seed';
 import { startRedis, type RedisServer } from '../../support/redis';
+export { prng } from '../../support/prng';
 
 export const ACCOUNT = 'demo';
 export const DEPT = 'support';
@@ -157,14 +158,3 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -2,18 +2,9 @@
 import { createSocket, Socket } from 'node:dgram';
 import { AddressInfo } from 'node:net';
 import { PcmAudio, decodeG711, encodeG711, Codec } from '../../stack/media';
+import { prng } from '../../support/prng';
 
-/** Deterministic PRNG (mulberry32) so noise-based tests are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** Gaussian white noise at the given RMS (linear). */
 export function whiteNoise(ms: number, rms: number, seed = 1): PcmAudio {

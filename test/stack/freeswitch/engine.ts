@@ -4,14 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { RtpEndpoint } from '../media';
+import { randomBytes } from 'node:crypto';
+import { RtpEndpoint, SRTP_SUITE, srtpSession, type SdesCrypto } from '../media';
 import { defaultApps } from './apps';
 import { CAUSE_CODES, Channel, type AppImpl, type ChannelHost } from './channel';
 import { createEvent, FsEvent, header, nowMicros, plainDump, SITES, type CoreIdentity, type EslCommand } from './events';
 import type { EslBackend } from './esl-session';
 import { InboundListener } from './esl-server';
 import { OutboundSession } from './esl-outbound';
-import { buildAnswer, buildOffer, cryptoLines, negotiate, parseSdp, type NegotiatedAudio, type SdpOrigin } from './sdp';
+import { buildAnswer, buildOffer, cryptoLines, negotiate, ownCrypto, parseSdp, srtpModeOf, type NegotiatedAudio, type SdpOrigin, type SrtpMode } from './sdp';
 import { hdr, parseNameAddr, SipUa, type Dialog, type SipMessage, type UasHandler } from './sip-ua';
 import type { ChannelSnapshot } from './index';
 
@@ -53,6 +54,10 @@ interface Leg {
   dialog: Dialog;
   origin: SdpOrigin;
   is3pcc: boolean;
+  /** SDES mode the channel's offer/answer was made with (fact 27) */
+  srtpMode: SrtpMode;
+  /** negotiated SDES-SRTP: our key (we send with it) and the remote's (what we receive must authenticate with it) */
+  srtp?: { local: SdesCrypto; remote: SdesCrypto };
   audio?: NegotiatedAudio;
   outbound?: OutboundSession;
   eslTarget?: { host: string; port: number };
@@ -72,6 +77,8 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   private readonly outbound = new Set<OutboundSession>();
   /** the random a=crypto lines of each 3pcc offer (kept so re-offers and rtp_local_sdp_str agree) */
   private readonly cryptoFor = new Map<string, string[]>();
+  /** FreeSWITCH global variables (`global_setvar`); unset channel variables fall back to them (switch_channel.c) */
+  private readonly globals = new Map<string, string>();
 
   constructor(private readonly cfg: EngineConfig) {
     this.core = { coreUuid: randomUUID(), hostname: cfg.hostname, ipv4: hostIPv4(), ipv6: hostIPv6() };
@@ -134,8 +141,10 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
   async onInvite(dialog: Dialog, req: SipMessage): Promise<{ sdp: string; remotePartyId?: string } | { status: number; reason: string }> {
     const is3pcc = !req.body.trim();
+    // no channel variable can be set yet (a dialplan `set` runs too late, fact 27): globals, else the default
+    const srtpMode = this.srtpMode();
     const offer = is3pcc ? undefined : parseSdp(req.body);
-    const audio = offer ? negotiate(offer) : undefined;
+    const audio = offer ? negotiate(offer, undefined, srtpMode) : undefined;
     if (offer && !audio) return { status: 488, reason: 'Not Acceptable Here' };
     let rtp: RtpEndpoint;
     try {
@@ -154,7 +163,12 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     rtp.on('dtmf', (d) => ch.onDtmf(d));
     rtp.on('rtp-timeout', () => this.log(`[rtp] timeout on ${uuid}`));
     const secs = Math.floor(Date.now() / 1000) - 20000;
-    const leg: Leg = { channel: ch, dialog, is3pcc, audio, origin: { sessionId: secs, version: secs + 1, address: this.core.ipv4 } };
+    const leg: Leg = { channel: ch, dialog, is3pcc, srtpMode, audio, origin: { sessionId: secs, version: secs + 1, address: this.core.ipv4 } };
+    if (audio?.crypto) {
+      // an RTP/SAVP offer we accept: answer with a key of our own for the same suite and tag (RFC 4568)
+      leg.srtp = { local: { tag: audio.crypto.tag, suite: audio.crypto.suite, inline: randomBytes(44).toString('base64') }, remote: audio.crypto };
+      rtp.setSrtp(srtpSession(leg.srtp.local, leg.srtp.remote));
+    }
     if (esl) leg.eslTarget = { host: esl[1], port: parseInt(esl[2], 10) };
     this.legs.set(uuid, leg);
     this.byDialog.set(dialog, leg);
@@ -166,16 +180,31 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       ch.readCodec = audio.codec;
       this.setRtpTarget(leg, audio);
       const user = parseNameAddr(`<${req.uri}>`).user ?? 'mod_sofia';
-      return { sdp: buildAnswer(leg.origin, rtp.port, audio), remotePartyId: `"${user}" <sip:${user}@${this.cfg.sipAddress}>;party=calling;privacy=off;screen=no` };
+      return { sdp: buildAnswer(leg.origin, rtp.port, audio, { crypto: leg.srtp?.local }), remotePartyId: `"${user}" <sip:${user}@${this.cfg.sipAddress}>;party=calling;privacy=off;screen=no` };
     }
     return { sdp: this.offerSdp(leg, false) };
   }
 
   private offerSdp(leg: Leg, local: boolean): string {
+    const origin = local ? { ...leg.origin, address: '127.0.0.1' } : leg.origin;
+    return buildOffer(origin, leg.channel.rtp?.port ?? 0, this.offerCrypto(leg), { sendrecv: local, srtp: leg.srtpMode });
+  }
+
+  /** The a=crypto lines of a 3pcc offer, made once per channel (none when SDES is forbidden). */
+  private offerCrypto(leg: Leg): string[] {
+    if (leg.srtpMode === 'forbidden') return [];
     let crypto = this.cryptoFor.get(leg.channel.uuid);
     if (!crypto) { crypto = cryptoLines(); this.cryptoFor.set(leg.channel.uuid, crypto); }
-    const origin = local ? { ...leg.origin, address: '127.0.0.1' } : leg.origin;
-    return buildOffer(origin, leg.channel.rtp?.port ?? 0, crypto, { sendrecv: local });
+    return crypto;
+  }
+
+  /**
+   * switch_core_session_parse_crypto_prefs: `rtp_secure_media_inbound`, else `rtp_secure_media` (each a channel
+   * variable, else the global of that name), else `optional` for an inbound channel (fact 27).
+   */
+  private srtpMode(ch?: Channel): SrtpMode {
+    const get = (name: string): string | undefined => ch?.getVar(name) ?? this.globals.get(name);
+    return srtpModeOf(get('rtp_secure_media_inbound') ?? get('rtp_secure_media'));
   }
 
   /** 3pcc: srf's ACK answers FreeSWITCH's offer with that very offer (pointing back at us); never send to self. */
@@ -237,14 +266,17 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const ch = leg.channel;
     const body = req.body;
     const sd = parseSdp(body);
-    const audio = negotiate(sd);
+    const audio = negotiate(sd, undefined, leg.srtpMode);
     ch.setVar('sip_reinvite_sdp', body);
     this.dialogVars(ch, leg.dialog, req);
     ch.setVar('switch_r_sdp', body);
     if (audio) {
       leg.audio = audio;
       ch.readCodec = audio.codec;
-      const crypto = /^a=crypto:(\S+ (\S+) .*)$/m.exec(body);
+      // srf's ACK copies our own offer: the SAVP line comes first, so SDES is negotiated with our own key (fact 28)
+      const remote = audio.crypto;
+      const local = remote ? ownCrypto(this.offerCrypto(leg), remote.suite) : undefined;
+      const keyLine = remote ? `${remote.tag} ${remote.suite} inline:${remote.inline}` : undefined;
       ch.setVar('ep_codec_string', `CORE_PCM_MODULE.${audio.codec}@8000h@20i@64000b`);
       ch.setVar('rtp_use_codec_string', 'PCMU,PCMA');
       ch.setVar('remote_video_media_flow', 'inactive');
@@ -253,10 +285,10 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       if (audio.direction === 'recvonly') ch.setVar('media_audio_mode', 'sendonly');
       for (const k of ['media_timeout_audio', 'media_hold_timeout_audio', 'rtp_timeout_sec', 'rtp_hold_timeout_sec']) ch.setVar(k, 0);
       ch.setVar('audio_media_flow', flip(audio.direction));
-      if (crypto) {
-        ch.setVar('srtp_remote_audio_crypto_key', crypto[1].trim());
-        ch.setVar('srtp_remote_audio_crypto_type', crypto[2]);
-        ch.setVar('rtp_has_crypto', crypto[2]);
+      if (remote) {
+        ch.setVar('srtp_remote_audio_crypto_key', keyLine);
+        ch.setVar('srtp_remote_audio_crypto_type', remote.suite);
+        ch.setVar('rtp_has_crypto', remote.suite);
       }
       ch.setVar('rtp_audio_recv_pt', audio.payloadType);
       this.codecVars(ch, audio);
@@ -268,13 +300,18 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       ch.setVar('rtp_use_pt', audio.payloadType);
       ch.setVar('rtp_use_ssrc', Math.floor(Math.random() * 0xffffffff));
       this.teVars(ch, audio);
-      if (crypto) {
+      if (remote) {
         ch.setVar('rtp_secure_audio_confirmed', 'true');
-        ch.setVar('rtp_secure_media_negotiated', crypto[2]);
+        ch.setVar('rtp_secure_media_negotiated', remote.suite);
       }
       ch.setVar('remote_media_ip', audio.address);
       ch.setVar('remote_media_port', audio.port);
       this.setRtpTarget(leg, audio);
+      if (remote && local && remote.suite === SRTP_SUITE) {
+        // from now on every packet towards the far end is SRTP, and plain RTP from it is dropped (fact 28)
+        leg.srtp = { local, remote };
+        ch.rtp?.setSrtp(srtpSession(local, remote));
+      }
     }
     this.dialplanVars(leg, true);
   }
@@ -283,8 +320,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const leg = this.byDialog.get(dialog);
     if (!leg) return '';
     const ch = leg.channel;
-    leg.origin.version += 1;
-    const offered = req.body.trim() ? negotiate(parseSdp(req.body)) : undefined;
+    // after a double (SAVP+AVP) 3pcc offer the answer's o= version goes up (F4); after a single one it stays (fact 29)
+    const single3pcc = leg.is3pcc && leg.srtpMode === 'forbidden';
+    if (!single3pcc) leg.origin.version += 1;
+    // a re-INVITE does not switch a negotiated SRTP session off (fact 28): the AVP line is accepted, SRTP stays on
+    const offered = req.body.trim() ? negotiate(parseSdp(req.body), undefined, leg.srtp ? 'optional' : leg.srtpMode) : undefined;
     if (offered) {
       // order of the variables a re-INVITE sets (F4 uuid_dump after ep.modify)
       leg.audio = offered;
@@ -309,8 +349,9 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     }
     const audio = leg.audio;
     const port = ch.rtp?.port ?? 0;
-    const sdp = audio ? buildAnswer(leg.origin, port, audio, { rejectedExtra: leg.is3pcc }) : this.offerSdp(leg, false);
-    if (audio) ch.setVar('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, port, audio, { sendrecv: true, rejectedExtra: leg.is3pcc }));
+    const shape = { cn: leg.is3pcc, rejectedExtra: leg.is3pcc && !single3pcc, crypto: audio?.crypto ? leg.srtp?.local : undefined };
+    const sdp = audio ? buildAnswer(leg.origin, port, audio, shape) : this.offerSdp(leg, false);
+    if (audio) ch.setVar('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, port, audio, { ...shape, sendrecv: true }));
     this.dialogVars(ch, dialog, req);
     return sdp;
   }
@@ -494,9 +535,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       // until the ACK brings the answer only the offer side exists; the rest is set in answer3pcc()
       const localOffer = this.offerSdp(leg, true);
       const lastKey = (): string | undefined => cryptoLines().at(-1)?.replace(/^a=crypto:/, '');
-      v('rtp_last_audio_local_crypto_key', (this.cryptoFor.get(ch.uuid) ?? []).at(-1)?.replace(/^a=crypto:/, ''));
-      v('rtp_last_video_local_crypto_key', lastKey());
-      v('rtp_last_text_local_crypto_key', lastKey());
+      if (leg.srtpMode !== 'forbidden') {
+        v('rtp_last_audio_local_crypto_key', this.offerCrypto(leg).at(-1)?.replace(/^a=crypto:/, ''));
+        v('rtp_last_video_local_crypto_key', lastKey());
+        v('rtp_last_text_local_crypto_key', lastKey());
+      }
       v('rtp_local_sdp_str', localOffer);
       return;
     } else if (leg.audio) {
@@ -535,7 +578,14 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       }
       v('remote_media_ip', a.address);
       v('remote_media_port', a.port);
-      v('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, ch.rtp?.port ?? 0, a, { sendrecv: true }));
+      if (leg.srtp) {
+        v('srtp_remote_audio_crypto_key', `${leg.srtp.remote.tag} ${leg.srtp.remote.suite} inline:${leg.srtp.remote.inline}`);
+        v('srtp_remote_audio_crypto_type', leg.srtp.remote.suite);
+        v('rtp_has_crypto', leg.srtp.remote.suite);
+        v('rtp_secure_audio_confirmed', 'true');
+        v('rtp_secure_media_negotiated', leg.srtp.remote.suite);
+      }
+      v('rtp_local_sdp_str', buildAnswer({ ...leg.origin, address: '127.0.0.1' }, ch.rtp?.port ?? 0, a, { sendrecv: true, crypto: leg.srtp?.local }));
       v('endpoint_disposition', 'ANSWER');
     }
     this.dialplanVars(leg, false);
@@ -584,7 +634,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
       case 'uuid_getvar': {
         const l = leg(a[0]);
         if (!l) return '-ERR No such channel!\n';
-        return l.channel.getVar(a[1] ?? '') ?? '_undef_';
+        return l.channel.getVar(a[1] ?? '') ?? this.globals.get(a[1] ?? '') ?? '_undef_';
       }
       case 'uuid_setvar': {
         const l = leg(a[0]);
@@ -617,6 +667,20 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
         this.setMediaStats(l.channel);
         return '+OK:\n';
       }
+      case 'global_setvar': {
+        // `name=value`; an empty value removes the variable (switch_core_set_variable)
+        const raw = args.trim();
+        const eq = raw.indexOf('=');
+        const name = (eq < 0 ? raw : raw.slice(0, eq)).trim();
+        const value = eq < 0 ? '' : raw.slice(eq + 1).trim();
+        if (!name) return '-USAGE: <var>[=<value>]\n';
+        if (value) this.globals.set(name, value);
+        else this.globals.delete(name);
+        return '+OK';
+      }
+      case 'global_getvar':
+        // unset: an empty result, which mod_event_socket turns into `-ERR no reply` (fact 27)
+        return this.globals.get(args.trim()) ?? '';
       case 'uuid_bridge': return this.bridge(a[0], a[1]);
       case 'uuid_transfer': return this.transfer(a);
       default:

@@ -4,7 +4,7 @@
  * channel variable `rtp_local_sdp_str` differs from the wire body by `o=... 127.0.0.1` and an added `a=sendrecv`).
  */
 import { randomBytes } from 'node:crypto';
-import type { Codec } from '../media';
+import { parseCrypto, SRTP_SUITE, type Codec, type SdesCrypto } from '../media';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
@@ -16,6 +16,8 @@ export interface MediaDescription {
   rtpmap: Map<number, string>; // pt -> "PCMU/8000"
   address?: string;
   direction?: Direction;
+  /** SDES a=crypto lines of this m-line (RFC 4568) */
+  crypto: SdesCrypto[];
 }
 
 export interface SessionDescription {
@@ -36,7 +38,7 @@ export function parseSdp(text: string): SessionDescription {
     const value = line.slice(2);
     if (type === 'm') {
       const [media, port, proto, ...fmts] = value.split(/\s+/);
-      cur = { media, port: parseInt(port, 10), proto, payloads: fmts.map((f) => parseInt(f, 10)), rtpmap: new Map() };
+      cur = { media, port: parseInt(port, 10), proto, payloads: fmts.map((f) => parseInt(f, 10)), rtpmap: new Map(), crypto: [] };
       sd.media.push(cur);
     } else if (type === 'c') {
       const addr = value.split(/\s+/)[2];
@@ -49,6 +51,9 @@ export function parseSdp(text: string): SessionDescription {
       } else if (value.startsWith('rtpmap:') && cur) {
         const m = /^rtpmap:(\d+)\s+(\S+)/.exec(value);
         if (m) cur.rtpmap.set(parseInt(m[1], 10), m[2]);
+      } else if (value.startsWith('crypto:') && cur) {
+        const c = parseCrypto(value);
+        if (c) cur.crypto.push(c);
       }
     }
   }
@@ -66,6 +71,20 @@ export interface NegotiatedAudio {
   direction: Direction;
   /** index of the chosen m-line */
   index: number;
+  /** RTP/SAVP m-line: the remote's SDES key FreeSWITCH picked (the first one of a suite it supports) */
+  crypto?: SdesCrypto;
+}
+
+/**
+ * `rtp_secure_media*` as switch_core_session_parse_crypto_prefs reads it: `forbidden`/`false` = no SDES at all,
+ * `mandatory`/`true` = SDES only, anything else (the inbound default) `optional`.
+ */
+export type SrtpMode = 'forbidden' | 'optional' | 'mandatory';
+export function srtpModeOf(value: string | undefined): SrtpMode {
+  const v = (value ?? '').split(':')[0]!.trim().toLowerCase();
+  if (v === 'forbidden' || v === 'false') return 'forbidden';
+  if (v === 'mandatory' || v === 'true') return 'mandatory';
+  return 'optional';
 }
 
 function codecOf(m: MediaDescription, pt: number): Codec | undefined {
@@ -74,18 +93,26 @@ function codecOf(m: MediaDescription, pt: number): Codec | undefined {
   return m.rtpmap.has(pt) ? undefined : STATIC_PT[pt];
 }
 
-/** Picks the first plain-RTP audio m-line with a G.711 payload (FreeSWITCH prefers the remote's order). */
-export function negotiate(sd: SessionDescription, allowed: readonly Codec[] = ['PCMU', 'PCMA']): NegotiatedAudio | undefined {
+/**
+ * Picks the first audio m-line FreeSWITCH accepts with a G.711 payload (it prefers the remote's order): RTP/AVP
+ * unless SRTP is mandatory, RTP/SAVP with an a=crypto of the modelled suite unless SRTP is forbidden.
+ */
+export function negotiate(sd: SessionDescription, allowed: readonly Codec[] = ['PCMU', 'PCMA'], srtp: SrtpMode = 'forbidden'): NegotiatedAudio | undefined {
   for (let i = 0; i < sd.media.length; i++) {
     const m = sd.media[i];
-    if (m.media !== 'audio' || m.port === 0 || m.proto !== 'RTP/AVP') continue;
+    if (m.media !== 'audio' || m.port === 0) continue;
+    let crypto: SdesCrypto | undefined;
+    if (m.proto === 'RTP/SAVP') {
+      crypto = srtp === 'forbidden' ? undefined : m.crypto.find((c) => c.suite === SRTP_SUITE);
+      if (!crypto) continue;
+    } else if (m.proto !== 'RTP/AVP' || srtp === 'mandatory') continue;
     for (const pt of m.payloads) {
       const codec = codecOf(m, pt);
       if (!codec || !allowed.includes(codec)) continue;
       let te: number | undefined;
       for (const [p, name] of m.rtpmap) if (/^telephone-event\/8000$/i.test(name)) te = p;
       const address = m.address ?? sd.address ?? '127.0.0.1';
-      return { codec, payloadType: pt, telephoneEventPt: te, address, port: m.port, direction: m.direction ?? sd.direction ?? 'sendrecv', index: i };
+      return { codec, payloadType: pt, telephoneEventPt: te, address, port: m.port, direction: m.direction ?? sd.direction ?? 'sendrecv', index: i, ...(crypto ? { crypto } : {}) };
     }
   }
   return undefined;
@@ -101,16 +128,19 @@ function rtpmapLine(pt: number, codec: Codec): string {
   return `a=rtpmap:${pt} ${codec}/8000`;
 }
 
-/** Answer to an offer: one audio m-line with the chosen codec and telephone-event, then any rejected m-lines. */
-export function buildAnswer(o: SdpOrigin, localPort: number, n: NegotiatedAudio, opts: { sendrecv?: boolean; rejectedExtra?: boolean } = {}): string {
-  const fmts = [n.payloadType, ...(n.telephoneEventPt !== undefined ? [n.telephoneEventPt] : []), ...(opts.rejectedExtra ? [13] : [])];
-  const lines = [...header(o), `m=audio ${localPort} RTP/AVP ${fmts.join(' ')}`, rtpmapLine(n.payloadType, n.codec)];
+/**
+ * Answer to an offer: one audio m-line with the chosen codec and telephone-event, then any rejected m-lines.
+ * `cn`: CN 13 as well (the re-INVITE answer of a 3pcc channel, facts 16 and 29); `rejectedExtra`: the rejected
+ * `m=audio 0 RTP/AVP 19` FreeSWITCH adds after a double (SAVP+AVP) 3pcc offer (fact 16), not after a single one
+ * (fact 29); `crypto`: answer RTP/SAVP with this (our own) key.
+ */
+export function buildAnswer(o: SdpOrigin, localPort: number, n: NegotiatedAudio, opts: { sendrecv?: boolean; rejectedExtra?: boolean; cn?: boolean; crypto?: SdesCrypto } = {}): string {
+  const cn = opts.cn ?? opts.rejectedExtra ?? false;
+  const fmts = [n.payloadType, ...(n.telephoneEventPt !== undefined ? [n.telephoneEventPt] : []), ...(cn ? [13] : [])];
+  const lines = [...header(o), `m=audio ${localPort} ${opts.crypto ? 'RTP/SAVP' : 'RTP/AVP'} ${fmts.join(' ')}`, rtpmapLine(n.payloadType, n.codec)];
   if (n.telephoneEventPt !== undefined) lines.push(`a=rtpmap:${n.telephoneEventPt} telephone-event/8000`, `a=fmtp:${n.telephoneEventPt} 0-15`);
-  if (opts.rejectedExtra) {
-    // FreeSWITCH 1.10.12 answered a re-INVITE whose only m-line it accepted with an extra CN line and a rejected
-    // second audio line (fact 16); reproduced because fsmrf copies this SDP around.
-    lines.push('a=rtpmap:13 CN/8000');
-  }
+  if (cn) lines.push('a=rtpmap:13 CN/8000');
+  if (opts.crypto) lines.push(`a=crypto:${opts.crypto.tag} ${opts.crypto.suite} inline:${opts.crypto.inline}`);
   lines.push('a=ptime:20');
   if (opts.sendrecv) lines.push('a=sendrecv');
   if (opts.rejectedExtra) lines.push('m=audio 0 RTP/AVP 19');
@@ -124,22 +154,30 @@ const CRYPTO_SUITES: Array<[string, number]> = [
   ['AES_CM_128_NULL_AUTH', 30],
 ];
 
-/** Random crypto attributes shaped like FreeSWITCH's (the stand-in never does SRTP; the AVP line is what is used). */
+/**
+ * Random crypto attributes shaped like FreeSWITCH's. Only the first suite (AEAD_AES_256_GCM_8) is really used for
+ * SRTP by the stand-in (test/stack/media/srtp.ts); it is the one FreeSWITCH negotiates from its own offer.
+ */
 export function cryptoLines(): string[] {
   return CRYPTO_SUITES.map(([suite, keyLen], i) => `a=crypto:${i + 1} ${suite} inline:${randomBytes(keyLen).toString('base64')}`);
 }
 
+/** Our own key of `suite` among the crypto lines of an offer (the one we send with once it is negotiated). */
+export function ownCrypto(lines: readonly string[], suite: string = SRTP_SUITE): SdesCrypto | undefined {
+  return lines.map((l) => parseCrypto(l)).find((c): c is SdesCrypto => !!c && c.suite === suite);
+}
+
 /**
- * Offer for an INVITE without SDP (3pcc). With the stock `rtp_secure_media` default FreeSWITCH offers the same
- * port twice: RTP/SAVP with 11 crypto lines, then RTP/AVP (PCMU, PCMA, telephone-event 101, CN 13).
+ * Offer for an INVITE without SDP (3pcc), per the channel's SRTP mode (fact 27). `optional` (the inbound default)
+ * offers the same port twice: RTP/SAVP with 11 crypto lines, then RTP/AVP (PCMU, PCMA, telephone-event 101, CN 13);
+ * `forbidden` only the RTP/AVP line (F8); `mandatory` only the RTP/SAVP line.
  */
-export function buildOffer(o: SdpOrigin, localPort: number, crypto: string[], opts: { sendrecv?: boolean } = {}): string {
+export function buildOffer(o: SdpOrigin, localPort: number, crypto: string[], opts: { sendrecv?: boolean; srtp?: SrtpMode } = {}): string {
   const codecs = ['a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=rtpmap:13 CN/8000'];
   const tail = ['a=ptime:20', ...(opts.sendrecv ? ['a=sendrecv'] : [])];
-  const lines = [
-    ...header(o),
-    `m=audio ${localPort} RTP/SAVP 0 8 101 13`, ...codecs, ...crypto, ...tail,
-    `m=audio ${localPort} RTP/AVP 0 8 101 13`, ...codecs, ...tail,
-  ];
+  const mode = opts.srtp ?? 'optional';
+  const lines = [...header(o)];
+  if (mode !== 'forbidden') lines.push(`m=audio ${localPort} RTP/SAVP 0 8 101 13`, ...codecs, ...crypto, ...tail);
+  if (mode !== 'mandatory') lines.push(`m=audio ${localPort} RTP/AVP 0 8 101 13`, ...codecs, ...tail);
   return lines.join('\r\n') + '\r\n';
 }

@@ -16,3 +16,5 @@ export type { RtpPacket, RtpStats, RemoteMedia, RtpEndpointOptions } from './rtp
 export { RtpEndpoint, parseRtp, buildRtp } from './rtp';
 export type { UdpDatagram } from './pcap';
 export { buildPcap, parsePcap, readPcap } from './pcap';
+export type { SdesCrypto, SrtpSession } from './srtp';
+export { SrtpContext, parseCrypto, srtpSession, SRTP_SUITE } from './srtp';

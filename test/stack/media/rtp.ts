@@ -18,6 +18,7 @@ import { Codec, decodeG711, encodeG711 } from './g711';
 import { DtmfDetectorOptions, DtmfDigit, InbandDtmfDetector } from './dtmf-detector';
 import { TelephoneEventReceiver, buildTelephoneEvent, digitToEvent } from './rfc4733';
 import { FRAME_SAMPLES, PcmAudio } from './tones';
+import type { SrtpSession } from './srtp';
 
 export interface RtpPacket {
   marker: boolean;
@@ -114,6 +115,8 @@ export interface RtpStats {
   bytesSent: number;
   /** RTP bytes of valid packets received. */
   bytesReceived: number;
+  /** with SRTP on: datagrams dropped because they did not authenticate (plain RTP included) */
+  srtpDropped?: number;
 }
 
 export interface RtpEndpointOptions {
@@ -203,6 +206,8 @@ export class RtpEndpoint extends EventEmitter {
   private readonly rtpTimeoutMs: number;
   private rtpTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private srtp: SrtpSession | null = null;
+  private srtpDropped = 0;
 
   private constructor(socket: Socket, address: string, port: number, opts: RtpEndpointOptions) {
     super();
@@ -252,7 +257,19 @@ export class RtpEndpoint extends EventEmitter {
   }
 
   get stats(): RtpStats {
-    return { ...this.st };
+    return { ...this.st, ...(this.srtp ? { srtpDropped: this.srtpDropped } : {}) };
+  }
+
+  /**
+   * SDES-SRTP on (or off with null): every packet sent is encrypted with `tx`, and what arrives must authenticate
+   * with `rx` or it is dropped, plain RTP included (what FreeSWITCH does on a leg that negotiated SRTP, fact 28).
+   */
+  setSrtp(s: SrtpSession | null): void {
+    this.srtp = s;
+  }
+
+  get srtpActive(): boolean {
+    return this.srtp !== null;
   }
 
   /** Where to send media and with which payload types (from the negotiated SDP). */
@@ -380,7 +397,8 @@ export class RtpEndpoint extends EventEmitter {
   private sendRtp(pt: number, marker: boolean, ts: number, payload: Buffer): void {
     const r = this.remote;
     if (!r || this.closed) return;
-    const pkt = buildRtp({ marker, payloadType: pt, sequence: this.tx.nextSeq(), timestamp: ts, ssrc: this.tx.ssrc, payload });
+    const plain = buildRtp({ marker, payloadType: pt, sequence: this.tx.nextSeq(), timestamp: ts, ssrc: this.tx.ssrc, payload });
+    const pkt = this.srtp ? this.srtp.tx.protect(plain) : plain;
     this.tx.lastSendMs = performance.now();
     try {
       this.socket.send(pkt, r.port, r.address);
@@ -421,6 +439,15 @@ export class RtpEndpoint extends EventEmitter {
 
   private onDatagram(msg: Buffer, _fromAddress: string, _fromPort: number): void {
     if (this.closed) return;
+    const rawLength = msg.length;
+    if (this.srtp) {
+      const clear = this.srtp.rx.unprotect(msg);
+      if (!clear) {
+        this.srtpDropped++;
+        return;
+      }
+      msg = clear;
+    }
     let pkt: RtpPacket | null;
     try {
       pkt = parseRtp(msg);
@@ -429,7 +456,7 @@ export class RtpEndpoint extends EventEmitter {
     }
     if (!pkt) return; // garbage, RTCP or STUN: ignored
     this.st.packetsReceived++;
-    this.st.bytesReceived += msg.length;
+    this.st.bytesReceived += rawLength;
     this.armRtpTimer();
     const r = this.remote;
     if (!r) return;

@@ -34,6 +34,7 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'l
   ['ESL_ADVERTISED_ADDRESS', 'freeswitch.advertisedAddress', 'string'],
   ['ESL_ADVERTISED_PORT', 'freeswitch.advertisedPort', 'number'],
   ['PROMPTS_DIR', 'freeswitch.promptsDir', 'string'],
+  ['FREESWITCH_FORBID_SDES', 'freeswitch.forbidSdes', 'boolean'],
   ['REDIS_URL', 'redis.url', 'string'],
   ['HTTP_HOST', 'http.host', 'string'],
   ['HTTP_PORT', 'http.port', 'number'],

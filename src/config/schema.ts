@@ -44,6 +44,11 @@ export const configSchema = z
         advertisedAddress: host.optional(),
         advertisedPort: port.optional(),
         connectTimeoutMs: z.number().int().positive(),
+        /**
+         * after every (re)connect, set FreeSWITCH's global `rtp_secure_media_inbound=forbidden` before reporting
+         * ready: callback legs then get a single plain RTP/AVP offer (README, design notes: SRTP on callback legs)
+         */
+        forbidSdes: z.boolean(),
         /** directory of the prompt WAVs as FreeSWITCH sees it */
         promptsDir: z.string().min(1),
       })

@@ -62,9 +62,21 @@ export class MediaGateway extends EventEmitter {
         ms.disconnect();
         return;
       }
+      if (this.cfg.forbidSdes) {
+        try {
+          await withTimeout(forbidSdes(ms), this.cfg.connectTimeoutMs, 'setting rtp_secure_media_inbound=forbidden on FreeSWITCH');
+        } catch (err) {
+          ms.disconnect();
+          throw err;
+        }
+        if (this.stopped) {
+          ms.disconnect();
+          return;
+        }
+      }
       this.ms = ms;
       this.attempt = 0;
-      this.log.info({ freeswitch: `${this.cfg.address}:${this.cfg.port}` }, 'media server connected');
+      this.log.info({ freeswitch: `${this.cfg.address}:${this.cfg.port}`, sdes: this.cfg.forbidSdes ? 'forbidden' : 'left as configured' }, 'media server connected');
       this.emit('up');
       ms.on('error', (err: Error) => this.log.warn({ err: err.message }, 'media server error'));
       ms.once('end', () => {
@@ -113,6 +125,23 @@ export class MediaGateway extends EventEmitter {
     }
     this.ms = undefined;
   }
+}
+
+/** The FreeSWITCH global variable that decides the SDES-SRTP mode of an inbound channel's offer or answer. */
+const SECURE_MEDIA_VAR = 'rtp_secure_media_inbound';
+
+/**
+ * Forbids SDES-SRTP on every inbound FreeSWITCH channel (F8, facts 27–28): a 3pcc endpoint then offers one plain
+ * `RTP/AVP` m-line instead of RTP/SAVP + RTP/AVP, whose SAVP line srf's automatic 3pcc ACK would hand back to
+ * FreeSWITCH, which then sends SRTP to plain-RTP phones for the rest of the call. A global, not a channel
+ * variable: FreeSWITCH builds the 3pcc offer before any dialplan `set` runs; unset channel variables fall back to
+ * globals. Lost when FreeSWITCH restarts, so it is applied after every (re)connect; read back to be sure.
+ */
+async function forbidSdes(ms: Mrf.MediaServer): Promise<void> {
+  const set = (await ms.api(`global_setvar ${SECURE_MEDIA_VAR}=forbidden`)).trim();
+  if (!set.startsWith('+OK')) throw new Error(`global_setvar ${SECURE_MEDIA_VAR}=forbidden answered ${JSON.stringify(set)}`);
+  const value = (await ms.api(`global_getvar ${SECURE_MEDIA_VAR}`)).trim();
+  if (value !== 'forbidden') throw new Error(`${SECURE_MEDIA_VAR} reads back ${JSON.stringify(value)} after global_setvar`);
 }
 
 /**

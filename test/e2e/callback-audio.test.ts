@@ -54,10 +54,19 @@ describe('callback audio with phones that listen (e2e)', function () {
     await probe.cancelPending();
   });
 
-  for (const strict of [true, false]) {
-    const kind = strict ? 'strict phones (488 to SAVP or several m-lines, as Linphone)' : 'lenient phones (take the RTP/AVP line, as baresip)';
+  const cases = [
+    { strict: true, restart: false, number: '+79161239001' },
+    { strict: false, restart: false, number: '+79161239002' },
+    { strict: true, restart: true, number: '+79161239003' },
+  ];
+  for (const { strict, restart, number } of cases) {
+    const kind = `${strict ? 'strict phones (488 to SAVP or several m-lines, as Linphone)' : 'lenient phones (take the RTP/AVP line, as baresip)'}${restart ? ', after FreeSWITCH restarted (its globals lost)' : ''}`;
     it(`${kind}: the employee hears whisper, ringback, then the customer; the customer hears the employee; plain PCMU both ways`, async () => {
-      const number = strict ? '+79161239001' : '+79161239002';
+      if (restart) {
+        stack.media.restartCore();
+        // the service reconnects and sets the global again before it reports ready
+        await eventually(async () => stack.media.globalVars().rtp_secure_media_inbound === 'forbidden' && (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 20_000, 'the service to reconnect to FreeSWITCH');
+      }
       const r = await runSipp({ scenario: 'caller-press1-info.xml', target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: 1200, timeoutMs: 30_000 });
       assert.equal(r.exitCode, 0, describeResult(r));
       const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: EMPLOYEE_HZ, strict, answerAfterMs: 200 });

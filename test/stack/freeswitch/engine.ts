@@ -845,6 +845,9 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   }
 
   dropEslConnections(): void { this.inbound.dropAll(); }
+  globalVars(): Record<string, string> { return Object.fromEntries(this.globals); }
+  /** Global variables live in the FreeSWITCH process only (not in its config): a restart loses them. */
+  restartCore(): void { this.globals.clear(); this.inbound.dropAll(); }
   get sipPort(): number { return this.ua.port; }
   get eslPort(): number { return this.inbound.port; }
 }

@@ -22,6 +22,8 @@ export interface MediaEngine {
   readonly sipPort: number; readonly eslPort: number;
   channels(): ChannelSnapshot[];              // live + last 200 ended, for test assertions
   dropEslConnections(): void;                 // network-drop drill: closes inbound ESL sockets, listener stays
+  globalVars(): Record<string, string>;       // FreeSWITCH global variables (global_setvar)
+  restartCore(): void;                        // a FreeSWITCH restart as the app sees it: globals lost, inbound ESL dropped
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,8 @@ export async function startMediaEngine(opts: MediaEngineOptions = {}): Promise<M
     get eslPort() { return engine.eslPort; },
     channels: () => engine.channels(),
     dropEslConnections: () => engine.dropEslConnections(),
+    globalVars: () => engine.globalVars(),
+    restartCore: () => engine.restartCore(),
     stop: () => engine.stop(),
   };
 }

@@ -171,6 +171,7 @@ describe('config: loadConfig', () => {
       ['ESL_ADVERTISED_ADDRESS', '192.0.2.1', (c) => c.freeswitch.advertisedAddress, '192.0.2.1'],
       ['ESL_ADVERTISED_PORT', '8086', (c) => c.freeswitch.advertisedPort, 8086],
       ['PROMPTS_DIR', '/srv/prompts', (c) => c.freeswitch.promptsDir, '/srv/prompts'],
+      ['FREESWITCH_FORBID_SDES', 'false', (c) => c.freeswitch.forbidSdes, false],
       ['REDIS_URL', 'redis://127.0.0.1:7000/2', (c) => c.redis.url, 'redis://127.0.0.1:7000/2'],
       ['HTTP_HOST', '0.0.0.0', (c) => c.http.host, '0.0.0.0'],
       ['HTTP_PORT', '3001', (c) => c.http.port, 3001],

@@ -276,6 +276,40 @@ describe('test support: SIPp runner and scenario pack (no service)', function ()
     });
   });
 
+  describe('strict phones: 488 to an offer with RTP/SAVP or more than one m=audio line (as Linphone)', () => {
+    const answering: Array<[string, Record<string, string>]> = [
+      ['employee-answer.xml', {}],
+      ['customer-answer.xml', { pai: MULTICHANNEL }],
+      ['customer-busy-then-answer.xml', { pai: MULTICHANNEL }],
+      ['bench-employee.xml', {}],
+      ['bench-customer.xml', {}],
+    ];
+    const offers: Array<[string, Partial<SippOptions>]> = [
+      ["FreeSWITCH's default 3pcc offer (RTP/SAVP + RTP/AVP)", { scenario: fixture('uac-invite-two-mlines.xml'), keys: { from_display: `Callback ${CALLER}`, from_user: MULTICHANNEL, pai_send: MULTICHANNEL, callback_id: 'cb-4711', first_proto: 'RTP/SAVP' } }],
+      ['two RTP/AVP m-lines', { scenario: fixture('uac-invite-two-mlines.xml'), keys: { from_display: `Callback ${CALLER}`, from_user: MULTICHANNEL, pai_send: MULTICHANNEL, callback_id: 'cb-4711', first_proto: 'RTP/AVP' } }],
+      ['one RTP/SAVP m-line', { scenario: fixture('uac-invite-savp.xml') }],
+    ];
+    it('every answering scenario refuses such offers with 488 and counts the call failed', async () => {
+      const runs = answering.flatMap(([uas, keys]) => offers.map(([what, offer]) => ({ uas, keys, what, offer })));
+      const results = await Promise.all(runs.map((r) => pair({ scenario: r.uas, keys: r.keys, pauseMs: 300, rtpEcho: true }, serviceInvite(MULTICHANNEL, r.offer))));
+      runs.forEach((r, i) => {
+        const { uas, uac } = results[i]!;
+        const label = `${r.uas} offered ${r.what}`;
+        failedOnce(uas, label);
+        assert.match(uac[0]!.messagesLog, /SIP\/2\.0 488 Not Acceptable Here/, label);
+        assert.doesNotMatch(uas.messagesLog, /SIP\/2\.0 (180|200) /, label);
+        assert.match(uas.logsLog, /FAILED: refused the offer with 488/, label);
+      });
+    });
+    it('a single RTP/AVP m-line is still answered 200', async () => {
+      const results = await Promise.all(answering.filter(([f]) => f !== 'customer-busy-then-answer.xml').map(([uas, keys]) => pair({ scenario: uas, keys, pauseMs: 300 }, serviceInvite(MULTICHANNEL))));
+      for (const r of results) {
+        ok(r.uas, 'plain offer');
+        assert.match(r.uas.messagesLog, /SIP\/2\.0 200 OK/);
+      }
+    });
+  });
+
   describe('customer scenarios', () => {
     it('customer-answer passes with the expected P-Asserted-Identity and FAILS (403, exit 1) with another one', async () => {
       const [right, wrong, employee102] = await Promise.all([

@@ -1,7 +1,55 @@
-import type { Employee } from '../domain/model';
+import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest } from '../callback/request';
 import type { Logger } from '../observability/logger';
 import type { QueueStore } from '../store/queue-store';
+import { requestIdOfEntry } from '../store/queue-store';
+import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from './line';
+
+/** Why the oldest waiting callback request of a department is not being dialled right now. */
+export type NotDialledReason =
+  | 'no employee logged in'
+  | 'all employees busy'
+  | 'employees skipped after refusing or not answering'
+  | 'not due yet'
+  | 'outside its window'
+  | 'live callers ahead in line';
+
+export interface NotDialled {
+  entryId: string;
+  reason: NotDialledReason;
+  /** when it becomes due (not due yet) or when its window ended (outside its window), ISO time */
+  at?: string;
+}
+
+/**
+ * The reason, for people reading the log, that the head callback of a department's line is not
+ * dialled; undefined when none waits or it can be dialled now (the next dispatch claims it).
+ */
+export function whyNotDialled(s: {
+  now: number;
+  department: Department;
+  employees: readonly Employee[];
+  states: ReadonlyMap<string, EmployeeState>;
+  entries: readonly LineEntry[];
+}): NotDialled | undefined {
+  const { now } = s;
+  const idx = s.entries.findIndex((e) => e.kind === 'callback' && e.state === 'waiting');
+  const head = s.entries[idx];
+  if (head === undefined) return undefined;
+  const base = { entryId: head.id };
+  if (head.expiresAt !== undefined && head.expiresAt <= now) return { ...base, reason: 'outside its window', at: new Date(head.expiresAt).toISOString() };
+  if ((head.dueAt ?? 0) > now) return { ...base, reason: 'not due yet', at: new Date(head.dueAt!).toISOString() };
+  const ahead = s.entries.slice(0, idx).some((e) => e.kind === 'caller' && e.state === 'waiting' && isLeaseLive(e.leaseUntil, now));
+  if (ahead) return { ...base, reason: 'live callers ahead in line' };
+  const logged = s.employees.filter((e) => e.loggedIn);
+  if (logged.length === 0) return { ...base, reason: 'no employee logged in' };
+  if (logged.some((e) => isAvailable(e, s.states.get(e.id), now))) return undefined;
+  const skipped = logged.some((e) => {
+    const st = s.states.get(e.id);
+    return st !== undefined && st.skipUntil > now && (st.status === 'free' || !isLeaseLive(st.leaseUntil, now));
+  });
+  return { ...base, reason: skipped ? 'employees skipped after refusing or not answering' : 'all employees busy' };
+}
 
 export interface LocalCaller {
   readonly entryId: string;
@@ -39,12 +87,23 @@ export class Dispatcher {
   private failing = false;
   /** when this instance last failed to reach the store (dispatch or lease refresh) */
   private lastStoreFailureAt = Number.NEGATIVE_INFINITY;
+  /** per department: when the waiting callbacks were last looked at, and what was last said */
+  private explained = new Map<string, { checkedAt: number; said?: { key: string; at: number } }>();
 
   constructor(
     private readonly queue: QueueStore,
     private readonly target: DispatchTarget,
     private readonly log: Logger,
-    private readonly opts: { instanceId: string; intervalMs: number; leaseMs: number; now: () => number },
+    private readonly opts: {
+      instanceId: string;
+      intervalMs: number;
+      leaseMs: number;
+      now: () => number;
+      /** how often a department's waiting callbacks are looked at (default 2 s) */
+      explainCheckMs?: number;
+      /** an unchanged reason is said again after this long (default 60 s) */
+      explainRepeatMs?: number;
+    },
   ) {}
 
   start(): void {
@@ -108,7 +167,10 @@ export class Dispatcher {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
       }
       const c = r.claim;
-      if (!c) return;
+      if (!c) {
+        await this.explainWaiting(accountId, departmentId);
+        return;
+      }
       if (c.kind === 'caller') {
         const local = this.target.caller(c.entry.id);
         if (!local) {
@@ -121,6 +183,40 @@ export class Dispatcher {
         this.target.startAttempt(accountId, c.request, c.employees[0]!);
       }
     }
+  }
+
+  /**
+   * Says in the log why a pending callback request is not dialled: at once when the reason (or the
+   * request) changes, then again every explainRepeatMs while it stays so.
+   */
+  private async explainWaiting(accountId: string, departmentId: string): Promise<void> {
+    const key = `${accountId}\u0000${departmentId}`;
+    const now = this.opts.now();
+    const seen = this.explained.get(key) ?? { checkedAt: Number.NEGATIVE_INFINITY };
+    if (now - seen.checkedAt < (this.opts.explainCheckMs ?? 2000)) return;
+    seen.checkedAt = now;
+    this.explained.set(key, seen);
+    const why = await this.queue.run(accountId, async (v) => {
+      const department = await v.department(departmentId);
+      if (!department) return { result: undefined };
+      const [employees, entries, states] = await Promise.all([
+        v.employees(department.employeeIds),
+        v.lineEntries(departmentId),
+        v.employeeStates(department.employeeIds),
+      ]);
+      return { result: whyNotDialled({ now, department, employees, states, entries }) };
+    });
+    if (!why) {
+      seen.said = undefined;
+      return;
+    }
+    const said = `${why.entryId} ${why.reason}`;
+    if (seen.said?.key === said && now - seen.said.at < (this.opts.explainRepeatMs ?? 60_000)) return;
+    seen.said = { key: said, at: now };
+    this.log.info(
+      { account: accountId, department: departmentId, request: requestIdOfEntry(why.entryId), reason: why.reason, ...(why.at ? { at: why.at } : {}) },
+      `callback request waits, not dialled: ${why.reason}`,
+    );
   }
 
   private async refreshLeases(): Promise<void> {

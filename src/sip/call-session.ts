@@ -201,7 +201,11 @@ export class CallSession {
       return;
     }
     metrics.requests.inc({ outcome: result.outcome });
-    this.log.info({ request: result.request.id, outcome: result.outcome }, 'callback request stored');
+    if (result.outcome === 'duplicate') {
+      this.log.info({ request: result.request.id, outcome: result.outcome }, 'duplicate press: a callback request for this number is already pending; nothing new stored');
+    } else {
+      this.log.info({ request: result.request.id, outcome: result.outcome }, 'callback request stored');
+    }
     this.state = 'requested';
     clearTimeout(this.offerTimer);
     for (const leg of this.legs.values()) leg.cancel();

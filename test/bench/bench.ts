@@ -287,7 +287,7 @@ async function startDeployment(kind: 'service' | 'baseline', o: BenchOptions, di
     const trunk = await freePort('both');
     for (const [id, port] of Object.entries(ports)) {
       phones.push(
-        await startPhone({ name: `employee-${id}`, scenario: 'bench-employee.xml', dir: path.join(dir, `employee-${id}`), localPort: port, mediaPort: await freeEvenPortPair(), rtpEcho: true, pauseMs: 120_000 }),
+        await startPhone({ name: `employee-${id}`, scenario: 'employee-ring.xml', dir: path.join(dir, `employee-${id}`), localPort: port, mediaPort: await freeEvenPortPair(), rtpEcho: true, pauseMs: 120_000 }),
       );
     }
     phones.push(

@@ -21,6 +21,19 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
 
   const ok = (r: SippResult): void => assert.equal(r.exitCode, 0, describeResult(r));
 
+  /** the service's pino JSON lines */
+  const logLines = (): Array<Record<string, unknown>> =>
+    stack.services[0]!
+      .output()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+
   /** media channels that heard a given prompt (by file name) */
   const channelsThatPlayed = (file: string): number => stack.media.channels().filter((c) => c.played.some((p) => p.endsWith(file))).length;
 
@@ -81,6 +94,20 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
     const reqs = await probe.requestsFor('+79161110005');
     assert.equal(reqs.length, 1, 'one request');
     assert.equal(await metric(stack.baseUrl, 'qc_callback_requests_total', { outcome: 'duplicate' }), 1);
+    // the log says so too: one "stored", then a duplicate press (not a second "stored")
+    const lines = logLines().filter((l) => l.request === reqs[0]!.id && typeof l.msg === 'string' && /callback request stored|duplicate press/.test(l.msg));
+    assert.deepEqual(
+      lines.map((l) => l.outcome),
+      ['created', 'duplicate'],
+      JSON.stringify(lines),
+    );
+    assert.match(String(lines[1]!.msg), /^duplicate press/);
+    // and, with every employee logged out, why the pending requests are not dialled (said for the oldest)
+    await eventually(
+      async () => logLines().some((l) => l.department === 'support' && l.reason === 'no employee logged in' && /not dialled/.test(String(l.msg))),
+      10_000,
+      'the log line saying why the pending request is not dialled',
+    );
   });
 
   it('ignores other digits: the caller stays in the queue until 1', async () => {

@@ -6,6 +6,12 @@
  *
  * Installs redis-server and sip-tester (SIPp) from Debian first when they are missing and this
  * runs as root (it says so); otherwise it tells you the command.
+ *
+ * The started Redis keeps its data in a folder of its own (see redisDataDir), printed at start.
+ * Once the service answers /readyz, one "[stack] ready:" line lists every address. The service's
+ * pino JSON is shown through pino-pretty (STACK_JSON_LOGS=1 keeps the JSON). The ports default to
+ * the demo deployment's; STACK_SIP_PORT, STACK_MEDIA_SIP_PORT and the service's own DRACHTIO_PORT,
+ * FREESWITCH_PORT, HTTP_PORT and REDIS_URL move them, so two stacks can run side by side.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startSipEngine } from './drachtio';
 import { startMediaEngine } from './freeswitch';
+import prettyStream from 'pino-pretty';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -52,9 +59,22 @@ function redisAnswers(url: string): Promise<boolean> {
   });
 }
 
-async function startLocalRedis(url: string): Promise<ChildProcess> {
+/**
+ * Where this stack's Redis keeps its append-only data. Never a folder shared with other stacks:
+ * - `STACK_REDIS_DIR=<folder>`: that folder, kept;
+ * - `STACK_KEEP_DATA=1`: one folder per user and Redis port under the temp directory, kept, so the
+ *   next `npm run stack` on the same port comes back with the same employees and requests;
+ * - otherwise a fresh folder for this run, deleted when the stack stops.
+ */
+export function redisDataDir(port: string, env: NodeJS.ProcessEnv = process.env): { dir: string; keep: boolean } {
+  if (env.STACK_REDIS_DIR) return { dir: path.resolve(env.STACK_REDIS_DIR), keep: true };
+  const user = os.userInfo().username.replace(/[^A-Za-z0-9_.-]/g, '_');
+  if (env.STACK_KEEP_DATA === '1') return { dir: path.join(os.tmpdir(), `queue-callback-redis-${user}-${port}`), keep: true };
+  return { dir: fs.mkdtempSync(path.join(os.tmpdir(), `queue-callback-redis-${user}-${port}-`)), keep: false };
+}
+
+async function startLocalRedis(url: string, dir: string): Promise<ChildProcess> {
   const u = new URL(url);
-  const dir = path.join(os.tmpdir(), 'queue-callback-redis');
   fs.mkdirSync(dir, { recursive: true });
   const proc = spawn('redis-server', ['--port', u.port || '6379', '--bind', u.hostname, '--dir', dir, '--appendonly', 'yes', '--save', ''], {
     stdio: 'ignore',
@@ -66,26 +86,85 @@ async function startLocalRedis(url: string): Promise<ChildProcess> {
   throw new Error(`redis-server did not start at ${url}`);
 }
 
+function portFromEnv(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0 || n > 65535) throw new Error(`${name}=${v} is not a port`);
+  return n;
+}
+
+async function waitReady(url: string, service: ChildProcess, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && service.exitCode === null) {
+    try {
+      if ((await fetch(url)).status === 200) return true;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+/** The employees' phones as provisioned (they may have been changed through the console). */
+async function employeePhones(httpBase: string, token: string): Promise<string[]> {
+  try {
+    const r = await fetch(`${httpBase}/api/v1/accounts/demo/employees`, { headers: { authorization: `Bearer ${token}` } });
+    if (r.status !== 200) return [];
+    const body = (await r.json()) as { items?: Array<{ id: string; sipUri: string; loggedIn: boolean }> } | Array<{ id: string; sipUri: string; loggedIn: boolean }>;
+    const items = Array.isArray(body) ? body : (body.items ?? []);
+    return items.map((e) => `employee ${e.id} ${e.sipUri}${e.loggedIn ? '' : ' (logged out)'}`);
+  } catch {
+    return [];
+  }
+}
+
 async function main(): Promise<void> {
   ensureDebianPackages();
+  // the service's own variables name the ports, so the stack and the service always agree
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const sipPort = portFromEnv('STACK_SIP_PORT', 5060);
+  const adminPort = portFromEnv('DRACHTIO_PORT', 9022);
+  const mediaSipPort = portFromEnv('STACK_MEDIA_SIP_PORT', 5080);
+  const eslPort = portFromEnv('FREESWITCH_PORT', 8021);
+  const httpPort = portFromEnv('HTTP_PORT', 3000);
+  const token = process.env.ADMIN_TOKEN ?? 'demo-token';
+  const trunk = process.env.OUTBOUND_TRUNK ?? '127.0.0.1:5090';
+
   let redis: ChildProcess | undefined;
+  let data: { dir: string; keep: boolean } | undefined;
+  let redisLine: string;
   if (await redisAnswers(redisUrl)) {
-    console.log(`[stack] using the Redis at ${redisUrl}`);
+    redisLine = `${redisUrl} (already running: its data is whatever that Redis holds)`;
+    console.log(`[stack] using the Redis that answers at ${redisUrl}; its data is not this stack's own (set REDIS_URL to another port for a fresh one)`);
   } else {
-    redis = await startLocalRedis(redisUrl);
-    console.log(`[stack] started redis-server at ${redisUrl} (append-only, data in ${path.join(os.tmpdir(), 'queue-callback-redis')})`);
+    data = redisDataDir(new URL(redisUrl).port || '6379');
+    console.log(
+      `[stack] Redis data folder: ${data.dir} (${data.keep ? 'kept after the stack stops' : 'fresh for this run, deleted when the stack stops; STACK_KEEP_DATA=1 keeps one per port'})`,
+    );
+    redis = await startLocalRedis(redisUrl, data.dir);
+    redisLine = `${redisUrl} (data in ${data.dir})`;
+    console.log(`[stack] started redis-server at ${redisUrl} (append-only)`);
   }
-  const sip = await startSipEngine({ sipAddress: '127.0.0.1', sipPort: 5060, adminPort: 9022, secret: 'cymru' });
+  const sip = await startSipEngine({ sipAddress: '127.0.0.1', sipPort, adminPort, secret: process.env.DRACHTIO_SECRET ?? 'cymru' });
   console.log(`[stack] SIP engine (drachtio-server stand-in): SIP udp+tcp 127.0.0.1:${sip.sipPort}, admin 127.0.0.1:${sip.adminPort}`);
-  const media = await startMediaEngine({ sipPort: 5080, eslPort: 8021, password: 'ClueCon' });
+  const media = await startMediaEngine({ sipPort: mediaSipPort, eslPort, password: process.env.FREESWITCH_SECRET ?? 'ClueCon' });
   console.log(`[stack] media engine (FreeSWITCH stand-in): SIP 127.0.0.1:${media.sipPort}, event socket 127.0.0.1:${media.eslPort}`);
+
+  // production logs stay pino JSON; here they go through pino-pretty unless STACK_JSON_LOGS=1
+  const json = process.env.STACK_JSON_LOGS === '1';
   const service = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src', 'main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_URL: redisUrl },
-    stdio: 'inherit',
+    env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: String(httpPort), DRACHTIO_PORT: String(adminPort), FREESWITCH_PORT: String(eslPort) },
+    stdio: json ? 'inherit' : ['inherit', 'pipe', 'inherit'],
   });
-  console.log('[stack] service starting (HTTP 127.0.0.1:3000, console at http://127.0.0.1:3000/console/); Ctrl-C stops everything');
+  if (!json) {
+    const pretty = prettyStream({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+    service.stdout!.pipe(pretty);
+  }
+  const httpBase = `http://127.0.0.1:${httpPort}`;
+  console.log(`[stack] service starting (HTTP ${httpBase}); Ctrl-C stops everything`);
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
@@ -96,12 +175,35 @@ async function main(): Promise<void> {
     }
     await media.stop();
     await sip.stop();
-    redis?.kill('SIGTERM');
+    if (redis && redis.exitCode === null) {
+      const exited = new Promise((r) => redis!.once('exit', r));
+      redis.kill('SIGTERM');
+      await exited;
+    }
+    if (data && !data.keep) fs.rmSync(data.dir, { recursive: true, force: true });
     process.exit(code);
   };
   service.once('exit', (c) => void stop(c ?? 1));
   process.once('SIGINT', () => void stop(0));
   process.once('SIGTERM', () => void stop(0));
+
+  if (await waitReady(`${httpBase}/readyz`, service, 60_000)) {
+    const phones = await employeePhones(httpBase, token);
+    console.log(
+      `[stack] ready: ${[
+        `SIP (callers) udp+tcp 127.0.0.1:${sip.sipPort}`,
+        `drachtio admin 127.0.0.1:${sip.adminPort}`,
+        `media SIP 127.0.0.1:${media.sipPort}`,
+        `event socket 127.0.0.1:${media.eslPort}`,
+        `Redis ${redisLine}`,
+        `HTTP ${httpBase} (API ${httpBase}/api/v1, console ${httpBase}/console/, token ${token === 'demo-token' ? 'demo-token' : '$ADMIN_TOKEN'})`,
+        ...phones,
+        `customer trunk ${trunk}`,
+      ].join(' | ')}`,
+    );
+  } else if (service.exitCode === null) {
+    console.log(`[stack] the service is not ready after 60 s (${httpBase}/readyz); see its log above`);
+  }
 }
 
 if (require.main === module) {

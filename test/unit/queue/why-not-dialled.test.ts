@@ -1,0 +1,76 @@
+import { strict as assert } from 'node:assert';
+import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../../src/domain/model';
+import { whyNotDialled } from '../../../src/queue/dispatcher';
+import { freshEmployeeState, type EmployeeState, type LineEntry } from '../../../src/queue/line';
+
+const NOW = 1_700_000_000_000;
+
+const department: Department = {
+  id: 'support',
+  accountId: 'demo',
+  name: 'Support',
+  notifyAboutCallback: true,
+  employeeIds: ['101', '102'],
+  ringStrategy: 'ring-all',
+  language: 'ru',
+  offerDelayS: 5,
+  offerIntervalS: 30,
+  holdMusic: 'common/hold-music.wav',
+  prompts: {},
+  callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
+};
+
+const emp = (id: string, loggedIn = true): Employee => ({ id, accountId: 'demo', name: id, sipUri: `sip:${id}@127.0.0.1`, callerIdPresentation: true, loggedIn });
+const states = (...s: EmployeeState[]): Map<string, EmployeeState> => new Map(s.map((x) => [x.id, x]));
+const callback = (over: Partial<LineEntry> = {}): LineEntry => ({
+  id: 'cb:r1',
+  kind: 'callback',
+  departmentId: 'support',
+  joinedAt: NOW - 60_000,
+  state: 'waiting',
+  owner: undefined,
+  leaseUntil: 0,
+  employeeIds: [],
+  callerNumber: '+79161234567',
+  dueAt: NOW - 1000,
+  expiresAt: NOW + 600_000,
+  ...over,
+});
+
+describe('whyNotDialled (the log line for a pending request that is not dialled)', () => {
+  const base = { now: NOW, department, employees: [emp('101'), emp('102')], states: states(), entries: [callback()] };
+
+  it('says nothing when no callback waits or one can be dialled now', () => {
+    assert.equal(whyNotDialled({ ...base, entries: [] }), undefined);
+    assert.equal(whyNotDialled(base), undefined);
+  });
+
+  it('no employee logged in', () => {
+    assert.equal(whyNotDialled({ ...base, employees: [emp('101', false), emp('102', false)] })?.reason, 'no employee logged in');
+  });
+
+  it('all employees busy', () => {
+    const busy = (id: string): EmployeeState => ({ ...freshEmployeeState(id), status: 'busy', owner: 'x', leaseUntil: NOW + 5000 });
+    assert.equal(whyNotDialled({ ...base, states: states(busy('101'), busy('102')) })?.reason, 'all employees busy');
+  });
+
+  it('employees skipped after refusing', () => {
+    const skipped = (id: string): EmployeeState => ({ ...freshEmployeeState(id), skipUntil: NOW + 3000 });
+    assert.equal(whyNotDialled({ ...base, states: states(skipped('101'), skipped('102')) })?.reason, 'employees skipped after refusing or not answering');
+  });
+
+  it('not due yet (retry delay), with the due time', () => {
+    const w = whyNotDialled({ ...base, entries: [callback({ dueAt: NOW + 300_000 })] });
+    assert.equal(w?.reason, 'not due yet');
+    assert.equal(w?.at, new Date(NOW + 300_000).toISOString());
+  });
+
+  it('outside its window', () => {
+    assert.equal(whyNotDialled({ ...base, entries: [callback({ expiresAt: NOW - 1 })] })?.reason, 'outside its window');
+  });
+
+  it('live callers ahead in line', () => {
+    const live: LineEntry = { ...callback(), id: 'c1', kind: 'caller', joinedAt: NOW - 90_000, owner: 'i', leaseUntil: NOW + 5000, dueAt: undefined, expiresAt: undefined };
+    assert.equal(whyNotDialled({ ...base, entries: [live, callback()] })?.reason, 'live callers ahead in line');
+  });
+});

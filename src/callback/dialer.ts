@@ -177,7 +177,8 @@ export class Attempt implements LocalAttempt {
         metrics.attempts.inc({ outcome: 'employee-hangup' });
         return;
       }
-      const outcome = cleg.status !== undefined ? req.outcomeForStatus(cleg.status) : 'unavailable';
+      // the leg's failure already is the outcome (src/domain/sip-status.ts; a ring timeout has no status)
+      const outcome = cleg.failure === 'error' ? 'unavailable' : cleg.failure;
       metrics.attempts.inc({ outcome });
       this.log.info({ outcome, status: cleg.status }, 'customer did not answer');
       await employeeSide.announce(prompts.prompt(dept, 'customerNoAnswer'), false);

@@ -189,10 +189,5 @@ export function callNow(r: CallbackRequest, now: number): CallbackRequest {
   return { ...r, dueAt: now, expiresAt: Math.max(r.expiresAt, now + r.policy.windowS * 1000) };
 }
 
-/** Maps the customer leg's final SIP status to an outcome (486/600 busy, 603 rejected, …). */
-export function outcomeForStatus(status: number): 'busy' | 'rejected' | 'no-answer' | 'unavailable' {
-  if (status === 486 || status === 600) return 'busy';
-  if (status === 603) return 'rejected';
-  if (status === 408 || status === 487) return 'no-answer';
-  return 'unavailable';
-}
+/** The customer leg's final SIP status as an outcome: the one rule in src/domain/sip-status.ts. */
+export { outcomeForStatus } from '../domain/sip-status';

@@ -232,7 +232,7 @@ export class CallSession {
       ? `<sip:${this.callerNumber}@${this.svc.config.trunks.identityHost}>`
       : `"Anonymous" <sip:anonymous@anonymous.invalid>`;
     for (const e of employees) {
-      const leg = new RingingLeg(this.svc.srf, this.svc.media, e.sipUri, { From: from }, timeoutMs);
+      const leg = new RingingLeg(this.svc.srf, this.svc.media, e.sipUri, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
       this.legs.set(e.id, leg);
       this.log.info({ employee: e.id }, 'ringing employee');
       void leg.start().then((r) => this.onLeg(e, r));

@@ -1,89 +1,138 @@
 import type Srf from 'drachtio-srf';
+import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
 import { destroyQuietly, hangUpDialog, type Endpoint, type MediaGateway } from '../media/gateway';
+import type { Logger } from '../observability/logger';
 
-export type LegFailure = 'busy' | 'rejected' | 'no-answer' | 'unavailable' | 'cancelled' | 'error';
+export type LegFailure = RingOutcome | 'cancelled' | 'error';
 
 export type LegResult =
   | { answered: true; dialog: Srf.Dialog; endpoint: Endpoint; status: 200 }
   | { answered: false; failure: LegFailure; status: number | undefined; error?: string };
 
+/** What a leg needs from drachtio-srf and from the media gateway (narrow, so tests can fake them). */
+export type UacPort = Pick<Srf, 'createUAC'>;
+export type EndpointPort = Pick<MediaGateway, 'createEndpoint'>;
+
 function statusOf(err: unknown): number | undefined {
-  const s = (err as { status?: unknown }).status;
+  const s = (err as { status?: unknown } | undefined)?.status;
   return typeof s === 'number' ? s : undefined;
 }
 
-function failureFor(status: number): LegFailure {
-  if (status === 486 || status === 600) return 'busy';
-  if (status === 603) return 'rejected';
-  if (status === 408 || status === 480 || status === 487) return 'no-answer';
-  return 'unavailable';
-}
+type LegState = 'creating' | 'ringing' | 'answered' | 'over';
 
 /**
  * One outbound call leg anchored on the media server: a FreeSWITCH endpoint is created first
- * (3pcc), its SDP offered to the far end, and the far end's answer handed back to it. Rings
- * until answered, refused, cancelled, or the ring timeout (then CANCEL, counted as no answer).
+ * (3pcc), its SDP offered to the far end, and the far end's answer handed back to it.
+ *
+ * The leg is over for the service when the far end answers or refuses, when it is cancelled, or at
+ * the ring timeout, whatever the SIP transaction does. That matters: drachtio (sofia-sip) holds a
+ * CANCEL until the far end sends a provisional response (RFC 3261 9.1), so towards a phone that
+ * never answers at all the INVITE runs on until Timer B (32 s) whatever the app does
+ * (../shared/reference/drachtio/D11). So on giving up, the leg sends its CANCEL, destroys the
+ * endpoint and reports at once; an answer that still arrives later (a 200 that crossed the CANCEL,
+ * or the held CANCEL never sent) is hung up, since nothing else would BYE it.
  */
 export class RingingLeg {
   private request: Srf.SrfRequest | undefined;
-  private cancelled = false;
-  private timedOut = false;
+  private state: LegState = 'creating';
+  private endpoint: Endpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private settle: ((r: LegResult) => void) | undefined;
 
   constructor(
-    private readonly srf: Srf,
-    private readonly media: MediaGateway,
+    private readonly srf: UacPort,
+    private readonly media: EndpointPort,
     readonly uri: string,
     private readonly headers: Record<string, string>,
     private readonly ringTimeoutMs: number,
+    private readonly log?: Logger,
   ) {}
 
   async start(): Promise<LegResult> {
-    let endpoint: Endpoint | undefined;
+    let endpoint: Endpoint;
     try {
       endpoint = await this.media.createEndpoint();
-      if (this.cancelled) {
-        await destroyQuietly(endpoint);
-        return { answered: false, failure: 'cancelled', status: undefined };
-      }
-      this.timer = setTimeout(() => {
-        this.timedOut = true;
-        this.sendCancel();
-      }, this.ringTimeoutMs);
+    } catch (err) {
+      this.state = 'over';
+      return { answered: false, failure: 'error', status: undefined, error: (err as Error).message };
+    }
+    if (this.state === 'over') {
+      // cancelled while the endpoint was being made
+      await destroyQuietly(endpoint);
+      return { answered: false, failure: 'cancelled', status: undefined };
+    }
+    this.endpoint = endpoint;
+    this.state = 'ringing';
+    return new Promise<LegResult>((resolve) => {
+      this.settle = resolve;
+      this.timer = setTimeout(() => void this.giveUp('no-answer'), this.ringTimeoutMs);
       // drachtio-srf calls cbRequest(err, req) although its typings say cbRequest(req)
       const cbRequest = (err: unknown, r?: Srf.SrfRequest): void => {
         if (err || !r) return;
         this.request = r;
-        if (this.cancelled || this.timedOut) this.sendCancel();
+        if (this.state === 'over') this.sendCancel();
       };
-      const dialog = await this.srf.createUAC(
-        this.uri,
-        { localSdp: endpoint.local.sdp, headers: this.headers },
-        { cbRequest: cbRequest as unknown as (req: Srf.SrfRequest) => void },
-      );
-      clearTimeout(this.timer);
-      if (this.cancelled) {
-        hangUpDialog(dialog);
-        await destroyQuietly(endpoint);
-        return { answered: false, failure: 'cancelled', status: 200 };
-      }
-      await endpoint.modify(dialog.remote.sdp);
-      return { answered: true, dialog, endpoint, status: 200 };
-    } catch (err) {
-      clearTimeout(this.timer);
-      await destroyQuietly(endpoint);
-      const status = statusOf(err);
-      if (this.cancelled) return { answered: false, failure: 'cancelled', status };
-      if (this.timedOut) return { answered: false, failure: 'no-answer', status: status ?? 487 };
-      if (status === undefined) return { answered: false, failure: 'error', status, error: (err as Error).message };
-      return { answered: false, failure: failureFor(status), status };
-    }
+      this.srf
+        .createUAC(this.uri, { localSdp: endpoint.local.sdp, headers: this.headers }, { cbRequest: cbRequest as unknown as (req: Srf.SrfRequest) => void })
+        .then(
+          (dialog) => this.onAnswer(dialog, endpoint),
+          (err: unknown) => this.onFailure(err, endpoint),
+        )
+        .catch((err: Error) => this.log?.error({ uri: this.uri, err: err.message }, 'leg handling failed'));
+    });
   }
 
-  /** Stops ringing (no effect once answered; start() then reports 'cancelled' and hangs up). */
+  /** Stops ringing (no effect once answered: the owner of the answered leg hangs it up). */
   cancel(): void {
-    this.cancelled = true;
+    if (this.state === 'creating') {
+      this.state = 'over';
+      return;
+    }
+    void this.giveUp('cancelled');
+  }
+
+  /** The ring timeout or a cancel: the leg is over for the service now, not when SIP says so. */
+  private async giveUp(failure: 'no-answer' | 'cancelled'): Promise<void> {
+    if (this.state !== 'ringing') return;
+    this.state = 'over';
+    clearTimeout(this.timer);
     this.sendCancel();
+    await destroyQuietly(this.endpoint);
+    this.settle?.({ answered: false, failure, status: undefined });
+  }
+
+  private async onAnswer(dialog: Srf.Dialog, endpoint: Endpoint): Promise<void> {
+    if (this.state !== 'ringing') {
+      // answered after the leg gave up: drachtio BYEs a 200 that crossed a CANCEL it sent (D12),
+      // but not one whose CANCEL it still held; hang up (a no-op if its BYE came first)
+      this.log?.info({ uri: this.uri }, 'answer after the leg gave up (ring timeout or cancel); hanging up');
+      hangUpDialog(dialog);
+      return;
+    }
+    this.state = 'answered';
+    clearTimeout(this.timer);
+    try {
+      await endpoint.modify(dialog.remote.sdp);
+    } catch (err) {
+      hangUpDialog(dialog);
+      await destroyQuietly(endpoint);
+      this.settle?.({ answered: false, failure: 'error', status: 200, error: `the media server refused the answer: ${(err as Error).message}` });
+      return;
+    }
+    this.settle?.({ answered: true, dialog, endpoint, status: 200 });
+  }
+
+  private async onFailure(err: unknown, endpoint: Endpoint): Promise<void> {
+    if (this.state !== 'ringing') return; // the 487 / 408 of a leg that already gave up
+    this.state = 'over';
+    clearTimeout(this.timer);
+    await destroyQuietly(endpoint);
+    const status = statusOf(err);
+    if (status === undefined) {
+      this.settle?.({ answered: false, failure: 'error', status, error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    this.settle?.({ answered: false, failure: outcomeForStatus(status), status });
   }
 
   private sendCancel(): void {

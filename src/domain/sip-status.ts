@@ -1,0 +1,33 @@
+/**
+ * What SIP final statuses mean to the service: one rule each, used by the employee legs, the
+ * customer legs and the inbound call handling alike.
+ */
+
+/** How a ring (employee or customer leg) ended when the far end gave a final status. */
+export type RingOutcome = 'busy' | 'rejected' | 'no-answer' | 'unavailable';
+
+/**
+ * A far end's final status for a ring: 486/600 busy, 603 rejected, 408/487 no answer, anything
+ * else (480 Temporarily Unavailable included: do-not-disturb, not registered) unavailable.
+ */
+export function outcomeForStatus(status: number): RingOutcome {
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 603) return 'rejected';
+  if (status === 408 || status === 487) return 'no-answer';
+  return 'unavailable';
+}
+
+/**
+ * The media server refused a caller's offer: FreeSWITCH says 488 for a usable SDP without a
+ * common codec and `400 Bad Session Description` for one it cannot use at all (e.g. only LPC).
+ * Either way the offer is the caller's to fix, so the caller gets 488 Not Acceptable Here, not a
+ * 503 that invites the trunk to retry the same offer.
+ */
+export function isOfferRefusal(mediaStatus: number | undefined): boolean {
+  return mediaStatus === 488 || mediaStatus === 400;
+}
+
+/** RFC 3261 20.43: the Warning sent with a 488 for an offer without a usable media format. */
+export function incompatibleMediaWarning(host: string): string {
+  return `305 ${host} "Incompatible media format"`;
+}

@@ -1,0 +1,34 @@
+import { strict as assert } from 'node:assert';
+import { incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, type RingOutcome } from '../../../src/domain/sip-status';
+import * as req from '../../../src/callback/request';
+
+describe('domain/sip-status', () => {
+  describe('outcomeForStatus (employee and customer legs alike)', () => {
+    const table: Array<[number, RingOutcome]> = [
+      [486, 'busy'],
+      [600, 'busy'],
+      [603, 'rejected'],
+      [408, 'no-answer'],
+      [487, 'no-answer'],
+      // 480 Temporarily Unavailable (do-not-disturb, not registered): the employee legs used to call it no-answer
+      [480, 'unavailable'],
+      [404, 'unavailable'],
+      [488, 'unavailable'],
+      [503, 'unavailable'],
+    ];
+    for (const [status, outcome] of table) {
+      it(`${status} → ${outcome}`, () => assert.equal(outcomeForStatus(status), outcome));
+    }
+    it('is the one the callback request uses', () => assert.equal(req.outcomeForStatus, outcomeForStatus));
+  });
+
+  it("the media server's refusals of an offer: 488 and 400 Bad Session Description, not other failures", () => {
+    assert.equal(isOfferRefusal(488), true);
+    assert.equal(isOfferRefusal(400), true);
+    for (const s of [undefined, 500, 503, 408, 486]) assert.equal(isOfferRefusal(s), false, String(s));
+  });
+
+  it('the RFC 3261 Warning for an incompatible offer', () => {
+    assert.equal(incompatibleMediaWarning('127.0.0.1'), '305 127.0.0.1 "Incompatible media format"');
+  });
+});

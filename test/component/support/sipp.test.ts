@@ -281,7 +281,7 @@ describe('test support: SIPp runner and scenario pack (no service)', function ()
       ['employee-answer.xml', {}],
       ['customer-answer.xml', { pai: MULTICHANNEL }],
       ['customer-busy-then-answer.xml', { pai: MULTICHANNEL }],
-      ['bench-employee.xml', {}],
+      ['employee-ring.xml', {}],
       ['bench-customer.xml', {}],
     ];
     const offers: Array<[string, Partial<SippOptions>]> = [

@@ -7,7 +7,7 @@ import type { ProvisioningStore } from '../store/provisioning';
 import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
 import { errorHandler, HttpError, sendError } from './errors';
-import { openApiDocument } from './openapi';
+import { buildOpenApiDocument } from './openapi';
 import type { RequestsPort } from './ports';
 import { withTimeout } from '../util/timeout';
 
@@ -140,8 +140,10 @@ export function createHttpApp(deps: HttpDeps): Express {
   );
 
   // ---- API -----------------------------------------------------------------------------
+  // generated from the zod schemas once, at start-up (openapi.ts)
+  const openApiJson = JSON.stringify(buildOpenApiDocument());
   app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
-    res.json(openApiDocument);
+    res.type('application/json').send(openApiJson);
   });
 
   const api = express.Router();

@@ -9,6 +9,7 @@ import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits 
 import { errorHandler, HttpError, sendError } from './errors';
 import { buildOpenApiDocument } from './openapi';
 import type { RequestsPort } from './ports';
+import type { Health, Readiness } from './response-schemas';
 import { withTimeout } from '../util/timeout';
 
 export interface HttpDeps {
@@ -108,7 +109,7 @@ export function createHttpApp(deps: HttpDeps): Express {
   // ---- health --------------------------------------------------------------------------
   app.get('/healthz', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies Health);
   });
 
   app.get(
@@ -119,13 +120,13 @@ export function createHttpApp(deps: HttpDeps): Express {
       try {
         checks = await withTimeout(deps.readiness(), READINESS_TIMEOUT_MS, 'the readiness check');
       } catch (err) {
-        res.status(503).json({ status: 'not ready', checks: {}, down: [], error: (err as Error).message });
+        res.status(503).json({ status: 'not ready', checks: {}, down: [], error: (err as Error).message } satisfies Readiness);
         return;
       }
       const down = Object.entries(checks)
         .filter(([, up]) => !up)
         .map(([name]) => name);
-      res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? 'ready' : 'not ready', checks, down });
+      res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? 'ready' : 'not ready', checks, down } satisfies Readiness);
     }),
   );
 

@@ -4,8 +4,10 @@ import {
   callbackRequestSchema,
   callbackStatsSchema,
   errorSchema,
+  healthSchema,
   listOf,
   principalSchema,
+  readinessSchema,
   requestPageSchema,
 } from './response-schemas';
 import {
@@ -135,6 +137,34 @@ export function buildOpenApiDocument(): OpenApiDocument {
 
   const route = (r: RouteConfig): void => reg.registerPath(r);
   const account = params(P.account);
+
+  // ---- outside /api/v1: health, readiness, metrics, the console's entry ------------------
+  const root = { servers: [{ url: '/' }], security: [], tags: ['operations'] };
+  route({ ...root, method: 'get', path: '/healthz', operationId: 'getHealth', summary: 'Liveness: 200 while the process runs', responses: { '200': ok('alive', healthSchema) } });
+  route({
+    ...root,
+    method: 'get',
+    path: '/readyz',
+    operationId: 'getReadiness',
+    summary: 'Readiness: 200 when every dependency (Redis, drachtio, FreeSWITCH) is connected',
+    responses: { '200': ok('ready', readinessSchema), '503': ok('not ready: `down` names what is not connected', readinessSchema) },
+  });
+  route({
+    ...root,
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics (text exposition format)',
+    responses: { '200': { description: 'the prom-client registry', content: { 'text/plain': { schema: z.string() } } } },
+  });
+  route({
+    ...root,
+    method: 'get',
+    path: '/',
+    operationId: 'getRoot',
+    summary: 'Redirect to the web console',
+    responses: { '302': { description: 'to /console/', headers: z.object({ Location: z.literal('/console/') }) } },
+  });
 
   // ---- session -------------------------------------------------------------------------
   route({
@@ -308,6 +338,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     servers: [{ url: '/api/v1' }],
     security: [{ bearer: [] }],
     tags: [
+      { name: 'operations', description: 'health, readiness and metrics, outside /api/v1 (no token)' },
       { name: 'session', description: 'the calling token' },
       { name: 'accounts', description: 'accounts and their options (Tariff and options)' },
       { name: 'numbers', description: 'multichannel numbers' },

@@ -123,3 +123,18 @@ sameType<z.infer<typeof callbackStatsSchema>, CallbackStats>(true);
 
 /** `{ items: [...] }`, the answer of every list except callback requests (paged, above). */
 export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item) }).strict();
+
+/** GET /healthz: the process runs. */
+export const healthSchema = z.object({ status: z.literal('ok') }).strict();
+export type Health = z.infer<typeof healthSchema>;
+
+/** GET /readyz: 200 when every dependency is connected, else 503 naming those that are not. */
+export const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    checks: z.record(z.boolean()).describe('each dependency, connected or not'),
+    down: z.array(z.string()).describe('the dependencies that are not connected'),
+    error: z.string().describe('why the check itself failed').optional(),
+  })
+  .strict();
+export type Readiness = z.infer<typeof readinessSchema>;

@@ -227,17 +227,17 @@ export function buildOpenApiDocument(): OpenApiDocument {
 
   // ---- numbers, departments, employees: list, create, get, change, remove ---------------
   const resources = [
-    { tag: 'numbers', plural: 'numbers', one: 'Number', key: P.number, schema: S.MultichannelNumber, create: S.NumberCreate, patch: S.NumberPatch,
+    { tag: 'numbers', one: 'Number', key: P.number, schema: S.MultichannelNumber, create: S.NumberCreate, patch: S.NumberPatch,
       what: 'multichannel number', patchSummary: 'Send the number to another department', deleteSummary: 'Remove a multichannel number' },
-    { tag: 'departments', plural: 'departments', one: 'Department', key: P.department, schema: S.Department, create: S.DepartmentCreate, patch: S.DepartmentPatch,
+    { tag: 'departments', one: 'Department', key: P.department, schema: S.Department, create: S.DepartmentCreate, patch: S.DepartmentPatch,
       what: 'department', patchSummary: 'Change department settings, e.g. "Notify about callback" (notifyAboutCallback); callbackPolicy is merged',
       deleteSummary: 'Remove a department that no number leads to' },
-    { tag: 'employees', plural: 'employees', one: 'Employee', key: P.employee, schema: S.Employee, create: S.EmployeeCreate, patch: S.EmployeePatch,
+    { tag: 'employees', one: 'Employee', key: P.employee, schema: S.Employee, create: S.EmployeeCreate, patch: S.EmployeePatch,
       what: 'employee', patchSummary: 'Change an employee, e.g. caller-ID presentation (АОН); ownNumber null removes it',
       deleteSummary: 'Remove an employee who belongs to no department' },
   ] as const;
   for (const r of resources) {
-    const collection = `/accounts/{accountId}/${r.plural}`;
+    const collection = `/accounts/{accountId}/${r.tag}`;
     const item = `${collection}/{${Object.keys(r.key)[0]!}}`;
     const itemParams = params(P.account, r.key);
     route({

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
-import { loadConfig, ConfigError, type AppConfig } from './config';
+import { employeeUriRules, loadConfig, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
 import { compileNumberPolicy } from './domain/numbers';
 import { MediaGateway } from './media/gateway';
@@ -77,10 +77,11 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const provisioning = new ProvisioningStore(redis);
   const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000);
   const requests = new RequestStore(redis, queue);
+  const employeeUris = employeeUriRules(config);
 
   if (config.provisioning.seedFile && config.provisioning.seedWhenEmpty && (await provisioning.isEmpty())) {
     const file = path.resolve(ROOT, config.provisioning.seedFile);
-    await seedFromFile(provisioning, file);
+    await seedFromFile(provisioning, file, employeeUris);
     log.info({ file }, 'Redis held no provisioning: seeded the example');
   }
 
@@ -125,6 +126,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     provisioning,
     queue,
     numberPolicy: compileNumberPolicy(config.numberPolicy),
+    employeeUris,
     now: () => Date.now(),
     kick: (a, d) => dispatcher?.kick(a, d),
   };
@@ -155,6 +157,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     readiness: async () => ({ redis: redis.status === 'ready', drachtio: drachtioUp, freeswitch: media.ready }),
     metrics: metrics.registry,
     logger: log,
+    employeeUris,
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -29,6 +29,7 @@ import {
   seedTwoAccounts,
   startApp,
   startBackend,
+  testEmployeeUris,
   type Backend,
   type RunningApp,
 } from './harness';
@@ -145,6 +146,7 @@ describe('HTTP API (component, real Redis)', function () {
         readiness: async () => ({}),
         metrics: registry,
         logger: pino({ level: 'silent' }),
+        employeeUris: testEmployeeUris(),
       };
       createHttpApp(deps);
       createHttpApp(deps);
@@ -159,7 +161,7 @@ describe('HTTP API (component, real Redis)', function () {
     });
 
     it('describes every route the router serves, and nothing it does not serve', () => {
-      const router = createApiRouter({ provisioning: b.provisioning, requests: b.requests, now: Date.now });
+      const router = createApiRouter({ provisioning: b.provisioning, requests: b.requests, now: Date.now, employeeUris: testEmployeeUris() });
       // the router's routes, plus the document itself (served by the app before authentication)
       const served = [...servedRoutes(router).map((r) => `${r.method.toUpperCase()} ${toOpenApiPath(r.path)}`), 'GET /openapi.json'].sort();
       const documented = Object.entries(openApiDocument.paths)

@@ -5,6 +5,7 @@ import http from 'node:http';
 import Srf from 'drachtio-srf';
 import { employeeUriRules, loadConfig, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
+import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
 import { MediaGateway } from './media/gateway';
 import { Prompts } from './media/prompts';
@@ -88,6 +89,9 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const srf = new Srf();
   let drachtioUp = false;
   srf.on('connect', (_err, hostport) => {
+    // employee URIs may never point at drachtio's own SIP listeners, whatever employees.blockedTargets says
+    const learned = blockTargets(employeeUris, drachtioSipTargets(typeof hostport === 'string' ? hostport : undefined));
+    if (learned.length > 0) log.info({ targets: learned.map((t) => `${t.host}:${t.port}`) }, 'employee URIs may not point at these drachtio SIP listeners');
     const moved = repinDialogs(srf);
     if (moved > 0) log.info({ dialogs: moved }, 'dialogs moved to the new drachtio connection');
     drachtioUp = true;

@@ -38,7 +38,8 @@ export type HostPattern =
 
 export interface EmployeeUriRules {
   allowedHosts: readonly HostPattern[];
-  blocked: readonly BlockedTarget[];
+  /** grows at run time as the engines report their SIP listeners (blockTargets) */
+  blocked: BlockedTarget[];
 }
 
 export type EmployeeUriVerdict = { ok: true } | { ok: false; reason: string; target?: BlockedTarget };
@@ -99,6 +100,36 @@ export function parseTarget(source: string, what: string): BlockedTarget {
 
 export function compileEmployeeUriRules(input: { allowedHosts: readonly string[]; blocked: readonly BlockedTarget[] }): EmployeeUriRules {
   return { allowedHosts: input.allowedHosts.map(parseHostPattern), blocked: input.blocked.map((t) => ({ ...t, host: t.host.toLowerCase() })) };
+}
+
+/** Adds targets learned at run time (e.g. drachtio's SIP listeners when it connects); returns those that were new. */
+export function blockTargets(rules: EmployeeUriRules, targets: readonly BlockedTarget[]): BlockedTarget[] {
+  const added: BlockedTarget[] = [];
+  for (const t of targets) {
+    const host = t.host.toLowerCase();
+    if (rules.blocked.some((b) => b.host === host && b.port === t.port)) continue;
+    const n = { ...t, host };
+    rules.blocked.push(n);
+    added.push(n);
+  }
+  return added;
+}
+
+/**
+ * drachtio's SIP listeners from its `authenticate` reply (the hostport list srf's 'connect' event
+ * carries, e.g. `tcp/127.0.0.1:5060,udp/127.0.0.1:5060`, ../shared/reference/drachtio/D0); entries that
+ * are not transport/IPv4-or-name:port (IPv6) are skipped, since no employee URI can name them anyway.
+ */
+export function drachtioSipTargets(hostports: string | undefined): BlockedTarget[] {
+  const out: BlockedTarget[] = [];
+  for (const entry of (hostports ?? '').split(',')) {
+    const m = /^(?:[a-z]+\/)?([^/:\s]+):(\d{1,5})$/i.exec(entry.trim());
+    if (!m) continue;
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535 || (parseIpv4(m[1]!) === undefined && !isHostName(m[1]!))) continue;
+    out.push({ host: m[1]!.toLowerCase(), port, what: `drachtio's SIP listener (${entry.trim()})` });
+  }
+  return out;
 }
 
 function inCidr(ip: number, p: { network: number; mask: number }): boolean {

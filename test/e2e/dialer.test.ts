@@ -227,6 +227,22 @@ describe('callback dialer (e2e)', function () {
       }
     });
 
+    it("refuses through the API an employee URI at drachtio's own SIP listener, learnt when the service connected", async () => {
+      // the stand-in listens on a random port, in no configured list: the service learns it from drachtio's authenticate reply
+      const sipUri = `sip:x@127.0.0.1:${stack.sip.sipPort}`;
+      const before = await probe.provisioning.getEmployee('demo', '102');
+      const r = await fetch(`${stack.baseUrl}/api/v1/accounts/demo/employees/102`, {
+        method: 'PATCH',
+        headers: { authorization: 'Bearer demo-token', 'content-type': 'application/json' },
+        body: JSON.stringify({ sipUri }),
+      });
+      const body = (await r.json()) as { error: string; field?: string };
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(body.field, 'sipUri');
+      assert.match(body.error, /own engines/);
+      assert.deepEqual(await probe.provisioning.getEmployee('demo', '102'), before);
+    });
+
     it('expires a request when no attempt could start inside the window', async () => {
       await probe.setDepartment({ callbackPolicy: { ...POLICY, windowS: 2 } });
       const number = '+79161230006';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, employeeUriRules, loadConfig } from '../../../src/config';
-import { checkEmployeeUri, compileEmployeeUriRules, parseHostPattern, type EmployeeUriRules } from '../../../src/domain/employee-uri';
+import { blockTargets, checkEmployeeUri, compileEmployeeUriRules, drachtioSipTargets, parseHostPattern, type EmployeeUriRules } from '../../../src/domain/employee-uri';
 import { checkSeedEmployees, parseSeed } from '../../../src/store/seed';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -101,6 +101,18 @@ describe('domain/employee-uri checkEmployeeUri', () => {
     for (const uri of ['sip:x@127.0.0.1:5091', 'sip:x@10.0.0.8:5060', 'sip:x@10.0.0.9:5062', 'sip:x@10.0.0.9:5090', 'sip:x@trunk.example:5070']) {
       assert.equal(why(uri, rules), 'ok', uri);
     }
+  });
+
+  it("learns drachtio's SIP listeners from its authenticate reply (D0) and blocks them from then on", () => {
+    const rules = compileEmployeeUriRules({ allowedHosts: ['127.0.0.1', '10.0.0.0/8'], blocked: [] });
+    assert.equal(why('sip:x@10.0.0.5:5070', rules), 'ok');
+    const learned = drachtioSipTargets('tcp/10.0.0.5:5070,udp/10.0.0.5:5070,udp/[::1]:5060,tls/127.0.0.1:5061,junk');
+    assert.deepEqual(learned.map((t) => `${t.host}:${t.port}`), ['10.0.0.5:5070', '10.0.0.5:5070', '127.0.0.1:5061']);
+    assert.deepEqual(blockTargets(rules, learned).map((t) => `${t.host}:${t.port}`), ['10.0.0.5:5070', '127.0.0.1:5061'], 'each once');
+    assert.deepEqual(blockTargets(rules, learned), [], 'a reconnect adds nothing new');
+    assert.match(why('sip:x@10.0.0.5:5070', rules), /own engines/);
+    assert.match(why('sips:x@127.0.0.1', rules), /own engines/);
+    assert.deepEqual(drachtioSipTargets(undefined), []);
   });
 
   it('parseHostPattern refuses what is neither an address, a CIDR, a name nor *.domain', () => {

@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger';
 import type { LocalAttempt } from '../queue/dispatcher';
 import type { Services } from '../services';
 import { callbackEntryId, type StoredEvent } from '../store/queue-store';
-import { RingingLeg } from '../sip/leg';
+import { employeeLeg, RingingLeg } from '../sip/leg';
 
 /** Another instance took the request over after this one lost its lease. */
 class SupersededError extends Error {
@@ -130,7 +130,7 @@ export class Attempt implements LocalAttempt {
       'X-Callback-Id': this.request.id,
     };
     this.log.info({ uri: employee.sipUri }, 'callback attempt: ringing employee');
-    const eleg = await new RingingLeg(svc.srf, svc.media, employee.sipUri, headers, policy.employeeRingTimeoutS * 1000).start();
+    const eleg = await employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log).start();
     if (!eleg.answered) {
       metrics.employeeRings.inc({ kind: 'callback', result: eleg.failure });
       this.log.info({ failure: eleg.failure, status: eleg.status }, 'employee did not take the callback; another employee will be tried');

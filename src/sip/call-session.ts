@@ -10,7 +10,7 @@ import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
-import { RingingLeg, type LegResult } from './leg';
+import { employeeLeg, type LegResult, type RingingLeg } from './leg';
 
 /** upper bound on the confirmation prompt before the caller is released regardless */
 const CONFIRMATION_MAX_MS = 30_000;
@@ -232,7 +232,7 @@ export class CallSession {
       ? `<sip:${this.callerNumber}@${this.svc.config.trunks.identityHost}>`
       : `"Anonymous" <sip:anonymous@anonymous.invalid>`;
     for (const e of employees) {
-      const leg = new RingingLeg(this.svc.srf, this.svc.media, e.sipUri, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
+      const leg = employeeLeg(this.svc.srf, this.svc.media, e.sipUri, this.svc.employeeUris, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
       this.legs.set(e.id, leg);
       this.log.info({ employee: e.id }, 'ringing employee');
       void leg.start().then((r) => this.onLeg(e, r));

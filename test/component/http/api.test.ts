@@ -27,6 +27,7 @@ import {
   seedTwoAccounts,
   startApp,
   startBackend,
+  testEmployeeUris,
   type Backend,
   type RunningApp,
 } from './harness';
@@ -127,6 +128,7 @@ describe('HTTP API (component, real Redis)', function () {
         readiness: async () => ({}),
         metrics: registry,
         logger: pino({ level: 'silent' }),
+        employeeUris: testEmployeeUris(),
       };
       createHttpApp(deps);
       createHttpApp(deps);

@@ -9,7 +9,7 @@ import { API_PREFIX, createHttpApp } from '../../../src/http/app';
 import * as answers from '../../../src/http/response-schemas';
 import * as bodies from '../../../src/http/schemas';
 import { allRefs, isObject, SchemaChecker, type Json, type JsonObject } from '../../support/json-schema';
-import { ALPHA_TOKEN, BETA_TOKEN, makeRequest, OPERATOR_TOKEN, seedTwoAccounts, startApp, startBackend, type Backend, type Reply, type RunningApp } from './harness';
+import { ALPHA_TOKEN, BETA_TOKEN, makeRequest, OPERATOR_TOKEN, seedTwoAccounts, startApp, startBackend, testEmployeeUris, type Backend, type Reply, type RunningApp } from './harness';
 
 /**
  * The OpenAPI document the app serves must be exactly as strict as the code behind it (issue 9
@@ -447,6 +447,7 @@ describe('OpenAPI document (generated, as strict as the code)', function () {
       readiness: async () => ({}),
       metrics: new Registry(),
       logger: pino({ level: 'silent' }),
+      employeeUris: testEmployeeUris(),
     });
     const served = servedRoutes(application);
     assert.ok(served.length >= 29, `expected the full API, found ${served.length} routes: ${served.join(', ')}`);

@@ -18,7 +18,8 @@
  *   checks the printed line too), and after each recipe the test reads the request list itself:
  *   a recipe that runs a customer trunk which answers (customer-answer.xml) must leave a completed
  *   request with an answered attempt.
- * - The recipes run in parallel (each in its own namespace), a few at a time.
+ * - The recipes run in parallel (each in its own namespace), a few at a time. `QC_RECIPE=<part of a
+ *   test name>` (e.g. `QC_RECIPE=README.md:56`) runs only the matching recipes.
  *
  * Skipped, saying why, only where network namespaces are not permitted (`unshare --net` fails, e.g. an
  * unprivileged container) or `ip` (iproute2) is missing; CI runs as root and .ci/run installs iproute2.
@@ -26,6 +27,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../support/stack';
 
@@ -88,6 +90,11 @@ function namespaceProblem(): string | undefined {
  */
 const DRIVER = `set -u
 ip link set lo up
+# tsx's compile cache (under /tmp) is shared with the host, as a newcomer's second run has it
+if [ -n "$QC_TSX_CACHE" ] && [ -d "$QC_TSX_CACHE" ]; then
+  mkdir -p "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")"
+  mount --bind "$QC_TSX_CACHE" "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")"
+fi
 mount --rbind "$QC_DIR/tmp" /tmp
 cd "$QC_REPO"
 set -m
@@ -95,12 +102,12 @@ bash -e "$QC_DIR/stack.sh" > "$QC_DIR/stack.log" 2>&1 < /dev/null &
 stack=$!
 set +m
 ready=0
-for i in $(seq 1 900); do
+for i in $(seq 1 1500); do
   if grep -q '^\\[stack\\] ready:' "$QC_DIR/stack.log"; then ready=1; break; fi
   kill -0 $stack 2>/dev/null || break
   sleep 0.1
 done
-if [ $ready = 0 ]; then echo "the stack was not ready within 90 s" > "$QC_DIR/driver.err"; kill -INT -$stack 2>/dev/null; wait $stack; exit 90; fi
+if [ $ready = 0 ]; then echo "the stack was not ready within 150 s" > "$QC_DIR/driver.err"; kill -INT -$stack 2>/dev/null; wait $stack; exit 90; fi
 start=$(date +%s%N)
 timeout -k 5 "$QC_BLOCK_TIMEOUT_S" bash -e -x "$QC_DIR/block.sh" > "$QC_DIR/block.out" 2>&1 < /dev/null
 echo $? > "$QC_DIR/block.rc"
@@ -143,7 +150,8 @@ function runBlock(stackBlock: CommandBlock, block: CommandBlock): Promise<BlockR
     if (/^(REDIS_URL|HTTP_PORT|HTTP_HOST|DRACHTIO_.*|FREESWITCH_.*|STACK_.*|ADMIN_TOKEN|OPERATOR_TOKEN|[A-Z_]+_S|CONFIG_FILE|LOG_LEVEL|TMPDIR|SERVICE_LOGS|NODE_OPTIONS)$/.test(k)) continue;
     env[k] = v;
   }
-  Object.assign(env, { QC_REPO: REPO_ROOT, QC_DIR: dir, QC_BLOCK_TIMEOUT_S: String(BLOCK_TIMEOUT_S) });
+  const tsxCache = path.join(os.tmpdir(), `tsx-${process.getuid?.() ?? 0}`);
+  Object.assign(env, { QC_REPO: REPO_ROOT, QC_DIR: dir, QC_BLOCK_TIMEOUT_S: String(BLOCK_TIMEOUT_S), QC_TSX_CACHE: tsxCache });
   const t0 = Date.now();
   const proc = spawn('unshare', [...UNSHARE, 'bash', path.join(dir, 'driver.sh')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
@@ -222,6 +230,8 @@ describe('README recipes, run as written against npm run stack (e2e)', function 
   const where = (b: CommandBlock): string => `${b.file}:${b.line} (${b.heading})`;
   let skipWhy: string | undefined;
   let runs: Map<CommandBlock, Promise<BlockRun>> | undefined;
+  // QC_RECIPE=README.md:56 (any part of a test's name) runs only the matching recipes, when working on one
+  const only = process.env.QC_RECIPE || undefined;
   const t0 = Date.now();
 
   before(function () {
@@ -237,8 +247,9 @@ describe('README recipes, run as written against npm run stack (e2e)', function 
     }
     if (stackBlocks.length !== 1) return; // the structure test below says what is wrong
     const stack = stackBlocks[0]!;
-    const started = pool(recipes, PARALLEL, (b) => runBlock(stack, b));
-    runs = new Map(recipes.map((b, i) => [b, started[i]!]));
+    const chosen = recipes.filter((b) => only === undefined || where(b).includes(only));
+    const started = pool(chosen, PARALLEL, (b) => runBlock(stack, b));
+    runs = new Map(chosen.map((b, i) => [b, started[i]!]));
     for (const p of started) p.catch(() => undefined);
   });
 
@@ -271,7 +282,9 @@ describe('README recipes, run as written against npm run stack (e2e)', function 
     it(`${where(b)} runs as written and exits 0`, async function () {
       if (skipWhy) this.skip();
       assert.ok(runs, 'the recipes were started (see the block structure test)');
-      const r = await runs.get(b)!;
+      const run = runs.get(b);
+      if (!run) this.skip(); // not chosen by QC_RECIPE
+      const r = await run;
       const say = (): string =>
         `block exit ${r.blockExit} after ${r.ms} ms (124: timed out after ${BLOCK_TIMEOUT_S} s), stack exit ${r.stackExit}\n${r.driverError}` +
         `--- block output (bash -x; SIPp's screens left out) ---\n${withoutScreens(r.output).slice(-6000)}\n--- npm run stack ---\n${r.stackLog.slice(-8000)}`;

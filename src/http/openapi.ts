@@ -164,7 +164,7 @@ const durationSummary: JsonSchema = {
 
 const dayBucket: JsonSchema = {
   type: 'object',
-  required: ['day', 'offersPlayed', 'requestsMade', 'completed', 'failed', 'expired', 'abandonedCalls'],
+  required: ['day', 'offersPlayed', 'requestsMade', 'completed', 'failed', 'expired', 'cancelled', 'abandonedCalls'],
   properties: {
     day: { type: 'string', format: 'date', description: 'UTC day' },
     offersPlayed: { type: 'integer' },
@@ -172,6 +172,7 @@ const dayBucket: JsonSchema = {
     completed: { type: 'integer' },
     failed: { type: 'integer' },
     expired: { type: 'integer' },
+    cancelled: { type: 'integer' },
     abandonedCalls: { type: 'integer' },
   },
 };

@@ -1,7 +1,7 @@
 /**
  * The web console in a real headless Chromium (Debian's /usr/bin/chromium, driven by
  * playwright-core), against the service as deployed by startStack(): signs in with the demo
- * token, visits every page in Russian and English (screenshots in artifacts/screenshots/),
+ * token, visits every page in Russian and English (screenshots in artifacts/console/, at 1280 and 390 px),
  * switches the Callback option off and on from Tariff and options and checks through the API
  * and with SIPp callers that it applies to the next call.
  */
@@ -25,7 +25,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'demo-token';
 const OPERATOR = 'operator-e2e-token-0123456789';
 const MCN = '+74950000000';
-const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
+const SHOTS = path.join(REPO_ROOT, 'artifacts', 'console');
 const MIN = 60_000;
 const DAY = 86_400_000;
 
@@ -263,6 +263,67 @@ describe('web console (e2e: headless Chromium → service)', function () {
     } finally {
       await page.setViewportSize({ width: 1280, height: 860 });
     }
+  });
+
+  /** Runs fn with a phone-sized viewport (390 × 844), then back to the desktop one. */
+  const atPhoneWidth = async (fn: () => Promise<void>): Promise<void> => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await fn();
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+  };
+
+  type Box = { x: number; y: number; width: number; height: number };
+  const boxOf = async (selector: string): Promise<Box> => {
+    const b = await page.locator(selector).first().boundingBox();
+    assert.ok(b, `${selector} is laid out`);
+    return b;
+  };
+
+  it('statistics at phone width: every day of the chart (today included) is inside the visible box, at 1:1 scale, with a Cancelled series', async () => {
+    await go('#/stats', /Статистика/);
+    await page.getByTestId('lang-ru').click();
+    await shot('desktop-ru-stats');
+    await atPhoneWidth(async () => {
+      await go('#/stats', /Статистика/);
+      const chart = page.getByTestId('stats-chart');
+      await chart.waitFor();
+      // redrawn for the box's width once laid out
+      await page.waitForFunction(`(() => {
+        const svg = document.querySelector('[data-testid="stats-chart"]');
+        const wrap = svg && svg.parentElement;
+        return !!wrap && Math.abs(svg.getBoundingClientRect().width - wrap.clientWidth) <= 1;
+      })()`);
+      const wrap = await boxOf('.chart-wrap');
+      assert.ok(wrap.x >= 0 && wrap.x + wrap.width <= 390, `the chart's box is on screen: ${JSON.stringify(wrap)}`);
+      const bars = await page.locator('[data-testid="stats-chart"] rect.bar').evaluateAll((els) =>
+        els.map((e) => {
+          const r = e.getBoundingClientRect();
+          return { cls: e.getAttribute('class') ?? '', day: e.parentElement?.getAttribute('data-day') ?? '', left: r.left, right: r.right, height: Number(e.getAttribute('height')) };
+        }),
+      );
+      assert.equal(bars.length, 6 * 7, 'six series (requests, completed, failed, expired, cancelled, abandoned) on seven days');
+      for (const b of bars) {
+        assert.ok(b.left >= wrap.x - 0.5 && b.right <= wrap.x + wrap.width + 0.5, `bar ${b.cls} of ${b.day} is inside the visible box [${wrap.x}, ${wrap.x + wrap.width}]: ${b.left}..${b.right}`);
+      }
+      const today = new Date().toISOString().slice(0, 10);
+      assert.ok(bars.some((b) => b.day === today), 'today is drawn');
+      // labels at their own size: one SVG unit is one CSS pixel
+      const scale = Number(await chart.evaluate((svg) => svg.getBoundingClientRect().width / (svg as unknown as { viewBox: { baseVal: { width: number } } }).viewBox.baseVal.width));
+      assert.ok(Math.abs(scale - 1) < 0.02, `the chart is drawn at 1:1 (scale ${scale})`);
+      const tickPx = Number(await page.locator('[data-testid="stats-chart"] text.tick').first().evaluate((el) => el.getBoundingClientRect().height));
+      assert.ok(tickPx >= 10, `tick labels are readable (${tickPx}px high)`);
+      // the Cancelled card has its series: in the legend and drawn (one request a day of the seeded week is cancelled on some days)
+      await page.locator('.legend li').filter({ hasText: 'Отменено' }).waitFor();
+      const cancelled = bars.filter((b) => b.cls.includes('series-cancelled'));
+      assert.equal(cancelled.length, 7);
+      const kpi = Number(await page.getByTestId('kpi-cancelled').locator('.kpi-value').textContent());
+      assert.ok(kpi > 0, 'the seeded week has cancelled requests');
+      assert.ok(cancelled.some((b) => b.height > 0), 'cancelled requests are drawn');
+      await shot('mobile-ru-stats');
+    });
   });
 
   it('switches the Callback option off on Tariff and options: the API shows it and the next caller is not offered the callback; then on again with the keyboard', async () => {

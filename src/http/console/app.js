@@ -769,6 +769,21 @@ async function requestsPage(id, alive) {
 
 // ---- Statistics ------------------------------------------------------------------------------
 
+/** The per-day chart, drawn for its box's width and redrawn when that width changes. */
+function chartBox(days, labels) {
+  const box = h('div', { class: 'chart-wrap' });
+  let drawn = 0;
+  const draw = () => {
+    const w = box.clientWidth;
+    if (!w || w === drawn) return;
+    drawn = w;
+    clear(box).append(dailyChart(days, labels, w));
+  };
+  box.append(dailyChart(days, labels));
+  new ResizeObserver(draw).observe(box);
+  return box;
+}
+
 const DAY = 86_400_000;
 const statsQuery = { from: '', to: '', departmentId: '' };
 
@@ -814,7 +829,7 @@ async function statsPage(_id, alive) {
         { class: 'card' },
         h('h2', {}, t('stats.byDay')),
         h('ul', { class: 'legend' }, SERIES.map((x) => h('li', {}, h('span', { class: `swatch ${x.cls}`, 'aria-hidden': 'true' }), seriesNames[x.key]))),
-        h('div', { class: 'chart-wrap' }, dailyChart(days, { title: t('stats.chartLabel'), series: seriesNames, dayLabel: fmtDay })),
+        chartBox(days, { title: t('stats.chartLabel'), series: seriesNames, dayLabel: fmtDay }),
       ),
     );
   }

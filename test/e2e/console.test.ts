@@ -326,6 +326,46 @@ describe('web console (e2e: headless Chromium → service)', function () {
     });
   });
 
+  it('shows dates on the Russian page as ДД.ММ.ГГГГ (not the browser\'s mm/dd/yyyy) and reads them back, at 1280 and 390 px', async () => {
+    const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+    const ru = (isoDay: string): string => isoDay.split('-').reverse().join('.');
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width === 390 ? 844 : 860 });
+      try {
+        await go('#/stats', /Статистика/);
+        const from = page.getByTestId('stats-from');
+        const to = page.getByTestId('stats-to');
+        for (const f of [from, to]) {
+          const shown = await f.inputValue();
+          assert.match(shown, /^\d{2}\.\d{2}\.\d{4}$/, `a date field shows ДД.ММ.ГГГГ: ${shown}`);
+          assert.doesNotMatch(shown, /^\d{2}\/\d{2}\/\d{4}$/);
+        }
+        assert.equal(await to.inputValue(), ru(iso(Date.now())));
+        // typed in the page's format, the period is what the chart shows
+        await from.fill(ru(iso(Date.now() - 3 * DAY)));
+        await page.getByTestId('stats-show').click();
+        await eventually(async () => (await page.locator('[data-testid="stats-chart"] g.day').count()) === 4, 5000, 'four days drawn');
+        assert.equal(await page.locator('[data-testid="stats-chart"] g.day').first().getAttribute('data-day'), iso(Date.now() - 3 * DAY));
+        // an impossible date is refused at its field
+        await from.fill('31.02.2026');
+        await page.getByTestId('stats-show').click();
+        await page.locator('.form-error').filter({ hasText: 'ДД.ММ.ГГГГ' }).waitFor();
+        assert.equal(await from.getAttribute('aria-invalid'), 'true');
+        await from.fill(ru(iso(Date.now() - 6 * DAY)));
+        await page.getByTestId('stats-show').click();
+        await eventually(async () => (await page.locator('[data-testid="stats-chart"] g.day').count()) === 7, 5000, 'the week again');
+        await shot(`${width === 390 ? 'mobile' : 'desktop'}-ru-stats-dates`, false);
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 860 });
+      }
+    }
+    await page.getByTestId('lang-en').click();
+    await page.locator('#page-title').filter({ hasText: /Statistics/ }).waitFor();
+    assert.match(await page.getByTestId('stats-from').inputValue(), /^\d{2}\/\d{2}\/\d{4}$/, 'English shows DD/MM/YYYY');
+    await page.getByTestId('lang-ru').click();
+    await page.locator('#page-title').filter({ hasText: /Статистика/ }).waitFor();
+  });
+
   it('switches the Callback option off on Tariff and options: the API shows it and the next caller is not offered the callback; then on again with the keyboard', async () => {
     await go('#/tariff', /Тариф и опции/);
     const sw = page.getByRole('switch', { name: 'Обратный звонок' });

@@ -1,7 +1,8 @@
 // The web console: a small single-page app over /api/v1 (hash routes, no build step).
 import { api, ApiError, enc, session, setUnauthorizedHandler } from './api.js';
 import { dailyChart, fillDays, SERIES } from './chart.js';
-import { clear, h } from './dom.js';
+import { formatDate, parseDate } from './dates.js';
+import { clear, h, s as svgEl } from './dom.js';
 import { lang, LANGS, setLang, t } from './i18n.js';
 
 const POLL_MS = 3000;
@@ -55,7 +56,9 @@ function errorText(err) {
 function showFormError(form, err) {
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
   const box = form.querySelector('.form-error');
-  if (box) clear(box).append(errorText(err));
+  if (box) clear(box);
+  if (!err) return;
+  if (box) box.append(errorText(err));
   if (err instanceof ApiError && err.field) {
     const input = form.querySelector(`[name="${CSS.escape(err.field)}"]`) ?? form.querySelector(`[name="${CSS.escape(err.field.split('.')[0])}"]`);
     if (input) {
@@ -84,6 +87,37 @@ function checkbox(name, label, checked, testid, hint) {
 
 function numberInput(name, value, attrs = {}) {
   return h('input', { type: 'number', name, value: String(value), min: '1', step: 'any', inputmode: 'decimal', required: true, ...attrs });
+}
+
+/**
+ * A date field in the page's language (see dates.js): a text input, plus a button opening the
+ * browser's calendar through a hidden native date input.
+ */
+function dateField(label, name, iso, testid) {
+  const text = h('input', { type: 'text', name, value: formatDate(iso, lang()), lang: lang(), inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false', maxlength: '10', placeholder: t('date.placeholder'), required: true, 'data-testid': testid });
+  const native = h('input', { type: 'date', class: 'date-native', tabindex: '-1', 'aria-hidden': 'true', value: iso, onchange: () => { text.value = formatDate(native.value, lang()); } });
+  const icon = svgEl('svg', { viewBox: '0 0 16 16', width: 16, height: 16, 'aria-hidden': 'true' }, svgEl('rect', { x: 1.5, y: 3, width: 13, height: 11.5, rx: 1.5, fill: 'none', stroke: 'currentColor' }), svgEl('path', { d: 'M1.5 6.5h13M5 1.5v3M11 1.5v3', stroke: 'currentColor' }));
+  const pick = h('button', { type: 'button', class: 'btn date-pick', 'aria-label': t('date.pick'), title: t('date.pick'), onclick: () => {
+    const cur = parseDate(text.value);
+    if (cur) native.value = cur;
+    try {
+      native.showPicker();
+    } catch {
+      native.focus();
+    }
+  } }, icon);
+  const f = field(label, text);
+  const row = h('div', { class: 'date-field' });
+  f.insertBefore(row, text);
+  row.append(text, pick, native);
+  return f;
+}
+
+/** The ISO date in a date field, or an error at that field. */
+function dateValue(form, name) {
+  const iso = parseDate(form.elements.namedItem(name).value);
+  if (!iso) throw new ApiError(400, { error: t('date.bad'), field: name });
+  return iso;
 }
 
 function select(name, options, value, attrs = {}) {
@@ -793,8 +827,6 @@ async function statsPage(_id, alive) {
   if (!statsQuery.to) statsQuery.to = today;
   if (!statsQuery.from) statsQuery.from = new Date(Date.now() - 6 * DAY).toISOString().slice(0, 10);
 
-  const from = h('input', { type: 'date', name: 'from', value: statsQuery.from, required: true, 'data-testid': 'stats-from' });
-  const to = h('input', { type: 'date', name: 'to', value: statsQuery.to, required: true, 'data-testid': 'stats-to' });
   const dept = select('departmentId', [['', t('requests.allDepartments')], ...departments.map((d) => [d.id, d.name])], statsQuery.departmentId, { 'data-testid': 'stats-department' });
   const out = h('div', {});
 
@@ -838,16 +870,23 @@ async function statsPage(_id, alive) {
     'form',
     {
       class: 'card filters',
+      novalidate: true,
       onsubmit: (e) => {
         e.preventDefault();
-        statsQuery.from = from.value;
-        statsQuery.to = to.value;
+        try {
+          statsQuery.from = dateValue(form, 'from');
+          statsQuery.to = dateValue(form, 'to');
+        } catch (x) {
+          showFormError(form, x);
+          return;
+        }
         statsQuery.departmentId = dept.value;
+        showFormError(form, null);
         load().catch((x) => showFormError(form, x));
       },
     },
-    field(t('stats.from'), from),
-    field(t('stats.to'), to),
+    dateField(t('stats.from'), 'from', statsQuery.from, 'stats-from'),
+    dateField(t('stats.to'), 'to', statsQuery.to, 'stats-to'),
     field(t('stats.department'), dept),
     h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'stats-show' }, t('stats.show')),
     h('p', { class: 'form-error', role: 'alert' }),

@@ -163,6 +163,9 @@ const ru = {
   'tariff.callbackOff': 'Опция «Обратный звонок» отключена',
   'tariff.notifyNote': 'Предложение звучит только в отделах с флажком «Уведомлять об обратном звонке».',
   'unit.s': 'с',
+  'date.placeholder': 'ДД.ММ.ГГГГ',
+  'date.pick': 'Выбрать дату в календаре',
+  'date.bad': 'укажите дату в виде ДД.ММ.ГГГГ, например 01.12.2026',
   'unit.min': 'мин',
 };
 
@@ -328,6 +331,9 @@ const en = {
   'tariff.callbackOff': 'The Callback option is disabled',
   'tariff.notifyNote': 'The offer is played only in departments with "Notify about callback" set.',
   'unit.s': 's',
+  'date.placeholder': 'DD/MM/YYYY',
+  'date.pick': 'Pick a date in the calendar',
+  'date.bad': 'enter the date as DD/MM/YYYY, e.g. 01/12/2026',
   'unit.min': 'min',
 };
 

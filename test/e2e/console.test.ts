@@ -366,6 +366,57 @@ describe('web console (e2e: headless Chromium → service)', function () {
     await page.locator('#page-title').filter({ hasText: /Статистика/ }).waitFor();
   });
 
+  it('at phone width has no empty band under the tab bar (Employees, Tariff), screenshots of the fixed pages at 1280 and 390 px', async () => {
+    for (const [hash, name, heading] of [
+      ['#/employees', 'employees', /Сотрудники/],
+      ['#/tariff', 'tariff', /Тариф и опции/],
+      ['#/numbers', 'numbers', /Номера и отделы/],
+      ['#/departments/support', 'department', /Support/],
+    ] as const) {
+      await go(hash, heading);
+      await shot(`desktop-ru-${name}`);
+      await atPhoneWidth(async () => {
+        await go(hash, heading);
+        // from the tabs themselves (the nav box is what stretched) to the page title
+        const tabs = await boxOf('nav.sidebar ul');
+        const title = await boxOf('#page-title');
+        const gap = title.y - (tabs.y + tabs.height);
+        assert.ok(gap >= 0 && gap <= 28, `${name}: ${Math.round(gap)} px between the tab bar and the page title`);
+        await shot(`mobile-ru-${name}`);
+      });
+    }
+  });
+
+  it('styles the new-number placeholder as an example, lighter than a typed value', async () => {
+    /** relative luminance of a computed rgb()/rgba() colour over white */
+    const lum = (css: string): number => {
+      const [r, g, b, a = 1] = (css.match(/[\d.]+/g) ?? []).map(Number) as [number, number, number, number?];
+      const lin = (c: number): number => {
+        const v = (c * a + 255 * (1 - a)) / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    };
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width === 390 ? 844 : 860 });
+      try {
+        await go('#/numbers', /Номера и отделы/);
+        const input = page.getByTestId('number-new');
+        const placeholder = (await input.getAttribute('placeholder')) ?? '';
+        assert.match(placeholder, /^напр\./, `the placeholder reads as an example: "${placeholder}"`);
+        const colors = (await page.evaluate(
+          "(() => { const el = document.querySelector('[data-testid=\"number-new\"]'); return { value: getComputedStyle(el).color, placeholder: getComputedStyle(el, '::placeholder').color }; })()",
+        )) as { value: string; placeholder: string };
+        assert.notEqual(colors.placeholder, colors.value, 'placeholder and value colours differ');
+        assert.ok(lum(colors.placeholder) > lum(colors.value) + 0.1, `the placeholder is lighter: ${JSON.stringify(colors)}`);
+        await input.scrollIntoViewIfNeeded();
+        await shot(`${width === 390 ? 'mobile' : 'desktop'}-ru-number-placeholder`, false);
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 860 });
+      }
+    }
+  });
+
   it('switches the Callback option off on Tariff and options: the API shows it and the next caller is not offered the callback; then on again with the keyboard', async () => {
     await go('#/tariff', /Тариф и опции/);
     const sw = page.getByRole('switch', { name: 'Обратный звонок' });

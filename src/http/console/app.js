@@ -654,7 +654,7 @@ async function employeePage(id) {
       field(t('employees.name'), h('input', { name: 'name', value: v.name, required: true, maxlength: '200', 'data-testid': 'employee-name' })),
       field(t('employees.sipUri'), h('input', { name: 'sipUri', value: v.sipUri, required: true, spellcheck: 'false', 'data-testid': 'employee-sip' })),
       checkbox('callerIdPresentation', t('employees.clir'), v.callerIdPresentation, 'employee-clir'),
-      field(t('employees.ownNumber'), h('input', { name: 'ownNumber', type: 'tel', value: v.ownNumber ?? '', placeholder: '+74950000102', 'data-testid': 'employee-own-number' }), t('employees.ownNumberHint')),
+      field(t('employees.ownNumber'), h('input', { name: 'ownNumber', type: 'tel', value: v.ownNumber ?? '', placeholder: t('employees.ownNumberPlaceholder'), 'data-testid': 'employee-own-number' }), t('employees.ownNumberHint')),
       checkbox('loggedIn', t('employees.loggedIn'), v.loggedIn, 'employee-logged-in'),
     ),
     h('p', { class: 'form-error', role: 'alert' }),

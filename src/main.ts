@@ -7,6 +7,7 @@ import { loadConfig, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
 import { compileNumberPolicy } from './domain/numbers';
 import { MediaGateway } from './media/gateway';
+import { PromptLibrary } from './media/prompt-library';
 import { Prompts } from './media/prompts';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
@@ -151,6 +152,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const app = createHttpApp({
     provisioning,
     requests,
+    prompts: new PromptLibrary(path.resolve(ROOT, config.freeswitch.promptsDir)),
     operatorToken: config.admin.operatorToken,
     readiness: async () => ({ redis: redis.status === 'ready', drachtio: drachtioUp, freeswitch: media.ready }),
     metrics: metrics.registry,

@@ -8,13 +8,16 @@ import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
 import { errorHandler, HttpError, sendError } from './errors';
 import { openApiDocument } from './openapi';
-import type { RequestsPort } from './ports';
+import type { PromptsPort, RequestsPort } from './ports';
+import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
   /** the callback-request store (src/store/requests.ts RequestStore) */
   requests: RequestsPort;
+  /** the prompt files departments may name, with uploads (src/media/prompt-library.ts) */
+  prompts?: PromptsPort;
   operatorToken: string | undefined;
   /** e.g. {redis:true, drachtio:true, freeswitch:false} */
   readiness: () => Promise<Record<string, boolean>>;
@@ -150,8 +153,12 @@ export function createHttpApp(deps: HttpDeps): Express {
     next();
   });
   api.use(authenticate(deps.provisioning, deps.operatorToken, limiter));
+  // the one body that is not JSON: an uploaded prompt, sent as the WAV file itself
+  api.put('/accounts/:accountId/prompts/:name', express.raw({ type: PROMPT_UPLOAD_TYPES, limit: PROMPT_UPLOAD_LIMIT }), (req, _res, next) => {
+    next(Buffer.isBuffer(req.body) ? undefined : new HttpError(415, `a prompt is uploaded as the WAV file itself, Content-Type ${PROMPT_UPLOAD_TYPES[0]}`));
+  });
   api.use((req, _res, next) => {
-    if (hasBody(req) && !req.is('application/json')) {
+    if (hasBody(req) && !Buffer.isBuffer(req.body) && !req.is('application/json')) {
       next(new HttpError(415, 'request body must be application/json'));
       return;
     }
@@ -167,7 +174,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, now }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

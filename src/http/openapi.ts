@@ -53,7 +53,7 @@ export interface Operation {
   description?: string;
   tags: string[];
   parameters?: Parameter[];
-  requestBody?: { required: boolean; content: MediaContent };
+  requestBody?: { required: boolean; content: MediaContent | { 'audio/wav': { schema: JsonSchema } } };
   responses: Record<string, ResponseObject | { $ref: string }>;
   security?: Array<Record<string, string[]>>;
 }
@@ -100,6 +100,7 @@ const P = {
   employee: pathParam('employeeId', ID, 'employee id'),
   number: pathParam('number', E164, 'multichannel number in E.164 (URL-encode the +, as %2B)'),
   request: pathParam('requestId', { type: 'string' }, 'callback request id'),
+  prompt: pathParam('name', { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\\.wav)?$' }, 'name of the uploaded prompt (a trailing .wav is dropped)'),
 };
 
 /** Responses every account-scoped operation may give. */
@@ -215,6 +216,7 @@ export const openApiDocument: OpenApiDocument = {
     { name: 'employees', description: 'employees' },
     { name: 'requests', description: 'callback requests' },
     { name: 'stats', description: 'statistics' },
+    { name: 'prompts', description: 'prompt files for hold music and prompt replacements' },
   ],
   paths: {
     '/openapi.json': {
@@ -496,12 +498,41 @@ export const openApiDocument: OpenApiDocument = {
         responses: { '200': ok('statistics', ref('CallbackStats')), '400': rref('BadRequest'), ...scoped },
       },
     },
+    '/accounts/{accountId}/prompts': {
+      get: {
+        operationId: 'listPrompts',
+        tags: ['prompts'],
+        summary: 'Prompt files a department may name: the standard ones, then the account\'s uploads',
+        parameters: [P.account],
+        responses: { '200': ok('prompt files', list('PromptFile')), ...scoped },
+      },
+    },
+    '/accounts/{accountId}/prompts/{name}': {
+      put: {
+        operationId: 'uploadPrompt',
+        tags: ['prompts'],
+        summary: 'Upload a prompt (WAV, 8 kHz, mono, 16-bit PCM; at most 5 MB) as uploads/{accountId}/{name}.wav',
+        description: 'The body is the WAV file itself (Content-Type audio/wav). Any other format is refused with 400 (field `file`) and nothing is stored. 201 when new, 200 when it replaced an upload of that name.',
+        parameters: [P.account, P.prompt],
+        requestBody: { required: true, content: { 'audio/wav': { schema: { type: 'string', format: 'binary' } } } },
+        responses: { '200': ok('replaced', ref('PromptFile')), '201': ok('stored', ref('PromptFile')), ...withBody, ...scoped },
+      },
+    },
   },
   components: {
     securitySchemes: {
       bearer: { type: 'http', scheme: 'bearer', description: 'an account token or the operator token' },
     },
     schemas: {
+      PromptFile: {
+        type: 'object',
+        required: ['file', 'source', 'durationMs'],
+        properties: {
+          file: { type: 'string', description: 'as a department names it (holdMusic, prompts.*): relative to the prompts directory' },
+          source: { type: 'string', enum: ['standard', 'uploaded'] },
+          durationMs: { type: 'integer' },
+        },
+      },
       Error: {
         type: 'object',
         required: ['error'],

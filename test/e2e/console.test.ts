@@ -18,6 +18,7 @@ import { TxRunner } from '../../src/store/redis';
 import { RequestStore } from '../../src/store/requests';
 import { makeRequest, replaceEvents, type Backend } from '../component/http/harness';
 import { describeResult, runSipp } from '../support/sipp';
+import { toneWav } from '../support/wav';
 import { metric } from '../support/state';
 import { demoSeed, eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
 
@@ -107,6 +108,8 @@ describe('web console (e2e: headless Chromium → service)', function () {
   let context: BrowserContext;
   let page: Page;
   let userDataDir: string;
+  /** a copy of the test prompts: the console uploads into it */
+  let promptsDir: string;
   const pageErrors: string[] = [];
 
   before(async function () {
@@ -114,9 +117,11 @@ describe('web console (e2e: headless Chromium → service)', function () {
       console.log(`      skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
       this.skip();
     }
+    promptsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qc-console-prompts-'));
+    fs.cpSync(path.join(REPO_ROOT, 'test', 'fixtures', 'prompts'), promptsDir, { recursive: true });
     // the demo deployment with its employees off the line, so the seeded requests stay as they are
     stack = await startStack({
-      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30', OPERATOR_TOKEN: OPERATOR },
+      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30', OPERATOR_TOKEN: OPERATOR, PROMPTS_DIR: promptsDir },
       instances: 0,
       seed: (p) => {
         const seed = demoSeed(p.employees);
@@ -156,6 +161,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
     redis?.disconnect();
     await tx?.close().catch(() => undefined);
     await stack?.stop();
+    if (promptsDir) fs.rmSync(promptsDir, { recursive: true, force: true });
   });
 
   const shot = async (name: string, fullPage = true): Promise<void> => {
@@ -415,6 +421,70 @@ describe('web console (e2e: headless Chromium → service)', function () {
         await page.setViewportSize({ width: 1280, height: 860 });
       }
     }
+  });
+
+  it('department form: hold music and prompt replacements are chosen from the prompt files, a WAV upload is checked (a bad one refused, a good one offered), durations show their unit', async () => {
+    await go('#/departments/support', /Support/);
+    const hold = page.getByTestId('department-hold-music');
+    assert.equal(await hold.evaluate((el) => el.tagName), 'SELECT', 'hold music is a choice, not a path to type');
+    assert.equal(await hold.inputValue(), 'common/hold-music.wav');
+    const holdOptions = async (): Promise<string[]> => hold.locator('option').evaluateAll((os) => os.map((o) => o.getAttribute('value') ?? ''));
+    assert.ok((await holdOptions()).includes('common/ringback.wav'), 'the standard prompt files are offered');
+    // every prompt the department may replace has its choice, on "standard" for now
+    for (const n of ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting']) {
+      assert.equal(await page.getByTestId(`department-prompt-${n}`).inputValue(), '', `${n}: the standard prompt`);
+    }
+    // durations carry their unit next to the field
+    for (const k of ['offerDelayS', 'offerIntervalS', 'callbackPolicy.windowS', 'callbackPolicy.retryDelayS', 'callbackPolicy.employeeRingTimeoutS', 'callbackPolicy.customerRingTimeoutS']) {
+      const unit = page.getByTestId(`unit-${k}`);
+      assert.equal(await unit.textContent(), 'с', `${k} shows its unit`);
+      const [u, input] = [await unit.boundingBox(), await page.locator(`[name="${k}"]`).boundingBox()];
+      assert.ok(u && input && u.x >= input.x + input.width - 1 && Math.abs(u.y + u.height / 2 - (input.y + input.height / 2)) < 8, `${k}: the unit follows the input`);
+    }
+
+    const uploaded = path.join(promptsDir, 'uploads', 'demo');
+    // 44.1 kHz stereo: refused, nothing stored, nothing offered
+    await page.getByTestId('prompt-upload').setInputFiles({ name: 'loud-music.wav', mimeType: 'audio/wav', buffer: toneWav({ rate: 44_100, channels: 2 }) });
+    await page.getByTestId('prompt-upload-error').filter({ hasText: 'Файл не принят' }).waitFor();
+    assert.match((await page.getByTestId('prompt-upload-error').textContent()) ?? '', /44100 Hz, 2 channels/);
+    assert.equal(fs.existsSync(path.join(uploaded, 'loud-music.wav')), false);
+    assert.equal((await holdOptions()).some((o) => o.includes('loud-music')), false);
+    await shot('desktop-ru-department-upload-refused', false);
+
+    // 8 kHz mono 16-bit PCM: stored, offered and chosen as hold music, offered as a replacement too
+    await page.getByTestId('prompt-upload').setInputFiles({ name: 'welcome-music.wav', mimeType: 'audio/wav', buffer: toneWav({ seconds: 3 }) });
+    await page.getByTestId('toast').filter({ hasText: 'uploads/demo/welcome-music.wav' }).waitFor();
+    assert.equal(await page.getByTestId('prompt-upload-error').textContent(), '');
+    assert.equal(await hold.inputValue(), 'uploads/demo/welcome-music.wav');
+    assert.ok(fs.existsSync(path.join(uploaded, 'welcome-music.wav')), 'stored where the media server reads prompts');
+    await page.getByTestId('department-prompt-offer').selectOption('uploads/demo/welcome-music.wav');
+    await shot('desktop-ru-department-upload');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const saved = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
+    assert.equal(saved.holdMusic, 'uploads/demo/welcome-music.wav');
+    assert.deepEqual(saved.prompts, { offer: 'uploads/demo/welcome-music.wav' });
+
+    await atPhoneWidth(async () => {
+      await go('#/departments/support', /Support/);
+      assert.equal(await page.getByTestId('department-hold-music').inputValue(), 'uploads/demo/welcome-music.wav');
+      const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+      assert.ok(overflow <= 1, `the department form scrolls sideways by ${overflow}px on a phone`);
+      const card = await boxOf('[data-testid="department-form"]');
+      const sticking = await page.locator('[data-testid="department-form"] select, [data-testid="department-form"] input:not([type="checkbox"]):not([type="file"])').evaluateAll(
+        (els, right) => els.filter((e) => e.getBoundingClientRect().right > right).map((e) => e.getAttribute('name')),
+        card.x + card.width,
+      );
+      assert.deepEqual(sticking, [], 'no field sticks out of the form');
+      await shot('mobile-ru-department-upload');
+    });
+    // back to the standard files for the tests that follow
+    const restored = await fetch(`${stack.baseUrl}/api/v1/accounts/demo/departments/support`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ holdMusic: 'common/hold-music.wav', prompts: {} }),
+    });
+    assert.equal(restored.status, 200);
   });
 
   it('switches the Callback option off on Tariff and options: the API shows it and the next caller is not offered the callback; then on again with the keyboard', async () => {

@@ -10,6 +10,8 @@ const LANG_KEY = 'qc.lang';
 const ACCOUNT_KEY = 'qc.account';
 const STATUSES = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
 const STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'];
+// the prompts a department may replace (src/domain/model.ts PROMPT_NAMES)
+const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting'];
 
 const state = { me: null, accounts: [], accountId: null, timers: [], renderId: 0 };
 const root = document.getElementById('app');
@@ -87,6 +89,37 @@ function checkbox(name, label, checked, testid, hint) {
 
 function numberInput(name, value, attrs = {}) {
   return h('input', { type: 'number', name, value: String(value), min: '1', step: 'any', inputmode: 'decimal', required: true, ...attrs });
+}
+
+/** A labelled number field with its unit shown after the input (seconds: «с» / "s"). */
+function unitField(label, input, unit) {
+  const f = field(label, input);
+  const u = h('span', { class: 'unit', id: `${input.id}-unit`, 'data-testid': `unit-${input.name}` }, unit);
+  input.setAttribute('aria-describedby', u.id);
+  const row = h('div', { class: 'with-unit' });
+  f.insertBefore(row, input);
+  row.append(input, u);
+  return f;
+}
+
+/** The prompt files as <option>s, standard then uploaded; `current` is kept even when not listed. */
+function promptOptions(files, current, first) {
+  const opt = (p) => h('option', { value: p.file, selected: p.file === current }, `${p.file} (${fmtDuration(p.durationMs)})`);
+  const standard = files.filter((p) => p.source === 'standard');
+  const uploaded = files.filter((p) => p.source === 'uploaded');
+  const known = files.some((p) => p.file === current);
+  return [
+    first ? h('option', { value: first[0], selected: !current }, first[1]) : null,
+    current && !known ? h('option', { value: current, selected: true }, t('departments.promptCurrent', { file: current })) : null,
+    standard.length ? h('optgroup', { label: t('departments.standardFiles') }, standard.map(opt)) : null,
+    uploaded.length ? h('optgroup', { label: t('departments.uploadedFiles') }, uploaded.map(opt)) : null,
+  ];
+}
+
+/** The name an uploaded file is stored under: its name's letters, digits, - and _ (else a dated name). */
+function uploadName(fileName) {
+  const base = fileName.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[-_]+|-+$/g, '').slice(0, 64);
+  return base || `upload-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
 }
 
 /**
@@ -467,7 +500,12 @@ async function numbersPage() {
 
 async function departmentPage(id) {
   const isNew = !id || id === 'new';
-  const [employees, d] = await Promise.all([api('GET', `${acc()}/employees`), isNew ? Promise.resolve(null) : api('GET', `${acc()}/departments/${enc(id)}`)]);
+  const [employees, d, promptList] = await Promise.all([
+    api('GET', `${acc()}/employees`),
+    isNew ? Promise.resolve(null) : api('GET', `${acc()}/departments/${enc(id)}`),
+    api('GET', `${acc()}/prompts`),
+  ]);
+  let files = promptList.items;
   const v = d ?? {
     id: '',
     name: '',
@@ -478,9 +516,45 @@ async function departmentPage(id) {
     offerDelayS: 5,
     offerIntervalS: 30,
     holdMusic: 'common/hold-music.wav',
+    prompts: {},
     callbackPolicy: { windowS: 600, retryDelayS: 300, maxAttempts: 2, employeeRingTimeoutS: 20, customerRingTimeoutS: 30 },
   };
   const policyKeys = ['windowS', 'retryDelayS', 'maxAttempts', 'employeeRingTimeoutS', 'customerRingTimeoutS'];
+  const holdMusic = select('holdMusic', [], null, { required: true, 'data-testid': 'department-hold-music' });
+  const promptSelects = PROMPT_NAMES.map((n) => select(`prompts.${n}`, [], null, { 'data-testid': `department-prompt-${n}` }));
+  /** (re)fills the file selects, keeping what is chosen */
+  const fillFiles = (hold, chosen) => {
+    clear(holdMusic).append(...promptOptions(files, hold).filter(Boolean));
+    promptSelects.forEach((sel, i) => clear(sel).append(...promptOptions(files, chosen[PROMPT_NAMES[i]] ?? '', ['', t('departments.promptStandard')]).filter(Boolean)));
+  };
+  fillFiles(v.holdMusic, v.prompts ?? {});
+  const chosenPrompts = () => Object.fromEntries(PROMPT_NAMES.map((n, i) => [n, promptSelects[i].value]).filter(([, f]) => f));
+
+  const uploadStatus = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'prompt-upload-error' });
+  const uploadInput = h('input', {
+    type: 'file',
+    id: 'prompt-upload',
+    accept: '.wav,audio/wav,audio/x-wav',
+    class: 'file-input',
+    'data-testid': 'prompt-upload',
+    onchange: async () => {
+      const file = uploadInput.files?.[0];
+      if (!file) return;
+      clear(uploadStatus);
+      uploadInput.removeAttribute('aria-invalid');
+      try {
+        const stored = await api('PUT', `${acc()}/prompts/${enc(uploadName(file.name))}`, file, undefined, 'audio/wav');
+        files = (await api('GET', `${acc()}/prompts`)).items;
+        fillFiles(stored.file, chosenPrompts());
+        toast(t('departments.uploaded', { file: stored.file }));
+      } catch (x) {
+        uploadStatus.append(x instanceof ApiError && x.field === 'file' ? `${t('departments.uploadRefused')} (${x.message.replace(/^file: (.*; this file is )?/, '')})` : errorText(x));
+        uploadInput.setAttribute('aria-invalid', 'true');
+      } finally {
+        uploadInput.value = '';
+      }
+    },
+  });
 
   const form = h(
     'form',
@@ -499,7 +573,8 @@ async function departmentPage(id) {
           language: String(f.get('language')),
           offerDelayS: Number(f.get('offerDelayS')),
           offerIntervalS: Number(f.get('offerIntervalS')),
-          holdMusic: String(f.get('holdMusic')).trim(),
+          holdMusic: String(f.get('holdMusic')),
+          prompts: chosenPrompts(),
           callbackPolicy: Object.fromEntries(policyKeys.map((k) => [k, Number(f.get(`callbackPolicy.${k}`))])),
         };
         try {
@@ -524,10 +599,25 @@ async function departmentPage(id) {
         { class: 'grid2' },
         field(t('departments.strategy'), select('ringStrategy', STRATEGIES.map((s) => [s, t(`strategy.${s}`)]), v.ringStrategy)),
         field(t('departments.language'), select('language', [['ru', t('language.ru')], ['en', t('language.en')]], v.language)),
-        field(t('departments.offerDelay'), numberInput('offerDelayS', v.offerDelayS)),
-        field(t('departments.offerInterval'), numberInput('offerIntervalS', v.offerIntervalS)),
+        unitField(t('departments.offerDelay'), numberInput('offerDelayS', v.offerDelayS), t('unit.s')),
+        unitField(t('departments.offerInterval'), numberInput('offerIntervalS', v.offerIntervalS), t('unit.s')),
       ),
-      field(t('departments.holdMusic'), h('input', { name: 'holdMusic', value: v.holdMusic, required: true })),
+      field(t('departments.holdMusic'), holdMusic, t('departments.holdMusicHint')),
+      h(
+        'div',
+        { class: 'field upload' },
+        uploadInput,
+        h('label', { class: 'btn', for: 'prompt-upload' }, t('departments.upload')),
+        h('p', { class: 'hint' }, t('departments.uploadHint')),
+        uploadStatus,
+      ),
+    ),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, t('departments.prompts')),
+      h('p', { class: 'hint fieldset-hint' }, t('departments.promptsHint')),
+      h('div', { class: 'grid2' }, promptSelects.map((sel, i) => field(t(`prompt.${PROMPT_NAMES[i]}`), sel))),
     ),
     h(
       'fieldset',
@@ -544,7 +634,15 @@ async function departmentPage(id) {
       'fieldset',
       {},
       h('legend', {}, t('departments.policy')),
-      h('div', { class: 'grid2' }, policyKeys.map((k) => field(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k], k === 'maxAttempts' ? { step: '1', max: '10' } : {})))),
+      h(
+        'div',
+        { class: 'grid2' },
+        policyKeys.map((k) =>
+          k === 'maxAttempts'
+            ? field(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k], { step: '1', max: '10' }))
+            : unitField(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k]), t('unit.s')),
+        ),
+      ),
     ),
     h('p', { class: 'form-error', role: 'alert' }),
     h(

@@ -464,6 +464,12 @@ describe('web console (e2e: headless Chromium → service)', function () {
     const saved = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
     assert.equal(saved.holdMusic, 'uploads/demo/welcome-music.wav');
     assert.deepEqual(saved.prompts, { offer: 'uploads/demo/welcome-music.wav' });
+    // the next caller hears the uploaded file as hold music and as the offer (the media server found and played it)
+    const file = path.join(promptsDir, 'uploads', 'demo', 'welcome-music.wav');
+    const r = await runSipp({ scenario: 'caller-wait.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110199' }, pauseMs: 2500, timeoutMs: 45_000 });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    const heard = stack.media.channels().flatMap((c) => c.played);
+    assert.ok(heard.filter((p) => p === file).length >= 2, `hold music and offer from the upload: ${JSON.stringify(heard)}`);
 
     await atPhoneWidth(async () => {
       await go('#/departments/support', /Support/);

@@ -289,8 +289,10 @@ describe('web console (e2e: headless Chromium → service)', function () {
   };
 
   it('statistics at phone width: every day of the chart (today included) is inside the visible box, at 1:1 scale, with a Cancelled series', async () => {
-    await go('#/stats', /Статистика/);
+    await go('#/numbers', /./);
     await page.getByTestId('lang-ru').click();
+    await go('#/stats', /Статистика/);
+    await page.locator('[data-testid="stats-chart"] g.day').first().waitFor();
     await shot('desktop-ru-stats');
     await atPhoneWidth(async () => {
       await go('#/stats', /Статистика/);

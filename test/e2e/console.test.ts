@@ -391,12 +391,19 @@ describe('web console (e2e: headless Chromium → service)', function () {
       await go(hash, heading);
       await shot(`desktop-ru-${name}`);
       await atPhoneWidth(async () => {
+        // loaded at phone width (a goto to the same URL would not re-render)
         await go(hash, heading);
+        await page.reload();
+        await page.locator('#page-title').filter({ hasText: heading }).waitFor();
         // from the tabs themselves (the nav box is what stretched) to the page title
         const tabs = await boxOf('nav.sidebar ul');
         const title = await boxOf('#page-title');
         const gap = title.y - (tabs.y + tabs.height);
         assert.ok(gap >= 0 && gap <= 28, `${name}: ${Math.round(gap)} px between the tab bar and the page title`);
+        // and the current page's tab is scrolled into the visible part of the tab bar
+        const nav = await boxOf('nav.sidebar');
+        const current = await boxOf('nav.sidebar a[aria-current="page"]');
+        assert.ok(current.x >= nav.x - 0.5 && current.x + current.width <= nav.x + nav.width + 0.5, `${name}: the current tab is visible: ${JSON.stringify({ nav, current })}`);
         await shot(`mobile-ru-${name}`);
       });
     }

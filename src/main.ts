@@ -8,6 +8,7 @@ import { projectRoot } from './config/root';
 import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
 import { MediaGateway } from './media/gateway';
+import { PromptLibrary } from './media/prompt-library';
 import { Prompts } from './media/prompts';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
@@ -157,6 +158,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const app = createHttpApp({
     provisioning,
     requests,
+    prompts: new PromptLibrary(path.resolve(ROOT, config.freeswitch.promptsDir)),
     operatorToken: config.admin.operatorToken,
     readiness: async () => ({ redis: redis.status === 'ready', drachtio: drachtioUp, freeswitch: media.ready }),
     metrics: metrics.registry,

@@ -2,11 +2,12 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { TransitionError, type CallbackRequest } from '../callback/request';
 import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import type { Account, Department, Employee, MultichannelNumber } from '../domain/model';
+import { WavFormatError } from '../media/wav-format';
 import { ProvisioningError, type ProvisioningStore } from '../store/provisioning';
 import { NotFoundError } from '../store/requests';
 import { principalOf } from './auth';
 import { HttpError, validate } from './errors';
-import type { RequestFilter, RequestsPort } from './ports';
+import type { PromptsPort, RequestFilter, RequestsPort } from './ports';
 import { methodNotAllowed } from './routes';
 import {
   accountCreateBody,
@@ -21,6 +22,8 @@ import {
   MAX_STATS_RANGE_MS,
   numberCreateBody,
   numberPatchBody,
+  PROMPT_UPLOAD_TYPES,
+  promptUploadParams,
   requestListQuery,
   statsQuery,
 } from './schemas';
@@ -42,6 +45,8 @@ import {
 export interface ApiDeps {
   provisioning: ProvisioningStore;
   requests: RequestsPort;
+  /** the prompt files (src/media/prompt-library.ts); without it the prompt endpoints answer 404 */
+  prompts?: PromptsPort;
   now: () => number;
   /** where employee phones may be rung (src/domain/employee-uri.ts): checked on every employee write */
   employeeUris: EmployeeUriRules;
@@ -68,6 +73,11 @@ function operatorOnly(req: Request): void {
 
 export function createApiRouter(deps: ApiDeps): Router {
   const { provisioning: store, requests, now, employeeUris } = deps;
+
+  function promptLibrary(): PromptsPort {
+    if (!deps.prompts) throw new HttpError(404, 'prompt files are not available here');
+    return deps.prompts;
+  }
   const r = express.Router({ strict: false, caseSensitive: true });
 
   /** The account named in the path, after the access rules above. */
@@ -417,6 +427,35 @@ export function createApiRouter(deps: ApiDeps): Router {
       const account = await scopedAccount(req);
       validate(emptyBody, req.body);
       res.json(await requestAction(() => requests.callNow(account.id, param(req, 'requestId'), now())));
+    }),
+  );
+
+  // ---- prompt files --------------------------------------------------------------------
+  r.get(
+    '/accounts/:accountId/prompts',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      res.json({ items: await promptLibrary().list(account.id) });
+    }),
+  );
+
+  r.put(
+    '/accounts/:accountId/prompts/:name',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const { name } = validate(promptUploadParams, { name: param(req, 'name') }, 'path');
+      if (!Buffer.isBuffer(req.body)) throw new HttpError(415, `a prompt is uploaded as the WAV file itself, Content-Type ${PROMPT_UPLOAD_TYPES[0]}`);
+      let stored: Awaited<ReturnType<PromptsPort['store']>>;
+      try {
+        stored = await promptLibrary().store(account.id, name, req.body);
+      } catch (err) {
+        if (err instanceof WavFormatError) throw new HttpError(400, `file: ${err.message}`, 'file');
+        throw err;
+      }
+      res
+        .status(stored.created ? 201 : 200)
+        .location(`/api/v1/accounts/${encodeURIComponent(account.id)}/prompts/${encodeURIComponent(name)}`)
+        .json(stored.prompt);
     }),
   );
 

@@ -9,15 +9,18 @@ import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
 import { errorHandler, HttpError, sendError } from './errors';
 import { buildOpenApiDocument } from './openapi';
-import type { RequestsPort } from './ports';
+import type { PromptsPort, RequestsPort } from './ports';
 import type { Health, Readiness } from './response-schemas';
 import { methodNotAllowed } from './routes';
+import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
   /** the callback-request store (src/store/requests.ts RequestStore) */
   requests: RequestsPort;
+  /** the prompt files departments may name, with uploads (src/media/prompt-library.ts) */
+  prompts?: PromptsPort;
   operatorToken: string | undefined;
   /** e.g. {redis:true, drachtio:true, freeswitch:false} */
   readiness: () => Promise<Record<string, boolean>>;
@@ -162,8 +165,18 @@ export function createHttpApp(deps: HttpDeps): Express {
     next();
   });
   api.use(authenticate(deps.provisioning, deps.operatorToken, limiter));
+  // the one body that is not JSON: an uploaded prompt, sent as the WAV file itself
+  // (middleware, not a route: the API router's PUT is the one route of that path, for 405/Allow and OpenAPI)
+  const rawWav = express.raw({ type: PROMPT_UPLOAD_TYPES, limit: PROMPT_UPLOAD_LIMIT });
+  api.use('/accounts/:accountId/prompts/:name', (req, res, next) => {
+    if (req.method !== 'PUT') return next();
+    rawWav(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      next(Buffer.isBuffer(req.body) ? undefined : new HttpError(415, `a prompt is uploaded as the WAV file itself, Content-Type ${PROMPT_UPLOAD_TYPES[0]}`));
+    });
+  });
   api.use((req, _res, next) => {
-    if (hasBody(req) && !req.is('application/json')) {
+    if (hasBody(req) && !Buffer.isBuffer(req.body) && !req.is('application/json')) {
       next(new HttpError(415, 'request body must be application/json'));
       return;
     }
@@ -179,7 +192,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, now, employeeUris: deps.employeeUris }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

@@ -40,10 +40,10 @@ export function issueMessage(issue: ZodIssue): string {
 }
 
 /**
- * Validates a request body or query with a zod schema. On failure throws 400 naming the first
+ * Validates a request body, query or path parameters with a zod schema. On failure throws 400 naming the first
  * offending field; nothing has been written at that point.
  */
-export function validate<Out, In = Out>(schema: ZodType<Out, ZodTypeDef, In>, value: unknown, what: 'body' | 'query' = 'body'): Out {
+export function validate<Out, In = Out>(schema: ZodType<Out, ZodTypeDef, In>, value: unknown, what: 'body' | 'query' | 'path' = 'body'): Out {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];

@@ -7,6 +7,7 @@ import {
   healthSchema,
   listOf,
   principalSchema,
+  promptFileSchema,
   readinessSchema,
   requestPageSchema,
 } from './response-schemas';
@@ -22,6 +23,7 @@ import {
   employeePatchBody,
   numberCreateBody,
   numberPatchBody,
+  promptUploadParams,
   requestListQuery,
   statsQuery,
 } from './schemas';
@@ -113,6 +115,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     CallbackRequest: reg.register('CallbackRequest', callbackRequestSchema),
     CallbackStats: reg.register('CallbackStats', callbackStatsSchema),
     Cancel: reg.register('Cancel', cancelBody),
+    PromptFile: reg.register('PromptFile', promptFileSchema),
     Empty: reg.register('Empty', emptyBody.describe('no fields: send {} or no body at all')),
   };
 
@@ -332,6 +335,36 @@ export function buildOpenApiDocument(): OpenApiDocument {
     responses: { '200': ok('statistics', S.CallbackStats), '400': rref('BadRequest'), ...scoped },
   });
 
+  // ---- prompt files --------------------------------------------------------------------
+  route({
+    method: 'get',
+    path: '/accounts/{accountId}/prompts',
+    operationId: 'listPrompts',
+    tags: ['prompts'],
+    summary: "Prompt files a department may name: the standard ones, then the account's uploads",
+    request: { params: account },
+    responses: { '200': ok('prompt files', listOf(S.PromptFile)), ...scoped },
+  });
+  route({
+    method: 'put',
+    path: '/accounts/{accountId}/prompts/{name}',
+    operationId: 'uploadPrompt',
+    tags: ['prompts'],
+    summary: 'Upload a prompt (WAV, 8 kHz, mono, 16-bit PCM; at most 5 MB) as uploads/{accountId}/{name}.wav',
+    description:
+      'The body is the WAV file itself (Content-Type audio/wav). Any other format is refused with 400 (field `file`) and nothing is stored. 201 when new, 200 when it replaced an upload of that name.',
+    request: {
+      params: params(P.account).merge(promptUploadParams),
+      body: { required: true, content: { 'audio/wav': { schema: z.string().describe('the WAV file (binary)').openapi({ format: 'binary' }) } } },
+    },
+    responses: {
+      '200': ok('replaced', S.PromptFile),
+      '201': created(S.PromptFile),
+      ...withBody,
+      ...scoped,
+    },
+  });
+
   return new OpenApiGeneratorV31(reg.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'queue-callback API', version: '1.0.0', description: DESCRIPTION },
@@ -346,6 +379,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       { name: 'employees', description: 'employees' },
       { name: 'requests', description: 'callback requests' },
       { name: 'stats', description: 'statistics' },
+      { name: 'prompts', description: 'prompt files for hold music and prompt replacements' },
     ],
   });
 }

@@ -1,5 +1,8 @@
 import type { CallbackRequest } from '../callback/request';
+import type { PromptFile } from '../media/prompt-library';
 import type { CallbackStats, RequestFilter } from '../store/requests';
+
+export type { PromptFile } from '../media/prompt-library';
 
 export type { CallbackStats, RequestFilter } from '../store/requests';
 
@@ -14,4 +17,13 @@ export interface RequestsPort {
   cancelRequest(accountId: string, id: string, reason: string, now: number): Promise<CallbackRequest>;
   callNow(accountId: string, id: string, now: number): Promise<CallbackRequest>;
   stats(accountId: string, q: { from: number; to: number; departmentId?: string }): Promise<CallbackStats>;
+}
+
+/**
+ * The prompt files departments may name (src/media/prompt-library.ts PromptLibrary satisfies it).
+ * store() throws WavFormatError (src/media/wav-format.ts) for audio in another format.
+ */
+export interface PromptsPort {
+  list(accountId: string): Promise<PromptFile[]>;
+  store(accountId: string, name: string, wav: Buffer): Promise<{ prompt: PromptFile; created: boolean }>;
 }

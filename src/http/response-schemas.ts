@@ -1,6 +1,7 @@
 import { REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type RequestStatus } from '../callback/request';
 import { accountSchema, callbackPolicySchema, multichannelNumberSchema } from '../domain/model';
 import type { CallbackStats } from '../store/requests';
+import type { PromptFile } from '../media/prompt-library';
 import type { ErrorBody } from './errors';
 import { z } from './zod-openapi';
 
@@ -98,6 +99,7 @@ const dayStatsSchema = z
     completed: count,
     failed: count,
     expired: count,
+    cancelled: count,
     abandonedCalls: count,
   })
   .strict();
@@ -120,6 +122,16 @@ export const callbackStatsSchema = z
   })
   .strict();
 sameType<z.infer<typeof callbackStatsSchema>, CallbackStats>(true);
+
+/** A prompt file a department may name (GET /accounts/{id}/prompts, PUT …/prompts/{name}). */
+export const promptFileSchema = z
+  .object({
+    file: z.string().min(1).describe('as a department names it (holdMusic, prompts.*): relative to the prompts directory'),
+    source: z.enum(['standard', 'uploaded']),
+    durationMs: count,
+  })
+  .strict();
+sameType<z.infer<typeof promptFileSchema>, PromptFile>(true);
 
 /** `{ items: [...] }`, the answer of every list except callback requests (paged, above). */
 export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item) }).strict();

@@ -126,3 +126,18 @@ export const statsQuery = z
     departmentId: dep.id.describe('only this department (404 if the account has none such)').optional(),
   })
   .strict();
+
+/** The name an uploaded prompt is stored under (uploads/<account>/<name>.wav); a trailing .wav is dropped. */
+export const promptUploadParams = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\.wav)?$/i, 'must be 1-64 letters, digits, _ or - (starting with a letter or digit), optionally ending in .wav')
+      .transform((n) => n.replace(/\.wav$/i, '')),
+  })
+  .strict();
+
+/** Content types an uploaded prompt may be sent with (the body is the WAV file itself). */
+export const PROMPT_UPLOAD_TYPES = ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave'];
+/** At most this many bytes per uploaded prompt (about 5 minutes of 8 kHz 16-bit mono). */
+export const PROMPT_UPLOAD_LIMIT = 5 * 1024 * 1024;

@@ -35,6 +35,7 @@ export interface DayStats {
   completed: number;
   failed: number;
   expired: number;
+  cancelled: number;
   abandonedCalls: number;
 }
 
@@ -186,7 +187,7 @@ export class RequestStore {
         const day = new Date(at).toISOString().slice(0, 10);
         let d = days.get(day);
         if (!d) {
-          d = { day, offersPlayed: 0, requestsMade: 0, completed: 0, failed: 0, expired: 0, abandonedCalls: 0 };
+          d = { day, offersPlayed: 0, requestsMade: 0, completed: 0, failed: 0, expired: 0, cancelled: 0, abandonedCalls: 0 };
           days.set(day, d);
         }
         if (type === 'offer') d.offersPlayed++;
@@ -194,6 +195,7 @@ export class RequestStore {
         else if (type === 'completed') d.completed++;
         else if (type === 'failed') d.failed++;
         else if (type === 'expired') d.expired++;
+        else if (type === 'cancelled') d.cancelled++;
         else if (type === 'abandoned') d.abandonedCalls++;
       }
       if (rows.length < 5000) break;

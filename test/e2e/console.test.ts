@@ -1,7 +1,7 @@
 /**
  * The web console in a real headless Chromium (Debian's /usr/bin/chromium, driven by
  * playwright-core), against the service as deployed by startStack(): signs in with the demo
- * token, visits every page in Russian and English (screenshots in artifacts/screenshots/),
+ * token, visits every page in Russian and English (screenshots in artifacts/console/, at 1280 and 390 px),
  * switches the Callback option off and on from Tariff and options and checks through the API
  * and with SIPp callers that it applies to the next call.
  */
@@ -18,6 +18,7 @@ import { TxRunner } from '../../src/store/redis';
 import { RequestStore } from '../../src/store/requests';
 import { makeRequest, replaceEvents, type Backend } from '../component/http/harness';
 import { describeResult, runSipp } from '../support/sipp';
+import { toneWav } from '../support/wav';
 import { metric } from '../support/state';
 import { demoSeed, eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
 
@@ -25,7 +26,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'demo-token';
 const OPERATOR = 'operator-e2e-token-0123456789';
 const MCN = '+74950000000';
-const SHOTS = path.join(REPO_ROOT, 'artifacts', 'screenshots');
+const SHOTS = path.join(REPO_ROOT, 'artifacts', 'console');
 const MIN = 60_000;
 const DAY = 86_400_000;
 
@@ -107,6 +108,8 @@ describe('web console (e2e: headless Chromium → service)', function () {
   let context: BrowserContext;
   let page: Page;
   let userDataDir: string;
+  /** a copy of the test prompts: the console uploads into it */
+  let promptsDir: string;
   const pageErrors: string[] = [];
 
   before(async function () {
@@ -114,9 +117,11 @@ describe('web console (e2e: headless Chromium → service)', function () {
       console.log(`      skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
       this.skip();
     }
+    promptsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qc-console-prompts-'));
+    fs.cpSync(path.join(REPO_ROOT, 'test', 'fixtures', 'prompts'), promptsDir, { recursive: true });
     // the demo deployment with its employees off the line, so the seeded requests stay as they are
     stack = await startStack({
-      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30', OPERATOR_TOKEN: OPERATOR },
+      env: { OFFER_DELAY_S: '1', OFFER_INTERVAL_S: '30', OPERATOR_TOKEN: OPERATOR, PROMPTS_DIR: promptsDir },
       instances: 0,
       seed: (p) => {
         const seed = demoSeed(p.employees);
@@ -156,6 +161,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
     redis?.disconnect();
     await tx?.close().catch(() => undefined);
     await stack?.stop();
+    if (promptsDir) fs.rmSync(promptsDir, { recursive: true, force: true });
   });
 
   const shot = async (name: string, fullPage = true): Promise<void> => {
@@ -263,6 +269,244 @@ describe('web console (e2e: headless Chromium → service)', function () {
     } finally {
       await page.setViewportSize({ width: 1280, height: 860 });
     }
+  });
+
+  /** Runs fn with a phone-sized viewport (390 × 844), then back to the desktop one. */
+  const atPhoneWidth = async (fn: () => Promise<void>): Promise<void> => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await fn();
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 860 });
+    }
+  };
+
+  type Box = { x: number; y: number; width: number; height: number };
+  const boxOf = async (selector: string): Promise<Box> => {
+    const b = await page.locator(selector).first().boundingBox();
+    assert.ok(b, `${selector} is laid out`);
+    return b;
+  };
+
+  it('statistics at phone width: every day of the chart (today included) is inside the visible box, at 1:1 scale, with a Cancelled series', async () => {
+    await go('#/numbers', /./);
+    await page.getByTestId('lang-ru').click();
+    await go('#/stats', /Статистика/);
+    await page.locator('[data-testid="stats-chart"] g.day').first().waitFor();
+    await shot('desktop-ru-stats');
+    await atPhoneWidth(async () => {
+      await go('#/stats', /Статистика/);
+      const chart = page.getByTestId('stats-chart');
+      await chart.waitFor();
+      // redrawn for the box's width once laid out
+      await eventually(
+        async () =>
+          Boolean(
+            await page.evaluate(`(() => {
+              const svg = document.querySelector('[data-testid="stats-chart"]');
+              const wrap = svg && svg.parentElement;
+              return !!wrap && Math.abs(svg.getBoundingClientRect().width - wrap.clientWidth) <= 1;
+            })()`),
+          ),
+        5000,
+        'the chart fills its box',
+      ).catch(() => undefined); // the old fixed-width drawing never does: the assertions below say how it is wrong
+      const wrap = await boxOf('.chart-wrap');
+      assert.ok(wrap.x >= 0 && wrap.x + wrap.width <= 390, `the chart's box is on screen: ${JSON.stringify(wrap)}`);
+      const bars = await page.locator('[data-testid="stats-chart"] rect.bar').evaluateAll((els) =>
+        els.map((e) => {
+          const r = e.getBoundingClientRect();
+          return { cls: e.getAttribute('class') ?? '', day: e.parentElement?.getAttribute('data-day') ?? '', left: r.left, right: r.right, height: Number(e.getAttribute('height')) };
+        }),
+      );
+      for (const b of bars) {
+        assert.ok(b.left >= wrap.x - 0.5 && b.right <= wrap.x + wrap.width + 0.5, `bar ${b.cls} of ${b.day} is inside the visible box [${wrap.x}, ${wrap.x + wrap.width}]: ${b.left}..${b.right}`);
+      }
+      assert.equal(bars.length, 6 * 7, 'six series (requests, completed, failed, expired, cancelled, abandoned) on seven days');
+      const today = new Date().toISOString().slice(0, 10);
+      assert.ok(bars.some((b) => b.day === today), 'today is drawn');
+      // labels at their own size: one SVG unit is one CSS pixel
+      const scale = Number(await chart.evaluate((svg) => svg.getBoundingClientRect().width / (svg as unknown as { viewBox: { baseVal: { width: number } } }).viewBox.baseVal.width));
+      assert.ok(Math.abs(scale - 1) < 0.02, `the chart is drawn at 1:1 (scale ${scale})`);
+      const tickPx = Number(await page.locator('[data-testid="stats-chart"] text.tick').first().evaluate((el) => el.getBoundingClientRect().height));
+      assert.ok(tickPx >= 10, `tick labels are readable (${tickPx}px high)`);
+      // the Cancelled card has its series: in the legend and drawn (one request a day of the seeded week is cancelled on some days)
+      await page.locator('.legend li').filter({ hasText: 'Отменено' }).waitFor();
+      const cancelled = bars.filter((b) => b.cls.includes('series-cancelled'));
+      assert.equal(cancelled.length, 7);
+      const kpi = Number(await page.getByTestId('kpi-cancelled').locator('.kpi-value').textContent());
+      assert.ok(kpi > 0, 'the seeded week has cancelled requests');
+      assert.ok(cancelled.some((b) => b.height > 0), 'cancelled requests are drawn');
+      await shot('mobile-ru-stats');
+    });
+  });
+
+  it('shows dates on the Russian page as ДД.ММ.ГГГГ (not the browser\'s mm/dd/yyyy) and reads them back, at 1280 and 390 px', async () => {
+    const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+    const ru = (isoDay: string): string => isoDay.split('-').reverse().join('.');
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width === 390 ? 844 : 860 });
+      try {
+        await go('#/stats', /Статистика/);
+        const from = page.getByTestId('stats-from');
+        const to = page.getByTestId('stats-to');
+        for (const f of [from, to]) {
+          const shown = await f.inputValue();
+          assert.match(shown, /^\d{2}\.\d{2}\.\d{4}$/, `a date field shows ДД.ММ.ГГГГ: ${shown}`);
+          assert.doesNotMatch(shown, /^\d{2}\/\d{2}\/\d{4}$/);
+        }
+        assert.equal(await to.inputValue(), ru(iso(Date.now())));
+        // typed in the page's format, the period is what the chart shows
+        await from.fill(ru(iso(Date.now() - 3 * DAY)));
+        await page.getByTestId('stats-show').click();
+        await eventually(async () => (await page.locator('[data-testid="stats-chart"] g.day').count()) === 4, 5000, 'four days drawn');
+        assert.equal(await page.locator('[data-testid="stats-chart"] g.day').first().getAttribute('data-day'), iso(Date.now() - 3 * DAY));
+        // an impossible date is refused at its field
+        await from.fill('31.02.2026');
+        await page.getByTestId('stats-show').click();
+        await page.locator('.form-error').filter({ hasText: 'ДД.ММ.ГГГГ' }).waitFor();
+        assert.equal(await from.getAttribute('aria-invalid'), 'true');
+        await from.fill(ru(iso(Date.now() - 6 * DAY)));
+        await page.getByTestId('stats-show').click();
+        await eventually(async () => (await page.locator('[data-testid="stats-chart"] g.day').count()) === 7, 5000, 'the week again');
+        await shot(`${width === 390 ? 'mobile' : 'desktop'}-ru-stats-dates`, false);
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 860 });
+      }
+    }
+    await page.getByTestId('lang-en').click();
+    await page.locator('#page-title').filter({ hasText: /Statistics/ }).waitFor();
+    assert.match(await page.getByTestId('stats-from').inputValue(), /^\d{2}\/\d{2}\/\d{4}$/, 'English shows DD/MM/YYYY');
+    await page.getByTestId('lang-ru').click();
+    await page.locator('#page-title').filter({ hasText: /Статистика/ }).waitFor();
+  });
+
+  it('at phone width has no empty band under the tab bar (Employees, Tariff), screenshots of the fixed pages at 1280 and 390 px', async () => {
+    for (const [hash, name, heading] of [
+      ['#/employees', 'employees', /Сотрудники/],
+      ['#/tariff', 'tariff', /Тариф и опции/],
+      ['#/numbers', 'numbers', /Номера и отделы/],
+      ['#/departments/support', 'department', /Support/],
+    ] as const) {
+      await go(hash, heading);
+      await shot(`desktop-ru-${name}`);
+      await atPhoneWidth(async () => {
+        // loaded at phone width (a goto to the same URL would not re-render)
+        await go(hash, heading);
+        await page.reload();
+        await page.locator('#page-title').filter({ hasText: heading }).waitFor();
+        // from the tabs themselves (the nav box is what stretched) to the page title
+        const tabs = await boxOf('nav.sidebar ul');
+        const title = await boxOf('#page-title');
+        const gap = title.y - (tabs.y + tabs.height);
+        assert.ok(gap >= 0 && gap <= 28, `${name}: ${Math.round(gap)} px between the tab bar and the page title`);
+        // and the current page's tab is scrolled into the visible part of the tab bar
+        const nav = await boxOf('nav.sidebar');
+        const current = await boxOf('nav.sidebar a[aria-current="page"]');
+        assert.ok(current.x >= nav.x - 0.5 && current.x + current.width <= nav.x + nav.width + 0.5, `${name}: the current tab is visible: ${JSON.stringify({ nav, current })}`);
+        await shot(`mobile-ru-${name}`);
+      });
+    }
+  });
+
+  it('styles the new-number placeholder as an example, lighter than a typed value', async () => {
+    /** relative luminance of a computed rgb()/rgba() colour over white */
+    const lum = (css: string): number => {
+      const [r, g, b, a = 1] = (css.match(/[\d.]+/g) ?? []).map(Number) as [number, number, number, number?];
+      const lin = (c: number): number => {
+        const v = (c * a + 255 * (1 - a)) / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    };
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: width === 390 ? 844 : 860 });
+      try {
+        await go('#/numbers', /Номера и отделы/);
+        const input = page.getByTestId('number-new');
+        const placeholder = (await input.getAttribute('placeholder')) ?? '';
+        assert.match(placeholder, /^напр\./, `the placeholder reads as an example: "${placeholder}"`);
+        const colors = (await page.evaluate(
+          "(() => { const el = document.querySelector('[data-testid=\"number-new\"]'); return { value: getComputedStyle(el).color, placeholder: getComputedStyle(el, '::placeholder').color }; })()",
+        )) as { value: string; placeholder: string };
+        assert.notEqual(colors.placeholder, colors.value, 'placeholder and value colours differ');
+        assert.ok(lum(colors.placeholder) > lum(colors.value) + 0.1, `the placeholder is lighter: ${JSON.stringify(colors)}`);
+        await input.scrollIntoViewIfNeeded();
+        await shot(`${width === 390 ? 'mobile' : 'desktop'}-ru-number-placeholder`, false);
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 860 });
+      }
+    }
+  });
+
+  it('department form: hold music and prompt replacements are chosen from the prompt files, a WAV upload is checked (a bad one refused, a good one offered), durations show their unit', async () => {
+    await go('#/departments/support', /Support/);
+    const hold = page.getByTestId('department-hold-music');
+    assert.equal(await hold.evaluate((el) => el.tagName), 'SELECT', 'hold music is a choice, not a path to type');
+    assert.equal(await hold.inputValue(), 'common/hold-music.wav');
+    const holdOptions = async (): Promise<string[]> => hold.locator('option').evaluateAll((os) => os.map((o) => o.getAttribute('value') ?? ''));
+    assert.ok((await holdOptions()).includes('common/ringback.wav'), 'the standard prompt files are offered');
+    // every prompt the department may replace has its choice, on "standard" for now
+    for (const n of ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting']) {
+      assert.equal(await page.getByTestId(`department-prompt-${n}`).inputValue(), '', `${n}: the standard prompt`);
+    }
+    // durations carry their unit next to the field
+    for (const k of ['offerDelayS', 'offerIntervalS', 'callbackPolicy.windowS', 'callbackPolicy.retryDelayS', 'callbackPolicy.employeeRingTimeoutS', 'callbackPolicy.customerRingTimeoutS']) {
+      const unit = page.getByTestId(`unit-${k}`);
+      assert.equal(await unit.textContent(), 'с', `${k} shows its unit`);
+      const [u, input] = [await unit.boundingBox(), await page.locator(`[name="${k}"]`).boundingBox()];
+      assert.ok(u && input && u.x >= input.x + input.width - 1 && Math.abs(u.y + u.height / 2 - (input.y + input.height / 2)) < 8, `${k}: the unit follows the input`);
+    }
+
+    const uploaded = path.join(promptsDir, 'uploads', 'demo');
+    // 44.1 kHz stereo: refused, nothing stored, nothing offered
+    await page.getByTestId('prompt-upload').setInputFiles({ name: 'loud-music.wav', mimeType: 'audio/wav', buffer: toneWav({ rate: 44_100, channels: 2 }) });
+    await page.getByTestId('prompt-upload-error').filter({ hasText: 'Файл не принят' }).waitFor();
+    assert.match((await page.getByTestId('prompt-upload-error').textContent()) ?? '', /44100 Hz, 2 channels/);
+    assert.equal(fs.existsSync(path.join(uploaded, 'loud-music.wav')), false);
+    assert.equal((await holdOptions()).some((o) => o.includes('loud-music')), false);
+    await shot('desktop-ru-department-upload-refused', false);
+
+    // 8 kHz mono 16-bit PCM: stored, offered and chosen as hold music, offered as a replacement too
+    await page.getByTestId('prompt-upload').setInputFiles({ name: 'welcome-music.wav', mimeType: 'audio/wav', buffer: toneWav({ seconds: 3 }) });
+    await page.getByTestId('toast').filter({ hasText: 'uploads/demo/welcome-music.wav' }).waitFor();
+    assert.equal(await page.getByTestId('prompt-upload-error').textContent(), '');
+    assert.equal(await hold.inputValue(), 'uploads/demo/welcome-music.wav');
+    assert.ok(fs.existsSync(path.join(uploaded, 'welcome-music.wav')), 'stored where the media server reads prompts');
+    await page.getByTestId('department-prompt-offer').selectOption('uploads/demo/welcome-music.wav');
+    await shot('desktop-ru-department-upload');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const saved = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
+    assert.equal(saved.holdMusic, 'uploads/demo/welcome-music.wav');
+    assert.deepEqual(saved.prompts, { offer: 'uploads/demo/welcome-music.wav' });
+    // the next caller hears the uploaded file as hold music and as the offer (the media server found and played it)
+    const file = path.join(promptsDir, 'uploads', 'demo', 'welcome-music.wav');
+    const r = await runSipp({ scenario: 'caller-wait.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110199' }, pauseMs: 2500, timeoutMs: 45_000 });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    const heard = stack.media.channels().flatMap((c) => c.played);
+    assert.ok(heard.filter((p) => p === file).length >= 2, `hold music and offer from the upload: ${JSON.stringify(heard)}`);
+
+    await atPhoneWidth(async () => {
+      await go('#/departments/support', /Support/);
+      assert.equal(await page.getByTestId('department-hold-music').inputValue(), 'uploads/demo/welcome-music.wav');
+      const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+      assert.ok(overflow <= 1, `the department form scrolls sideways by ${overflow}px on a phone`);
+      const card = await boxOf('[data-testid="department-form"]');
+      const sticking = await page.locator('[data-testid="department-form"] select, [data-testid="department-form"] input:not([type="checkbox"]):not([type="file"])').evaluateAll(
+        (els, right) => els.filter((e) => e.getBoundingClientRect().right > right).map((e) => e.getAttribute('name')),
+        card.x + card.width,
+      );
+      assert.deepEqual(sticking, [], 'no field sticks out of the form');
+      await shot('mobile-ru-department-upload');
+    });
+    // back to the standard files for the tests that follow
+    const restored = await fetch(`${stack.baseUrl}/api/v1/accounts/demo/departments/support`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ holdMusic: 'common/hold-music.wav', prompts: {} }),
+    });
+    assert.equal(restored.status, 200);
   });
 
   it('switches the Callback option off on Tariff and options: the API shows it and the next caller is not offered the callback; then on again with the keyboard', async () => {

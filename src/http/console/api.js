@@ -25,11 +25,15 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-export async function api(method, path, body, token = session.token) {
+/** A JSON call; `body` is sent as JSON, or as it is when it is a Blob/File (with its content type). */
+export async function api(method, path, body, token = session.token, contentType) {
   const headers = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const init = { method, headers, cache: 'no-store' };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    headers['content-type'] = contentType ?? body.type ?? 'application/octet-stream';
+    init.body = body;
+  } else if (body !== undefined) {
     headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }

@@ -1,7 +1,8 @@
 // The web console: a small single-page app over /api/v1 (hash routes, no build step).
 import { api, ApiError, enc, session, setUnauthorizedHandler } from './api.js';
 import { dailyChart, fillDays, SERIES } from './chart.js';
-import { clear, h } from './dom.js';
+import { formatDate, parseDate } from './dates.js';
+import { clear, h, s as svgEl } from './dom.js';
 import { lang, LANGS, setLang, t } from './i18n.js';
 
 const POLL_MS = 3000;
@@ -9,6 +10,8 @@ const LANG_KEY = 'qc.lang';
 const ACCOUNT_KEY = 'qc.account';
 const STATUSES = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
 const STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'];
+// the prompts a department may replace (src/domain/model.ts PROMPT_NAMES)
+const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting'];
 
 const state = { me: null, accounts: [], accountId: null, timers: [], renderId: 0 };
 const root = document.getElementById('app');
@@ -55,7 +58,9 @@ function errorText(err) {
 function showFormError(form, err) {
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
   const box = form.querySelector('.form-error');
-  if (box) clear(box).append(errorText(err));
+  if (box) clear(box);
+  if (!err) return;
+  if (box) box.append(errorText(err));
   if (err instanceof ApiError && err.field) {
     const input = form.querySelector(`[name="${CSS.escape(err.field)}"]`) ?? form.querySelector(`[name="${CSS.escape(err.field.split('.')[0])}"]`);
     if (input) {
@@ -84,6 +89,68 @@ function checkbox(name, label, checked, testid, hint) {
 
 function numberInput(name, value, attrs = {}) {
   return h('input', { type: 'number', name, value: String(value), min: '1', step: 'any', inputmode: 'decimal', required: true, ...attrs });
+}
+
+/** A labelled number field with its unit shown after the input (seconds: «с» / "s"). */
+function unitField(label, input, unit) {
+  const f = field(label, input);
+  const u = h('span', { class: 'unit', id: `${input.id}-unit`, 'data-testid': `unit-${input.name}` }, unit);
+  input.setAttribute('aria-describedby', u.id);
+  const row = h('div', { class: 'with-unit' });
+  f.insertBefore(row, input);
+  row.append(input, u);
+  return f;
+}
+
+/** The prompt files as <option>s, standard then uploaded; `current` is kept even when not listed. */
+function promptOptions(files, current, first) {
+  const opt = (p) => h('option', { value: p.file, selected: p.file === current }, `${p.file} (${fmtDuration(p.durationMs)})`);
+  const standard = files.filter((p) => p.source === 'standard');
+  const uploaded = files.filter((p) => p.source === 'uploaded');
+  const known = files.some((p) => p.file === current);
+  return [
+    first ? h('option', { value: first[0], selected: !current }, first[1]) : null,
+    current && !known ? h('option', { value: current, selected: true }, t('departments.promptCurrent', { file: current })) : null,
+    standard.length ? h('optgroup', { label: t('departments.standardFiles') }, standard.map(opt)) : null,
+    uploaded.length ? h('optgroup', { label: t('departments.uploadedFiles') }, uploaded.map(opt)) : null,
+  ];
+}
+
+/** The name an uploaded file is stored under: its name's letters, digits, - and _ (else a dated name). */
+function uploadName(fileName) {
+  const base = fileName.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[-_]+|-+$/g, '').slice(0, 64);
+  return base || `upload-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
+}
+
+/**
+ * A date field in the page's language (see dates.js): a text input, plus a button opening the
+ * browser's calendar through a hidden native date input.
+ */
+function dateField(label, name, iso, testid) {
+  const text = h('input', { type: 'text', name, value: formatDate(iso, lang()), lang: lang(), inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false', maxlength: '10', placeholder: t('date.placeholder'), required: true, 'data-testid': testid });
+  const native = h('input', { type: 'date', class: 'date-native', tabindex: '-1', 'aria-hidden': 'true', value: iso, onchange: () => { text.value = formatDate(native.value, lang()); } });
+  const icon = svgEl('svg', { viewBox: '0 0 16 16', width: 16, height: 16, 'aria-hidden': 'true' }, svgEl('rect', { x: 1.5, y: 3, width: 13, height: 11.5, rx: 1.5, fill: 'none', stroke: 'currentColor' }), svgEl('path', { d: 'M1.5 6.5h13M5 1.5v3M11 1.5v3', stroke: 'currentColor' }));
+  const pick = h('button', { type: 'button', class: 'btn date-pick', 'aria-label': t('date.pick'), title: t('date.pick'), onclick: () => {
+    const cur = parseDate(text.value);
+    if (cur) native.value = cur;
+    try {
+      native.showPicker();
+    } catch {
+      native.focus();
+    }
+  } }, icon);
+  const f = field(label, text);
+  const row = h('div', { class: 'date-field' });
+  f.insertBefore(row, text);
+  row.append(text, pick, native);
+  return f;
+}
+
+/** The ISO date in a date field, or an error at that field. */
+function dateValue(form, name) {
+  const iso = parseDate(form.elements.namedItem(name).value);
+  if (!iso) throw new ApiError(400, { error: t('date.bad'), field: name });
+  return iso;
 }
 
 function select(name, options, value, attrs = {}) {
@@ -433,7 +500,12 @@ async function numbersPage() {
 
 async function departmentPage(id) {
   const isNew = !id || id === 'new';
-  const [employees, d] = await Promise.all([api('GET', `${acc()}/employees`), isNew ? Promise.resolve(null) : api('GET', `${acc()}/departments/${enc(id)}`)]);
+  const [employees, d, promptList] = await Promise.all([
+    api('GET', `${acc()}/employees`),
+    isNew ? Promise.resolve(null) : api('GET', `${acc()}/departments/${enc(id)}`),
+    api('GET', `${acc()}/prompts`),
+  ]);
+  let files = promptList.items;
   const v = d ?? {
     id: '',
     name: '',
@@ -444,9 +516,45 @@ async function departmentPage(id) {
     offerDelayS: 5,
     offerIntervalS: 30,
     holdMusic: 'common/hold-music.wav',
+    prompts: {},
     callbackPolicy: { windowS: 600, retryDelayS: 300, maxAttempts: 2, employeeRingTimeoutS: 20, customerRingTimeoutS: 30 },
   };
   const policyKeys = ['windowS', 'retryDelayS', 'maxAttempts', 'employeeRingTimeoutS', 'customerRingTimeoutS'];
+  const holdMusic = select('holdMusic', [], null, { required: true, 'data-testid': 'department-hold-music' });
+  const promptSelects = PROMPT_NAMES.map((n) => select(`prompts.${n}`, [], null, { 'data-testid': `department-prompt-${n}` }));
+  /** (re)fills the file selects, keeping what is chosen */
+  const fillFiles = (hold, chosen) => {
+    clear(holdMusic).append(...promptOptions(files, hold).filter(Boolean));
+    promptSelects.forEach((sel, i) => clear(sel).append(...promptOptions(files, chosen[PROMPT_NAMES[i]] ?? '', ['', t('departments.promptStandard')]).filter(Boolean)));
+  };
+  fillFiles(v.holdMusic, v.prompts ?? {});
+  const chosenPrompts = () => Object.fromEntries(PROMPT_NAMES.map((n, i) => [n, promptSelects[i].value]).filter(([, f]) => f));
+
+  const uploadStatus = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'prompt-upload-error' });
+  const uploadInput = h('input', {
+    type: 'file',
+    id: 'prompt-upload',
+    accept: '.wav,audio/wav,audio/x-wav',
+    class: 'file-input',
+    'data-testid': 'prompt-upload',
+    onchange: async () => {
+      const file = uploadInput.files?.[0];
+      if (!file) return;
+      clear(uploadStatus);
+      uploadInput.removeAttribute('aria-invalid');
+      try {
+        const stored = await api('PUT', `${acc()}/prompts/${enc(uploadName(file.name))}`, file, undefined, 'audio/wav');
+        files = (await api('GET', `${acc()}/prompts`)).items;
+        fillFiles(stored.file, chosenPrompts());
+        toast(t('departments.uploaded', { file: stored.file }));
+      } catch (x) {
+        uploadStatus.append(x instanceof ApiError && x.field === 'file' ? `${t('departments.uploadRefused')} (${x.message.replace(/^file: (.*; this file is )?/, '')})` : errorText(x));
+        uploadInput.setAttribute('aria-invalid', 'true');
+      } finally {
+        uploadInput.value = '';
+      }
+    },
+  });
 
   const form = h(
     'form',
@@ -465,7 +573,8 @@ async function departmentPage(id) {
           language: String(f.get('language')),
           offerDelayS: Number(f.get('offerDelayS')),
           offerIntervalS: Number(f.get('offerIntervalS')),
-          holdMusic: String(f.get('holdMusic')).trim(),
+          holdMusic: String(f.get('holdMusic')),
+          prompts: chosenPrompts(),
           callbackPolicy: Object.fromEntries(policyKeys.map((k) => [k, Number(f.get(`callbackPolicy.${k}`))])),
         };
         try {
@@ -490,10 +599,25 @@ async function departmentPage(id) {
         { class: 'grid2' },
         field(t('departments.strategy'), select('ringStrategy', STRATEGIES.map((s) => [s, t(`strategy.${s}`)]), v.ringStrategy)),
         field(t('departments.language'), select('language', [['ru', t('language.ru')], ['en', t('language.en')]], v.language)),
-        field(t('departments.offerDelay'), numberInput('offerDelayS', v.offerDelayS)),
-        field(t('departments.offerInterval'), numberInput('offerIntervalS', v.offerIntervalS)),
+        unitField(t('departments.offerDelay'), numberInput('offerDelayS', v.offerDelayS), t('unit.s')),
+        unitField(t('departments.offerInterval'), numberInput('offerIntervalS', v.offerIntervalS), t('unit.s')),
       ),
-      field(t('departments.holdMusic'), h('input', { name: 'holdMusic', value: v.holdMusic, required: true })),
+      field(t('departments.holdMusic'), holdMusic, t('departments.holdMusicHint')),
+      h(
+        'div',
+        { class: 'field upload' },
+        uploadInput,
+        h('label', { class: 'btn', for: 'prompt-upload' }, t('departments.upload')),
+        h('p', { class: 'hint' }, t('departments.uploadHint')),
+        uploadStatus,
+      ),
+    ),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, t('departments.prompts')),
+      h('p', { class: 'hint fieldset-hint' }, t('departments.promptsHint')),
+      h('div', { class: 'grid2' }, promptSelects.map((sel, i) => field(t(`prompt.${PROMPT_NAMES[i]}`), sel))),
     ),
     h(
       'fieldset',
@@ -510,7 +634,15 @@ async function departmentPage(id) {
       'fieldset',
       {},
       h('legend', {}, t('departments.policy')),
-      h('div', { class: 'grid2' }, policyKeys.map((k) => field(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k], k === 'maxAttempts' ? { step: '1', max: '10' } : {})))),
+      h(
+        'div',
+        { class: 'grid2' },
+        policyKeys.map((k) =>
+          k === 'maxAttempts'
+            ? field(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k], { step: '1', max: '10' }))
+            : unitField(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k]), t('unit.s')),
+        ),
+      ),
     ),
     h('p', { class: 'form-error', role: 'alert' }),
     h(
@@ -620,7 +752,7 @@ async function employeePage(id) {
       field(t('employees.name'), h('input', { name: 'name', value: v.name, required: true, maxlength: '200', 'data-testid': 'employee-name' })),
       field(t('employees.sipUri'), h('input', { name: 'sipUri', value: v.sipUri, required: true, spellcheck: 'false', 'data-testid': 'employee-sip' })),
       checkbox('callerIdPresentation', t('employees.clir'), v.callerIdPresentation, 'employee-clir'),
-      field(t('employees.ownNumber'), h('input', { name: 'ownNumber', type: 'tel', value: v.ownNumber ?? '', placeholder: '+74950000102', 'data-testid': 'employee-own-number' }), t('employees.ownNumberHint')),
+      field(t('employees.ownNumber'), h('input', { name: 'ownNumber', type: 'tel', value: v.ownNumber ?? '', placeholder: t('employees.ownNumberPlaceholder'), 'data-testid': 'employee-own-number' }), t('employees.ownNumberHint')),
       checkbox('loggedIn', t('employees.loggedIn'), v.loggedIn, 'employee-logged-in'),
     ),
     h('p', { class: 'form-error', role: 'alert' }),
@@ -769,6 +901,21 @@ async function requestsPage(id, alive) {
 
 // ---- Statistics ------------------------------------------------------------------------------
 
+/** The per-day chart, drawn for its box's width and redrawn when that width changes. */
+function chartBox(days, labels) {
+  const box = h('div', { class: 'chart-wrap' });
+  let drawn = 0;
+  const draw = () => {
+    const w = box.clientWidth;
+    if (!w || w === drawn) return;
+    drawn = w;
+    clear(box).append(dailyChart(days, labels, w));
+  };
+  box.append(dailyChart(days, labels));
+  new ResizeObserver(draw).observe(box);
+  return box;
+}
+
 const DAY = 86_400_000;
 const statsQuery = { from: '', to: '', departmentId: '' };
 
@@ -778,8 +925,6 @@ async function statsPage(_id, alive) {
   if (!statsQuery.to) statsQuery.to = today;
   if (!statsQuery.from) statsQuery.from = new Date(Date.now() - 6 * DAY).toISOString().slice(0, 10);
 
-  const from = h('input', { type: 'date', name: 'from', value: statsQuery.from, required: true, 'data-testid': 'stats-from' });
-  const to = h('input', { type: 'date', name: 'to', value: statsQuery.to, required: true, 'data-testid': 'stats-to' });
   const dept = select('departmentId', [['', t('requests.allDepartments')], ...departments.map((d) => [d.id, d.name])], statsQuery.departmentId, { 'data-testid': 'stats-department' });
   const out = h('div', {});
 
@@ -814,7 +959,7 @@ async function statsPage(_id, alive) {
         { class: 'card' },
         h('h2', {}, t('stats.byDay')),
         h('ul', { class: 'legend' }, SERIES.map((x) => h('li', {}, h('span', { class: `swatch ${x.cls}`, 'aria-hidden': 'true' }), seriesNames[x.key]))),
-        h('div', { class: 'chart-wrap' }, dailyChart(days, { title: t('stats.chartLabel'), series: seriesNames, dayLabel: fmtDay })),
+        chartBox(days, { title: t('stats.chartLabel'), series: seriesNames, dayLabel: fmtDay }),
       ),
     );
   }
@@ -823,16 +968,23 @@ async function statsPage(_id, alive) {
     'form',
     {
       class: 'card filters',
+      novalidate: true,
       onsubmit: (e) => {
         e.preventDefault();
-        statsQuery.from = from.value;
-        statsQuery.to = to.value;
+        try {
+          statsQuery.from = dateValue(form, 'from');
+          statsQuery.to = dateValue(form, 'to');
+        } catch (x) {
+          showFormError(form, x);
+          return;
+        }
         statsQuery.departmentId = dept.value;
+        showFormError(form, null);
         load().catch((x) => showFormError(form, x));
       },
     },
-    field(t('stats.from'), from),
-    field(t('stats.to'), to),
+    dateField(t('stats.from'), 'from', statsQuery.from, 'stats-from'),
+    dateField(t('stats.to'), 'to', statsQuery.to, 'stats-to'),
     field(t('stats.department'), dept),
     h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'stats-show' }, t('stats.show')),
     h('p', { class: 'form-error', role: 'alert' }),

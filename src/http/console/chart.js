@@ -1,4 +1,6 @@
-// The per-day chart of the statistics page: grouped bars drawn as inline SVG.
+// The per-day chart of the statistics page: grouped bars drawn as inline SVG, laid out for the
+// width it is given (one SVG unit = one CSS pixel), so labels keep their size on a phone and every
+// day fits the box: app.js redraws it when its box changes width.
 import { s } from './dom.js';
 
 export const SERIES = [
@@ -6,6 +8,7 @@ export const SERIES = [
   { key: 'completed', cls: 'series-completed' },
   { key: 'failed', cls: 'series-failed' },
   { key: 'expired', cls: 'series-expired' },
+  { key: 'cancelled', cls: 'series-cancelled' },
   { key: 'abandonedCalls', cls: 'series-abandoned' },
 ];
 
@@ -20,7 +23,7 @@ export function fillDays(byDay, from, to) {
   const start = Math.max(first, last - 61 * DAY);
   for (let t = start; t <= last; t += DAY) {
     const day = new Date(t).toISOString().slice(0, 10);
-    days.push(known.get(day) ?? { day, offersPlayed: 0, requestsMade: 0, completed: 0, failed: 0, expired: 0, abandonedCalls: 0 });
+    days.push(known.get(day) ?? { day, offersPlayed: 0, requestsMade: 0, completed: 0, failed: 0, expired: 0, cancelled: 0, abandonedCalls: 0 });
   }
   return days;
 }
@@ -33,14 +36,18 @@ function niceMax(v) {
   return step * 4;
 }
 
+/** The narrowest drawing: below this the box scrolls rather than squeezing bars to nothing. */
+export const MIN_CHART_WIDTH = 240;
+
 /**
  * @param days   filled buckets
  * @param labels { series: key -> text, title, dayLabel: (day) -> text }
+ * @param width  the box's width in CSS pixels
  */
-export function dailyChart(days, labels) {
-  const W = 760;
-  const H = 280;
-  const m = { top: 16, right: 12, bottom: 44, left: 40 };
+export function dailyChart(days, labels, width = 760) {
+  const W = Math.max(MIN_CHART_WIDTH, Math.floor(width));
+  const H = W < 500 ? 220 : 280;
+  const m = { top: 16, right: 8, bottom: 30, left: 34 };
   const iw = W - m.left - m.right;
   const ih = H - m.top - m.bottom;
   const max = niceMax(Math.max(0, ...days.flatMap((d) => SERIES.map((x) => d[x.key]))));
@@ -51,6 +58,8 @@ export function dailyChart(days, labels) {
 
   const svg = s('svg', {
     viewBox: `0 0 ${W} ${H}`,
+    width: W,
+    height: H,
     class: 'chart',
     role: 'img',
     'aria-label': `${labels.title}: ${total}`,
@@ -68,7 +77,8 @@ export function dailyChart(days, labels) {
     );
   }
 
-  const labelEvery = Math.ceil(days.length / 10);
+  // a day label (dd.mm, about 30 px at 11 px) at most every 38 px
+  const labelEvery = Math.max(1, Math.ceil(38 / group));
   days.forEach((d, i) => {
     const gx = m.left + i * group + (group - barW * SERIES.length) / 2;
     const g = s('g', { class: 'day', 'data-day': d.day });

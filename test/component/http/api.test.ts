@@ -713,7 +713,7 @@ describe('HTTP API (component, real Redis)', function () {
       assert.match(index.text, /<script type="module" src="app.js">/);
       assert.match(index.headers.get('content-security-policy') ?? '', /script-src 'self'; style-src 'self'/);
       assert.equal(index.headers.get('x-content-type-options'), 'nosniff');
-      for (const f of ['app.js', 'api.js', 'dom.js', 'i18n.js', 'chart.js']) {
+      for (const f of ['app.js', 'api.js', 'dom.js', 'i18n.js', 'chart.js', 'dates.js']) {
         const r = await call('GET', `/console/${f}`);
         assert.equal(r.status, 200, f);
         assert.match(r.headers.get('content-type') ?? '', /javascript/, f);

@@ -235,6 +235,7 @@ describe('RequestStore (component, real Redis)', function () {
 
     it('splits counts by UTC day', async () => {
       await scenario();
+      await I.queue.recordEvent(ACCOUNT, { type: 'cancelled', departmentId: DEPT, at: T + 150_000 });
       const s = await I.requests.stats(ACCOUNT, { from: T - 120_000, to: T + 200_000 });
       assert.deepEqual(
         s.byDay.map((d) => d.day),
@@ -242,8 +243,8 @@ describe('RequestStore (component, real Redis)', function () {
       );
       const [d1, d2] = s.byDay;
       // day 1 ends 60 s after T: attempts 1–5 are answered at T+11 s … T+51 s; 6th at T+61 s is day 2
-      assert.deepEqual(d1, { day: DAY1, offersPlayed: 2, requestsMade: 10, completed: 5, failed: 0, expired: 0, abandonedCalls: 1 });
-      assert.deepEqual(d2, { day: DAY2, offersPlayed: 0, requestsMade: 0, completed: 5, failed: 0, expired: 0, abandonedCalls: 0 });
+      assert.deepEqual(d1, { day: DAY1, offersPlayed: 2, requestsMade: 10, completed: 5, failed: 0, expired: 0, cancelled: 0, abandonedCalls: 1 });
+      assert.deepEqual(d2, { day: DAY2, offersPlayed: 0, requestsMade: 0, completed: 5, failed: 0, expired: 0, cancelled: 1, abandonedCalls: 0 });
     });
 
     it('limits to the time range (inclusive) and to a department', async () => {

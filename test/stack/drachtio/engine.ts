@@ -11,9 +11,9 @@
 import { AdminServer, AppConnection, SipFrame } from './admin';
 import { Dialog, DialogStore } from './dialogs';
 import {
-  addrUri, composeMessage, CRLF, getHeader, getHeaders, getListHeader, getTag, headerKey, parseAppMessage,
-  parseCSeq, parseSipMessage, parseUri, parseVia, reserialize, SipHeader, SipRequest, SipResponse, splitCommaList,
-  startLineOf, Via,
+  addrUri, composeMessage, CRLF, firstBadHeader, getHeader, getHeaders, getListHeader, getTag, headerKey,
+  parseAppMessage, parseCSeq, parseSipMessage, parseUri, parseVia, reserialize, SipHeader, SipRequest, SipResponse,
+  splitCommaList, startLineOf, validRequestUri, validSipDate, validVia, Via,
 } from './sip/message';
 import { ClientTransaction, ClientTransactionUser, ServerTransaction, TimerConfig } from './sip/transactions';
 import { Peer, SipTransport, TransportName } from './sip/transport';
@@ -73,6 +73,9 @@ interface OutboundRequest {
 
 const NOT_COPIED_FROM_APP = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length']);
 
+/** Out-of-dialog methods drachtio-server handles; others are discarded without a response (fact 33). */
+const HANDLED_METHODS = new Set(['INVITE', 'REGISTER', 'MESSAGE', 'OPTIONS', 'INFO', 'NOTIFY', 'SUBSCRIBE', 'PUBLISH', 'CANCEL', 'BYE', 'UPDATE', 'ACK', 'PRACK', 'REFER']);
+
 export class Engine {
   private readonly transport: SipTransport;
   private readonly admin: AdminServer;
@@ -95,7 +98,7 @@ export class Engine {
     this.transport = new SipTransport(config.sipAddress, config.sipPort, {
       message: (data, peer) => this.safely('network message', () => this.onNetworkMessage(data, peer)),
       framingError: (reason, head, peer) => this.safely('framing error', () => this.onFramingError(reason, head, peer)),
-    }, this.log, 64 * config.timers.t1);
+    }, this.log);
     this.admin = new AdminServer({
       address: config.adminAddress,
       port: config.adminPort,
@@ -193,7 +196,7 @@ export class Engine {
     const parsed = parseSipMessage(data);
     if (!parsed.ok) {
       this.log(`unparseable ${peer.transport} message from ${peer.address}:${peer.port} (${data.length} bytes): ${parsed.error}`);
-      if (parsed.partial) this.rejectMalformed(parsed.partial.method, parsed.partial.headers, peer, parsed.error);
+      if (parsed.partial) this.rejectMalformed(parsed.partial.method, parsed.partial.headers, peer, parsed.error, parsed.badHeader);
       return;
     }
     const msg = parsed.message;
@@ -207,19 +210,38 @@ export class Engine {
     const partial = parsed.ok
       ? (parsed.message.kind === 'request' ? { method: parsed.message.method, headers: parsed.message.headers } : undefined)
       : parsed.partial;
-    if (partial) this.rejectMalformed(partial.method, partial.headers, peer, reason);
+    const badHeader = /Content-Length/.test(reason) && !/exceeds|larger/.test(reason) ? 'Content-Length' : undefined;
+    if (partial) this.rejectMalformed(partial.method, partial.headers, peer, reason, badHeader);
   }
 
-  /** 400 (or 513 for oversized input) when the broken request still carries enough to address a response. */
-  private rejectMalformed(method: string, headers: SipHeader[], peer: Peer, reason: string): void {
+  /**
+   * sofia-sip's stateless error reply: `400 Bad <header> Header` when one header is at fault, `400 Bad Request` for
+   * a failed sanity check, 513 for oversized input, 505 for another SIP version. Without a usable Via nothing is
+   * sent. Over UDP with a top Via other than SIP/2.0/UDP it goes to the Via sent-by, and a host name there cannot be
+   * resolved here, so nothing is sent (RFC 4475 badvers/scalar02 on the real engine: `tport_resolve ... mreply: send
+   * fails`). Over TCP it goes on the connection, which sofia then closes.
+   */
+  private rejectMalformed(method: string, headers: SipHeader[], peer: Peer, reason: string, badHeader?: string, status?: number): void {
     if (method === 'ACK') return;
     const vias = headers.filter((h) => h.name === 'Via').flatMap((h) => splitCommaList(h.value));
-    if (vias.length === 0 || !parseVia(vias[0])) {
+    const top = vias.length > 0 ? parseVia(vias[0]) : null;
+    if (!top) {
       this.log('dropped: no usable Via to answer with 400');
       return;
     }
-    const status = /too large|64 KB/.test(reason) ? 513 : 400;
-    const phrase = status === 513 ? 'Message Too Large' : 'Bad Request';
+    // over UDP a reply goes to the source (received/rport) only when the top Via is SIP/2.0/UDP; otherwise sofia
+    // addresses its sent-by, and a host name there cannot be resolved here
+    let dest = peer;
+    if (peer.transport === 'udp' && (top.transport !== 'UDP' || top.version !== '2.0')) {
+      if (!Engine.isAddressLiteral(top.host)) {
+        this.log(`stateless reply to Via host ${top.host}: cannot resolve, nothing sent`);
+        return;
+      }
+      dest = { transport: 'udp', address: top.host === 'localhost' ? '127.0.0.1' : top.host.replace(/^\[|\]$/g, ''), port: top.port ?? 5060 };
+    }
+    const code = status ?? (/too large|64 KB/.test(reason) ? 513 : 400);
+    const phrase = code === 513 ? 'Message Too Large' : code === 505 ? 'Version Not Supported'
+      : badHeader ? `Bad ${badHeader} Header` : 'Bad Request';
     const out: SipHeader[] = vias.map((v, i) => ({ name: 'Via', value: i === 0 ? this.stampVia(v, peer) : v }));
     for (const name of ['From', 'To', 'Call-ID', 'CSeq']) {
       const h = headers.find((x) => headerKey(x.name) === headerKey(name));
@@ -227,7 +249,12 @@ export class Engine {
       out.push({ name, value: name === 'To' && !getTag(h.value) ? `${h.value};tag=${newTag()}` : h.value });
     }
     out.push({ name: 'Warning', value: `399 ${this.config.sipAddress} "${reason.replace(/"/g, "'")}"` });
-    this.transport.send(peer, composeMessage(`SIP/2.0 ${status} ${phrase}`, out));
+    this.transport.send(dest, composeMessage(`SIP/2.0 ${code} ${phrase}`, out));
+    if (peer.transport === 'tcp') this.transport.endConnection(peer);
+  }
+
+  private static isAddressLiteral(host: string): boolean {
+    return host === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
   }
 
   /** Adds `;received=` (when the source differs from sent-by) and `;rport=<source port>` to a Via value. */
@@ -260,23 +287,59 @@ export class Engine {
     return `${via.params.get('branch') ?? ''}|${sentBy}|${method}`;
   }
 
+  /**
+   * Checks in the order nta (sofia-sip) applies them (RFC 4475 torture messages against the real engine, D13):
+   * a bad Via -> dropped (TCP: connection closed); a bad From/To/Contact/CSeq -> `400 Bad <header> Header`; a failed
+   * sanity check (missing From/To/Call-ID/CSeq, CSeq method mismatch, unusable Request-URI) -> `400 Bad Request`;
+   * another SIP version -> 505; a top Via transport other than the one used -> dropped silently; then drachtio's
+   * own: a bad Date -> `400 Bad Request`, an out-of-dialog method it does not handle -> discarded silently.
+   */
   private onRequest(req: SipRequest, peer: Peer): void {
-    // mandatory headers (RFC 3261 8.1.1): Via, From, To, Call-ID, CSeq (Max-Forwards is not enforced)
+    const viaHeaders = getHeaders(req, 'Via');
+    if (viaHeaders.length === 0 || !viaHeaders.every(validVia)) {
+      this.log(`dropped ${req.method} from ${peer.address}:${peer.port}: ${viaHeaders.length ? 'bad Via header' : 'no Via'}`);
+      if (peer.transport === 'tcp') this.transport.endConnection(peer);
+      return;
+    }
     const topVia = getListHeader(req, 'Via')[0];
     const via = topVia ? parseVia(topVia) : null;
+    if (!via) return;
     const cseq = parseCSeq(getHeader(req, 'CSeq'));
     const from = getHeader(req, 'From');
     const to = getHeader(req, 'To');
     const callId = getHeader(req, 'Call-ID');
-    if (!via) {
-      this.log(`dropped ${req.method} from ${peer.address}:${peer.port}: no usable Via`);
+    const badHeader = firstBadHeader(req);
+    if (badHeader) {
+      this.log(`400 Bad ${badHeader} Header to ${req.method} from ${peer.address}:${peer.port}`);
+      this.rejectMalformed(req.method, req.headers, peer, `bad ${badHeader} header`, badHeader);
       return;
     }
     const missing = [!from && 'From', !to && 'To', !callId && 'Call-ID', !cseq && 'CSeq'].filter(Boolean);
-    if (missing.length || (cseq && cseq.method !== req.method)) {
-      const reason = missing.length ? `missing or invalid ${missing.join(', ')}` : 'CSeq method does not match';
-      this.log(`400 to ${req.method} from ${peer.address}:${peer.port}: ${reason}`);
-      this.rejectMalformed(req.method, req.headers, peer, reason);
+    const insane = missing.length ? `missing ${missing.join(', ')}`
+      : cseq && cseq.method !== req.method ? 'CSeq method does not match'
+        : !validRequestUri(req.uri) ? 'invalid Request-URI' : undefined;
+    if (insane) {
+      this.log(`400 to ${req.method} from ${peer.address}:${peer.port}: ${insane}`);
+      this.rejectMalformed(req.method, req.headers, peer, insane);
+      return;
+    }
+    if (req.version) {
+      this.log(`505 to ${req.method} from ${peer.address}:${peer.port}: SIP/${req.version}`);
+      this.rejectMalformed(req.method, req.headers, peer, `SIP/${req.version}`, undefined, 505);
+      return;
+    }
+    if (via.transport !== peer.transport.toUpperCase()) {
+      this.log(`dropped ${req.method} from ${peer.transport}:${peer.address}:${peer.port}: Via transport ${via.transport} (invalid Via)`);
+      return;
+    }
+    const date = getHeader(req, 'Date');
+    if (date !== undefined && !validSipDate(date)) {
+      this.log(`400 to ${req.method}: bad Date header (${date})`);
+      this.rejectMalformed(req.method, req.headers, peer, `bad header (Date: ${date})`);
+      return;
+    }
+    if (!getTag(to) && !HANDLED_METHODS.has(req.method)) {
+      this.log(`discarded ${req.method} from ${peer.address}:${peer.port}: method not handled`);
       return;
     }
     if (!cseq || !from || !to || !callId) return;
@@ -363,6 +426,7 @@ export class Engine {
     if (!dialog) {
       const early = req.method === 'BYE' ? undefined : this.findEarlyDialog(callId, localTag, remoteTag);
       if (!early?.app?.isOpen) {
+        if (req.method === 'INVITE') this.sendTrying(tx, req, vias); // drachtio: 100 Trying, then 481 (D13 wsinv)
         tx.respond(481, this.simpleResponse(req, vias, 481, 'Call/Transaction Does Not Exist'));
         return;
       }

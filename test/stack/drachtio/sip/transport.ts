@@ -3,7 +3,9 @@
  *
  * UDP: one datagram is one message. TCP: messages are framed by Content-Length (RFC 3261 section 18.3); leading
  * CRLF keep-alives are skipped; input that cannot be framed (no end of headers within 64 KB, a bad or oversized
- * Content-Length) is reported as a framing error, after which the connection is closed.
+ * Content-Length) is reported as a framing error, after which the connection is closed. A message that stays
+ * incomplete (Content-Length beyond the data) is waited for as long as the connection lives, as sofia-sip does;
+ * only when the client closes its side is it reported as a framing error (RFC 4475 clerr over TCP, fact 36).
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
@@ -83,16 +85,11 @@ export class SipTransport {
   private readonly connections = new Map<string, net.Socket>();
   private boundPort = 0;
 
-  /**
-   * @param incompleteTimeoutMs how long a TCP connection may hold an incomplete message (e.g. a Content-Length
-   *   larger than the data sent) before it is answered 400 and closed
-   */
   constructor(
     private readonly address: string,
     private readonly requestedPort: number,
     private readonly events: TransportEvents,
     private readonly log: (line: string) => void,
-    private readonly incompleteTimeoutMs = 32000,
   ) {}
 
   get port(): number {
@@ -110,7 +107,8 @@ export class SipTransport {
         udp.bind(this.requestedPort, this.address, () => { udp.off('error', reject); resolve(); });
       });
       const port = udp.address().port;
-      const tcp = net.createServer((socket) => this.adoptConnection(socket));
+      // half-open: a client that closes its side still gets the reply to what it sent (fact 36)
+      const tcp = net.createServer({ allowHalfOpen: true }, (socket) => this.adoptConnection(socket));
       const ok = await new Promise<boolean>((resolve) => {
         tcp.once('error', () => resolve(false));
         tcp.listen(port, this.address, () => resolve(true));
@@ -156,10 +154,19 @@ export class SipTransport {
     }
     let socket = this.connections.get(peerKey(peer.address, peer.port));
     if (!socket || socket.destroyed) {
-      socket = net.connect({ host: peer.address, port: peer.port });
+      socket = net.connect({ host: peer.address, port: peer.port, allowHalfOpen: true });
       this.adoptConnection(socket, peer);
     }
     socket.write(data);
+  }
+
+  /** Closes our side of a TCP connection (sofia's tport_shutdown after a stateless error reply or a bad Via). */
+  endConnection(peer: Peer): void {
+    if (peer.transport !== 'tcp') return;
+    const socket = this.connections.get(peerKey(peer.address, peer.port));
+    if (!socket || socket.destroyed) return;
+    socket.end();
+    setTimeout(() => socket.destroy(), 200).unref();
   }
 
   private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -175,27 +182,27 @@ export class SipTransport {
     const key = peerKey(peer.address, peer.port);
     this.connections.set(key, socket);
     socket.setNoDelay(true);
-    let incompleteTimer: NodeJS.Timeout | undefined;
+    let failed = false;
     const giveUp = (reason: string, head: Buffer): void => {
-      clearTimeout(incompleteTimer);
+      failed = true;
       this.events.framingError(reason, head, peer);
       socket.end();
       setTimeout(() => socket.destroy(), 200).unref();
     };
     socket.on('data', (chunk) => {
+      if (failed) return;
       const { messages, error } = framer.push(chunk);
       for (const m of messages) {
         this.log(`sip tcp <= ${peer.address}:${peer.port} ${firstLine(m)}`);
         this.events.message(m, peer);
       }
-      if (error) return giveUp(error.reason, error.head);
-      clearTimeout(incompleteTimer);
-      if (framer.pending > 0) {
-        incompleteTimer = setTimeout(() => giveUp('incomplete message (Content-Length larger than the data sent)', framer.pendingData), this.incompleteTimeoutMs);
-        incompleteTimer.unref();
-      }
+      if (error) giveUp(error.reason, error.head);
     });
-    socket.on('close', () => clearTimeout(incompleteTimer));
+    socket.on('end', () => {
+      // the client closed its side: an incomplete message is answered now (400), then we close ours
+      if (!failed && framer.pending > 0) giveUp('incomplete message (Content-Length larger than the data sent)', framer.pendingData);
+      else socket.end();
+    });
     socket.on('error', (err) => this.log(`tcp ${key} error: ${err.message}`));
     socket.on('close', () => {
       if (this.connections.get(key) === socket) this.connections.delete(key);

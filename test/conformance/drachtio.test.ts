@@ -30,15 +30,19 @@ interface FlowRun {
   sipPort: number;
 }
 
+/** Flows that wait for SIP timers run with a shortened T1 (D11's Timer B is 32 s at T1 = 500 ms). */
+const FLOW_T1: Record<string, number> = { D11: 50 };
+
 async function replay(flow: string): Promise<FlowRun> {
   const log: string[] = [];
-  const engine = await startSipEngine({ sipPort: 0, adminPort: 0, log: (l) => log.push(l) });
+  const t1 = FLOW_T1[flow] ?? 500;
+  const engine = await startSipEngine({ sipPort: 0, adminPort: 0, timers: { t1, t2: Math.min(4000, 8 * t1) }, log: (l) => log.push(l) });
   const recorder = new WireRecorder(engine.adminPort);
   const port = await recorder.start();
   let outcome: FlowOutcome | undefined;
   let error: Error | undefined;
   try {
-    outcome = await FLOWS[flow]({ adminPort: port, sipPort: engine.sipPort });
+    outcome = await FLOWS[flow]({ adminPort: port, sipPort: engine.sipPort, t1 });
   } catch (err) {
     error = err as Error;
   }
@@ -48,6 +52,33 @@ async function replay(flow: string): Promise<FlowRun> {
   await engine.stop();
   return { outcome, error, frames, log, sipPort };
 }
+
+const leaderFields = (frame: string): string[] => frame.split('\r\n')[0].split('|');
+
+/** What the transcripts show beyond the frames: srf's results, and what the far end received (D11). */
+const FLOW_CHECKS: Record<string, (run: FlowRun) => void> = {
+  D10: (run) => {
+    const ev = run.outcome?.appEvents.find((e) => e.startsWith('rejected')) ?? '';
+    assert.match(ev, /^rejected 503 after \d+ ms$/, run.outcome?.appEvents.join('; '));
+    assert.ok(Number(/after (\d+)/.exec(ev)?.[1]) < 500, `503 at once (ICMP), not after Timer B: ${ev}`);
+  },
+  D11: (run) => {
+    const t1 = FLOW_T1.D11;
+    const sink = run.outcome?.sink ?? [];
+    assert.ok(sink.every((d) => d.line.startsWith('INVITE ')), `only INVITEs reach the callee (no CANCEL): ${sink.map((d) => d.line).join(', ')}`);
+    // 0, 1, 3, 7, 15, 31 s at T1 = 500 ms: first retransmission after 2*T1, then doubling
+    const want = [0, 2, 6, 14, 30, 62].map((n) => n * t1);
+    assert.equal(sink.length, want.length, `INVITE copies at ${sink.map((d) => d.at).join(', ')} ms`);
+    sink.forEach((d, i) => assert.ok(Math.abs(d.at - want[i]) <= 60, `copy ${i} at ${d.at} ms, expected ~${want[i]} (${sink.map((x) => x.at).join(', ')})`));
+    const ev = run.outcome?.appEvents ?? [];
+    assert.ok(ev.includes('cancel callback: ok'), ev.join('; '));
+    const rejected = ev.find((e) => e.startsWith('rejected')) ?? '';
+    assert.match(rejected, /^rejected 408 after \d+ ms$/, ev.join('; '));
+    assert.ok(Math.abs(Number(/after (\d+)/.exec(rejected)?.[1]) - 64 * t1) <= 300, `408 at Timer B (64*T1): ${rejected}`);
+  },
+  D12: (run) => assert.deepEqual(run.outcome?.appEvents, ['resolved with a dialog', 'destroy', 'connected after destroy: false']),
+  D12b: (run) => assert.deepEqual(run.outcome?.appEvents, ['resolved with a dialog', 'destroy', 'connected after destroy: false']),
+};
 
 describe('drachtio-server stand-in: reference flows (wire transcripts)', function () {
   this.timeout(40000);
@@ -78,7 +109,14 @@ describe('drachtio-server stand-in: reference flows (wire transcripts)', functio
         const diff = diffFrames(frames, run.frames[conn], REFERENCE_PORTS, roles);
         assert.equal(diff, undefined, `connection ${conn + 1}: ${diff}${context}`);
         for (const f of run.frames[conn]) assert.equal(checkEchoByteCount(f), undefined, `byte count: ${f.slice(0, 200)}`);
+        // byte count 0, empty address, port 0: what sofia made up itself (fact 18) or did not send (fact 20)
+        frames.forEach((ref, i) => {
+          const want = leaderFields(ref);
+          const got = leaderFields(run.frames[conn][i]);
+          want.forEach((v, j) => { if (v === '0') assert.equal(got[j], '0', `frame #${i} field ${j}: ${run.frames[conn][i].slice(0, 160)}`); });
+        });
       });
+      FLOW_CHECKS[flow]?.(run);
     });
   }
 

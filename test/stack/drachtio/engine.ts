@@ -69,6 +69,10 @@ interface OutboundRequest {
   dialogId: string;
   tx?: ClientTransaction;
   final?: boolean;
+  /** INVITE: the app sent a CANCEL (a 2xx arriving after it is ACKed and then hung up: ACK-BYE, D12). */
+  canceled?: boolean;
+  /** INVITE: the app's CANCEL, held until a provisional response arrives (RFC 3261 9.1; D11). */
+  heldCancel?: { out: OutboundRequest; data: Buffer; branch: string };
 }
 
 const NOT_COPIED_FROM_APP = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length']);
@@ -98,6 +102,7 @@ export class Engine {
     this.transport = new SipTransport(config.sipAddress, config.sipPort, {
       message: (data, peer) => this.safely('network message', () => this.onNetworkMessage(data, peer)),
       framingError: (reason, head, peer) => this.safely('framing error', () => this.onFramingError(reason, head, peer)),
+      unreachable: (peer) => this.safely('ICMP error', () => this.onUnreachable(peer)),
     }, this.log);
     this.admin = new AdminServer({
       address: config.adminAddress,
@@ -545,6 +550,12 @@ export class Engine {
   private onTxResponse(tx: ClientTransaction, res: SipResponse): void {
     const out = this.outboundByKey.get(tx.key);
     if (!out) return;
+    const held = out.heldCancel;
+    out.heldCancel = undefined;
+    if (held && res.status < 200) {
+      this.sendClientRequest(held.out, held.data, held.branch); // the CANCEL the app sent before any provisional
+      this.outboundById.delete(held.out.transactionId);
+    }
     if (res.status >= 200) {
       out.final = true;
       this.outboundById.delete(out.transactionId);
@@ -555,6 +566,11 @@ export class Engine {
     if (out.method === 'INVITE' && res.status >= 200 && res.status < 300) {
       const dialog = out.dialog ?? this.createUacDialog(out, res);
       dialog.awaitingAppAck = parseCSeq(getHeader(res, 'CSeq'))?.seq;
+      // a 2xx that crossed the app's CANCEL: forwarded like any answer, hung up by the engine after the app's ACK
+      if (out.canceled) {
+        this.log(`ACK/BYE race condition - received 200 OK to INVITE that was previously CANCELED (${out.callId})`);
+        dialog.ackBye = true;
+      }
       const contact = getListHeader(res, 'Contact')[0];
       if (contact) dialog.remoteTarget = addrUri(contact);
       dialogId = dialog.id;
@@ -572,19 +588,54 @@ export class Engine {
   }
 
   private onTxTimeout(tx: ClientTransaction): void {
+    this.reportLocalFinal(tx, 408, 'Request Timeout');
+  }
+
+  /**
+   * ICMP port unreachable for a destination: every request to it still waiting for its final response fails at
+   * once with a locally generated 503, as sofia-sip does (`tport_udp_error: Connection refused`, D10); no
+   * retransmission follows.
+   */
+  private onUnreachable(peer: Peer): void {
+    for (const tx of [...this.clientTxs.values()]) {
+      const p = tx.peer;
+      if (p.transport !== 'udp' || p.address !== peer.address || p.port !== peer.port) continue;
+      if (tx.state !== 'calling' && tx.state !== 'proceeding') continue;
+      this.reportLocalFinal(tx, 503, 'Service Unavailable');
+      tx.terminate();
+    }
+  }
+
+  /**
+   * A final response sofia makes up itself (Timer B/F: 408; ICMP error: 503), never on the wire (fact 18): the app
+   * gets it as `sip|network|0|<transport>||0|...` with Via, From, `To: <uri without <>>;tag=<new tag>`, Call-ID,
+   * CSeq and `Content-Length: 0`.
+   */
+  private reportLocalFinal(tx: ClientTransaction, status: number, reason: string): void {
     const out = this.outboundByKey.get(tx.key);
     if (!out) return;
+    out.final = true;
+    out.heldCancel = undefined;
     this.outboundById.delete(out.transactionId);
-    this.log(`timeout: no final response to ${out.method} (${out.transactionId})`);
+    this.log(`${status} ${reason} (local): no final response to ${out.method} (${out.transactionId})`);
     if (out.kind !== 'app' || !out.app?.isOpen) return;
-    // like sofia-sip, report a locally generated 408 to the application
+    const to = Engine.addrSpecForm(out.toHeader);
     const headers: SipHeader[] = [
-      { name: 'Via', value: out.via }, { name: 'From', value: out.fromHeader }, { name: 'To', value: out.toHeader },
+      { name: 'Via', value: out.via }, { name: 'From', value: out.fromHeader },
+      { name: 'To', value: getTag(to) ? to : `${to};tag=${newTag()}` },
       { name: 'Call-ID', value: out.callId }, { name: 'CSeq', value: `${out.seq} ${out.method}` },
     ];
-    const data = composeMessage('SIP/2.0 408 Request Timeout', headers);
+    const data = composeMessage(`SIP/2.0 ${status} ${reason}`, headers);
     const dialogId = out.dialog?.id ?? (out.method === 'INVITE' ? out.dialogId : '');
-    out.app.send(this.networkFrame({ size: data.length }, data, tx.peer, out.transactionId, dialogId, tx.peer.transport));
+    out.app.send(`sip|${this.meta('network', 0, tx.peer.transport, '', 0)}|${out.transactionId}|${dialogId}|${CRLF}${data.toString('utf8')}`);
+  }
+
+  /** `<sip:a@b>;tag=x` -> `sip:a@b;tag=x` (sofia prints a name-addr without display name this way); others kept. */
+  private static addrSpecForm(nameAddr: string): string {
+    const v = nameAddr.trim();
+    if (!v.startsWith('<')) return v;
+    const close = v.indexOf('>');
+    return close === -1 ? v : `${v.slice(1, close)}${v.slice(close + 1)}`;
   }
 
   private createUacDialog(out: OutboundRequest, res: SipResponse): Dialog {
@@ -613,7 +664,7 @@ export class Engine {
   private sendClientRequest(out: OutboundRequest, data: Buffer, branch: string): void {
     const key = `${branch}|${out.method}`;
     const tx = new ClientTransaction(key, out.method, data, out.peer, this.config.timers,
-      (p, d) => this.transport.send(p, d), this.txUser,
+      (p, d, onSent) => this.transport.sendRequest(p, d, onSent), this.txUser,
       (response) => this.buildNon2xxAck(out, response),
       (t) => {
         if (this.clientTxs.get(t.key) === t) this.clientTxs.delete(t.key);
@@ -761,15 +812,19 @@ export class Engine {
       stop();
       dialog.pendingAck = undefined;
       this.log(`ACK timeout for dialog ${dialog.id}; sending BYE`);
-      this.hangUpAfterAckTimeout(dialog);
+      this.hangUp(dialog, 'SIP ;cause=200 ;text="ACK timeout"');
     }), 64 * t1));
     const stop = (): void => { for (const h of handles) clearTimeout(h); handles.length = 0; };
     dialog.pendingAck = { seq: dialog.remoteSeq, stop, transactionId: ackTransactionId };
   }
 
-  private hangUpAfterAckTimeout(dialog: Dialog): void {
+  /**
+   * The engine hangs up a dialog by itself (ACK timeout; ACK-BYE after a CANCEL/200 race, D12) and tells the app
+   * with `sip|application|...|unsolicited|<dialogId>|` + the BYE; the BYE's response is not forwarded.
+   */
+  private hangUp(dialog: Dialog, reason: string): void {
     const { out, data, branch } = this.buildInDialogRequest(dialog, 'BYE', undefined, [
-      { name: 'Reason', value: 'SIP ;cause=200 ;text="ACK timeout"' },
+      { name: 'Reason', value: reason },
     ], Buffer.alloc(0));
     out.kind = 'internal';
     this.sendClientRequest(out, data, branch);
@@ -827,6 +882,7 @@ export class Engine {
       dialog.lastAck = { seq: out.seq, data, peer: out.peer };
       dialog.awaitingAppAck = undefined;
       conn.respond(frame.msgId, 'OK', echo);
+      if (dialog.ackBye) this.hangUp(dialog, 'SIP;cause=200;text="ACK-BYE due to cancel race condition"');
       return;
     }
     if (req.method === 'INVITE' && req.body.length) dialog.localContact = getHeader(req, 'Contact') ?? dialog.localContact;
@@ -902,6 +958,15 @@ export class Engine {
     const data = composeMessage(`CANCEL ${invite.uri} SIP/2.0`, headers);
     const out: OutboundRequest = { ...invite, transactionId: newUuid(), kind: 'cancel', method: 'CANCEL', tx: undefined, final: false };
     const branch = parseVia(invite.via)?.params.get('branch') ?? newBranch();
+    invite.canceled = true;
+    if (invite.tx?.state === 'calling') {
+      // no provisional response yet: sofia holds the CANCEL (sent only if one arrives) and echoes it with byte
+      // count 0 and the To it has not serialised yet, without <> (D11, fact 20)
+      invite.heldCancel = { out, data, branch };
+      const shown = composeMessage(`CANCEL ${invite.uri} SIP/2.0`, headers.map((h) => (h.name === 'To' ? { ...h, value: Engine.addrSpecForm(h.value) } : h)));
+      conn.respond(frame.msgId, 'OK', `${this.meta('application', 0, invite.peer.transport, this.config.sipAddress, this.sipPort)}|${out.transactionId}|Msg sent:|${CRLF}${shown.toString('utf8')}`);
+      return;
+    }
     this.sendClientRequest(out, data, branch);
     this.outboundById.delete(out.transactionId);
     conn.respond(frame.msgId, 'OK', `${this.meta('application', data.length, invite.peer.transport, this.config.sipAddress, this.sipPort)}|${out.transactionId}|Msg sent:|${CRLF}${data.toString('utf8')}`);

@@ -388,8 +388,10 @@ export function validNameAddr(value: string): boolean {
   if (lt >= 0) {
     const display = s.slice(0, lt).trim();
     if (display && !DISPLAY_TOKENS_RE.test(display)) return false;
-    const gt = s.indexOf('>', lt);
-    if (gt < 0 || !validRequestUri(s.slice(lt + 1, gt).trim())) return false;
+    // what is inside <> is only checked for a scheme (the D13 evidence is about display names, addr-specs and
+    // parameters; odd user parts such as `<sip:+7916400"<sip:evil@x>,y@127.0.0.1>` are left to the app)
+    const gt = s.lastIndexOf('>');
+    if (gt < lt || !/^\s*[A-Za-z][A-Za-z0-9+.-]*:/.test(s.slice(lt + 1, gt))) return false;
     return validParams(s.slice(gt + 1));
   }
   const semi = s.indexOf(';');

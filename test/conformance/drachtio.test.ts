@@ -1,10 +1,12 @@
 /**
  * Conformance of the drachtio-server stand-in (test/stack/drachtio) with the reference transcripts.
  *
- * Part 1 replays every reference flow D0, D0b, D1-D9: the flow's app logic runs on the real drachtio-srf, the SIP
- * side is the flow's own SIPp scenario, and every frame the engine sends on the admin connection is compared
- * structurally (frameShape) with the server->app frames of wire.jsonl. The flows run concurrently, each on its
- * own engine and random ports, to keep the file well under a minute.
+ * Part 1 replays every reference flow D0, D0b, D1-D12b: the flow's app logic runs on the real drachtio-srf, the SIP
+ * side is the flow's own SIPp scenario (D10: a port where nothing listens; D11: a socket that never answers, with
+ * T1 shortened to 50 ms), and every frame the engine sends on the admin connection is compared structurally
+ * (frameShape) with the server->app frames of wire.jsonl. The flows run concurrently, each on its own engine and
+ * random ports, to keep the file well under a minute. The D13 replay sends the RFC 4475 torture messages and
+ * compares what comes back with the outcome the D13 notes record for the real drachtio-server.
  *
  * Part 2 are component tests of engine behaviour the transcripts do not show: timers (2xx retransmission, ACK
  * timeout -> BYE + `unsolicited`), round-robin, 481, 503, CANCEL, transactions, TCP, hostile input.

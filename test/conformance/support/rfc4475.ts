@@ -272,6 +272,22 @@ export const TORTURE: TortureMessage[] = [
     body: SDP,
   },
   {
+    name: 'lwsstart.dat', // 3.1.2.9: two blanks around the Request-URI: sofia passes it on, drachtio-srf cannot parse it
+    head: [
+      'INVITE  sip:+74950000000@127.0.0.1  SIP/2.0',
+      'Max-Forwards: 8',
+      'To: sip:+74950000000@127.0.0.1',
+      'From: sip:caller@example.net;tag=8814',
+      'Call-ID: lwsstart.dfknq234oi243099adsdfnawe3@example.com',
+      'CSeq: 1893884 INVITE',
+      'Via: SIP/2.0/UDP host1.example.com;rport;branch=z9hG4bKkdjuw3923',
+      'Contact: <sip:caller@host1.example.net>',
+      'Content-Type: application/sdp',
+      'Content-Length: {cl}',
+    ],
+    body: SDP,
+  },
+  {
     name: 'trws.dat', // 3.1.2.10: trailing whitespace after the request line; the original's top Via says TCP
     head: [
       'OPTIONS sip:+74950000000@127.0.0.1 SIP/2.0  ',

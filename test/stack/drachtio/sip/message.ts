@@ -31,6 +31,8 @@ export interface SipRequest extends SipMessageBase {
   uri: string;
   /** Protocol version of the request line when it is not `2.0` (answered 505 by the engine). */
   version?: string;
+  /** The request line as received when it is not in canonical form (extra blanks), forwarded as is. */
+  rawStartLine?: string;
 }
 
 export interface SipResponse extends SipMessageBase {
@@ -95,8 +97,11 @@ export function isKnownHeader(name: string): boolean {
 
 const TOKEN_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const REQUEST_LINE_RE = /^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP\/2\.0$/;
-/** Network request lines: any `SIP/<d>.<d>` version (sofia answers other versions 505 itself). */
-const NETWORK_REQUEST_LINE_RE = /^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP\/(\d+\.\d+)[ \t]*$/;
+/**
+ * Network request lines: any `SIP/<d>.<d>` version (sofia answers other versions 505 itself), and blanks around
+ * the Request-URI and at the end as sofia accepts them (RFC 4475 lwsstart, trws; fact 35).
+ */
+const NETWORK_REQUEST_LINE_RE = /^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+(\S+)[ \t]+SIP\/(\d+\.\d+)[ \t]*$/;
 /** Exactly three digits, then a space (or the end): `SIP/2.0 4294967301 ...` is not a 429 (RFC 4475 bigcode). */
 const STATUS_LINE_RE = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/;
 
@@ -157,7 +162,8 @@ export function parseSipMessage(buf: Buffer): ParseResult {
 
   if (reqMatch) {
     const version = reqMatch[3] === '2.0' ? {} : { version: reqMatch[3] };
-    return { ok: true, message: { kind: 'request', method: reqMatch[1].toUpperCase(), uri: reqMatch[2], headers, body, size, ...version } };
+    const raw = /^\S+ \S+ SIP\/\d+\.\d+[ \t]*$/.test(startLine) ? {} : { rawStartLine: startLine };
+    return { ok: true, message: { kind: 'request', method: reqMatch[1].toUpperCase(), uri: reqMatch[2], headers, body, size, ...version, ...raw } };
   }
   const stMatch = STATUS_LINE_RE.exec(startLine);
   if (stMatch) {
@@ -317,6 +323,7 @@ export function reserialize(startLine: string, headers: SipHeader[], body: Buffe
 }
 
 export function startLineOf(msg: SipMessage): string {
+  if (msg.kind === 'request' && msg.rawStartLine) return msg.rawStartLine;
   return msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0` : `SIP/2.0 ${msg.status} ${msg.reason}`;
 }
 

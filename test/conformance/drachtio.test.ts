@@ -18,6 +18,7 @@ import { startSipEngine, SipEngine } from '../stack/drachtio';
 import { composeMessage, getHeader, getTag, parseSipMessage, SipMessage } from '../stack/drachtio/sip/message';
 import { StreamFramer } from '../stack/drachtio/sip/transport';
 import { APP_SDP, FLOWS, FlowOutcome } from './support/drachtio-flows';
+import { freeUdpPorts } from './support/drachtio-sipp';
 import { isRequest, isStatus, leader, RawAdminApp, RawSipPeer, sipText } from './support/drachtio-raw';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -580,6 +581,31 @@ describe('drachtio-server stand-in: engine behaviour (component)', function () {
     assert.equal(leader(bye)[9], 'stay@test;from-tag=alice1');
     appResponse(b, bye, 200, 'OK');
     await p.next(isStatus(200, 'BYE'));
+  });
+
+  it('a CANCEL held before any provisional (echo byte count 0) goes out when a 180 arrives; an OPTIONS to a closed port gets the local 503', async () => {
+    const a = await app();
+    const callee = await peer(); // silent until told
+    const echo = await a.response(a.send(`sip||\r\nINVITE sip:callee@127.0.0.1:${callee.port} SIP/2.0\r\nContent-Length: 0\r\n\r\n`));
+    const inviteTx = leader(echo)[10];
+    const invite = await callee.next(isRequest('INVITE'));
+    const cancelEcho = await a.response(a.send(`sip|${inviteTx}|\r\nCANCEL sip:callee@127.0.0.1:${callee.port} SIP/2.0\r\nContent-Length: 0\r\n\r\n`));
+    assert.equal(leader(cancelEcho)[5], '0', 'echo byte count 0: not sent');
+    assert.match(sipText(cancelEcho), /\r\nTo: sip:callee@/);
+    await new Promise((r) => setTimeout(r, 4 * T1));
+    assert.equal(callee.count(isRequest('CANCEL')), 0, 'no CANCEL before a provisional response');
+    const hv = (n: string): string => getHeader(invite, n) ?? '';
+    callee.send(`SIP/2.0 180 Ringing\r\nVia: ${hv('Via')}\r\nFrom: ${hv('From')}\r\nTo: ${hv('To')};tag=c1\r\nCall-ID: ${hv('Call-ID')}\r\nCSeq: ${hv('CSeq')}\r\nContent-Length: 0\r\n\r\n`);
+    const cancel = await callee.next(isRequest('CANCEL'));
+    assert.equal(getHeader(cancel, 'CSeq'), hv('CSeq').replace('INVITE', 'CANCEL'));
+    assert.equal(getHeader(cancel, 'To'), hv('To'));
+
+    const closed = await freeUdpPorts(1);
+    const t0 = Date.now();
+    const optEcho = await a.response(a.send(`sip||\r\nOPTIONS sip:nobody@127.0.0.1:${closed} SIP/2.0\r\nContent-Length: 0\r\n\r\n`));
+    const local = await a.sipFrame((f) => f.includes('SIP/2.0 503 Service Unavailable') && leader(f)[8] === leader(optEcho)[10], 2000);
+    assert.ok(Date.now() - t0 < 16 * T1, 'at once, not at Timer F');
+    assert.deepEqual(leader(local).slice(3, 7), ['0', 'udp', '', '0']);
   });
 
   it('app-originated request without an answer: Timer E retransmits, Timer F reports 408 to the app', async () => {

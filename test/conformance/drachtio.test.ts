@@ -69,10 +69,15 @@ const FLOW_CHECKS: Record<string, (run: FlowRun) => void> = {
     const t1 = FLOW_T1.D11;
     const sink = run.outcome?.sink ?? [];
     assert.ok(sink.every((d) => d.line.startsWith('INVITE ')), `only INVITEs reach the callee (no CANCEL): ${sink.map((d) => d.line).join(', ')}`);
-    // 0, 1, 3, 7, 15, 31 s at T1 = 500 ms: first retransmission after 2*T1, then doubling
-    const want = [0, 2, 6, 14, 30, 62].map((n) => n * t1);
-    assert.equal(sink.length, want.length, `INVITE copies at ${sink.map((d) => d.at).join(', ')} ms`);
-    sink.forEach((d, i) => assert.ok(Math.abs(d.at - want[i]) <= 60, `copy ${i} at ${d.at} ms, expected ~${want[i]} (${sink.map((x) => x.at).join(', ')})`));
+    // 0, 1, 3, 7, 15, 31 s at T1 = 500 ms: first retransmission after 2*T1, then doubling; Timer B at 64*T1 stops
+    // them (the sixth copy comes only 2*T1 before Timer B, so a loaded machine may not send it)
+    const at = sink.map((d) => d.at).join(', ');
+    assert.ok(sink.length >= 5 && sink.length <= 6, `INVITE copies at ${at} ms`);
+    const wantGaps = [2, 4, 8, 16, 32].map((n) => n * t1);
+    sink.slice(1).forEach((d, i) => {
+      const gap = d.at - sink[i].at;
+      assert.ok(gap >= wantGaps[i] - 20 && gap <= wantGaps[i] + 120, `gap ${i + 1}: ${gap} ms, expected ~${wantGaps[i]} (copies at ${at})`);
+    });
     const ev = run.outcome?.appEvents ?? [];
     assert.ok(ev.includes('cancel callback: ok'), ev.join('; '));
     const rejected = ev.find((e) => e.startsWith('rejected')) ?? '';
@@ -185,15 +190,24 @@ describe('drachtio-server stand-in: D13 replay (RFC 4475 torture messages, outco
     await engine.stop();
   });
 
-  /** Sends one message and collects the status lines that come back (Timer G repeats folded), within `waitMs`. */
-  async function exchange(bytes: Buffer, transport: 'udp' | 'tcp', waitMs = 400): Promise<{ lines: string[]; closed: boolean; peer: RawSipPeer }> {
+  /**
+   * Sends one message and collects the status lines that come back (Timer G repeats folded): until `until` has
+   * arrived (at most 3 s) and 150 ms more, or for `waitMs` when nothing is expected.
+   */
+  async function exchange(bytes: Buffer, transport: 'udp' | 'tcp', waitMs = 400, until?: string): Promise<{ lines: string[]; closed: boolean; peer: RawSipPeer }> {
     const p = new RawSipPeer(engine.sipPort, transport);
     await p.start();
     cleanups.push(() => p.close());
     p.send(bytes);
-    await new Promise((r) => setTimeout(r, waitMs));
-    const lines = p.raw.map((b) => b.toString('utf8').split('\r\n')[0]).filter((l, i, all) => l !== all[i - 1]);
-    return { lines, closed: p.tcpClosed, peer: p };
+    const lines = (): string[] => p.raw.map((b) => b.toString('utf8').split('\r\n')[0]).filter((l, i, all) => l !== all[i - 1]);
+    if (until) {
+      const deadline = Date.now() + 3000;
+      while (!lines().includes(until) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 150));
+    } else {
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+    return { lines: lines(), closed: p.tcpClosed, peer: p };
   }
 
   const cases: Array<{ row: D13Row; msg: TortureMessage; matched: boolean }> = [];
@@ -216,8 +230,9 @@ describe('drachtio-server stand-in: D13 replay (RFC 4475 torture messages, outco
       const probe = tortureBytes(c.msg, { port: 0 });
       const bytes = c.matched ? tortureBytes(c.msg, { port: 0, viaTransport: transport === 'udp' ? 'UDP' : 'TCP' }) : probe;
       if (c.matched && bytes.equals(probe)) this.skip(); // the top Via cannot be rewritten (wsinv's folded Via)
-      const { lines, closed } = await exchange(bytes, transport);
-      assert.deepEqual(lines, expectedLines(expected), `${c.row.message} ${c.row.transport}`);
+      const want = expectedLines(expected);
+      const { lines, closed } = await exchange(bytes, transport, 400, want[want.length - 1]);
+      assert.deepEqual(lines, want, `${c.row.message} ${c.row.transport}`);
       if (/connection closed by the service/.test(expected)) assert.ok(closed, 'the engine closed the TCP connection');
     });
   }
@@ -236,7 +251,8 @@ describe('drachtio-server stand-in: D13 replay (RFC 4475 torture messages, outco
     const msg = TORTURE.find((m) => m.name === 'badvers.dat');
     assert.ok(msg);
     p.send(tortureBytes(msg, { port: p.port, viaSentBySender: true }));
-    await new Promise((r) => setTimeout(r, 300));
+    await p.next(() => true, 3000);
+    await new Promise((r) => setTimeout(r, 150));
     assert.deepEqual(p.raw.map((b) => b.toString('utf8').split('\r\n')[0]), [`SIP/2.0 ${real}`]);
   });
 

@@ -3,9 +3,10 @@
  * driven with the real drachtio-srf 5.0.29 against an admin port, and the SIP side driven by SIPp with the flow's
  * own scenario (copied under test/conformance/scenarios/drachtio/).
  */
+import * as dgram from 'node:dgram';
 import * as path from 'node:path';
 import Srf from 'drachtio-srf';
-import { startSipp, SippRun } from './drachtio-sipp';
+import { freeUdpPorts, startSipp, SippRun } from './drachtio-sipp';
 
 const SCENARIOS = path.join(__dirname, '..', 'scenarios', 'drachtio');
 
@@ -18,6 +19,8 @@ export interface FlowEnv {
   /** Where the app connects (the recording proxy in front of the engine's admin port). */
   adminPort: number;
   sipPort: number;
+  /** The engine's T1 (flows that wait for timers scale their own delays with it). */
+  t1: number;
 }
 
 export interface FlowOutcome {
@@ -26,6 +29,8 @@ export interface FlowOutcome {
   sippExitCode?: number;
   sippOutput?: string;
   appEvents: string[];
+  /** D11: arrival times (ms after the first) of the datagrams the silent callee received, and their first lines. */
+  sink?: { at: number; line: string }[];
 }
 
 type Handler = (req: Srf.SrfRequest, res: Srf.SrfResponse) => void;
@@ -99,6 +104,44 @@ async function outbound(env: FlowEnv, flow: string, body: (srf: Srf, events: str
   } finally {
     sipp.kill();
   }
+}
+
+/** Flows without SIPp (D10, D11): connect, run `body`, let trailing frames arrive, disconnect. */
+async function appOnly(env: FlowEnv, body: (srf: Srf, events: string[]) => Promise<void>): Promise<FlowOutcome> {
+  const srf = new Srf();
+  const events: string[] = [];
+  srf.on('error', (err: Error) => events.push(`srf error: ${err.message}`));
+  const isUp = connected(srf);
+  connect(srf, { host: '127.0.0.1', port: env.adminPort, secret: 'cymru' });
+  try {
+    await withTimeout(isUp, 5000, 'connect');
+    await withTimeout(body(srf, events), 20000, 'flow');
+    await sleep(300);
+    return { appEvents: events };
+  } finally {
+    srf.disconnect();
+  }
+}
+
+type CbRequest = (req: Srf.SrfRequest) => void;
+/** srf 5 calls cbRequest(err, req), although its typings declare cbRequest(req). */
+const cbRequest = (fn: (req: Srf.SrfRequest) => void): CbRequest => ((_err: unknown, req: Srf.SrfRequest) => fn(req)) as unknown as CbRequest;
+
+/** D12/D12b: 180, the app CANCELs, the callee answers the INVITE 200 anyway; srf resolves, the engine hangs up. */
+function cancelRace(flow: string, user: string): (env: FlowEnv) => Promise<FlowOutcome> {
+  return (env) => outbound(env, flow, async (srf, events, uasPort) => {
+    let invite: Srf.SrfRequest | undefined;
+    const dlg = await srf.createUAC(`sip:${user}@127.0.0.1:${uasPort}`, { localSdp: APP_SDP }, {
+      cbRequest: cbRequest((req) => { invite = req; }),
+      cbProvisional: (prov: { status: number }) => {
+        if (prov.status === 180) setTimeout(() => invite?.cancel(() => undefined), 200);
+      },
+    });
+    events.push('resolved with a dialog');
+    const destroyed = new Promise<void>((resolve) => dlg.on('destroy', () => { events.push('destroy'); resolve(); }));
+    await Promise.race([destroyed, sleep(2000)]);
+    events.push(`connected after destroy: ${String((dlg as unknown as { connected: boolean }).connected)}`);
+  });
 }
 
 const destroy = (dlg: Srf.Dialog): Promise<void> =>
@@ -205,6 +248,51 @@ export const FLOWS: Record<string, (env: FlowEnv) => Promise<FlowOutcome>> = {
       events.push(`rejected ${(err as { status?: number }).status}`);
     }
   }),
+
+  /** D10: INVITE towards a UDP port where nothing listens: the ICMP error becomes a local 503 at once. */
+  D10: (env) => appOnly(env, async (srf, events) => {
+    const port = await freeUdpPorts(1);
+    const started = Date.now();
+    try {
+      await srf.createUAC(`sip:nobody@127.0.0.1:${port}`, { localSdp: APP_SDP });
+      events.push('unexpected: answered');
+    } catch (err) {
+      events.push(`rejected ${(err as { status?: number }).status} after ${Date.now() - started} ms`);
+    }
+  }),
+
+  /** D11: INVITE to a socket that never answers; req.cancel() after 4*T1 (2 s in the capture), before any provisional. */
+  D11: async (env) => {
+    const sink = dgram.createSocket('udp4');
+    const got: { at: number; line: string }[] = [];
+    let first = 0;
+    sink.on('message', (d) => {
+      const now = Date.now();
+      if (!first) first = now;
+      got.push({ at: now - first, line: d.toString('utf8').split('\r\n')[0] });
+    });
+    await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', resolve));
+    try {
+      const outcome = await appOnly(env, async (srf, events) => {
+        try {
+          await srf.createUAC(`sip:d11sink@127.0.0.1:${sink.address().port}`, { localSdp: APP_SDP }, {
+            cbRequest: cbRequest((req) => {
+              setTimeout(() => req.cancel((err: unknown) => events.push(`cancel callback: ${err ? 'error' : 'ok'}`)), 4 * env.t1);
+            }),
+          });
+          events.push('unexpected: answered');
+        } catch (err) {
+          events.push(`rejected ${(err as { status?: number }).status} after ${first ? Date.now() - first : -1} ms`);
+        }
+      });
+      return { ...outcome, sink: got };
+    } finally {
+      sink.close();
+    }
+  },
+
+  D12: cancelRace('D12', 'd12callee'),
+  D12b: cancelRace('D12b', 'd12bcallee'),
 
   D8: (env) => inbound(env, 'D8', 'd8user', (srf, events) => new Promise<void>((resolve) => {
     srf.invite(async (req, res) => {

@@ -66,6 +66,11 @@ export class RawSipPeer {
     else this.tcp?.write(data);
   }
 
+  /** Closes our side of the TCP connection (FIN) and keeps reading. */
+  endTcp(): void {
+    this.tcp?.end();
+  }
+
   get tcpClosed(): boolean {
     return this.tcp?.destroyed ?? false;
   }

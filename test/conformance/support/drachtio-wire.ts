@@ -198,7 +198,8 @@ export function checkEchoByteCount(frame: string): string | undefined {
   if (tokens[1] === 'response' && tokens.includes('Msg sent:')) {
     const declared = Number(tokens[5]);
     const actual = Buffer.byteLength(sip, 'utf8');
-    if (declared !== actual) return `echo declares ${declared} bytes but carries ${actual}`;
+    // 0 = held, not sent (a CANCEL before any provisional response, fact 20)
+    if (declared !== actual && declared !== 0) return `echo declares ${declared} bytes but carries ${actual}`;
   }
   const cl = /\r\nContent-Length:\s*(\d+)\r\n/i.exec(sip);
   const sep = sip.indexOf('\r\n\r\n');

@@ -31,6 +31,8 @@ export interface Dialog {
   pendingAck?: { seq: number; stop: () => void; transactionId: string };
   /** UAC: a 2xx arrived; the app will send the ACK for this CSeq. */
   awaitingAppAck?: number;
+  /** UAC: the 2xx crossed the app's CANCEL; the engine sends a BYE right after the app's ACK (D12). */
+  ackBye?: boolean;
   /** UAC: the last ACK sent, repeated when the 2xx is retransmitted. */
   lastAck?: { seq: number; data: Buffer; peer: Peer };
 }

@@ -11,9 +11,9 @@
 import { AdminServer, AppConnection, SipFrame } from './admin';
 import { Dialog, DialogStore } from './dialogs';
 import {
-  addrUri, composeMessage, CRLF, getHeader, getHeaders, getListHeader, getTag, headerKey, parseAppMessage,
-  parseCSeq, parseSipMessage, parseUri, parseVia, reserialize, SipHeader, SipRequest, SipResponse, splitCommaList,
-  startLineOf, Via,
+  addrUri, composeMessage, CRLF, firstBadHeader, getHeader, getHeaders, getListHeader, getTag, headerKey,
+  parseAppMessage, parseCSeq, parseSipMessage, parseUri, parseVia, reserialize, SipHeader, SipRequest, SipResponse,
+  splitCommaList, startLineOf, validRequestUri, validSipDate, validVia, Via,
 } from './sip/message';
 import { ClientTransaction, ClientTransactionUser, ServerTransaction, TimerConfig } from './sip/transactions';
 import { Peer, SipTransport, TransportName } from './sip/transport';
@@ -70,9 +70,16 @@ interface OutboundRequest {
   dialogId: string;
   tx?: ClientTransaction;
   final?: boolean;
+  /** INVITE: the app sent a CANCEL (a 2xx arriving after it is ACKed and then hung up: ACK-BYE, D12). */
+  canceled?: boolean;
+  /** INVITE: the app's CANCEL, held until a provisional response arrives (RFC 3261 9.1; D11). */
+  heldCancel?: { out: OutboundRequest; data: Buffer; branch: string };
 }
 
 const NOT_COPIED_FROM_APP = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length']);
+
+/** Out-of-dialog methods drachtio-server handles; others are discarded without a response (fact 33). */
+const HANDLED_METHODS = new Set(['INVITE', 'REGISTER', 'MESSAGE', 'OPTIONS', 'INFO', 'NOTIFY', 'SUBSCRIBE', 'PUBLISH', 'CANCEL', 'BYE', 'UPDATE', 'ACK', 'PRACK', 'REFER']);
 
 export class Engine {
   private readonly transport: SipTransport;
@@ -96,7 +103,8 @@ export class Engine {
     this.transport = new SipTransport(config.sipAddress, config.sipPort, {
       message: (data, peer) => this.safely('network message', () => this.onNetworkMessage(data, peer)),
       framingError: (reason, head, peer) => this.safely('framing error', () => this.onFramingError(reason, head, peer)),
-    }, this.log, 64 * config.timers.t1);
+      unreachable: (peer) => this.safely('ICMP error', () => this.onUnreachable(peer)),
+    }, this.log);
     this.admin = new AdminServer({
       address: config.adminAddress,
       port: config.adminPort,
@@ -194,7 +202,7 @@ export class Engine {
     const parsed = parseSipMessage(data);
     if (!parsed.ok) {
       this.log(`unparseable ${peer.transport} message from ${peer.address}:${peer.port} (${data.length} bytes): ${parsed.error}`);
-      if (parsed.partial) this.rejectMalformed(parsed.partial.method, parsed.partial.headers, peer, parsed.error);
+      if (parsed.partial) this.rejectMalformed(parsed.partial.method, parsed.partial.headers, peer, parsed.error, parsed.badHeader);
       return;
     }
     const msg = parsed.message;
@@ -208,19 +216,38 @@ export class Engine {
     const partial = parsed.ok
       ? (parsed.message.kind === 'request' ? { method: parsed.message.method, headers: parsed.message.headers } : undefined)
       : parsed.partial;
-    if (partial) this.rejectMalformed(partial.method, partial.headers, peer, reason);
+    const badHeader = /Content-Length/.test(reason) && !/exceeds|larger/.test(reason) ? 'Content-Length' : undefined;
+    if (partial) this.rejectMalformed(partial.method, partial.headers, peer, reason, badHeader);
   }
 
-  /** 400 (or 513 for oversized input) when the broken request still carries enough to address a response. */
-  private rejectMalformed(method: string, headers: SipHeader[], peer: Peer, reason: string): void {
+  /**
+   * sofia-sip's stateless error reply: `400 Bad <header> Header` when one header is at fault, `400 Bad Request` for
+   * a failed sanity check, 513 for oversized input, 505 for another SIP version. Without a usable Via nothing is
+   * sent. Over UDP with a top Via other than SIP/2.0/UDP it goes to the Via sent-by, and a host name there cannot be
+   * resolved here, so nothing is sent (RFC 4475 badvers/scalar02 on the real engine: `tport_resolve ... mreply: send
+   * fails`). Over TCP it goes on the connection, which sofia then closes.
+   */
+  private rejectMalformed(method: string, headers: SipHeader[], peer: Peer, reason: string, badHeader?: string, status?: number): void {
     if (method === 'ACK') return;
     const vias = headers.filter((h) => h.name === 'Via').flatMap((h) => splitCommaList(h.value));
-    if (vias.length === 0 || !parseVia(vias[0])) {
+    const top = vias.length > 0 ? parseVia(vias[0]) : null;
+    if (!top) {
       this.log('dropped: no usable Via to answer with 400');
       return;
     }
-    const status = /too large|64 KB/.test(reason) ? 513 : 400;
-    const phrase = status === 513 ? 'Message Too Large' : 'Bad Request';
+    // over UDP a reply goes to the source (received/rport) only when the top Via is SIP/2.0/UDP; otherwise sofia
+    // addresses its sent-by, and a host name there cannot be resolved here
+    let dest = peer;
+    if (peer.transport === 'udp' && (top.transport !== 'UDP' || top.version !== '2.0')) {
+      if (!Engine.isAddressLiteral(top.host)) {
+        this.log(`stateless reply to Via host ${top.host}: cannot resolve, nothing sent`);
+        return;
+      }
+      dest = { transport: 'udp', address: top.host === 'localhost' ? '127.0.0.1' : top.host.replace(/^\[|\]$/g, ''), port: top.port ?? 5060 };
+    }
+    const code = status ?? (/too large|64 KB/.test(reason) ? 513 : 400);
+    const phrase = code === 513 ? 'Message Too Large' : code === 505 ? 'Version Not Supported'
+      : badHeader ? `Bad ${badHeader} Header` : 'Bad Request';
     const out: SipHeader[] = vias.map((v, i) => ({ name: 'Via', value: i === 0 ? this.stampVia(v, peer) : v }));
     for (const name of ['From', 'To', 'Call-ID', 'CSeq']) {
       const h = headers.find((x) => headerKey(x.name) === headerKey(name));
@@ -228,7 +255,12 @@ export class Engine {
       out.push({ name, value: name === 'To' && !getTag(h.value) ? `${h.value};tag=${newTag()}` : h.value });
     }
     out.push({ name: 'Warning', value: `399 ${this.config.sipAddress} "${reason.replace(/"/g, "'")}"` });
-    this.transport.send(peer, composeMessage(`SIP/2.0 ${status} ${phrase}`, out));
+    this.transport.send(dest, composeMessage(`SIP/2.0 ${code} ${phrase}`, out));
+    if (peer.transport === 'tcp') this.transport.endConnection(peer);
+  }
+
+  private static isAddressLiteral(host: string): boolean {
+    return host === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[');
   }
 
   /** Adds `;received=` (when the source differs from sent-by) and `;rport=<source port>` to a Via value. */
@@ -261,23 +293,59 @@ export class Engine {
     return `${via.params.get('branch') ?? ''}|${sentBy}|${method}`;
   }
 
+  /**
+   * Checks in the order nta (sofia-sip) applies them (RFC 4475 torture messages against the real engine, D13):
+   * a bad Via -> dropped (TCP: connection closed); a bad From/To/Contact/CSeq -> `400 Bad <header> Header`; a failed
+   * sanity check (missing From/To/Call-ID/CSeq, CSeq method mismatch, unusable Request-URI) -> `400 Bad Request`;
+   * another SIP version -> 505; a top Via transport other than the one used -> dropped silently; then drachtio's
+   * own: a bad Date -> `400 Bad Request`, an out-of-dialog method it does not handle -> discarded silently.
+   */
   private onRequest(req: SipRequest, peer: Peer): void {
-    // mandatory headers (RFC 3261 8.1.1): Via, From, To, Call-ID, CSeq (Max-Forwards is not enforced)
+    const viaHeaders = getHeaders(req, 'Via');
+    if (viaHeaders.length === 0 || !viaHeaders.every(validVia)) {
+      this.log(`dropped ${req.method} from ${peer.address}:${peer.port}: ${viaHeaders.length ? 'bad Via header' : 'no Via'}`);
+      if (peer.transport === 'tcp') this.transport.endConnection(peer);
+      return;
+    }
     const topVia = getListHeader(req, 'Via')[0];
     const via = topVia ? parseVia(topVia) : null;
+    if (!via) return;
     const cseq = parseCSeq(getHeader(req, 'CSeq'));
     const from = getHeader(req, 'From');
     const to = getHeader(req, 'To');
     const callId = getHeader(req, 'Call-ID');
-    if (!via) {
-      this.log(`dropped ${req.method} from ${peer.address}:${peer.port}: no usable Via`);
+    const badHeader = firstBadHeader(req);
+    if (badHeader) {
+      this.log(`400 Bad ${badHeader} Header to ${req.method} from ${peer.address}:${peer.port}`);
+      this.rejectMalformed(req.method, req.headers, peer, `bad ${badHeader} header`, badHeader);
       return;
     }
     const missing = [!from && 'From', !to && 'To', !callId && 'Call-ID', !cseq && 'CSeq'].filter(Boolean);
-    if (missing.length || (cseq && cseq.method !== req.method)) {
-      const reason = missing.length ? `missing or invalid ${missing.join(', ')}` : 'CSeq method does not match';
-      this.log(`400 to ${req.method} from ${peer.address}:${peer.port}: ${reason}`);
-      this.rejectMalformed(req.method, req.headers, peer, reason);
+    const insane = missing.length ? `missing ${missing.join(', ')}`
+      : cseq && cseq.method !== req.method ? 'CSeq method does not match'
+        : !validRequestUri(req.uri) ? 'invalid Request-URI' : undefined;
+    if (insane) {
+      this.log(`400 to ${req.method} from ${peer.address}:${peer.port}: ${insane}`);
+      this.rejectMalformed(req.method, req.headers, peer, insane);
+      return;
+    }
+    if (req.version) {
+      this.log(`505 to ${req.method} from ${peer.address}:${peer.port}: SIP/${req.version}`);
+      this.rejectMalformed(req.method, req.headers, peer, `SIP/${req.version}`, undefined, 505);
+      return;
+    }
+    if (via.transport !== peer.transport.toUpperCase()) {
+      this.log(`dropped ${req.method} from ${peer.transport}:${peer.address}:${peer.port}: Via transport ${via.transport} (invalid Via)`);
+      return;
+    }
+    const date = getHeader(req, 'Date');
+    if (date !== undefined && !validSipDate(date)) {
+      this.log(`400 to ${req.method}: bad Date header (${date})`);
+      this.rejectMalformed(req.method, req.headers, peer, `bad header (Date: ${date})`);
+      return;
+    }
+    if (!getTag(to) && !HANDLED_METHODS.has(req.method)) {
+      this.log(`discarded ${req.method} from ${peer.address}:${peer.port}: method not handled`);
       return;
     }
     if (!cseq || !from || !to || !callId) return;
@@ -364,6 +432,7 @@ export class Engine {
     if (!dialog) {
       const early = req.method === 'BYE' ? undefined : this.findEarlyDialog(callId, localTag, remoteTag);
       if (!early?.app?.isOpen) {
+        if (req.method === 'INVITE') this.sendTrying(tx, req, vias); // drachtio: 100 Trying, then 481 (D13 wsinv)
         tx.respond(481, this.simpleResponse(req, vias, 481, 'Call/Transaction Does Not Exist'));
         return;
       }
@@ -482,6 +551,12 @@ export class Engine {
   private onTxResponse(tx: ClientTransaction, res: SipResponse): void {
     const out = this.outboundByKey.get(tx.key);
     if (!out) return;
+    const held = out.heldCancel;
+    out.heldCancel = undefined;
+    if (held && res.status < 200) {
+      this.sendClientRequest(held.out, held.data, held.branch); // the CANCEL the app sent before any provisional
+      this.outboundById.delete(held.out.transactionId);
+    }
     if (res.status >= 200) {
       out.final = true;
       this.outboundById.delete(out.transactionId);
@@ -492,6 +567,11 @@ export class Engine {
     if (out.method === 'INVITE' && res.status >= 200 && res.status < 300) {
       const dialog = out.dialog ?? this.createUacDialog(out, res);
       dialog.awaitingAppAck = parseCSeq(getHeader(res, 'CSeq'))?.seq;
+      // a 2xx that crossed the app's CANCEL: forwarded like any answer, hung up by the engine after the app's ACK
+      if (out.canceled) {
+        this.log(`ACK/BYE race condition - received 200 OK to INVITE that was previously CANCELED (${out.callId})`);
+        dialog.ackBye = true;
+      }
       const contact = getListHeader(res, 'Contact')[0];
       if (contact) dialog.remoteTarget = addrUri(contact);
       dialogId = dialog.id;
@@ -509,19 +589,54 @@ export class Engine {
   }
 
   private onTxTimeout(tx: ClientTransaction): void {
+    this.reportLocalFinal(tx, 408, 'Request Timeout');
+  }
+
+  /**
+   * ICMP port unreachable for a destination: every request to it still waiting for its final response fails at
+   * once with a locally generated 503, as sofia-sip does (`tport_udp_error: Connection refused`, D10); no
+   * retransmission follows.
+   */
+  private onUnreachable(peer: Peer): void {
+    for (const tx of [...this.clientTxs.values()]) {
+      const p = tx.peer;
+      if (p.transport !== 'udp' || p.address !== peer.address || p.port !== peer.port) continue;
+      if (tx.state !== 'calling' && tx.state !== 'proceeding') continue;
+      this.reportLocalFinal(tx, 503, 'Service Unavailable');
+      tx.terminate();
+    }
+  }
+
+  /**
+   * A final response sofia makes up itself (Timer B/F: 408; ICMP error: 503), never on the wire (fact 18): the app
+   * gets it as `sip|network|0|<transport>||0|...` with Via, From, `To: <uri without <>>;tag=<new tag>`, Call-ID,
+   * CSeq and `Content-Length: 0`.
+   */
+  private reportLocalFinal(tx: ClientTransaction, status: number, reason: string): void {
     const out = this.outboundByKey.get(tx.key);
     if (!out) return;
+    out.final = true;
+    out.heldCancel = undefined;
     this.outboundById.delete(out.transactionId);
-    this.log(`timeout: no final response to ${out.method} (${out.transactionId})`);
+    this.log(`${status} ${reason} (local): no final response to ${out.method} (${out.transactionId})`);
     if (out.kind !== 'app' || !out.app?.isOpen) return;
-    // like sofia-sip, report a locally generated 408 to the application
+    const to = Engine.addrSpecForm(out.toHeader);
     const headers: SipHeader[] = [
-      { name: 'Via', value: out.via }, { name: 'From', value: out.fromHeader }, { name: 'To', value: out.toHeader },
+      { name: 'Via', value: out.via }, { name: 'From', value: out.fromHeader },
+      { name: 'To', value: getTag(to) ? to : `${to};tag=${newTag()}` },
       { name: 'Call-ID', value: out.callId }, { name: 'CSeq', value: `${out.seq} ${out.method}` },
     ];
-    const data = composeMessage('SIP/2.0 408 Request Timeout', headers);
+    const data = composeMessage(`SIP/2.0 ${status} ${reason}`, headers);
     const dialogId = out.dialog?.id ?? (out.method === 'INVITE' ? out.dialogId : '');
-    out.app.send(this.networkFrame({ size: data.length }, data, tx.peer, out.transactionId, dialogId, tx.peer.transport));
+    out.app.send(`sip|${this.meta('network', 0, tx.peer.transport, '', 0)}|${out.transactionId}|${dialogId}|${CRLF}${data.toString('utf8')}`);
+  }
+
+  /** `<sip:a@b>;tag=x` -> `sip:a@b;tag=x` (sofia prints a name-addr without display name this way); others kept. */
+  private static addrSpecForm(nameAddr: string): string {
+    const v = nameAddr.trim();
+    if (!v.startsWith('<')) return v;
+    const close = v.indexOf('>');
+    return close === -1 ? v : `${v.slice(1, close)}${v.slice(close + 1)}`;
   }
 
   private createUacDialog(out: OutboundRequest, res: SipResponse): Dialog {
@@ -550,7 +665,7 @@ export class Engine {
   private sendClientRequest(out: OutboundRequest, data: Buffer, branch: string): void {
     const key = `${branch}|${out.method}`;
     const tx = new ClientTransaction(key, out.method, data, out.peer, this.config.timers,
-      (p, d) => this.transport.send(p, d), this.txUser,
+      (p, d, onSent) => this.transport.sendRequest(p, d, onSent), this.txUser,
       (response) => this.buildNon2xxAck(out, response),
       (t) => {
         if (this.clientTxs.get(t.key) === t) this.clientTxs.delete(t.key);
@@ -721,15 +836,19 @@ export class Engine {
       stop();
       dialog.pendingAck = undefined;
       this.log(`ACK timeout for dialog ${dialog.id}; sending BYE`);
-      this.hangUpAfterAckTimeout(dialog);
+      this.hangUp(dialog, 'SIP ;cause=200 ;text="ACK timeout"');
     }), 64 * t1));
     const stop = (): void => { for (const h of handles) clearTimeout(h); handles.length = 0; };
     dialog.pendingAck = { seq: dialog.remoteSeq, stop, transactionId: ackTransactionId };
   }
 
-  private hangUpAfterAckTimeout(dialog: Dialog): void {
+  /**
+   * The engine hangs up a dialog by itself (ACK timeout; ACK-BYE after a CANCEL/200 race, D12) and tells the app
+   * with `sip|application|...|unsolicited|<dialogId>|` + the BYE; the BYE's response is not forwarded.
+   */
+  private hangUp(dialog: Dialog, reason: string): void {
     const { out, data, branch } = this.buildInDialogRequest(dialog, 'BYE', undefined, [
-      { name: 'Reason', value: 'SIP ;cause=200 ;text="ACK timeout"' },
+      { name: 'Reason', value: reason },
     ], Buffer.alloc(0));
     out.kind = 'internal';
     this.sendClientRequest(out, data, branch);
@@ -787,6 +906,7 @@ export class Engine {
       dialog.lastAck = { seq: out.seq, data, peer: out.peer };
       dialog.awaitingAppAck = undefined;
       conn.respond(frame.msgId, 'OK', echo);
+      if (dialog.ackBye) this.hangUp(dialog, 'SIP;cause=200;text="ACK-BYE due to cancel race condition"');
       return;
     }
     if (req.method === 'INVITE' && req.body.length) dialog.localContact = getHeader(req, 'Contact') ?? dialog.localContact;
@@ -862,6 +982,15 @@ export class Engine {
     const data = composeMessage(`CANCEL ${invite.uri} SIP/2.0`, headers);
     const out: OutboundRequest = { ...invite, transactionId: newUuid(), kind: 'cancel', method: 'CANCEL', tx: undefined, final: false };
     const branch = parseVia(invite.via)?.params.get('branch') ?? newBranch();
+    invite.canceled = true;
+    if (invite.tx?.state === 'calling') {
+      // no provisional response yet: sofia holds the CANCEL (sent only if one arrives) and echoes it with byte
+      // count 0 and the To it has not serialised yet, without <> (D11, fact 20)
+      invite.heldCancel = { out, data, branch };
+      const shown = composeMessage(`CANCEL ${invite.uri} SIP/2.0`, headers.map((h) => (h.name === 'To' ? { ...h, value: Engine.addrSpecForm(h.value) } : h)));
+      conn.respond(frame.msgId, 'OK', `${this.meta('application', 0, invite.peer.transport, this.config.sipAddress, this.sipPort)}|${out.transactionId}|Msg sent:|${CRLF}${shown.toString('utf8')}`);
+      return;
+    }
     this.sendClientRequest(out, data, branch);
     this.outboundById.delete(out.transactionId);
     conn.respond(frame.msgId, 'OK', `${this.meta('application', data.length, invite.peer.transport, this.config.sipAddress, this.sipPort)}|${out.transactionId}|Msg sent:|${CRLF}${data.toString('utf8')}`);

@@ -29,6 +29,10 @@ export interface SipRequest extends SipMessageBase {
   kind: 'request';
   method: string;
   uri: string;
+  /** Protocol version of the request line when it is not `2.0` (answered 505 by the engine). */
+  version?: string;
+  /** The request line as received when it is not in canonical form (extra blanks), forwarded as is. */
+  rawStartLine?: string;
 }
 
 export interface SipResponse extends SipMessageBase {
@@ -44,6 +48,8 @@ export type ParseResult =
   | {
       ok: false;
       error: string;
+      /** The header sofia-sip would name in its reply (`400 Bad <name> Header`), when one header is at fault. */
+      badHeader?: string;
       /** What could be recovered, so that a 400 can still be answered when the request is addressable. */
       partial?: { method: string; uri: string; headers: SipHeader[] };
     };
@@ -91,7 +97,13 @@ export function isKnownHeader(name: string): boolean {
 
 const TOKEN_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const REQUEST_LINE_RE = /^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP\/2\.0$/;
-const STATUS_LINE_RE = /^SIP\/2\.0 ([1-6]\d\d) ?(.*)$/;
+/**
+ * Network request lines: any `SIP/<d>.<d>` version (sofia answers other versions 505 itself), and blanks around
+ * the Request-URI and at the end as sofia accepts them (RFC 4475 lwsstart, trws; fact 35).
+ */
+const NETWORK_REQUEST_LINE_RE = /^([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+(\S+)[ \t]+SIP\/(\d+\.\d+)[ \t]*$/;
+/** Exactly three digits, then a space (or the end): `SIP/2.0 4294967301 ...` is not a 429 (RFC 4475 bigcode). */
+const STATUS_LINE_RE = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/;
 
 /** Splits "head\r\n\r\nbody"; also tolerates bare LF line ends. Returns null when no header terminator exists. */
 export function findHeaderEnd(buf: Buffer): { headEnd: number; bodyStart: number } | null {
@@ -131,7 +143,7 @@ export function parseSipMessage(buf: Buffer): ParseResult {
     headers.push({ name: canonicalHeaderName(name), value: line.slice(colon + 1).trim(), raw: line });
   }
 
-  const reqMatch = REQUEST_LINE_RE.exec(startLine);
+  const reqMatch = NETWORK_REQUEST_LINE_RE.exec(startLine);
   const partial = reqMatch ? { method: reqMatch[1].toUpperCase(), uri: reqMatch[2], headers } : undefined;
   if (!split) return { ok: false, error: 'no end of headers', partial };
   if (headerError) return { ok: false, error: headerError, partial };
@@ -140,7 +152,7 @@ export function parseSipMessage(buf: Buffer): ParseResult {
   const clHeader = headers.find((h) => h.name === 'Content-Length');
   let bodyLength = available;
   if (clHeader) {
-    if (!/^\d+$/.test(clHeader.value)) return { ok: false, error: 'invalid Content-Length', partial };
+    if (!/^\d+$/.test(clHeader.value)) return { ok: false, error: 'invalid Content-Length', badHeader: 'Content-Length', partial };
     const declared = Number(clHeader.value);
     if (declared > available) return { ok: false, error: `Content-Length ${declared} exceeds body (${available})`, partial };
     bodyLength = declared;
@@ -149,11 +161,13 @@ export function parseSipMessage(buf: Buffer): ParseResult {
   const size = split.bodyStart + bodyLength;
 
   if (reqMatch) {
-    return { ok: true, message: { kind: 'request', method: reqMatch[1].toUpperCase(), uri: reqMatch[2], headers, body, size } };
+    const version = reqMatch[3] === '2.0' ? {} : { version: reqMatch[3] };
+    const raw = /^\S+ \S+ SIP\/\d+\.\d+[ \t]*$/.test(startLine) ? {} : { rawStartLine: startLine };
+    return { ok: true, message: { kind: 'request', method: reqMatch[1].toUpperCase(), uri: reqMatch[2], headers, body, size, ...version, ...raw } };
   }
   const stMatch = STATUS_LINE_RE.exec(startLine);
   if (stMatch) {
-    return { ok: true, message: { kind: 'response', status: Number(stMatch[1]), reason: stMatch[2], headers, body, size } };
+    return { ok: true, message: { kind: 'response', status: Number(stMatch[1]), reason: stMatch[2] ?? '', headers, body, size } };
   }
   return { ok: false, error: `malformed start line: ${JSON.stringify(startLine.slice(0, 80))}` };
 }
@@ -198,6 +212,8 @@ export function getListHeader(msg: { headers: SipHeader[] }, name: string): stri
 }
 
 export interface Via {
+  /** Protocol version (`2.0`; RFC 4475 badvers carries `SIP/7.0/UDP`). */
+  version: string;
   transport: string;
   host: string;
   port?: number;
@@ -205,9 +221,9 @@ export interface Via {
 }
 
 export function parseVia(value: string): Via | null {
-  const m = /^SIP\s*\/\s*2\.0\s*\/\s*([A-Za-z]+)\s+([^;\s]+)\s*(.*)$/i.exec(value.trim());
+  const m = /^SIP\s*\/\s*(\d+\.\d+)\s*\/\s*([A-Za-z]+)\s+([^;\s]+)\s*(.*)$/i.exec(value.trim());
   if (!m) return null;
-  const hostPort = m[2];
+  const hostPort = m[3];
   let host = hostPort;
   let port: number | undefined;
   const bracket = hostPort.startsWith('[') ? hostPort.indexOf(']') : -1;
@@ -218,7 +234,7 @@ export function parseVia(value: string): Via | null {
     if (!Number.isInteger(p) || p <= 0 || p > 65535) return null;
     port = p;
   }
-  return { transport: m[1].toUpperCase(), host, port, params: parseParams(m[3]) };
+  return { version: m[1], transport: m[2].toUpperCase(), host, port, params: parseParams(m[4]) };
 }
 
 function parseParams(text: string): Map<string, string | null> {
@@ -307,6 +323,7 @@ export function reserialize(startLine: string, headers: SipHeader[], body: Buffe
 }
 
 export function startLineOf(msg: SipMessage): string {
+  if (msg.kind === 'request' && msg.rawStartLine) return msg.rawStartLine;
   return msg.kind === 'request' ? `${msg.method} ${msg.uri} SIP/2.0` : `SIP/2.0 ${msg.status} ${msg.reason}`;
 }
 
@@ -331,6 +348,111 @@ export function parseAppMessage(text: string): SipMessage | null {
   const req = REQUEST_LINE_RE.exec(startLine);
   if (req) return { kind: 'request', method: req[1].toUpperCase(), uri: req[2], headers, body, size: 0 };
   const st = STATUS_LINE_RE.exec(startLine);
-  if (st) return { kind: 'response', status: Number(st[1]), reason: st[2], headers, body, size: 0 };
+  if (st) return { kind: 'response', status: Number(st[1]), reason: st[2] ?? '', headers, body, size: 0 };
   return null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// header syntax as sofia-sip checks it (RFC 4475 3.1.2: badinv01, quotbal, baddn, regbadct, scalar02, ltgtruri)
+
+const TOKEN = "[A-Za-z0-9\\-.!%*_+`'~]+";
+const DISPLAY_TOKENS_RE = new RegExp(`^${TOKEN}(?:[ \\t]+${TOKEN})*$`);
+const PARAM_NAME_RE = new RegExp(`^${TOKEN}$`);
+
+/** `;name[=value]` parameters (LWS allowed around `;` and `=`, values token-ish or quoted); empty names are errors. */
+function validParams(text: string): boolean {
+  let rest = text.trim();
+  while (rest) {
+    if (rest[0] !== ';') return false;
+    rest = rest.slice(1).trimStart();
+    const m = /^([^=;\s]*)\s*(=\s*("(?:[^"\\]|\\.)*"|[^;\s"]+))?\s*/.exec(rest);
+    if (!m || !m[1] || !PARAM_NAME_RE.test(m[1])) return false;
+    rest = rest.slice(m[0].length);
+  }
+  return true;
+}
+
+/** A URI as sofia-sip's url parser accepts it: `scheme:rest` without blanks or angle brackets; sip(s) needs a host. */
+export function validRequestUri(uri: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>"]+$/.test(uri)) return false;
+  return /^sips?:/i.test(uri) ? parseUri(uri) !== null : true;
+}
+
+/**
+ * name-addr / addr-spec of From, To and Contact: a quoted display name must be closed, an unquoted one is tokens
+ * only (`Bell, Alexander <...>` is not), `<` needs `>`, and an addr-spec without `<>` may not carry `?headers`.
+ */
+export function validNameAddr(value: string): boolean {
+  let s = value.trim();
+  if (s.startsWith('"')) {
+    let i = 1;
+    while (i < s.length && s[i] !== '"') i += s[i] === '\\' ? 2 : 1;
+    if (i >= s.length) return false;
+    s = s.slice(i + 1).trimStart();
+    if (!s.startsWith('<')) return false;
+  }
+  const lt = s.indexOf('<');
+  if (lt >= 0) {
+    const display = s.slice(0, lt).trim();
+    if (display && !DISPLAY_TOKENS_RE.test(display)) return false;
+    // what is inside <> is only checked for a scheme (the D13 evidence is about display names, addr-specs and
+    // parameters; odd user parts such as `<sip:+7916400"<sip:evil@x>,y@127.0.0.1>` are left to the app)
+    const gt = s.lastIndexOf('>');
+    if (gt < lt || !/^\s*[A-Za-z][A-Za-z0-9+.-]*:/.test(s.slice(lt + 1, gt))) return false;
+    return validParams(s.slice(gt + 1));
+  }
+  const semi = s.indexOf(';');
+  const uri = (semi < 0 ? s : s.slice(0, semi)).trim();
+  if (/[?,]/.test(uri) || !validRequestUri(uri)) return false;
+  return validParams(semi < 0 ? '' : s.slice(semi));
+}
+
+/** Splits on top-level commas keeping empty elements (sofia flags `a,,b` and a trailing comma). */
+function splitStrict(value: string): string[] {
+  const parts: string[] = [];
+  let quoted = false;
+  let angle = 0;
+  let current = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    if (quoted && ch === '\\') { current += ch + (value[i + 1] ?? ''); i++; continue; }
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === '<') angle++;
+    else if (!quoted && ch === '>') angle = Math.max(0, angle - 1);
+    if (ch === ',' && !quoted && angle === 0) { parts.push(current.trim()); current = ''; } else current += ch;
+  }
+  parts.push(current.trim());
+  return parts;
+}
+
+export function validVia(value: string): boolean {
+  return splitStrict(value).every((v) => {
+    const m = /^SIP\s*\/\s*\d+\.\d+\s*\/\s*[A-Za-z]+\s+(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?:\s*:\s*(\d{1,5}))?\s*(.*)$/i.exec(v);
+    if (!m || (m[2] && (Number(m[2]) < 1 || Number(m[2]) > 65535))) return false;
+    return validParams(m[3]);
+  });
+}
+
+function validContact(value: string): boolean {
+  if (value.trim() === '*') return true;
+  return splitStrict(value).every((v) => v !== '' && validNameAddr(v));
+}
+
+/**
+ * The first header (in message order) sofia-sip's parser flags as bad, for `400 Bad <name> Header`:
+ * From, To, Contact, CSeq (Via is checked separately: a bad Via means no reply at all).
+ */
+export function firstBadHeader(msg: { headers: SipHeader[] }): string | undefined {
+  for (const h of msg.headers) {
+    const key = headerKey(h.name);
+    if ((key === 'from' || key === 'to') && !validNameAddr(h.value)) return key === 'from' ? 'From' : 'To';
+    if (key === 'contact' && !validContact(h.value)) return 'Contact';
+    if (key === 'cseq' && !parseCSeq(h.value)) return 'CSeq';
+  }
+  return undefined;
+}
+
+/** RFC 3261 SIP-date (rfc1123-date, always GMT); drachtio refuses other Date values with 400 (RFC 4475 baddate). */
+export function validSipDate(value: string): boolean {
+  return /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value.trim());
 }

@@ -2,7 +2,9 @@
  * RFC 3261 section 17 transactions (with the RFC 6026 "Accepted" state for 2xx to INVITE).
  *
  * Timers (names as in RFC 3261 table 4), all derived from the configurable T1/T2/T4:
- *   client INVITE:      A = T1 doubling (UDP), B = 64*T1, D = 64*T1 (UDP) / 0 (TCP)
+ *   client INVITE:      A = 2*T1 first, then doubling (UDP), B = 64*T1, D = 64*T1 (UDP) / 0 (TCP).
+ *                       drachtio's sofia-sip fork sets a minimum initial Timer A of 1000 ms (D11: retransmissions at
+ *                       0, 1, 3, 7, 15, 31 s with T1 = 500 ms); here it is 2*T1 so that shortened test timers scale it.
  *   client non-INVITE:  E = T1 doubling up to T2 (UDP), F = 64*T1, K = T4 (UDP) / 0 (TCP)
  *   server INVITE:      G = T1 doubling up to T2 (UDP), H = 64*T1, I = T4 (UDP) / 0 (TCP), L = 64*T1 (accepted)
  *   server non-INVITE:  J = 64*T1 (UDP) / 0 (TCP)
@@ -17,7 +19,7 @@ export interface TimerConfig {
   t4: number;
 }
 
-type Sender = (peer: Peer, data: Buffer) => void;
+type Sender = (peer: Peer, data: Buffer, onSent?: () => void) => void;
 
 class TimerSet {
   private readonly handles = new Set<NodeJS.Timeout>();
@@ -152,11 +154,15 @@ export class ClientTransaction {
     return this.method === 'INVITE';
   }
 
+  /** Sends the request; the timers start once it is on its way (setting up a UDP socket may take a moment). */
   start(): void {
+    this.send(this.peer, this.request, () => { if (!this.done) this.startTimers(); });
+  }
+
+  private startTimers(): void {
     const { t1, t2 } = this.config;
-    this.send(this.peer, this.request);
     if (this.peer.transport === 'udp') {
-      let interval = t1;
+      let interval = this.isInvite ? 2 * t1 : t1;
       const retransmit = (): void => {
         if (this.state === 'completed' || this.state === 'terminated') return;
         if (this.isInvite && this.state !== 'calling') return;

@@ -255,8 +255,8 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     const t0 = Date.now();
     const play = p.ep.play(PROMPT);
     await sleep(600);
-    // FreeSWITCH's break_function prints nothing on success, which mod_event_socket turns into "-ERR no reply"
-    assert.equal(await st.ms.api(`uuid_break ${p.ep.uuid}`), '-ERR no reply\n');
+    // F7: `+OK\n` (Content-Length 4)
+    assert.equal(await st.ms.api(`uuid_break ${p.ep.uuid}`), '+OK\n');
     const r = await play;
     assert.ok(Date.now() - t0 < 1500, 'playback stopped early');
     assert.ok(Number(r.playbackMilliseconds) >= 400 && Number(r.playbackMilliseconds) < 1200, `played ${r.playbackMilliseconds} ms`);
@@ -279,35 +279,43 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     assert.ok(Date.now() - t1 >= 280, 'the break was consumed by the first playback only');
   });
 
-  it('uuid_break all also drops applications queued behind the current one', async () => {
+  it('two executes sent together: the second runs nested in the first; uuid_break all stops only the innermost file', async () => {
     const p = await party(st); parties.push(p);
-    const first = p.ep.play('silence_stream://2000');
+    const t0 = Date.now();
+    const first = p.ep.play('silence_stream://1000');
     const second = p.ep.play('silence_stream://2000');
-    let secondDone = false;
-    void second.then(() => { secondDone = true; });
-    await sleep(200);
+    await sleep(300);
     await st.ms.api(`uuid_break ${p.ep.uuid} all`);
-    await withTimeout(first, 500, 'first playback broken');
-    await sleep(600);
-    assert.equal(secondDone, false, 'the queued playback never started (its execute was flushed)');
-    assert.equal(outboundEvents(st).filter((e) => e['Event-Name'] === 'CHANNEL_EXECUTE' && e.Application === 'playback').length, 1);
+    const r2 = await withTimeout(second, 500, 'the nested playback broken');
+    assert.ok(Date.now() - t0 < 600, 'the nested playback ended at the break');
+    await withTimeout(first, 1500, 'the outer playback resumed and ended');
+    const stops = outboundEvents(st).filter((e) => e['Event-Name'] === 'PLAYBACK_STOP');
+    assert.deepEqual(stops.map((e) => [e['Playback-File-Path'], e['Playback-Status']]), [['silence_stream://2000', 'break'], ['silence_stream://1000', 'done']]);
+    assert.ok(Date.now() - t0 >= 1200, 'the outer second of silence was paused, not cut');
+    assert.ok(r2);
   });
 
-  it('uuid_break all stops a !-delimited list; plain uuid_break only the current file', async () => {
+  it('plain uuid_break and uuid_break all during a file stop only that file; in the pause between entries the list', async () => {
     const p = await party(st); parties.push(p);
     const list = ['silence_stream://3000', 'silence_stream://400'];
-    const play = p.ep.play(list);
-    await sleep(300);
-    await st.ms.api(`uuid_break ${p.ep.uuid}`);
-    await play;
-    const stops = outboundEvents(st).filter((e) => e['Event-Name'] === 'PLAYBACK_STOP');
-    assert.deepEqual(stops.map((e) => [e['Playback-File-Path'], e['Playback-Status']]), [['silence_stream://3000', 'break'], ['silence_stream://400', 'done']]);
+    for (const arg of [p.ep.uuid, `${p.ep.uuid} all`]) {
+      const before = outboundEvents(st).length;
+      const play = p.ep.play(list);
+      await sleep(300);
+      assert.equal(await st.ms.api(`uuid_break ${arg}`), '+OK\n');
+      await play;
+      const stops = outboundEvents(st).slice(before).filter((e) => e['Event-Name'] === 'PLAYBACK_STOP');
+      assert.deepEqual(stops.map((e) => [e['Playback-File-Path'], e['Playback-Status']]), [['silence_stream://3000', 'break'], ['silence_stream://400', 'done']], arg);
+    }
+    const before = outboundEvents(st).length;
     const t0 = Date.now();
-    const play2 = p.ep.play(list);
-    await sleep(300);
-    await st.ms.api(`uuid_break ${p.ep.uuid} all`);
-    await play2;
-    assert.ok(Date.now() - t0 < 700, 'the rest of the list was not played');
+    const play = p.ep.play(['silence_stream://200', 'silence_stream://2000']);
+    await sleep(300); // 200 ms entry + 100 ms into the 250 ms pause
+    await st.ms.api(`uuid_break ${p.ep.uuid}`);
+    const r = await play;
+    assert.ok(Date.now() - t0 < 600, 'the list ended in the pause');
+    assert.equal(r.playbackMilliseconds, '200', 'values of the first entry (F7d)');
+    assert.equal(outboundEvents(st).slice(before).filter((e) => e['Event-Name'] === 'PLAYBACK_START').length, 1);
   });
 
   it('in-band DTMF is only reported between start_dtmf and stop_dtmf', async () => {

@@ -649,11 +649,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
         return '+OK\n';
       }
       case 'uuid_break': {
-        // break_function writes nothing on success; mod_event_socket answers an empty api result "-ERR no reply"
+        // break_function answers `+OK` (F7: Content-Length 4, `+OK\n`)
         const l = leg(a[0]);
         if (!l) return '-ERR No Such Channel!\n';
         l.channel.breakMedia((a[1] ?? '').includes('all'));
-        return '';
+        return '+OK\n';
       }
       case 'uuid_dump': {
         const l = leg(a[0]);
@@ -744,7 +744,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     if (!a || !b || a === b) return `-ERR Invalid uuid ${!a ? aId ?? '' : bId ?? ''}\n`;
     setTimeout(async () => {
       // the transfer into the bridge interrupts what the legs were playing; their COMPLETEs come first
-      for (const l of [b, a]) l.channel.breakMedia(true);
+      for (const l of [b, a]) l.channel.interruptApps();
       await Promise.all([a, b].map((l) => l.channel.idle(200)));
       if (a.channel.hungUp || b.channel.hungUp) return;
       for (const l of [a, b]) l.channel.setProfile('Callee-ID-Name', 'unknown');

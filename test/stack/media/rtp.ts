@@ -284,7 +284,7 @@ export class RtpEndpoint extends EventEmitter {
    * Resolves 'done' at the end, 'stopped' when aborted or closed; never rejects. With no
    * remote set the audio is paced but not sent.
    */
-  async play(audio: PcmAudio, opts: { signal?: AbortSignal } = {}): Promise<'done' | 'stopped'> {
+  async play(audio: PcmAudio, opts: { signal?: AbortSignal; onFrame?: (samplesSent: number) => void } = {}): Promise<'done' | 'stopped'> {
     this.currentPlay?.abort();
     const mine = new AbortController();
     this.currentPlay = mine;
@@ -305,6 +305,7 @@ export class RtpEndpoint extends EventEmitter {
         const frame = new Int16Array(FRAME_SAMPLES); // zero-padded last frame
         frame.set(samples.subarray(off, off + FRAME_SAMPLES));
         this.sendAudioFrame(frame, now, i > 0);
+        opts.onFrame?.(Math.min(samples.length, off + FRAME_SAMPLES));
       }
       // Let the last frame's 20 ms elapse so back-to-back plays stay paced.
       await sleep(t0 + Math.ceil(samples.length / FRAME_SAMPLES) * FRAME_MS - performance.now());

@@ -695,6 +695,26 @@ Content-Length: 0
     rtp.close();
   });
 
+  it('a 2xx never ACKed (a late answer nobody took): retransmitted, then BYE RECOVERY_ON_TIMER_EXPIRE after 64*T1 and no channel left', async () => {
+    await engine.stop();
+    engine = await startMediaEngine({ sipPort: 0, eslPort: 0, t1Ms: 20 }); // 64*T1 = 1.28 s instead of 32 s
+    for (const [id, sdp] of [['n1', sdpFor(40000).replace(/\r\n/g, '\n')], ['n2', '']] as const) {
+      const t0 = Date.now();
+      peer.send(invite(id, sdp), engine.sipPort);
+      await peer.waitFor(new RegExp(`^SIP/2\\.0 200 OK[\\s\\S]*Call-ID: ${id}\\r\\n`));
+      assert.equal(engine.channels().filter((c) => c.callId === id && c.state !== 'HANGUP').length, 1);
+      const bye = await peer.waitFor(new RegExp(`^BYE [\\s\\S]*Call-ID: ${id}\\r\\n`), 4000);
+      const after = Date.now() - t0;
+      assert.ok(after >= 1200 && after < 2500, `BYE ${after} ms after the INVITE (64*T1 = 1280 ms)`);
+      assert.match(bye, /\r\nReason: Q\.850;cause=102;text="RECOVERY_ON_TIMER_EXPIRE"\r\n/);
+      const oks = peer.received.filter((m) => m.startsWith('SIP/2.0 200 OK') && m.includes(`Call-ID: ${id}\r\n`) && m.includes('INVITE'));
+      assert.ok(oks.length >= 5, `the 2xx was retransmitted (${oks.length} copies)`);
+      await sleep(400); // the BYE's own transaction (nobody answers it here) is waited for 200 ms
+      const ch = engine.channels().filter((c) => c.callId === id);
+      assert.deepEqual(ch.map((c) => c.state), ['HANGUP'], 'the channel was hung up, not kept');
+    }
+  });
+
   it('INVITE without SDP (3pcc): FreeSWITCH offers RTP/SAVP with 11 crypto lines, then RTP/AVP', async () => {
     peer.send(invite('c2', ''), engine.sipPort);
     const ok = await peer.waitFor(/^SIP\/2\.0 200 OK/);

@@ -23,6 +23,8 @@ export interface EngineConfig {
   rtpPortMin: number; rtpPortMax: number;
   heartbeatIntervalMs: number;
   hostname: string;
+  /** SIP T1 in ms (sofia: 500); a 2xx not ACKed after 64*T1 hangs the channel up */
+  t1Ms: number;
   log: (line: string) => void;
 }
 
@@ -82,7 +84,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
   constructor(private readonly cfg: EngineConfig) {
     this.core = { coreUuid: randomUUID(), hostname: cfg.hostname, ipv4: hostIPv4(), ipv6: hostIPv6() };
-    this.ua = new SipUa(cfg.sipAddress, cfg.sipPort, this, cfg.log);
+    this.ua = new SipUa(cfg.sipAddress, cfg.sipPort, this, cfg.log, cfg.t1Ms);
     this.inbound = new InboundListener(this, cfg.password);
   }
 
@@ -416,6 +418,18 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   onCancel(dialog: Dialog): void {
     const leg = this.byDialog.get(dialog);
     if (leg) void leg.channel.remoteHangup('ORIGINATOR_CANCEL');
+  }
+
+  /**
+   * sofia gave up waiting for the ACK of our 2xx (64*T1): mod_sofia hangs the channel up with the cause of a 408,
+   * RECOVERY_ON_TIMER_EXPIRE, and sends a BYE, so a 200 that reached nobody (a late answer after the app's timeout)
+   * leaves no channel behind.
+   */
+  onAckTimeout(dialog: Dialog): void {
+    const leg = this.byDialog.get(dialog);
+    if (!leg) return;
+    this.log(`[sip] hanging up ${leg.channel.uuid}: 2xx never ACKed`);
+    void leg.channel.hangup('RECOVERY_ON_TIMER_EXPIRE');
   }
 
   async sendBye(ch: Channel, cause: string): Promise<void> {

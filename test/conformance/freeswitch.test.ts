@@ -241,6 +241,34 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     await st.stop();
   });
 
+  it('between prompts the channel sends silence frames on the same stream, not nothing', async () => {
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    try {
+      const ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: sdpFor(sock.address().port) }), 5000, 'createEndpoint');
+      await sleep(600);
+      const idle = got.splice(0);
+      assert.ok(idle.length >= 20, `${idle.length} packets in 600 ms with nothing playing`);
+      for (const p of idle) {
+        assert.equal(p[1] & 0x7f, 0, 'PCMU');
+        assert.ok(p.subarray(12).every((b) => b === 0xff), 'PCMU silence');
+      }
+      await ep.play('tone_stream://%(300,0,1000)');
+      await sleep(300);
+      const all = [...idle, ...got];
+      const ssrcs = new Set(all.map((p) => p.readUInt32BE(8)));
+      assert.equal(ssrcs.size, 1, 'prompts and silence are one stream');
+      const tone = got.filter((p) => !p.subarray(12).every((b) => b === 0xff));
+      assert.ok(tone.length >= 12, `the tone was sent (${tone.length} frames)`);
+      assert.ok(got.length - tone.length >= 8, 'silence again after the prompt');
+      await ep.destroy();
+    } finally {
+      sock.close();
+    }
+  });
+
   it('playback of a missing file: FILE NOT FOUND, no PLAYBACK_START/STOP, fsmrf rejects', async () => {
     const p = await party(st); parties.push(p);
     await assert.rejects(p.ep.play('/no/such/prompt.wav'), /File Not Found/);

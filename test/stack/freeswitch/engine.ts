@@ -407,6 +407,8 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   private setRtpTarget(leg: Leg, a: NegotiatedAudio): void {
     if (leg.channel.rtp && !this.isSelf(leg, a)) {
       leg.channel.rtp.setRemote({ address: a.address, port: a.port, codec: a.codec, payloadType: a.payloadType, telephoneEventPt: a.telephoneEventPt });
+      // between prompts FreeSWITCH keeps sending (silence frames), it does not go quiet
+      leg.channel.rtp.setIdleSilence(true);
     }
   }
 

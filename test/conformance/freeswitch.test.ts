@@ -307,6 +307,18 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     assert.ok(Date.now() - t1 >= 280, 'the break was consumed by the first playback only');
   });
 
+  it('a sticky uuid_break all (nothing running: CF_BREAK = 2) ends the whole next list; a sticky plain break only its first file', async () => {
+    const p = await party(st); parties.push(p);
+    const list = ['silence_stream://300', 'silence_stream://300'];
+    for (const [arg, files] of [[`${p.ep.uuid} all`, 1], [p.ep.uuid, 2]] as const) {
+      const before = outboundEvents(st).length;
+      await st.ms.api(`uuid_break ${arg}`);
+      await p.ep.play([...list]);
+      const starts = outboundEvents(st).slice(before).filter((e) => e['Event-Name'] === 'PLAYBACK_START');
+      assert.equal(starts.length, files, arg);
+    }
+  });
+
   it('two executes sent together: the second runs nested in the first; uuid_break all stops only the innermost file', async () => {
     const p = await party(st); parties.push(p);
     const t0 = Date.now();

@@ -66,6 +66,8 @@ async function openFileString(list: string): Promise<Source | undefined> {
 // ---- playback core ---------------------------------------------------------------------------------------------
 
 type PlayStatus = 'done' | 'break' | 'notfound' | 'hangup';
+/** a playFile result: `breakAll` when a CF_BREAK of value 2 (a `uuid_break all` with nothing running) stopped it */
+interface PlayResult { status: PlayStatus; breakAll: boolean }
 
 interface PlayOptions {
   /** stop the file on any digit (play_and_get_digits) */
@@ -106,11 +108,11 @@ async function sendAudio(run: AppRun, audio: PcmAudio, stop: AbortSignal, from =
  * switch_ivr_play_file: PLAYBACK_START, paced audio, playback_* variables, PLAYBACK_STOP. A break or a digit ends
  * the file; the STOP for a digit goes out with the DTMF event (same read, F6), for a uuid_break on the next frame.
  */
-async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Promise<PlayStatus> {
+async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Promise<PlayResult> {
   const ch = run.channel;
   const src = path.startsWith('file_string://') ? await openFileString(path.slice('file_string://'.length)) : await openSource(path);
-  if (!src) return 'notfound';
-  if (run.signal.aborted) return 'hangup';
+  if (!src) return { status: 'notfound', breakAll: false };
+  if (run.signal.aborted) return { status: 'hangup', breakAll: false };
 
   const stop = new AbortController();
   let status: PlayStatus = 'done';
@@ -156,14 +158,16 @@ async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Prom
 
   ch.played.push(path);
   ch.fire(ch.event('PLAYBACK_START', SITES.playbackStart, { after: [['Playback-File-Path', path]] }));
-  if (ch.takeBreak()) onBreak(); // a uuid_break that arrived before the file started (CF_BREAK)
+  // a uuid_break that arrived while nothing ran (CF_BREAK); its `all` value (2) ends a whole list
+  const sticky = ch.takeBreak();
+  if (sticky) onBreak();
   for (let i = 0; src.loops < 0 || i < Math.max(1, src.loops); i++) {
     if (stop.signal.aborted) break;
     const pos = await sendAudio(run, src.audio, stop.signal);
     if (!stopped) played = Math.min(total, i * src.audio.samples.length + pos);
   }
   finish();
-  return status;
+  return { status, breakAll: sticky === 2 };
 }
 
 /** FreeSWITCH's playback_sleep_val: the pause between the entries of a `!`-list (F7: ~261 ms STOP -> START). */
@@ -200,8 +204,8 @@ const playback: AppImpl = async (run) => {
   for (let i = 0; i < files.length; i++) {
     if (i > 0 && (await entryPause(run)) !== 'done') break;
     const r = await playFile(run, files[i]);
-    if (r === 'notfound') { response = 'FILE NOT FOUND'; continue; }
-    if (r === 'hangup') break;
+    if (r.status === 'notfound') { response = 'FILE NOT FOUND'; continue; }
+    if (r.status === 'hangup' || r.breakAll) break;
   }
   ch.setVar('current_application_response', response);
   return response;

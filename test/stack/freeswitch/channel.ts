@@ -1,6 +1,6 @@
 /**
  * One FreeSWITCH session as seen through the event socket: caller profile, channel state, ordered channel
- * variables, the bridge partner, the RTP endpoint and the serial application queue.
+ * variables, the bridge partner, the RTP endpoint and the applications the session thread runs (nested, F7c).
  *
  * Event bodies are rebuilt from this model every time (never pasted): core headers, channel headers, the
  * `Caller-*` profile, `Other-Leg-*` while bridged, then `variable_*` in insertion order. Setting a variable moves

@@ -8,9 +8,19 @@ import { breakPlayback, type Endpoint } from './gateway';
  * FreeSWITCH keeps a uuid_break that finds nothing playing and applies it to the next playback,
  * so a break is sent only while one of our playbacks is in flight, and an announcement that was
  * cut short by a break nobody asked for (a break racing the natural end of the music) is replayed.
+ *
+ * What it relies on, as FreeSWITCH 1.10.12 behaves (reference F7–F7d, facts 25–26): every file is
+ * its own single-file `playback`, so a uuid_break ends the file and the execute (a break inside a
+ * `!`-list would only skip to the next entry); an execute sent while another plays runs at once,
+ * nested, so the announcement is started only after the music has reported its end (never two
+ * playbacks at once, and the hangup at the end of a call is not held up by anything); a broken
+ * file reports the right `playback_last_offset_pos` but keeps the previous file's playback_ms, so
+ * "cut at once" is read from the offset (and the time it took), never from playback_ms.
  */
 /** how long to wait for a broken playback to report its end before going on regardless */
 const SILENCE_WAIT_MS = 2000;
+/** an announcement that stopped before this much of it played was cut by a stale break (8 kHz samples: 50 ms) */
+const CUT_AT_ONCE_SAMPLES = 400;
 
 export class Announcer {
   private generation = 0;
@@ -24,7 +34,7 @@ export class Announcer {
     private readonly log: Logger,
   ) {}
 
-  private play(file: string): Promise<{ playbackMilliseconds?: string }> {
+  private play(file: string): Promise<{ playbackMilliseconds?: string; playbackLastOffsetPos?: string }> {
     const p = this.ep.play(file);
     const tracked = p.finally(() => {
       if (this.inFlight === tracked) this.inFlight = undefined;
@@ -67,10 +77,13 @@ export class Announcer {
     await this.silence();
     for (let tries = 0; tries < 2 && gen === this.generation && !this.closed; tries++) {
       try {
+        const started = Date.now();
         const r = await this.play(file);
-        const ms = Number(r.playbackMilliseconds ?? NaN);
-        // cut short at once by a stale break (not ours: the generation is unchanged)? play it again
-        if (!(ms < 50) || gen !== this.generation) break;
+        // cut short at once by a stale break (not ours: the generation is unchanged)? play it again.
+        // The offset is where the file stopped; playback_ms of a broken file is the previous file's.
+        const offset = Number(r.playbackLastOffsetPos ?? NaN);
+        const cut = Number.isFinite(offset) ? offset < CUT_AT_ONCE_SAMPLES : Date.now() - started < 50;
+        if (!cut || gen !== this.generation) break;
       } catch (err) {
         if (!this.closed) this.log.warn({ err: (err as Error).message, file }, 'announcement failed');
         break;

@@ -251,8 +251,10 @@ async function forbidSdes(ms: Mrf.MediaServer): Promise<void> {
 }
 
 /**
- * Stops what the endpoint is playing. Not `uuid_break <uuid> all`: that also discards executes
- * queued behind it, whose completion events then never come, and fsmrf would wait for them forever.
+ * Stops the file the endpoint is playing (the innermost one; FreeSWITCH answers `+OK`). Not
+ * `uuid_break <uuid> all`: for executes sent by sendmsg it stops no more than the plain break (F7b)
+ * and also discards executes FreeSWITCH has not parsed yet, whose completion events then never
+ * come, and fsmrf would wait for them forever.
  */
 export async function breakPlayback(ep: Endpoint): Promise<void> {
   await ep.api('uuid_break', ep.uuid);

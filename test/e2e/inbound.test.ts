@@ -193,6 +193,18 @@ describe('inbound calls (e2e: SIPp → SIP engine → service → media engine)'
     await eventually(async () => (await probe.callersInLine()) === 0, 5000, 'the caller to leave the line');
   });
 
+  it('stops the hold music at once when the caller hangs up (FreeSWITCH runs the hangup nested in the music)', async () => {
+    const before = new Set(stack.media.channels().map((c) => c.uuid));
+    // a foreign caller gets no offer: only the 4 s of hold music, left after 1.5 s by a BYE
+    ok(await caller('caller-abandon.xml', '+442071234568', { pauseMs: 1500 }));
+    const mine = (): ReturnType<typeof stack.media.channels> => stack.media.channels().filter((c) => !before.has(c.uuid));
+    await eventually(async () => mine().length === 1 && mine()[0].state === 'HANGUP', 3000, "the caller's media channel to hang up");
+    const [ch] = mine();
+    assert.deepEqual(ch.played.map((p) => path.basename(p)), ['hold-music.wav'], 'the caller heard hold music only');
+    // 20 ms frames: 1.5 s in the call is ~75 packets; music streamed on to its end (4 s) would be ~200
+    assert.ok(ch.rtp.packetsSent < 75 + 25, `${ch.rtp.packetsSent} RTP packets sent to a caller who left after 1.5 s`);
+  });
+
   it('keeps the caller in the queue when the request cannot be stored (Redis down), and stores it once Redis is back', async () => {
     const number = '+79161110015';
     const run = caller(path.join(FIXTURES, 'caller-digit-then-1.xml'), number, { keys: { caller: number, digit: '1' }, pauseMs: 2500 });

@@ -106,7 +106,7 @@ export interface EndpointLike {
   readonly conn: { on(event: string, cb: (evt: EslEventLike) => void): void; disconnect(): void };
   readonly dialog: { destroy(): Promise<void> };
   play(file: string | string[]): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string; playbackLastOffsetPos?: string }>;
-  playCollect(opts: { file: string; min: number; max: number; tries: number; timeout: number }): Promise<Record<string, string | null | undefined>>;
+  playCollect(opts: { file: string; min: number; max: number; tries: number; timeout: number; terminators?: string }): Promise<Record<string, string | null | undefined>>;
   execute(app: string, arg?: string): Promise<EslEventLike>;
   api(command: string, args?: string | string[]): Promise<{ headers: Array<{ name: string; value: string }>; body: string }>;
   modify(sdp: string): Promise<unknown>;
@@ -114,6 +114,7 @@ export interface EndpointLike {
   unbridge(): Promise<void>;
   destroy(): Promise<void>;
   on(event: 'dtmf', cb: (e: Record<string, string>) => void): void;
+  on(event: 'playback-start' | 'playback-stop', cb: (e: { file?: string }) => void): void;
   once(event: 'dtmf', cb: (e: Record<string, string>) => void): void;
 }
 export interface MediaServerLike {

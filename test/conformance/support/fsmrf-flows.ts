@@ -12,6 +12,10 @@ import { startFsStack, withTimeout, type FsStack, type WireChunk, type EndpointL
 export const REFERENCE = '/work/shared/reference/fsmrf';
 export const PROMPT = join(REFERENCE, 'media', 'prompt_2s.wav');
 const INBAND_PCAP = join(REFERENCE, 'media', 'inband_dtmf_1.pcap');
+/** Flows whose wires and SIPp scenarios are vendored (reference-wires/fsmrf, scenarios/fsmrf). */
+export const VENDORED = ['F6', 'F7', 'F7b', 'F7c', 'F7d'];
+export const WIRES = join(__dirname, '..', 'reference-wires', 'fsmrf');
+const SCENARIOS = join(__dirname, '..', 'scenarios', 'fsmrf');
 
 export interface FlowOutcome {
   log: string[];
@@ -27,6 +31,41 @@ export interface FlowOutcome {
 type FlowApp = (st: FsStack, ctx: { log: (s: string) => void; dtmf: Array<Record<string, string>>; calleeUri?: string }) => (req: Parameters<Parameters<FsStack['srf']['invite']>[0]>[0], res: Parameters<Parameters<FsStack['srf']['invite']>[0]>[1]) => Promise<unknown>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The list F7–F7d play (the WAV is the reference prompt). */
+export const LIST = ['silence_stream://2000', PROMPT, 'silence_stream://1500'];
+
+/** F7, F7b, F7d: play LIST and send `uuid_break <uuid>[ all]` during the WAV or in the pause after the first entry. */
+function breakFlow(o: { all: boolean; when: 'during-prompt' | 'after-first-stop'; afterMs?: number; fallbackMs?: number }): FlowApp {
+  return (st, { log }) => async (req, res) => {
+    const { endpoint, dialog } = await st.ms.connectCaller(req, res);
+    let broke = false;
+    const doBreak = async (why: string): Promise<void> => {
+      if (broke) return;
+      broke = true;
+      log(`sending api uuid_break (${why})`);
+      const r = await endpoint.api('uuid_break', o.all ? `${endpoint.uuid} all` : endpoint.uuid);
+      log(`uuid_break response ${JSON.stringify((r as { body?: string } | undefined)?.body)}`);
+    };
+    endpoint.on('playback-start', (evt: { file?: string }) => {
+      log(`ep playback-start ${JSON.stringify(evt)}`);
+      if (o.when === 'during-prompt' && evt.file === PROMPT) setTimeout(() => void doBreak('during the 2nd entry'), o.afterMs);
+    });
+    endpoint.on('playback-stop', (evt: { file?: string }) => {
+      log(`ep playback-stop ${JSON.stringify(evt)}`);
+      if (o.when === 'after-first-stop' && evt.file === LIST[0]) void doBreak('1st entry stopped');
+    });
+    const fallback = o.fallbackMs ? setTimeout(() => void doBreak('fallback'), o.fallbackMs) : undefined;
+    const t0 = Date.now();
+    const result = await endpoint.play(LIST);
+    clearTimeout(fallback);
+    log(`play result after ${Date.now() - t0} ms ${JSON.stringify(result)}`);
+    await sleep(1500); // does anything of the list still play after the break?
+    await endpoint.destroy();
+    await dialog.destroy();
+    return result;
+  };
+}
 
 const APPS: Record<string, FlowApp> = {
   F1: (st, { log }) => async (req, res) => {
@@ -79,6 +118,39 @@ const APPS: Record<string, FlowApp> = {
     await dlg2.destroy();
     return { mlines };
   },
+  F6: (st, { log, dtmf }) => async (req, res) => {
+    const { endpoint, dialog } = await st.ms.connectCaller(req, res);
+    endpoint.on('dtmf', (evt) => { dtmf.push(evt); log(`ep dtmf event ${JSON.stringify(evt)}`); });
+    const result = await endpoint.playCollect({ file: 'silence_stream://4000', min: 11, max: 12, tries: 1, timeout: 5000, terminators: '#' });
+    log(`playCollect result ${JSON.stringify(result)}`);
+    await endpoint.destroy();
+    await dialog.destroy();
+    return result;
+  },
+  F7: breakFlow({ all: false, when: 'during-prompt', afterMs: 1000, fallbackMs: 3000 }),
+  F7b: breakFlow({ all: true, when: 'during-prompt', afterMs: 600, fallbackMs: 3500 }),
+  F7d: breakFlow({ all: false, when: 'after-first-stop' }),
+  F7c: (st, { log }) => async (req, res) => {
+    const { endpoint, dialog } = await st.ms.connectCaller(req, res);
+    let second: Promise<unknown> | undefined;
+    endpoint.on('playback-start', (evt: { file?: string }) => {
+      log(`ep playback-start ${JSON.stringify(evt)}`);
+      if (evt.file === LIST[0] && !second) {
+        second = sleep(500).then(() => endpoint.execute('playback', 'silence_stream://1200')).then((e) => {
+          log(`second execute completed: ${e.getHeader('Application-Data')} response ${e.getHeader('Application-Response')}`);
+          return e.getHeader('Application-Response');
+        });
+      }
+    });
+    endpoint.on('playback-stop', (evt: unknown) => log(`ep playback-stop ${JSON.stringify(evt)}`));
+    const t0 = Date.now();
+    const result = await endpoint.play(LIST);
+    log(`play result after ${Date.now() - t0} ms`);
+    const inner = await Promise.race([second, sleep(3000)]);
+    await endpoint.destroy();
+    await dialog.destroy();
+    return { result, inner };
+  },
   F5: (st, { log, dtmf }) => async (req, res) => {
     const { endpoint, dialog } = await st.ms.connectCaller(req, res);
     endpoint.on('dtmf', (evt) => { dtmf.push(evt); log(`ep dtmf event ${JSON.stringify(evt)}`); });
@@ -94,7 +166,10 @@ const APPS: Record<string, FlowApp> = {
 function scenario(flow: string, name: 'uac.xml' | 'uas.xml'): string {
   const dir = mkdtempSync(join(tmpdir(), `fs-${flow}-`));
   const file = join(dir, name);
-  writeFileSync(file, readFileSync(join(REFERENCE, flow, name), 'utf8').replace('/var/lib/sounds/demo/prompts/inband_dtmf_1.pcap', INBAND_PCAP));
+  const src = VENDORED.includes(flow) ? join(SCENARIOS, flow, name) : join(REFERENCE, flow, name);
+  writeFileSync(file, readFileSync(src, 'utf8')
+    .replace('/var/lib/sounds/demo/prompts/inband_dtmf_1.pcap', INBAND_PCAP)
+    .replace('/var/lib/sounds/demo/prompts/rfc2833_89161234567_pound.pcap', join(SCENARIOS, 'F6', 'rfc2833_89161234567_pound.pcap')));
   return file;
 }
 

@@ -66,73 +66,146 @@ async function openFileString(list: string): Promise<Source | undefined> {
 // ---- playback core ---------------------------------------------------------------------------------------------
 
 type PlayStatus = 'done' | 'break' | 'notfound' | 'hangup';
+/** a playFile result: `breakAll` when a CF_BREAK of value 2 (a `uuid_break all` with nothing running) stopped it */
+interface PlayResult { status: PlayStatus; breakAll: boolean }
 
 interface PlayOptions {
   /** stop the file on any digit (play_and_get_digits) */
   stopOnDigit?: (d: DtmfDigit) => boolean;
 }
 
-async function sendAudio(ch: Channel, audio: PcmAudio, signal: AbortSignal): Promise<void> {
-  if (ch.rtp) { await ch.rtp.play(audio, { signal }); return; }
-  // no media path: keep the timing
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, (audio.samples.length / 8000) * 1000);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
+/**
+ * Sends `audio` paced from sample `from`; pauses while a nested application runs (run.hold) and goes on where it
+ * stopped. Resolves with the position reached (samples).
+ */
+async function sendAudio(run: AppRun, audio: PcmAudio, stop: AbortSignal, from = 0): Promise<number> {
+  const ch = run.channel;
+  let pos = from;
+  while (pos < audio.samples.length && !stop.aborted) {
+    await run.hold.wait(stop);
+    if (stop.aborted) break;
+    const paused = run.hold.signal;
+    const signal = AbortSignal.any([stop, paused]);
+    const slice: PcmAudio = { sampleRate: audio.sampleRate, samples: audio.samples.subarray(pos) };
+    const base = pos;
+    if (ch.rtp) {
+      await ch.rtp.play(slice, { signal, onFrame: (n) => { pos = Math.min(audio.samples.length, base + n); } });
+      if (!signal.aborted) pos = audio.samples.length;
+    } else {
+      // no media path: keep the timing
+      const t0 = Date.now();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, (slice.samples.length / 8000) * 1000);
+        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+      pos = Math.min(audio.samples.length, base + (signal.aborted ? (Date.now() - t0) * 8 : slice.samples.length));
+    }
+  }
+  return pos;
 }
 
-/** switch_ivr_play_file: PLAYBACK_START, paced audio, playback_* variables, PLAYBACK_STOP. */
-async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Promise<{ status: PlayStatus; breakAll: boolean }> {
+/**
+ * switch_ivr_play_file: PLAYBACK_START, paced audio, playback_* variables, PLAYBACK_STOP. A break or a digit ends
+ * the file; the STOP for a digit goes out with the DTMF event (same read, F6), for a uuid_break on the next frame.
+ */
+async function playFile(run: AppRun, path: string, opts: PlayOptions = {}): Promise<PlayResult> {
   const ch = run.channel;
   const src = path.startsWith('file_string://') ? await openFileString(path.slice('file_string://'.length)) : await openSource(path);
   if (!src) return { status: 'notfound', breakAll: false };
-  if (run.signal.aborted) return { status: 'hangup', breakAll: true };
+  if (run.signal.aborted) return { status: 'hangup', breakAll: false };
 
   const stop = new AbortController();
   let status: PlayStatus = 'done';
-  let breakAll = false;
+  let played = 0;
+  let stopped = false;
+  const total = src.audio.samples.length * (src.loops < 0 ? Number.POSITIVE_INFINITY : Math.max(1, src.loops));
+  const silenceStream = path.startsWith('silence_stream://');
+  const started = Date.now();
+  /** the end of the file: variables, then PLAYBACK_STOP (once) */
+  const finish = (): void => {
+    if (stopped) return;
+    stopped = true;
+    run.signal.removeEventListener('abort', onHangup);
+    ch.digitListeners.delete(digitHook);
+    if (run.onBreak === onBreak) run.onBreak = undefined;
+    if (status === 'done' || status === 'hangup') played = Math.min(total, status === 'done' ? total : played);
+    // silence_stream positions count on from the previous entry's (F7: 5280 + 12000 = 17280)
+    const prev = parseInt(ch.getVar('playback_last_offset_pos') ?? '0', 10) || 0;
+    ch.setVar('playback_last_offset_pos', silenceStream ? prev + played : played);
+    // a broken file leaves playback_ms/seconds/samples as the previous file set them (fact 25)
+    if (status !== 'break' || ch.getVar('playback_ms') === undefined) {
+      const ms = Math.round(played / 8);
+      ch.setVar('playback_seconds', Math.floor(ms / 1000));
+      ch.setVar('playback_ms', ms);
+      ch.setVar('playback_samples', played);
+    }
+    ch.fire(ch.event('PLAYBACK_STOP', SITES.playbackStop, {
+      after: [['Playback-File-Path', path], ['Playback-Status', status === 'done' ? 'done' : 'break']],
+    }));
+  };
   const onHangup = (): void => { status = 'hangup'; stop.abort(); };
   run.signal.addEventListener('abort', onHangup, { once: true });
-  ch.mediaBreak = (all) => { status = 'break'; breakAll = all; stop.abort(); };
-  const digitHook = (d: DtmfDigit): void => { if (opts.stopOnDigit?.(d)) { status = 'break'; stop.abort(); } };
+  const onBreak = (): void => { status = 'break'; stop.abort(); };
+  run.onBreak = onBreak;
+  const digitHook = (d: DtmfDigit): void => {
+    if (!opts.stopOnDigit?.(d) || stopped) return;
+    status = 'break';
+    played = Math.min(total, Math.round((Date.now() - started) * 8));
+    stop.abort();
+    finish();
+  };
   if (opts.stopOnDigit) ch.digitListeners.add(digitHook);
 
   ch.played.push(path);
   ch.fire(ch.event('PLAYBACK_START', SITES.playbackStart, { after: [['Playback-File-Path', path]] }));
-  const sticky = ch.takeBreak(); // a uuid_break that arrived before the file started
-  if (sticky) { status = 'break'; breakAll = sticky === 2; stop.abort(); }
-  const started = Date.now();
-  const total = src.audio.samples.length * (src.loops < 0 ? Number.POSITIVE_INFINITY : Math.max(1, src.loops));
+  // a uuid_break that arrived while nothing ran (CF_BREAK); its `all` value (2) ends a whole list
+  const sticky = ch.takeBreak();
+  if (sticky) onBreak();
   for (let i = 0; src.loops < 0 || i < Math.max(1, src.loops); i++) {
     if (stop.signal.aborted) break;
-    await sendAudio(ch, src.audio, stop.signal);
+    const pos = await sendAudio(run, src.audio, stop.signal);
+    if (!stopped) played = Math.min(total, i * src.audio.samples.length + pos);
   }
-  run.signal.removeEventListener('abort', onHangup);
-  ch.digitListeners.delete(digitHook);
-  ch.mediaBreak = undefined;
-
-  const played = Math.min(total, status === 'done' ? total : Math.round((Date.now() - started) * 8));
-  const ms = Math.round(played / 8);
-  ch.setVar('playback_last_offset_pos', played);
-  ch.setVar('playback_seconds', Math.floor(ms / 1000));
-  ch.setVar('playback_ms', ms);
-  ch.setVar('playback_samples', played);
-  ch.fire(ch.event('PLAYBACK_STOP', SITES.playbackStop, {
-    after: [['Playback-File-Path', path], ['Playback-Status', status === 'done' ? 'done' : 'break']],
-  }));
-  return { status, breakAll };
+  finish();
+  return { status, breakAll: sticky === 2 };
 }
 
-/** playback <file>: with `playback_delimiter` set, each delimited file is its own play_file call. */
+/** FreeSWITCH's playback_sleep_val: the pause between the entries of a `!`-list (F7: ~261 ms STOP -> START). */
+const PLAYBACK_SLEEP_MS = 250;
+
+/** The pause between two entries; a uuid_break in it ends the list (F7d). */
+function entryPause(run: AppRun): Promise<'break' | 'hangup' | 'done'> {
+  return new Promise((resolve) => {
+    const end = (r: 'break' | 'hangup' | 'done'): void => {
+      clearTimeout(t);
+      run.signal.removeEventListener('abort', onAbort);
+      if (run.onBreak === onBreak) run.onBreak = undefined;
+      resolve(r);
+    };
+    const onAbort = (): void => end('hangup');
+    const onBreak = (): void => end('break');
+    const t = setTimeout(() => end('done'), PLAYBACK_SLEEP_MS);
+    run.signal.addEventListener('abort', onAbort, { once: true });
+    run.onBreak = onBreak;
+    if (run.signal.aborted) end('hangup');
+    else if (run.channel.takeBreak()) end('break');
+  });
+}
+
+/**
+ * playback <file>: with `playback_delimiter` set, each delimited file is its own play_file call with a pause
+ * between them. A break during a file ends only that file (F7, F7b); a break in the pause ends the list (F7d).
+ */
 const playback: AppImpl = async (run) => {
   const ch = run.channel;
   const delim = ch.getVar('playback_delimiter');
   const files = delim && !run.arg.startsWith('file_string://') ? run.arg.split(delim) : [run.arg];
   let response = 'FILE PLAYED';
-  for (const f of files) {
-    const r = await playFile(run, f);
+  for (let i = 0; i < files.length; i++) {
+    if (i > 0 && (await entryPause(run)) !== 'done') break;
+    const r = await playFile(run, files[i]);
     if (r.status === 'notfound') { response = 'FILE NOT FOUND'; continue; }
-    if (r.status === 'hangup' || (r.status === 'break' && r.breakAll)) break;
+    if (r.status === 'hangup' || r.breakAll) break;
   }
   ch.setVar('current_application_response', response);
   return response;
@@ -228,15 +301,15 @@ const sleep: AppImpl = async (run) => {
   const ms = parseInt(run.arg, 10) || 0;
   await new Promise<void>((resolve) => {
     const t = setTimeout(finish, ms);
-    function finish(): void { clearTimeout(t); run.channel.mediaBreak = undefined; resolve(); }
-    run.channel.mediaBreak = finish;
+    function finish(): void { clearTimeout(t); if (run.onBreak === finish) run.onBreak = undefined; resolve(); }
+    run.onBreak = finish;
     run.signal.addEventListener('abort', finish, { once: true });
     if (run.channel.takeBreak()) finish();
   });
   return '_none_';
 };
 
-/** park (as an executed app): holds the queue until the channel hangs up. */
+/** park (as an executed app): runs until the channel hangs up (executes sent meanwhile run nested in it). */
 const park: AppImpl = (run) => new Promise((resolve) => {
   if (run.signal.aborted) resolve('_none_');
   else run.signal.addEventListener('abort', () => resolve('_none_'), { once: true });

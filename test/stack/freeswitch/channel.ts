@@ -1,6 +1,6 @@
 /**
  * One FreeSWITCH session as seen through the event socket: caller profile, channel state, ordered channel
- * variables, the bridge partner, the RTP endpoint and the serial application queue.
+ * variables, the bridge partner, the RTP endpoint and the applications the session thread runs (nested, F7c).
  *
  * Event bodies are rebuilt from this model every time (never pasted): core headers, channel headers, the
  * `Caller-*` profile, `Other-Leg-*` while bridged, then `variable_*` in insertion order. Setting a variable moves
@@ -24,7 +24,7 @@ const APP_START_DELAY_MS = 20;
 /** Q.850 causes the stand-in can produce. */
 export const CAUSE_CODES: Record<string, number> = {
   NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21, DESTINATION_OUT_OF_ORDER: 27,
-  NORMAL_UNSPECIFIED: 31, ORIGINATOR_CANCEL: 487, MEDIA_TIMEOUT: 604, NO_ROUTE_DESTINATION: 3, SYSTEM_SHUTDOWN: 503,
+  NORMAL_UNSPECIFIED: 31, RECOVERY_ON_TIMER_EXPIRE: 102, ORIGINATOR_CANCEL: 487, MEDIA_TIMEOUT: 604, NO_ROUTE_DESTINATION: 3, SYSTEM_SHUTDOWN: 503,
 };
 
 /** Order of switch_caller_profile_event_set_data; empty fields are left out. */
@@ -57,11 +57,47 @@ export interface AppRun {
   channel: Channel;
   app: string;
   arg: string;
-  /** aborted by hangup (and, for media apps, by uuid_break through Channel.breakMedia) */
+  /** aborted by hangup and by a transfer (uuid_bridge) that takes the channel away from its applications */
   signal: AbortSignal;
+  /**
+   * uuid_break hook of this application (set while it plays a file or pauses between files). A break reaches only
+   * the innermost running application; with no hook it stays pending as CF_BREAK.
+   */
+  onBreak?: () => void;
+  /** paused while an application runs nested inside this one (FreeSWITCH parses events every frame, fact 26) */
+  readonly hold: Hold;
 }
 /** Returns the Application-Response. */
 export type AppImpl = (run: AppRun) => Promise<string>;
+
+/** Applications whose frame loop parses the session's pending events, so a new execute runs nested in them. */
+const PARSES_EVENTS = new Set(['playback', 'play_and_get_digits', 'sleep', 'park']);
+
+/** Pause/resume of an application while a nested one runs. */
+export class Hold {
+  private depth = 0;
+  private ctl = new AbortController();
+  private waiters: Array<() => void> = [];
+  get paused(): boolean { return this.depth > 0; }
+  /** aborts when the application is paused */
+  get signal(): AbortSignal { return this.ctl.signal; }
+  pause(): void { if (this.depth++ === 0) this.ctl.abort(); }
+  resume(): void {
+    if (this.depth === 0 || --this.depth > 0) return;
+    this.ctl = new AbortController();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+  /** resolves once not paused (or when `stop` aborts) */
+  wait(stop: AbortSignal): Promise<void> {
+    if (!this.paused || stop.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      stop.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+}
 
 interface QueuedApp { app: string; arg: string; eventUuid: string; loops: number }
 
@@ -82,18 +118,19 @@ export class Channel {
   readonly dtmf: string[] = [];
   /** set while an app wants digits (play_and_get_digits); receives every DTMF after the DTMF event */
   readonly digitListeners = new Set<(d: DtmfDigit) => void>();
-  /** uuid_break hook of the running media operation */
-  mediaBreak?: (all: boolean) => void;
   /**
    * CF_BREAK: a uuid_break that found nothing playing stays set and stops the next media operation at once
    * (1 = break, 2 = break all), as the flag does in FreeSWITCH.
    */
   pendingBreak: 0 | 1 | 2 = 0;
-  private readonly queue: QueuedApp[] = [];
+  /** sendmsg executes not yet parsed by the session thread (its private event queue) */
+  private readonly pending: QueuedApp[] = [];
+  /** running applications, innermost last (nested executes, fact 26) */
+  private readonly stack: Array<{ run: AppRun; interrupt: AbortController }> = [];
+  private parseTimer?: NodeJS.Timeout;
   private pendingWake?: () => void;
-  private running = false;
-  /** settles when the application queue has run dry */
-  private drained: Promise<void> = Promise.resolve();
+  /** resolved when no application runs and none is pending */
+  private idleWaiters: Array<() => void> = [];
   private hangupCtl = new AbortController();
   private finishing?: Promise<void>;
   private lastRtpStats: RtpStats = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0 };
@@ -209,29 +246,54 @@ export class Channel {
 
   // ---- applications ----------------------------------------------------------------------------------------
 
-  /** `sendmsg … call-command: execute`: queued, run one after the other. */
+  /**
+   * `sendmsg … call-command: execute`: the message joins the session's private event queue. The session thread parses
+   * that queue on its next media frame (~20 ms, F1, F3): when nothing runs, or when the running application parses
+   * events every frame (playback, play_and_get_digits, sleep, park), the application starts at once, NESTED in the
+   * running one, which pauses and resumes afterwards (F7c, fact 26). Executes are never queued behind a playback.
+   */
   enqueue(app: string, arg: string, eventUuid: string, loops = 1): void {
-    this.queue.push({ app, arg, eventUuid, loops });
+    this.pending.push({ app, arg, eventUuid, loops });
     // The `+OK` reply goes out first. The session thread notices the message right away (deferred work such as a
-    // pending transfer runs now) and starts the application on its next media tick, ~20 ms later (F1, F3).
+    // pending transfer runs now) and starts the application on its next media tick.
     setImmediate(() => this.wake());
-    if (!this.running) {
-      this.running = true;
-      this.drained = new Promise((resolve) => setTimeout(() => { this.wake(); void this.drain().then(resolve); }, APP_START_DELAY_MS));
-    }
+    if (!this.parseTimer) this.parseTimer = setTimeout(() => { this.parseTimer = undefined; this.wake(); void this.parse(); }, APP_START_DELAY_MS);
   }
 
-  private async drain(): Promise<void> {
+  /** Whether the innermost running application lets the session thread parse events now. */
+  private get parsing(): boolean {
+    const top = this.stack[this.stack.length - 1];
+    return !top || PARSES_EVENTS.has(top.run.app);
+  }
+
+  /** switch_ivr_parse_all_events: runs every pending execute, each nested in what runs now. */
+  private async parse(): Promise<void> {
+    if (!this.pending.length || this.hungUp && !this.pending.some((p) => p.app === 'hangup')) { this.pending.length = 0; this.settle(); return; }
+    if (!this.parsing) return; // a non-parsing application runs; its end parses again
+    const parent = this.stack[this.stack.length - 1];
+    parent?.run.hold.pause();
     try {
-      while (this.queue.length && !this.hungUp) {
-        const item = this.queue.shift() as QueuedApp;
+      while (this.pending.length && !this.hungUp) {
+        const item = this.pending.shift() as QueuedApp;
         for (let i = 1; i <= item.loops && !this.hungUp; i++) await this.runApp(item, i);
       }
     } finally {
-      this.running = false;
-      this.queue.length = 0;
+      this.pending.length = this.hungUp ? 0 : this.pending.length;
+      parent?.run.hold.resume();
+      this.settle();
     }
   }
+
+  private settle(): void {
+    if (this.stack.length || this.pending.length) return;
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+    if (this.hungUp && this.answerState === 'hangup' && this.hangupAppRan) void this.finish();
+  }
+
+  /** set once the hangup application ran: the teardown follows when every application has unwound */
+  private hangupAppRan = false;
 
   private async runApp(item: QueuedApp, loop: number): Promise<void> {
     const impl = this.apps.get(item.app);
@@ -240,7 +302,8 @@ export class Channel {
       this.host.log(`[ERR] Invalid Application ${item.app}`);
       this.hangupCause = 'DESTINATION_OUT_OF_ORDER';
       await this.host.sendBye(this, this.hangupCause);
-      await this.finish();
+      this.markHangup(this.hangupCause);
+      this.hangupAppRan = true;
       return;
     }
     if (item.app === 'hangup') {
@@ -256,18 +319,32 @@ export class Channel {
       after: [['Application', item.app], ['Application-Data', item.arg], ['Application-UUID', item.eventUuid]],
     }));
     this.setVar('current_application', item.app);
+    const interrupt = new AbortController();
+    const run: AppRun = {
+      channel: this, app: item.app, arg: item.arg, hold: new Hold(),
+      signal: AbortSignal.any([this.hangupCtl.signal, interrupt.signal]),
+    };
+    this.stack.push({ run, interrupt });
+    // an application that parses events every frame runs what is still pending nested inside itself (F7c)
+    if (PARSES_EVENTS.has(item.app) && this.pending.length && !this.parseTimer) {
+      this.parseTimer = setTimeout(() => { this.parseTimer = undefined; void this.parse(); }, APP_START_DELAY_MS);
+    }
     let response = '_none_';
     try {
-      response = await impl({ channel: this, app: item.app, arg: item.arg, signal: this.hangupCtl.signal });
+      response = await impl(run);
     } catch (err) {
       this.host.log(`[ERR] ${item.app}: ${(err as Error).message}`);
+    } finally {
+      this.stack.splice(this.stack.findIndex((f) => f.run === run), 1);
     }
     this.fire(this.event('CHANNEL_EXECUTE_COMPLETE', SITES.execComplete, {
       after: [['Application', item.app], ['Application-Data', item.arg], ['Application-Response', response], ['Application-UUID', item.eventUuid]],
     }));
     this.delVar('current_loop');
     this.delVar('total_loops');
-    if (item.app === 'hangup') await this.finish();
+    if (item.app === 'hangup') this.hangupAppRan = true;
+    // what arrived while a non-parsing application ran is parsed now
+    if (this.pending.length && !this.parseTimer) void this.parse();
   }
 
   /** Fires EXECUTE for a dialplan-level application (park after a transfer, uuid_bridge). */
@@ -308,19 +385,33 @@ export class Channel {
     fn?.();
   }
 
-  /** Resolves when the application queue is empty, or after `maxMs` (a parked queue never empties). */
+  /** Resolves when no application runs or is pending, or after `maxMs` (a parked application never ends). */
   async idle(maxMs: number): Promise<void> {
+    if (!this.stack.length && !this.pending.length) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.drained, new Promise((r) => { timer = setTimeout(r, maxMs); })]);
+    await Promise.race([new Promise<void>((r) => this.idleWaiters.push(r)), new Promise((r) => { timer = setTimeout(r, maxMs); })]);
     clearTimeout(timer);
   }
 
-  /** uuid_break: stops the current playback (all: also the rest of a `!`-list). */
+  /**
+   * uuid_break. fsmrf's executes come by sendmsg and run with CF_BROADCAST, so the break only stops the broadcast: the
+   * innermost application's current file ends (`Playback-Status: break`) and a list goes on with its next entry; a
+   * break in the pause between two entries ends the whole list (F7, F7d). `all` behaves the same for them and only
+   * flushes executes not yet parsed (F7b). With nothing running, CF_BREAK stays set for the next playback.
+   */
   breakMedia(all: boolean): void {
-    // `all` also flushes the session's private event queue, i.e. sendmsg executes not yet started
-    if (all) this.queue.length = 0;
-    if (this.mediaBreak) this.mediaBreak(all);
-    else this.pendingBreak = all ? 2 : 1;
+    if (all) this.pending.length = 0;
+    const top = this.stack[this.stack.length - 1];
+    // the session thread sees the flag on its next frame: the api reply goes out first (F7, F7d: ~20 ms later)
+    if (top?.run.onBreak) setTimeout(() => top.run.onBreak?.(), APP_START_DELAY_MS);
+    else if (!top) this.pendingBreak = all ? 2 : 1;
+    else this.pendingBreak = 1;
+  }
+
+  /** A transfer (uuid_bridge) takes the session away from its applications: every running one ends. */
+  interruptApps(): void {
+    this.pending.length = 0;
+    for (const f of [...this.stack].reverse()) f.interrupt.abort();
   }
 
   /** Consumes a pending CF_BREAK; returns 0 when there was none. */
@@ -352,7 +443,7 @@ export class Channel {
   async remoteHangup(cause = 'NORMAL_CLEARING'): Promise<void> {
     if (this.hungUp) return this.finishing;
     this.markHangup(cause);
-    // let the running application emit its own COMPLETE first (apps end on the hangup signal)
+    // let the running applications emit their own COMPLETEs first (apps end on the hangup signal)
     await this.idle(2000);
     await this.finish();
   }

@@ -23,6 +23,8 @@ export interface EngineConfig {
   rtpPortMin: number; rtpPortMax: number;
   heartbeatIntervalMs: number;
   hostname: string;
+  /** SIP T1 in ms (sofia: 500); a 2xx not ACKed after 64*T1 hangs the channel up */
+  t1Ms: number;
   log: (line: string) => void;
 }
 
@@ -82,7 +84,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
 
   constructor(private readonly cfg: EngineConfig) {
     this.core = { coreUuid: randomUUID(), hostname: cfg.hostname, ipv4: hostIPv4(), ipv6: hostIPv6() };
-    this.ua = new SipUa(cfg.sipAddress, cfg.sipPort, this, cfg.log);
+    this.ua = new SipUa(cfg.sipAddress, cfg.sipPort, this, cfg.log, cfg.t1Ms);
     this.inbound = new InboundListener(this, cfg.password);
   }
 
@@ -410,6 +412,8 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   private setRtpTarget(leg: Leg, a: NegotiatedAudio): void {
     if (leg.channel.rtp && !this.isSelf(leg, a)) {
       leg.channel.rtp.setRemote({ address: a.address, port: a.port, codec: a.codec, payloadType: a.payloadType, telephoneEventPt: a.telephoneEventPt });
+      // between prompts FreeSWITCH keeps sending (silence frames), it does not go quiet
+      leg.channel.rtp.setIdleSilence(true);
     }
   }
 
@@ -421,6 +425,18 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
   onCancel(dialog: Dialog): void {
     const leg = this.byDialog.get(dialog);
     if (leg) void leg.channel.remoteHangup('ORIGINATOR_CANCEL');
+  }
+
+  /**
+   * sofia gave up waiting for the ACK of our 2xx (64*T1): mod_sofia hangs the channel up with the cause of a 408,
+   * RECOVERY_ON_TIMER_EXPIRE, and sends a BYE, so a 200 that reached nobody (a late answer after the app's timeout)
+   * leaves no channel behind.
+   */
+  onAckTimeout(dialog: Dialog): void {
+    const leg = this.byDialog.get(dialog);
+    if (!leg) return;
+    this.log(`[sip] hanging up ${leg.channel.uuid}: 2xx never ACKed`);
+    void leg.channel.hangup('RECOVERY_ON_TIMER_EXPIRE');
   }
 
   async sendBye(ch: Channel, cause: string): Promise<void> {
@@ -654,11 +670,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
         return '+OK\n';
       }
       case 'uuid_break': {
-        // break_function writes nothing on success; mod_event_socket answers an empty api result "-ERR no reply"
+        // break_function answers `+OK` (F7: Content-Length 4, `+OK\n`)
         const l = leg(a[0]);
         if (!l) return '-ERR No Such Channel!\n';
         l.channel.breakMedia((a[1] ?? '').includes('all'));
-        return '';
+        return '+OK\n';
       }
       case 'uuid_dump': {
         const l = leg(a[0]);
@@ -749,7 +765,7 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     if (!a || !b || a === b) return `-ERR Invalid uuid ${!a ? aId ?? '' : bId ?? ''}\n`;
     setTimeout(async () => {
       // the transfer into the bridge interrupts what the legs were playing; their COMPLETEs come first
-      for (const l of [b, a]) l.channel.breakMedia(true);
+      for (const l of [b, a]) l.channel.interruptApps();
       await Promise.all([a, b].map((l) => l.channel.idle(200)));
       if (a.channel.hungUp || b.channel.hungUp) return;
       for (const l of [a, b]) l.channel.setProfile('Callee-ID-Name', 'unknown');

@@ -142,7 +142,7 @@ export abstract class EslSession {
         const command = sp < 0 ? rest : rest.slice(0, sp);
         const args = sp < 0 ? '' : rest.slice(sp + 1);
         const out = await this.backend.api(command, args);
-        // api_exec in mod_event_socket: an empty result (e.g. a successful uuid_break) becomes "-ERR no reply"
+        // api_exec in mod_event_socket: an empty result (e.g. global_getvar of an unset variable) becomes "-ERR no reply"
         return apiResponse(out === '' ? '-ERR no reply\n' : out);
       }
       case 'bgapi': {

@@ -13,6 +13,7 @@ export interface MediaEngineOptions {
   rtpPortMin?: number; rtpPortMax?: number;       // default 16384..32767
   heartbeatIntervalMs?: number;                   // default 20000
   hostname?: string;                              // FreeSWITCH-Hostname, default os.hostname()
+  t1Ms?: number;                                  // SIP T1, default 500 (an un-ACKed 2xx ends the call after 64*T1)
   log?: (line: string) => void;
 }
 
@@ -38,6 +39,7 @@ export async function startMediaEngine(opts: MediaEngineOptions = {}): Promise<M
     rtpPortMax: opts.rtpPortMax ?? 32767,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 20000,
     hostname: opts.hostname ?? hostname(),
+    t1Ms: opts.t1Ms ?? 500,
     log: opts.log ?? (() => undefined),
   });
   await engine.start();

@@ -1,8 +1,8 @@
 /**
  * CLI: one media engine.
  *   tsx test/stack/freeswitch/main.ts [--sip-port 5080] [--esl-port 8021] [--password ClueCon]
- *        [--rtp-min 16384] [--rtp-max 32767] [--heartbeat-ms 20000] [--quiet]
- * Environment: FS_SIP_PORT, FS_ESL_PORT, FS_PASSWORD, FS_RTP_MIN, FS_RTP_MAX, FS_HEARTBEAT_MS.
+ *        [--rtp-min 16384] [--rtp-max 32767] [--heartbeat-ms 20000] [--t1-ms 500] [--quiet]
+ * Environment: FS_SIP_PORT, FS_ESL_PORT, FS_PASSWORD, FS_RTP_MIN, FS_RTP_MAX, FS_HEARTBEAT_MS, FS_T1_MS.
  */
 import { startMediaEngine } from './index';
 
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     rtpPortMin: num('rtp-min', 'FS_RTP_MIN', 16384),
     rtpPortMax: num('rtp-max', 'FS_RTP_MAX', 32767),
     heartbeatIntervalMs: num('heartbeat-ms', 'FS_HEARTBEAT_MS', 20000),
+    t1Ms: num('t1-ms', 'FS_T1_MS', 500),
     log: quiet ? undefined : (l) => console.log(l),
   });
   console.log(`media engine: SIP udp 127.0.0.1:${engine.sipPort}, ESL 127.0.0.1:${engine.eslPort}`);

@@ -118,6 +118,8 @@ export interface UasHandler {
   onReinvite(dialog: Dialog, req: SipMessage): Promise<string>;
   onBye(dialog: Dialog): void;
   onCancel(dialog: Dialog): void;
+  /** A 2xx to an INVITE or re-INVITE was never ACKed within 64*T1 (sofia's timer expired). */
+  onAckTimeout(dialog: Dialog): void;
 }
 
 interface PendingResponse { text: string; timer?: NodeJS.Timeout; dest: RemoteInfo }
@@ -129,7 +131,11 @@ export class SipUa {
   private readonly clientTx = new Map<string, (res: SipMessage) => void>(); // branch -> callback
   port = 0;
 
-  constructor(private readonly address: string, private readonly wantedPort: number, private readonly handler: UasHandler, private readonly log: (l: string) => void) {}
+  /**
+   * `t1Ms`: RFC 3261 T1 (500 ms in sofia). 2xx retransmissions run T1, 2*T1 … up to T2 = 8*T1, and a 2xx still not
+   * ACKed after 64*T1 ends the call (onAckTimeout). Tests shorten T1 instead of waiting 32 s.
+   */
+  constructor(private readonly address: string, private readonly wantedPort: number, private readonly handler: UasHandler, private readonly log: (l: string) => void, private readonly t1Ms = 500) {}
 
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -201,15 +207,25 @@ export class SipUa {
     this.lastResponse.set(branch, entry);
     this.send(text, rinfo);
     if (reliable) {
-      // 2xx to INVITE: T1 doubling up to T2 until the ACK stops it, give up after 64*T1
-      let interval = 500;
+      // 2xx to INVITE: T1 doubling up to T2 until the ACK stops it; no ACK after 64*T1 ends the call
+      const t1 = this.t1Ms;
+      let interval = t1;
       let elapsed = 0;
       const again = (): void => {
         elapsed += interval;
-        if (elapsed > 32000) { entry.timer = undefined; return; }
+        if (elapsed >= 64 * t1) {
+          entry.timer = undefined;
+          const dlg = this.byCallId.get(hdr(req, 'call-id') ?? '');
+          if (dlg && dlg.unacked === this.branchOf(req) && dlg.state !== 'terminated') {
+            dlg.unacked = undefined;
+            this.log(`[sip] no ACK for the 2xx of ${dlg.callId} after ${64 * t1} ms`);
+            this.handler.onAckTimeout(dlg);
+          }
+          return;
+        }
         this.send(text, rinfo);
-        interval = Math.min(interval * 2, 4000);
-        entry.timer = setTimeout(again, interval);
+        interval = Math.min(interval * 2, 8 * t1);
+        entry.timer = setTimeout(again, Math.min(interval, 64 * t1 - elapsed));
       };
       entry.timer = setTimeout(again, interval);
     }
@@ -362,19 +378,19 @@ export class SipUa {
     };
     const text = serializeSip(msg);
     return new Promise((resolve) => {
-      let interval = 500;
+      let interval = this.t1Ms;
       let timer: NodeJS.Timeout | undefined;
       const stopRetransmit = (): void => { clearTimeout(timer); this.clientTx.delete(branch); };
       const guard = setTimeout(resolve, waitMs);
       this.clientTx.set(branch, () => { stopRetransmit(); clearTimeout(guard); resolve(); });
       const again = (): void => {
         this.send(text, dlg.remoteAddr);
-        interval = Math.min(interval * 2, 4000);
+        interval = Math.min(interval * 2, 8 * this.t1Ms);
         timer = setTimeout(again, interval);
       };
       this.send(text, dlg.remoteAddr);
       timer = setTimeout(again, interval);
-      setTimeout(stopRetransmit, 32000).unref(); // Timer F
+      setTimeout(stopRetransmit, 64 * this.t1Ms).unref(); // Timer F
     });
   }
 

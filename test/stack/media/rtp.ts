@@ -208,6 +208,7 @@ export class RtpEndpoint extends EventEmitter {
   private closed = false;
   private srtp: SrtpSession | null = null;
   private srtpDropped = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   private constructor(socket: Socket, address: string, port: number, opts: RtpEndpointOptions) {
     super();
@@ -284,7 +285,7 @@ export class RtpEndpoint extends EventEmitter {
    * Resolves 'done' at the end, 'stopped' when aborted or closed; never rejects. With no
    * remote set the audio is paced but not sent.
    */
-  async play(audio: PcmAudio, opts: { signal?: AbortSignal } = {}): Promise<'done' | 'stopped'> {
+  async play(audio: PcmAudio, opts: { signal?: AbortSignal; onFrame?: (samplesSent: number) => void } = {}): Promise<'done' | 'stopped'> {
     this.currentPlay?.abort();
     const mine = new AbortController();
     this.currentPlay = mine;
@@ -305,6 +306,7 @@ export class RtpEndpoint extends EventEmitter {
         const frame = new Int16Array(FRAME_SAMPLES); // zero-padded last frame
         frame.set(samples.subarray(off, off + FRAME_SAMPLES));
         this.sendAudioFrame(frame, now, i > 0);
+        opts.onFrame?.(Math.min(samples.length, off + FRAME_SAMPLES));
       }
       // Let the last frame's 20 ms elapse so back-to-back plays stay paced.
       await sleep(t0 + Math.ceil(samples.length / FRAME_SAMPLES) * FRAME_MS - performance.now());
@@ -374,9 +376,32 @@ export class RtpEndpoint extends EventEmitter {
     }
   }
 
+  /**
+   * Keep the stream going while nothing plays: a silence frame every 20 ms whenever no play() is in progress and no
+   * bridge relays media (what FreeSWITCH sends between prompts). Same SSRC, continuing sequence and timestamps.
+   */
+  setIdleSilence(on: boolean): void {
+    if (!on || this.closed) {
+      if (this.idleTimer) clearInterval(this.idleTimer);
+      this.idleTimer = null;
+      return;
+    }
+    if (this.idleTimer) return;
+    const silence = new Int16Array(FRAME_SAMPLES);
+    this.idleTimer = setInterval(() => {
+      if (this.closed || this.currentPlay || this.peer || !this.remote) return;
+      const now = performance.now();
+      if (now - this.tx.lastSendMs < FRAME_MS - 2) return; // a play or a digit has just sent a frame
+      this.sendAudioFrame(silence, now, now - this.tx.lastSendMs <= CONTINUITY_MS);
+    }, FRAME_MS);
+    this.idleTimer.unref();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
     this.currentPlay?.abort();
     if (this.peer) this.bridgeTo(null);
     if (this.rtpTimer) clearTimeout(this.rtpTimer);

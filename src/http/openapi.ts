@@ -1,5 +1,5 @@
 import { PROMPT_NAMES, RING_STRATEGIES } from '../domain/model';
-import { REQUEST_STATUSES } from '../callback/request';
+import { ATTEMPT_OUTCOMES, EMPLOYEE_RING_RESULTS, EMPLOYEE_RINGS_KEPT, REQUEST_STATUSES } from '../callback/request';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json. A typed object kept
@@ -454,7 +454,7 @@ export const openApiDocument: OpenApiDocument = {
       get: {
         operationId: 'getRequest',
         tags: ['requests'],
-        summary: 'A callback request with its attempts',
+        summary: 'A callback request with its attempts and employee rings',
         parameters: [P.account, P.request],
         responses: { '200': ok('the request', ref('CallbackRequest')), ...scoped },
       },
@@ -605,21 +605,40 @@ export const openApiDocument: OpenApiDocument = {
       },
       Attempt: {
         type: 'object',
+        description: 'a customer attempt: an employee took the callback and the customer was dialled',
+        additionalProperties: false,
         required: ['n', 'startedAt', 'instanceId', 'employeeId'],
         properties: {
-          n: { type: 'integer' },
-          startedAt: MS,
+          n: { type: 'integer', minimum: 1 },
+          startedAt: { ...MS, description: 'when the customer was dialled' },
           instanceId: { type: 'string' },
-          employeeId: ID,
-          customerDialledAt: MS,
-          outcome: {
-            type: 'string',
-            enum: ['answered', 'busy', 'rejected', 'unavailable', 'no-answer', 'employee-hangup', 'employee-unavailable', 'interrupted'],
-          },
-          sipStatus: { type: 'integer' },
+          employeeId: { ...ID, description: 'the employee who took the callback' },
+          shownNumber: { ...E164, description: 'the number the customer was shown (absent on records from before it was kept)' },
+          outcome: { type: 'string', enum: ATTEMPT_OUTCOMES },
+          sipStatus: { type: 'integer', description: "final SIP status of the customer's leg" },
           answeredAt: MS,
           endedAt: MS,
         },
+      },
+      EmployeeRing: {
+        type: 'object',
+        description: "one ring of an employee's phone for the request; rings never count against maxAttempts",
+        additionalProperties: false,
+        required: ['employeeId', 'startedAt', 'result'],
+        properties: {
+          employeeId: ID,
+          startedAt: MS,
+          endedAt: MS,
+          result: { type: 'string', enum: EMPLOYEE_RING_RESULTS },
+          sipStatus: { type: 'integer', description: "final SIP status of the employee's phone" },
+        },
+      },
+      InProgress: {
+        type: 'object',
+        description: 'the employee claimed while the request is dialing',
+        additionalProperties: false,
+        required: ['employeeId', 'instanceId', 'startedAt'],
+        properties: { employeeId: ID, instanceId: { type: 'string' }, startedAt: MS, answeredAt: MS },
       },
       CallbackRequest: {
         type: 'object',
@@ -637,6 +656,7 @@ export const openApiDocument: OpenApiDocument = {
           'expiresAt',
           'policy',
           'attempts',
+          'employeeRings',
         ],
         properties: {
           id: { type: 'string' },
@@ -651,7 +671,9 @@ export const openApiDocument: OpenApiDocument = {
           dueAt: MS,
           expiresAt: MS,
           policy: ref('CallbackPolicy'),
-          attempts: { type: 'array', items: ref('Attempt') },
+          attempts: { type: 'array', items: ref('Attempt'), description: 'customer attempts, oldest first; only they count against policy.maxAttempts' },
+          employeeRings: { type: 'array', items: ref('EmployeeRing'), maxItems: EMPLOYEE_RINGS_KEPT, description: `employee rings, oldest first (the latest ${EMPLOYEE_RINGS_KEPT})` },
+          inProgress: ref('InProgress'),
           finishedAt: MS,
           reason: { type: 'string' },
         },

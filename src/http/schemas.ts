@@ -1,6 +1,15 @@
 import { z } from 'zod';
-import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
-import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
+import {
+  ATTEMPT_OUTCOMES,
+  EMPLOYEE_RING_RESULTS,
+  EMPLOYEE_RINGS_KEPT,
+  REQUEST_STATUSES,
+  type AttemptOutcome,
+  type CallbackRequest,
+  type EmployeeRingResult,
+  type RequestStatus,
+} from '../callback/request';
+import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, E164, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
 /**
  * Request bodies and queries of the REST API, built from the provisioning model's schemas.
@@ -101,3 +110,66 @@ export const statsQuery = z
     departmentId: dep.id.optional(),
   })
   .strict();
+
+// ---- responses: the callback request as the API shows it -----------------------------------
+
+const ms = z.number().int().describe('milliseconds since the epoch');
+const e164 = z.string().regex(E164);
+
+/** A customer attempt: an employee took the callback and the customer was dialled. */
+export const attemptResponse = z
+  .object({
+    n: z.number().int().min(1),
+    startedAt: ms.describe('when the customer was dialled (ms since the epoch)'),
+    instanceId: z.string(),
+    employeeId: emp.id.describe('the employee who took the callback'),
+    shownNumber: e164.optional().describe('the number the customer was shown (absent on records from before it was kept)'),
+    outcome: z.enum(ATTEMPT_OUTCOMES as unknown as [AttemptOutcome, ...AttemptOutcome[]]).optional(),
+    sipStatus: z.number().int().optional().describe("final SIP status of the customer's leg"),
+    answeredAt: ms.optional(),
+    endedAt: ms.optional(),
+  })
+  .strict();
+
+/** One ring of an employee's phone for the request; rings never count against maxAttempts. */
+export const employeeRingResponse = z
+  .object({
+    employeeId: emp.id,
+    startedAt: ms,
+    endedAt: ms.optional(),
+    result: z.enum(EMPLOYEE_RING_RESULTS as unknown as [EmployeeRingResult, ...EmployeeRingResult[]]),
+    sipStatus: z.number().int().optional().describe("final SIP status of the employee's phone"),
+  })
+  .strict();
+
+/** The employee claimed while the request is dialing. */
+export const inProgressResponse = z
+  .object({ employeeId: emp.id, instanceId: z.string(), startedAt: ms, answeredAt: ms.optional() })
+  .strict();
+
+export const callbackRequestResponse = z
+  .object({
+    id: z.string(),
+    accountId: z.string(),
+    departmentId: dep.id,
+    multichannelNumber: e164,
+    callerNumber: e164,
+    callId: z.string(),
+    joinedAt: ms,
+    createdAt: ms,
+    status: z.enum(statuses),
+    dueAt: ms,
+    expiresAt: ms,
+    policy: callbackPolicySchema,
+    attempts: z.array(attemptResponse).describe('customer attempts, oldest first; only their customer outcomes count against policy.maxAttempts'),
+    employeeRings: z.array(employeeRingResponse).max(EMPLOYEE_RINGS_KEPT).describe(`employee rings, oldest first (the latest ${EMPLOYEE_RINGS_KEPT})`),
+    inProgress: inProgressResponse.optional(),
+    finishedAt: ms.optional(),
+    reason: z.string().optional(),
+  })
+  .strict();
+
+// the response schema and the domain type describe the same object
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameShape: Same<z.infer<typeof callbackRequestResponse>, CallbackRequest> = true;
+void sameShape;

@@ -3,8 +3,9 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
-import { loadConfig, ConfigError, type AppConfig } from './config';
+import { employeeUriRules, loadConfig, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
+import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
 import { MediaGateway } from './media/gateway';
 import { Prompts } from './media/prompts';
@@ -77,16 +78,20 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const provisioning = new ProvisioningStore(redis);
   const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000, config.queue.employeeErrorRetryAfterS * 1000);
   const requests = new RequestStore(redis, queue);
+  const employeeUris = employeeUriRules(config);
 
   if (config.provisioning.seedFile && config.provisioning.seedWhenEmpty && (await provisioning.isEmpty())) {
     const file = path.resolve(ROOT, config.provisioning.seedFile);
-    await seedFromFile(provisioning, file);
+    await seedFromFile(provisioning, file, employeeUris);
     log.info({ file }, 'Redis held no provisioning: seeded the example');
   }
 
   const srf = new Srf();
   let drachtioUp = false;
   srf.on('connect', (_err, hostport) => {
+    // employee URIs may never point at drachtio's own SIP listeners, whatever employees.blockedTargets says
+    const learned = blockTargets(employeeUris, drachtioSipTargets(typeof hostport === 'string' ? hostport : undefined));
+    if (learned.length > 0) log.info({ targets: learned.map((t) => `${t.host}:${t.port}`) }, 'employee URIs may not point at these drachtio SIP listeners');
     const moved = repinDialogs(srf);
     if (moved > 0) log.info({ dialogs: moved }, 'dialogs moved to the new drachtio connection');
     drachtioUp = true;
@@ -125,6 +130,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     provisioning,
     queue,
     numberPolicy: compileNumberPolicy(config.numberPolicy),
+    employeeUris,
     now: () => Date.now(),
     kick: (a, d) => dispatcher?.kick(a, d),
   };
@@ -155,6 +161,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     readiness: async () => ({ redis: redis.status === 'ready', drachtio: drachtioUp, freeswitch: media.ready }),
     metrics: metrics.registry,
     logger: log,
+    employeeUris,
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

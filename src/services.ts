@@ -1,5 +1,6 @@
 import type Srf from 'drachtio-srf';
 import type { AppConfig } from './config';
+import type { EmployeeUriRules } from './domain/employee-uri';
 import type { NumberPolicy } from './domain/numbers';
 import type { MediaGateway } from './media/gateway';
 import type { Prompts } from './media/prompts';
@@ -20,6 +21,8 @@ export interface Services {
   provisioning: ProvisioningStore;
   queue: QueueStore;
   numberPolicy: NumberPolicy;
+  /** where employee phones may be rung: checked again right before every employee INVITE */
+  employeeUris: EmployeeUriRules;
   now: () => number;
   /** asks the dispatcher to look at a department now rather than at its next tick */
   kick: (accountId: string, departmentId: string) => void;

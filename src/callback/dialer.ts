@@ -11,7 +11,7 @@ import type { Logger } from '../observability/logger';
 import type { LocalAttempt } from '../queue/dispatcher';
 import type { Services } from '../services';
 import { callbackEntryId, type StoredEvent } from '../store/queue-store';
-import { RingingLeg } from '../sip/leg';
+import { employeeLeg, RingingLeg } from '../sip/leg';
 
 /** Another instance took the request over after this one lost its lease. */
 class SupersededError extends Error {
@@ -140,7 +140,7 @@ export class Attempt implements LocalAttempt {
       { uri: employee.sipUri, rings: this.request.employeeRings.length, attempts: this.request.attempts.length },
       `callback request: ringing employee ${employee.id}${again}`,
     );
-    const eleg = await new RingingLeg(svc.srf, svc.media, employee.sipUri, headers, policy.employeeRingTimeoutS * 1000).start();
+    const eleg = await employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log).start();
     if (!eleg.answered) {
       metrics.employeeRings.inc({ kind: 'callback', result: eleg.failure });
       // the leg's failure already is the outcome (src/domain/sip-status.ts); nothing here cancels it

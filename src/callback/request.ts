@@ -36,7 +36,6 @@ export type AttemptOutcome =
   | 'employee-hangup'
   /** the dialling instance died; the attempt does not count */
   | 'interrupted';
-export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ['answered', 'busy', 'rejected', 'unavailable', 'no-answer', 'employee-hangup', 'interrupted'];
 
 /** One customer attempt: an employee took the callback and the customer was dialled. */
 export interface Attempt {
@@ -60,7 +59,6 @@ export interface Attempt {
  * answered, or error (no usable answer: the media server could not take it, or the instance died).
  */
 export type EmployeeRingResult = 'answered' | RingOutcome | 'error';
-export const EMPLOYEE_RING_RESULTS: readonly EmployeeRingResult[] = ['answered', 'no-answer', 'busy', 'rejected', 'unavailable', 'error'];
 
 /** One ring of an employee's phone for the request. */
 export interface EmployeeRing {

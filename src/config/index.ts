@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { ZodError } from 'zod';
+import { compileEmployeeUriRules, parseTarget, type BlockedTarget, type EmployeeUriRules } from '../domain/employee-uri';
 import { configSchema, type AppConfig } from './schema';
 import { projectRoot } from './root';
 
@@ -41,6 +42,8 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'l
   ['TRUSTED_SOURCES', 'trunks.trustedSources', 'list'],
   ['OUTBOUND_TRUNK', 'trunks.outbound', 'string'],
   ['IDENTITY_HOST', 'trunks.identityHost', 'string'],
+  ['EMPLOYEE_ALLOWED_HOSTS', 'employees.allowedHosts', 'list'],
+  ['EMPLOYEE_BLOCKED_TARGETS', 'employees.blockedTargets', 'list'],
   ['OFFER_DELAY_S', 'durations.offerDelayS', 'number'],
   ['OFFER_INTERVAL_S', 'durations.offerIntervalS', 'number'],
   ['CALLBACK_WINDOW_S', 'durations.callbackWindowS', 'number'],
@@ -171,4 +174,31 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
     }
     throw err;
   }
+}
+
+/** host[:port] with a default port (IPv6 literals in brackets keep their brackets). */
+function hostPort(s: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(.*?)(?::(\d{1,5}))?$/.exec(s);
+  return { host: (m?.[1] ?? s).toLowerCase(), port: m?.[2] !== undefined ? Number(m[2]) : defaultPort };
+}
+
+/**
+ * The employee URI rules of a configuration: the allowed hosts, and every address an employee URI
+ * must never reach: those this configuration names (the outbound trunk, the engines' control ports,
+ * HTTP, Redis) and employees.blockedTargets (the engines' SIP listeners).
+ */
+export function employeeUriRules(config: AppConfig): EmployeeUriRules {
+  const redis = new URL(config.redis.url);
+  const media = config.freeswitch;
+  const named: BlockedTarget[] = [
+    { ...hostPort(config.trunks.outbound, 5060), what: 'the outbound trunk (trunks.outbound)' },
+    { host: config.drachtio.host.toLowerCase(), port: config.drachtio.port, what: "drachtio's admin port (drachtio.port)" },
+    { host: media.address.toLowerCase(), port: media.port, what: "FreeSWITCH's event socket (freeswitch.port)" },
+    { host: config.http.host.toLowerCase(), port: config.http.port, what: 'the HTTP API (http.port)' },
+    { host: redis.hostname.toLowerCase(), port: redis.port === '' ? 6379 : Number(redis.port), what: 'Redis (redis.url)' },
+  ];
+  if (media.listenPort !== 0) named.push({ host: media.listenAddress.toLowerCase(), port: media.listenPort, what: "fsmrf's event-socket listener (freeswitch.listenPort)" });
+  if (media.advertisedPort !== undefined) named.push({ host: (media.advertisedAddress ?? media.listenAddress).toLowerCase(), port: media.advertisedPort, what: 'the advertised event-socket listener (freeswitch.advertisedPort)' });
+  const listed = config.employees.blockedTargets.map((t) => parseTarget(t, `a blocked target (employees.blockedTargets ${t})`));
+  return compileEmployeeUriRules({ allowedHosts: config.employees.allowedHosts, blocked: [...named, ...listed] });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseHostPattern, parseTarget } from '../domain/employee-uri';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -10,6 +11,17 @@ function isIpv4OrCidr(s: string): boolean {
   if (!m) return false;
   if (m.slice(1, 5).some((o) => Number(o) > 255)) return false;
   return m[5] === undefined || Number(m[5]) <= 32;
+}
+
+/** a zod check from a parser that throws a message naming what is wrong */
+function parsedBy(parse: (s: string) => unknown): (s: string, ctx: z.RefinementCtx) => void {
+  return (s, ctx) => {
+    try {
+      parse(s);
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+    }
+  };
 }
 
 /** Callback/queue durations that tests and the demo override (all in seconds, max attempts a count). */
@@ -71,6 +83,21 @@ export const configSchema = z
         allow: z.array(z.string().min(1)).min(1),
         /** E.164 patterns that are never dialled (premium etc.), checked after allow */
         deny: z.array(z.string().min(1)),
+      })
+      .strict(),
+    employees: z
+      .object({
+        /**
+         * hosts employee URIs may point at: IPv4 addresses, CIDR blocks, host names, *.domain
+         * (src/domain/employee-uri.ts); anything else is refused by the API and never rung
+         */
+        allowedHosts: z.array(z.string().superRefine(parsedBy(parseHostPattern))).min(1),
+        /**
+         * host:port an employee URI may never reach, on top of the addresses this configuration names
+         * anyway (the outbound trunk, drachtio's admin port, FreeSWITCH's event socket, HTTP, Redis):
+         * the engines' SIP listeners, which the service does not otherwise know
+         */
+        blockedTargets: z.array(z.string().superRefine(parsedBy((t) => parseTarget(t, 'blocked target')))),
       })
       .strict(),
     durations: durationOverridesSchema,

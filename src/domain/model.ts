@@ -13,6 +13,12 @@ const secondsField = z.number().positive().max(86400);
 export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting'] as const;
 export type PromptName = (typeof PROMPT_NAMES)[number];
 
+const promptFile = z.string().min(1).max(500);
+/** A department's replacements of the standard prompts: only the names above, each optional. */
+export const promptsSchema = z
+  .object(Object.fromEntries(PROMPT_NAMES.map((n) => [n, promptFile.optional()])) as Record<PromptName, z.ZodOptional<typeof promptFile>>)
+  .strict();
+
 export const callbackPolicySchema = z
   .object({
     /** attempts must start within this many seconds of the request */
@@ -63,7 +69,7 @@ export const departmentSchema = z
     /** hold music file (relative to the prompts directory, or absolute as the media server sees it) */
     holdMusic: z.string().min(1).max(500),
     /** per-department replacements of the standard prompts */
-    prompts: z.record(z.enum(PROMPT_NAMES), z.string().min(1).max(500)),
+    prompts: promptsSchema,
     callbackPolicy: callbackPolicySchema,
   })
   .strict();

@@ -49,3 +49,19 @@ export function isOfferRefusal(mediaStatus: number | undefined): boolean {
 export function incompatibleMediaWarning(host: string): string {
   return `305 ${host} "Incompatible media format"`;
 }
+
+/** The final response a caller gets when its media endpoint could not be created. */
+export interface CallerRefusal {
+  status: 488 | 503;
+  headers: Record<string, string>;
+}
+
+/**
+ * The caller's final response when the media server did not take its offer: 488 with the RFC 3261 Warning when
+ * the offer was refused (see isOfferRefusal), else 503 with Retry-After (the media server failed, try later).
+ * `host` is the warn-agent: the address the caller sent its INVITE to.
+ */
+export function refusalForMediaFailure(mediaStatus: number | undefined, host: string): CallerRefusal {
+  if (isOfferRefusal(mediaStatus)) return { status: 488, headers: { Warning: incompatibleMediaWarning(host) } };
+  return { status: 503, headers: { 'Retry-After': '30' } };
+}

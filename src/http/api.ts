@@ -1,11 +1,13 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { TransitionError, type CallbackRequest } from '../callback/request';
+import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import type { Account, Department, Employee, MultichannelNumber } from '../domain/model';
 import { ProvisioningError, type ProvisioningStore } from '../store/provisioning';
 import { NotFoundError } from '../store/requests';
 import { principalOf } from './auth';
 import { HttpError, validate } from './errors';
 import type { RequestFilter, RequestsPort } from './ports';
+import { methodNotAllowed } from './routes';
 import {
   accountCreateBody,
   accountPatchBody,
@@ -41,6 +43,8 @@ export interface ApiDeps {
   provisioning: ProvisioningStore;
   requests: RequestsPort;
   now: () => number;
+  /** where employee phones may be rung (src/domain/employee-uri.ts): checked on every employee write */
+  employeeUris: EmployeeUriRules;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -63,7 +67,7 @@ function operatorOnly(req: Request): void {
 }
 
 export function createApiRouter(deps: ApiDeps): Router {
-  const { provisioning: store, requests, now } = deps;
+  const { provisioning: store, requests, now, employeeUris } = deps;
   const r = express.Router({ strict: false, caseSensitive: true });
 
   /** The account named in the path, after the access rules above. */
@@ -92,6 +96,12 @@ export function createApiRouter(deps: ApiDeps): Router {
     const n = await store.getNumber(number);
     if (!n || n.accountId !== accountId) throw new HttpError(404, 'number not found');
     return n;
+  }
+
+  /** An employee about to be written: its URI must be one the service may ring (else 400, nothing stored). */
+  function checkSipUri(e: Employee): void {
+    const v = checkEmployeeUri(e.sipUri, employeeUris);
+    if (!v.ok) throw new HttpError(400, `sipUri: ${v.reason}`, 'sipUri');
   }
 
   /** A write refused by the model's references: the body named something that is not there. */
@@ -299,6 +309,7 @@ export function createApiRouter(deps: ApiDeps): Router {
       const body = validate(employeeCreateBody, req.body);
       if (await store.getEmployee(account.id, body.id)) throw new HttpError(409, `employee ${body.id} already exists`, 'id');
       const e: Employee = { ...body, accountId: account.id };
+      checkSipUri(e);
       await write(() => store.putEmployee(e));
       res.status(201).location(`/api/v1/accounts/${encodeURIComponent(account.id)}/employees/${encodeURIComponent(e.id)}`).json(e);
     }),
@@ -321,6 +332,8 @@ export function createApiRouter(deps: ApiDeps): Router {
       const e: Employee = { ...current, ...patch };
       if (own === null) delete e.ownNumber;
       else if (own !== undefined) e.ownNumber = own;
+      // also when the patch leaves sipUri alone: a URI stored before the rule is not written again
+      checkSipUri(e);
       await write(() => store.putEmployee(e));
       res.json(e);
     }),
@@ -422,6 +435,8 @@ export function createApiRouter(deps: ApiDeps): Router {
     }),
   );
 
+  // a declared path with a method none of its routes serve: 405 + Allow (from the routes above)
+  r.use(methodNotAllowed(r));
   r.use((req: Request, _res: Response, next: NextFunction) => next(new HttpError(404, `no such endpoint: ${req.method} ${req.baseUrl}${req.path}`)));
   return r;
 }

@@ -3,12 +3,15 @@ import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { EmployeeUriRules } from '../domain/employee-uri';
 import type { ProvisioningStore } from '../store/provisioning';
 import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
 import { errorHandler, HttpError, sendError } from './errors';
-import { openApiDocument } from './openapi';
+import { buildOpenApiDocument } from './openapi';
 import type { RequestsPort } from './ports';
+import type { Health, Readiness } from './response-schemas';
+import { methodNotAllowed } from './routes';
 import { withTimeout } from '../util/timeout';
 
 export interface HttpDeps {
@@ -21,6 +24,8 @@ export interface HttpDeps {
   metrics: Registry;
   logger: Logger;
   now?: () => number;
+  /** where employee phones may be rung (src/config employeeUriRules) */
+  employeeUris: EmployeeUriRules;
   /** limits on failed authentications per client IP (tests shorten them) */
   authLimits?: Partial<AuthLimits>;
 }
@@ -105,13 +110,14 @@ export function createHttpApp(deps: HttpDeps): Express {
     next();
   });
 
-  // ---- health --------------------------------------------------------------------------
-  app.get('/healthz', (_req, res) => {
+  // ---- health, metrics, the OpenAPI document (no token) --------------------------------
+  const service = express.Router({ strict: false, caseSensitive: true });
+  service.get('/healthz', (_req, res) => {
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ status: 'ok' });
+    res.json({ status: 'ok' } satisfies Health);
   });
 
-  app.get(
+  service.get(
     '/readyz',
     wrap(async (_req, res) => {
       res.setHeader('Cache-Control', 'no-store');
@@ -119,17 +125,17 @@ export function createHttpApp(deps: HttpDeps): Express {
       try {
         checks = await withTimeout(deps.readiness(), READINESS_TIMEOUT_MS, 'the readiness check');
       } catch (err) {
-        res.status(503).json({ status: 'not ready', checks: {}, down: [], error: (err as Error).message });
+        res.status(503).json({ status: 'not ready', checks: {}, down: [], error: (err as Error).message } satisfies Readiness);
         return;
       }
       const down = Object.entries(checks)
         .filter(([, up]) => !up)
         .map(([name]) => name);
-      res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? 'ready' : 'not ready', checks, down });
+      res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? 'ready' : 'not ready', checks, down } satisfies Readiness);
     }),
   );
 
-  app.get(
+  service.get(
     '/metrics',
     wrap(async (_req, res) => {
       const text = await deps.metrics.metrics();
@@ -139,10 +145,16 @@ export function createHttpApp(deps: HttpDeps): Express {
     }),
   );
 
-  // ---- API -----------------------------------------------------------------------------
-  app.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
-    res.json(openApiDocument);
+  // generated from the zod schemas once, at start-up (openapi.ts)
+  const openApiJson = JSON.stringify(buildOpenApiDocument());
+  service.get(`${API_PREFIX}/openapi.json`, (_req, res) => {
+    res.type('application/json').send(openApiJson);
   });
+  // e.g. POST /healthz: 405 + Allow, before the API's authentication (these paths need none)
+  service.use(methodNotAllowed(service));
+  app.use(service);
+
+  // ---- API -----------------------------------------------------------------------------
 
   const api = express.Router();
   api.use((_req, res, next) => {
@@ -167,7 +179,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, now }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, now, employeeUris: deps.employeeUris }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

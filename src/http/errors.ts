@@ -64,6 +64,23 @@ function bodyParserError(err: unknown): BodyParserError | undefined {
   return typeof e.type === 'string' ? e : undefined;
 }
 
+/**
+ * A decompression failure of a request body (Content-Encoding gzip / deflate cut short or corrupt):
+ * body-parser passes zlib's error on with status 400 but without a `type`.
+ */
+function zlibError(err: unknown): { message: string } | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^Z_[A-Z_]+$/.test(code) ? { message: err.message } : undefined;
+}
+
+/** Any other client error raised by Express' own middleware (http-errors: a 4xx `status`, `expose`). */
+function exposedClientStatus(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { status?: unknown; expose?: unknown };
+  return e.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500 ? e.status : undefined;
+}
+
 /** The last handler: maps errors to JSON answers and logs server faults without secrets. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
@@ -76,6 +93,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       sendError(res, err.status, err.message, err.field);
       return;
     }
+    const z = zlibError(err);
+    if (z) {
+      const enc = String(req.headers['content-encoding'] ?? '').toLowerCase();
+      const named = enc === 'gzip' || enc === 'deflate' ? enc : 'compressed';
+      return sendError(res, 400, `request body is not valid ${named} data (${z.message})`);
+    }
     const bp = bodyParserError(err);
     if (bp) {
       if (bp.type === 'entity.too.large') return sendError(res, 413, 'request body too large');
@@ -84,6 +107,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       const status = bp.status ?? bp.statusCode ?? 400;
       return sendError(res, status >= 400 && status < 500 ? status : 400, 'invalid request body');
     }
+    const clientStatus = exposedClientStatus(err);
+    if (clientStatus !== undefined) return sendError(res, clientStatus, 'invalid request');
     if (err instanceof ZodError) {
       // a stored value no longer matches the model: a server fault, not the client's
       logger.error({ method: req.method, path: req.path, issues: err.issues.length }, 'stored data failed validation');

@@ -1,23 +1,26 @@
-import { z } from 'zod';
-import {
-  ATTEMPT_OUTCOMES,
-  EMPLOYEE_RING_RESULTS,
-  EMPLOYEE_RINGS_KEPT,
-  REQUEST_STATUSES,
-  type AttemptOutcome,
-  type CallbackRequest,
-  type EmployeeRingResult,
-  type RequestStatus,
-} from '../callback/request';
-import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, E164, employeeSchema, multichannelNumberSchema } from '../domain/model';
+import { z } from './zod-openapi';
+import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
+import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
 /**
  * Request bodies and queries of the REST API, built from the provisioning model's schemas.
- * Every object is strict: unknown fields are refused with 400 naming the field.
+ * Every object is strict: unknown fields are refused with 400 naming the field. The OpenAPI
+ * document (openapi.ts) is generated from these very schemas, so every rule here is in it.
  */
 
 const dep = departmentSchema.shape;
 const emp = employeeSchema.shape;
+
+/**
+ * A field that must name something existing in the account: no schema can say that, so the
+ * document marks it (`x-references`, the component it refers to) and the store refuses it with
+ * 400 naming the field.
+ */
+function refersTo<T extends z.ZodTypeAny>(schema: T, component: 'Employee' | 'Department', description: string): T {
+  return schema.openapi({ 'x-references': `#/components/schemas/${component}`, description });
+}
+const employeeIdsField = refersTo(dep.employeeIds, 'Employee', "ids of the account's existing employees");
+const departmentIdField = refersTo(dep.id, 'Department', "id of an existing department of the account");
 
 /** A token the operator sets for an account: 16-256 visible ASCII characters. */
 export const tokenSchema = z
@@ -36,7 +39,7 @@ export const departmentCreateBody = departmentSchema
   .omit({ accountId: true })
   .extend({
     notifyAboutCallback: dep.notifyAboutCallback.default(false),
-    employeeIds: dep.employeeIds.default([]),
+    employeeIds: employeeIdsField.default([]),
     ringStrategy: dep.ringStrategy.default('ring-all'),
     language: dep.language.default('ru'),
     offerDelayS: dep.offerDelayS.default(5),
@@ -49,7 +52,7 @@ export const departmentCreateBody = departmentSchema
 
 export const departmentPatchBody = departmentSchema
   .omit({ id: true, accountId: true })
-  .extend({ callbackPolicy: callbackPolicySchema.partial().strict() })
+  .extend({ employeeIds: employeeIdsField, callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy') })
   .partial()
   .strict();
 
@@ -63,25 +66,38 @@ export const employeeCreateBody = employeeSchema
 
 export const employeePatchBody = employeeSchema
   .omit({ id: true, accountId: true })
-  .extend({ ownNumber: emp.ownNumber.unwrap().nullable() })
+  .extend({ ownNumber: emp.ownNumber.unwrap().nullable().describe('null removes the own number') })
   .partial()
   .strict();
 
-export const numberCreateBody = multichannelNumberSchema.omit({ accountId: true }).strict();
-export const numberPatchBody = multichannelNumberSchema.pick({ departmentId: true }).strict();
+export const numberCreateBody = multichannelNumberSchema.omit({ accountId: true }).extend({ departmentId: departmentIdField }).strict();
+export const numberPatchBody = multichannelNumberSchema.pick({ departmentId: true }).extend({ departmentId: departmentIdField }).strict();
 
 export const cancelBody = z.object({ reason: z.string().min(1).max(200).optional() }).strict();
 export const emptyBody = z.object({}).strict();
 
-/** A time in a query: milliseconds since the epoch, or an ISO 8601 date / date-time. */
-export const timeParam = z.string().transform((s, ctx) => {
-  const t = /^\d{1,15}$/.test(s) ? Number(s) : /^\d{4}-\d{2}-\d{2}/.test(s) ? Date.parse(s) : NaN;
-  if (!Number.isFinite(t)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be milliseconds since the epoch or an ISO 8601 date' });
-    return z.NEVER;
-  }
-  return t;
-});
+/**
+ * A time in a query: milliseconds since the epoch (1-15 digits), or an ISO 8601 date
+ * (YYYY-MM-DD, UTC midnight) or date-time (YYYY-MM-DDThh:mm[:ss[.fraction]] with Z or an offset
+ * such as +03:00; without one, the service's local time). Exactly what this pattern matches is
+ * accepted; the OpenAPI document carries the same pattern.
+ */
+export const TIME_PATTERN =
+  /^(?:\d{1,15}|\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?)$/;
+const TIME_MESSAGE = 'must be milliseconds since the epoch or an ISO 8601 date / date-time such as 2026-11-20 or 2026-11-20T09:00:00Z';
+
+export const timeParam = z
+  .string()
+  .regex(TIME_PATTERN, TIME_MESSAGE)
+  .transform((s, ctx) => {
+    const t = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+    if (!Number.isFinite(t)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: TIME_MESSAGE });
+      return z.NEVER;
+    }
+    return t;
+  })
+  .describe('milliseconds since the epoch, or an ISO 8601 date / date-time');
 
 const statuses = REQUEST_STATUSES as unknown as [RequestStatus, ...RequestStatus[]];
 
@@ -89,15 +105,15 @@ export const requestListQuery = z
   .object({
     status: z.enum(statuses).optional(),
     departmentId: dep.id.optional(),
-    from: timeParam.optional(),
-    to: timeParam.optional(),
+    from: timeParam.describe('created at or after (ms since the epoch, or an ISO 8601 date / date-time)').optional(),
+    to: timeParam.describe('created before (ms since the epoch, or an ISO 8601 date / date-time)').optional(),
     limit: z
       .string()
-      .regex(/^\d{1,3}$/, 'must be an integer from 1 to 200')
+      .regex(/^(?:[1-9]\d?|1\d\d|200)$/, 'must be an integer from 1 to 200')
       .transform(Number)
-      .pipe(z.number().int().min(1, 'must be an integer from 1 to 200').max(200, 'must be an integer from 1 to 200'))
+      .describe('page size, an integer from 1 to 200 (default 50)')
       .optional(),
-    cursor: z.string().min(1).max(512).optional(),
+    cursor: z.string().min(1).max(512).describe('nextCursor of the previous page').optional(),
   })
   .strict();
 
@@ -105,71 +121,8 @@ export const MAX_STATS_RANGE_MS = 400 * 86_400_000;
 
 export const statsQuery = z
   .object({
-    from: timeParam.optional(),
-    to: timeParam.optional(),
-    departmentId: dep.id.optional(),
+    from: timeParam.describe('start of the period (default: 7 days before to)').optional(),
+    to: timeParam.describe('end of the period (default: now); at most 400 days after from').optional(),
+    departmentId: dep.id.describe('only this department (404 if the account has none such)').optional(),
   })
   .strict();
-
-// ---- responses: the callback request as the API shows it -----------------------------------
-
-const ms = z.number().int().describe('milliseconds since the epoch');
-const e164 = z.string().regex(E164);
-
-/** A customer attempt: an employee took the callback and the customer was dialled. */
-export const attemptResponse = z
-  .object({
-    n: z.number().int().min(1),
-    startedAt: ms.describe('when the customer was dialled (ms since the epoch)'),
-    instanceId: z.string(),
-    employeeId: emp.id.describe('the employee who took the callback'),
-    shownNumber: e164.optional().describe('the number the customer was shown (absent on records from before it was kept)'),
-    outcome: z.enum(ATTEMPT_OUTCOMES as unknown as [AttemptOutcome, ...AttemptOutcome[]]).optional(),
-    sipStatus: z.number().int().optional().describe("final SIP status of the customer's leg"),
-    answeredAt: ms.optional(),
-    endedAt: ms.optional(),
-  })
-  .strict();
-
-/** One ring of an employee's phone for the request; rings never count against maxAttempts. */
-export const employeeRingResponse = z
-  .object({
-    employeeId: emp.id,
-    startedAt: ms,
-    endedAt: ms.optional(),
-    result: z.enum(EMPLOYEE_RING_RESULTS as unknown as [EmployeeRingResult, ...EmployeeRingResult[]]),
-    sipStatus: z.number().int().optional().describe("final SIP status of the employee's phone"),
-  })
-  .strict();
-
-/** The employee claimed while the request is dialing. */
-export const inProgressResponse = z
-  .object({ employeeId: emp.id, instanceId: z.string(), startedAt: ms, answeredAt: ms.optional() })
-  .strict();
-
-export const callbackRequestResponse = z
-  .object({
-    id: z.string(),
-    accountId: z.string(),
-    departmentId: dep.id,
-    multichannelNumber: e164,
-    callerNumber: e164,
-    callId: z.string(),
-    joinedAt: ms,
-    createdAt: ms,
-    status: z.enum(statuses),
-    dueAt: ms,
-    expiresAt: ms,
-    policy: callbackPolicySchema,
-    attempts: z.array(attemptResponse).describe('customer attempts, oldest first; only their customer outcomes count against policy.maxAttempts'),
-    employeeRings: z.array(employeeRingResponse).max(EMPLOYEE_RINGS_KEPT).describe(`employee rings, oldest first (the latest ${EMPLOYEE_RINGS_KEPT})`),
-    inProgress: inProgressResponse.optional(),
-    finishedAt: ms.optional(),
-    reason: z.string().optional(),
-  })
-  .strict();
-
-// the response schema and the domain type describe the same object
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const sameShape: Same<z.infer<typeof callbackRequestResponse>, CallbackRequest> = true;
-void sameShape;

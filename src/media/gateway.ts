@@ -24,7 +24,7 @@ export class MediaGateway extends EventEmitter {
   private attempt = 0;
 
   constructor(
-    srf: Srf,
+    private readonly srf: Srf,
     private readonly cfg: AppConfig['freeswitch'],
     private readonly log: Logger,
   ) {
@@ -107,8 +107,28 @@ export class MediaGateway extends EventEmitter {
     return this.ms;
   }
 
-  connectCaller(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<{ endpoint: Endpoint; dialog: Srf.Dialog }> {
-    return this.server().connectCaller(req, res);
+  /**
+   * Answers an inbound call through a new FreeSWITCH endpoint (see answerCaller). Offers with an SRTP audio line
+   * (RTP/SAVP, or DTLS from WebRTC; trunks offer RTP/AVP) take drachtio-fsmrf's own connectCaller, the only way
+   * fsmrf takes them (its createEndpoint refuses them, as a DTLS handshake needs the caller to have the answer
+   * before FreeSWITCH's event socket connects); that path keeps fsmrf's clean-up, which may leave the endpoint
+   * behind when the answer cannot be sent.
+   */
+  async answerCaller(req: Srf.SrfRequest, res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller> {
+    const ms = this.server();
+    if (!fsmrfNeedsHandshake(req.body ?? '')) {
+      return answerCaller({ createEndpoint: (o) => ms.createEndpoint(o), createUAS: (q, r, o) => this.srf.createUAS(q, r, o) }, req, res, steps);
+    }
+    await runPrepare(steps);
+    try {
+      return await ms.connectCaller(req, res);
+    } catch (err) {
+      const status = (err as { status?: unknown }).status;
+      throw new AnswerError(
+        steps.cancelled() ? { stage: 'cancelled' } : res.finalResponseSent ? { stage: 'answer' } : { stage: 'media', mediaStatus: typeof status === 'number' ? status : undefined },
+        err,
+      );
+    }
   }
 
   createEndpoint(): Promise<Endpoint> {
@@ -125,6 +145,92 @@ export class MediaGateway extends EventEmitter {
     }
     this.ms = undefined;
   }
+}
+
+/** An answered caller: its FreeSWITCH endpoint and its SIP dialog. */
+export interface AnsweredCaller {
+  endpoint: Endpoint;
+  dialog: Srf.Dialog;
+}
+
+/** What answerCaller needs from drachtio-fsmrf and drachtio-srf. */
+export interface AnswerPorts {
+  createEndpoint(opts: { remoteSdp: string }): Promise<Endpoint>;
+  createUAS(req: Srf.SrfRequest, res: Srf.SrfResponse, opts: { localSdp: string }): Promise<Srf.Dialog>;
+}
+
+/** The caller's part in answering: whether it has cancelled, and what to do once its media is ready. */
+export interface AnswerSteps {
+  /** true once the caller's CANCEL arrived (drachtio has answered it 487 itself) */
+  cancelled: () => boolean;
+  /** runs after the endpoint exists and before the 200 (e.g. joining the queue); a failure refuses the call */
+  prepare?: () => Promise<void>;
+}
+
+/**
+ * Where answering stopped: `media` the endpoint could not be created (`mediaStatus`: FreeSWITCH's final status,
+ * e.g. 488 or 400 for an offer it refused); `prepare` the caller's own step failed; `cancelled` the caller gave up;
+ * `answer` the 200 could not be sent (srf then counts the final response as sent; drachtio answers the caller
+ * itself where it can, fact 34).
+ */
+export type AnswerFailure = { stage: 'media'; mediaStatus: number | undefined } | { stage: 'prepare' } | { stage: 'cancelled' } | { stage: 'answer' };
+
+export class AnswerError extends Error {
+  override readonly name = 'AnswerError';
+  constructor(
+    readonly failure: AnswerFailure,
+    override readonly cause: unknown,
+  ) {
+    super(`${failure.stage}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+async function runPrepare(steps: AnswerSteps): Promise<void> {
+  try {
+    await steps.prepare?.();
+  } catch (err) {
+    throw new AnswerError({ stage: 'prepare' }, err);
+  }
+}
+
+/**
+ * drachtio-fsmrf's connectCaller in own steps: create the endpoint from the caller's offer, let the caller prepare,
+ * answer 200 with the endpoint's SDP. connectCaller leaves the endpoint behind when the answer fails (FreeSWITCH
+ * kept the channel until the service stopped); here whatever fails after the endpoint exists destroys it. Sends no
+ * error response itself: the caller's handler decides (AnswerError says where it stopped).
+ */
+export async function answerCaller(ports: AnswerPorts, req: Srf.SrfRequest, res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller> {
+  let endpoint: Endpoint;
+  try {
+    endpoint = await ports.createEndpoint({ remoteSdp: req.body ?? '' });
+  } catch (err) {
+    const status = (err as { status?: unknown }).status;
+    throw new AnswerError(steps.cancelled() ? { stage: 'cancelled' } : { stage: 'media', mediaStatus: typeof status === 'number' ? status : undefined }, err);
+  }
+  try {
+    if (steps.cancelled()) throw new AnswerError({ stage: 'cancelled' }, new Error('the caller cancelled while its endpoint was created'));
+    await runPrepare(steps);
+    if (steps.cancelled()) throw new AnswerError({ stage: 'cancelled' }, new Error('the caller cancelled while being answered'));
+    let dialog: Srf.Dialog;
+    try {
+      dialog = await ports.createUAS(req, res, { localSdp: endpoint.local.sdp });
+    } catch (err) {
+      const cancelled = steps.cancelled() || (err as { status?: unknown }).status === 487;
+      throw new AnswerError(cancelled ? { stage: 'cancelled' } : { stage: 'answer' }, err);
+    }
+    return { endpoint, dialog };
+  } catch (err) {
+    await destroyQuietly(endpoint);
+    throw err;
+  }
+}
+
+/**
+ * drachtio-fsmrf's own test (mediaserver.js RE_DTLS) for an offer it handles as needing a handshake: any RTP/SAVP
+ * or UDP/TLS/RTP/SAVP(F) audio line. Its createEndpoint refuses such offers, so they take connectCaller.
+ */
+function fsmrfNeedsHandshake(sdp: string): boolean {
+  return /m=audio.*SAVP/.test(sdp);
 }
 
 /** The FreeSWITCH global variable that decides the SDES-SRTP mode of an inbound channel's offer or answer. */

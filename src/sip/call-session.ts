@@ -3,15 +3,25 @@ import type Srf from 'drachtio-srf';
 import { newRequest } from '../callback/request';
 import type { CallRouting, Employee } from '../domain/model';
 import type { CallableVerdict } from '../domain/numbers';
-import { employeeBackoffFor } from '../domain/sip-status';
+import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
-import { destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
+import { AnswerError, destroyQuietly, hangUpDialog, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
-import { RingingLeg, type LegResult } from './leg';
+import { employeeLeg, type LegResult, type RingingLeg } from './leg';
+import { dropCopiedRequestHeaders } from './responses';
+
+/**
+ * The warn-agent of a Warning the service adds (RFC 3261 20.43): the address the caller sent its INVITE to
+ * (drachtio-srf's `receivedOn`), else the configured identity host.
+ */
+function warnAgent(req: Srf.SrfRequest, fallback: string): string {
+  const on = (req as Srf.SrfRequest & { receivedOn?: unknown }).receivedOn;
+  return typeof on === 'string' && /^[\w.:[\]-]+$/.test(on) ? on : fallback;
+}
 
 /** upper bound on the confirmation prompt before the caller is released regardless */
 const CONFIRMATION_MAX_MS = 30_000;
@@ -65,7 +75,13 @@ export class CallSession {
     return this.employee ? [this.employee.id] : [...this.legs.keys()];
   }
 
-  async start(req: Srf.SrfRequest, res: Srf.SrfResponse): Promise<void> {
+  /**
+   * Answers the caller: its media endpoint first (an offer FreeSWITCH refuses never reaches the queue), then its
+   * place in the line, then the 200. `cancelled` says whether the caller's CANCEL has arrived (drachtio answers
+   * it 487 itself). Whatever fails, the endpoint is gone and the caller has its final response where the engine
+   * lets the service send one (see refusalForMediaFailure for which).
+   */
+  async start(req: Srf.SrfRequest, res: Srf.SrfResponse, cancelled: () => boolean): Promise<void> {
     const { queue, media, config, metrics } = this.svc;
     this.joinedAt = this.svc.now();
     const entry: LineEntry = {
@@ -79,42 +95,24 @@ export class CallSession {
       employeeIds: [],
       callerNumber: this.callerNumber,
     };
-    let cancelled = false;
-    req.on('cancel', () => {
-      cancelled = true;
-    });
+    let joined = false;
+    let answered: AnsweredCaller;
     try {
-      await queue.join(this.accountId, entry);
+      answered = await media.answerCaller(req, res, {
+        cancelled,
+        prepare: async () => {
+          await queue.join(this.accountId, entry);
+          joined = true;
+        },
+      });
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'cannot queue the caller: storage unavailable');
-      metrics.calls.inc({ outcome: '503' });
-      res.send(503, { headers: { 'Retry-After': '30' } });
+      if (joined) await queue.leave(this.accountId, this.entryId, this.svc.now()).catch(() => undefined);
+      this.refuse(req, res, err);
       this.finish();
       return;
     }
-    try {
-      const { endpoint, dialog } = await media.connectCaller(req, res);
-      this.endpoint = endpoint;
-      this.dialog = dialog;
-    } catch (err) {
-      await queue.leave(this.accountId, this.entryId, this.svc.now()).catch(() => undefined);
-      if (cancelled) {
-        metrics.calls.inc({ outcome: 'cancelled' });
-        this.log.info('caller cancelled before answer');
-      } else if ((err as { status?: unknown }).status === 488) {
-        // the media server refused the caller's offer (not SDP, no audio, no common codec): the
-        // caller's to fix, so 488 as FreeSWITCH said, not a 503 that invites the trunk to retry
-        this.log.warn({ err: (err as Error).message }, "the caller's SDP offer was refused: 488");
-        metrics.calls.inc({ outcome: '488' });
-        if (!res.finalResponseSent) res.send(488);
-      } else {
-        this.log.error({ err: (err as Error).message }, 'cannot answer the caller through the media server');
-        metrics.calls.inc({ outcome: '503' });
-        if (!res.finalResponseSent) res.send(503, { headers: { 'Retry-After': '30' } });
-      }
-      this.finish();
-      return;
-    }
+    this.endpoint = answered.endpoint;
+    this.dialog = answered.dialog;
     metrics.calls.inc({ outcome: 'answered' });
     metrics.activeCalls.inc();
     this.state = 'waiting';
@@ -122,14 +120,15 @@ export class CallSession {
     const ep = this.endpoint;
     const dialog = this.dialog;
     dialog.on('destroy', () => void this.end('caller hung up'));
-    // connectCaller resolves only once the endpoint's event socket is ready, after the caller's
-    // ACK: a BYE in between fired 'destroy' before anyone listened, and the gone caller stayed in
-    // the line for good (its lease kept fresh by this live session)
+    // a BYE before these listeners (e.g. right behind the ACK while the line was being joined) fired
+    // 'destroy' before anyone listened, and the gone caller stayed in the line for good (its lease
+    // kept fresh by this live session)
     if ((dialog as Srf.Dialog & { connected?: boolean }).connected === false) {
       void this.end('caller hung up while being answered');
       return;
     }
     dialog.on('info', (ireq: Srf.SrfRequest, ires: Srf.SrfResponse) => {
+      dropCopiedRequestHeaders(ires);
       ires.send(200);
       const digit = digitFromInfo(ireq.get('Content-Type'), ireq.body);
       if (digit) void this.onDigit(digit, 'INFO');
@@ -142,6 +141,36 @@ export class CallSession {
     this.announcer.startHold();
     if (this.offerEnabled) this.scheduleOffer();
     this.svc.kick(this.accountId, this.departmentId);
+  }
+
+  /** The caller could not be answered: log, count, and send the final response the engine still lets us send. */
+  private refuse(req: Srf.SrfRequest, res: Srf.SrfResponse, err: unknown): void {
+    const { metrics } = this.svc;
+    const failure: AnswerFailure = err instanceof AnswerError ? err.failure : { stage: 'media', mediaStatus: undefined };
+    const message = err instanceof Error ? err.message : String(err);
+    if (failure.stage === 'cancelled') {
+      metrics.calls.inc({ outcome: 'cancelled' });
+      this.log.info('caller cancelled before answer');
+      return;
+    }
+    if (failure.stage === 'answer') {
+      // drachtio could not send the 200 (e.g. fact 34) or the transaction is gone: srf counts the final response
+      // as sent, and drachtio answers the caller itself where it still can
+      metrics.calls.inc({ outcome: 'answer_failed' });
+      this.log.error({ err: message }, 'the answer to the caller could not be sent; media endpoint destroyed');
+      return;
+    }
+    if (failure.stage === 'prepare') {
+      this.log.error({ err: message }, 'cannot queue the caller: storage unavailable');
+      metrics.calls.inc({ outcome: '503' });
+      if (!res.finalResponseSent) res.send(503, { headers: { 'Retry-After': '30' } });
+      return;
+    }
+    const refusal = refusalForMediaFailure(failure.mediaStatus, warnAgent(req, this.svc.config.trunks.identityHost));
+    if (refusal.status === 488) this.log.warn({ err: message, mediaStatus: failure.mediaStatus }, "the caller's SDP offer was refused: 488");
+    else this.log.error({ err: message, mediaStatus: failure.mediaStatus }, 'cannot answer the caller through the media server');
+    metrics.calls.inc({ outcome: String(refusal.status) });
+    if (!res.finalResponseSent) res.send(refusal.status, { headers: refusal.headers });
   }
 
   private scheduleOffer(): void {
@@ -233,7 +262,7 @@ export class CallSession {
       ? `<sip:${this.callerNumber}@${this.svc.config.trunks.identityHost}>`
       : `"Anonymous" <sip:anonymous@anonymous.invalid>`;
     for (const e of employees) {
-      const leg = new RingingLeg(this.svc.srf, this.svc.media, e.sipUri, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
+      const leg = employeeLeg(this.svc.srf, this.svc.media, e.sipUri, this.svc.employeeUris, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
       this.legs.set(e.id, leg);
       this.log.info({ employee: e.id }, 'ringing employee');
       void leg.start().then((r) => this.onLeg(e, r));

@@ -4,11 +4,14 @@ import { checkCallable, toE164, type CallableVerdict } from '../domain/numbers';
 import { withOverrides } from '../domain/overrides';
 import type { Services } from '../services';
 import { CallSession } from './call-session';
+import { dropCopiedRequestHeaders } from './responses';
 
 type Next = () => void;
 type Middleware = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next) => void;
 
 interface Locals {
+  /** set when the caller's CANCEL arrives (drachtio has answered it 487) */
+  cancelled?: boolean;
   routing?: CallRouting;
   caller?: CallableVerdict;
   callerNumber?: string | undefined;
@@ -77,6 +80,18 @@ export function callerNumberOf(req: Pick<Srf.SrfRequest, 'get' | 'has' | 'getPar
 export function registerInbound(svc: Services, register: (s: CallSession) => void, unregister: (s: CallSession) => void, accepting: () => boolean): void {
   const { srf, log, metrics, config } = svc;
 
+  /**
+   * First of all: responses carry none of the request's lines srf copies into them (dropCopiedRequestHeaders), and
+   * a CANCEL is noted from the start (srf emits it once, whoever listens).
+   */
+  const prepareResponse = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
+    dropCopiedRequestHeaders(res);
+    req.on('cancel', () => {
+      locals(req).cancelled = true;
+    });
+    next();
+  };
+
   const rejectUntrusted = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
     if (!ipAllowed(req.source_address, config.trunks.trustedSources)) {
       log.warn({ callId: req.get('Call-ID'), source: req.source_address }, 'INVITE from an untrusted source');
@@ -135,11 +150,12 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
   // (drachtio-srf registers a handler per SIP method; its typings only declare invite)
   const withOptions = srf as Srf & { options(handler: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void };
   withOptions.options((_req, res) => {
+    dropCopiedRequestHeaders(res);
     if (ready()) res.send(200, { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } });
     else res.send(503, { headers: { 'Retry-After': '30' } });
   });
 
-  const chain: Middleware[] = [rejectUntrusted, checkReady, resolveNumber];
+  const chain: Middleware[] = [prepareResponse, rejectUntrusted, checkReady, resolveNumber];
   for (const mw of chain) srf.use('invite', (req, res, next) => mw(req, res, () => next()));
   srf.invite((req, res) => {
     const l = locals(req);
@@ -148,7 +164,7 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
     const callerNumber = l.caller?.callable ? l.caller.number : toE164(l.callerNumber ?? '');
     const session = new CallSession(svc, l.routing!, l.caller!, callerNumber, req.get('Call-ID'), unregister);
     register(session);
-    void session.start(req, res).catch((err: Error) => {
+    void session.start(req, res, () => l.cancelled === true).catch((err: Error) => {
       log.error({ callId: session.callId, err: err.message, stack: err.stack }, 'call failed');
       void session.end('internal error');
     });

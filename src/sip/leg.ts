@@ -1,4 +1,5 @@
 import type Srf from 'drachtio-srf';
+import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
 import { destroyQuietly, hangUpDialog, type Endpoint, type MediaGateway } from '../media/gateway';
 import type { Logger } from '../observability/logger';
@@ -38,6 +39,7 @@ export class RingingLeg {
   private endpoint: Endpoint | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settle: ((r: LegResult) => void) | undefined;
+  private refusal: string | undefined;
 
   constructor(
     private readonly srf: UacPort,
@@ -48,7 +50,17 @@ export class RingingLeg {
     private readonly log?: Logger,
   ) {}
 
+  /** Refuses the leg before it starts: start() then ends it at once as an error, with no endpoint and no INVITE. */
+  refuse(reason: string): this {
+    this.refusal = reason;
+    return this;
+  }
+
   async start(): Promise<LegResult> {
+    if (this.refusal !== undefined) {
+      this.state = 'over';
+      return { answered: false, failure: 'error', status: undefined, error: this.refusal };
+    }
     let endpoint: Endpoint;
     try {
       endpoint = await this.media.createEndpoint();
@@ -144,4 +156,25 @@ export class RingingLeg {
       /* already final */
     }
   }
+}
+
+/**
+ * The leg towards an employee's phone, after the last check of its URI against the employee URI
+ * rule (src/domain/employee-uri.ts) right before the INVITE: the API refuses such URIs, but a
+ * record written before the rule, or straight into Redis, must not reach the outbound trunk or the
+ * engines either. A refused URI is logged and its leg ends at once as an error, with no INVITE.
+ */
+export function employeeLeg(
+  srf: UacPort,
+  media: EndpointPort,
+  uri: string,
+  rules: EmployeeUriRules,
+  headers: Record<string, string>,
+  ringTimeoutMs: number,
+  log: Logger,
+): RingingLeg {
+  const v = checkEmployeeUri(uri, rules);
+  if (v.ok) return new RingingLeg(srf, media, uri, headers, ringTimeoutMs, log);
+  log.error({ uri, reason: v.reason, ...(v.target ? { target: v.target.what } : {}) }, 'employee URI refused by the employee URI rule: not ringing (no INVITE sent)');
+  return new RingingLeg(srf, media, uri, headers, ringTimeoutMs, log).refuse(`employee URI refused: ${v.reason}`);
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { z } from 'zod';
+import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import { accountSchema, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 import type { ProvisioningStore } from './provisioning';
 
@@ -57,8 +58,24 @@ export async function applySeed(store: ProvisioningStore, seed: SeedFile): Promi
   }
 }
 
-export async function seedFromFile(store: ProvisioningStore, file: string, env: NodeJS.ProcessEnv = process.env): Promise<SeedFile> {
+/**
+ * Refuses a provisioning file with an employee URI the service may not ring (src/domain/employee-uri.ts),
+ * naming the file and the employee, before anything is written.
+ */
+export function checkSeedEmployees(seed: SeedFile, source: string, rules: EmployeeUriRules): void {
+  const lines: string[] = [];
+  seed.accounts.forEach((a, i) =>
+    a.employees.forEach((e, j) => {
+      const v = checkEmployeeUri(e.sipUri, rules);
+      if (!v.ok) lines.push(`  accounts.${i}.employees.${j}.sipUri: ${v.reason}`);
+    }),
+  );
+  if (lines.length > 0) throw new Error(`provisioning file ${source} is invalid:\n${lines.join('\n')}`);
+}
+
+export async function seedFromFile(store: ProvisioningStore, file: string, employeeUris: EmployeeUriRules, env: NodeJS.ProcessEnv = process.env): Promise<SeedFile> {
   const seed = parseSeed(fs.readFileSync(file, 'utf8'), file, env);
+  checkSeedEmployees(seed, file, employeeUris);
   await applySeed(store, seed);
   return seed;
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import path from 'node:path';
 import { createRedis, TxRunner, waitReady } from '../../src/store/redis';
 import { keys } from '../../src/store/keys';
@@ -13,13 +14,43 @@ import { QueueStore } from '../../src/store/queue-store';
 import { newRequest, type CallbackRequest } from '../../src/callback/request';
 import { describeResult, runSipp, startSipp, type SippProcess, type SippResult } from '../support/sipp';
 import { eventually, startStack, type Stack } from '../support/stack';
-import { StateProbe } from '../support/state';
+import { metric, StateProbe } from '../support/state';
 
 const MCN = '+74950000000';
 const FIXTURES = path.join(__dirname, 'fixtures');
 const POLICY = { windowS: 120, retryDelayS: 2, maxAttempts: 2, employeeRingTimeoutS: 3, customerRingTimeoutS: 3 };
 /** how long an employee whose phone refused a call (488…) is skipped here; one that did not answer: 1 s */
 const ERROR_BACKOFF_S = 3;
+
+/** Listens on UDP and TCP 127.0.0.1:port and records the first line of everything that arrives. */
+async function listenAll(port: number): Promise<{ received(): string[]; close(): Promise<void> }> {
+  const got: string[] = [];
+  const first = (b: Buffer): string => b.toString('utf8').split('\r\n')[0] ?? '';
+  const udp = dgram.createSocket('udp4');
+  udp.on('message', (m) => got.push(`udp: ${first(m)}`));
+  await new Promise<void>((resolve, reject) => {
+    udp.once('error', reject);
+    udp.bind(port, '127.0.0.1', () => resolve());
+  });
+  const conns = new Set<net.Socket>();
+  const tcp = net.createServer((c) => {
+    conns.add(c);
+    c.on('close', () => conns.delete(c));
+    c.on('data', (d: Buffer) => got.push(`tcp: ${first(d)}`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    received: () => [...got],
+    close: async () => {
+      await new Promise<void>((r) => udp.close(() => r()));
+      for (const c of conns) c.destroy();
+      await new Promise<void>((r) => tcp.close(() => r()));
+    },
+  };
+}
 
 function ok(r: SippResult): void {
   assert.equal(r.exitCode, 0, describeResult(r));
@@ -212,6 +243,67 @@ describe('callback dialer (e2e)', function () {
       } finally {
         trunk.close();
       }
+    });
+
+
+    it('never sends an INVITE to the outbound trunk for an employee record in Redis that points at it (queue ring and callback)', async () => {
+      // written straight into Redis, past the API's check: a record stored before the rule existed
+      const home = (await probe.provisioning.getEmployee('demo', '101'))!.sipUri;
+      const trunkUri = `sip:+78091234567@127.0.0.1:${stack.trunkPort}`;
+      await probe.setEmployee('101', { sipUri: trunkUri });
+      const trunk = await listenAll(stack.trunkPort);
+      try {
+        await probe.setLoggedIn({ '101': true });
+        const svc = stack.services[0]!;
+        const refusals = (): Array<{ request?: string; target?: string }> =>
+          svc
+            .output()
+            .split('\n')
+            .filter((l) => l.includes('employee URI refused by the employee URI rule'))
+            .map((l) => JSON.parse(l) as { request?: string; target?: string; uri?: string });
+        const before = refusals().length;
+        const errorsBefore = await metric(svc.baseUrl, 'qc_employee_rings_total', { result: 'error' });
+        const number = '+79161230007';
+        // the caller waits (the queue rings 101), then presses 1 (the dialer rings 101)
+        await press1(number);
+        const seen = await eventually(
+          async () => {
+            if (trunk.received().length > 0) return 'the trunk was reached';
+            const r = refusals().slice(before);
+            // at least two callback rings: the employee was retried once after the first refusal
+            return r.filter((x) => x.request !== undefined).length >= 2 && r.some((x) => x.request === undefined) ? r : undefined;
+          },
+          20_000,
+          'refused queue and callback rings of 101',
+        );
+        assert.deepEqual(trunk.received(), [], 'nothing may reach the outbound trunk');
+        assert.ok(typeof seen !== 'string' && seen.every((x) => /outbound trunk/.test(x.target ?? '')), JSON.stringify(seen));
+        const [r] = await probe.requestsFor(number);
+        assert.ok(r && ['pending', 'dialing'].includes(r.status), `request ${r?.status}`);
+        assert.ok(!r.attempts.some((a) => a.outcome === 'answered'), 'no attempt answered');
+        assert.ok((await metric(svc.baseUrl, 'qc_employee_rings_total', { result: 'error' })) >= errorsBefore + 3, 'refused rings counted as errors');
+      } finally {
+        await probe.setLoggedIn({ '101': false });
+        await probe.cancelPending();
+        await probe.setEmployee('101', { sipUri: home });
+        await trunk.close();
+      }
+    });
+
+    it("refuses through the API an employee URI at drachtio's own SIP listener, learnt when the service connected", async () => {
+      // the stand-in listens on a random port, in no configured list: the service learns it from drachtio's authenticate reply
+      const sipUri = `sip:x@127.0.0.1:${stack.sip.sipPort}`;
+      const before = await probe.provisioning.getEmployee('demo', '102');
+      const r = await fetch(`${stack.baseUrl}/api/v1/accounts/demo/employees/102`, {
+        method: 'PATCH',
+        headers: { authorization: 'Bearer demo-token', 'content-type': 'application/json' },
+        body: JSON.stringify({ sipUri }),
+      });
+      const body = (await r.json()) as { error: string; field?: string };
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(body.field, 'sipUri');
+      assert.match(body.error, /own engines/);
+      assert.deepEqual(await probe.provisioning.getEmployee('demo', '102'), before);
     });
 
     it('expires a request when no attempt could start inside the window', async () => {

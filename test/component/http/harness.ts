@@ -5,6 +5,8 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { newRequest, type CallbackRequest } from '../../../src/callback/request';
+import { employeeUriRules, loadConfig } from '../../../src/config';
+import type { EmployeeUriRules } from '../../../src/domain/employee-uri';
 import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../../src/domain/model';
 import { createHttpApp, type HttpDeps } from '../../../src/http/app';
 import { ProvisioningStore } from '../../../src/store/provisioning';
@@ -64,6 +66,11 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+/** The employee URI rules of the default configuration (the demo deployment's), with `env` overrides. */
+export function testEmployeeUris(env: Record<string, string> = {}): EmployeeUriRules {
+  return employeeUriRules(loadConfig({ env }));
+}
+
 export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promise<RunningApp> {
   const logs = new LogCapture();
   const metrics = new Registry();
@@ -75,6 +82,7 @@ export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promis
     metrics,
     logger: pino({ level: 'trace' }, logs),
     authLimits: { maxFailures: 10_000, windowMs: 60_000 },
+    employeeUris: testEmployeeUris(),
     ...over,
   });
   const server: Server = await new Promise((resolve) => {

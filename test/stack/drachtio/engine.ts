@@ -18,6 +18,7 @@ import {
 import { ClientTransaction, ClientTransactionUser, ServerTransaction, TimerConfig } from './sip/transactions';
 import { Peer, SipTransport, TransportName } from './sip/transport';
 import { newBranch, newCallId, newTag, newUuid, stackTime } from './util';
+import { invalidHeaderLines, OWN_500_DELAY_MS, responseStatus, UNBUILDABLE_RESPONSE } from './make-tags';
 
 /** The version string the stand-in reports; srf only needs `v<major>.<minor>.<patch>` >= v0.8.2. */
 export const SERVER_VERSION = 'v0.9.10-1-g9c2dd4cb6a';
@@ -577,6 +578,11 @@ export class Engine {
   // app input
 
   private onAppSip(conn: AppConnection, frame: SipFrame): void {
+    const status = frame.transactionId ? responseStatus(frame.message) : undefined;
+    if (status !== undefined) {
+      const invalid = invalidHeaderLines(frame.message);
+      if (invalid.length > 0) return this.onUnbuildableAppResponse(conn, frame, status, invalid);
+    }
     const msg = parseAppMessage(frame.message);
     if (!msg) {
       conn.respond(frame.msgId, 'NOK', 'Server error: invalid SIP message');
@@ -653,6 +659,24 @@ export class Engine {
       const dialog = entry.dialog ?? this.createUasDialog(entry, conn, dialogId, res);
       this.expectAck(dialog, entry, data, entry.dialog ? newUuid() : entry.transactionId);
     }
+  }
+
+  /** Fact 34: a response whose header lines drachtio's makeTags rejects is not sent; a final one becomes our own 500. */
+  private onUnbuildableAppResponse(conn: AppConnection, frame: SipFrame, status: number, invalid: string[]): void {
+    const entry = this.inbound.get(frame.transactionId);
+    if (!entry || entry.tx.isFinal) {
+      conn.respond(frame.msgId, 'NOK', 'Response not sent due to unknown transaction');
+      return;
+    }
+    for (const line of invalid) this.log(`makeTags - invalid header: '${line}'`);
+    this.log(`Error -1 sending ${status} response for ${entry.transactionId} - this is usually because the application provided a syntactically-invalid header`);
+    conn.respond(frame.msgId, 'NOK', UNBUILDABLE_RESPONSE);
+    if (status < 200) return;
+    this.inbound.delete(entry.transactionId);
+    setTimeout(() => this.safely('500 after an unbuildable response', () => {
+      entry.localTag ??= newTag();
+      entry.tx.respond(500, this.simpleResponse(entry.request, entry.vias, 500, 'Internal Server Error', entry.localTag));
+    }), OWN_500_DELAY_MS[entry.peer.transport]).unref();
   }
 
   private createUasDialog(entry: InboundRequest, conn: AppConnection, id: string, res: SipResponse): Dialog {

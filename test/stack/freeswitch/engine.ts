@@ -12,7 +12,7 @@ import { createEvent, FsEvent, header, nowMicros, plainDump, SITES, type CoreIde
 import type { EslBackend } from './esl-session';
 import { InboundListener } from './esl-server';
 import { OutboundSession } from './esl-outbound';
-import { buildAnswer, buildOffer, cryptoLines, negotiate, ownCrypto, parseSdp, srtpModeOf, type NegotiatedAudio, type SdpOrigin, type SrtpMode } from './sdp';
+import { buildAnswer, buildOffer, cryptoLines, negotiate, ownCrypto, parseSdp, sdpSyntaxError, srtpModeOf, type NegotiatedAudio, type SdpOrigin, type SrtpMode } from './sdp';
 import { hdr, parseNameAddr, SipUa, type Dialog, type SipMessage, type UasHandler } from './sip-ua';
 import type { ChannelSnapshot } from './index';
 
@@ -143,6 +143,11 @@ export class Engine implements ChannelHost, EslBackend, UasHandler {
     const is3pcc = !req.body.trim();
     // no channel variable can be set yet (a dialplan `set` runs too late, fact 27): globals, else the default
     const srtpMode = this.srtpMode();
+    const syntaxError = is3pcc ? undefined : sdpSyntaxError(req.body);
+    if (syntaxError) {
+      this.log(`[sip] offer refused by the SDP parser: ${syntaxError}`);
+      return { status: 400, reason: 'Bad Session Description' };
+    }
     const offer = is3pcc ? undefined : parseSdp(req.body);
     const audio = offer ? negotiate(offer, undefined, srtpMode) : undefined;
     if (offer && !audio) return { status: 488, reason: 'Not Acceptable Here' };

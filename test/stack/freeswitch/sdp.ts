@@ -60,6 +60,29 @@ export function parseSdp(text: string): SessionDescription {
   return sd;
 }
 
+/**
+ * Why sofia-sip's SDP parser (sdp_parse.c, parse_rtpmap) rejects an offer, which FreeSWITCH answers with
+ * `400 Bad Session Description` (D13 longreq/escruri/wsinvb: RFC 4475's `a=rtpmap:31 LPC`): an rtpmap for one of
+ * the m-line's payload types without `/<clock rate>` or with a clock rate that is not a number. Undefined when the
+ * offer parses. Other syntax sofia refuses is not modelled.
+ */
+export function sdpSyntaxError(text: string): string | undefined {
+  let formats: string[] | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith('m=')) {
+      formats = line.slice(2).split(/\s+/).slice(3);
+      continue;
+    }
+    const m = /^a=rtpmap:(\d+)\s*(.*)$/.exec(line);
+    if (!m || !formats?.includes(m[1])) continue;
+    const slash = m[2].indexOf('/');
+    if (slash === -1) return `a=rtpmap:${m[1]}: missing <clock rate>`;
+    if (!/^\d+/.test(m[2].slice(slash + 1))) return `a=rtpmap:${m[1]} ${m[2].slice(0, slash)}: invalid <clock rate>`;
+  }
+  return undefined;
+}
+
 const STATIC_PT: Record<number, Codec> = { 0: 'PCMU', 8: 'PCMA' };
 
 export interface NegotiatedAudio {

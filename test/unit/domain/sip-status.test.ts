@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { employeeBackoffFor, incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, type EmployeeBackoff, type RingOutcome } from '../../../src/domain/sip-status';
+import { employeeBackoffFor, incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, refusalForMediaFailure, type EmployeeBackoff, type RingOutcome } from '../../../src/domain/sip-status';
 import * as req from '../../../src/callback/request';
 
 describe('domain/sip-status', () => {
@@ -49,6 +49,13 @@ describe('domain/sip-status', () => {
     assert.equal(isOfferRefusal(488), true);
     assert.equal(isOfferRefusal(400), true);
     for (const s of [undefined, 500, 503, 408, 486]) assert.equal(isOfferRefusal(s), false, String(s));
+  });
+
+  it("the caller's response when its endpoint could not be made: 488 + Warning for a refused offer, else 503 + Retry-After", () => {
+    for (const s of [488, 400]) {
+      assert.deepEqual(refusalForMediaFailure(s, '127.0.0.1:5060'), { status: 488, headers: { Warning: '305 127.0.0.1:5060 "Incompatible media format"' } }, String(s));
+    }
+    for (const s of [undefined, 500, 503, 408]) assert.deepEqual(refusalForMediaFailure(s, 'h'), { status: 503, headers: { 'Retry-After': '30' } }, String(s));
   });
 
   it('the RFC 3261 Warning for an incompatible offer', () => {

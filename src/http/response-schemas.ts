@@ -1,0 +1,167 @@
+import { EMPLOYEE_RINGS_KEPT, REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestStatus } from '../callback/request';
+import { accountSchema, callbackPolicySchema, multichannelNumberSchema } from '../domain/model';
+import type { CallbackStats } from '../store/requests';
+import type { ErrorBody } from './errors';
+import { z } from './zod-openapi';
+
+/**
+ * What the REST API answers, as zod schemas: the source of the OpenAPI document's response
+ * schemas (openapi.ts). Provisioning answers are the model's own schemas (src/domain/model.ts);
+ * callback requests and statistics are plain TypeScript types of their layers, so the schemas
+ * below are checked against those types at compile time (a field added there and missing here,
+ * or the other way round, fails `tsc`).
+ */
+
+/** true only when A and B are the same type (optional fields included) */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const sameType = <A, B>(proof: Same<A, B>): Same<A, B> => proof;
+
+const id = accountSchema.shape.id;
+const e164 = multichannelNumberSchema.shape.number;
+/** a time in milliseconds since the Unix epoch */
+const ms = (what = 'a time') => z.number().int().describe(`${what}, in milliseconds since the Unix epoch`);
+const count = z.number().int().min(0);
+
+export const errorSchema = z
+  .object({
+    error: z.string(),
+    field: z.string().describe('dotted path of the offending field').optional(),
+  })
+  .describe('every error answer');
+sameType<z.infer<typeof errorSchema>, ErrorBody>(true);
+
+export const principalSchema = z
+  .union([z.object({ role: z.literal('operator') }).strict(), z.object({ role: z.literal('account'), accountId: id }).strict()])
+  .describe('who the token belongs to');
+
+export const ATTEMPT_OUTCOMES = [
+  'answered',
+  'busy',
+  'rejected',
+  'unavailable',
+  'no-answer',
+  'employee-hangup',
+  'interrupted',
+] as const satisfies readonly AttemptOutcome[];
+sameType<(typeof ATTEMPT_OUTCOMES)[number], AttemptOutcome>(true);
+
+export const attemptSchema = z
+  .object({
+    n: z.number().int().min(1),
+    startedAt: ms('when the customer was dialled'),
+    instanceId: z.string(),
+    employeeId: id.describe('the employee who took the callback'),
+    shownNumber: e164.describe('the number the customer was shown (absent on records from before it was kept)').optional(),
+    outcome: z.enum(ATTEMPT_OUTCOMES).optional(),
+    sipStatus: z.number().int().describe('final SIP status of the customer leg').optional(),
+    answeredAt: ms().optional(),
+    endedAt: ms().optional(),
+  })
+  .describe('a customer attempt: an employee took the callback and the customer was dialled; only these count against policy.maxAttempts');
+type AttemptShape = z.infer<typeof attemptSchema>;
+sameType<AttemptShape, CallbackRequest['attempts'][number]>(true);
+
+export const EMPLOYEE_RING_RESULTS = ['answered', 'no-answer', 'busy', 'rejected', 'unavailable', 'error'] as const satisfies readonly EmployeeRingResult[];
+sameType<(typeof EMPLOYEE_RING_RESULTS)[number], EmployeeRingResult>(true);
+
+export const employeeRingSchema = z
+  .object({
+    employeeId: id,
+    startedAt: ms('when the ring started (the employee was claimed)'),
+    endedAt: ms('when the ringing stopped (answer, refusal, timeout)').optional(),
+    result: z.enum(EMPLOYEE_RING_RESULTS),
+    sipStatus: z.number().int().describe("final SIP status of the employee's phone").optional(),
+  })
+  .describe("one ring of an employee's phone for the request; rings never count against policy.maxAttempts");
+sameType<z.infer<typeof employeeRingSchema>, CallbackRequest['employeeRings'][number]>(true);
+
+export const inProgressSchema = z
+  .object({
+    employeeId: id,
+    instanceId: z.string(),
+    startedAt: ms('when the employee was claimed'),
+    answeredAt: ms('when the employee answered').optional(),
+  })
+  .describe('the employee claimed while the request is dialing');
+sameType<z.infer<typeof inProgressSchema>, NonNullable<CallbackRequest['inProgress']>>(true);
+
+const statuses = REQUEST_STATUSES as unknown as [RequestStatus, ...RequestStatus[]];
+
+export const callbackRequestSchema = z.object({
+  id: z.string(),
+  accountId: id,
+  departmentId: id,
+  multichannelNumber: e164,
+  callerNumber: e164,
+  callId: z.string().describe('Call-ID of the inbound call that made the request'),
+  joinedAt: ms('when the caller joined the queue'),
+  createdAt: ms(),
+  status: z.enum(statuses),
+  dueAt: ms('earliest time the next attempt may start'),
+  expiresAt: ms('the next attempt must start before this, or the request expires'),
+  policy: callbackPolicySchema,
+  attempts: z.array(attemptSchema).describe('customer attempts, oldest first'),
+  employeeRings: z.array(employeeRingSchema).max(EMPLOYEE_RINGS_KEPT).describe(`employee rings, oldest first (the latest ${EMPLOYEE_RINGS_KEPT})`),
+  inProgress: inProgressSchema.optional(),
+  finishedAt: ms().optional(),
+  reason: z.string().optional(),
+});
+sameType<z.infer<typeof callbackRequestSchema>, CallbackRequest>(true);
+
+export const requestPageSchema = z
+  .object({
+    items: z.array(callbackRequestSchema),
+    nextCursor: z.string().describe('pass as cursor for the next page; absent on the last page').optional(),
+  })
+  .strict();
+
+const percentilesSchema = z.object({ count, median: z.number().nullable(), p90: z.number().nullable() }).strict();
+
+const dayStatsSchema = z
+  .object({
+    day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).describe('UTC day'),
+    offersPlayed: count,
+    requestsMade: count,
+    completed: count,
+    failed: count,
+    expired: count,
+    abandonedCalls: count,
+  })
+  .strict();
+
+export const callbackStatsSchema = z
+  .object({
+    from: ms(),
+    to: ms(),
+    offersPlayed: count,
+    requestsMade: count,
+    completed: count,
+    failed: count,
+    expired: count,
+    cancelled: count,
+    abandonedCalls: count.describe('callers who hung up in the queue'),
+    callsReceived: count,
+    requestToFirstAttemptMs: percentilesSchema,
+    requestToConnectionMs: percentilesSchema,
+    byDay: z.array(dayStatsSchema),
+  })
+  .strict();
+sameType<z.infer<typeof callbackStatsSchema>, CallbackStats>(true);
+
+/** `{ items: [...] }`, the answer of every list except callback requests (paged, above). */
+export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.array(item) }).strict();
+
+/** GET /healthz: the process runs. */
+export const healthSchema = z.object({ status: z.literal('ok') }).strict();
+export type Health = z.infer<typeof healthSchema>;
+
+/** GET /readyz: 200 when every dependency is connected, else 503 naming those that are not. */
+export const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    checks: z.record(z.boolean()).describe('each dependency, connected or not'),
+    down: z.array(z.string()).describe('the dependencies that are not connected'),
+    error: z.string().describe('why the check itself failed').optional(),
+  })
+  .strict();
+export type Readiness = z.infer<typeof readinessSchema>;

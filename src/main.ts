@@ -77,7 +77,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const tx = new TxRunner(config.redis.url, 4, `qc-${config.instanceId}`);
   await tx.connect(15000);
   const provisioning = new ProvisioningStore(redis);
-  const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000);
+  const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000, config.queue.employeeErrorRetryAfterS * 1000);
   const requests = new RequestStore(redis, queue);
   const employeeUris = employeeUriRules(config);
 

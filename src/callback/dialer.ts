@@ -3,6 +3,7 @@ import * as req from './request';
 import type { CallbackRequest } from './request';
 import type { Department, Employee } from '../domain/model';
 import { checkCallable } from '../domain/numbers';
+import { employeeBackoffFor, type EmployeeBackoff } from '../domain/sip-status';
 import { withOverrides } from '../domain/overrides';
 import { Announcer } from '../media/announcer';
 import { destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
@@ -28,10 +29,11 @@ export function customerUri(number: string, trunk: string): string {
 }
 
 /**
- * One callback attempt: ring the claimed employee (who sees "Callback <number>" and an
- * X-Callback-Id), whisper on answer, then dial the customer through the outbound trunk with
- * P-Asserted-Identity per the employee's АОН setting while the employee hears ringback, and
- * bridge the two. Every outcome goes back to the store as a request transition.
+ * One claim of a callback request: ring the claimed employee (who sees "Callback <number>" and an
+ * X-Callback-Id) — an employee ring, recorded apart from attempts —, whisper on answer, then dial
+ * the customer through the outbound trunk with P-Asserted-Identity per the employee's АОН setting
+ * while the employee hears ringback (the attempt), and bridge the two. Every outcome goes back to
+ * the store as a request transition.
  */
 export class Attempt implements LocalAttempt {
   readonly entryId: string;
@@ -41,6 +43,8 @@ export class Attempt implements LocalAttempt {
   private customer: { dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
   private employeeGone = false;
   private done = false;
+  /** the claim this instance serves (the store drops outcomes of a claim that moved on) */
+  private readonly claim: { instanceId: string; startedAt: number };
 
   constructor(
     private readonly svc: Services,
@@ -50,7 +54,9 @@ export class Attempt implements LocalAttempt {
     private readonly onEnd: (a: Attempt) => void,
   ) {
     this.entryId = callbackEntryId(request.id);
-    this.log = svc.log.child({ request: request.id, account: accountId, employee: employee.id, attempt: request.attempts.length });
+    const c = request.inProgress;
+    this.claim = { instanceId: c?.instanceId ?? svc.instanceId, startedAt: c?.startedAt ?? svc.now() };
+    this.log = svc.log.child({ request: request.id, account: accountId, employee: employee.id });
   }
 
   heldEmployees(): string[] {
@@ -63,13 +69,12 @@ export class Attempt implements LocalAttempt {
 
   private async transition(
     step: (r: CallbackRequest) => CallbackRequest,
-    opts: { connected?: boolean; skipEmployee?: boolean; events?: StoredEvent[] } = {},
+    opts: { connected?: boolean; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
   ): Promise<void> {
-    const last = this.request.attempts[this.request.attempts.length - 1]!;
     const r = await this.svc.queue.transition(this.accountId, this.request.id, step, {
       now: this.svc.now(),
       leaseUntil: this.lease(),
-      attempt: { n: last.n, instanceId: this.svc.instanceId },
+      claim: this.claim,
       ...opts,
     });
     if (!r) {
@@ -90,7 +95,7 @@ export class Attempt implements LocalAttempt {
       this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'callback attempt failed unexpectedly');
       await this.cleanup();
       if (this.request.status === 'dialing') {
-        await this.transition((r) => req.attemptFailed(r, 'interrupted', undefined, this.svc.now())).catch(() => undefined);
+        await this.transition((r) => req.interrupt(r, this.svc.now())).catch(() => undefined);
       }
     } finally {
       this.done = true;
@@ -111,16 +116,16 @@ export class Attempt implements LocalAttempt {
     if (!verdict.callable) {
       // the policy changed since the request was stored: never dial it
       this.log.warn({ reason: verdict.reason }, 'number no longer allowed by the number policy; request fails');
-      await this.transition((r) => req.attemptFailed(r, 'unavailable', undefined, svc.now()));
-      await this.transition((r) => (r.status === 'pending' ? { ...r, status: 'failed', finishedAt: svc.now(), reason: `number not allowed (${verdict.reason})` } : r), {
+      await this.transition((r) => req.numberRefused(r, verdict.reason, svc.now()), {
         events: [{ type: 'failed', departmentId: this.request.departmentId, at: svc.now() }],
       });
+      metrics.finished.inc({ status: 'failed' });
       return;
     }
     const number = verdict.number;
     const dept = await this.department();
     if (!dept) {
-      await this.transition((r) => req.attemptFailed(r, 'interrupted', undefined, svc.now()));
+      await this.transition((r) => req.releaseClaim(r, svc.now()));
       return;
     }
     const policy = this.request.policy;
@@ -129,12 +134,25 @@ export class Attempt implements LocalAttempt {
       From: `"${display}" <sip:${number}@${config.trunks.identityHost}>`,
       'X-Callback-Id': this.request.id,
     };
-    this.log.info({ uri: employee.sipUri }, 'callback attempt: ringing employee');
+    const previous = this.request.employeeRings[this.request.employeeRings.length - 1];
+    const again = previous?.employeeId === employee.id ? ` again (its last ring: ${previous.result}${previous.sipStatus !== undefined ? `, SIP ${previous.sipStatus}` : ''})` : '';
+    this.log.info(
+      { uri: employee.sipUri, rings: this.request.employeeRings.length, attempts: this.request.attempts.length },
+      `callback request: ringing employee ${employee.id}${again}`,
+    );
     const eleg = await employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log).start();
     if (!eleg.answered) {
       metrics.employeeRings.inc({ kind: 'callback', result: eleg.failure });
-      this.log.info({ failure: eleg.failure, status: eleg.status }, 'employee did not take the callback; another employee will be tried');
-      await this.transition((r) => req.employeeUnavailable(r, eleg.status, svc.now()), { skipEmployee: true });
+      // the leg's failure already is the outcome (src/domain/sip-status.ts); nothing here cancels it
+      const result = eleg.failure === 'cancelled' ? 'no-answer' : eleg.failure;
+      const backoff = employeeBackoffFor(eleg.status);
+      const skipS = backoff === 'error' ? config.queue.employeeErrorRetryAfterS : config.queue.employeeRetryAfterS;
+      this.log.info(
+        { result, status: eleg.status, backoff, skipS, ...(eleg.error ? { err: eleg.error } : {}) },
+        `employee ${employee.id} did not take the callback (${result}${eleg.status !== undefined ? `, SIP ${eleg.status}` : ''}); ` +
+          `employee ${employee.id} is skipped for ${skipS} s; the request waits for the next free employee`,
+      );
+      await this.transition((r) => req.employeeRingFailed(r, result, eleg.status, svc.now()), { skipEmployee: backoff });
       return;
     }
     metrics.employeeRings.inc({ kind: 'callback', result: 'answered' });
@@ -145,11 +163,14 @@ export class Attempt implements LocalAttempt {
       this.customerLeg?.cancel();
       if (this.customer) void this.hangUpCustomer();
     });
+    // listening for the hang-up first: it may come while the answer is being recorded
+    await this.transition((r) => req.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
     if (dept.notifyAboutCallback) await ep.play(prompts.prompt(dept, 'whisper')).catch(() => undefined);
     if (this.employeeGone) {
+      // before the customer was dialled: no attempt, the request goes back in line
       await this.cleanup();
-      await this.transition((r) => req.attemptFailed(r, 'employee-hangup', undefined, svc.now()));
+      await this.transition((r) => req.releaseClaim(r, svc.now()));
       return;
     }
     // ringback for the employee while the customer rings (looped one file at a time, so that a
@@ -158,8 +179,14 @@ export class Attempt implements LocalAttempt {
     employeeSide.startHold();
     const shown = presentedNumber(employee, this.request.multichannelNumber);
     const identity = `<sip:${shown}@${config.trunks.identityHost}>`;
-    await this.transition((r) => req.customerDialled(r, svc.now()));
-    this.log.info({ number, shown }, 'dialling the customer');
+    const dialledAt = svc.now();
+    const first = this.request.attempts.length === 0;
+    const at = { departmentId: this.request.departmentId, at: dialledAt };
+    await this.transition((r) => req.customerDialled(r, shown, dialledAt), {
+      events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
+    });
+    if (first) metrics.toFirstAttempt.observe((dialledAt - this.request.createdAt) / 1000);
+    this.log.info({ number, shown, attempt: this.request.attempts.length }, `employee ${employee.id} took the callback; dialling the customer (attempt ${this.request.attempts.length} of ${policy.maxAttempts})`);
     this.customerLeg = new RingingLeg(
       svc.srf,
       svc.media,
@@ -268,15 +295,13 @@ export class Attempt implements LocalAttempt {
   }
 }
 
-/** Starts attempts handed out by the dispatcher and keeps track of them for lease refresh. */
+/** Starts the claims (employee ring, then attempt) handed out by the dispatcher and keeps track of them for lease refresh. */
 export class Dialer {
   private readonly attempts = new Set<Attempt>();
 
   constructor(private readonly svc: Services) {}
 
   start(accountId: string, request: CallbackRequest, employee: Employee): void {
-    const first = request.attempts.length === 1;
-    if (first) this.svc.metrics.toFirstAttempt.observe((this.svc.now() - request.createdAt) / 1000);
     const a = new Attempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x));
     this.attempts.add(a);
     void a.run();

@@ -1,13 +1,22 @@
 import type { CallbackPolicy } from '../domain/model';
+import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
 
 /**
  * A callback request and its state machine. Plain data: the store persists it, the dialer
  * drives it, and these functions decide every transition.
  *
- *   pending ──claim──▶ dialing ──customer answered──▶ completed
- *      ▲                  │
- *      └─ retry delay ◀───┤ customer busy / rejected / unavailable / no answer (attempts left)
- *                         └─────────────────────────────────────────▶ failed (last attempt)
+ * Two things happen to a request and they are kept apart:
+ * - an **employee ring**: the dispatcher claims an employee and the dialer rings them. Rings that
+ *   are not answered are recorded in `employeeRings` and never count against maxAttempts;
+ * - an **attempt**: an employee took the callback and the customer is dialled. Only attempts are
+ *   in `attempts`, and only their customer outcomes count against maxAttempts.
+ *
+ *   pending ──claim (startRing)──▶ dialing ──employee answered, customer dialled──▶ attempt
+ *      ▲                             │  └ employee did not take it (ring recorded) ─▶ pending, due now
+ *      │                             ▼
+ *      └─ retry delay ◀── customer busy / rejected / unavailable / no answer (attempts left)
+ *                         customer answered ─────────────────────────────────────▶ completed
+ *                         last attempt ──────────────────────────────────────────▶ failed
  *   pending ──window passed with no attempt started──▶ expired
  *   pending ──operator cancel / caller reached an employee──▶ cancelled
  */
@@ -16,32 +25,63 @@ export type RequestStatus = 'pending' | 'dialing' | 'completed' | 'failed' | 'ex
 export const REQUEST_STATUSES: readonly RequestStatus[] = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
 export const FINAL_STATUSES: ReadonlySet<RequestStatus> = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
-/** What ended an attempt. Only customer outcomes count against maxAttempts. */
+/** What ended an attempt (the customer leg). Only customer outcomes count against maxAttempts. */
 export type AttemptOutcome =
   | 'answered'
   | 'busy'
   | 'rejected'
   | 'unavailable'
   | 'no-answer'
-  /** the employee hung up before the customer answered */
+  /** the employee hung up while the customer rang: does not count */
   | 'employee-hangup'
-  /** the employee did not answer, was busy or rejected: another employee is tried */
-  | 'employee-unavailable'
   /** the dialling instance died; the attempt does not count */
   | 'interrupted';
 
+/** One customer attempt: an employee took the callback and the customer was dialled. */
 export interface Attempt {
   n: number;
+  /** when the customer's INVITE went out (ms) */
   startedAt: number;
   instanceId: string;
+  /** the employee who took the callback and talked (or was to talk) to the customer */
   employeeId: string;
-  /** when the customer's INVITE went out (ms) */
-  customerDialledAt?: number;
+  /** the number the customer was shown (P-Asserted-Identity); absent on records from before it was kept */
+  shownNumber?: string;
   outcome?: AttemptOutcome;
   /** final SIP status of the customer leg */
   sipStatus?: number;
   answeredAt?: number;
   endedAt?: number;
+}
+
+/**
+ * How an employee ring ended: the far end's final status through src/domain/sip-status.ts, or
+ * answered, or error (no usable answer: the media server could not take it, or the instance died).
+ */
+export type EmployeeRingResult = 'answered' | RingOutcome | 'error';
+
+/** One ring of an employee's phone for the request. */
+export interface EmployeeRing {
+  employeeId: string;
+  startedAt: number;
+  /** when the ringing stopped (answer, refusal, timeout) */
+  endedAt?: number;
+  result: EmployeeRingResult;
+  /** the employee phone's final SIP status, when it sent one */
+  sipStatus?: number;
+}
+
+/** the stored list keeps the latest rings only */
+export const EMPLOYEE_RINGS_KEPT = 50;
+
+/** The claim being served while the request is dialing: who is rung (or talks), by which instance. */
+export interface InProgress {
+  employeeId: string;
+  instanceId: string;
+  /** when the employee was claimed and the ring started */
+  startedAt: number;
+  /** when the employee answered the ring */
+  answeredAt?: number;
 }
 
 export interface CallbackRequest {
@@ -62,7 +102,12 @@ export interface CallbackRequest {
   /** the next attempt must start before this, or the request expires */
   expiresAt: number;
   policy: CallbackPolicy;
+  /** customer attempts, oldest first */
   attempts: Attempt[];
+  /** employee rings, oldest first (the latest EMPLOYEE_RINGS_KEPT) */
+  employeeRings: EmployeeRing[];
+  /** present while dialing */
+  inProgress?: InProgress;
   finishedAt?: number;
   reason?: string;
 }
@@ -94,12 +139,13 @@ export function newRequest(i: NewRequestInput): CallbackRequest {
     expiresAt: i.now + i.policy.windowS * 1000,
     policy: i.policy,
     attempts: [],
+    employeeRings: [],
   };
 }
 
-const UNCOUNTED: ReadonlySet<AttemptOutcome | undefined> = new Set(['interrupted', 'employee-hangup', 'employee-unavailable']);
+const UNCOUNTED: ReadonlySet<AttemptOutcome | undefined> = new Set(['interrupted', 'employee-hangup']);
 
-/** Attempts that count against maxAttempts: those that reached (or tried to reach) the customer. */
+/** Attempts that count against maxAttempts: those that reached (or are trying to reach) the customer. */
 export function countedAttempts(r: CallbackRequest): number {
   return r.attempts.filter((a) => !UNCOUNTED.has(a.outcome)).length;
 }
@@ -114,40 +160,104 @@ function assertStatus(r: CallbackRequest, allowed: readonly RequestStatus[], wha
   }
 }
 
-/** An attempt starts: an employee has been claimed for the request. */
-export function startAttempt(r: CallbackRequest, employeeId: string, instanceId: string, now: number): CallbackRequest {
-  assertStatus(r, ['pending'], 'start an attempt on');
-  const n = r.attempts.length + 1;
-  return { ...r, status: 'dialing', attempts: [...r.attempts, { n, startedAt: now, instanceId, employeeId }] };
+function claimOf(r: CallbackRequest): InProgress {
+  if (r.inProgress === undefined) throw new TransitionError(`callback request ${r.id} is dialing without a claimed employee`);
+  return r.inProgress;
+}
+
+function withRing(r: CallbackRequest, ring: EmployeeRing): EmployeeRing[] {
+  return [...r.employeeRings, ring].slice(-EMPLOYEE_RINGS_KEPT);
+}
+
+/**
+ * Back in line, due now, with nothing claimed. The window is never shortened; it is renewed when
+ * the customer was not the reason (`renew`), but not for an employee who did not take the call:
+ * else a request whose only employee keeps refusing would never expire.
+ */
+function backInLine(r: CallbackRequest, now: number, renew = true): CallbackRequest {
+  const { inProgress: _done, ...rest } = r;
+  const expiresAt = renew ? Math.max(r.expiresAt, now + r.policy.windowS * 1000) : r.expiresAt;
+  return { ...rest, status: 'pending', dueAt: now, expiresAt };
+}
+
+/** The dispatcher claimed an employee for the request: the employee's phone rings. */
+export function startRing(r: CallbackRequest, employeeId: string, instanceId: string, now: number): CallbackRequest {
+  assertStatus(r, ['pending'], 'ring an employee for');
+  return { ...r, status: 'dialing', inProgress: { employeeId, instanceId, startedAt: now } };
+}
+
+/** The employee answered the ring (recorded once). */
+export function employeeAnswered(r: CallbackRequest, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'answer the employee ring of');
+  const c = claimOf(r);
+  if (c.answeredAt !== undefined) return r;
+  return {
+    ...r,
+    inProgress: { ...c, answeredAt: now },
+    employeeRings: withRing(r, { employeeId: c.employeeId, startedAt: c.startedAt, endedAt: now, result: 'answered' }),
+  };
+}
+
+function ringFailed(r: CallbackRequest, result: Exclude<EmployeeRingResult, 'answered'>, sipStatus: number | undefined, now: number, renew: boolean): CallbackRequest {
+  assertStatus(r, ['dialing'], 'end the employee ring of');
+  const c = claimOf(r);
+  if (c.answeredAt !== undefined) throw new TransitionError(`callback request ${r.id}: employee ${c.employeeId} already answered`);
+  const ring: EmployeeRing = { employeeId: c.employeeId, startedAt: c.startedAt, endedAt: now, result, ...(sipStatus !== undefined ? { sipStatus } : {}) };
+  return { ...backInLine(r, now, renew), employeeRings: withRing(r, ring) };
+}
+
+/**
+ * The employee did not take the callback (no answer, busy, refused, an error): the ring is
+ * recorded, nothing counts, and the request goes back in line at once, its window unchanged.
+ */
+export function employeeRingFailed(
+  r: CallbackRequest,
+  result: Exclude<EmployeeRingResult, 'answered'>,
+  sipStatus: number | undefined,
+  now: number,
+): CallbackRequest {
+  return ringFailed(r, result, sipStatus, now, false);
+}
+
+/**
+ * The employee took the callback and the customer is dialled showing `shownNumber`: an attempt
+ * starts (the employee's answer is recorded first if it was not yet).
+ */
+export function customerDialled(r: CallbackRequest, shownNumber: string, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'dial the customer of');
+  const answered = employeeAnswered(r, now);
+  const c = claimOf(answered);
+  const last = r.attempts[r.attempts.length - 1];
+  if (last !== undefined && last.outcome === undefined) throw new TransitionError(`callback request ${r.id}: attempt ${last.n} is still in progress`);
+  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber };
+  return { ...answered, attempts: [...r.attempts, attempt] };
+}
+
+function currentAttempt(r: CallbackRequest): Attempt {
+  const last = r.attempts[r.attempts.length - 1];
+  if (last === undefined || (r.status === 'dialing' && last.outcome !== undefined)) {
+    throw new TransitionError(`callback request ${r.id} has no attempt in progress`);
+  }
+  return last;
 }
 
 function updateLast(r: CallbackRequest, patch: Partial<Attempt>): Attempt[] {
-  const last = r.attempts[r.attempts.length - 1];
-  if (last === undefined) throw new TransitionError(`callback request ${r.id} has no attempt`);
+  const last = currentAttempt(r);
   return [...r.attempts.slice(0, -1), { ...last, ...patch }];
-}
-
-export function customerDialled(r: CallbackRequest, now: number): CallbackRequest {
-  assertStatus(r, ['dialing'], 'dial the customer of');
-  return { ...r, attempts: updateLast(r, { customerDialledAt: now }) };
-}
-
-/** The employee did not answer / was busy: recorded, not counted; the request goes back in line. */
-export function employeeUnavailable(r: CallbackRequest, sipStatus: number | undefined, now: number): CallbackRequest {
-  assertStatus(r, ['dialing'], 'release');
-  const patch: Partial<Attempt> = { outcome: 'employee-unavailable', endedAt: now, ...(sipStatus !== undefined ? { sipStatus } : {}) };
-  return { ...r, status: 'pending', dueAt: now, attempts: updateLast(r, patch) };
 }
 
 /** The customer answered and was bridged to the employee. */
 export function attemptAnswered(r: CallbackRequest, sipStatus: number, now: number): CallbackRequest {
   assertStatus(r, ['dialing'], 'complete');
-  return { ...r, status: 'completed', finishedAt: now, attempts: updateLast(r, { outcome: 'answered', sipStatus, answeredAt: now }) };
+  const { inProgress: _done, ...rest } = r;
+  return { ...rest, status: 'completed', finishedAt: now, attempts: updateLast(r, { outcome: 'answered', sipStatus, answeredAt: now }) };
 }
 
 /** The connected call ended (bookkeeping only). */
 export function attemptEnded(r: CallbackRequest, now: number): CallbackRequest {
-  return { ...r, attempts: updateLast(r, { endedAt: now }) };
+  const last = r.attempts[r.attempts.length - 1];
+  if (last === undefined) throw new TransitionError(`callback request ${r.id} has no attempt`);
+  return { ...r, attempts: [...r.attempts.slice(0, -1), { ...last, endedAt: now }] };
 }
 
 /**
@@ -162,10 +272,9 @@ export function attemptFailed(
 ): CallbackRequest {
   assertStatus(r, ['dialing'], 'fail an attempt of');
   const attempts = updateLast(r, { outcome, endedAt: now, ...(sipStatus !== undefined ? { sipStatus } : {}) });
-  const next: CallbackRequest = { ...r, attempts };
-  if (UNCOUNTED.has(outcome)) {
-    return { ...next, status: 'pending', dueAt: now, expiresAt: Math.max(r.expiresAt, now + r.policy.windowS * 1000) };
-  }
+  const { inProgress: _done, ...rest } = r;
+  const next: CallbackRequest = { ...rest, attempts };
+  if (UNCOUNTED.has(outcome)) return backInLine(next, now);
   if (countedAttempts(next) >= r.policy.maxAttempts) {
     return { ...next, status: 'failed', finishedAt: now, reason: `no answer after ${countedAttempts(next)} attempts` };
   }
@@ -173,9 +282,43 @@ export function attemptFailed(
   return { ...next, status: 'pending', dueAt, expiresAt: dueAt + r.policy.windowS * 1000 };
 }
 
+/**
+ * The claim ends with nothing (more) to record: the employee hung up after answering and before
+ * the customer was dialled, or the department is gone. Back in line at once.
+ */
+export function releaseClaim(r: CallbackRequest, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'release');
+  return backInLine(r, now);
+}
+
+/**
+ * The instance serving the claim died (or failed unexpectedly): an attempt in progress ends
+ * 'interrupted', a ring not yet answered is recorded as an error; neither counts.
+ */
+export function interrupt(r: CallbackRequest, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'interrupt');
+  const last = r.attempts[r.attempts.length - 1];
+  if (last !== undefined && last.outcome === undefined) return attemptFailed(r, 'interrupted', undefined, now);
+  const c = r.inProgress;
+  if (c !== undefined && c.answeredAt === undefined) return ringFailed(r, 'error', undefined, now, true);
+  return backInLine(r, now);
+}
+
+/** The number may no longer be dialled (the number policy changed): the request fails, nothing dialled. */
+export function numberRefused(r: CallbackRequest, reason: string, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'refuse the number of');
+  const { inProgress: _done, ...rest } = r;
+  return { ...rest, status: 'failed', finishedAt: now, reason: `number not allowed (${reason})` };
+}
+
 export function expire(r: CallbackRequest, now: number): CallbackRequest {
   assertStatus(r, ['pending'], 'expire');
-  return { ...r, status: 'expired', finishedAt: now, reason: 'no attempt could start inside the window' };
+  const rings = r.employeeRings.length;
+  const reason =
+    rings > 0 && r.attempts.length === 0
+      ? `no attempt could start inside the window (${rings} employee ring${rings === 1 ? '' : 's'}, none taken)`
+      : 'no attempt could start inside the window';
+  return { ...r, status: 'expired', finishedAt: now, reason };
 }
 
 export function cancel(r: CallbackRequest, reason: string, now: number): CallbackRequest {
@@ -189,5 +332,63 @@ export function callNow(r: CallbackRequest, now: number): CallbackRequest {
   return { ...r, dueAt: now, expiresAt: Math.max(r.expiresAt, now + r.policy.windowS * 1000) };
 }
 
+/** An attempt as stored before employee rings were kept apart (every claim was an "attempt"). */
+interface LegacyAttempt {
+  n: number;
+  startedAt: number;
+  instanceId: string;
+  employeeId: string;
+  customerDialledAt?: number;
+  outcome?: AttemptOutcome | 'employee-unavailable';
+  sipStatus?: number;
+  answeredAt?: number;
+  endedAt?: number;
+}
+
+/**
+ * A stored request as the current code knows it. Records written before employee rings were kept
+ * apart (no `employeeRings`; every claim an attempt, an employee's refusal the outcome
+ * 'employee-unavailable') are migrated on read: claims that never reached the customer become
+ * employee rings, claims that dialled the customer become attempts renumbered from 1.
+ */
+export function fromStored(json: string): CallbackRequest {
+  const raw = JSON.parse(json) as CallbackRequest | (Omit<CallbackRequest, 'attempts' | 'employeeRings'> & { attempts: LegacyAttempt[] });
+  if ('employeeRings' in raw && Array.isArray(raw.employeeRings)) return raw as CallbackRequest;
+  const legacy = raw.attempts as LegacyAttempt[];
+  const attempts: Attempt[] = [];
+  const rings: EmployeeRing[] = [];
+  let inProgress: InProgress | undefined;
+  legacy.forEach((a, i) => {
+    const status = a.sipStatus !== undefined ? { sipStatus: a.sipStatus } : {};
+    const open = a.outcome === undefined && i === legacy.length - 1 && raw.status === 'dialing';
+    if (a.outcome === 'employee-unavailable') {
+      // a ring timeout has no status: the old records called it employee-unavailable too
+      rings.push({ employeeId: a.employeeId, startedAt: a.startedAt, ...(a.endedAt !== undefined ? { endedAt: a.endedAt } : {}), result: a.sipStatus === undefined ? 'no-answer' : outcomeForStatus(a.sipStatus), ...status });
+      return;
+    }
+    const dialled = a.customerDialledAt !== undefined;
+    if (dialled) rings.push({ employeeId: a.employeeId, startedAt: a.startedAt, endedAt: a.customerDialledAt, result: 'answered' });
+    else if (a.outcome === 'interrupted' || a.outcome === 'employee-hangup') {
+      // the instance died, or the employee hung up, before the customer was dialled
+      rings.push({ employeeId: a.employeeId, startedAt: a.startedAt, ...(a.endedAt !== undefined ? { endedAt: a.endedAt } : {}), result: a.outcome === 'interrupted' ? 'error' : 'answered' });
+      return;
+    }
+    if (open) inProgress = { employeeId: a.employeeId, instanceId: a.instanceId, startedAt: a.startedAt, ...(dialled ? { answeredAt: a.customerDialledAt } : {}) };
+    if (!dialled && open) return;
+    // a customer outcome (a number refused by the policy was recorded 'unavailable' without dialling)
+    attempts.push({
+      n: attempts.length + 1,
+      startedAt: a.customerDialledAt ?? a.startedAt,
+      instanceId: a.instanceId,
+      employeeId: a.employeeId,
+      ...(a.outcome !== undefined ? { outcome: a.outcome } : {}),
+      ...status,
+      ...(a.answeredAt !== undefined ? { answeredAt: a.answeredAt } : {}),
+      ...(a.endedAt !== undefined ? { endedAt: a.endedAt } : {}),
+    });
+  });
+  return { ...raw, attempts, employeeRings: rings.slice(-EMPLOYEE_RINGS_KEPT), ...(inProgress ? { inProgress } : {}) };
+}
+
 /** The customer leg's final SIP status as an outcome: the one rule in src/domain/sip-status.ts. */
-export { outcomeForStatus } from '../domain/sip-status';
+export { outcomeForStatus };

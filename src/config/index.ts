@@ -54,6 +54,7 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'l
   ['DISPATCH_INTERVAL_MS', 'queue.dispatchIntervalMs', 'number'],
   ['LEASE_MS', 'queue.leaseMs', 'number'],
   ['EMPLOYEE_RETRY_AFTER_S', 'queue.employeeRetryAfterS', 'number'],
+  ['EMPLOYEE_ERROR_RETRY_AFTER_S', 'queue.employeeErrorRetryAfterS', 'number'],
   ['PROVISIONING_SEED_FILE', 'provisioning.seedFile', 'string'],
   ['PROVISIONING_SEED_WHEN_EMPTY', 'provisioning.seedWhenEmpty', 'boolean'],
   ['OPERATOR_TOKEN', 'admin.operatorToken', 'string'],

@@ -107,10 +107,24 @@ export const configSchema = z
         dispatchIntervalMs: z.number().int().min(20),
         /** lease on a live caller / attempt / ringing employee, ms; refreshed at a third of it */
         leaseMs: z.number().int().min(300),
-        /** how long an employee who rejected or did not answer is skipped, s */
+        /** how long an employee who did not answer (ring timeout, 408/487) or was busy (486/600) is skipped, s */
         employeeRetryAfterS: z.number().min(0),
+        /**
+         * how long an employee whose phone refused the call otherwise (488, 480, 603, 5xx…: see
+         * employeeBackoffFor in src/domain/sip-status.ts) is skipped, s; at least employeeRetryAfterS
+         */
+        employeeErrorRetryAfterS: z.number().min(0),
       })
-      .strict(),
+      .strict()
+      .superRefine((q, ctx) => {
+        if (q.employeeErrorRetryAfterS < q.employeeRetryAfterS) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['employeeErrorRetryAfterS'],
+            message: `must be at least queue.employeeRetryAfterS (${q.employeeRetryAfterS}): a phone that refuses calls is left alone at least as long as one that did not answer`,
+          });
+        }
+      }),
     provisioning: z
       .object({
         seedFile: z.string().min(1).optional(),

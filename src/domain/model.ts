@@ -25,6 +25,7 @@ export const callbackPolicySchema = z
     windowS: secondsField,
     /** wait between an unanswered attempt and the next one */
     retryDelayS: secondsField,
+    /** customer attempts (the customer was dialled); employee rings that were not taken never count */
     maxAttempts: z.number().int().min(1).max(10),
     employeeRingTimeoutS: secondsField,
     customerRingTimeoutS: secondsField,

@@ -17,6 +17,24 @@ export function outcomeForStatus(status: number): RingOutcome {
   return 'unavailable';
 }
 
+/** How long an employee is left alone after a ring that did not connect (configured per kind). */
+export type EmployeeBackoff = 'no-answer' | 'error';
+
+/**
+ * Which backoff an employee's unanswered ring earns, from the phone's final status (the same
+ * classes as outcomeForStatus): no final status (ring timeout), 408/487 no answer and 486/600 busy
+ * are the short no-answer backoff — the employee may well take the next call. Any other refusal
+ * (488 offer not acceptable, 480 do-not-disturb or not registered, 603 declined, 5xx, 3xx) and an
+ * answer the media server could not use (a 2xx) say the phone will most likely refuse the next call
+ * the same way: the longer error backoff, so that it is not re-rung every few seconds.
+ */
+export function employeeBackoffFor(status: number | undefined): EmployeeBackoff {
+  if (status === undefined) return 'no-answer';
+  if (status >= 200 && status < 300) return 'error';
+  const o = outcomeForStatus(status);
+  return o === 'busy' || o === 'no-answer' ? 'no-answer' : 'error';
+}
+
 /**
  * The media server refused a caller's offer: FreeSWITCH says 488 for a usable SDP without a
  * common codec and `400 Bad Session Description` for one it cannot use at all (e.g. only LPC).

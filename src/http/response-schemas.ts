@@ -1,4 +1,4 @@
-import { REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type RequestStatus } from '../callback/request';
+import { EMPLOYEE_RINGS_KEPT, REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestStatus } from '../callback/request';
 import { accountSchema, callbackPolicySchema, multichannelNumberSchema } from '../domain/model';
 import type { CallbackStats } from '../store/requests';
 import type { PromptFile } from '../media/prompt-library';
@@ -42,24 +42,49 @@ export const ATTEMPT_OUTCOMES = [
   'unavailable',
   'no-answer',
   'employee-hangup',
-  'employee-unavailable',
   'interrupted',
 ] as const satisfies readonly AttemptOutcome[];
 sameType<(typeof ATTEMPT_OUTCOMES)[number], AttemptOutcome>(true);
 
-export const attemptSchema = z.object({
-  n: z.number().int().min(1),
-  startedAt: ms(),
-  instanceId: z.string(),
-  employeeId: id,
-  customerDialledAt: ms("when the customer's INVITE went out").optional(),
-  outcome: z.enum(ATTEMPT_OUTCOMES).optional(),
-  sipStatus: z.number().int().describe('final SIP status of the customer leg').optional(),
-  answeredAt: ms().optional(),
-  endedAt: ms().optional(),
-});
+export const attemptSchema = z
+  .object({
+    n: z.number().int().min(1),
+    startedAt: ms('when the customer was dialled'),
+    instanceId: z.string(),
+    employeeId: id.describe('the employee who took the callback'),
+    shownNumber: e164.describe('the number the customer was shown (absent on records from before it was kept)').optional(),
+    outcome: z.enum(ATTEMPT_OUTCOMES).optional(),
+    sipStatus: z.number().int().describe('final SIP status of the customer leg').optional(),
+    answeredAt: ms().optional(),
+    endedAt: ms().optional(),
+  })
+  .describe('a customer attempt: an employee took the callback and the customer was dialled; only these count against policy.maxAttempts');
 type AttemptShape = z.infer<typeof attemptSchema>;
 sameType<AttemptShape, CallbackRequest['attempts'][number]>(true);
+
+export const EMPLOYEE_RING_RESULTS = ['answered', 'no-answer', 'busy', 'rejected', 'unavailable', 'error'] as const satisfies readonly EmployeeRingResult[];
+sameType<(typeof EMPLOYEE_RING_RESULTS)[number], EmployeeRingResult>(true);
+
+export const employeeRingSchema = z
+  .object({
+    employeeId: id,
+    startedAt: ms('when the ring started (the employee was claimed)'),
+    endedAt: ms('when the ringing stopped (answer, refusal, timeout)').optional(),
+    result: z.enum(EMPLOYEE_RING_RESULTS),
+    sipStatus: z.number().int().describe("final SIP status of the employee's phone").optional(),
+  })
+  .describe("one ring of an employee's phone for the request; rings never count against policy.maxAttempts");
+sameType<z.infer<typeof employeeRingSchema>, CallbackRequest['employeeRings'][number]>(true);
+
+export const inProgressSchema = z
+  .object({
+    employeeId: id,
+    instanceId: z.string(),
+    startedAt: ms('when the employee was claimed'),
+    answeredAt: ms('when the employee answered').optional(),
+  })
+  .describe('the employee claimed while the request is dialing');
+sameType<z.infer<typeof inProgressSchema>, NonNullable<CallbackRequest['inProgress']>>(true);
 
 const statuses = REQUEST_STATUSES as unknown as [RequestStatus, ...RequestStatus[]];
 
@@ -76,7 +101,9 @@ export const callbackRequestSchema = z.object({
   dueAt: ms('earliest time the next attempt may start'),
   expiresAt: ms('the next attempt must start before this, or the request expires'),
   policy: callbackPolicySchema,
-  attempts: z.array(attemptSchema),
+  attempts: z.array(attemptSchema).describe('customer attempts, oldest first'),
+  employeeRings: z.array(employeeRingSchema).max(EMPLOYEE_RINGS_KEPT).describe(`employee rings, oldest first (the latest ${EMPLOYEE_RINGS_KEPT})`),
+  inProgress: inProgressSchema.optional(),
   finishedAt: ms().optional(),
   reason: z.string().optional(),
 });

@@ -56,7 +56,7 @@ export class Metrics {
   });
   readonly toFirstAttempt = new Histogram({
     name: 'qc_request_to_first_attempt_seconds',
-    help: 'Time from a callback request to its first attempt',
+    help: 'Time from a callback request to its first attempt (the customer first dialled)',
     buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200],
     registers: [this.registry],
   });

@@ -17,7 +17,10 @@ export type NotDialledReason =
 export interface NotDialled {
   entryId: string;
   reason: NotDialledReason;
-  /** when it becomes due (not due yet) or when its window ended (outside its window), ISO time */
+  /**
+   * ISO time: when it becomes due (not due yet), when its window ended (outside its window), when
+   * the first skipped employee may be rung again (employees skipped)
+   */
   at?: string;
 }
 
@@ -44,11 +47,13 @@ export function whyNotDialled(s: {
   const logged = s.employees.filter((e) => e.loggedIn);
   if (logged.length === 0) return { ...base, reason: 'no employee logged in' };
   if (logged.some((e) => isAvailable(e, s.states.get(e.id), now))) return undefined;
-  const skipped = logged.some((e) => {
+  const skippedUntil = logged.flatMap((e) => {
     const st = s.states.get(e.id);
-    return st !== undefined && st.skipUntil > now && (st.status === 'free' || !isLeaseLive(st.leaseUntil, now));
+    return st !== undefined && st.skipUntil > now && (st.status === 'free' || !isLeaseLive(st.leaseUntil, now)) ? [st.skipUntil] : [];
   });
-  return { ...base, reason: skipped ? 'employees skipped after refusing or not answering' : 'all employees busy' };
+  if (skippedUntil.length === 0) return { ...base, reason: 'all employees busy' };
+  // the first skipped employee to be rung again
+  return { ...base, reason: 'employees skipped after refusing or not answering', at: new Date(Math.min(...skippedUntil)).toISOString() };
 }
 
 export interface LocalCaller {

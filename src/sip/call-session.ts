@@ -3,7 +3,7 @@ import type Srf from 'drachtio-srf';
 import { newRequest } from '../callback/request';
 import type { CallRouting, Employee } from '../domain/model';
 import type { CallableVerdict } from '../domain/numbers';
-import { refusalForMediaFailure } from '../domain/sip-status';
+import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
 import { AnswerError, destroyQuietly, hangUpDialog, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
@@ -253,7 +253,7 @@ export class CallSession {
   /** The dispatcher claimed employees for this caller: ring them. */
   ring(employees: readonly Employee[]): void {
     if (this.state !== 'waiting') {
-      void this.svc.queue.ringEnded(this.accountId, this.entryId, employees.map((e) => e.id), this.svc.now(), false);
+      void this.svc.queue.ringEnded(this.accountId, this.entryId, employees.map((e) => e.id), this.svc.now(), undefined);
       return;
     }
     this.state = 'ringing';
@@ -276,8 +276,9 @@ export class CallSession {
       metrics.employeeRings.inc({ kind: 'queue', result: r.failure });
       this.log.info({ employee: e.id, failure: r.failure, status: r.status }, 'employee leg ended');
       // a cancelled leg (someone else answered, digit 1, hang-up) frees the employee at once;
-      // one who refused or did not answer is skipped for a while
-      await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), r.failure !== 'cancelled').catch((err: Error) =>
+      // one who did not answer is skipped for a while, one whose phone refused (488…) longer
+      const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
+      await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), skip).catch((err: Error) =>
         this.log.warn({ err: err.message }, 'could not release the employee (its lease will lapse)'),
       );
       if (this.legs.size === 0 && this.state === 'ringing') this.state = 'waiting';
@@ -298,7 +299,7 @@ export class CallSession {
       hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
       if (!won) {
-        await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), false).catch(() => undefined);
+        await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), undefined).catch(() => undefined);
       }
       return;
     }

@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
+import type { EmployeeBackoff } from '../domain/sip-status';
 import * as req from '../callback/request';
 import type { CallbackRequest } from '../callback/request';
 import {
@@ -129,7 +130,7 @@ export class AccountView {
 
   async request(id: string): Promise<CallbackRequest | undefined> {
     const v = await this.r.hget(keys.requests(this.accountId), id);
-    return v === null ? undefined : (JSON.parse(v) as CallbackRequest);
+    return v === null ? undefined : req.fromStored(v);
   }
 
   async pendingFor(departmentId: string, number: string): Promise<string | undefined> {
@@ -231,7 +232,10 @@ export class QueueStore {
   constructor(
     readonly redis: Redis,
     private readonly tx: TxRunner,
+    /** an employee who did not answer or was busy is skipped this long */
     private readonly employeeRetryAfterMs: number,
+    /** an employee whose phone refused the call otherwise (employeeBackoffFor 'error') is skipped this long */
+    private readonly employeeErrorRetryAfterMs: number = employeeRetryAfterMs,
   ) {}
 
   run<T>(accountId: string, body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>): Promise<T> {
@@ -265,7 +269,8 @@ export class QueueStore {
     await this.redis.xadd(keys.events(accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
   }
 
-  private freeEmployee(w: AccountWrites, s: EmployeeState, opts: { now: number; skip: boolean; talked: boolean }): void {
+  private freeEmployee(w: AccountWrites, s: EmployeeState, opts: { now: number; skip: EmployeeBackoff | undefined; talked: boolean }): void {
+    const backoffMs = opts.skip === 'error' ? this.employeeErrorRetryAfterMs : this.employeeRetryAfterMs;
     w.putEmployeeState({
       ...s,
       status: 'free',
@@ -273,7 +278,7 @@ export class QueueStore {
       entryId: undefined,
       leaseUntil: 0,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
-      skipUntil: opts.skip ? opts.now + this.employeeRetryAfterMs : s.skipUntil,
+      skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     });
   }
 
@@ -338,7 +343,7 @@ export class QueueStore {
       for (const id of d.interruptedCallbacks) {
         const r0 = requests.get(id);
         if (!r0 || r0.status !== 'dialing') continue;
-        const r1 = req.attemptFailed(r0, 'interrupted', undefined, now);
+        const r1 = req.interrupt(r0, now);
         requests.set(id, r1);
         for (const empId of byId.get(id)?.employeeIds ?? []) {
           const s = newStates.get(empId);
@@ -375,14 +380,12 @@ export class QueueStore {
         if (c.kind === 'callback') {
           const r0 = requests.get(c.entryId);
           if (r0 && r0.status === 'pending') {
-            const r1 = req.startAttempt(r0, c.employeeIds[0]!, instanceId, now);
+            // an employee ring, not an attempt: the attempt (and its events) starts when the customer is dialled
+            const r1 = req.startRing(r0, c.employeeIds[0]!, instanceId, now);
             claim = { kind: 'callback', entry: claimed, employees: emps, request: r1 };
-            const first = r0.attempts.length === 0;
             writes.push((w) => {
               w.putRequest(r1);
               w.putEntry({ ...claimed, dueAt: r1.dueAt, expiresAt: r1.expiresAt });
-              w.event({ type: 'attempt', departmentId, at: now });
-              if (first) w.event({ type: 'first-attempt', departmentId, at: now, ms: now - r0.createdAt });
             });
           } else if (r0) {
             // the request moved on (interrupted handling above); claim nothing this round
@@ -415,9 +418,10 @@ export class QueueStore {
 
   /**
    * Employees rung for an entry failed (rejected, busy, no answer, cancelled). They are free
-   * again (skipped for a while when `skip`); the entry goes back to waiting once nobody rings for it.
+   * again (skipped for the `skip` backoff when given); the entry goes back to waiting once nobody
+   * rings for it.
    */
-  async ringEnded(accountId: string, entryId: string, employeeIds: string[], now: number, skip: boolean): Promise<void> {
+  async ringEnded(accountId: string, entryId: string, employeeIds: string[], now: number, skip: EmployeeBackoff | undefined): Promise<void> {
     await this.run(accountId, async (v) => {
       const [entry, states] = await Promise.all([v.entry(entryId), v.employeeStates(employeeIds)]);
       const mine = [...states.values()].filter((s) => s.entryId === entryId);
@@ -513,7 +517,7 @@ export class QueueStore {
           w.removeEntry(entry);
           // a busy employee is free again; ringing ones are freed as their legs end (ringEnded)
           for (const s of states.values()) {
-            if (s.entryId === entryId && s.status === 'busy') this.freeEmployee(w, s, { now, skip: false, talked: true });
+            if (s.entryId === entryId && s.status === 'busy') this.freeEmployee(w, s, { now, skip: undefined, talked: true });
           }
           if (entry.kind === 'caller' && entry.state !== 'connected') w.event({ type: 'abandoned', departmentId: entry.departmentId, at: now });
         },
@@ -535,21 +539,22 @@ export class QueueStore {
       leaseUntil?: number;
       /** the customer answered: the employee stays busy while they talk */
       connected?: boolean;
-      skipEmployee?: boolean;
+      /** the employee did not take the call: skipped for this backoff */
+      skipEmployee?: EmployeeBackoff;
       events?: StoredEvent[];
       /**
-       * the attempt this outcome belongs to; when the request has moved on (another instance
+       * the claim this outcome belongs to; when the request has moved on (another instance
        * took over after this one lost its lease) the late outcome is dropped
        */
-      attempt?: { n: number; instanceId: string };
+      claim?: { instanceId: string; startedAt: number };
     },
   ): Promise<CallbackRequest | undefined> {
     return this.run(accountId, async (v) => {
       const r0 = await v.request(requestId);
       if (!r0) return { result: undefined };
-      if (opts.attempt) {
-        const last = r0.attempts[r0.attempts.length - 1];
-        if (r0.status !== 'dialing' || !last || last.n !== opts.attempt.n || last.instanceId !== opts.attempt.instanceId) {
+      if (opts.claim) {
+        const c = r0.inProgress;
+        if (r0.status !== 'dialing' || !c || c.startedAt !== opts.claim.startedAt || c.instanceId !== opts.claim.instanceId) {
           return { result: undefined };
         }
       }
@@ -569,7 +574,7 @@ export class QueueStore {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil });
           } else {
             syncCallbackEntry(w, r1, entry, 0);
-            for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee ?? false, talked: s.status === 'busy' });
+            for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee, talked: s.status === 'busy' });
           }
           for (const e of opts.events ?? []) w.event(e);
         },
@@ -585,7 +590,7 @@ export class QueueStore {
     await this.run(accountId, async (v) => {
       const s = (await v.employeeStates([employeeId])).get(employeeId)!;
       if (s.entryId !== entryId) return { result: undefined };
-      return { result: undefined, write: (w) => this.freeEmployee(w, s, { now, skip: false, talked }) };
+      return { result: undefined, write: (w) => this.freeEmployee(w, s, { now, skip: undefined, talked }) };
     });
   }
 

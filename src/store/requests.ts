@@ -76,7 +76,7 @@ export class RequestStore {
 
   async getRequest(accountId: string, id: string): Promise<CallbackRequest | undefined> {
     const v = await this.redis.hget(keys.requests(accountId), id);
-    return v === null ? undefined : (JSON.parse(v) as CallbackRequest);
+    return v === null ? undefined : req.fromStored(v);
   }
 
   async listRequests(accountId: string, f: RequestFilter): Promise<{ items: CallbackRequest[]; nextCursor?: string }> {
@@ -106,7 +106,7 @@ export class RequestStore {
         if (after && (at > after.at || (at === after.at && id >= after.id))) continue;
         const v = vals[i];
         if (!v) continue;
-        const r = JSON.parse(v) as CallbackRequest;
+        const r = req.fromStored(v);
         if (f.status && r.status !== f.status) continue;
         if (f.departmentId && r.departmentId !== f.departmentId) continue;
         items.push(r);

@@ -462,12 +462,14 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
   if (d.probe) {
     const probe = d.probe;
     const mine = async (): Promise<CallbackRequest[]> => (await probe.requests()).filter((r) => r.createdAt >= t0);
+    // when the dispatcher first claimed an employee for the request (its first employee ring)
+    const firstRing = (r: CallbackRequest): number | undefined => r.employeeRings[0]?.startedAt ?? r.inProgress?.startedAt;
     const drainStart = Date.now();
     const svcCpuDrain0 = cpuMs(d.target.pid) ?? 0;
     const completedBefore = (await mine()).filter((r) => r.status === 'completed').length;
-    await until('first attempts', o.drainS * 1000, async () => (await mine()).every((r) => r.attempts.length > 0 || r.status !== 'pending'), 250).catch(() => undefined);
+    await until('first attempts', o.drainS * 1000, async () => (await mine()).every((r) => firstRing(r) !== undefined || r.status !== 'pending'), 250).catch(() => undefined);
     const cancelAt = Date.now();
-    const undialled = (await mine()).filter((r) => r.attempts.length === 0 && r.status === 'pending');
+    const undialled = (await mine()).filter((r) => firstRing(r) === undefined && r.status === 'pending');
     await probe.cancelPending();
     await until('attempts in progress', 60_000, async () => !(await probe.requests()).some((r) => r.status === 'dialing'), 250).catch(() => undefined);
     await sleep(500);
@@ -476,7 +478,10 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
     const drainCpu = (cpuMs(d.target.pid) ?? 0) - svcCpuDrain0;
     if (completedDuringDrain > 0) drainCpuMsPerCallback = drainCpu / completedDuringDrain;
     void drainStart;
-    const observed = all.filter((r) => r.attempts.length > 0).map((r) => r.attempts[0]!.startedAt - r.createdAt);
+    const observed = all.flatMap((r) => {
+      const at = firstRing(r);
+      return at === undefined ? [] : [at - r.createdAt];
+    });
     const censored = undialled.map((r) => cancelAt - r.createdAt);
     requests = {
       created: all.length,

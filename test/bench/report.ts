@@ -137,7 +137,7 @@ ${['service', 'baseline'].filter((t) => of(t).length).map((t) => `<h2>${t}</h2><
 <p class="note">CPU figures come from /proc/&lt;pid&gt;/stat (user + system) of each process over the whole step (callers and, for the
 service, the dialer drain); "stand-ins" is the SIP engine + media engine (+ Redis for the service), which stand in for drachtio-server and
 FreeSWITCH and are not part of the service's cost. Latencies are per call from SIPp (-trace_rtt); request→first attempt from the Redis
-request records (attempts[0].startedAt − createdAt); "≥" marks a percentile that falls among requests cancelled undialled at the end of
+request records (the first employee ring's startedAt − createdAt: when the dispatcher first claimed an employee); "≥" marks a percentile that falls among requests cancelled undialled at the end of
 the step (their value is only a lower bound). See docs/performance.md.</p>
 </body></html>
 `;

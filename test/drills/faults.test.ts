@@ -98,7 +98,7 @@ describe('fault drills (long)', function () {
     await probe.setLoggedIn({ '101': true });
     const dialling = await eventually(async () => {
       const r = await requestOf(probe, caller.number);
-      return r?.attempts.at(-1)?.customerDialledAt !== undefined ? r : undefined;
+      return r?.status === 'dialing' && r.attempts.length > 0 && r.attempts.at(-1)!.outcome === undefined ? r : undefined;
     }, 20_000, 'the customer INVITE');
     await sleep(300);
     const owner = dialling.attempts.at(-1)!.instanceId;

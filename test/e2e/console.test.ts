@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { attemptAnswered, attemptFailed, cancel, customerDialled, expire, startAttempt, type CallbackRequest } from '../../src/callback/request';
+import { attemptAnswered, attemptFailed, cancel, customerDialled, employeeRingFailed, expire, startRing, type CallbackRequest } from '../../src/callback/request';
 import type { Account, Department, Employee } from '../../src/domain/model';
 import { QueueStore, type StoredEvent } from '../../src/store/queue-store';
 import { TxRunner } from '../../src/store/redis';
@@ -41,6 +41,9 @@ async function apiGet<T>(baseUrl: string, p: string): Promise<T> {
  * calls, per-day events) plus two requests pending right now. Written in time order, as the
  * event stream requires.
  */
+/** The number the demo's employees show customers: 101 the multichannel number (АОН on), 102 its own. */
+const shown = (emp: string): string => (emp === '101' ? MCN : '+74950000102');
+
 async function seedHistory(b: Pick<Backend, 'queue' | 'redis'>, now: number): Promise<{ live: CallbackRequest[]; failed: string[] }> {
   const failed: string[] = [];
   const history: StoredEvent[] = [];
@@ -64,17 +67,20 @@ async function seedHistory(b: Pick<Backend, 'queue' | 'redis'>, now: number): Pr
       const s = 1000;
       if (kind === 'completed') {
         const wait = (20 + ((n * 13) % 90)) * s;
-        await tr(r, (x) => attemptAnswered(customerDialled(startAttempt(x, emp, 'history', at + wait), at + wait + 3 * s), 200, at + wait + 15 * s), at + wait + 15 * s, [
+        await tr(r, (x) => attemptAnswered(customerDialled(startRing(x, emp, 'history', at + wait), shown(emp), at + wait + 3 * s), 200, at + wait + 15 * s), at + wait + 15 * s, [
           { type: 'first-attempt', departmentId: 'support', at: at + wait, ms: wait },
           { type: 'connected', departmentId: 'support', at: at + wait + 15 * s, ms: wait + 15 * s },
           { type: 'completed', departmentId: 'support', at: at + wait + 15 * s },
         ]);
       } else if (kind === 'failed') {
         failed.push(r.id);
-        await tr(r, (x) => attemptFailed(customerDialled(startAttempt(x, emp, 'history', at + 30 * s), at + 31 * s), 'busy', 486, at + 40 * s), at + 40 * s, [
+        // the other employee's phone refused it first (a ring, not an attempt), then two attempts failed
+        const other = emp === '101' ? '102' : '101';
+        await tr(r, (x) => employeeRingFailed(startRing(x, other, 'history', at + 20 * s), 'unavailable', 488, at + 21 * s), at + 21 * s);
+        await tr(r, (x) => attemptFailed(customerDialled(startRing(x, emp, 'history', at + 30 * s), shown(emp), at + 31 * s), 'busy', 486, at + 40 * s), at + 40 * s, [
           { type: 'first-attempt', departmentId: 'support', at: at + 30 * s, ms: 30 * s },
         ]);
-        await tr(r, (x) => attemptFailed(customerDialled(startAttempt(x, emp, 'history', at + 340 * s), at + 341 * s), 'no-answer', 408, at + 371 * s), at + 371 * s, [
+        await tr(r, (x) => attemptFailed(customerDialled(startRing(x, emp, 'history', at + 340 * s), shown(emp), at + 341 * s), 'no-answer', 408, at + 371 * s), at + 371 * s, [
           { type: 'failed', departmentId: 'support', at: at + 371 * s },
         ]);
       } else if (kind === 'expired') {
@@ -228,9 +234,23 @@ describe('web console (e2e: headless Chromium → service)', function () {
       await page.getByTestId(`request-row-${live[0]!.id}`).getByRole('link').click();
       await page.getByTestId('request-detail').waitFor();
       assert.equal(await page.getByTestId('request-call-now').isEnabled(), true);
-      // a request that failed after two attempts: its attempts are listed
-      await page.getByTestId(`request-row-${failed[0]!}`).getByRole('link').click();
+      // a request that failed after two attempts, with a refused employee ring before them: the
+      // attempts (against the maximum) and the rings are listed apart, with who took the call and
+      // the number the customer saw
+      const row = page.getByTestId(`request-row-${failed[0]!}`);
+      assert.match((await row.getByTestId('request-row-attempts').textContent()) ?? '', lang === 'ru' ? /^2 из 2$/ : /^2 of 2$/);
+      assert.equal(await row.getByTestId('request-row-rings').textContent(), '3');
+      await row.getByRole('link').click();
       await page.getByTestId('attempts-table').locator('tbody tr').nth(1).waitFor();
+      assert.equal(await page.getByTestId('attempts-table').locator('tbody tr').count(), 2);
+      assert.equal(await page.getByTestId('rings-table').locator('tbody tr').count(), 3);
+      const stored = (await requests.getRequest('demo', failed[0]!))!;
+      const took = stored.attempts[0]!.employeeId;
+      assert.match((await page.getByTestId('request-taken-by').textContent()) ?? '', new RegExp(`\\(${took}\\)`));
+      assert.equal(await page.getByTestId('request-shown-number').textContent(), shown(took));
+      assert.equal(await page.getByTestId('request-attempt-count').textContent(), lang === 'ru' ? '2 из 2' : '2 of 2');
+      assert.equal(await page.getByTestId('rings-table').locator('td[data-result="unavailable"]').count(), 1, 'the refused ring');
+      assert.equal(await page.getByTestId('rings-table').locator('td[data-result="answered"]').count(), 2);
       assert.equal(await page.getByTestId('request-call-now').isEnabled(), false);
       await shot(`${lang}-request-detail`);
 

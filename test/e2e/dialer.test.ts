@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import path from 'node:path';
 import { createRedis, TxRunner, waitReady } from '../../src/store/redis';
+import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';
 import { newRequest, type CallbackRequest } from '../../src/callback/request';
 import { describeResult, runSipp, startSipp, type SippProcess, type SippResult } from '../support/sipp';
@@ -15,7 +17,10 @@ import { eventually, startStack, type Stack } from '../support/stack';
 import { metric, StateProbe } from '../support/state';
 
 const MCN = '+74950000000';
+const FIXTURES = path.join(__dirname, 'fixtures');
 const POLICY = { windowS: 120, retryDelayS: 2, maxAttempts: 2, employeeRingTimeoutS: 3, customerRingTimeoutS: 3 };
+/** how long an employee whose phone refused a call (488…) is skipped here; one that did not answer: 1 s */
+const ERROR_BACKOFF_S = 3;
 
 /** Listens on UDP and TCP 127.0.0.1:port and records the first line of everything that arrives. */
 async function listenAll(port: number): Promise<{ received(): string[]; close(): Promise<void> }> {
@@ -77,7 +82,7 @@ describe('callback dialer (e2e)', function () {
     };
 
     before(async () => {
-      stack = await startStack({ env: { OFFER_DELAY_S: '1' } });
+      stack = await startStack({ env: { OFFER_DELAY_S: '1', EMPLOYEE_RETRY_AFTER_S: '1', EMPLOYEE_ERROR_RETRY_AFTER_S: String(ERROR_BACKOFF_S) } });
       probe = new StateProbe(stack.redis.url);
       await probe.setDepartment({ callbackPolicy: POLICY });
     });
@@ -107,6 +112,8 @@ describe('callback dialer (e2e)', function () {
       assert.equal(done.attempts.length, 1);
       assert.equal(done.attempts[0]!.outcome, 'answered');
       assert.equal(done.attempts[0]!.employeeId, '101');
+      assert.equal(done.attempts[0]!.shownNumber, MCN);
+      assert.deepEqual(done.employeeRings.map((x) => `${x.employeeId}:${x.result}`), ['101:answered']);
       const rc = await customer.done;
       ok(rc);
       assert.match(rc.messagesLog, new RegExp(`INVITE sip:\\${number}@127\\.0\\.0\\.1:${stack.trunkPort} SIP/2.0`), 'Request-URI from the stored number at the trunk');
@@ -176,12 +183,74 @@ describe('callback dialer (e2e)', function () {
       await probe.setLoggedIn({ '101': true, '102': true });
       const r = await finalOf(number, 40_000);
       assert.equal(r.status, 'completed');
-      const outcomes = r.attempts.map((a) => `${a.employeeId}:${a.outcome}`);
-      assert.ok(outcomes.includes('102:answered'), outcomes.join(','));
-      if (outcomes.length === 2) assert.equal(outcomes[0], '101:employee-unavailable');
+      // the ring of 101 is recorded apart; the only attempt is 102's
+      assert.deepEqual(r.attempts.map((a) => `${a.employeeId}:${a.outcome}:${a.shownNumber}`), ['102:answered:+74950000102']);
+      const rings = r.employeeRings.map((x) => `${x.employeeId}:${x.result}`);
+      assert.equal(rings.at(-1), '102:answered', rings.join(','));
+      if (rings.length === 2) assert.equal(rings[0], '101:no-answer');
       ok(await customer.done);
       await probe.setDepartment({ ringStrategy: 'ring-all' });
     });
+
+    it('one reachable employee answering 488: employee rings, not attempts; backed off for the error backoff; the log names the employee', async () => {
+      const number = '+79161230008';
+      const req = await press1(number);
+      const logFrom = stack.services[0]!.output().length;
+      // the trunk: nothing may reach it, since no employee ever takes the callback
+      const trunk = dgram.createSocket('udp4');
+      const atTrunk: string[] = [];
+      trunk.on('message', (m) => atTrunk.push(m.toString()));
+      await new Promise<void>((resolve, reject) => {
+        trunk.once('error', reject);
+        trunk.bind(stack.trunkPort, '127.0.0.1', () => resolve());
+      });
+      const refusing = phone(path.join(FIXTURES, 'employee-488.xml'), stack.employeePorts['101']!, { calls: 20 });
+      await refusing.ready;
+      try {
+        await probe.setLoggedIn({ '101': true });
+        const RINGS = 3;
+        const r = await eventually(async () => {
+          const [x] = await probe.requestsFor(number);
+          return x && (x.employeeRings?.length ?? 0) >= RINGS ? x : undefined;
+        }, RINGS * (ERROR_BACKOFF_S + 3) * 1000, `${RINGS} employee rings`);
+        assert.deepEqual(r.attempts, [], 'no customer attempt: nobody took the callback');
+        assert.ok(['pending', 'dialing'].includes(r.status), `not failed after ${r.employeeRings.length} rings against maxAttempts ${POLICY.maxAttempts}: ${r.status}`);
+        const rings = r.employeeRings.slice(0, RINGS);
+        assert.deepEqual(rings.map((x) => [x.employeeId, x.result, x.sipStatus]), Array.from({ length: RINGS }, () => ['101', 'unavailable', 488]));
+        for (let i = 1; i < rings.length; i++) {
+          const gap = rings[i]!.startedAt - rings[i - 1]!.endedAt!;
+          // the no-answer backoff here is 1 s: a gap of the error backoff shows which one applied
+          assert.ok(gap >= ERROR_BACKOFF_S * 1000 - 100, `ring ${i + 1} started ${gap} ms after ring ${i} ended (error backoff ${ERROR_BACKOFF_S} s)`);
+        }
+        // the API and its representation say the same
+        const api = await fetch(`${stack.baseUrl}/api/v1/accounts/demo/requests/${req.id}`, { headers: { authorization: 'Bearer demo-token' } });
+        const body = (await api.json()) as CallbackRequest;
+        assert.deepEqual(body.attempts, []);
+        assert.ok(body.employeeRings.length >= RINGS);
+        // what the phone received: one INVITE per ring, each answered 488 by it
+        const calls = (await probe.requestsFor(number))[0]!.employeeRings.length;
+        const log = stack.services[0]!.output().slice(logFrom);
+        assert.doesNotMatch(log, /another employee/, 'never "another employee" when it is the same one');
+        assert.match(log, /did not take the callback \(unavailable, SIP 488\); employee 101 is skipped for 3 s/);
+        assert.match(log, /ringing employee 101 again \(its last ring: unavailable, SIP 488\)/);
+        await probe.setLoggedIn({ '101': false });
+        await eventually(async () => (await probe.employeeState('101'))?.status === 'free', 10_000, 'employee 101 free');
+        // the employee's backoff after its last refusal is the error backoff, not the no-answer one
+        const last = (await probe.requestsFor(number))[0]!.employeeRings.at(-1)!;
+        const st = JSON.parse((await probe.redis.hget(keys.employeeStates('demo'), '101'))!) as { skipUntil: number };
+        assert.ok(Math.abs(st.skipUntil - (last.endedAt! + ERROR_BACKOFF_S * 1000)) < 250, `skipped until ${st.skipUntil - last.endedAt!} ms after the last ring`);
+        const rp = await refusing.stop();
+        assert.ok(rp.successful >= Math.min(calls, RINGS), describeResult(rp));
+        assert.equal((rp.messagesLog.match(/^INVITE sip:/gm) ?? []).length >= RINGS, true, 'the phone got the INVITEs');
+        assert.deepEqual(atTrunk.filter((m) => m.startsWith('INVITE')), [], 'no INVITE reached the trunk');
+      } finally {
+        trunk.close();
+        // 101 is logged out and free now: forget its backoff, so that the next test may ring it at once
+        await probe.cancelPending();
+        await probe.redis.hdel(keys.employeeStates('demo'), '101');
+      }
+    });
+
 
     it('never sends an INVITE to the outbound trunk for an employee record in Redis that points at it (queue ring and callback)', async () => {
       // written straight into Redis, past the API's check: a record stored before the rule existed
@@ -326,8 +395,7 @@ describe('callback dialer (e2e)', function () {
       const byId = new Map<string, number>();
       for (const id of calls.values()) byId.set(id, (byId.get(id) ?? 0) + 1);
       for (const r of rs) {
-        const counted = r.attempts.filter((a) => a.customerDialledAt !== undefined).length;
-        assert.equal(byId.get(r.id) ?? 0, counted, `request ${r.id}: customer INVITEs = attempts that dialled`);
+        assert.equal(byId.get(r.id) ?? 0, r.attempts.length, `request ${r.id}: customer INVITEs = attempts (employee rings are kept apart)`);
         for (let i = 1; i < r.attempts.length; i++) assert.ok(r.attempts[i]!.startedAt >= r.attempts[i - 1]!.endedAt!, 'attempts never overlap');
       }
       // which instance wins each claim is a race; one may win them all, which is fine
@@ -346,7 +414,7 @@ describe('callback dialer (e2e)', function () {
         const r = (await probe.requests()).find((x) => x.id === id);
         return r?.status === 'dialing' ? r : undefined;
       }, 10_000, 'the first attempt');
-      const owner = first.attempts[0]!.instanceId;
+      const owner = first.inProgress!.instanceId;
       const victim = stack.services.find((s) => s.instanceId === owner)!;
       await victim.kill();
       const answer = startSipp({ scenario: 'employee-answer.xml', localPort: stack.employeePorts['102']!, rtpEcho: true, calls: 1, pauseMs: 60_000, timeoutMs: 60_000 });
@@ -357,8 +425,11 @@ describe('callback dialer (e2e)', function () {
         const r = (await probe.requests()).find((x) => x.id === id);
         return r?.status === 'completed' ? r : undefined;
       }, 60_000, 'completion by the surviving instance');
-      assert.equal(done.attempts[0]!.outcome, 'interrupted');
-      const last = done.attempts[done.attempts.length - 1]!;
+      // 101 was still ringing when its instance died: an error ring, not an attempt
+      assert.equal(done.employeeRings[0]!.employeeId, '101');
+      assert.equal(done.employeeRings[0]!.result, 'error');
+      assert.equal(done.attempts.length, 1);
+      const last = done.attempts[0]!;
       assert.equal(last.outcome, 'answered');
       assert.notEqual(last.instanceId, owner);
       ok(await cust.done);

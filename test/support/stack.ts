@@ -167,6 +167,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     DISPATCH_INTERVAL_MS: '100',
     LEASE_MS: '3000',
     EMPLOYEE_RETRY_AFTER_S: '1',
+    // the error backoff must not be shorter than the no-answer one (a test may raise that alone)
+    EMPLOYEE_ERROR_RETRY_AFTER_S: opts.env?.EMPLOYEE_RETRY_AFTER_S ?? '1',
     SHUTDOWN_DRAIN_MS: '500',
     OFFER_DELAY_S: '1',
     OFFER_INTERVAL_S: '30',

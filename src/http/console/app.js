@@ -782,10 +782,20 @@ async function employeePage(id) {
 
 const requestFilters = { status: '', departmentId: '' };
 
+/** Attempts that count against the maximum: calls to the customer (as src/callback/request.ts counts them). */
+function countedAttempts(r) {
+  return r.attempts.filter((a) => a.outcome !== 'interrupted' && a.outcome !== 'employee-hangup').length;
+}
+
+/** The attempt whose employee took the call: the answered one, else the latest. */
+function takingAttempt(r) {
+  return r.attempts.find((a) => a.outcome === 'answered') ?? r.attempts[r.attempts.length - 1];
+}
+
 function attemptsTable(r, empName) {
-  if (r.attempts.length === 0) return h('p', { class: 'empty' }, t('requests.noAttempts'));
+  if (r.attempts.length === 0) return h('p', { class: 'empty', 'data-testid': 'attempts-empty' }, t('requests.noAttempts'));
   return table(
-    [t('requests.attemptN'), t('requests.startedAt'), t('requests.employee'), t('requests.outcome'), t('requests.sip')],
+    [t('requests.attemptN'), t('requests.startedAt'), t('requests.takenBy'), t('requests.shownNumber'), t('requests.outcome'), t('requests.sip')],
     r.attempts.map((a) =>
       h(
         'tr',
@@ -793,12 +803,29 @@ function attemptsTable(r, empName) {
         h('td', {}, a.n),
         h('td', {}, fmtTime(a.startedAt)),
         h('td', {}, empName(a.employeeId)),
+        h('td', { class: 'mono' }, a.shownNumber ?? '—'),
         h('td', {}, a.outcome ? t(`outcome.${a.outcome}`) : t('outcome.inProgress')),
         h('td', { class: 'mono' }, a.sipStatus ?? '—'),
       ),
     ),
     { 'data-testid': 'attempts-table' },
   );
+}
+
+function ringsTable(r, empName) {
+  if (r.employeeRings.length === 0) return h('p', { class: 'empty', 'data-testid': 'rings-empty' }, t('requests.noRings'));
+  // newest first: the latest rings are what an operator looks for
+  const rows = [...r.employeeRings].reverse().map((x) =>
+    h(
+      'tr',
+      {},
+      h('td', {}, fmtTime(x.startedAt)),
+      h('td', {}, empName(x.employeeId)),
+      h('td', { 'data-result': x.result }, t(`ring.${x.result}`)),
+      h('td', { class: 'mono' }, x.sipStatus ?? '—'),
+    ),
+  );
+  return table([t('requests.startedAt'), t('requests.employee'), t('requests.result'), t('requests.sip')], rows, { 'data-testid': 'rings-table' });
 }
 
 function requestDetail(r, deptName, empName) {
@@ -812,6 +839,9 @@ function requestDetail(r, deptName, empName) {
     }
   };
   const pending = r.status === 'pending';
+  const taking = takingAttempt(r);
+  const max = r.policy.maxAttempts;
+  const now = r.inProgress ? t(r.inProgress.answeredAt ? 'requests.talkingNow' : 'requests.ringingNow', { employee: empName(r.inProgress.employeeId) }) : null;
   return h(
     'section',
     { class: 'card detail', 'aria-labelledby': 'req-detail', 'data-testid': 'request-detail' },
@@ -823,13 +853,22 @@ function requestDetail(r, deptName, empName) {
         [t('requests.department'), deptName(r.departmentId)],
         [t('requests.number'), r.multichannelNumber],
         [t('requests.created'), fmtTime(r.createdAt)],
+        [t('requests.takenBy'), taking ? empName(taking.employeeId) : '—', 'request-taken-by'],
+        [t('requests.shownNumber'), taking?.shownNumber ?? '—', 'request-shown-number'],
+        [t('requests.attempts'), t('requests.attemptsOf', { n: countedAttempts(r), max }), 'request-attempt-count'],
+        [t('requests.rings'), String(r.employeeRings.length), 'request-ring-count'],
         [t('requests.due'), pending ? fmtTime(r.dueAt) : '—'],
         [t('requests.expires'), pending ? fmtTime(r.expiresAt) : '—'],
         [t('requests.reason'), r.reason ?? '—'],
-      ].map(([k, val]) => h('div', {}, h('dt', {}, k), h('dd', {}, val))),
+      ].map(([k, val, testid]) => h('div', {}, h('dt', {}, k), h('dd', testid ? { 'data-testid': testid } : {}, val))),
     ),
-    h('h3', {}, t('requests.attempts')),
+    now ? h('p', { class: 'live', 'data-testid': 'request-now' }, now) : null,
+    h('h3', {}, t('requests.customerAttempts')),
+    h('p', { class: 'hint' }, t('requests.attemptsNote', { max })),
     attemptsTable(r, empName),
+    h('h3', {}, t('requests.employeeRings')),
+    h('p', { class: 'hint' }, t('requests.ringsNote'), r.employeeRings.length >= 50 ? ` ${t('requests.ringsKept', { n: r.employeeRings.length })}` : ''),
+    ringsTable(r, empName),
     h(
       'div',
       { class: 'form-actions' },
@@ -866,11 +905,12 @@ async function requestsPage(id, alive) {
         h('td', {}, h('a', { href: `#/requests/${enc(r.id)}`, class: 'mono', 'aria-current': r.id === id ? 'true' : undefined }, r.callerNumber)),
         h('td', {}, deptName(r.departmentId)),
         h('td', {}, statusBadge(r.status)),
-        h('td', {}, r.attempts.length),
+        h('td', { 'data-testid': 'request-row-attempts' }, t('requests.attemptsOf', { n: countedAttempts(r), max: r.policy.maxAttempts })),
+        h('td', { 'data-testid': 'request-row-rings' }, r.employeeRings.length),
         h('td', {}, r.status === 'pending' ? fmtTime(r.dueAt) : '—'),
       ),
     );
-    clear(tableBox).append(table([t('requests.created'), t('requests.caller'), t('requests.department'), t('requests.status'), t('requests.attempts'), t('requests.due')], rows, { 'data-testid': 'requests-table' }));
+    clear(tableBox).append(table([t('requests.created'), t('requests.caller'), t('requests.department'), t('requests.status'), t('requests.attempts'), t('requests.rings'), t('requests.due')], rows, { 'data-testid': 'requests-table' }));
     clear(moreBox);
     if (page.nextCursor && limit < 200) {
       moreBox.append(h('button', { type: 'button', class: 'btn', 'data-testid': 'requests-more', onclick: () => { limit = Math.min(200, limit + 50); load(); } }, t('requests.more')));

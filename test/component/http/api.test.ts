@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import pino from 'pino';
 import type { CallbackRequest } from '../../../src/callback/request';
-import { startAttempt, customerDialled, attemptFailed } from '../../../src/callback/request';
+import { startRing, customerDialled, attemptFailed, employeeRingFailed } from '../../../src/callback/request';
 import { accountSchema, callbackPolicySchema, departmentSchema, employeeSchema, multichannelNumberSchema, type Account, type Department, type Employee, type MultichannelNumber } from '../../../src/domain/model';
 import { createHttpApp } from '../../../src/http/app';
 import { buildOpenApiDocument } from '../../../src/http/openapi';
@@ -15,6 +15,7 @@ import {
   employeePatchBody,
   numberCreateBody,
 } from '../../../src/http/schemas';
+import { callbackRequestSchema } from '../../../src/http/response-schemas';
 import type { StoredEvent } from '../../../src/store/queue-store';
 import type { CallbackStats } from '../../../src/store/requests';
 import {
@@ -60,9 +61,11 @@ describe('HTTP API (component, real Redis)', function () {
     const history: StoredEvent[] = [];
     const betaHistory: StoredEvent[] = [];
     reqs.push(await makeRequest(b, 'alpha', 'support', '+79160000001', T0, history));
-    // the first request had one busy attempt, and is pending again
+    // the first request: employee 102's phone refused it (488), then 101 took it and the customer
+    // was busy (one attempt); it is pending again
     const t = T0 + 30_000;
-    await b.queue.transition('alpha', reqs[0]!.id, (r) => attemptFailed(customerDialled(startAttempt(r, '101', 'test', t), t + 500), 'busy', 486, t + 2_000), {
+    await b.queue.transition('alpha', reqs[0]!.id, (r) => employeeRingFailed(startRing(r, '102', 'test', t - 5_000), 'unavailable', 488, t - 4_000), { now: t - 4_000 });
+    await b.queue.transition('alpha', reqs[0]!.id, (r) => attemptFailed(customerDialled(startRing(r, '101', 'test', t), '+74950000000', t), 'busy', 486, t + 2_000), {
       now: t + 2_000,
     });
     history.push({ type: 'first-attempt', departmentId: 'support', at: t, ms: 30_000 });
@@ -161,6 +164,7 @@ describe('HTTP API (component, real Redis)', function () {
       assert.deepEqual(props('EmployeeCreate'), keys(employeeCreateBody));
       assert.deepEqual(props('EmployeePatch'), keys(employeePatchBody));
       assert.deepEqual(props('NumberCreate'), keys(numberCreateBody));
+      assert.deepEqual(props('CallbackRequest'), keys(callbackRequestSchema));
     });
   });
 
@@ -630,13 +634,21 @@ describe('HTTP API (component, real Redis)', function () {
       }
     });
 
-    it('shows one request with its attempts', async () => {
+    it('shows one request with its customer attempts (who took it, the number shown) and its employee rings apart', async () => {
       const r = await call<CallbackRequest>('GET', `/api/v1/accounts/alpha/requests/${reqs[0]!.id}`, { token: ALPHA_TOKEN });
       assert.equal(r.status, 200);
       assert.equal(r.body.status, 'pending');
       assert.equal(r.body.attempts.length, 1);
       assert.equal(r.body.attempts[0]!.outcome, 'busy');
       assert.equal(r.body.attempts[0]!.sipStatus, 486);
+      assert.equal(r.body.attempts[0]!.employeeId, '101');
+      assert.equal(r.body.attempts[0]!.shownNumber, '+74950000000');
+      assert.deepEqual(r.body.employeeRings.map((x) => [x.employeeId, x.result, x.sipStatus]), [
+        ['102', 'unavailable', 488],
+        ['101', 'answered', undefined],
+      ]);
+      // the representation is exactly the documented one (strict: no unknown fields)
+      assert.deepEqual(callbackRequestSchema.strict().parse(r.body), r.body);
       assert.equal((await call('GET', '/api/v1/accounts/alpha/requests/nope', { token: ALPHA_TOKEN })).status, 404);
     });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Express } from 'express';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { attemptFailed, customerDialled, startAttempt } from '../../../src/callback/request';
+import { attemptFailed, customerDialled, employeeRingFailed, startRing } from '../../../src/callback/request';
 import { ZodType, type ZodTypeAny } from 'zod';
 import * as model from '../../../src/domain/model';
 import { API_PREFIX, createHttpApp } from '../../../src/http/app';
@@ -311,7 +311,9 @@ describe('OpenAPI document (generated, as strict as the code)', function () {
     await seedTwoAccounts(b.provisioning);
     const t0 = Date.UTC(2026, 10, 20, 9, 0, 0);
     const r1 = await makeRequest(b, 'alpha', 'support', '+79160000001', t0);
-    await b.queue.transition('alpha', r1.id, (r) => attemptFailed(customerDialled(startAttempt(r, '101', 'test', t0 + 1000), t0 + 1500), 'busy', 486, t0 + 3000), {
+    // a refused employee ring, then an attempt: both lists, and the claim fields, in the answers checked below
+    await b.queue.transition('alpha', r1.id, (r) => employeeRingFailed(startRing(r, '102', 'test', t0 + 500), 'unavailable', 488, t0 + 800), { now: t0 + 800 });
+    await b.queue.transition('alpha', r1.id, (r) => attemptFailed(customerDialled(startRing(r, '101', 'test', t0 + 1000), '+74950000000', t0 + 1500), 'busy', 486, t0 + 3000), {
       now: t0 + 3000,
     });
     requestIds.REQ1 = r1.id;

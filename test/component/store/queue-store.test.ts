@@ -81,7 +81,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
           assert.equal(pendingIdx, null);
           assert.deepEqual(await lineIds(A.redis), [entryId]);
           // the other ringing leg is cancelled, then the call ends
-          await holder.queue.ringEnded(ACCOUNT, entryId, ['102'], T, false);
+          await holder.queue.ringEnded(ACCOUNT, entryId, ['102'], T, undefined);
           await holder.queue.leave(ACCOUNT, entryId, T);
         } else {
           tally.requested++;
@@ -92,7 +92,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
           assert.deepEqual(await lineIds(A.redis), [`r:rq-${i}`], 'the request took the caller\'s place');
           assert.notEqual(e101?.status, 'busy', 'nobody is talking to a caller who left');
           // the ringing legs are cancelled; the operator cancels the request so the next round starts clean
-          await holder.queue.ringEnded(ACCOUNT, entryId, ['101', '102'], T, false);
+          await holder.queue.ringEnded(ACCOUNT, entryId, ['101', '102'], T, undefined);
           await A.requests.cancelRequest(ACCOUNT, `rq-${i}`, 'test round over', T);
         }
         assert.deepEqual(await lineIds(A.redis), [], `round ${i}: line empty after clean-up`);
@@ -110,7 +110,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.deepEqual(await A.queue.connectCaller(ACCOUNT, 'c1', '101', T), { outcome: 'lost' });
 
       await A.queue.join(ACCOUNT, callerEntry('c2', T, A.name, { callerNumber: num(2) }));
-      await A.queue.ringEnded(ACCOUNT, 'c1', ['101', '102'], T, false);
+      await A.queue.ringEnded(ACCOUNT, 'c1', ['101', '102'], T, undefined);
       await A.requests.cancelRequest(ACCOUNT, 'r1', 'x', T);
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
       assert.equal((await A.queue.connectCaller(ACCOUNT, 'c2', '102', T)).outcome, 'connected');
@@ -184,7 +184,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       // the first attempt finds the customer busy: the retry is due in 300 s
       const cb = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + 1, LEASE_MS);
       assert.equal(cb.claim?.kind, 'callback');
-      await A.queue.transition(ACCOUNT, 'r1', (r) => req.attemptFailed(r, 'busy', 486, T + 2), { now: T + 2 });
+      await A.queue.transition(ACCOUNT, 'r1', (r) => req.attemptFailed(req.customerDialled(r, '+74950000000', T + 2), 'busy', 486, T + 2), { now: T + 2 });
       // meanwhile the customer calls again and an employee answers
       await B.queue.join(ACCOUNT, callerEntry('again', T + 3, B.name, { callerNumber: num(10) }));
       const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 4, LEASE_MS);
@@ -205,7 +205,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       const qid = (i: number): string => `q${String(i).padStart(2, '0')}`;
       for (let i = 0; i < N; i++) await joinFor(i % 2 ? A : B, qid(i), num(1000 + i), T - 100_000 + i);
       for (let i = 0; i < N; i++) await press1(i % 2 ? A : B, qid(i), num(1000 + i), T - 100_000 + i, T);
-      const claims = new Map<string, number>(); // "<request>#<attempt n>" → times claimed
+      const claims = new Map<string, number>(); // "<request>#<ring n>" → times claimed
       const onEmployee = new Map<string, string>(); // employee → request it is dialling for
       const violations: string[] = [];
       const ends: Array<Promise<void>> = [];
@@ -228,13 +228,13 @@ describe('QueueStore (component, real Redis, two instances)', function () {
           }
           attempts++;
           const rq = c.request;
-          const n = rq.attempts.length;
+          const n = rq.employeeRings.length + 1;
           const key = `${rq.id}#${n}`;
           claims.set(key, (claims.get(key) ?? 0) + 1);
           if (claims.get(key)! > 1) violations.push(`${key} claimed twice`);
-          if (c.employees.length !== 1) violations.push(`${key}: ${c.employees.length} employees for one attempt`);
+          if (c.employees.length !== 1) violations.push(`${key}: ${c.employees.length} employees for one ring`);
           const emp = c.employees[0]!.id;
-          if (rq.attempts[n - 1]?.employeeId !== emp || rq.attempts[n - 1]?.instanceId !== inst.name) violations.push(`${key}: attempt does not match the claim`);
+          if (rq.inProgress?.employeeId !== emp || rq.inProgress?.instanceId !== inst.name) violations.push(`${key}: the claim in the request does not match`);
           const held = onEmployee.get(emp);
           if (held !== undefined) violations.push(`${emp} given ${rq.id} while dialling ${held}`);
           onEmployee.set(emp, rq.id);
@@ -243,10 +243,12 @@ describe('QueueStore (component, real Redis, two instances)', function () {
             (async () => {
               await sleep(Math.floor(rnd() * 4));
               onEmployee.delete(emp); // before the store frees the employee: never a false alarm
-              const r = await inst.queue.transition(ACCOUNT, rq.id, (x) => (fail ? req.employeeUnavailable(x, 480, T) : req.attemptAnswered(x, 200, T)), {
-                now: T,
-                skipEmployee: fail,
-              });
+              const r = await inst.queue.transition(
+                ACCOUNT,
+                rq.id,
+                (x) => (fail ? req.employeeRingFailed(x, 'unavailable', 480, T) : req.attemptAnswered(req.customerDialled(x, '+74950000000', T), 200, T)),
+                { now: T, ...(fail ? { skipEmployee: 'error' as const } : {}), claim: { instanceId: inst.name, startedAt: rq.inProgress!.startedAt } },
+              );
               if (r?.status === 'completed') completed++;
             })(),
           );
@@ -262,13 +264,14 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       for (const v of all) {
         const r = JSON.parse(v) as req.CallbackRequest;
         assert.equal(r.status, 'completed', r.id);
-        assert.deepEqual(r.attempts.map((a) => a.n), r.attempts.map((_, i) => i + 1), `${r.id}: attempts numbered in order`);
-        assert.equal(r.attempts[r.attempts.length - 1]!.outcome, 'answered');
-        assert.ok(r.attempts.slice(0, -1).every((a) => a.outcome === 'employee-unavailable'), r.id);
-        for (const a of r.attempts) assert.equal(claims.get(`${r.id}#${a.n}`), 1, `${r.id}#${a.n} claimed once`);
-        stored += r.attempts.length;
+        assert.deepEqual(r.attempts.map((a) => [a.n, a.outcome]), [[1, 'answered']], `${r.id}: one attempt, the answered one`);
+        assert.equal(r.employeeRings[r.employeeRings.length - 1]!.result, 'answered');
+        assert.ok(r.employeeRings.slice(0, -1).every((x) => x.result === 'unavailable' && x.sipStatus === 480), r.id);
+        assert.equal(r.inProgress, undefined);
+        r.employeeRings.forEach((_, i) => assert.equal(claims.get(`${r.id}#${i + 1}`), 1, `${r.id}#${i + 1} claimed once`));
+        stored += r.employeeRings.length;
       }
-      assert.equal(stored, attempts, 'every claim is an attempt in the store');
+      assert.equal(stored, attempts, 'every claim is an employee ring in the store');
       assert.deepEqual(await lineIds(A.redis), []);
       assert.equal(await A.redis.hlen(keys.pendingByCaller(ACCOUNT)), 0);
       for (const id of ['101', '102']) assert.equal((await employeeState(A.redis, id))?.status, 'free');
@@ -344,14 +347,11 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.equal(await storedEntry(A.redis, 'held'), undefined, 'the caller is gone');
       const r = await storedRequest(A.redis, 'cb');
       assert.equal(r?.status, 'dialing');
-      assert.deepEqual(
-        r?.attempts.map((a) => [a.n, a.instanceId, a.outcome]),
-        [
-          [1, 'inst-A', 'interrupted'],
-          [2, 'inst-B', undefined],
-        ],
-      );
-      assert.equal(req.countedAttempts({ ...r!, attempts: r!.attempts.slice(0, 1) }), 0, 'the interrupted attempt does not count');
+      // A's employee was still ringing: an error ring, no attempt; B's claim is in progress
+      assert.deepEqual(r?.employeeRings.map((x) => [x.employeeId, x.result]), [['101', 'error']]);
+      assert.deepEqual(r?.attempts, []);
+      assert.equal(r?.inProgress?.instanceId, 'inst-B');
+      assert.equal(req.countedAttempts(r!), 0, 'the interrupted ring does not count');
       const e = await storedEntry(A.redis, 'r:cb');
       assert.equal(e?.owner, 'inst-B');
       assert.equal(e?.state, 'ringing');
@@ -376,17 +376,18 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       await aIsBusy(T);
       const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
       const bEmp = d.claim!.employees[0]!.id;
-      // A comes back and reports that the customer was busy on its (attempt 1) call
+      // A comes back and reports that its employee refused the call
       await A.queue
-        .transition(ACCOUNT, 'cb', (x) => req.attemptFailed(x, 'busy', 486, T + LEASE_MS + 2), {
+        .transition(ACCOUNT, 'cb', (x) => req.employeeRingFailed(x, 'busy', 486, T + LEASE_MS + 2), {
           now: T + LEASE_MS + 2,
-          attempt: { n: 1, instanceId: 'inst-A' }, // as the dialer reports every outcome
+          claim: { instanceId: 'inst-A', startedAt: T }, // as the dialer reports every outcome
+          skipEmployee: 'no-answer',
         })
         .catch(() => undefined);
       const r = await storedRequest(A.redis, 'cb');
-      assert.equal(r?.status, 'dialing', "B's attempt goes on");
-      assert.equal(r?.attempts[1]?.instanceId, 'inst-B');
-      assert.equal(r?.attempts[1]?.outcome, undefined, "A's outcome is not written onto B's attempt");
+      assert.equal(r?.status, 'dialing', "B's claim goes on");
+      assert.equal(r?.inProgress?.instanceId, 'inst-B');
+      assert.deepEqual(r?.employeeRings.map((x) => x.result), ['error'], "A's outcome is not written onto B's claim");
       const s = await employeeState(A.redis, bEmp);
       assert.equal(s?.status, 'ringing');
       assert.equal(s?.owner, 'inst-B');
@@ -413,7 +414,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       await aIsBusy(T);
       const d = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + LEASE_MS + 1, LEASE_MS, new Set(['held', 'r:cb']));
       assert.deepEqual(d, { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 });
-      assert.equal((await storedRequest(A.redis, 'cb'))?.attempts.length, 1);
+      assert.equal((await storedRequest(A.redis, 'cb'))?.inProgress?.instanceId, 'inst-A');
     });
   });
 
@@ -438,18 +439,19 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${emp}`)), T + LEASE_MS);
     });
 
-    it('customer dialled: still ringing, lease extended', async () => {
-      const r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(x, T + 1), { now: T + 1, leaseUntil: T + 9999 });
-      assert.equal(r?.attempts[0]?.customerDialledAt, T + 1);
+    it('customer dialled: an attempt with who took it and the number shown; still ringing, lease extended', async () => {
+      const r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(x, '+74950000000', T + 1), { now: T + 1, leaseUntil: T + 9999 });
+      assert.deepEqual(r?.attempts[0], { n: 1, startedAt: T + 1, instanceId: 'inst-A', employeeId: emp, shownNumber: '+74950000000' });
+      assert.deepEqual((await storedRequest(A.redis, 'cb'))?.attempts, r?.attempts);
       assert.equal((await storedEntry(A.redis, 'r:cb'))?.state, 'ringing');
       assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb')), T + 9999);
       assert.equal((await employeeState(A.redis, emp))?.status, 'ringing');
     });
 
-    it('employee unavailable: back to waiting at the same place, employee free and skipped', async () => {
-      const C = await startInstance(env.server().url, 'inst-C', 5000);
+    it('employee did not answer: back to waiting at the same place, employee free and skipped for the no-answer backoff', async () => {
+      const C = await startInstance(env.server().url, 'inst-C', 5000, 60_000);
       try {
-        await C.queue.transition(ACCOUNT, 'cb', (x) => req.employeeUnavailable(x, 486, T + 1), { now: T + 1, skipEmployee: true });
+        await C.queue.transition(ACCOUNT, 'cb', (x) => req.employeeRingFailed(x, 'no-answer', 408, T + 1), { now: T + 1, skipEmployee: 'no-answer' });
       } finally {
         await C.close();
       }
@@ -467,8 +469,28 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.notEqual(next.claim?.employees[0]?.id, emp, 'the skipped employee is not rung again at once');
     });
 
+    it('employee refused with 488: skipped for the longer error backoff; the ring is recorded, no attempt', async () => {
+      const C = await startInstance(env.server().url, 'inst-C', 5000, 60_000);
+      try {
+        await C.queue.transition(ACCOUNT, 'cb', (x) => req.employeeRingFailed(x, 'unavailable', 488, T + 1), { now: T + 1, skipEmployee: 'error' });
+      } finally {
+        await C.close();
+      }
+      assert.equal((await employeeState(A.redis, emp))?.skipUntil, T + 1 + 60_000);
+      const r = await storedRequest(A.redis, 'cb');
+      assert.equal(r?.status, 'pending');
+      assert.deepEqual(r?.employeeRings, [{ employeeId: emp, startedAt: T, endedAt: T + 1, result: 'unavailable', sipStatus: 488 }]);
+      assert.deepEqual(r?.attempts, []);
+      // only one employee logged in (the other is the one skipped): nothing to claim until the backoff ends
+      const other = emp === '101' ? '102' : '101';
+      await A.provisioning.putEmployee({ ...(await A.provisioning.getEmployee(ACCOUNT, other))!, loggedIn: false });
+      assert.equal((await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 1 + 59_999, LEASE_MS)).claim, undefined, 'still backed off');
+      const again = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 1 + 60_000, LEASE_MS);
+      assert.equal(again.claim?.employees[0]?.id, emp, 'rung again once the error backoff is over');
+    });
+
     it('customer busy: waiting until the retry is due, employee free and not skipped', async () => {
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(x, 'busy', 486, T + 1), { now: T + 1 });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 1), 'busy', 486, T + 1), { now: T + 1 });
       const e = await storedEntry(A.redis, 'r:cb');
       assert.equal(e?.state, 'waiting');
       assert.equal(e?.dueAt, T + 1 + 300_000);
@@ -478,14 +500,14 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.equal((await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 2, LEASE_MS)).claim, undefined, 'not due yet');
       const due = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 1 + 300_000, LEASE_MS);
       assert.equal(due.claim?.entry.id, 'r:cb');
-      assert.equal(due.claim?.kind === 'callback' && due.claim.request.attempts.length, 2);
+      assert.equal(due.claim?.kind === 'callback' && due.claim.request.attempts.length, 1, 'a claim rings the employee: no second attempt yet');
     });
 
     it('last attempt failed: the entry leaves the line, the pending index is cleared, employee free', async () => {
-      let r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(x, 'no-answer', 408, T + 1), { now: T + 1 });
+      let r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 1), 'no-answer', 408, T + 1), { now: T + 1 });
       assert.equal(r?.status, 'pending');
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + 1 + 300_000, LEASE_MS);
-      r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(x, 'rejected', 603, T + 300_002), { now: T + 300_002 });
+      r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 300_002), 'rejected', 603, T + 300_002), { now: T + 300_002 });
       assert.equal(r?.status, 'failed');
       assert.deepEqual(await lineIds(A.redis), []);
       assert.equal(await storedEntry(A.redis, 'r:cb'), undefined);
@@ -513,7 +535,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     // caller or callback during the conversation, and Attempt's later releaseEmployee() frees the
     // employee again even if they were claimed meanwhile (src/callback/dialer.ts, end of attempt()).
     it('the customer answered (connected): the employee stays busy until released after the call', async () => {
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(x, 200, T + 1), { now: T + 1, connected: true });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(req.customerDialled(x, '+74950000000', T + 1), 200, T + 1), { now: T + 1, connected: true });
       assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'completed');
       const s = await employeeState(A.redis, emp);
       assert.equal(s?.status, 'busy', 'talking to the customer');
@@ -526,7 +548,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     });
 
     it('the customer answered: the request is completed and leaves the line', async () => {
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(x, 200, T + 1), { now: T + 1, connected: true });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(req.customerDialled(x, '+74950000000', T + 1), 200, T + 1), { now: T + 1, connected: true });
       assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'completed');
       assert.deepEqual(await lineIds(A.redis), []);
       await A.queue.releaseEmployee(ACCOUNT, emp, 'r:cb', T + 60_000, true);
@@ -543,12 +565,12 @@ describe('QueueStore (component, real Redis, two instances)', function () {
         const T = Date.now();
         await C.queue.join(ACCOUNT, callerEntry('c1', T, C.name));
         await C.queue.dispatch(ACCOUNT, DEPT, C.name, T, LEASE_MS);
-        await C.queue.ringEnded(ACCOUNT, 'c1', ['101'], T + 1, true);
+        await C.queue.ringEnded(ACCOUNT, 'c1', ['101'], T + 1, 'no-answer');
         let e = await storedEntry(C.redis, 'c1');
         assert.equal(e?.state, 'ringing');
         assert.deepEqual(e?.employeeIds, ['102']);
         assert.equal((await employeeState(C.redis, '101'))?.skipUntil, T + 1 + 5000);
-        await C.queue.ringEnded(ACCOUNT, 'c1', ['102'], T + 2, false);
+        await C.queue.ringEnded(ACCOUNT, 'c1', ['102'], T + 2, undefined);
         e = await storedEntry(C.redis, 'c1');
         assert.equal(e?.state, 'waiting');
         assert.deepEqual(e?.employeeIds, []);
@@ -560,12 +582,27 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       }
     });
 
+    it("a queue ring refused with an error (488…) skips the employee for the error backoff, a timeout for the no-answer one", async () => {
+      const C = await startInstance(env.server().url, 'inst-C', 5000, 60_000);
+      try {
+        const T = Date.now();
+        await C.queue.join(ACCOUNT, callerEntry('c1', T, C.name));
+        await C.queue.dispatch(ACCOUNT, DEPT, C.name, T, LEASE_MS);
+        await C.queue.ringEnded(ACCOUNT, 'c1', ['101'], T + 1, 'error');
+        await C.queue.ringEnded(ACCOUNT, 'c1', ['102'], T + 1, 'no-answer');
+        assert.equal((await employeeState(C.redis, '101'))?.skipUntil, T + 1 + 60_000);
+        assert.equal((await employeeState(C.redis, '102'))?.skipUntil, T + 1 + 5000);
+      } finally {
+        await C.close();
+      }
+    });
+
     it('leave after talking frees the employee and records when the call ended', async () => {
       const T = Date.now();
       await A.queue.join(ACCOUNT, callerEntry('c1', T, A.name));
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
       await A.queue.connectCaller(ACCOUNT, 'c1', '102', T + 1);
-      await A.queue.ringEnded(ACCOUNT, 'c1', ['101'], T + 1, false);
+      await A.queue.ringEnded(ACCOUNT, 'c1', ['101'], T + 1, undefined);
       const left = await A.queue.leave(ACCOUNT, 'c1', T + 90_000);
       assert.equal(left?.state, 'connected');
       const s = await employeeState(A.redis, '102');

@@ -165,7 +165,7 @@ describe('RequestStore (component, real Redis)', function () {
 
     it('call back now: a waiting retry becomes due now and is claimed at once', async () => {
       await I.queue.dispatch(ACCOUNT, DEPT, I.name, T + 1, LEASE_MS);
-      await I.queue.transition(ACCOUNT, 'r1', (x) => req.attemptFailed(x, 'no-answer', 408, T + 2), { now: T + 2 });
+      await I.queue.transition(ACCOUNT, 'r1', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 2), 'no-answer', 408, T + 2), { now: T + 2 });
       assert.equal((await I.queue.dispatch(ACCOUNT, DEPT, I.name, T + 3, LEASE_MS)).claim, undefined, 'retry not due');
       const r = await I.requests.callNow(ACCOUNT, 'r1', T + 4);
       assert.equal(r.dueAt, T + 4);
@@ -183,6 +183,46 @@ describe('RequestStore (component, real Redis)', function () {
       await I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 1);
       await assert.rejects(I.requests.callNow(ACCOUNT, 'r1', T + 2), req.TransitionError);
       assert.equal((await storedRequest(I.redis, 'r1'))?.status, 'cancelled');
+    });
+  });
+
+  describe('records stored before employee rings were kept apart', () => {
+    it('read migrated (detail, listing, transitions) and are written back in the current shape', async () => {
+      const T = Date.now();
+      await joinFor(I, 'old', num(77), T - 60_000);
+      await press1(I, 'old', num(77), T - 60_000, T - 50_000);
+      const d = await I.queue.dispatch(ACCOUNT, DEPT, I.name, T, LEASE_MS);
+      const emp = d.claim!.employees[0]!.id;
+      // as the old code stored it after three 488s of the same employee, a fourth ring in progress
+      const { employeeRings: _r, inProgress: _p, ...current } = (await storedRequest(I.redis, 'old'))!;
+      const refused = (n: number): object => ({ n, startedAt: T - 40_000 + n, instanceId: 'inst-A', employeeId: emp, outcome: 'employee-unavailable', sipStatus: 488, endedAt: T - 39_000 + n });
+      const legacy = { ...current, attempts: [refused(1), refused(2), refused(3), { n: 4, startedAt: T, instanceId: 'inst-A', employeeId: emp }] };
+      await I.redis.hset(keys.requests(ACCOUNT), 'old', JSON.stringify(legacy));
+
+      const got = (await I.requests.getRequest(ACCOUNT, 'old'))!;
+      assert.equal(got.status, 'dialing');
+      assert.deepEqual(got.attempts, [], 'no customer attempt was made');
+      assert.deepEqual(got.employeeRings.map((x) => [x.employeeId, x.result, x.sipStatus]), [
+        [emp, 'unavailable', 488],
+        [emp, 'unavailable', 488],
+        [emp, 'unavailable', 488],
+      ]);
+      assert.deepEqual(got.inProgress, { employeeId: emp, instanceId: 'inst-A', startedAt: T });
+      const listed = (await I.requests.listRequests(ACCOUNT, { limit: 10 })).items.find((x) => x.id === 'old');
+      assert.deepEqual(listed, got);
+
+      // the dialer of the old claim reports its outcome: accepted, and stored in the new shape
+      const r = await I.queue.transition(ACCOUNT, 'old', (x) => req.employeeRingFailed(x, 'unavailable', 488, T + 5), {
+        now: T + 5,
+        claim: { instanceId: 'inst-A', startedAt: T },
+        skipEmployee: 'error',
+      });
+      assert.equal(r?.status, 'pending');
+      const raw = JSON.parse((await I.redis.hget(keys.requests(ACCOUNT), 'old'))!) as req.CallbackRequest;
+      assert.equal(raw.employeeRings.length, 4);
+      assert.deepEqual(raw.attempts, []);
+      assert.equal(raw.inProgress, undefined);
+      assert.equal(req.countedAttempts(raw), 0);
     });
   });
 
@@ -204,6 +244,14 @@ describe('RequestStore (component, real Redis)', function () {
         const at = T + 10_000 * k;
         const d = await I.queue.dispatch(ACCOUNT, DEPT, I.name, at, LEASE_MS);
         assert.equal(d.claim?.entry.id, `r:s${k}`);
+        // the employee takes it at once: the customer is dialled (the attempt) at `at`, as the dialer records it
+        await I.queue.transition(ACCOUNT, `s${k}`, (x) => req.customerDialled(x, '+74950000000', at), {
+          now: at,
+          events: [
+            { type: 'attempt', departmentId: DEPT, at },
+            { type: 'first-attempt', departmentId: DEPT, at, ms: at - T },
+          ],
+        });
         const answered = at + 1000;
         await I.queue.transition(ACCOUNT, `s${k}`, (x) => req.attemptAnswered(x, 200, answered), {
           now: answered,

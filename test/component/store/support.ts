@@ -33,14 +33,14 @@ export interface Instance {
 }
 
 /** One service instance's stores (own main connection and own transaction pool). */
-export async function startInstance(url: string, name: string, employeeRetryAfterMs = 0): Promise<Instance> {
+export async function startInstance(url: string, name: string, employeeRetryAfterMs = 0, employeeErrorRetryAfterMs = employeeRetryAfterMs): Promise<Instance> {
   const redis = createRedis(url, `qc-${name}`);
   redis.on('error', () => undefined);
   await waitReady(redis, 5000);
   const tx = new TxRunner(url, 4, `qc-${name}`);
   await tx.connect(5000);
   const provisioning = new ProvisioningStore(redis);
-  const queue = new QueueStore(redis, tx, employeeRetryAfterMs);
+  const queue = new QueueStore(redis, tx, employeeRetryAfterMs, employeeErrorRetryAfterMs);
   const requests = new RequestStore(redis, queue);
   return {
     name,

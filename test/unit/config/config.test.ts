@@ -190,6 +190,7 @@ describe('config: loadConfig', () => {
       ['DISPATCH_INTERVAL_MS', '50', (c) => c.queue.dispatchIntervalMs, 50],
       ['LEASE_MS', '1500', (c) => c.queue.leaseMs, 1500],
       ['EMPLOYEE_RETRY_AFTER_S', '0', (c) => c.queue.employeeRetryAfterS, 0],
+      ['EMPLOYEE_ERROR_RETRY_AFTER_S', '120', (c) => c.queue.employeeErrorRetryAfterS, 120],
       ['PROVISIONING_SEED_FILE', '/etc/qc/seed.json', (c) => c.provisioning.seedFile, '/etc/qc/seed.json'],
       ['PROVISIONING_SEED_WHEN_EMPTY', 'off', (c) => c.provisioning.seedWhenEmpty, false],
       ['OPERATOR_TOKEN', 'operator-token-1', (c) => c.admin.operatorToken, 'operator-token-1'],
@@ -250,6 +251,9 @@ describe('config: loadConfig', () => {
       ['LEASE_MS', '100', 'queue.leaseMs'],
       ['DISPATCH_INTERVAL_MS', '5', 'queue.dispatchIntervalMs'],
       ['OPERATOR_TOKEN', 'short', 'admin.operatorToken'],
+      ['EMPLOYEE_ERROR_RETRY_AFTER_S', '-1', 'queue.employeeErrorRetryAfterS'],
+      // shorter than the no-answer backoff (5 s by default): a refusing phone would be re-rung sooner
+      ['EMPLOYEE_ERROR_RETRY_AFTER_S', '2', 'queue.employeeErrorRetryAfterS'],
       ['OUTBOUND_TRUNK', 'sip:trunk@host', 'trunks.outbound'],
       ['TRUSTED_SOURCES', ',', 'trunks.trustedSources'],
       // values the variable's type parser refuses before validation

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, refusalForMediaFailure, type RingOutcome } from '../../../src/domain/sip-status';
+import { employeeBackoffFor, incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, refusalForMediaFailure, type EmployeeBackoff, type RingOutcome } from '../../../src/domain/sip-status';
 import * as req from '../../../src/callback/request';
 
 describe('domain/sip-status', () => {
@@ -20,6 +20,29 @@ describe('domain/sip-status', () => {
       it(`${status} → ${outcome}`, () => assert.equal(outcomeForStatus(status), outcome));
     }
     it('is the one the callback request uses', () => assert.equal(req.outcomeForStatus, outcomeForStatus));
+  });
+
+  describe('employeeBackoffFor: a refusing phone is left alone longer than one that did not answer', () => {
+    const table: Array<[number | undefined, EmployeeBackoff]> = [
+      [undefined, 'no-answer'],
+      [408, 'no-answer'],
+      [487, 'no-answer'],
+      [486, 'no-answer'],
+      [600, 'no-answer'],
+      [488, 'error'],
+      [480, 'error'],
+      [603, 'error'],
+      [404, 'error'],
+      [500, 'error'],
+      [503, 'error'],
+      [606, 'error'],
+      [302, 'error'],
+      // the phone answered but the media server could not use its answer
+      [200, 'error'],
+    ];
+    for (const [status, backoff] of table) {
+      it(`${status ?? 'no final status (ring timeout)'} → ${backoff}`, () => assert.equal(employeeBackoffFor(status), backoff));
+    }
   });
 
   it("the media server's refusals of an offer: 488 and 400 Bad Session Description, not other failures", () => {

@@ -55,8 +55,10 @@ describe('whyNotDialled (the log line for a pending request that is not dialled)
   });
 
   it('employees skipped after refusing', () => {
-    const skipped = (id: string): EmployeeState => ({ ...freshEmployeeState(id), skipUntil: NOW + 3000 });
-    assert.equal(whyNotDialled({ ...base, states: states(skipped('101'), skipped('102')) })?.reason, 'employees skipped after refusing or not answering');
+    const skipped = (id: string, ms: number): EmployeeState => ({ ...freshEmployeeState(id), skipUntil: NOW + ms });
+    const w = whyNotDialled({ ...base, states: states(skipped('101', 60_000), skipped('102', 3000)) });
+    assert.equal(w?.reason, 'employees skipped after refusing or not answering');
+    assert.equal(w?.at, new Date(NOW + 3000).toISOString(), 'when the first of them may be rung again');
   });
 
   it('not due yet (retry delay), with the due time', () => {

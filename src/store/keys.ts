@@ -16,6 +16,20 @@ export const keys = {
   departments: (a: string) => `${t(a)}:departments`,
   employees: (a: string) => `${t(a)}:employees`,
   line: (a: string, dept: string) => `${t(a)}:line:${dept}`,
+  /**
+   * the department's waiting entries by the time they may be claimed: a waiting caller at 0 (at
+   * once), a waiting callback at its dueAt. "Anything to claim?" is one ZRANGEBYSCORE … LIMIT 0 1
+   */
+  dueIndex: (a: string, dept: string) => `${t(a)}:due:${dept}`,
+  /** the department's waiting callbacks by expiresAt (the end of their window) */
+  expiryIndex: (a: string, dept: string) => `${t(a)}:expires:${dept}`,
+  /**
+   * entries with a lease that matters (every caller, a callback being dialled) by lease expiry
+   * (ms), so "did an instance die?" costs O(lapsed), not a read of the whole leases hash
+   */
+  leaseExpiry: (a: string) => `${t(a)}:leases:by-expiry`,
+  /** the account's queue key layout version (see QueueStore.migrate) */
+  layout: (a: string) => `${t(a)}:layout`,
   entries: (a: string) => `${t(a)}:entries`,
   /** entry id or emp:<employee> → lease expiry (ms) */
   leases: (a: string) => `${t(a)}:leases`,

@@ -7,6 +7,7 @@ import type { CallbackRequest } from '../callback/request';
 import {
   decideDispatch,
   freshEmployeeState,
+  mayHaveWork,
   type EmployeeState,
   type LineEntry,
 } from '../queue/line';
@@ -20,7 +21,15 @@ import type { TxRunner } from './redis';
  *
  * Leases (live callers, attempts in progress, ringing/busy employees) are kept in a hash of their
  * own so that refreshing them never conflicts with queue changes.
+ *
+ * Beside the line, three indexes are kept in step by AccountWrites (docs/state-model.md): the
+ * department's waiting entries by the time they may be claimed, its waiting callbacks by the end
+ * of their window, and the account's leased entries by lease expiry. A dispatch step first asks
+ * them whether there can be anything to do, and reads the line only when there can.
  */
+
+/** Version of the key layout: 2 = with the due, expiry and lease-expiry indexes. */
+export const QUEUE_LAYOUT = '2';
 
 export type EventType =
   | 'call'
@@ -72,21 +81,35 @@ type StoredEmployeeState = Omit<EmployeeState, 'leaseUntil'>;
 
 const empLeaseField = (id: string): string => `emp:${id}`;
 
-/** Reads performed inside a transaction (on the transaction's own connection). */
-export class AccountView {
-  private leases: Map<string, number> | undefined;
+/** What the indexes say about a department (see mayHaveWork). */
+export interface DepartmentProbe {
+  department: Department;
+  employees: Employee[];
+  states: Map<string, EmployeeState>;
+  anyLapsedLease: boolean;
+  anyExpired: boolean;
+  anyDue: boolean;
+}
 
+/** Whether a sorted set holds a member with a score <= max: O(log n), one member read. */
+async function anyUpTo(r: Redis, key: string, max: number): Promise<boolean> {
+  return (await r.zrangebyscore(key, '-inf', max, 'LIMIT', 0, 1)).length > 0;
+}
+
+/**
+ * Reads performed inside a transaction (on the transaction's own connection). Leases are read
+ * field by field, never the whole hash: a read of one entry costs the same however long the line.
+ */
+export class AccountView {
   constructor(
     readonly r: Redis,
     readonly accountId: string,
   ) {}
 
-  private async leaseMap(): Promise<Map<string, number>> {
-    if (!this.leases) {
-      const raw = await this.r.hgetall(keys.leases(this.accountId));
-      this.leases = new Map(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
-    }
-    return this.leases;
+  private async leasesOf(fields: readonly string[]): Promise<number[]> {
+    if (fields.length === 0) return [];
+    const vals = await this.r.hmget(keys.leases(this.accountId), ...fields);
+    return vals.map((v) => (v === null ? 0 : Number(v)));
   }
 
   async department(id: string): Promise<Department | undefined> {
@@ -101,31 +124,71 @@ export class AccountView {
   }
 
   async entry(id: string): Promise<LineEntry | undefined> {
-    const v = await this.r.hget(keys.entries(this.accountId), id);
+    const [v, lease] = await Promise.all([this.r.hget(keys.entries(this.accountId), id), this.r.hget(keys.leases(this.accountId), id)]);
     if (v === null) return undefined;
-    const leases = await this.leaseMap();
-    return { ...(JSON.parse(v) as StoredEntry), leaseUntil: leases.get(id) ?? 0 };
+    return { ...(JSON.parse(v) as StoredEntry), leaseUntil: lease === null ? 0 : Number(lease) };
   }
 
-  async lineEntries(departmentId: string): Promise<LineEntry[]> {
-    const ids = await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1);
+  private async entriesOf(ids: readonly string[]): Promise<LineEntry[]> {
     if (ids.length === 0) return [];
-    const vals = await this.r.hmget(keys.entries(this.accountId), ...ids);
-    const leases = await this.leaseMap();
-    return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases.get(ids[i]!) ?? 0 }]));
+    const [vals, leases] = await Promise.all([this.r.hmget(keys.entries(this.accountId), ...ids), this.leasesOf(ids)]);
+    return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases[i]! }]));
+  }
+
+  /** The department's whole line, oldest first (a dispatch step that may have work to do). */
+  async lineEntries(departmentId: string): Promise<LineEntry[]> {
+    return this.entriesOf(await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1));
+  }
+
+  /** The head of the line, oldest first, up to and including the first entry for which `last` holds. */
+  async lineUntil(departmentId: string, last: (e: LineEntry) => boolean, page = 32): Promise<LineEntry[]> {
+    const out: LineEntry[] = [];
+    for (let start = 0; ; start += page) {
+      const ids = await this.r.zrange(keys.line(this.accountId, departmentId), start, start + page - 1);
+      for (const e of await this.entriesOf(ids)) {
+        out.push(e);
+        if (last(e)) return out;
+      }
+      if (ids.length < page) return out;
+    }
   }
 
   async employeeStates(ids: readonly string[]): Promise<Map<string, EmployeeState>> {
     const out = new Map<string, EmployeeState>();
     if (ids.length === 0) return out;
-    const vals = await this.r.hmget(keys.employeeStates(this.accountId), ...ids);
-    const leases = await this.leaseMap();
+    const [vals, leases] = await Promise.all([
+      this.r.hmget(keys.employeeStates(this.accountId), ...ids),
+      this.leasesOf(ids.map(empLeaseField)),
+    ]);
     ids.forEach((id, i) => {
       const v = vals[i];
       const base: StoredEmployeeState = v ? (JSON.parse(v) as StoredEmployeeState) : freshEmployeeState(id);
-      out.set(id, { ...base, leaseUntil: leases.get(empLeaseField(id)) ?? 0 });
+      out.set(id, { ...base, leaseUntil: leases[i]! });
     });
     return out;
+  }
+
+  /**
+   * The department's employees and what the indexes say, in a cost that depends on the number of
+   * employees only: the line is not read.
+   */
+  async probe(departmentId: string, now: number): Promise<DepartmentProbe | undefined> {
+    const department = await this.department(departmentId);
+    if (!department) return undefined;
+    const [employees, states, anyLapsedLease, anyExpired, anyDue] = await Promise.all([
+      this.employees(department.employeeIds),
+      this.employeeStates(department.employeeIds),
+      anyUpTo(this.r, keys.leaseExpiry(this.accountId), now),
+      anyUpTo(this.r, keys.expiryIndex(this.accountId, departmentId), now),
+      anyUpTo(this.r, keys.dueIndex(this.accountId, departmentId), now),
+    ]);
+    return { department, employees, states, anyLapsedLease, anyExpired, anyDue };
+  }
+
+  /** Every entry of the account (the one-shot index build of migrate()). */
+  async allEntries(): Promise<LineEntry[]> {
+    const [raw, leases] = await Promise.all([this.r.hgetall(keys.entries(this.accountId)), this.r.hgetall(keys.leases(this.accountId))]);
+    return Object.entries(raw).map(([id, v]) => ({ ...(JSON.parse(v) as StoredEntry), leaseUntil: Number(leases[id] ?? 0) }));
   }
 
   async request(id: string): Promise<CallbackRequest | undefined> {
@@ -155,12 +218,34 @@ export class AccountWrites {
     this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
     this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
     this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+    this.indexEntry(e);
+  }
+
+  /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
+  indexEntry(e: LineEntry): void {
+    const a = this.accountId;
+    const d = e.departmentId;
+    const waitingCallback = e.kind === 'callback' && e.state === 'waiting';
+    if (e.state === 'waiting') this.m.zadd(keys.dueIndex(a, d), e.kind === 'caller' ? 0 : (e.dueAt ?? 0), e.id);
+    else this.m.zrem(keys.dueIndex(a, d), e.id);
+    if (waitingCallback && e.expiresAt !== undefined) this.m.zadd(keys.expiryIndex(a, d), e.expiresAt, e.id);
+    else this.m.zrem(keys.expiryIndex(a, d), e.id);
+    // a waiting callback's lease means nothing (nobody serves it); every other entry's does
+    if (waitingCallback) this.m.zrem(keys.leaseExpiry(a), e.id);
+    else this.m.zadd(keys.leaseExpiry(a), e.leaseUntil, e.id);
   }
 
   removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'>): void {
     this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
     this.m.hdel(keys.entries(this.accountId), e.id);
     this.m.hdel(keys.leases(this.accountId), e.id);
+    this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
+    this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
+    this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
+  }
+
+  setLayout(layout: string): void {
+    this.m.set(keys.layout(this.accountId), layout);
   }
 
   putEmployeeState(s: EmployeeState): void {
@@ -262,7 +347,38 @@ export class QueueStore {
     const args: string[] = [];
     for (const e of fields.entries) args.push(e, String(leaseUntil));
     for (const e of fields.employees) args.push(empLeaseField(e), String(leaseUntil));
-    if (args.length > 0) await this.redis.hset(keys.leases(accountId), ...args);
+    if (args.length === 0) return;
+    if (fields.entries.length === 0) {
+      await this.redis.hset(keys.leases(accountId), ...args);
+      return;
+    }
+    // XX: only entries still indexed (a waiting callback's lease is not, a removed entry is gone)
+    const byExpiry = fields.entries.flatMap((e) => [String(leaseUntil), e]);
+    await this.redis.multi().hset(keys.leases(accountId), ...args).zadd(keys.leaseExpiry(accountId), 'XX', ...byExpiry).exec();
+  }
+
+  /**
+   * One-shot, at start-up: builds the indexes of layout 2 for accounts whose data was written
+   * before them (their line entries would otherwise be invisible to the dispatch probe).
+   * Idempotent; returns the accounts migrated.
+   */
+  async migrate(): Promise<string[]> {
+    const done: string[] = [];
+    for (const accountId of await this.redis.smembers(keys.accounts)) {
+      if ((await this.redis.get(keys.layout(accountId))) === QUEUE_LAYOUT) continue;
+      await this.run(accountId, async (v) => {
+        const entries = await v.allEntries();
+        return {
+          result: undefined,
+          write: (w) => {
+            for (const e of entries) w.indexEntry(e);
+            w.setLayout(QUEUE_LAYOUT);
+          },
+        };
+      });
+      done.push(accountId);
+    }
+    return done;
   }
 
   async recordEvent(accountId: string, e: StoredEvent): Promise<void> {
@@ -295,9 +411,13 @@ export class QueueStore {
     localEntries: ReadonlySet<string> = new Set(),
     recoverStale = true,
   ): Promise<DispatchResult> {
+    const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
+    // the idle path: a few reads whose cost depends on the employees only, outside any transaction;
+    // a change they miss is seen at the next tick, and "maybe" runs the full step below
+    const p = await new AccountView(this.redis, accountId).probe(departmentId, now);
+    if (!p || !mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) return empty;
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
-      const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
       if (!department) return { result: empty };
       const [employees, entries, states, rrCursor] = await Promise.all([
         v.employees(department.employeeIds),

@@ -199,6 +199,22 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
 }
 
 /**
+ * Where an entry stands in the indexes beside the line (undefined: not in that index). The store
+ * keeps them in step with every write of an entry; mayHaveWork reads only their heads.
+ * - due: a waiting entry, by the time it may be claimed (a caller at once, a callback at dueAt);
+ * - expiry: a waiting callback, by the end of its window;
+ * - lease: an entry whose lease matters (every caller, a callback being dialled), by lease expiry.
+ */
+export function indexScores(e: LineEntry): { due: number | undefined; expiry: number | undefined; lease: number | undefined } {
+  const waitingCallback = e.kind === 'callback' && e.state === 'waiting';
+  return {
+    due: e.state !== 'waiting' ? undefined : e.kind === 'caller' ? 0 : (e.dueAt ?? 0),
+    expiry: waitingCallback ? e.expiresAt : undefined,
+    lease: waitingCallback ? undefined : e.leaseUntil,
+  };
+}
+
+/**
  * What the indexes tell about a department without reading its line: enough to know that a
  * dispatch step would find nothing to do (see mayHaveWork).
  */

@@ -7,6 +7,7 @@ import type { CallbackRequest } from '../callback/request';
 import {
   decideDispatch,
   freshEmployeeState,
+  indexScores,
   mayHaveWork,
   type EmployeeState,
   type LineEntry,
@@ -141,9 +142,10 @@ export class AccountView {
   }
 
   /** The head of the line, oldest first, up to and including the first entry for which `last` holds. */
-  async lineUntil(departmentId: string, last: (e: LineEntry) => boolean, page = 32): Promise<LineEntry[]> {
+  async lineUntil(departmentId: string, last: (e: LineEntry) => boolean): Promise<LineEntry[]> {
     const out: LineEntry[] = [];
-    for (let start = 0; ; start += page) {
+    // pages of 4, 8, 16 … 256: the usual answer is in the first one
+    for (let start = 0, page = 4; ; start += page, page = Math.min(256, page * 2)) {
       const ids = await this.r.zrange(keys.line(this.accountId, departmentId), start, start + page - 1);
       for (const e of await this.entriesOf(ids)) {
         out.push(e);
@@ -225,14 +227,15 @@ export class AccountWrites {
   indexEntry(e: LineEntry): void {
     const a = this.accountId;
     const d = e.departmentId;
-    const waitingCallback = e.kind === 'callback' && e.state === 'waiting';
-    if (e.state === 'waiting') this.m.zadd(keys.dueIndex(a, d), e.kind === 'caller' ? 0 : (e.dueAt ?? 0), e.id);
-    else this.m.zrem(keys.dueIndex(a, d), e.id);
-    if (waitingCallback && e.expiresAt !== undefined) this.m.zadd(keys.expiryIndex(a, d), e.expiresAt, e.id);
-    else this.m.zrem(keys.expiryIndex(a, d), e.id);
-    // a waiting callback's lease means nothing (nobody serves it); every other entry's does
-    if (waitingCallback) this.m.zrem(keys.leaseExpiry(a), e.id);
-    else this.m.zadd(keys.leaseExpiry(a), e.leaseUntil, e.id);
+    const at = indexScores(e);
+    for (const [key, score] of [
+      [keys.dueIndex(a, d), at.due],
+      [keys.expiryIndex(a, d), at.expiry],
+      [keys.leaseExpiry(a), at.lease],
+    ] as const) {
+      if (score === undefined) this.m.zrem(key, e.id);
+      else this.m.zadd(key, score, e.id);
+    }
   }
 
   removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'>): void {

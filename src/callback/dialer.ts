@@ -157,13 +157,14 @@ export class Attempt implements LocalAttempt {
     }
     metrics.employeeRings.inc({ kind: 'callback', result: 'answered' });
     this.employeeLeg = { dialog: eleg.dialog, endpoint: eleg.endpoint };
-    await this.transition((r) => req.employeeAnswered(r, svc.now()));
     eleg.dialog.on('destroy', () => {
       this.employeeGone = true;
       this.log.info('employee hung up');
       this.customerLeg?.cancel();
       if (this.customer) void this.hangUpCustomer();
     });
+    // listening for the hang-up first: it may come while the answer is being recorded
+    await this.transition((r) => req.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
     if (dept.notifyAboutCallback) await ep.play(prompts.prompt(dept, 'whisper')).catch(() => undefined);
     if (this.employeeGone) {

@@ -200,7 +200,10 @@ describe('callback dialer (e2e)', function () {
       const trunk = dgram.createSocket('udp4');
       const atTrunk: string[] = [];
       trunk.on('message', (m) => atTrunk.push(m.toString()));
-      await new Promise<void>((resolve) => trunk.bind(stack.trunkPort, '127.0.0.1', resolve));
+      await new Promise<void>((resolve, reject) => {
+        trunk.once('error', reject);
+        trunk.bind(stack.trunkPort, '127.0.0.1', () => resolve());
+      });
       const refusing = phone(path.join(FIXTURES, 'employee-488.xml'), stack.employeePorts['101']!, { calls: 20 });
       await refusing.ready;
       try {
@@ -242,6 +245,9 @@ describe('callback dialer (e2e)', function () {
         assert.deepEqual(atTrunk.filter((m) => m.startsWith('INVITE')), [], 'no INVITE reached the trunk');
       } finally {
         trunk.close();
+        // 101 is logged out and free now: forget its backoff, so that the next test may ring it at once
+        await probe.cancelPending();
+        await probe.redis.hdel(keys.employeeStates('demo'), '101');
       }
     });
 

@@ -11,7 +11,12 @@ export const keys = {
   numbers: 'qc:numbers',
   /** sha256(token) → accountId */
   tokens: 'qc:tokens',
+  /** bumped by provisioning changes; every queue transaction watches it */
   version: (a: string) => `${t(a)}:ver`,
+  /** bumped by every write of the department's line, requests or round-robin cursor */
+  departmentVersion: (a: string, dept: string) => `${t(a)}:ver:dept:${dept}`,
+  /** bumped by every write of the employee's state */
+  employeeVersion: (a: string, emp: string) => `${t(a)}:ver:emp:${emp}`,
   account: (a: string) => `${t(a)}:account`,
   departments: (a: string) => `${t(a)}:departments`,
   employees: (a: string) => `${t(a)}:employees`,

@@ -87,6 +87,9 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     log.info({ file }, 'Redis held no provisioning: seeded the example');
   }
 
+  const migrated = await queue.migrate();
+  if (migrated.length > 0) log.info({ accounts: migrated }, 'queue indexes built for data stored before them (one-shot migration)');
+
   const srf = new Srf();
   let drachtioUp = false;
   srf.on('connect', (_err, hostport) => {

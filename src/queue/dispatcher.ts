@@ -206,7 +206,8 @@ export class Dispatcher {
       if (!department) return { result: undefined };
       const [employees, entries, states] = await Promise.all([
         v.employees(department.employeeIds),
-        v.lineEntries(departmentId),
+        // only up to the first waiting callback: what whyNotDialled looks at
+        v.lineUntil(departmentId, (e) => e.kind === 'callback' && e.state === 'waiting'),
         v.employeeStates(department.employeeIds),
       ]);
       return { result: whyNotDialled({ now, department, employees, states, entries }) };

@@ -198,6 +198,66 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
   return decision;
 }
 
+/**
+ * Where an entry stands in the indexes beside the line (undefined: not in that index). The store
+ * keeps them in step with every write of an entry; mayHaveWork reads only their heads.
+ * - due: a waiting entry, by the time it may be claimed (a caller at once, a callback at dueAt);
+ * - expiry: a waiting callback, by the end of its window;
+ * - lease: an entry whose lease matters (every caller, a callback being dialled), by lease expiry.
+ */
+export function indexScores(e: LineEntry): { due: number | undefined; expiry: number | undefined; lease: number | undefined } {
+  const waitingCallback = e.kind === 'callback' && e.state === 'waiting';
+  return {
+    due: e.state !== 'waiting' ? undefined : e.kind === 'caller' ? 0 : (e.dueAt ?? 0),
+    expiry: waitingCallback ? e.expiresAt : undefined,
+    lease: waitingCallback ? undefined : e.leaseUntil,
+  };
+}
+
+/**
+ * What the indexes tell about a department without reading its line: enough to know that a
+ * dispatch step would find nothing to do (see mayHaveWork).
+ */
+export interface DispatchProbe {
+  now: number;
+  instanceId: string;
+  /** provisioned employees of the department */
+  employees: readonly Employee[];
+  states: ReadonlyMap<string, EmployeeState>;
+  localEntries: ReadonlySet<string>;
+  recoverStale?: boolean;
+  /** some entry of the account has a lease that lapsed (leaseUntil <= now) */
+  anyLapsedLease: boolean;
+  /** some waiting callback of the department is past its window (expiresAt <= now) */
+  anyExpired: boolean;
+  /** some waiting entry of the department may be claimed now: a waiting caller, or a callback whose dueAt <= now */
+  anyDue: boolean;
+}
+
+/**
+ * False only when decideDispatch, given the department's whole line, would decide nothing: no
+ * recovery (no lapsed lease, no lapsed employee claim, no expired callback) and no claim (nobody
+ * available, or nothing waiting that may be claimed now). True means "maybe": the full step runs.
+ * This is what lets an idle dispatch tick cost the same with 10 or 100,000 requests waiting.
+ */
+export function mayHaveWork(p: DispatchProbe): boolean {
+  const recoverStale = p.recoverStale ?? true;
+  const heldHere = (owner: string | undefined, entryId: string | undefined): boolean =>
+    owner === p.instanceId && entryId !== undefined && p.localEntries.has(entryId);
+  if (recoverStale && p.anyLapsedLease) return true;
+  if (p.anyExpired) return true;
+  for (const st of p.states.values()) {
+    // a lapsed claim on an employee is released
+    if (recoverStale && st.status !== 'free' && !isLeaseLive(st.leaseUntil, p.now) && !heldHere(st.owner, st.entryId)) return true;
+  }
+  if (!p.anyDue) return false;
+  return p.employees.some((e) => {
+    const st = p.states.get(e.id);
+    if (st && st.status !== 'free' && (heldHere(st.owner, st.entryId) || !recoverStale)) return false;
+    return isAvailable(e, st, p.now);
+  });
+}
+
 /** When the offer is next due for a caller who joined at joinedAt (ms). */
 export function nextOfferAt(joinedAt: number, offerDelayS: number, offerIntervalS: number, now: number): number {
   const first = joinedAt + offerDelayS * 1000;

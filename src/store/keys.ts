@@ -11,11 +11,30 @@ export const keys = {
   numbers: 'qc:numbers',
   /** sha256(token) → accountId */
   tokens: 'qc:tokens',
+  /** bumped by provisioning changes; every queue transaction watches it */
   version: (a: string) => `${t(a)}:ver`,
+  /** bumped by every write of the department's line, requests or round-robin cursor */
+  departmentVersion: (a: string, dept: string) => `${t(a)}:ver:dept:${dept}`,
+  /** bumped by every write of the employee's state */
+  employeeVersion: (a: string, emp: string) => `${t(a)}:ver:emp:${emp}`,
   account: (a: string) => `${t(a)}:account`,
   departments: (a: string) => `${t(a)}:departments`,
   employees: (a: string) => `${t(a)}:employees`,
   line: (a: string, dept: string) => `${t(a)}:line:${dept}`,
+  /**
+   * the department's waiting entries by the time they may be claimed: a waiting caller at 0 (at
+   * once), a waiting callback at its dueAt. "Anything to claim?" is one ZRANGEBYSCORE … LIMIT 0 1
+   */
+  dueIndex: (a: string, dept: string) => `${t(a)}:due:${dept}`,
+  /** the department's waiting callbacks by expiresAt (the end of their window) */
+  expiryIndex: (a: string, dept: string) => `${t(a)}:expires:${dept}`,
+  /**
+   * entries with a lease that matters (every caller, a callback being dialled) by lease expiry
+   * (ms), so "did an instance die?" costs O(lapsed), not a read of the whole leases hash
+   */
+  leaseExpiry: (a: string) => `${t(a)}:leases:by-expiry`,
+  /** the account's queue key layout version (see QueueStore.migrate) */
+  layout: (a: string) => `${t(a)}:layout`,
   entries: (a: string) => `${t(a)}:entries`,
   /** entry id or emp:<employee> → lease expiry (ms) */
   leases: (a: string) => `${t(a)}:leases`,

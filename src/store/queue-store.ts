@@ -7,6 +7,8 @@ import type { CallbackRequest } from '../callback/request';
 import {
   decideDispatch,
   freshEmployeeState,
+  indexScores,
+  mayHaveWork,
   type EmployeeState,
   type LineEntry,
 } from '../queue/line';
@@ -20,7 +22,15 @@ import type { TxRunner } from './redis';
  *
  * Leases (live callers, attempts in progress, ringing/busy employees) are kept in a hash of their
  * own so that refreshing them never conflicts with queue changes.
+ *
+ * Beside the line, three indexes are kept in step by AccountWrites (docs/state-model.md): the
+ * department's waiting entries by the time they may be claimed, its waiting callbacks by the end
+ * of their window, and the account's leased entries by lease expiry. A dispatch step first asks
+ * them whether there can be anything to do, and reads the line only when there can.
  */
+
+/** Version of the key layout: 2 = with the due, expiry and lease-expiry indexes. */
+export const QUEUE_LAYOUT = '2';
 
 export type EventType =
   | 'call'
@@ -72,21 +82,88 @@ type StoredEmployeeState = Omit<EmployeeState, 'leaseUntil'>;
 
 const empLeaseField = (id: string): string => `emp:${id}`;
 
-/** Reads performed inside a transaction (on the transaction's own connection). */
-export class AccountView {
-  private leases: Map<string, number> | undefined;
+/** What the indexes say about a department (see mayHaveWork). */
+export interface DepartmentProbe {
+  department: Department;
+  employees: Employee[];
+  states: Map<string, EmployeeState>;
+  anyLapsedLease: boolean;
+  anyExpired: boolean;
+  anyDue: boolean;
+}
 
+/** Whether a sorted set holds a member with a score <= max: O(log n), one member read. */
+async function anyUpTo(r: Redis, key: string, max: number): Promise<boolean> {
+  return (await r.zrangebyscore(key, '-inf', max, 'LIMIT', 0, 1)).length > 0;
+}
+
+function departmentOfKey(accountId: string, id: string): string {
+  return `${accountId}\u0000${id}`;
+}
+
+/**
+ * What a transaction has watched so far: the account's provisioning version always, then the
+ * version of each department and employee before the first read of what it covers. Two
+ * transactions conflict only when they touch the same department or employee (or provisioning).
+ */
+export class Watches {
+  readonly departments = new Set<string>();
+  readonly employees = new Set<string>();
+
+  constructor(
+    private readonly r: Redis,
+    private readonly accountId: string,
+    /** id of an entry or request → its department (never changes), so that it is watched up front */
+    readonly departmentOf: Map<string, string>,
+    initial: Iterable<string>,
+  ) {
+    for (const d of initial) this.departments.add(d);
+  }
+
+  /** WATCHes the departments not watched yet; true when it did (what was read before must be read again). */
+  async department(ids: readonly string[]): Promise<boolean> {
+    const fresh = ids.filter((d) => !this.departments.has(d));
+    if (fresh.length === 0) return false;
+    for (const d of fresh) this.departments.add(d);
+    await this.r.watch(...fresh.map((d) => keys.departmentVersion(this.accountId, d)));
+    return true;
+  }
+
+  async employee(ids: readonly string[]): Promise<void> {
+    const fresh = ids.filter((e) => !this.employees.has(e));
+    if (fresh.length === 0) return;
+    for (const e of fresh) this.employees.add(e);
+    await this.r.watch(...fresh.map((e) => keys.employeeVersion(this.accountId, e)));
+  }
+
+  /** `e:<entry id>` or `q:<request id>` */
+  remember(id: string, departmentId: string): void {
+    if (this.departmentOf.size > 100_000) this.departmentOf.clear();
+    this.departmentOf.set(departmentOfKey(this.accountId, id), departmentId);
+  }
+}
+
+/**
+ * Reads of the store. Inside a transaction (with Watches) each read first watches the version of
+ * what it reads; the probe reads without (on the shared connection, outside any transaction).
+ * Leases are read field by field, never the whole hash: a read of one entry costs the same however
+ * long the line.
+ */
+export class AccountView {
   constructor(
     readonly r: Redis,
     readonly accountId: string,
+    private readonly watches?: Watches,
   ) {}
 
-  private async leaseMap(): Promise<Map<string, number>> {
-    if (!this.leases) {
-      const raw = await this.r.hgetall(keys.leases(this.accountId));
-      this.leases = new Map(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
-    }
-    return this.leases;
+  private async watchDepartment(id: string): Promise<boolean> {
+    return this.watches ? this.watches.department([id]) : false;
+  }
+
+  private async leasesOf(fields: readonly string[]): Promise<number[]> {
+    if (fields.length === 0) return [];
+    const vals = await this.r.hmget(keys.leases(this.accountId), ...fields);
+    return vals.map((v) => (v === null ? 0 : Number(v)));
   }
 
   async department(id: string): Promise<Department | undefined> {
@@ -101,76 +178,170 @@ export class AccountView {
   }
 
   async entry(id: string): Promise<LineEntry | undefined> {
-    const v = await this.r.hget(keys.entries(this.accountId), id);
+    const [v, lease] = await Promise.all([this.r.hget(keys.entries(this.accountId), id), this.r.hget(keys.leases(this.accountId), id)]);
     if (v === null) return undefined;
-    const leases = await this.leaseMap();
-    return { ...(JSON.parse(v) as StoredEntry), leaseUntil: leases.get(id) ?? 0 };
+    const e: LineEntry = { ...(JSON.parse(v) as StoredEntry), leaseUntil: lease === null ? 0 : Number(lease) };
+    this.watches?.remember(`e:${id}`, e.departmentId);
+    // read before its department was watched: read again under the watch
+    if (await this.watchDepartment(e.departmentId)) return this.entry(id);
+    return e;
   }
 
-  async lineEntries(departmentId: string): Promise<LineEntry[]> {
-    const ids = await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1);
+  private async entriesOf(ids: readonly string[]): Promise<LineEntry[]> {
     if (ids.length === 0) return [];
-    const vals = await this.r.hmget(keys.entries(this.accountId), ...ids);
-    const leases = await this.leaseMap();
-    return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases.get(ids[i]!) ?? 0 }]));
+    const [vals, leases] = await Promise.all([this.r.hmget(keys.entries(this.accountId), ...ids), this.leasesOf(ids)]);
+    return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases[i]! }]));
+  }
+
+  /** The department's whole line, oldest first (a dispatch step that may have work to do). */
+  async lineEntries(departmentId: string): Promise<LineEntry[]> {
+    await this.watchDepartment(departmentId);
+    return this.entriesOf(await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1));
+  }
+
+  /** The head of the line, oldest first, up to and including the first entry for which `last` holds. */
+  async lineUntil(departmentId: string, last: (e: LineEntry) => boolean): Promise<LineEntry[]> {
+    await this.watchDepartment(departmentId);
+    const out: LineEntry[] = [];
+    // pages of 4, 8, 16 … 256: the usual answer is in the first one
+    for (let start = 0, page = 4; ; start += page, page = Math.min(256, page * 2)) {
+      const ids = await this.r.zrange(keys.line(this.accountId, departmentId), start, start + page - 1);
+      for (const e of await this.entriesOf(ids)) {
+        out.push(e);
+        if (last(e)) return out;
+      }
+      if (ids.length < page) return out;
+    }
   }
 
   async employeeStates(ids: readonly string[]): Promise<Map<string, EmployeeState>> {
     const out = new Map<string, EmployeeState>();
     if (ids.length === 0) return out;
-    const vals = await this.r.hmget(keys.employeeStates(this.accountId), ...ids);
-    const leases = await this.leaseMap();
+    await this.watches?.employee(ids);
+    const [vals, leases] = await Promise.all([
+      this.r.hmget(keys.employeeStates(this.accountId), ...ids),
+      this.leasesOf(ids.map(empLeaseField)),
+    ]);
     ids.forEach((id, i) => {
       const v = vals[i];
       const base: StoredEmployeeState = v ? (JSON.parse(v) as StoredEmployeeState) : freshEmployeeState(id);
-      out.set(id, { ...base, leaseUntil: leases.get(empLeaseField(id)) ?? 0 });
+      out.set(id, { ...base, leaseUntil: leases[i]! });
     });
     return out;
   }
 
+  /**
+   * The department's employees and what the indexes say, in a cost that depends on the number of
+   * employees only: the line is not read.
+   */
+  async probe(departmentId: string, now: number): Promise<DepartmentProbe | undefined> {
+    const department = await this.department(departmentId);
+    if (!department) return undefined;
+    const [employees, states, anyLapsedLease, anyExpired, anyDue] = await Promise.all([
+      this.employees(department.employeeIds),
+      this.employeeStates(department.employeeIds),
+      anyUpTo(this.r, keys.leaseExpiry(this.accountId), now),
+      anyUpTo(this.r, keys.expiryIndex(this.accountId, departmentId), now),
+      anyUpTo(this.r, keys.dueIndex(this.accountId, departmentId), now),
+    ]);
+    return { department, employees, states, anyLapsedLease, anyExpired, anyDue };
+  }
+
+  /** Every entry of the account (the one-shot index build of migrate()). */
+  async allEntries(): Promise<LineEntry[]> {
+    const [raw, leases] = await Promise.all([this.r.hgetall(keys.entries(this.accountId)), this.r.hgetall(keys.leases(this.accountId))]);
+    const all = Object.entries(raw).map(([id, v]) => ({ ...(JSON.parse(v) as StoredEntry), leaseUntil: Number(leases[id] ?? 0) }));
+    if (this.watches && (await this.watches.department([...new Set(all.map((e) => e.departmentId))]))) return this.allEntries();
+    return all;
+  }
+
   async request(id: string): Promise<CallbackRequest | undefined> {
     const v = await this.r.hget(keys.requests(this.accountId), id);
-    return v === null ? undefined : req.fromStored(v);
+    if (v === null) return undefined;
+    const r = req.fromStored(v);
+    this.watches?.remember(`q:${id}`, r.departmentId);
+    if (await this.watchDepartment(r.departmentId)) return this.request(id);
+    return r;
   }
 
   async pendingFor(departmentId: string, number: string): Promise<string | undefined> {
+    await this.watchDepartment(departmentId);
     return (await this.r.hget(keys.pendingByCaller(this.accountId), pendingKey(departmentId, number))) ?? undefined;
   }
 
   async rrCursor(departmentId: string): Promise<number> {
+    await this.watchDepartment(departmentId);
     const v = await this.r.hget(keys.roundRobin(this.accountId), departmentId);
     return v === null ? -1 : Number(v);
   }
 }
 
-/** Writes queued inside a transaction's MULTI. */
+/**
+ * Writes queued inside a transaction's MULTI. They note the departments and employees they change;
+ * bumpVersions() then makes every transaction that watched one of them run again.
+ */
 export class AccountWrites {
+  private readonly departments = new Set<string>();
+  private readonly employees = new Set<string>();
+
   constructor(
     readonly m: ChainableCommander,
     readonly accountId: string,
   ) {}
+
+  bumpVersions(): void {
+    for (const d of this.departments) this.m.incr(keys.departmentVersion(this.accountId, d));
+    for (const e of this.employees) this.m.incr(keys.employeeVersion(this.accountId, e));
+  }
 
   putEntry(e: LineEntry): void {
     const { leaseUntil, ...stored } = e;
     this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
     this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
     this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+    this.indexEntry(e);
+  }
+
+  /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
+  indexEntry(e: LineEntry): void {
+    const a = this.accountId;
+    const d = e.departmentId;
+    this.departments.add(d);
+    const at = indexScores(e);
+    for (const [key, score] of [
+      [keys.dueIndex(a, d), at.due],
+      [keys.expiryIndex(a, d), at.expiry],
+      [keys.leaseExpiry(a), at.lease],
+    ] as const) {
+      if (score === undefined) this.m.zrem(key, e.id);
+      else this.m.zadd(key, score, e.id);
+    }
   }
 
   removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'>): void {
+    this.departments.add(e.departmentId);
     this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
     this.m.hdel(keys.entries(this.accountId), e.id);
     this.m.hdel(keys.leases(this.accountId), e.id);
+    this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
+    this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
+    this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
+  }
+
+  setLayout(layout: string): void {
+    this.m.set(keys.layout(this.accountId), layout);
   }
 
   putEmployeeState(s: EmployeeState): void {
     const { leaseUntil, ...stored } = s;
+    this.employees.add(s.id);
     this.m.hset(keys.employeeStates(this.accountId), s.id, JSON.stringify(stored));
     if (s.status === 'free') this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
     else this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
   }
 
   putRequest(r: CallbackRequest, isNew = false): void {
+    this.departments.add(r.departmentId);
     this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
     if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
     const pk = pendingKey(r.departmentId, r.callerNumber);
@@ -183,6 +354,7 @@ export class AccountWrites {
   }
 
   setRrCursor(departmentId: string, cursor: number): void {
+    this.departments.add(departmentId);
     this.m.hset(keys.roundRobin(this.accountId), departmentId, String(cursor));
   }
 }
@@ -229,6 +401,9 @@ export type RequestCallbackResult =
 export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
 
 export class QueueStore {
+  /** entry or request → department (see Watches) */
+  private readonly departmentOf = new Map<string, string>();
+
   constructor(
     readonly redis: Redis,
     private readonly tx: TxRunner,
@@ -238,11 +413,34 @@ export class QueueStore {
     private readonly employeeErrorRetryAfterMs: number = employeeRetryAfterMs,
   ) {}
 
-  run<T>(accountId: string, body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>): Promise<T> {
-    return this.tx.run(keys.version(accountId), async (r) => {
-      const plan = await body(new AccountView(r, accountId));
+  /**
+   * One transaction over an account's keys. `about` names what it will read, so that the versions
+   * of their departments are watched up front (else each is watched at its first read, which is
+   * then read again): departments by id, entries as `e:<id>`, requests as `q:<id>`.
+   */
+  run<T>(
+    accountId: string,
+    body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>,
+    about: { departments?: readonly string[]; ids?: readonly string[] } = {},
+  ): Promise<T> {
+    const departments = new Set(about.departments ?? []);
+    for (const id of about.ids ?? []) {
+      const d = this.departmentOf.get(departmentOfKey(accountId, id));
+      if (d !== undefined) departments.add(d);
+    }
+    const watch = [keys.version(accountId), ...[...departments].map((d) => keys.departmentVersion(accountId, d))];
+    return this.tx.run(watch, async (r) => {
+      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments)));
       const write = plan.write;
-      return write ? { result: plan.result, write: (m) => write(new AccountWrites(m, accountId)) } : { result: plan.result };
+      if (!write) return { result: plan.result };
+      return {
+        result: plan.result,
+        write: (m) => {
+          const w = new AccountWrites(m, accountId);
+          write(w);
+          w.bumpVersions();
+        },
+      };
     });
   }
 
@@ -262,7 +460,38 @@ export class QueueStore {
     const args: string[] = [];
     for (const e of fields.entries) args.push(e, String(leaseUntil));
     for (const e of fields.employees) args.push(empLeaseField(e), String(leaseUntil));
-    if (args.length > 0) await this.redis.hset(keys.leases(accountId), ...args);
+    if (args.length === 0) return;
+    if (fields.entries.length === 0) {
+      await this.redis.hset(keys.leases(accountId), ...args);
+      return;
+    }
+    // XX: only entries still indexed (a waiting callback's lease is not, a removed entry is gone)
+    const byExpiry = fields.entries.flatMap((e) => [String(leaseUntil), e]);
+    await this.redis.multi().hset(keys.leases(accountId), ...args).zadd(keys.leaseExpiry(accountId), 'XX', ...byExpiry).exec();
+  }
+
+  /**
+   * One-shot, at start-up: builds the indexes of layout 2 for accounts whose data was written
+   * before them (their line entries would otherwise be invisible to the dispatch probe).
+   * Idempotent; returns the accounts migrated.
+   */
+  async migrate(): Promise<string[]> {
+    const done: string[] = [];
+    for (const accountId of await this.redis.smembers(keys.accounts)) {
+      if ((await this.redis.get(keys.layout(accountId))) === QUEUE_LAYOUT) continue;
+      await this.run(accountId, async (v) => {
+        const entries = await v.allEntries();
+        return {
+          result: undefined,
+          write: (w) => {
+            for (const e of entries) w.indexEntry(e);
+            w.setLayout(QUEUE_LAYOUT);
+          },
+        };
+      });
+      done.push(accountId);
+    }
+    return done;
   }
 
   async recordEvent(accountId: string, e: StoredEvent): Promise<void> {
@@ -295,9 +524,13 @@ export class QueueStore {
     localEntries: ReadonlySet<string> = new Set(),
     recoverStale = true,
   ): Promise<DispatchResult> {
+    const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
+    // the idle path: a few reads whose cost depends on the employees only, outside any transaction;
+    // a change they miss is seen at the next tick, and "maybe" runs the full step below
+    const p = await new AccountView(this.redis, accountId).probe(departmentId, now);
+    if (!p || !mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) return empty;
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
-      const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
       if (!department) return { result: empty };
       const [employees, entries, states, rrCursor] = await Promise.all([
         v.employees(department.employeeIds),
@@ -413,7 +646,7 @@ export class QueueStore {
           for (const s of changedStates) w.putEmployeeState(s);
         },
       };
-    });
+    }, { departments: [departmentId] });
   }
 
   /**
@@ -435,7 +668,7 @@ export class QueueStore {
           }
         },
       };
-    });
+    }, { ids: [`e:${entryId}`] });
   }
 
   /**
@@ -468,7 +701,7 @@ export class QueueStore {
           }
         },
       };
-    });
+    }, { ids: [`e:${entryId}`] });
   }
 
   /**
@@ -502,7 +735,7 @@ export class QueueStore {
           w.event({ type: 'request', departmentId: request.departmentId, at: now });
         },
       };
-    });
+    }, { departments: [request.departmentId], ids: [`e:${entryId}`] });
   }
 
   /** A caller left (hung up, or the call ended after talking): entry removed, employees freed. */
@@ -522,7 +755,7 @@ export class QueueStore {
           if (entry.kind === 'caller' && entry.state !== 'connected') w.event({ type: 'abandoned', departmentId: entry.departmentId, at: now });
         },
       };
-    });
+    }, { ids: [`e:${entryId}`] });
   }
 
   /**
@@ -579,7 +812,7 @@ export class QueueStore {
           for (const e of opts.events ?? []) w.event(e);
         },
       };
-    });
+    }, { ids: [`q:${requestId}`] });
   }
 
   /**

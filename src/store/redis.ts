@@ -47,10 +47,11 @@ export interface TxPlan<T> {
 }
 
 /**
- * Optimistic transactions: WATCH a version key, read, decide in plain TypeScript, then
- * MULTI/EXEC the writes together with a version bump. A concurrent writer (any instance)
- * makes EXEC fail and the whole read-decide-write runs again. WATCH is per connection, so
- * each transaction borrows a connection of its own from a small pool.
+ * Optimistic transactions: WATCH version keys, read (the body may WATCH more keys before it reads
+ * what they cover), decide in plain TypeScript, then MULTI/EXEC the writes, which bump the
+ * versions of what they change. A concurrent writer (any instance) of anything watched makes EXEC
+ * fail and the whole read-decide-write runs again. WATCH is per connection, so each transaction
+ * borrows a connection of its own from a small pool.
  */
 export class TxRunner {
   private readonly idle: Redis[] = [];
@@ -82,11 +83,11 @@ export class TxRunner {
     else this.idle.push(r);
   }
 
-  async run<T>(versionKey: string, body: (r: Redis) => Promise<TxPlan<T>>, maxTries = 100): Promise<T> {
+  async run<T>(watch: readonly string[], body: (r: Redis) => Promise<TxPlan<T>>, maxTries = 100): Promise<T> {
     const conn = await this.acquire();
     try {
       for (let attempt = 0; attempt < maxTries; attempt++) {
-        await conn.watch(versionKey);
+        await conn.watch(...watch);
         let plan: TxPlan<T>;
         try {
           plan = await body(conn);
@@ -100,7 +101,6 @@ export class TxRunner {
         }
         const m = conn.multi();
         plan.write(m);
-        m.incr(versionKey);
         const res = await m.exec();
         if (res !== null) {
           const failed = res.find(([err]) => err !== null);
@@ -109,7 +109,7 @@ export class TxRunner {
         }
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + attempt * 3)));
       }
-      throw new ConflictError(`transaction on ${versionKey} kept conflicting after ${maxTries} tries`);
+      throw new ConflictError(`transaction on ${watch.join(', ')} kept conflicting after ${maxTries} tries`);
     } finally {
       this.release(conn);
     }

@@ -138,6 +138,7 @@ export async function runScale(d: Running, o: BenchOptions, dir: string): Promis
         seeded = { ...r, mode: o.seedMode };
         seededTotal += r.written;
         if (r.outOfTime) out(`[bench]   seeding stopped at the ${o.seedBudgetS} s budget: ${seededTotal} of ${level} written (${f0(r.written / (r.ms / 1000))} per s)`);
+        else out(`[bench]   seeded ${r.written} requests (${o.seedMode}) in ${f1(r.ms / 1000)} s, ${f0(r.written / Math.max(0.001, r.ms / 1000))} per s`);
       }
       await sleep(3000); // the dispatcher's next ticks and "why not dialled" check see the new line
       const pending = await probe.redis.zcard(keys.line(ACCOUNT, DEPARTMENT));

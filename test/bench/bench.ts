@@ -25,7 +25,7 @@
  *   npm run bench -- [--sections steps,commands,scale,tenants] [--targets service,baseline]
  *                    [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
  *                    [--press-after-ms 2000] [--drain-s 20] [--out artifacts/bench]
- *                    [--service-log-level info] [--cpu-prof] [--idle-s 5] [--customer-talk-ms 500]
+ *                    [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
  *                    [--scale-levels 0,10000,100000] [--scale-press-calls 10] [--scale-cps 1]
  *                    [--scale-samples 5] [--scale-invite-timeout-s 60] [--scale-window-s 86400]
  *                    [--seed-mode batch|per-request] [--seed-budget-s 120]
@@ -103,7 +103,7 @@ function parseArgs(argv: string[]): BenchOptions {
     serviceLogLevel: 'info',
     cpuProf: false,
     customerTalkMs: 500,
-    idleS: 5,
+    idleS: 15,
     engineLogs: false,
     scaleLevels: [0, 10_000, 100_000],
     scalePressCalls: 10,

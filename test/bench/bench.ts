@@ -8,32 +8,54 @@
  * the first offer (the rest wait a short while and hang up). Per step it prints and stores call counts,
  * SIPp's per-call response times (INVITE→200, digit→BYE), request→first attempt from Redis, the CPU
  * time of every process from /proc, the target's peak RSS and event-loop delay p99 (from /metrics).
+ * Every target first gets a warm-up and an idle measurement (CPU per second with no calls; the
+ * service / baseline idle ratio is printed at the end).
+ *
+ * Sections (--sections, default all; the last three are service only, see sections.ts):
+ *   steps     the call-rate steps above, for every target, with the service / baseline CPU ratio
+ *   commands  Redis commands per inbound call (hang-up and press-1 callers) and per completed callback,
+ *             from INFO commandstats deltas around a known number of calls, with the top 10 commands
+ *   scale     0 / 10,000 / 100,000 pending callback requests in one department (seeded in bulk through the
+ *             queue store, seed.ts), employees logged out: idle CPU, press 1 → stored p50/p99, and due
+ *             callback → employee INVITE p50/p99 when one employee logs in; each with its ratio to 0 pending
+ *   tenants   idle CPU with 1,000 accounts × 3 departments provisioned vs the demo's 1 department
+ * A quick run of the new sections:  npm run bench -- --sections scale,tenants,commands --targets service
  * See docs/performance.md for what each figure means and how it is measured.
  *
- *   npm run bench -- [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
- *                    [--drain-s 20] [--targets service,baseline] [--out artifacts/bench]
- *                    [--service-log-level info] [--cpu-prof] [--idle-s 5] [--customer-talk-ms 500]
+ *   npm run bench -- [--sections steps,commands,scale,tenants] [--targets service,baseline]
+ *                    [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
+ *                    [--press-after-ms 2000] [--drain-s 20] [--out artifacts/bench]
+ *                    [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
+ *                    [--scale-levels 0,10000,100000] [--scale-press-calls 10] [--scale-cps 1]
+ *                    [--scale-samples 5] [--scale-invite-timeout-s 60] [--scale-window-s 86400]
+ *                    [--seed-mode batch|per-request] [--seed-budget-s 120]
+ *                    [--tenant-accounts 1000] [--tenant-departments 3]
+ *                    [--command-calls 20] [--command-cps 2] [--command-callback-timeout-s 120]
  *                    [--engine-logs]   (debugging only: the stand-ins' traces, which distort the figures)
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { demoSeed } from '../support/stack';
 import { freeEvenPortPair, freePort } from '../support/ports';
-import { StateProbe } from '../support/state';
 import type { CallbackRequest } from '../../src/callback/request';
-import { cpuMs, machineCpu, onInterrupt, rssBytes, sleep, startChild, startTsChild, until, type Child } from './procs';
-import { startPhone, startSippLoad, type SippLoad, type SippLoadResult } from './sipp-load';
-import { renderHtml } from './report';
+import { cpuMs, machineCpu, rssBytes, sleep, until } from './procs';
+import { startSippLoad, type SippLoad, type SippLoadResult } from './sipp-load';
+import { renderHtml, type BenchReport } from './report';
+import { MCN, OFFER_DELAY_S, ROOT, redisCommands, scrape, startDeployment, type Running } from './deployment';
+import { pct, pctCensored, percentile, ratio, type Pct } from './figures';
+import { measureIdle, runCommands, runScale, runTenants, type CommandsResult, type ScaleResult, type TenantsResult } from './sections';
+import type { SeedMode } from './seed';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const MCN = '+74950000000';
-/** demo durations shortened for the bench (seconds) */
-const OFFER_DELAY_S = 1;
+export type { Pct } from './figures';
+export { pct, pctCensored } from './figures';
 
 // ------------------------------------------------------------------------------------------------
 // options
 
+export type Section = 'steps' | 'commands' | 'scale' | 'tenants';
+export const SECTIONS: readonly Section[] = ['steps', 'commands', 'scale', 'tenants'];
+
 export interface BenchOptions {
+  sections: Section[];
   steps: number[];
   calls: number[];
   share: number;
@@ -48,10 +70,28 @@ export interface BenchOptions {
   idleS: number;
   /** debugging: the stand-ins' traces into the run directory (costly: distorts the figures) */
   engineLogs: boolean;
+  /** scale: pending callback requests per level, ascending (the first is the reference, normally 0) */
+  scaleLevels: number[];
+  scalePressCalls: number;
+  scaleCps: number;
+  /** scale: logins (due callback → employee INVITE samples) per level */
+  scaleSamples: number;
+  scaleInviteTimeoutS: number;
+  /** scale: CALLBACK_WINDOW_S of that deployment, so no seeded request expires while it is measured */
+  scaleWindowS: number;
+  seedMode: SeedMode;
+  /** scale: seeding a level stops after this long; the level is then measured with what was written */
+  seedBudgetS: number;
+  tenantAccounts: number;
+  tenantDepartments: number;
+  commandCalls: number;
+  commandCps: number;
+  commandCallbackTimeoutS: number;
 }
 
 function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = {
+    sections: [...SECTIONS],
     steps: [10, 25, 50, 100],
     calls: [80, 200, 300, 400],
     share: 0.3,
@@ -63,11 +103,29 @@ function parseArgs(argv: string[]): BenchOptions {
     serviceLogLevel: 'info',
     cpuProf: false,
     customerTalkMs: 500,
-    idleS: 5,
+    idleS: 15,
     engineLogs: false,
+    scaleLevels: [0, 10_000, 100_000],
+    scalePressCalls: 10,
+    scaleCps: 1,
+    scaleSamples: 5,
+    scaleInviteTimeoutS: 60,
+    scaleWindowS: 86_400,
+    seedMode: 'batch',
+    seedBudgetS: 120,
+    tenantAccounts: 1000,
+    tenantDepartments: 3,
+    commandCalls: 20,
+    commandCps: 2,
+    commandCallbackTimeoutS: 120,
   };
   let callsGiven = false;
   const list = (v: string): number[] => v.split(',').map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
+  const count = (name: string, x: string, min = 1): number => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => {
@@ -92,6 +150,29 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--cpu-prof': o.cpuProf = true; break;
       case '--idle-s': o.idleS = Number(v()); break;
       case '--engine-logs': o.engineLogs = true; break;
+      case '--sections': o.sections = v().split(',').map((x) => {
+        const t = x.trim();
+        if (!(SECTIONS as readonly string[]).includes(t)) throw new Error(`--sections: unknown section ${t} (${SECTIONS.join(', ')})`);
+        return t as Section;
+      }); break;
+      case '--scale-levels': o.scaleLevels = v().split(',').map((x) => count('--scale-levels', x.trim(), 0)); break;
+      case '--scale-press-calls': o.scalePressCalls = count(a, v()); break;
+      case '--scale-cps': o.scaleCps = Number(v()); break;
+      case '--scale-samples': o.scaleSamples = count(a, v()); break;
+      case '--scale-invite-timeout-s': o.scaleInviteTimeoutS = count(a, v()); break;
+      case '--scale-window-s': o.scaleWindowS = count(a, v()); break;
+      case '--seed-mode': {
+        const m = v();
+        if (m !== 'batch' && m !== 'per-request') throw new Error('--seed-mode: batch or per-request');
+        o.seedMode = m;
+        break;
+      }
+      case '--seed-budget-s': o.seedBudgetS = count(a, v()); break;
+      case '--tenant-accounts': o.tenantAccounts = count(a, v()); break;
+      case '--tenant-departments': o.tenantDepartments = count(a, v()); break;
+      case '--command-calls': o.commandCalls = count(a, v()); break;
+      case '--command-cps': o.commandCps = Number(v()); break;
+      case '--command-callback-timeout-s': o.commandCallbackTimeoutS = count(a, v()); break;
       case '-h': case '--help':
         process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
         process.exit(0);
@@ -101,6 +182,11 @@ function parseArgs(argv: string[]): BenchOptions {
   }
   if (!(o.share >= 0 && o.share <= 1)) throw new Error('--share must be between 0 and 1');
   if (o.steps.length === 0) throw new Error('--steps: no step');
+  if (o.sections.length === 0) throw new Error('--sections: no section');
+  if (o.scaleLevels.length === 0 || o.scaleLevels.some((l, i) => i > 0 && l <= o.scaleLevels[i - 1]!)) throw new Error('--scale-levels: ascending, at least one');
+  if (o.scalePressCalls > 9999 || o.commandCalls > 9999) throw new Error('at most 9999 calls per measurement (caller numbers are +7916TSKnnnn)');
+  if (o.scaleLevels.length > 10) throw new Error('--scale-levels: at most 10');
+  if (!(o.scaleCps > 0) || !(o.commandCps > 0)) throw new Error('--scale-cps / --command-cps must be > 0');
   // one --calls value applies to every step; default sizes per default step, else 8 s of calls
   if (o.calls.length === 1) o.calls = o.steps.map(() => o.calls[0]!);
   if (!callsGiven && o.steps.join() !== '10,25,50,100') o.calls = o.steps.map((r) => Math.max(10, Math.round(r * 8)));
@@ -111,38 +197,6 @@ function parseArgs(argv: string[]): BenchOptions {
 
 // ------------------------------------------------------------------------------------------------
 // figures
-
-export interface Pct {
-  n: number;
-  p50: number | null;
-  p99: number | null;
-  /** the percentile lies among censored samples: the true value is at least this */
-  p50AtLeast?: boolean;
-  p99AtLeast?: boolean;
-}
-
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-export function pct(values: number[]): Pct {
-  const s = [...values].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 0.5), p99: percentile(s, 0.99) };
-}
-
-/** Percentiles over observed values plus right-censored ones (known only to be >= their value). */
-export function pctCensored(observed: number[], censored: number[]): Pct {
-  const all = [...observed.map((v) => ({ v, c: false })), ...censored.map((v) => ({ v, c: true }))].sort((a, b) => a.v - b.v);
-  const at = (p: number): { v: number | null; atLeast: boolean } => {
-    if (all.length === 0) return { v: null, atLeast: false };
-    const k = Math.min(all.length - 1, Math.max(0, Math.ceil(p * all.length) - 1));
-    return { v: all[k]!.v, atLeast: all.slice(0, k + 1).some((x) => x.c) };
-  };
-  const p50 = at(0.5);
-  const p99 = at(0.99);
-  return { n: all.length, p50: p50.v, p99: p99.v, p50AtLeast: p50.atLeast, p99AtLeast: p99.atLeast };
-}
 
 export interface StepResult {
   target: 'service' | 'baseline';
@@ -189,185 +243,6 @@ export interface StepResult {
   phones?: Record<string, { successful: number; failed: number }>;
 }
 
-// ------------------------------------------------------------------------------------------------
-// the deployment under test
-
-interface Running {
-  kind: 'service' | 'baseline';
-  target: Child;
-  baseUrl: string;
-  sipTarget: string;
-  /** processes whose CPU is measured, by role */
-  measured: Record<string, Child>;
-  probe?: StateProbe;
-  phones: SippLoad[];
-  stop(): Promise<void>;
-}
-
-async function waitHttp(url: string, child: Child, timeoutMs: number): Promise<void> {
-  let gone = false;
-  void child.exited.then(() => (gone = true));
-  await until(`${url}`, timeoutMs, async () => {
-    if (gone) throw new Error(`${child.name} exited before it was ready`);
-    try {
-      return (await fetch(url)).status === 200;
-    } catch {
-      return false;
-    }
-  }, 100);
-}
-
-function waitOutput(child: Child, re: RegExp, timeoutMs: number, getOut: () => string): Promise<void> {
-  let gone = false;
-  void child.exited.then(() => (gone = true));
-  return until(`${child.name} to start`, timeoutMs, () => {
-    if (gone) throw new Error(`${child.name} exited at start: ${getOut()}`);
-    return re.test(getOut());
-  });
-}
-
-async function startEngines(dir: string, engineLogs: boolean): Promise<{ sip: Child; media: Child; sipPort: number; adminPort: number; eslPort: number }> {
-  const sipPort = await freePort('both');
-  const adminPort = await freePort('tcp');
-  const fsSipPort = await freePort('udp');
-  const eslPort = await freePort('tcp');
-  // no tracing: the SIP engine is silent without --verbose / SIP_ENGINE_TRACE, the media engine with --quiet
-  const env = { ...process.env, SIP_ENGINE_VERBOSE: '', SIP_ENGINE_TRACE: engineLogs ? path.join(dir, 'sip-engine.trace') : '' };
-  let sipOut = '';
-  const sip = startTsChild('sip-engine', path.join(ROOT, 'test/stack/drachtio/main.ts'), ['--sip-port', String(sipPort), '--admin-port', String(adminPort)], {
-    cwd: ROOT,
-    env,
-    logFile: path.join(dir, 'sip-engine.log'),
-    onStdout: (s) => { if (sipOut.length < 65536) sipOut += s; },
-  });
-  await waitOutput(sip, /ADMIN_PORT=\d+/, 30_000, () => sipOut);
-  let fsOut = '';
-  // RTP ports below the range SIPp's ports are picked from (test/support/ports.ts: 20000-32760)
-  const media = startTsChild(
-    'media-engine',
-    path.join(ROOT, 'test/stack/freeswitch/main.ts'),
-    ['--sip-port', String(fsSipPort), '--esl-port', String(eslPort), '--rtp-min', '10000', '--rtp-max', '19998', ...(engineLogs ? [] : ['--quiet'])],
-    { cwd: ROOT, env, logFile: path.join(dir, 'media-engine.log'), onStdout: (s) => { if (fsOut.length < 65536) fsOut += s; } },
-  );
-  await waitOutput(media, /media engine: SIP/, 30_000, () => fsOut);
-  return { sip, media, sipPort, adminPort, eslPort };
-}
-
-async function startRedisChild(dir: string): Promise<{ child: Child; url: string }> {
-  const port = await freePort('tcp');
-  const data = path.join(dir, 'redis');
-  fs.mkdirSync(data, { recursive: true });
-  const child = startChild('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', data], {
-    logFile: path.join(dir, 'redis.log'),
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new StateProbe(url);
-  try {
-    await until('redis', 10_000, async () => (await probe.redis.ping().catch(() => '')) === 'PONG', 100);
-  } finally {
-    probe.close();
-  }
-  return { child, url };
-}
-
-async function startDeployment(kind: 'service' | 'baseline', o: BenchOptions, dir: string): Promise<Running> {
-  fs.mkdirSync(dir, { recursive: true });
-  const engines = await startEngines(dir, o.engineLogs);
-  const httpPort = await freePort('tcp');
-  const baseUrl = `http://127.0.0.1:${httpPort}`;
-  const measured: Record<string, Child> = { 'sip-engine': engines.sip, 'media-engine': engines.media };
-  const phones: SippLoad[] = [];
-  const stops: Array<() => Promise<void>> = [];
-  let probe: StateProbe | undefined;
-  let target: Child;
-  if (kind === 'service') {
-    const redis = await startRedisChild(dir);
-    measured.redis = redis.child;
-    const ports = { '101': await freePort('both'), '102': await freePort('both') };
-    const trunk = await freePort('both');
-    for (const [id, port] of Object.entries(ports)) {
-      phones.push(
-        await startPhone({ name: `employee-${id}`, scenario: 'employee-ring.xml', dir: path.join(dir, `employee-${id}`), localPort: port, mediaPort: await freeEvenPortPair(), rtpEcho: true, pauseMs: 120_000 }),
-      );
-    }
-    phones.push(
-      await startPhone({ name: 'customer-trunk', scenario: 'bench-customer.xml', dir: path.join(dir, 'customer-trunk'), localPort: trunk, mediaPort: await freeEvenPortPair(), rtpEcho: true, pauseMs: o.customerTalkMs }),
-    );
-    const seedFile = path.join(dir, 'provisioning.json');
-    fs.writeFileSync(seedFile, JSON.stringify(demoSeed(ports), null, 2));
-    const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
-      LOG_LEVEL: o.serviceLogLevel,
-      INSTANCE_ID: 'bench-1',
-      HTTP_PORT: String(httpPort),
-      REDIS_URL: redis.url,
-      DRACHTIO_PORT: String(engines.adminPort),
-      FREESWITCH_PORT: String(engines.eslPort),
-      OUTBOUND_TRUNK: `127.0.0.1:${trunk}`,
-      PROVISIONING_SEED_FILE: seedFile,
-      SHUTDOWN_DRAIN_MS: '500',
-      OFFER_DELAY_S: String(OFFER_DELAY_S),
-      OFFER_INTERVAL_S: '30',
-      EMPLOYEE_RING_TIMEOUT_S: '30',
-      CUSTOMER_RING_TIMEOUT_S: '10',
-      CALLBACK_WINDOW_S: '600',
-    };
-    const profDir = path.join(dir, 'cpu-prof');
-    target = startTsChild('service', path.join(ROOT, 'src/main.ts'), [], {
-      cwd: ROOT,
-      env,
-      logFile: path.join(dir, 'service.log'),
-      nodeFlags: o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
-    });
-    await waitHttp(`${baseUrl}/readyz`, target, 30_000);
-    probe = new StateProbe(redis.url);
-    stops.push(async () => probe?.close());
-    stops.push(() => redis.child.stop());
-  } else {
-    target = startTsChild('baseline', path.join(ROOT, 'test/bench/baseline-app.ts'), [], {
-      cwd: ROOT,
-      env: { ...process.env, HTTP_PORT: String(httpPort), DRACHTIO_PORT: String(engines.adminPort), FREESWITCH_PORT: String(engines.eslPort) },
-      logFile: path.join(dir, 'baseline.log'),
-    });
-    await waitHttp(`${baseUrl}/readyz`, target, 30_000);
-  }
-  measured[kind] = target;
-  for (const p of phones) measured[`sipp-${p.child.name}`] = p.child;
-  const stopAll = async (): Promise<void> => {
-    await Promise.allSettled(phones.map((p) => p.stop(2000)));
-    await target.stop('SIGTERM', 5000);
-    for (const s of stops.reverse()) await s().catch(() => undefined);
-    await engines.media.stop();
-    await engines.sip.stop();
-  };
-  onInterrupt(stopAll);
-  return { kind, target, baseUrl, sipTarget: `127.0.0.1:${engines.sipPort}`, measured, probe, phones, stop: stopAll };
-}
-
-// ------------------------------------------------------------------------------------------------
-// one step
-
-async function scrape(baseUrl: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\s+(\S+)$/.exec(line);
-    if (m) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
-
-/** Commands Redis processed so far, by command (INFO commandstats), and in total under "*". */
-async function redisCommands(probe: StateProbe): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  let total = 0;
-  for (const m of (await probe.redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    out.set(m[1]!, Number(m[2]));
-    total += Number(m[2]);
-  }
-  out.set('*', total);
-  return out;
-}
 
 function callerNumbers(targetIdx: number, stepIdx: number, kind: number, count: number): string[] {
   // +7 916 T S K nnnn (+7 and 10 digits): unique per target, step and kind, so every press-1 makes its own request
@@ -600,67 +475,128 @@ export const HEADER = [
 
 // ------------------------------------------------------------------------------------------------
 
+/** Fresh deployment, warm-up (not reported: JIT, connection pools, first-use code paths), then `body`. */
+async function withDeployment<T>(kind: 'service' | 'baseline', o: BenchOptions, dir: string, ti: number, body: (d: Running) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+  process.stdout.write(`[bench] starting ${kind} on fresh stand-ins (${path.basename(dir)})…\n`);
+  const d = await startDeployment(kind, o, dir, env);
+  try {
+    const w = await runStep(d, o, ti, { cps: 10, calls: 20, index: 9 }, path.join(dir, 'warm-up'));
+    process.stdout.write(`[bench] warm-up: ${w.completed}/${w.attempted} calls completed\n`);
+    await sleep(1000);
+    return await body(d);
+  } finally {
+    await d.stop();
+    const phones = d.phones.length ? await Promise.all(d.phones.map((p) => p.done)) : [];
+    for (const p of phones) {
+      if (p.failed > 0) process.stdout.write(`[bench] ${p.name}: ${p.failed} failed call(s): ${p.errors.split('\n').filter(Boolean).slice(-2).join(' | ')}\n`);
+    }
+  }
+}
+
+/** A section that fails is reported and the others still run. */
+async function section<T>(name: string, errors: string[], fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    const msg = `${name}: ${(err as Error).stack ?? String(err)}`;
+    errors.push(msg);
+    process.stdout.write(`[bench] section ${msg}\n`);
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const started = new Date();
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const runDir = path.join(o.out, `run-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
+  const has = (s: Section): boolean => o.sections.includes(s);
   process.stdout.write(
-    `[bench] steps ${o.steps.join(', ')} CPS, calls ${o.calls.join(', ')}, ${Math.round(o.share * 100)}% press 1 after ${o.pressAfterMs} ms, ` +
-      `the rest hang up after ${o.waitMs} ms; targets ${o.targets.join(', ')}; traces in ${path.relative(ROOT, runDir)}\n`,
+    `[bench] sections ${o.sections.join(', ')}; targets ${o.targets.join(', ')}; traces in ${path.relative(ROOT, runDir)}\n` +
+      (has('steps')
+        ? `[bench] steps ${o.steps.join(', ')} CPS, calls ${o.calls.join(', ')}, ${Math.round(o.share * 100)}% press 1 after ${o.pressAfterMs} ms, the rest hang up after ${o.waitMs} ms\n`
+        : ''),
   );
   const results: StepResult[] = [];
   const idle: Record<string, number> = {};
+  const errors: string[] = [];
+  let commands: CommandsResult | undefined;
+  let scale: ScaleResult | undefined;
+  let tenants: TenantsResult | undefined;
   for (const [ti, kind] of o.targets.entries()) {
-    process.stdout.write(`[bench] starting ${kind} on fresh stand-ins…\n`);
-    const d = await startDeployment(kind, o, path.join(runDir, kind));
-    try {
-      // warm-up (not reported): JIT, connection pools, first-use code paths
-      const w = await runStep(d, o, ti, { cps: 10, calls: 20, index: 9 }, path.join(runDir, kind, 'warm-up'));
-      process.stdout.write(`[bench] warm-up: ${w.completed}/${w.attempted} calls completed\n`);
-      // what the target burns with no calls (timers, dispatcher polling, the bench's /metrics scrapes)
-      await sleep(1000);
-      const idle0 = cpuMs(d.target.pid) ?? 0;
-      const idleStart = Date.now();
-      const idleScrapes = setInterval(() => void scrape(d.baseUrl).catch(() => undefined), 1000);
-      await sleep(o.idleS * 1000);
-      clearInterval(idleScrapes);
-      const idleCpuMsPerS = ((cpuMs(d.target.pid) ?? 0) - idle0) / ((Date.now() - idleStart) / 1000);
-      idle[kind] = idleCpuMsPerS;
-      process.stdout.write(`[bench] ${kind} idle: ${idleCpuMsPerS.toFixed(1)} ms CPU per second\n${HEADER}\n`);
-      for (let si = 0; si < o.steps.length; si++) {
-        const r = await runStep(d, o, ti, { cps: o.steps[si]!, calls: o.calls[si]!, index: si }, path.join(runDir, kind, `step-${o.steps[si]}cps`), idleCpuMsPerS);
-        results.push(r);
-        process.stdout.write(`${stepLine(r)}\n`);
-        for (const e of r.sippErrors) process.stdout.write(`         ! ${e}\n`);
-        await sleep(1500);
-      }
-    } finally {
-      await d.stop();
-    }
-    const phones = d.phones.length ? await Promise.all(d.phones.map((p) => p.done)) : [];
-    for (const p of phones) {
-      if (p.failed > 0) process.stdout.write(`[bench] ${p.name}: ${p.failed} failed call(s): ${p.errors.split('\n').filter(Boolean).slice(-2).join(' | ')}\n`);
-    }
+    await section(`${kind} idle${has('steps') ? ' and steps' : ''}${kind === 'service' && has('commands') ? ' and commands' : ''}`, errors, () =>
+      withDeployment(kind, o, path.join(runDir, kind), ti, async (d) => {
+        // what the target burns with no calls (timers, dispatcher polling, the bench's /metrics scrapes)
+        const idleCpuMsPerS = await measureIdle(d, o.idleS);
+        idle[kind] = idleCpuMsPerS;
+        process.stdout.write(`[bench] ${kind} idle: ${idleCpuMsPerS.toFixed(1)} ms CPU per second\n`);
+        if (has('steps')) {
+          process.stdout.write(`${HEADER}\n`);
+          for (let si = 0; si < o.steps.length; si++) {
+            const r = await runStep(d, o, ti, { cps: o.steps[si]!, calls: o.calls[si]!, index: si }, path.join(runDir, kind, `step-${o.steps[si]}cps`), idleCpuMsPerS);
+            results.push(r);
+            process.stdout.write(`${stepLine(r)}\n`);
+            for (const e of r.sippErrors) process.stdout.write(`         ! ${e}\n`);
+            await sleep(1500);
+          }
+        }
+        if (kind === 'service' && has('commands')) commands = await runCommands(d, o, path.join(runDir, kind, 'commands'));
+      }),
+    );
+  }
+  if (o.targets.includes('service') && has('scale')) {
+    scale = await section('scale', errors, () =>
+      withDeployment('service', o, path.join(runDir, 'service-scale'), 0, (d) => runScale(d, o, path.join(runDir, 'service-scale')), { CALLBACK_WINDOW_S: String(o.scaleWindowS) }),
+    );
+  }
+  if (o.targets.includes('service') && has('tenants')) {
+    tenants = await section('tenants', errors, () => withDeployment('service', o, path.join(runDir, 'service-tenants'), 0, (d) => runTenants(d, o)));
+  }
+
+  process.stdout.write('\n');
+  const idleRatio = ratio(idle.service, idle.baseline);
+  if (idle.service !== undefined && idle.baseline !== undefined) {
+    process.stdout.write(`Idle CPU, service / baseline: ${f1(idle.service)} / ${f1(idle.baseline)} ms per second = ${idleRatio === null ? '-' : `${idleRatio.toFixed(2)}×`} (target ≤ 1.2×)\n`);
   }
   const ratios = o.steps.map((cps) => {
     const s = results.find((r) => r.target === 'service' && r.cps === cps);
     const b = results.find((r) => r.target === 'baseline' && r.cps === cps);
-    return { cps, service: s?.cpuMsPerCall ?? null, baseline: b?.cpuMsPerCall ?? null, ratio: s && b && b.cpuMsPerCall > 0 ? s.cpuMsPerCall / b.cpuMsPerCall : null };
+    const marginal = s?.marginalCpuMsPerCall !== undefined && b?.marginalCpuMsPerCall !== undefined ? ratio(s.marginalCpuMsPerCall, b.marginalCpuMsPerCall) : null;
+    return { cps, service: s?.cpuMsPerCall ?? null, baseline: b?.cpuMsPerCall ?? null, ratio: s && b && b.cpuMsPerCall > 0 ? s.cpuMsPerCall / b.cpuMsPerCall : null, marginalRatio: marginal };
   });
   if (ratios.some((r) => r.ratio !== null)) {
-    process.stdout.write('\nCPU ms per call, service / baseline:\n');
-    for (const r of ratios) process.stdout.write(`  ${String(r.cps).padStart(4)} CPS: ${f1(r.service)} / ${f1(r.baseline)} = ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}×`}\n`);
+    process.stdout.write('CPU ms per call, service / baseline (target ≤ 1.5×):\n');
+    for (const r of ratios) {
+      process.stdout.write(`  ${String(r.cps).padStart(4)} CPS: ${f1(r.service)} / ${f1(r.baseline)} = ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}×`}; marginal ${r.marginalRatio === null ? '-' : `${r.marginalRatio.toFixed(2)}×`}\n`);
+    }
   }
-  const report = {
+  if (commands) {
+    process.stdout.write(`Redis commands per inbound call (target ≤ 15): ${f1(commands.hangUpCall.total)} (hang-up caller), ${f1(commands.press1Call.total)} (press-1 caller); per completed callback ${f1(commands.completedCallback.total)}\n`);
+  }
+  if (scale) {
+    for (const r of scale.ratios.slice(1)) {
+      const f = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)}×`);
+      process.stdout.write(`At ${r.level} pending vs ${scale.ratios[0]!.level} (target ≤ 1.2×): idle CPU ${f(r.idle)}, press 1 → stored p99 ${f(r.pressToStoredP99)}, due → employee INVITE p99 ${f(r.dueToInviteP99)}\n`);
+    }
+  }
+  if (tenants) {
+    process.stdout.write(`Idle CPU with ${tenants.accounts} accounts × ${tenants.departmentsPerAccount} departments vs 1 department (target ≤ 1.5×): ${tenants.ratio === null ? '-' : `${tenants.ratio.toFixed(2)}×`}\n`);
+  }
+  for (const e of errors) process.stdout.write(`[bench] FAILED ${e.split('\n')[0]}\n`);
+  const report: BenchReport = {
     started: started.toISOString(),
     finished: new Date().toISOString(),
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     options: o,
     idleCpuMsPerS: idle,
+    idleRatio,
     results,
     ratios,
+    ...(commands ? { commands } : {}),
+    ...(scale ? { scale } : {}),
+    ...(tenants ? { tenants } : {}),
+    errors,
   };
   const json = path.join(o.out, `bench-${stamp}.json`);
   fs.writeFileSync(json, JSON.stringify(report, null, 2));
@@ -669,11 +605,12 @@ async function main(): Promise<void> {
   fs.writeFileSync(html, renderHtml(report));
   fs.copyFileSync(html, path.join(o.out, 'bench-latest.html'));
   process.stdout.write(`\n[bench] ${path.relative(ROOT, json)}\n[bench] ${path.relative(ROOT, html)}\n[bench] total ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s\n`);
+  if (errors.length > 0) process.exitCode = 1;
 }
 
 if (require.main === module) {
   main().then(
-    () => process.exit(0),
+    () => process.exit(process.exitCode ?? 0),
     (err: Error) => {
       process.stderr.write(`[bench] failed: ${err.stack ?? err.message}\n`);
       process.exit(1);

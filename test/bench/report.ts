@@ -1,5 +1,7 @@
 /** The bench's self-contained HTML report: a table per target and an inline SVG chart. */
-import type { BenchOptions, Pct, StepResult } from './bench';
+import type { BenchOptions, StepResult } from './bench';
+import type { Pct, PerUnit } from './figures';
+import type { CommandsResult, ScaleResult, TenantsResult } from './sections';
 
 export interface BenchReport {
   started: string;
@@ -7,8 +9,15 @@ export interface BenchReport {
   machine: { cpus: number; node: string };
   options: BenchOptions;
   idleCpuMsPerS: Record<string, number>;
+  /** service idle / baseline idle */
+  idleRatio: number | null;
   results: StepResult[];
-  ratios: Array<{ cps: number; service: number | null; baseline: number | null; ratio: number | null }>;
+  ratios: Array<{ cps: number; service: number | null; baseline: number | null; ratio: number | null; marginalRatio: number | null }>;
+  commands?: CommandsResult;
+  scale?: ScaleResult;
+  tenants?: TenantsResult;
+  /** sections that failed (the others still ran) */
+  errors: string[];
 }
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -97,6 +106,39 @@ function table(rows: StepResult[]): string {
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
+const times = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${v.toFixed(2)}×`);
+
+function sectionsHtml(rep: BenchReport): string {
+  const parts: string[] = [];
+  parts.push(`<h2>Idle CPU</h2><p>${Object.entries(rep.idleCpuMsPerS).map(([t, v]) => `${esc(t)} ${num(v)} ms per second`).join(' · ')} · service / baseline ${times(rep.idleRatio)} (target ≤ 1.2×)</p>`);
+  if (rep.commands) {
+    const c = rep.commands;
+    const row = (what: string, p: PerUnit): string =>
+      `<tr><td style="text-align:left">${esc(what)}</td><td>${p.units}</td><td>${num(p.total)}</td><td>${num(p.net)}</td><td style="text-align:left">${esc(p.top.map((t) => `${t.command} ${t.perUnit.toFixed(1)}`).join(', '))}</td></tr>`;
+    parts.push(`<h2>Redis commands (INFO commandstats)</h2><p>idle: ${num(c.idleCommandsPerS)} commands per second (${esc(c.idleTop.map((t) => `${t.command} ${t.perS.toFixed(1)}`).join(', '))})</p>
+<table><thead><tr><th>per</th><th>n</th><th>commands</th><th>without idle polling</th><th>top 10 (without idle polling)</th></tr></thead><tbody>
+${row('inbound call, waits and hangs up', c.hangUpCall)}${row('inbound call, presses 1', c.press1Call)}${row('completed callback', c.completedCallback)}</tbody></table>
+${c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}`);
+  }
+  if (rep.scale) {
+    const sc = rep.scale;
+    const rows = sc.levels
+      .map((l, i) => {
+        const r = sc.ratios[i]!;
+        return `<tr><td>${l.level}</td><td>${l.pending}</td><td>${l.seeded.written ? `${l.seeded.written} in ${(l.seeded.ms / 1000).toFixed(1)} s${l.seeded.outOfTime ? ' (budget)' : ''}` : '–'}</td><td>${num(l.idleCpuMsPerS)} (${times(r.idle)})</td><td>${pct(l.pressToStoredMs)} (${times(r.pressToStoredP99)})</td><td>${pct(l.digitHandledToStoredMs)}</td><td>${pct(l.dueToInviteMs)} (${times(r.dueToInviteP99)})</td><td>${l.press.completed} / ${l.press.failed} / ${l.press.stored} of ${l.press.calls}</td></tr>`;
+      })
+      .join('');
+    parts.push(`<h2>Scale: pending callback requests in one department</h2>
+<table><thead><tr><th>level</th><th>pending</th><th>seeded</th><th>idle ms CPU / s (× level 0)</th><th>press 1 → stored ms p50 / p99 (× p99)</th><th>digit handled → stored ms</th><th>due → employee INVITE ms p50 / p99 (× p99)</th><th>press-1 callers ok / failed / stored</th></tr></thead><tbody>${rows}</tbody></table>`);
+  }
+  if (rep.tenants) {
+    const t = rep.tenants;
+    parts.push(`<h2>Many tenants</h2><p>idle with 1 department: ${num(t.oneDepartmentIdleCpuMsPerS)} ms CPU per second; with ${t.accounts} accounts × ${t.departmentsPerAccount} departments (provisioned in ${(t.provisionMs / 1000).toFixed(1)} s): ${num(t.manyIdleCpuMsPerS)} ms per second = ${times(t.ratio)} (target ≤ 1.5×)</p>`);
+  }
+  for (const e of rep.errors) parts.push(`<p class="note">section failed: ${esc(e.split('\n')[0] ?? '')}</p>`);
+  return parts.join('\n');
+}
+
 export function renderHtml(rep: BenchReport): string {
   const xs = rep.options.steps;
   const of = (t: string): StepResult[] => rep.results.filter((r) => r.target === t);
@@ -130,9 +172,10 @@ h2{margin-top:1.5em}.charts{display:flex;flex-wrap:wrap;gap:2em}p.note{max-width
 <h1>queue-callback bench</h1>
 <p>${esc(rep.started)} – ${esc(rep.finished)} · ${rep.machine.cpus} CPUs · Node ${esc(rep.machine.node)} ·
 steps ${esc(o.steps.join(', '))} CPS with ${esc(o.calls.join(', '))} calls · ${Math.round(o.share * 100)}% press 1 after ${o.pressAfterMs} ms, the rest hang up after ${o.waitMs} ms</p>
-<div class="charts">${cpuChart}${latChart}</div>
+${rep.results.length ? `<div class="charts">${cpuChart}${latChart}</div>` : ''}
 <h2>CPU per call, service / baseline</h2>
 <table><thead><tr><th>CPS</th><th>service ms</th><th>baseline ms</th><th>ratio</th></tr></thead><tbody>${ratioRows}</tbody></table>
+${sectionsHtml(rep)}
 ${['service', 'baseline'].filter((t) => of(t).length).map((t) => `<h2>${t}</h2><p>idle: ${num(rep.idleCpuMsPerS[t])} ms CPU per second</p>${table(of(t))}`).join('\n')}
 <p class="note">CPU figures come from /proc/&lt;pid&gt;/stat (user + system) of each process over the whole step (callers and, for the
 service, the dialer drain); "stand-ins" is the SIP engine + media engine (+ Redis for the service), which stand in for drachtio-server and

@@ -25,6 +25,8 @@ export interface SippLoadOptions {
   pauseMs?: number;
   rtpEcho?: boolean;
   keys?: Record<string, string>;
+  /** -trace_logs: what the scenario's <log> actions write (timestamps the bench reads, see logText) */
+  logs?: boolean;
 }
 
 export interface SippLoadResult {
@@ -46,6 +48,9 @@ export interface SippLoadResult {
 
 export interface SippLoad {
   readonly child: Child;
+  readonly dir: string;
+  /** what the scenario's <log> actions wrote so far (-trace_logs), '' without */
+  logText(): string;
   readonly done: Promise<SippLoadResult>;
   /** SIGUSR1 (SIPp stops making calls and quits), then SIGTERM / SIGKILL */
   stop(graceMs?: number): Promise<SippLoadResult>;
@@ -96,6 +101,7 @@ export function startSippLoad(o: SippLoadOptions): SippLoad {
   if (o.pauseMs !== undefined) args.push('-d', String(o.pauseMs));
   if (o.rtpEcho) args.push('-rtp_echo');
   for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, v);
+  if (o.logs) args.push('-trace_logs');
   const stat = path.join(o.dir, 'stat.csv');
   args.push(
     '-nostdin',
@@ -133,6 +139,15 @@ export function startSippLoad(o: SippLoadOptions): SippLoad {
   });
   return {
     child,
+    dir: o.dir,
+    logText(): string {
+      // SIPp names it <scenario name>_<pid>_logs.log, in its working directory
+      return fs
+        .readdirSync(o.dir)
+        .filter((f) => f.endsWith('_logs.log'))
+        .map((f) => fs.readFileSync(path.join(o.dir, f), 'utf8'))
+        .join('\n');
+    },
     done,
     async stop(graceMs = 3000): Promise<SippLoadResult> {
       stoppedByBench = true;

@@ -43,7 +43,8 @@ export function consoleDir(): string {
   return candidates.find((d) => fs.existsSync(path.join(d, 'index.html'))) ?? candidates[0]!;
 }
 
-function httpMetrics(registry: Registry): { requests: Counter<'method' | 'route' | 'status'>; duration: Histogram<'method' | 'route'> } {
+/** The HTTP metrics, registered once per registry (exported so tests can list every name the service registers). */
+export function httpMetrics(registry: Registry): { requests: Counter<'method' | 'route' | 'status'>; duration: Histogram<'method' | 'route'> } {
   const requests =
     (registry.getSingleMetric('qc_http_requests_total') as Counter<'method' | 'route' | 'status'> | undefined) ??
     new Counter({

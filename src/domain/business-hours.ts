@@ -8,8 +8,9 @@ import { z } from 'zod';
  * An interval belongs to the day it starts on: `to` at or before `from` ends on the next day
  * (22:00-06:00 overnight), `24:00` is the day's end. An exception replaces that date's weekly
  * intervals (an overnight interval starting the day before still ends as scheduled); no intervals = closed.
- * A wall time that does not exist (the hour skipped when clocks go forward) is read as the moment the
- * clocks jump to; a repeated one (clocks go back) as its first occurrence.
+ * A wall time that does not exist (the hour skipped when clocks go forward) is read on the offset before
+ * the jump (02:30 becomes 03:30 summer time, as Temporal's 'compatible'); a repeated one (clocks go back)
+ * is its first occurrence.
  */
 
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;

@@ -29,7 +29,8 @@ export const intervalSchema = z
     if (v.from === v.to) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['to'], message: 'must differ from from (use 00:00-24:00 for the whole day)' });
     }
-  });
+  })
+  .describe('an open interval starting on its day; to at or before from ends on the next day (overnight), 24:00 is the end of the day; to must differ from from');
 export type Interval = z.infer<typeof intervalSchema>;
 
 const dayIntervals = z.array(intervalSchema).max(10);
@@ -51,7 +52,7 @@ export const WINDOW_OUTSIDE_HOURS = ['expire', 'carry-over'] as const;
 export const businessHoursSchema = z
   .object({
     /** IANA time zone the schedule is written in, e.g. Europe/Moscow */
-    timeZone: z.string().min(1).max(64).refine(validTimeZone, 'must be an IANA time zone such as Europe/Moscow'),
+    timeZone: z.string().min(1).max(64).refine(validTimeZone, 'must be an IANA time zone such as Europe/Moscow').describe('IANA time zone the schedule is written in, e.g. Europe/Moscow (checked against the zones the service knows)'),
     /** open intervals per weekday; an empty day is closed */
     weekly: z.object(Object.fromEntries(WEEKDAYS.map((d) => [d, dayIntervals])) as Record<Weekday, typeof dayIntervals>).strict(),
     /** dated exceptions: that date's intervals instead of the weekly ones; none = closed all day */
@@ -71,7 +72,8 @@ export const businessHoursSchema = z
           if (seen.has(e.date)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'date'], message: `${e.date} is listed twice` });
           seen.add(e.date);
         });
-      }),
+      })
+      .describe("dated exceptions, each date at most once: that date's intervals instead of the weekly ones; no intervals = closed all day"),
     /** outside hours: 'none' = no offer at all, 'prompt' = the out-of-hours prompt once instead */
     outsideHoursOffer: z.enum(OUTSIDE_HOURS_OFFER),
     /** a request whose window would end after closing: 'expire' at closing, or 'carry-over' the rest to the next opening */

@@ -45,6 +45,8 @@ speak ru "$OUT/ru/request-failed.wav"     "К сожалению, нам не у
 speak ru "$OUT/ru/whisper.wav"            "Обратный звонок клиенту."
 speak ru "$OUT/ru/customer-no-answer.wav" "Клиент не ответил."
 speak ru "$OUT/ru/connecting.wav"         "Соединяю вас с клиентом."
+speak ru "$OUT/ru/out-of-hours.wav"       "Сейчас нерабочее время, заказать обратный звонок можно в рабочие часы. Пожалуйста, оставайтесь на линии."
+speak ru "$OUT/ru/confirmation-next-opening.wav" "Спасибо! Мы перезвоним вам, когда начнётся рабочее время. До свидания."
 
 speak en "$OUT/en/offer.wav"              "If you want us to call you back as soon as possible, press 1."
 speak en "$OUT/en/confirmation.wav"       "Thank you. We will call you back shortly. Goodbye."
@@ -52,6 +54,8 @@ speak en "$OUT/en/request-failed.wav"     "Sorry, we could not register your cal
 speak en "$OUT/en/whisper.wav"            "Callback to a customer."
 speak en "$OUT/en/customer-no-answer.wav" "The customer did not answer."
 speak en "$OUT/en/connecting.wav"         "Connecting you to the customer."
+speak en "$OUT/en/out-of-hours.wav"       "We are closed now. Callbacks can be requested during business hours. Please stay on the line."
+speak en "$OUT/en/confirmation-next-opening.wav" "Thank you. We will call you back when we open. Goodbye."
 
 # ---- hold music: ~20 s, I-vi-IV-V in C major, plucked-string arpeggios over a soft pad ------
 # Plucked strings (Karplus-Strong in sox) are rich in harmonics and decay, so they never look

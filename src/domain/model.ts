@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { businessHoursSchema } from './business-hours';
 
 /**
  * The provisioning model in the product's words: an account owns multichannel numbers,
@@ -10,7 +11,7 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 l
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +74950000000');
 const secondsField = z.number().positive().max(86400);
 
-export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting'] as const;
+export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening'] as const;
 export type PromptName = (typeof PROMPT_NAMES)[number];
 
 const promptFile = z.string().min(1).max(500);
@@ -71,6 +72,8 @@ export const departmentSchema = z
     /** per-department replacements of the standard prompts */
     prompts: promptsSchema,
     callbackPolicy: callbackPolicySchema,
+    /** when callbacks are offered and dialled; absent = always */
+    businessHours: businessHoursSchema.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;

@@ -283,9 +283,10 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/accounts/:accountId/departments/:departmentId',
     wrap(async (req, res) => {
       const account = await scopedAccount(req);
-      const { callbackPolicy, ...patch } = validate(departmentPatchBody, req.body);
-      const current = await department(account.id, param(req, 'departmentId'));
-      const d: Department = { ...current, ...patch, callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy } };
+      const { callbackPolicy, businessHours, ...patch } = validate(departmentPatchBody, req.body);
+      const { businessHours: currentHours, ...current } = await department(account.id, param(req, 'departmentId'));
+      const hours = businessHours === null ? undefined : (businessHours ?? currentHours);
+      const d: Department = { ...current, ...patch, callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy }, ...(hours ? { businessHours: hours } : {}) };
       await write(() => store.putDepartment(d));
       res.json(d);
     }),

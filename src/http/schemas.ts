@@ -1,5 +1,6 @@
 import { z } from './zod-openapi';
 import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
+import { businessHoursSchema } from '../domain/business-hours';
 import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
 /**
@@ -52,7 +53,11 @@ export const departmentCreateBody = departmentSchema
 
 export const departmentPatchBody = departmentSchema
   .omit({ id: true, accountId: true })
-  .extend({ employeeIds: employeeIdsField, callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy') })
+  .extend({
+    employeeIds: employeeIdsField,
+    callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy'),
+    businessHours: businessHoursSchema.nullable().describe('replaces the business hours; null removes them (always open)'),
+  })
   .partial()
   .strict();
 

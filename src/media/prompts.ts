@@ -8,6 +8,8 @@ const FILES: Record<PromptName, string> = {
   whisper: 'whisper.wav',
   customerNoAnswer: 'customer-no-answer.wav',
   connecting: 'connecting.wav',
+  outOfHours: 'out-of-hours.wav',
+  confirmationNextOpening: 'confirmation-next-opening.wav',
 };
 
 /**

@@ -1,3 +1,4 @@
+import { isOpen, nextOpening } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest } from '../callback/request';
 import type { Logger } from '../observability/logger';
@@ -12,6 +13,7 @@ export type NotDialledReason =
   | 'employees skipped after refusing or not answering'
   | 'not due yet'
   | 'outside its window'
+  | 'outside business hours'
   | 'live callers ahead in line';
 
 export interface NotDialled {
@@ -19,7 +21,7 @@ export interface NotDialled {
   reason: NotDialledReason;
   /**
    * ISO time: when it becomes due (not due yet), when its window ended (outside its window), when
-   * the first skipped employee may be rung again (employees skipped)
+   * the first skipped employee may be rung again (employees skipped), when the department next opens (outside business hours)
    */
   at?: string;
 }
@@ -41,6 +43,11 @@ export function whyNotDialled(s: {
   if (head === undefined) return undefined;
   const base = { entryId: head.id };
   if (head.expiresAt !== undefined && head.expiresAt <= now) return { ...base, reason: 'outside its window', at: new Date(head.expiresAt).toISOString() };
+  const hours = s.department.businessHours;
+  if (!isOpen(hours, now)) {
+    const opens = nextOpening(hours, now);
+    return { ...base, reason: 'outside business hours', ...(opens !== undefined ? { at: new Date(Math.max(opens, head.dueAt ?? 0)).toISOString() } : {}) };
+  }
   if ((head.dueAt ?? 0) > now) return { ...base, reason: 'not due yet', at: new Date(head.dueAt!).toISOString() };
   const ahead = s.entries.slice(0, idx).some((e) => e.kind === 'caller' && e.state === 'waiting' && isLeaseLive(e.leaseUntil, now));
   if (ahead) return { ...base, reason: 'live callers ahead in line' };

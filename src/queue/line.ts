@@ -1,3 +1,4 @@
+import { isOpen } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
 
 /**
@@ -156,6 +157,8 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
     if (recoverStale && st.status !== 'free' && !isLeaseLive(st.leaseUntil, now) && !heldHere(st.owner, st.entryId)) decision.releasedEmployees.push(st.id);
   }
   const eligible: LineEntry[] = [];
+  // callbacks are dialled only inside the department's business hours (live callers are served as ever)
+  const open = isOpen(s.department.businessHours, now);
   for (const e of s.entries) {
     const leaseLive = isLeaseLive(e.leaseUntil, now) || heldHere(e.owner, e.id) || !recoverStale;
     if (e.kind === 'caller') {
@@ -166,7 +169,7 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
     if (e.state !== 'waiting') {
       if (!leaseLive) {
         decision.interruptedCallbacks.push(e.id);
-        if ((e.dueAt ?? 0) <= now) eligible.push({ ...e, state: 'waiting' });
+        if (open && (e.dueAt ?? 0) <= now) eligible.push({ ...e, state: 'waiting' });
       }
       continue;
     }
@@ -174,7 +177,7 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
       decision.expiredCallbacks.push(e.id);
       continue;
     }
-    if ((e.dueAt ?? 0) <= now) eligible.push(e);
+    if (open && (e.dueAt ?? 0) <= now) eligible.push(e);
   }
   const head = eligible[0];
   if (head === undefined) return decision;

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type Srf from 'drachtio-srf';
 import { newRequest } from '../callback/request';
+import { isOpen, requestWindow } from '../domain/business-hours';
 import type { CallRouting, Employee } from '../domain/model';
 import type { CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
@@ -44,6 +45,8 @@ export class CallSession {
   private offerTimer: NodeJS.Timeout | undefined;
   private joinedAt = 0;
   private digitBusy = false;
+  /** the out-of-hours prompt is played once per call */
+  private outOfHoursPlayed = false;
   private employee: { id: string; dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
 
   constructor(
@@ -186,6 +189,19 @@ export class CallSession {
       this.scheduleOffer();
       return;
     }
+    const hours = this.routing.department.businessHours;
+    if (!isOpen(hours, this.svc.now())) {
+      // outside business hours: no offer; the schedule goes on, so the offer resumes if the department opens
+      this.scheduleOffer();
+      if (hours?.outsideHoursOffer !== 'prompt' || this.outOfHoursPlayed) {
+        this.log.debug('outside business hours: no callback offer');
+        return;
+      }
+      this.outOfHoursPlayed = true;
+      this.log.info('outside business hours: playing the out-of-hours prompt instead of the offer');
+      await this.announcer?.announce(this.svc.prompts.prompt(this.routing.department, 'outOfHours'), true);
+      return;
+    }
     this.svc.metrics.offers.inc();
     this.svc.queue
       .recordEvent(this.accountId, { type: 'offer', departmentId: this.departmentId, at: this.svc.now() })
@@ -203,7 +219,16 @@ export class CallSession {
     if (this.state !== 'waiting' && this.state !== 'ringing') return;
     this.digitBusy = true;
     const now = this.svc.now();
-    const request = newRequest({
+    const policy = this.routing.department.callbackPolicy;
+    const window = requestWindow(this.routing.department.businessHours, now, policy.windowS * 1000);
+    if (window === 'refused') {
+      // the offer was heard before closing: now no callback could start inside its window
+      metrics.requests.inc({ outcome: 'outside_hours' });
+      this.log.info('digit 1 outside business hours (requests expire at closing): ignored');
+      this.digitBusy = false;
+      return;
+    }
+    const fresh = newRequest({
       id: crypto.randomUUID(),
       accountId: this.accountId,
       departmentId: this.departmentId,
@@ -212,8 +237,9 @@ export class CallSession {
       callId: this.callId,
       joinedAt: this.joinedAt,
       now,
-      policy: this.routing.department.callbackPolicy,
+      policy,
     });
+    const request = { ...fresh, dueAt: window.dueAt, expiresAt: window.expiresAt };
     let result;
     try {
       result = await queue.requestCallback(this.accountId, this.entryId, request);
@@ -234,14 +260,19 @@ export class CallSession {
     if (result.outcome === 'duplicate') {
       this.log.info({ request: result.request.id, outcome: result.outcome }, 'duplicate press: a callback request for this number is already pending; nothing new stored');
     } else {
-      this.log.info({ request: result.request.id, outcome: result.outcome }, 'callback request stored');
+      this.log.info(
+        { request: result.request.id, outcome: result.outcome, carriedOver: window.carriedOver, dueAt: new Date(window.dueAt).toISOString(), expiresAt: new Date(window.expiresAt).toISOString() },
+        'callback request stored',
+      );
     }
     this.state = 'requested';
     clearTimeout(this.offerTimer);
     for (const leg of this.legs.values()) leg.cancel();
     this.svc.kick(this.accountId, this.departmentId);
     // the caller is released even if the media server never reports the confirmation's end
-    const confirmation = this.announcer?.announce(prompts.prompt(this.routing.department, 'confirmation'), false);
+    // a window carried over to the next opening: the caller is told it is called back when the department opens
+    const carried = result.outcome !== 'duplicate' && window.carriedOver;
+    const confirmation = this.announcer?.announce(prompts.prompt(this.routing.department, carried ? 'confirmationNextOpening' : 'confirmation'), false);
     if (confirmation) {
       await withTimeout(confirmation, CONFIRMATION_MAX_MS, 'the confirmation prompt').catch((err: Error) =>
         this.log.warn({ err: err.message }, 'confirmation did not finish; hanging up anyway'),

@@ -618,6 +618,37 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).callbackPolicy.maxAttempts, 2);
   });
 
+  it('department form: business hours (time zone, weekly table, exceptions) are saved; a bad interval is refused naming businessHours.weekly.mon.0.from; switching them off removes them', async () => {
+    await go('#/numbers', /Номера и отделы/); // a fresh form (the test before left one with an error)
+    await go('#/departments/support', /Support/);
+    await page.getByTestId('department-hours-enabled').check();
+    await page.getByTestId('department-hours-tz').selectOption('Europe/Berlin');
+    await page.getByTestId('department-hours-mon').fill('9:00-18:00');
+    await page.getByTestId('department-save').click();
+    await page.locator('.form-error').filter({ hasText: 'businessHours.weekly.mon.0.from' }).waitFor();
+    assert.equal(await page.getByTestId('department-hours-mon').getAttribute('aria-invalid'), 'true');
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).businessHours, undefined, 'nothing saved');
+    await page.getByTestId('department-hours-mon').fill('09:00-13:00, 14:00-18:00');
+    await page.getByTestId('department-hours-sat').fill('22:00-06:00');
+    await page.getByTestId('department-hours-add-exception').click();
+    await page.locator('[name="businessHours.exceptions.0.date"]').fill('2026-12-31');
+    await page.locator('[name="businessHours.exceptions.0.hours"]').fill('');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const saved = (await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).businessHours;
+    assert.equal(saved?.timeZone, 'Europe/Berlin');
+    assert.deepEqual(saved?.weekly.mon, [{ from: '09:00', to: '13:00' }, { from: '14:00', to: '18:00' }]);
+    assert.deepEqual(saved?.weekly.sat, [{ from: '22:00', to: '06:00' }]);
+    assert.deepEqual(saved?.exceptions, [{ date: '2026-12-31', hours: [] }]);
+    assert.equal(saved?.windowOutsideHours, 'carry-over');
+    await go('#/departments/support', /Support/);
+    assert.equal(await page.getByTestId('department-hours-mon').inputValue(), '09:00-13:00, 14:00-18:00', 'shown again as saved');
+    await page.getByTestId('department-hours-enabled').uncheck();
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).businessHours, undefined, 'removed');
+  });
+
   it('saves caller-ID presentation (АОН) from the employee form, and logs an employee in and out', async () => {
     await go('#/employees/101', /Employee 101/);
     await page.getByTestId('employee-clir').uncheck();

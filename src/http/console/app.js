@@ -11,7 +11,92 @@ const ACCOUNT_KEY = 'qc.account';
 const STATUSES = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
 const STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'];
 // the prompts a department may replace (src/domain/model.ts PROMPT_NAMES)
-const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting'];
+const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening'];
+// src/domain/business-hours.ts WEEKDAYS
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+/** "09:00-13:00, 14:00-18:00" → intervals; a piece that does not parse is sent as it is, so the API names the bad field */
+function parseIntervals(text) {
+  return String(text)
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const m = /^(\S+?)\s*[-–]\s*(\S+)$/.exec(p);
+      return m ? { from: m[1], to: m[2] } : { from: p, to: '' };
+    });
+}
+const formatIntervals = (list) => (list ?? []).map((i) => `${i.from}-${i.to}`).join(', ');
+
+/** The business-hours fieldset of the department form and a reader of what it holds. */
+function businessHoursFieldset(bh) {
+  const v = bh ?? {
+    timeZone: 'Europe/Moscow',
+    weekly: Object.fromEntries(WEEKDAYS.map((d) => [d, ['sat', 'sun'].includes(d) ? [] : [{ from: '09:00', to: '18:00' }]])),
+    exceptions: [],
+    outsideHoursOffer: 'none',
+    windowOutsideHours: 'carry-over',
+  };
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  if (!zones.includes(v.timeZone)) zones.unshift(v.timeZone);
+  const enabled = h('input', { type: 'checkbox', id: 'bh-enabled', name: 'businessHoursEnabled', checked: Boolean(bh), 'data-testid': 'department-hours-enabled' });
+  const dayInputs = WEEKDAYS.map((d) =>
+    h('input', { name: `businessHours.weekly.${d}`, value: formatIntervals(v.weekly[d]), placeholder: t('hours.closed'), 'data-testid': `department-hours-${d}`, 'aria-label': t(`weekday.${d}`) }),
+  );
+  const exceptionList = h('div', { class: 'exceptions', 'data-testid': 'department-hours-exceptions' });
+  const addException = (e) => {
+    const i = exceptionList.children.length;
+    const row = h(
+      'div',
+      { class: 'exception-row grid2' },
+      h('input', { type: 'date', name: `businessHours.exceptions.${i}.date`, value: e.date, 'aria-label': t('hours.date'), required: true }),
+      h('input', { name: `businessHours.exceptions.${i}.hours`, value: formatIntervals(e.hours), placeholder: t('hours.closed'), 'aria-label': t('hours.special') }),
+      h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => row.remove() }, t('common.delete')),
+    );
+    exceptionList.append(row);
+  };
+  v.exceptions.forEach(addException);
+  const el = h(
+    'fieldset',
+    { 'data-testid': 'department-hours' },
+    h('legend', {}, t('hours.title')),
+    h('div', { class: 'check' }, enabled, h('label', { for: 'bh-enabled' }, t('hours.enabled'))),
+    h('p', { class: 'hint fieldset-hint' }, t('hours.hint')),
+    h(
+      'div',
+      { class: 'grid2' },
+      field(t('hours.timeZone'), select('businessHours.timeZone', zones.map((z) => [z, z]), v.timeZone, { 'data-testid': 'department-hours-tz' })),
+      field(t('hours.outsideOffer'), select('businessHours.outsideHoursOffer', [['none', t('hours.offer.none')], ['prompt', t('hours.offer.prompt')]], v.outsideHoursOffer)),
+      field(t('hours.window'), select('businessHours.windowOutsideHours', [['carry-over', t('hours.window.carry-over')], ['expire', t('hours.window.expire')]], v.windowOutsideHours)),
+    ),
+    h(
+      'table',
+      { class: 'weekly', 'data-testid': 'department-hours-weekly' },
+      h('thead', {}, h('tr', {}, h('th', {}, t('hours.day')), h('th', {}, t('hours.intervals')))),
+      h('tbody', {}, WEEKDAYS.map((d, i) => h('tr', {}, h('th', { scope: 'row' }, t(`weekday.${d}`)), h('td', {}, dayInputs[i])))),
+    ),
+    h('h3', {}, t('hours.exceptions')),
+    h('p', { class: 'hint' }, t('hours.exceptionsHint')),
+    exceptionList,
+    h('button', { type: 'button', class: 'btn', 'data-testid': 'department-hours-add-exception', onclick: () => addException({ date: '', hours: [] }) }, t('hours.addException')),
+  );
+  /** what the form says: undefined when switched off */
+  const read = (form) => {
+    if (!enabled.checked) return undefined;
+    const f = new FormData(form);
+    return {
+      timeZone: String(f.get('businessHours.timeZone')),
+      weekly: Object.fromEntries(WEEKDAYS.map((d, i) => [d, parseIntervals(dayInputs[i].value)])),
+      exceptions: [...exceptionList.children].map((row) => {
+        const [date, hours] = row.querySelectorAll('input');
+        return { date: date.value, hours: parseIntervals(hours.value) };
+      }),
+      outsideHoursOffer: String(f.get('businessHours.outsideHoursOffer')),
+      windowOutsideHours: String(f.get('businessHours.windowOutsideHours')),
+    };
+  };
+  return { el, read };
+}
 
 const state = { me: null, accounts: [], accountId: null, timers: [], renderId: 0 };
 const root = document.getElementById('app');
@@ -62,7 +147,10 @@ function showFormError(form, err) {
   if (!err) return;
   if (box) box.append(errorText(err));
   if (err instanceof ApiError && err.field) {
-    const input = form.querySelector(`[name="${CSS.escape(err.field)}"]`) ?? form.querySelector(`[name="${CSS.escape(err.field.split('.')[0])}"]`);
+    // the longest prefix of the field's path that names an input (businessHours.weekly.mon.0.from → businessHours.weekly.mon)
+    const parts = err.field.split('.');
+    let input = null;
+    for (let n = parts.length; n > 0 && !input; n--) input = form.querySelector(`[name="${CSS.escape(parts.slice(0, n).join('.'))}"]`);
     if (input) {
       input.setAttribute('aria-invalid', 'true');
       input.focus();
@@ -529,6 +617,7 @@ async function departmentPage(id) {
   };
   fillFiles(v.holdMusic, v.prompts ?? {});
   const chosenPrompts = () => Object.fromEntries(PROMPT_NAMES.map((n, i) => [n, promptSelects[i].value]).filter(([, f]) => f));
+  const hours = businessHoursFieldset(v.businessHours);
 
   const uploadStatus = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'prompt-upload-error' });
   const uploadInput = h('input', {
@@ -577,6 +666,9 @@ async function departmentPage(id) {
           prompts: chosenPrompts(),
           callbackPolicy: Object.fromEntries(policyKeys.map((k) => [k, Number(f.get(`callbackPolicy.${k}`))])),
         };
+        const bh = hours.read(form);
+        if (bh) body.businessHours = bh;
+        else if (!isNew) body.businessHours = null;
         try {
           if (isNew) await api('POST', `${acc()}/departments`, { id: String(f.get('id')).trim(), ...body });
           else await api('PATCH', `${acc()}/departments/${enc(v.id)}`, body);
@@ -644,6 +736,7 @@ async function departmentPage(id) {
         ),
       ),
     ),
+    hours.el,
     h('p', { class: 'form-error', role: 'alert' }),
     h(
       'div',

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type Request } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { EmployeeUriRules } from '../domain/employee-uri';
@@ -15,6 +15,7 @@ import type { Health, Readiness } from './response-schemas';
 import { methodNotAllowed } from './routes';
 import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
+import { wrap } from './wrap';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
@@ -71,12 +72,6 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
 }
 
-/** Express 4 does not catch rejected promises: route them to the error handler. */
-const wrap =
-  (fn: (req: Request, res: Response) => Promise<void>) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).catch(next);
-  };
 
 /**
  * The service's HTTP side: the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), the

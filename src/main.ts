@@ -16,6 +16,7 @@ import { Dispatcher } from './queue/dispatcher';
 import { Dialer } from './callback/dialer';
 import type { CallSession } from './sip/call-session';
 import { registerInbound } from './sip/inbound';
+import { Readiness } from './observability/readiness';
 import { ProvisioningStore } from './store/provisioning';
 import { QueueStore } from './store/queue-store';
 import { RequestStore } from './store/requests';
@@ -121,13 +122,14 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   media.start();
 
   const sessions = new Map<string, CallSession>();
-  let accepting = true;
+  const readiness = new Readiness({ redis: () => redis.status === 'ready', drachtio: () => drachtioUp, freeswitch: () => media.ready });
   let dispatcher: Dispatcher | undefined;
   const svc: Services = {
     config,
     instanceId: config.instanceId,
     log,
     metrics,
+    readiness,
     srf,
     media,
     prompts: new Prompts(path.resolve(ROOT, config.freeswitch.promptsDir)),
@@ -154,7 +156,6 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     svc,
     (s) => sessions.set(s.entryId, s),
     (s) => sessions.delete(s.entryId),
-    () => accepting,
   );
   dispatcher.start();
 
@@ -163,7 +164,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     requests,
     prompts: new PromptLibrary(path.resolve(ROOT, config.freeswitch.promptsDir)),
     operatorToken: config.admin.operatorToken,
-    readiness: async () => ({ redis: redis.status === 'ready', drachtio: drachtioUp, freeswitch: media.ready }),
+    readiness: async () => readiness.state(),
     metrics: metrics.registry,
     logger: log,
     employeeUris,
@@ -181,7 +182,8 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     config,
     httpPort,
     async stop(): Promise<void> {
-      accepting = false;
+      // new calls get 503 and /readyz says draining while the calls in progress finish
+      readiness.drain();
       const deadline = Date.now() + config.shutdownDrainMs;
       while ((sessions.size > 0 || dialer.active > 0) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));

@@ -6,6 +6,7 @@ import type { MediaGateway } from './media/gateway';
 import type { Prompts } from './media/prompts';
 import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
+import type { Readiness } from './observability/readiness';
 import type { ProvisioningStore } from './store/provisioning';
 import type { QueueStore } from './store/queue-store';
 
@@ -15,6 +16,8 @@ export interface Services {
   instanceId: string;
   log: Logger;
   metrics: Metrics;
+  /** whether this instance takes calls (OPTIONS, INVITE and /readyz ask the same object) */
+  readiness: Readiness;
   srf: Srf;
   media: MediaGateway;
   prompts: Prompts;

@@ -1,12 +1,13 @@
 import type Srf from 'drachtio-srf';
-import * as req from './request';
+import * as callbackRequest from './request';
 import type { CallbackRequest } from './request';
 import type { Department, Employee } from '../domain/model';
 import { checkCallable } from '../domain/numbers';
 import { employeeBackoffFor, type EmployeeBackoff } from '../domain/sip-status';
 import { withOverrides } from '../domain/overrides';
 import { Announcer } from '../media/announcer';
-import { destroyQuietly, hangUpDialog, type Endpoint } from '../media/gateway';
+import { destroyQuietly, type Endpoint } from '../media/gateway';
+import { hangUpDialog } from '../sip/dialog';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt } from '../queue/dispatcher';
 import type { Services } from '../services';
@@ -35,7 +36,7 @@ export function customerUri(number: string, trunk: string): string {
  * while the employee hears ringback (the attempt), and bridge the two. Every outcome goes back to
  * the store as a request transition.
  */
-export class Attempt implements LocalAttempt {
+export class CallbackAttempt implements LocalAttempt {
   readonly entryId: string;
   private readonly log: Logger;
   private employeeLeg: { dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
@@ -51,7 +52,7 @@ export class Attempt implements LocalAttempt {
     readonly accountId: string,
     private request: CallbackRequest,
     private readonly employee: Employee,
-    private readonly onEnd: (a: Attempt) => void,
+    private readonly onEnd: (a: CallbackAttempt) => void,
   ) {
     this.entryId = callbackEntryId(request.id);
     const c = request.inProgress;
@@ -95,7 +96,7 @@ export class Attempt implements LocalAttempt {
       this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'callback attempt failed unexpectedly');
       await this.cleanup();
       if (this.request.status === 'dialing') {
-        await this.transition((r) => req.interrupt(r, this.svc.now())).catch(() => undefined);
+        await this.transition((r) => callbackRequest.interrupt(r, this.svc.now())).catch(() => undefined);
       }
     } finally {
       this.done = true;
@@ -116,7 +117,7 @@ export class Attempt implements LocalAttempt {
     if (!verdict.callable) {
       // the policy changed since the request was stored: never dial it
       this.log.warn({ reason: verdict.reason }, 'number no longer allowed by the number policy; request fails');
-      await this.transition((r) => req.numberRefused(r, verdict.reason, svc.now()), {
+      await this.transition((r) => callbackRequest.numberRefused(r, verdict.reason, svc.now()), {
         events: [{ type: 'failed', departmentId: this.request.departmentId, at: svc.now() }],
       });
       metrics.finished.inc({ status: 'failed' });
@@ -125,7 +126,7 @@ export class Attempt implements LocalAttempt {
     const number = verdict.number;
     const dept = await this.department();
     if (!dept) {
-      await this.transition((r) => req.releaseClaim(r, svc.now()));
+      await this.transition((r) => callbackRequest.releaseClaim(r, svc.now()));
       return;
     }
     const policy = this.request.policy;
@@ -152,7 +153,7 @@ export class Attempt implements LocalAttempt {
         `employee ${employee.id} did not take the callback (${result}${eleg.status !== undefined ? `, SIP ${eleg.status}` : ''}); ` +
           `employee ${employee.id} is skipped for ${skipS} s; the request waits for the next free employee`,
       );
-      await this.transition((r) => req.employeeRingFailed(r, result, eleg.status, svc.now()), { skipEmployee: backoff });
+      await this.transition((r) => callbackRequest.employeeRingFailed(r, result, eleg.status, svc.now()), { skipEmployee: backoff });
       return;
     }
     metrics.employeeRings.inc({ kind: 'callback', result: 'answered' });
@@ -164,13 +165,13 @@ export class Attempt implements LocalAttempt {
       if (this.customer) void this.hangUpCustomer();
     });
     // listening for the hang-up first: it may come while the answer is being recorded
-    await this.transition((r) => req.employeeAnswered(r, svc.now()));
+    await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
     if (dept.notifyAboutCallback) await ep.play(prompts.prompt(dept, 'whisper')).catch(() => undefined);
     if (this.employeeGone) {
       // before the customer was dialled: no attempt, the request goes back in line
       await this.cleanup();
-      await this.transition((r) => req.releaseClaim(r, svc.now()));
+      await this.transition((r) => callbackRequest.releaseClaim(r, svc.now()));
       return;
     }
     // ringback for the employee while the customer rings (looped one file at a time, so that a
@@ -182,7 +183,7 @@ export class Attempt implements LocalAttempt {
     const dialledAt = svc.now();
     const first = this.request.attempts.length === 0;
     const at = { departmentId: this.request.departmentId, at: dialledAt };
-    await this.transition((r) => req.customerDialled(r, shown, dialledAt), {
+    await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt), {
       events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
     });
     if (first) metrics.toFirstAttempt.observe((dialledAt - this.request.createdAt) / 1000);
@@ -200,7 +201,7 @@ export class Attempt implements LocalAttempt {
       if (this.employeeGone || cleg.failure === 'cancelled') {
         employeeSide.close();
         await this.cleanup();
-        await this.transition((r) => req.attemptFailed(r, 'employee-hangup', undefined, svc.now()));
+        await this.transition((r) => callbackRequest.attemptFailed(r, 'employee-hangup', undefined, svc.now()));
         metrics.attempts.inc({ outcome: 'employee-hangup' });
         return;
       }
@@ -212,7 +213,7 @@ export class Attempt implements LocalAttempt {
       employeeSide.close();
       await this.cleanup();
       const before = this.request;
-      await this.transition((r) => req.attemptFailed(r, outcome, cleg.status, svc.now()));
+      await this.transition((r) => callbackRequest.attemptFailed(r, outcome, cleg.status, svc.now()));
       if (this.request.status === 'failed') {
         metrics.finished.inc({ status: 'failed' });
         await svc.queue.recordEvent(this.accountId, { type: 'failed', departmentId: before.departmentId, at: svc.now() });
@@ -224,7 +225,7 @@ export class Attempt implements LocalAttempt {
       hangUpDialog(cleg.dialog);
       await destroyQuietly(cleg.endpoint);
       await this.cleanup();
-      await this.transition((r) => req.attemptFailed(r, 'employee-hangup', 200, svc.now()));
+      await this.transition((r) => callbackRequest.attemptFailed(r, 'employee-hangup', 200, svc.now()));
       return;
     }
     this.customer = { dialog: cleg.dialog, endpoint: cleg.endpoint };
@@ -248,7 +249,7 @@ export class Attempt implements LocalAttempt {
     });
     const now = svc.now();
     const sinceRequest = now - this.request.createdAt;
-    await this.transition((r) => req.attemptAnswered(r, 200, now), {
+    await this.transition((r) => callbackRequest.attemptAnswered(r, 200, now), {
       connected: true,
       events: [
         { type: 'connected', departmentId: this.request.departmentId, at: now, ms: sinceRequest },
@@ -266,7 +267,7 @@ export class Attempt implements LocalAttempt {
     await this.cleanup();
     await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
     await svc.queue
-      .transition(this.accountId, this.request.id, (r) => req.attemptEnded(r, svc.now()), { now: svc.now() })
+      .transition(this.accountId, this.request.id, (r) => callbackRequest.attemptEnded(r, svc.now()), { now: svc.now() })
       .catch(() => undefined);
   }
 
@@ -297,17 +298,17 @@ export class Attempt implements LocalAttempt {
 
 /** Starts the claims (employee ring, then attempt) handed out by the dispatcher and keeps track of them for lease refresh. */
 export class Dialer {
-  private readonly attempts = new Set<Attempt>();
+  private readonly attempts = new Set<CallbackAttempt>();
 
   constructor(private readonly svc: Services) {}
 
   start(accountId: string, request: CallbackRequest, employee: Employee): void {
-    const a = new Attempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x));
+    const a = new CallbackAttempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x));
     this.attempts.add(a);
     void a.run();
   }
 
-  held(): Attempt[] {
+  held(): CallbackAttempt[] {
     return [...this.attempts];
   }
 

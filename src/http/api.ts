@@ -9,6 +9,7 @@ import { principalOf } from './auth';
 import { HttpError, validate } from './errors';
 import type { PromptsPort, RequestFilter, RequestsPort } from './ports';
 import { methodNotAllowed } from './routes';
+import { wrap } from './wrap';
 import {
   accountCreateBody,
   accountPatchBody,
@@ -51,14 +52,6 @@ export interface ApiDeps {
   /** where employee phones may be rung (src/domain/employee-uri.ts): checked on every employee write */
   employeeUris: EmployeeUriRules;
 }
-
-type Handler = (req: Request, res: Response) => Promise<void>;
-
-const wrap =
-  (fn: Handler) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).catch(next);
-  };
 
 function param(req: Request, name: string): string {
   const v = req.params[name];

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type Request } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { EmployeeUriRules } from '../domain/employee-uri';
+import type { ReadinessState } from '../observability/readiness';
 import type { ProvisioningStore } from '../store/provisioning';
 import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
@@ -14,6 +15,7 @@ import type { Health, Readiness } from './response-schemas';
 import { methodNotAllowed } from './routes';
 import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
+import { wrap } from './wrap';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
@@ -23,7 +25,8 @@ export interface HttpDeps {
   prompts?: PromptsPort;
   operatorToken: string | undefined;
   /** e.g. {redis:true, drachtio:true, freeswitch:false} */
-  readiness: () => Promise<Record<string, boolean>>;
+  /** the instance's Readiness (src/observability/readiness.ts): dependencies and draining */
+  readiness: () => Promise<ReadinessState>;
   metrics: Registry;
   logger: Logger;
   now?: () => number;
@@ -70,12 +73,6 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
 }
 
-/** Express 4 does not catch rejected promises: route them to the error handler. */
-const wrap =
-  (fn: (req: Request, res: Response) => Promise<void>) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).catch(next);
-  };
 
 /**
  * The service's HTTP side: the REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), the
@@ -125,17 +122,19 @@ export function createHttpApp(deps: HttpDeps): Express {
     '/readyz',
     wrap(async (_req, res) => {
       res.setHeader('Cache-Control', 'no-store');
-      let checks: Record<string, boolean>;
+      let state: ReadinessState;
       try {
-        checks = await withTimeout(deps.readiness(), READINESS_TIMEOUT_MS, 'the readiness check');
+        state = await withTimeout(deps.readiness(), READINESS_TIMEOUT_MS, 'the readiness check');
       } catch (err) {
-        res.status(503).json({ status: 'not ready', checks: {}, down: [], error: (err as Error).message } satisfies Readiness);
+        res.status(503).json({ status: 'not ready', checks: {}, down: [], draining: false, error: (err as Error).message } satisfies Readiness);
         return;
       }
+      const { checks, draining } = state;
       const down = Object.entries(checks)
         .filter(([, up]) => !up)
         .map(([name]) => name);
-      res.status(down.length === 0 ? 200 : 503).json({ status: down.length === 0 ? 'ready' : 'not ready', checks, down } satisfies Readiness);
+      const ready = down.length === 0 && !draining;
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, down, draining } satisfies Readiness);
     }),
   );
 

@@ -150,7 +150,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     path: '/readyz',
     operationId: 'getReadiness',
     summary: 'Readiness: 200 when every dependency (Redis, drachtio, FreeSWITCH) is connected',
-    responses: { '200': ok('ready', readinessSchema), '503': ok('not ready: `down` names what is not connected', readinessSchema) },
+    responses: { '200': ok('ready', readinessSchema), '503': ok('not ready: `down` names what is not connected, or `draining` is true (shutting down)', readinessSchema) },
   });
   route({
     ...root,

@@ -167,12 +167,13 @@ export const listOf = <T extends z.ZodTypeAny>(item: T) => z.object({ items: z.a
 export const healthSchema = z.object({ status: z.literal('ok') }).strict();
 export type Health = z.infer<typeof healthSchema>;
 
-/** GET /readyz: 200 when every dependency is connected, else 503 naming those that are not. */
+/** GET /readyz: 200 when every dependency is connected and the instance is not draining, else 503. */
 export const readinessSchema = z
   .object({
     status: z.enum(['ready', 'not ready']),
     checks: z.record(z.boolean()).describe('each dependency, connected or not'),
     down: z.array(z.string()).describe('the dependencies that are not connected'),
+    draining: z.boolean().describe('shutting down: calls in progress finish, new calls get 503'),
     error: z.string().describe('why the check itself failed').optional(),
   })
   .strict();

@@ -269,15 +269,3 @@ export async function destroyQuietly(ep: Endpoint | undefined): Promise<void> {
     /* already gone */
   }
 }
-
-/** Sends BYE on a dialog unless it is already gone; never throws (a BYE can cross the far end's). */
-export function hangUpDialog(dialog: Srf.Dialog | undefined): void {
-  if (!dialog) return;
-  const d = dialog as Srf.Dialog & { connected?: boolean };
-  if (d.connected === false) return;
-  try {
-    dialog.destroy({ headers: {} }, () => undefined);
-  } catch {
-    /* already gone */
-  }
-}

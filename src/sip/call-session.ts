@@ -6,7 +6,8 @@ import type { CallRouting, Employee } from '../domain/model';
 import type { CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
-import { AnswerError, destroyQuietly, hangUpDialog, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
+import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
+import { hangUpDialog } from './dialog';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
@@ -320,7 +321,7 @@ export class CallSession {
     let won = false;
     if (this.state === 'ringing') {
       try {
-        won = (await queue.connectCaller(this.accountId, this.entryId, e.id, this.svc.now())).outcome === 'connected';
+        won = (await queue.claimCallerForEmployee(this.accountId, this.entryId, e.id, this.svc.now())).outcome === 'connected';
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'cannot record the connection');
       }

@@ -77,7 +77,7 @@ export function callerNumberOf(req: Pick<Srf.SrfRequest, 'get' | 'has' | 'getPar
 }
 
 /** The INVITE middleware chain and the call handler, wired once at start-up. */
-export function registerInbound(svc: Services, register: (s: CallSession) => void, unregister: (s: CallSession) => void, accepting: () => boolean): void {
+export function registerInbound(svc: Services, register: (s: CallSession) => void, unregister: (s: CallSession) => void): void {
   const { srf, log, metrics, config } = svc;
 
   /**
@@ -102,12 +102,9 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
     next();
   };
 
-  /** takes calls: not draining, media server and Redis connected */
-  const ready = (): boolean => accepting() && svc.media.ready && svc.queue.redis.status === 'ready';
-
   const checkReady = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next): void => {
-    if (!ready()) {
-      log.warn({ callId: req.get('Call-ID'), media: svc.media.ready, redis: svc.queue.redis.status, accepting: accepting() }, 'not ready: 503');
+    if (!svc.readiness.takesCalls()) {
+      log.warn({ callId: req.get('Call-ID'), ...svc.readiness.state() }, 'not ready: 503');
       metrics.calls.inc({ outcome: '503' });
       res.send(503, { headers: { 'Retry-After': '30' } });
       return;
@@ -151,7 +148,7 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
   const withOptions = srf as Srf & { options(handler: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void };
   withOptions.options((_req, res) => {
     dropCopiedRequestHeaders(res);
-    if (ready()) res.send(200, { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } });
+    if (svc.readiness.takesCalls()) res.send(200, { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } });
     else res.send(503, { headers: { 'Retry-After': '30' } });
   });
 

@@ -676,7 +676,7 @@ export class QueueStore {
    * The winner is whichever reaches Redis first; the other sees the changed entry and backs off.
    * Pending callback requests of this caller in this department are cancelled (they reached us).
    */
-  async connectCaller(accountId: string, entryId: string, employeeId: string, now: number): Promise<ConnectResult> {
+  async claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number): Promise<ConnectResult> {
     return this.run<ConnectResult>(accountId, async (v) => {
       const entry = await v.entry(entryId);
       if (!entry || entry.state !== 'ringing' || !entry.employeeIds.includes(employeeId)) return { result: { outcome: 'lost' as const } };

@@ -277,3 +277,42 @@ describe('digit 1 versus an employee answering at the same moment (e2e)', functi
     });
   }
 });
+
+describe('draining at shutdown (e2e)', function () {
+  this.timeout(120_000);
+  let stack: Stack;
+  let probe: StateProbe;
+
+  before(async () => {
+    // calls in progress get up to 20 s to finish after SIGTERM
+    stack = await startStack({ env: { SHUTDOWN_DRAIN_MS: '20000' } });
+    probe = new StateProbe(stack.redis.url);
+    await probe.setLoggedIn({ '101': false, '102': false });
+  });
+
+  after(async () => {
+    probe?.close();
+    await stack?.stop();
+  });
+
+  it('after SIGTERM /readyz says 503 draining and new calls get 503, while the caller in line finishes', async () => {
+    const service = stack.services[0]!;
+    const waiting = startSipp({ scenario: 'caller-wait.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110901' }, pauseMs: 8000, timeoutMs: 45_000 });
+    await waiting.ready;
+    await eventually(async () => (await probe.callersInLine()) === 1, 10_000, 'the caller in line');
+    const exited = new Promise<number | null>((resolve) => service.proc.once('exit', (code) => resolve(code)));
+    service.proc.kill('SIGTERM');
+    const body = await eventually(async () => {
+      const r = await fetch(`${service.baseUrl}/readyz`);
+      const b = (await r.json()) as { status: string; draining: boolean; down: string[] };
+      return r.status === 503 && b.draining ? b : undefined;
+    }, 5_000, '/readyz 503 draining');
+    assert.deepEqual(body.down, [], 'every dependency is still connected: only draining makes it not ready');
+    const refused = await runSipp({ scenario: 'caller-expect-reject.xml', target: stack.sipTarget, service: MCN, keys: { caller: '+79161110902', expect_status: '503' } });
+    assert.equal(refused.exitCode, 0, describeResult(refused));
+    assert.equal(service.proc.exitCode, null, 'still running: the caller in line is not cut off');
+    const r = await waiting.done;
+    assert.equal(r.exitCode, 0, describeResult(r));
+    assert.equal(await exited, 0);
+  });
+});

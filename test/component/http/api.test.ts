@@ -100,7 +100,7 @@ describe('HTTP API (component, real Redis)', function () {
     });
 
     it('/readyz is 503 naming what is down, and when the check itself fails', async () => {
-      const down = await startApp(b, { readiness: async () => ({ redis: true, drachtio: false, freeswitch: false }) });
+      const down = await startApp(b, { readiness: async () => ({ checks: { redis: true, drachtio: false, freeswitch: false }, draining: false }) });
       const failing = await startApp(b, { readiness: () => Promise.reject(new Error('boom')) });
       try {
         const r = await client(down.baseUrl)<{ down: string[] }>('GET', '/readyz');
@@ -111,6 +111,17 @@ describe('HTTP API (component, real Redis)', function () {
       } finally {
         await down.close();
         await failing.close();
+      }
+    });
+
+    it('/readyz is 503 with draining:true while the instance drains, every dependency connected', async () => {
+      const draining = await startApp(b, { readiness: async () => ({ checks: { redis: true, drachtio: true, freeswitch: true }, draining: true }) });
+      try {
+        const r = await client(draining.baseUrl)<{ status: string; down: string[]; draining: boolean }>('GET', '/readyz');
+        assert.equal(r.status, 503);
+        assert.deepEqual({ status: r.body.status, down: r.body.down, draining: r.body.draining }, { status: 'not ready', down: [], draining: true });
+      } finally {
+        await draining.close();
       }
     });
 
@@ -128,7 +139,7 @@ describe('HTTP API (component, real Redis)', function () {
         provisioning: b.provisioning,
         requests: b.requests,
         operatorToken: undefined,
-        readiness: async () => ({}),
+        readiness: async () => ({ checks: {}, draining: false }),
         metrics: registry,
         logger: pino({ level: 'silent' }),
         employeeUris: testEmployeeUris(),

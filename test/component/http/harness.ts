@@ -78,7 +78,7 @@ export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promis
     provisioning: b.provisioning,
     requests: b.requests,
     operatorToken: OPERATOR_TOKEN,
-    readiness: async () => ({ redis: b.redis.status === 'ready' }),
+    readiness: async () => ({ checks: { redis: b.redis.status === 'ready' }, draining: false }),
     metrics,
     logger: pino({ level: 'trace' }, logs),
     authLimits: { maxFailures: 10_000, windowMs: 60_000 },

@@ -446,7 +446,7 @@ describe('OpenAPI document (generated, as strict as the code)', function () {
       provisioning: b.provisioning,
       requests: b.requests,
       operatorToken: OPERATOR_TOKEN,
-      readiness: async () => ({}),
+      readiness: async () => ({ checks: {}, draining: false }),
       metrics: new Registry(),
       logger: pino({ level: 'silent' }),
       employeeUris: testEmployeeUris(),

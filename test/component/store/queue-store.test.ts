@@ -58,7 +58,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
         assert.deepEqual(d.claim?.employees.map((e) => e.id), ['101', '102']);
 
         const [conn, cb] = await Promise.all<[Promise<ConnectResult>, Promise<RequestCallbackResult>]>([
-          holder.queue.connectCaller(ACCOUNT, entryId, '101', T),
+          holder.queue.claimCallerForEmployee(ACCOUNT, entryId, '101', T),
           other.queue.requestCallback(ACCOUNT, entryId, request(`rq-${i}`, number, T, T)),
         ]);
         const connected = conn.outcome === 'connected';
@@ -107,13 +107,13 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       await A.queue.join(ACCOUNT, callerEntry('c1', T, A.name, { callerNumber: num(1) }));
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
       assert.equal((await B.queue.requestCallback(ACCOUNT, 'c1', request('r1', num(1), T, T))).outcome, 'created');
-      assert.deepEqual(await A.queue.connectCaller(ACCOUNT, 'c1', '101', T), { outcome: 'lost' });
+      assert.deepEqual(await A.queue.claimCallerForEmployee(ACCOUNT, 'c1', '101', T), { outcome: 'lost' });
 
       await A.queue.join(ACCOUNT, callerEntry('c2', T, A.name, { callerNumber: num(2) }));
       await A.queue.ringEnded(ACCOUNT, 'c1', ['101', '102'], T, undefined);
       await A.requests.cancelRequest(ACCOUNT, 'r1', 'x', T);
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
-      assert.equal((await A.queue.connectCaller(ACCOUNT, 'c2', '102', T)).outcome, 'connected');
+      assert.equal((await A.queue.claimCallerForEmployee(ACCOUNT, 'c2', '102', T)).outcome, 'connected');
       assert.deepEqual(await B.queue.requestCallback(ACCOUNT, 'c2', request('r2', num(2), T, T)), { outcome: 'too-late' });
       assert.equal(await storedRequest(A.redis, 'r2'), undefined);
     });
@@ -122,7 +122,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       const T = Date.now();
       await A.queue.join(ACCOUNT, callerEntry('c1', T, A.name));
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
-      const [x, y] = await Promise.all([A.queue.connectCaller(ACCOUNT, 'c1', '101', T), B.queue.connectCaller(ACCOUNT, 'c1', '102', T)]);
+      const [x, y] = await Promise.all([A.queue.claimCallerForEmployee(ACCOUNT, 'c1', '101', T), B.queue.claimCallerForEmployee(ACCOUNT, 'c1', '102', T)]);
       assert.deepEqual([x.outcome, y.outcome].sort(), ['connected', 'lost']);
       const winner = x.outcome === 'connected' ? '101' : '102';
       assert.deepEqual((await storedEntry(A.redis, 'c1'))?.employeeIds, [winner]);
@@ -189,7 +189,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       await B.queue.join(ACCOUNT, callerEntry('again', T + 3, B.name, { callerNumber: num(10) }));
       const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 4, LEASE_MS);
       assert.equal(d.claim?.entry.id, 'again');
-      assert.equal((await B.queue.connectCaller(ACCOUNT, 'again', d.claim!.employees[0]!.id, T + 5)).outcome, 'connected');
+      assert.equal((await B.queue.claimCallerForEmployee(ACCOUNT, 'again', d.claim!.employees[0]!.id, T + 5)).outcome, 'connected');
       const r1 = await storedRequest(A.redis, 'r1');
       assert.equal(r1?.status, 'cancelled');
       assert.equal(r1?.finishedAt, T + 5);
@@ -601,7 +601,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       const T = Date.now();
       await A.queue.join(ACCOUNT, callerEntry('c1', T, A.name));
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
-      await A.queue.connectCaller(ACCOUNT, 'c1', '102', T + 1);
+      await A.queue.claimCallerForEmployee(ACCOUNT, 'c1', '102', T + 1);
       await A.queue.ringEnded(ACCOUNT, 'c1', ['101'], T + 1, undefined);
       const left = await A.queue.leave(ACCOUNT, 'c1', T + 90_000);
       assert.equal(left?.state, 'connected');

@@ -1,0 +1,48 @@
+/**
+ * Whether this instance takes calls: ONE answer for the OPTIONS ping, the INVITE check and
+ * GET /readyz. Ready means every dependency is connected (Redis, drachtio, FreeSWITCH) and the
+ * instance is not draining. Draining starts at shutdown (SIGTERM): calls in progress finish, new
+ * INVITEs and OPTIONS get 503, and /readyz says 503 with `draining: true` so a load balancer or
+ * Kubernetes stops sending traffic before the process exits (as jambonz drains before shutdown).
+ */
+export type DependencyProbes = Readonly<Record<string, () => boolean>>;
+
+export interface ReadinessState {
+  /** each dependency, connected or not */
+  checks: Record<string, boolean>;
+  /** the instance is shutting down and takes no new calls */
+  draining: boolean;
+}
+
+export class Readiness {
+  private drainingSince: number | undefined;
+
+  constructor(private readonly probes: DependencyProbes) {}
+
+  /** Stops taking calls for good (shutdown). */
+  drain(): void {
+    this.drainingSince ??= Date.now();
+  }
+
+  get draining(): boolean {
+    return this.drainingSince !== undefined;
+  }
+
+  state(): ReadinessState {
+    const checks: Record<string, boolean> = {};
+    for (const [name, probe] of Object.entries(this.probes)) checks[name] = probe();
+    return { checks, draining: this.draining };
+  }
+
+  /** the dependencies that are not connected */
+  down(): string[] {
+    return Object.entries(this.state().checks)
+      .filter(([, up]) => !up)
+      .map(([name]) => name);
+  }
+
+  /** takes new calls: not draining and every dependency connected */
+  takesCalls(): boolean {
+    return !this.draining && this.down().length === 0;
+  }
+}

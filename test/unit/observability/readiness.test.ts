@@ -1,0 +1,27 @@
+import { strict as assert } from 'node:assert';
+import { Readiness } from '../../../src/observability/readiness';
+
+describe('Readiness', () => {
+  it('takes calls only when every dependency is connected', () => {
+    const up = { redis: true, drachtio: true, freeswitch: true };
+    const r = new Readiness({ redis: () => up.redis, drachtio: () => up.drachtio, freeswitch: () => up.freeswitch });
+    assert.equal(r.takesCalls(), true);
+    assert.deepEqual(r.down(), []);
+    up.freeswitch = false;
+    assert.equal(r.takesCalls(), false);
+    assert.deepEqual(r.down(), ['freeswitch']);
+    assert.deepEqual(r.state(), { checks: { redis: true, drachtio: true, freeswitch: false }, draining: false });
+    up.freeswitch = true;
+    assert.equal(r.takesCalls(), true);
+  });
+
+  it('takes no calls once draining, even with every dependency connected, and stays draining', () => {
+    const r = new Readiness({ redis: () => true });
+    r.drain();
+    assert.equal(r.takesCalls(), false);
+    assert.deepEqual(r.down(), []);
+    assert.deepEqual(r.state(), { checks: { redis: true }, draining: true });
+    r.drain();
+    assert.equal(r.draining, true);
+  });
+});

@@ -1,5 +1,3 @@
-import type { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
@@ -16,6 +14,7 @@ import { Dispatcher } from './queue/dispatcher';
 import { Dialer } from './callback/dialer';
 import type { CallSession } from './sip/call-session';
 import { registerInbound } from './sip/inbound';
+import { onConnectionLost, repinDialogs } from './sip/srf-compat';
 import { Readiness } from './observability/readiness';
 import { ProvisioningStore } from './store/provisioning';
 import { QueueStore } from './store/queue-store';
@@ -31,31 +30,6 @@ export interface RunningService {
   config: AppConfig;
   httpPort: number;
   stop(): Promise<void>;
-}
-
-/**
- * drachtio-srf pins every dialog to the connection it was created on. After a reconnect, BYEs and
- * re-INVITEs of calls that were already up went to the dead socket ("provided socket has been
- * destroyed"): a waiting caller who pressed 1 heard the confirmation and was never hung up, nor
- * was a caller whose employee hung up. The engine keeps the dialogs across the drop, so they are
- * moved to the new connection. Returns how many were moved.
- */
-export function repinDialogs(srf: Srf): number {
-  const s = srf as unknown as {
-    _dialogs?: Map<string, { req?: { socket?: Socket } }>;
-    _app?: { client?: { _getDefaultSocket?: () => Socket | undefined } };
-  };
-  const socket = s._app?.client?._getDefaultSocket?.();
-  if (!socket || !s._dialogs) return 0;
-  let moved = 0;
-  for (const d of s._dialogs.values()) {
-    const req = d.req;
-    if (req?.socket && req.socket !== socket && req.socket.destroyed) {
-      req.socket = socket;
-      moved++;
-    }
-  }
-  return moved;
 }
 
 /** Starts one service instance: Redis, the drachtio and FreeSWITCH connections, HTTP. */
@@ -103,16 +77,14 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     metrics.dependencyUp.set({ dependency: 'drachtio' }, 1);
     log.info({ hostport }, 'connected to drachtio');
   });
-  // drachtio-srf 5 reports a lost connection as 'close' (its typings only declare 'disconnect',
-  // which it never emits): without this, /readyz stayed 200 while the engine was unreachable
+  // without this, /readyz stayed 200 while the engine was unreachable (srf-compat: the 'close' event)
   const onLost = (): void => {
     if (!drachtioUp) return;
     drachtioUp = false;
     metrics.dependencyUp.set({ dependency: 'drachtio' }, 0);
     log.warn('drachtio connection lost; reconnecting');
   };
-  srf.on('disconnect', onLost);
-  (srf as unknown as EventEmitter).on('close', onLost);
+  onConnectionLost(srf, onLost);
   srf.on('error', (err: Error) => log.warn({ err: err.message }, 'drachtio error'));
   srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
 

@@ -7,7 +7,7 @@ import { employeeBackoffFor, type EmployeeBackoff } from '../domain/sip-status';
 import { withOverrides } from '../domain/overrides';
 import { Announcer } from '../media/announcer';
 import { destroyQuietly, type Endpoint } from '../media/gateway';
-import { hangUpDialog } from '../sip/dialog';
+import { hangUpDialog } from '../sip/srf-compat';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt } from '../queue/dispatcher';
 import type { Services } from '../services';

@@ -7,14 +7,14 @@ import type { CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
 import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
-import { hangUpDialog } from './dialog';
+import { hangUpDialog } from './srf-compat';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
 import { employeeLeg, type LegResult, type RingingLeg } from './leg';
-import { dropCopiedRequestHeaders } from './responses';
+import { dropCopiedRequestHeaders } from './srf-compat';
 
 /**
  * The warn-agent of a Warning the service adds (RFC 3261 20.43): the address the caller sent its INVITE to

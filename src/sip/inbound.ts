@@ -4,7 +4,7 @@ import { checkCallable, toE164, type CallableVerdict } from '../domain/numbers';
 import { withOverrides } from '../domain/overrides';
 import type { Services } from '../services';
 import { CallSession } from './call-session';
-import { dropCopiedRequestHeaders } from './responses';
+import { dropCopiedRequestHeaders } from './srf-compat';
 
 type Next = () => void;
 type Middleware = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next) => void;

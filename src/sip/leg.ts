@@ -2,7 +2,7 @@ import type Srf from 'drachtio-srf';
 import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
 import { destroyQuietly, type Endpoint, type MediaGateway } from '../media/gateway';
-import { hangUpDialog } from './dialog';
+import { hangUpDialog } from './srf-compat';
 import type { Logger } from '../observability/logger';
 
 export type LegFailure = RingOutcome | 'cancelled' | 'error';

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { EventEmitter } from 'node:events';
 import type Srf from 'drachtio-srf';
 import { AnswerError, answerCaller, type AnswerPorts, type AnswerSteps, type Endpoint } from '../../../src/media/gateway';
-import { dropCopiedRequestHeaders, unfold } from '../../../src/sip/responses';
+import { dropCopiedRequestHeaders, unfold } from '../../../src/sip/srf-compat';
 import { invalidHeaderLines } from '../../stack/drachtio/make-tags';
 import { wsinvNewCall } from '../../support/rfc4475';
 

@@ -7,22 +7,21 @@ import type { CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
 import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
-import { hangUpDialog } from './srf-compat';
+import { dialogGone, dropCopiedRequestHeaders, hangUpDialog, receivedOn } from './srf-compat';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
 import type { Services } from '../services';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
 import { employeeLeg, type LegResult, type RingingLeg } from './leg';
-import { dropCopiedRequestHeaders } from './srf-compat';
 
 /**
  * The warn-agent of a Warning the service adds (RFC 3261 20.43): the address the caller sent its INVITE to
  * (drachtio-srf's `receivedOn`), else the configured identity host.
  */
 function warnAgent(req: Srf.SrfRequest, fallback: string): string {
-  const on = (req as Srf.SrfRequest & { receivedOn?: unknown }).receivedOn;
-  return typeof on === 'string' && /^[\w.:[\]-]+$/.test(on) ? on : fallback;
+  const on = receivedOn(req);
+  return on !== undefined && /^[\w.:[\]-]+$/.test(on) ? on : fallback;
 }
 
 /** upper bound on the confirmation prompt before the caller is released regardless */
@@ -127,7 +126,7 @@ export class CallSession {
     // a BYE before these listeners (e.g. right behind the ACK while the line was being joined) fired
     // 'destroy' before anyone listened, and the gone caller stayed in the line for good (its lease
     // kept fresh by this live session)
-    if ((dialog as Srf.Dialog & { connected?: boolean }).connected === false) {
+    if (dialogGone(dialog)) {
       void this.end('caller hung up while being answered');
       return;
     }

@@ -4,7 +4,7 @@ import { checkCallable, toE164, type CallableVerdict } from '../domain/numbers';
 import { withOverrides } from '../domain/overrides';
 import type { Services } from '../services';
 import { CallSession } from './call-session';
-import { dropCopiedRequestHeaders } from './srf-compat';
+import { dropCopiedRequestHeaders, onOptions, requestLocals } from './srf-compat';
 
 type Next = () => void;
 type Middleware = (req: Srf.SrfRequest, res: Srf.SrfResponse, next: Next) => void;
@@ -18,9 +18,7 @@ interface Locals {
 }
 
 function locals(req: Srf.SrfRequest): Locals {
-  const r = req as Srf.SrfRequest & { locals?: Locals };
-  r.locals ??= {};
-  return r.locals;
+  return requestLocals<Locals>(req);
 }
 
 /** IPv4 address in a list of addresses / CIDR blocks. */
@@ -144,9 +142,7 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
   };
 
   // trunks ping with OPTIONS to see whether we take calls: 200 when ready, 503 otherwise
-  // (drachtio-srf registers a handler per SIP method; its typings only declare invite)
-  const withOptions = srf as Srf & { options(handler: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void };
-  withOptions.options((_req, res) => {
+  onOptions(srf, (_req, res) => {
     dropCopiedRequestHeaders(res);
     if (svc.readiness.takesCalls()) res.send(200, { headers: { Allow: 'INVITE, ACK, BYE, CANCEL, INFO, OPTIONS' } });
     else res.send(503, { headers: { 'Retry-After': '30' } });

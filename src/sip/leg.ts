@@ -2,7 +2,7 @@ import type Srf from 'drachtio-srf';
 import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
 import { destroyQuietly, type Endpoint, type MediaGateway } from '../media/gateway';
-import { hangUpDialog } from './srf-compat';
+import { cbRequest, hangUpDialog } from './srf-compat';
 import type { Logger } from '../observability/logger';
 
 export type LegFailure = RingOutcome | 'cancelled' | 'error';
@@ -79,14 +79,12 @@ export class RingingLeg {
     return new Promise<LegResult>((resolve) => {
       this.settle = resolve;
       this.timer = setTimeout(() => void this.giveUp('no-answer'), this.ringTimeoutMs);
-      // drachtio-srf calls cbRequest(err, req) although its typings say cbRequest(req)
-      const cbRequest = (err: unknown, r?: Srf.SrfRequest): void => {
-        if (err || !r) return;
+      const onSent = cbRequest((r) => {
         this.request = r;
         if (this.state === 'over') this.sendCancel();
-      };
+      });
       this.srf
-        .createUAC(this.uri, { localSdp: endpoint.local.sdp, headers: this.headers }, { cbRequest: cbRequest as unknown as (req: Srf.SrfRequest) => void })
+        .createUAC(this.uri, { localSdp: endpoint.local.sdp, headers: this.headers }, { cbRequest: onSent })
         .then(
           (dialog) => this.onAnswer(dialog, endpoint),
           (err: unknown) => this.onFailure(err, endpoint),

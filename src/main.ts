@@ -140,6 +140,8 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     metrics: metrics.registry,
     logger: log,
     employeeUris,
+    numberPolicy: svc.numberPolicy,
+    kick: svc.kick,
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -84,6 +84,10 @@ export interface InProgress {
   answeredAt?: number;
 }
 
+/** Where a request came from: a caller pressing 1 in the queue, or the REST API / console. */
+export type RequestSource = 'phone' | 'api';
+export const REQUEST_SOURCES: readonly RequestSource[] = ['phone', 'api'];
+
 export interface CallbackRequest {
   id: string;
   accountId: string;
@@ -91,11 +95,22 @@ export interface CallbackRequest {
   multichannelNumber: string;
   /** E.164, validated against the number policy before the request was created */
   callerNumber: string;
-  /** Call-ID of the inbound call that made the request */
+  /** Call-ID of the inbound call that made the request ('' for a request made through the API) */
   callId: string;
-  /** when the caller first joined the queue: the request's rank in line */
+  /**
+   * the request's rank in line: when the caller first joined the queue, or for a request made
+   * through the API its scheduled time (notBefore, else its creation)
+   */
   joinedAt: number;
   createdAt: number;
+  /** absent on records from before the source was kept: those came from the phone */
+  source?: RequestSource;
+  /** a note given with a request made through the API or the console */
+  note?: string;
+  /** the request made by "call back now" on this failed or expired one */
+  followedUpBy?: string;
+  /** the failed or expired request this one follows up */
+  followUpOf?: string;
   status: RequestStatus;
   /** earliest time the next attempt may start */
   dueAt: number;
@@ -122,9 +137,15 @@ export interface NewRequestInput {
   joinedAt: number;
   now: number;
   policy: CallbackPolicy;
+  source?: RequestSource;
+  note?: string;
+  /** earliest time the first attempt may start (a scheduled callback); the window starts then */
+  notBefore?: number;
+  followUpOf?: string;
 }
 
 export function newRequest(i: NewRequestInput): CallbackRequest {
+  const dueAt = Math.max(i.now, i.notBefore ?? i.now);
   return {
     id: i.id,
     accountId: i.accountId,
@@ -134,9 +155,12 @@ export function newRequest(i: NewRequestInput): CallbackRequest {
     callId: i.callId,
     joinedAt: i.joinedAt,
     createdAt: i.now,
+    source: i.source ?? 'phone',
+    ...(i.note !== undefined ? { note: i.note } : {}),
+    ...(i.followUpOf !== undefined ? { followUpOf: i.followUpOf } : {}),
     status: 'pending',
-    dueAt: i.now,
-    expiresAt: i.now + i.policy.windowS * 1000,
+    dueAt,
+    expiresAt: dueAt + i.policy.windowS * 1000,
     policy: i.policy,
     attempts: [],
     employeeRings: [],
@@ -324,6 +348,14 @@ export function expire(r: CallbackRequest, now: number): CallbackRequest {
 export function cancel(r: CallbackRequest, reason: string, now: number): CallbackRequest {
   assertStatus(r, ['pending'], 'cancel');
   return { ...r, status: 'cancelled', finishedAt: now, reason };
+}
+
+/** Statuses a person should follow up: the customer was never reached. */
+export const FOLLOW_UP_STATUSES: ReadonlySet<RequestStatus> = new Set(['failed', 'expired']);
+
+/** Whether the request is failed or expired and nobody has called back through "call back now" yet. */
+export function needsFollowUp(r: CallbackRequest): boolean {
+  return FOLLOW_UP_STATUSES.has(r.status) && r.followedUpBy === undefined;
 }
 
 /** "Call back now": due immediately with a fresh window. */

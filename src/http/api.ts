@@ -1,5 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { TransitionError, type CallbackRequest } from '../callback/request';
+import crypto from 'node:crypto';
+import { FOLLOW_UP_STATUSES, newRequest, TransitionError, type CallbackRequest } from '../callback/request';
+import { checkCallable, type CallableVerdict, type NumberPolicy } from '../domain/numbers';
 import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import type { Account, Department, Employee, MultichannelNumber } from '../domain/model';
 import { WavFormatError } from '../media/wav-format';
@@ -25,9 +27,17 @@ import {
   numberPatchBody,
   PROMPT_UPLOAD_TYPES,
   promptUploadParams,
+  CSV_MAX_ROWS,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENCY_TTL_MS,
+  idempotencyKey,
+  MAX_SCHEDULE_AHEAD_MS,
+  requestCreateBody,
+  requestCsvQuery,
   requestListQuery,
   statsQuery,
 } from './schemas';
+import { requestsCsv } from './csv';
 
 /**
  * The REST API (mounted at /api/v1 behind authentication). Every resource lives under
@@ -51,6 +61,10 @@ export interface ApiDeps {
   now: () => number;
   /** where employee phones may be rung (src/domain/employee-uri.ts): checked on every employee write */
   employeeUris: EmployeeUriRules;
+  /** which customer numbers may be called back (src/domain/numbers.ts): checked on every request made here */
+  numberPolicy?: NumberPolicy;
+  /** wakes the dispatcher for a department (a new request is dialled without waiting for its timer) */
+  kick?: (accountId: string, departmentId: string) => void;
 }
 
 function param(req: Request, name: string): string {
@@ -64,8 +78,32 @@ function operatorOnly(req: Request): void {
   if (principalOf(req).kind !== 'operator') throw new HttpError(403, 'only the operator may do this');
 }
 
+const NUMBER_REFUSALS: Record<Exclude<CallableVerdict, { callable: true }>['reason'], string> = {
+  anonymous: 'no number given',
+  malformed: 'must be an E.164 number (+74951234567) or 11 digits starting with 7 or 8',
+  'not-allowed': 'this number may not be called back (not allowed by the number policy)',
+  denied: 'this number may not be called back (denied by the number policy)',
+};
+
+/** The filters the list and the CSV export share. */
+function filterOf(q: { status?: CallbackRequest['status']; departmentId?: string; from?: number; to?: number; followUp?: boolean }): Omit<RequestFilter, 'limit'> {
+  const f: Omit<RequestFilter, 'limit'> = {};
+  if (q.status !== undefined) f.status = q.status;
+  if (q.departmentId !== undefined) f.departmentId = q.departmentId;
+  if (q.from !== undefined) f.from = q.from;
+  if (q.to !== undefined) f.to = q.to;
+  if (q.followUp !== undefined) f.followUp = q.followUp;
+  return f;
+}
+
 export function createApiRouter(deps: ApiDeps): Router {
   const { provisioning: store, requests, now, employeeUris } = deps;
+  /** without a number policy no request can be made here (nothing could be checked): 404 */
+  const numberPolicy = (): NumberPolicy => {
+    if (!deps.numberPolicy) throw new HttpError(404, 'callback requests cannot be made here (no number policy)');
+    return deps.numberPolicy;
+  };
+  const kick = (accountId: string, departmentId: string): void => deps.kick?.(accountId, departmentId);
 
   function promptLibrary(): PromptsPort {
     if (!deps.prompts) throw new HttpError(404, 'prompt files are not available here');
@@ -115,6 +153,13 @@ export function createApiRouter(deps: ApiDeps): Router {
       if (err instanceof ProvisioningError) throw new HttpError(status, err.message, err.field);
       throw err;
     }
+  }
+
+  /** The number a customer is shown for a department's request: its first multichannel number. */
+  async function shownNumber(accountId: string, departmentId: string): Promise<string> {
+    const n = (await store.listNumbers(accountId)).filter((x) => x.departmentId === departmentId).map((x) => x.number).sort()[0];
+    if (n === undefined) throw new HttpError(400, `departmentId: no multichannel number leads to department ${departmentId}, so there is no number to show the customer`, 'departmentId');
+    return n;
   }
 
   async function requestAction(fn: () => Promise<CallbackRequest>): Promise<CallbackRequest> {
@@ -378,11 +423,7 @@ export function createApiRouter(deps: ApiDeps): Router {
       const account = await scopedAccount(req);
       const q = validate(requestListQuery, req.query, 'query');
       if (q.from !== undefined && q.to !== undefined && q.to < q.from) throw new HttpError(400, 'to: must not be before from', 'to');
-      const f: RequestFilter = { limit: q.limit ?? 50 };
-      if (q.status !== undefined) f.status = q.status;
-      if (q.departmentId !== undefined) f.departmentId = q.departmentId;
-      if (q.from !== undefined) f.from = q.from;
-      if (q.to !== undefined) f.to = q.to;
+      const f: RequestFilter = { ...filterOf(q), limit: q.limit ?? 50 };
       if (q.cursor !== undefined) f.cursor = q.cursor;
       let page: { items: CallbackRequest[]; nextCursor?: string };
       try {
@@ -392,6 +433,76 @@ export function createApiRouter(deps: ApiDeps): Router {
         throw err;
       }
       res.json(page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor });
+    }),
+  );
+
+  r.post(
+    '/accounts/:accountId/requests',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const rawKey = req.get(IDEMPOTENCY_KEY_HEADER);
+      const key = rawKey === undefined ? undefined : validate(idempotencyKey, rawKey, 'query');
+      const body = validate(requestCreateBody, req.body);
+      const t = now();
+      if (body.notBefore !== undefined && body.notBefore > t + MAX_SCHEDULE_AHEAD_MS) throw new HttpError(400, 'notBefore: may be at most 30 days ahead', 'notBefore');
+      const verdict = checkCallable(body.number, numberPolicy());
+      if (!verdict.callable) throw new HttpError(400, `number: ${NUMBER_REFUSALS[verdict.reason]}`, 'number');
+      const d = await store.getDepartment(account.id, body.departmentId);
+      if (!d) throw new HttpError(400, `departmentId: the account has no department ${body.departmentId}`, 'departmentId');
+      if (!account.callbackEnabled) throw new HttpError(409, 'the Callback option of this account is off (callbackEnabled)', 'callbackEnabled');
+      const shown = await shownNumber(account.id, d.id);
+      const r = newRequest({
+        id: crypto.randomUUID(),
+        accountId: account.id,
+        departmentId: d.id,
+        multichannelNumber: shown,
+        callerNumber: verdict.number,
+        callId: '',
+        // the rank in line is the scheduled time: a later request scheduled earlier goes first
+        joinedAt: Math.max(t, body.notBefore ?? t),
+        now: t,
+        policy: d.callbackPolicy,
+        source: 'api',
+        ...(body.note !== undefined ? { note: body.note } : {}),
+        ...(body.notBefore !== undefined ? { notBefore: body.notBefore } : {}),
+      });
+      // what the key is bound to: the request as understood, so "+7…" and "8…" of one number agree
+      const fingerprint = JSON.stringify([d.id, verdict.number, body.notBefore ?? null, body.note ?? null]);
+      const result = await requests.createRequest(account.id, r, key === undefined ? {} : { idempotency: { key, fingerprint, requestId: r.id, ttlMs: IDEMPOTENCY_TTL_MS } });
+      if (result.outcome === 'key-reused') {
+        throw new HttpError(422, `${IDEMPOTENCY_KEY_HEADER}: this key was already used with a different body (for request ${result.requestId}); use a new key for a new request`, IDEMPOTENCY_KEY_HEADER);
+      }
+      if (result.outcome === 'not-finished') throw new HttpError(409, 'the request is not failed or expired', 'status');
+      const location = `/api/v1/accounts/${encodeURIComponent(account.id)}/requests/${encodeURIComponent(result.request.id)}`;
+      if (result.outcome === 'created') kick(account.id, d.id);
+      // 201: made now; 200: the request this key made before, or the one already pending for this number
+      res.status(result.outcome === 'created' ? 201 : 200).location(location).json(result.request);
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId/requests.csv',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const q = validate(requestCsvQuery, req.query, 'query');
+      if (q.from !== undefined && q.to !== undefined && q.to < q.from) throw new HttpError(400, 'to: must not be before from', 'to');
+      const items: CallbackRequest[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await requests.listRequests(account.id, { ...filterOf(q), limit: 500, ...(cursor !== undefined ? { cursor } : {}) });
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor !== undefined && items.length < CSV_MAX_ROWS);
+      const [departments, employees] = await Promise.all([store.listDepartments(account.id), store.listEmployees(account.id)]);
+      const csv = requestsCsv(items.slice(0, CSV_MAX_ROWS), {
+        department: (id) => departments.find((x) => x.id === id)?.name ?? id,
+        employee: (id) => employees.find((x) => x.id === id)?.name ?? id,
+      });
+      res
+        .status(200)
+        .type('text/csv; charset=utf-8')
+        .set('Content-Disposition', `attachment; filename="requests-${account.id}.csv"`)
+        .send(csv);
     }),
   );
 
@@ -420,7 +531,41 @@ export function createApiRouter(deps: ApiDeps): Router {
     wrap(async (req, res) => {
       const account = await scopedAccount(req);
       validate(emptyBody, req.body);
-      res.json(await requestAction(() => requests.callNow(account.id, param(req, 'requestId'), now())));
+      const id = param(req, 'requestId');
+      const current = await requests.getRequest(account.id, id);
+      if (!current) throw new HttpError(404, 'callback request not found');
+      if (!FOLLOW_UP_STATUSES.has(current.status)) {
+        res.json(await requestAction(() => requests.callNow(account.id, id, now())));
+        return;
+      }
+      // a failed or expired request stays as it ended (its attempts and statistics are history):
+      // calling back makes a new request, due now, that names it (followUpOf) and is named by it
+      const verdict = checkCallable(current.callerNumber, numberPolicy());
+      if (!verdict.callable) throw new HttpError(409, `the number may no longer be called back (${NUMBER_REFUSALS[verdict.reason]})`, 'callerNumber');
+      const d = await store.getDepartment(account.id, current.departmentId);
+      if (!d) throw new HttpError(409, `department ${current.departmentId} no longer exists`, 'departmentId');
+      const t = now();
+      const fresh = newRequest({
+        id: crypto.randomUUID(),
+        accountId: account.id,
+        departmentId: d.id,
+        multichannelNumber: current.multichannelNumber,
+        callerNumber: verdict.number,
+        callId: '',
+        joinedAt: t,
+        now: t,
+        policy: d.callbackPolicy,
+        source: 'api',
+        ...(current.note !== undefined ? { note: current.note } : {}),
+        followUpOf: current.id,
+      });
+      const result = await requests.createRequest(account.id, fresh, { followUpOf: current.id });
+      if (result.outcome === 'key-reused' || result.outcome === 'not-finished') throw new HttpError(409, 'the request changed meanwhile; reload it', 'status');
+      if (result.outcome === 'created') kick(account.id, d.id);
+      res
+        .status(result.outcome === 'created' ? 201 : 200)
+        .location(`/api/v1/accounts/${encodeURIComponent(account.id)}/requests/${encodeURIComponent(result.request.id)}`)
+        .json(result.request);
     }),
   );
 

@@ -1,3 +1,4 @@
+import type { NumberPolicy } from '../domain/numbers';
 import fs from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type Request } from 'express';
@@ -32,6 +33,10 @@ export interface HttpDeps {
   now?: () => number;
   /** where employee phones may be rung (src/config employeeUriRules) */
   employeeUris: EmployeeUriRules;
+  /** which customer numbers may be called back (requests made through the API) */
+  numberPolicy?: NumberPolicy;
+  /** wakes the dispatcher after a request is made through the API */
+  kick?: (accountId: string, departmentId: string) => void;
   /** limits on failed authentications per client IP (tests shorten them) */
   authLimits?: Partial<AuthLimits>;
 }
@@ -192,7 +197,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}) }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

@@ -24,6 +24,9 @@ import {
   numberCreateBody,
   numberPatchBody,
   promptUploadParams,
+  idempotencyKey,
+  requestCreateBody,
+  requestCsvQuery,
   requestListQuery,
   statsQuery,
 } from './schemas';
@@ -115,6 +118,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     CallbackRequest: reg.register('CallbackRequest', callbackRequestSchema),
     CallbackStats: reg.register('CallbackStats', callbackStatsSchema),
     Cancel: reg.register('Cancel', cancelBody),
+    RequestCreate: reg.register('RequestCreate', requestCreateBody),
     PromptFile: reg.register('PromptFile', promptFileSchema),
     Empty: reg.register('Empty', emptyBody.describe('no fields: send {} or no body at all')),
   };
@@ -135,6 +139,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       'Retry-After': { description: 'seconds until the next attempt is accepted', schema: { type: 'integer' } },
     }),
     InternalError: errorResponse('the service failed (logged); nothing is half-written'),
+    UnprocessableEntity: errorResponse('the Idempotency-Key was already used with a different body'),
   };
   for (const [name, r] of Object.entries(responses)) reg.registerComponent('responses', name, r);
 
@@ -297,6 +302,39 @@ export function buildOpenApiDocument(): OpenApiDocument {
     responses: { '200': ok('a page', requestPageSchema), '400': rref('BadRequest'), ...scoped },
   });
   route({
+    method: 'post',
+    path: '/accounts/{accountId}/requests',
+    operationId: 'createRequest',
+    tags: ['requests'],
+    summary: 'Request a callback (from a web page, a CRM or the console), optionally scheduled (notBefore)',
+    description:
+      'The number policy and the duplicate rule of digit 1 apply: a request of this number in this department that is not finished yet is answered (200) instead of making another. ' +
+      'With an Idempotency-Key the same key within 24 hours answers the request its first use made (200, on any instance); the same key with a different body is 422. ' +
+      'A scheduled request is not dialled before notBefore and ranks in line by it.',
+    request: { params: account, headers: z.object({ 'Idempotency-Key': idempotencyKey.optional() }), body: body(S.RequestCreate) },
+    responses: {
+      '200': ok('the request already made with this key, or the one already pending for this number', S.CallbackRequest),
+      '201': created(S.CallbackRequest),
+      ...withBody,
+      ...scoped,
+      '409': rref('Conflict'),
+      '422': rref('UnprocessableEntity'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/accounts/{accountId}/requests.csv',
+    operationId: 'exportRequests',
+    tags: ['requests'],
+    summary: 'Callback requests as CSV (UTF-8 with BOM), with the filters of the list, newest first, at most 10000 rows',
+    request: { params: account, query: requestCsvQuery },
+    responses: {
+      '200': { description: 'columns: id, created, department, caller number, status, attempts, last outcome, employee, note', content: { 'text/csv': { schema: z.string() } } },
+      '400': rref('BadRequest'),
+      ...scoped,
+    },
+  });
+  route({
     method: 'get',
     path: '/accounts/{accountId}/requests/{requestId}',
     operationId: 'getRequest',
@@ -319,9 +357,15 @@ export function buildOpenApiDocument(): OpenApiDocument {
     path: '/accounts/{accountId}/requests/{requestId}/call-now',
     operationId: 'callNow',
     tags: ['requests'],
-    summary: 'Call back now: make a pending request due immediately',
+    summary: 'Call back now: make a pending request due immediately; for a failed or expired one, make a new request due now (followUpOf)',
     request: { params: requestParams, body: body(S.Empty, false) },
-    responses: { '200': ok('the request', S.CallbackRequest), ...withBody, ...scoped, '409': rref('Conflict') },
+    responses: {
+      '200': ok('the pending request, or the request already following this one up', S.CallbackRequest),
+      '201': created(S.CallbackRequest),
+      ...withBody,
+      ...scoped,
+      '409': rref('Conflict'),
+    },
   });
 
   // ---- statistics ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type { CallbackRequest } from '../callback/request';
 import type { PromptFile } from '../media/prompt-library';
 import type { CallbackStats, RequestFilter } from '../store/requests';
+import type { CreateRequestResult, IdempotencyClaim } from '../store/queue-store';
 
 export type { PromptFile } from '../media/prompt-library';
 
@@ -16,6 +17,8 @@ export interface RequestsPort {
   /** throws TransitionError when the request is not pending, NotFoundError when it does not exist */
   cancelRequest(accountId: string, id: string, reason: string, now: number): Promise<CallbackRequest>;
   callNow(accountId: string, id: string, now: number): Promise<CallbackRequest>;
+  /** a request made through the API, under the duplicate rule of digit 1; idempotency and follow-ups in the same transaction */
+  createRequest(accountId: string, r: CallbackRequest, opts?: { idempotency?: IdempotencyClaim; followUpOf?: string }): Promise<CreateRequestResult>;
   stats(accountId: string, q: { from: number; to: number; departmentId?: string }): Promise<CallbackStats>;
 }
 

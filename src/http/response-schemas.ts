@@ -1,4 +1,4 @@
-import { EMPLOYEE_RINGS_KEPT, REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestStatus } from '../callback/request';
+import { EMPLOYEE_RINGS_KEPT, REQUEST_SOURCES, REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestSource, type RequestStatus } from '../callback/request';
 import { accountSchema, callbackPolicySchema, multichannelNumberSchema } from '../domain/model';
 import type { CallbackStats } from '../store/requests';
 import type { PromptFile } from '../media/prompt-library';
@@ -94,9 +94,13 @@ export const callbackRequestSchema = z.object({
   departmentId: id,
   multichannelNumber: e164,
   callerNumber: e164,
-  callId: z.string().describe('Call-ID of the inbound call that made the request'),
-  joinedAt: ms('when the caller joined the queue'),
+  callId: z.string().describe("Call-ID of the inbound call that made the request ('' for one made through the API)"),
+  joinedAt: ms('the rank in line: when the caller joined the queue, or the scheduled time (notBefore) of a request made through the API'),
   createdAt: ms(),
+  source: z.enum(REQUEST_SOURCES as unknown as [RequestSource, ...RequestSource[]]).describe("'phone': the caller pressed 1 in the queue; 'api': made through the API or the console (absent on old records: phone)").optional(),
+  note: z.string().describe('the note given with a request made through the API or the console').optional(),
+  followedUpBy: z.string().describe('id of the request "call back now" made for this failed or expired one').optional(),
+  followUpOf: z.string().describe('id of the failed or expired request this one follows up').optional(),
   status: z.enum(statuses),
   dueAt: ms('earliest time the next attempt may start'),
   expiresAt: ms('the next attempt must start before this, or the request expires'),

@@ -106,6 +106,12 @@ export const timeParam = z
 
 const statuses = REQUEST_STATUSES as unknown as [RequestStatus, ...RequestStatus[]];
 
+const followUpParam = z
+  .enum(['true', 'false'])
+  .transform((v) => v === 'true')
+  .describe('true: only requests that need a follow-up (failed or expired, and not yet called back with call-now)')
+  .optional();
+
 export const requestListQuery = z
   .object({
     status: z.enum(statuses).optional(),
@@ -119,8 +125,41 @@ export const requestListQuery = z
       .describe('page size, an integer from 1 to 200 (default 50)')
       .optional(),
     cursor: z.string().min(1).max(512).describe('nextCursor of the previous page').optional(),
+    followUp: followUpParam,
   })
   .strict();
+
+/** GET …/requests.csv: the list's filters, every matching request (at most CSV_MAX_ROWS), no paging. */
+export const CSV_MAX_ROWS = 10_000;
+export const requestCsvQuery = requestListQuery.omit({ limit: true, cursor: true }).strict();
+
+/** How far ahead a callback may be scheduled (notBefore). */
+export const MAX_SCHEDULE_AHEAD_MS = 30 * 86_400_000;
+
+/** POST …/requests: a callback requested through the API or the console. */
+export const requestCreateBody = z
+  .object({
+    departmentId: departmentIdField,
+    number: z
+      .string()
+      .min(1)
+      .max(32)
+      .describe('the customer number to call back: E.164 (+74951234567) or 11 digits starting with 7 or 8; it must pass the number policy (numberPolicy in the configuration)'),
+    notBefore: z
+      .union([z.number().int().min(0).max(1e15), timeParam])
+      .describe('earliest time of the first attempt (ms since the epoch, or an ISO 8601 date-time), at most 30 days ahead; the request ranks in line by this time. Default: now')
+      .optional(),
+    note: z.string().min(1).max(500).describe('shown with the request in the console and the CSV export').optional(),
+  })
+  .strict();
+
+/** The Idempotency-Key header of POST …/requests. */
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export const idempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 visible ASCII characters')
+  .describe('the same key within 24 hours returns the request the first use made (on any instance) instead of making another; the same key with a different body is refused with 422');
 
 export const MAX_STATS_RANGE_MS = 400 * 86_400_000;
 

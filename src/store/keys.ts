@@ -45,4 +45,6 @@ export const keys = {
   /** "<department>|<number>" → id of the pending request (no duplicates) */
   pendingByCaller: (a: string) => `${t(a)}:requests:pending`,
   events: (a: string) => `${t(a)}:events`,
+  /** Idempotency-Key of a request made through the API → {requestId, fingerprint}, kept 24 h */
+  idempotency: (a: string, key: string) => `${t(a)}:idem:${key}`,
 };

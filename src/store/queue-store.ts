@@ -264,6 +264,21 @@ export class AccountView {
     return r;
   }
 
+  /**
+   * The duplicate rule, the same for every way a request is made (digit 1, the API, "call back
+   * now"): the request of this number in this department that is not finished yet, if any.
+   */
+  async unfinishedFor(departmentId: string, number: string): Promise<CallbackRequest | undefined> {
+    const id = await this.pendingFor(departmentId, number);
+    const r = id ? await this.request(id) : undefined;
+    return r && !req.FINAL_STATUSES.has(r.status) ? r : undefined;
+  }
+
+  async idempotency(key: string): Promise<StoredIdempotency | undefined> {
+    const v = await this.r.get(keys.idempotency(this.accountId, key));
+    return v === null ? undefined : (JSON.parse(v) as StoredIdempotency);
+  }
+
   async pendingFor(departmentId: string, number: string): Promise<string | undefined> {
     await this.watchDepartment(departmentId);
     return (await this.r.hget(keys.pendingByCaller(this.accountId), pendingKey(departmentId, number))) ?? undefined;
@@ -349,6 +364,22 @@ export class AccountWrites {
     else this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
   }
 
+  /** A new request: stored, in line, counted (the one write of every way a request is made). */
+  newRequest(r: CallbackRequest): void {
+    this.putRequest(r, true);
+    syncCallbackEntry(this, r, undefined, 0);
+    this.event({ type: 'request', departmentId: r.departmentId, at: r.createdAt });
+  }
+
+  /** A finished request that "call back now" followed up: only the record changes. */
+  markFollowedUp(r: CallbackRequest, followedUpBy: string): void {
+    this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify({ ...r, followedUpBy }));
+  }
+
+  putIdempotency(key: string, v: StoredIdempotency, ttlMs: number): void {
+    this.m.set(keys.idempotency(this.accountId, key), JSON.stringify(v), 'PX', ttlMs);
+  }
+
   event(e: StoredEvent): void {
     this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
   }
@@ -397,6 +428,25 @@ export type RequestCallbackResult =
   | { outcome: 'duplicate'; request: CallbackRequest; releasedEmployees: string[] }
   /** the caller was already connected to an employee (or is gone): nothing stored */
   | { outcome: 'too-late' };
+
+/** What an Idempotency-Key of the API is stored with. */
+export interface StoredIdempotency {
+  requestId: string;
+  /** the request body the key was first used with, canonical: a different body is refused */
+  fingerprint: string;
+}
+
+export interface IdempotencyClaim extends StoredIdempotency {
+  key: string;
+  ttlMs: number;
+}
+
+export type CreateRequestResult =
+  | { outcome: 'created' | 'duplicate' | 'replayed'; request: CallbackRequest }
+  /** the Idempotency-Key was used before with another body */
+  | { outcome: 'key-reused'; requestId: string }
+  /** a follow-up of a request that is not failed or expired */
+  | { outcome: 'not-finished'; request: CallbackRequest };
 
 export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
 
@@ -715,24 +765,60 @@ export class QueueStore {
       if (!entry || entry.state === 'connected') return { result: { outcome: 'too-late' as const } };
       const states = await v.employeeStates(entry.employeeIds);
       const ringing = entry.employeeIds.filter((id) => states.get(id)?.entryId === entryId);
-      const existingId = await v.pendingFor(request.departmentId, request.callerNumber);
-      const existing = existingId ? await v.request(existingId) : undefined;
-      const now = request.createdAt;
+      const existing = await v.unfinishedFor(request.departmentId, request.callerNumber);
       // employees still ringing for the caller stay claimed until their legs are cancelled
       // (ringEnded frees them), so nobody rings a phone that is still ringing
       const common = (w: AccountWrites): void => {
         w.removeEntry(entry);
       };
-      if (existing && !req.FINAL_STATUSES.has(existing.status)) {
+      if (existing) {
         return { result: { outcome: 'duplicate' as const, request: existing, releasedEmployees: ringing }, write: common };
       }
       return {
         result: { outcome: 'created' as const, request, releasedEmployees: ringing },
         write: (w) => {
           common(w);
-          w.putRequest(request, true);
-          syncCallbackEntry(w, request, undefined, 0);
-          w.event({ type: 'request', departmentId: request.departmentId, at: now });
+          w.newRequest(request);
+        },
+      };
+    });
+  }
+
+  /**
+   * A request made without a call (the API, the console, "call back now" on a failed or expired
+   * one), under the same duplicate rule as digit 1. With an Idempotency-Key the key is stored in
+   * the same transaction as the request, so the same key on any instance finds it. `followUpOf`:
+   * the failed or expired request this one follows up (marked with the new request's id).
+   */
+  async createRequest(
+    accountId: string,
+    request: CallbackRequest,
+    opts: { idempotency?: IdempotencyClaim; followUpOf?: string } = {},
+  ): Promise<CreateRequestResult> {
+    return this.run<CreateRequestResult>(accountId, async (v) => {
+      const idem = opts.idempotency;
+      if (idem) {
+        const seen = await v.idempotency(idem.key);
+        const earlier = seen ? await v.request(seen.requestId) : undefined;
+        if (seen && earlier) {
+          if (seen.fingerprint !== idem.fingerprint) return { result: { outcome: 'key-reused' as const, requestId: seen.requestId } };
+          return { result: { outcome: 'replayed' as const, request: earlier } };
+        }
+      }
+      const original = opts.followUpOf === undefined ? undefined : await v.request(opts.followUpOf);
+      if (original && original.followedUpBy !== undefined) {
+        const done = await v.request(original.followedUpBy);
+        if (done) return { result: { outcome: 'duplicate' as const, request: done } };
+      }
+      if (original && !req.FOLLOW_UP_STATUSES.has(original.status)) return { result: { outcome: 'not-finished' as const, request: original } };
+      const existing = await v.unfinishedFor(request.departmentId, request.callerNumber);
+      const result = existing ?? request;
+      return {
+        result: { outcome: existing ? ('duplicate' as const) : ('created' as const), request: result },
+        write: (w) => {
+          if (!existing) w.newRequest(request);
+          if (original) w.markFollowedUp(original, result.id);
+          if (idem) w.putIdempotency(idem.key, { requestId: result.id, fingerprint: idem.fingerprint }, idem.ttlMs);
         },
       };
     }, { departments: [request.departmentId], ids: [`e:${entryId}`] });

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import * as req from '../callback/request';
 import type { CallbackRequest, RequestStatus } from '../callback/request';
 import { keys } from './keys';
-import { callbackEntryId, type QueueStore, type EventType } from './queue-store';
+import { callbackEntryId, type CreateRequestResult, type IdempotencyClaim, type QueueStore, type EventType } from './queue-store';
 
 /** how far writers' clocks may be off Redis's when reading events by time */
 const STATS_SKEW_MS = 3_600_000;
@@ -20,6 +20,8 @@ export interface RequestFilter {
   limit: number;
   /** opaque, from a previous page */
   cursor?: string;
+  /** only requests that need a follow-up (failed or expired, not yet called back) */
+  followUp?: boolean;
 }
 
 export interface Percentiles {
@@ -109,6 +111,7 @@ export class RequestStore {
         const r = req.fromStored(v);
         if (f.status && r.status !== f.status) continue;
         if (f.departmentId && r.departmentId !== f.departmentId) continue;
+        if (f.followUp && !req.needsFollowUp(r)) continue;
         items.push(r);
         if (items.length > limit) break;
       }
@@ -143,6 +146,11 @@ export class RequestStore {
 
   async callNow(accountId: string, id: string, now: number): Promise<CallbackRequest> {
     return this.change(accountId, id, (r) => req.callNow(r, now), now);
+  }
+
+  /** A request made through the API or the console, or a follow-up (see QueueStore.createRequest). */
+  async createRequest(accountId: string, r: CallbackRequest, opts: { idempotency?: IdempotencyClaim; followUpOf?: string } = {}): Promise<CreateRequestResult> {
+    return this.queue.createRequest(accountId, r, opts);
   }
 
   /** Whether a request is in a department's line right now (for diagnostics). */

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { newRequest, type CallbackRequest } from '../../../src/callback/request';
 import { employeeUriRules, loadConfig } from '../../../src/config';
 import type { EmployeeUriRules } from '../../../src/domain/employee-uri';
+import { compileNumberPolicy } from '../../../src/domain/numbers';
 import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../../src/domain/model';
 import { createHttpApp, type HttpDeps } from '../../../src/http/app';
 import { ProvisioningStore } from '../../../src/store/provisioning';
@@ -83,6 +84,7 @@ export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promis
     logger: pino({ level: 'trace' }, logs),
     authLimits: { maxFailures: 10_000, windowMs: 60_000 },
     employeeUris: testEmployeeUris(),
+    numberPolicy: compileNumberPolicy(loadConfig({ env: {} }).numberPolicy),
     ...over,
   });
   const server: Server = await new Promise((resolve) => {

@@ -781,7 +781,7 @@ export class QueueStore {
           w.newRequest(request);
         },
       };
-    });
+    }, { departments: [request.departmentId], ids: [`e:${entryId}`] });
   }
 
   /**
@@ -821,7 +821,7 @@ export class QueueStore {
           if (idem) w.putIdempotency(idem.key, { requestId: result.id, fingerprint: idem.fingerprint }, idem.ttlMs);
         },
       };
-    }, { departments: [request.departmentId], ids: [`e:${entryId}`] });
+    }, { departments: [request.departmentId], ids: opts.followUpOf === undefined ? [] : [`q:${opts.followUpOf}`] });
   }
 
   /** A caller left (hung up, or the call ended after talking): entry removed, employees freed. */

@@ -102,6 +102,13 @@ if [ -n "$QC_TSX_CACHE" ] && [ -d "$QC_TSX_CACHE" ]; then
   mkdir -p "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")"
   mount --bind "$QC_TSX_CACHE" "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")"
 fi
+# a clone under /tmp (CI's, say) would vanish behind the private /tmp: bind it back at the same path
+case "$QC_REPO" in
+  /tmp/*)
+    mkdir -p "$QC_DIR/tmp/\${QC_REPO#/tmp/}"
+    mount --bind "$QC_REPO" "$QC_DIR/tmp/\${QC_REPO#/tmp/}"
+    ;;
+esac
 mount --rbind "$QC_DIR/tmp" /tmp
 cd "$QC_REPO"
 set -m

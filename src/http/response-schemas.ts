@@ -122,15 +122,20 @@ export const requestPageSchema = z
 
 const percentilesSchema = z.object({ count, median: z.number().nullable(), p90: z.number().nullable() }).strict();
 
+/** The counts of a period and of each of its days. */
+const outcomeCounts = {
+  offersPlayed: count,
+  requestsMade: count,
+  completed: count,
+  failed: count,
+  expired: count,
+  cancelled: count,
+};
+
 const dayStatsSchema = z
   .object({
     day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).describe('UTC day'),
-    offersPlayed: count,
-    requestsMade: count,
-    completed: count,
-    failed: count,
-    expired: count,
-    cancelled: count,
+    ...outcomeCounts,
     abandonedCalls: count,
   })
   .strict();
@@ -139,12 +144,7 @@ export const callbackStatsSchema = z
   .object({
     from: ms(),
     to: ms(),
-    offersPlayed: count,
-    requestsMade: count,
-    completed: count,
-    failed: count,
-    expired: count,
-    cancelled: count,
+    ...outcomeCounts,
     abandonedCalls: count.describe('callers who hung up in the queue'),
     callsReceived: count,
     requestToFirstAttemptMs: percentilesSchema,

@@ -97,10 +97,12 @@ function namespaceProblem(): string | undefined {
  */
 const DRIVER = `set -u
 ip link set lo up
-# tsx's compile cache (under /tmp) is shared with the host, as a newcomer's second run has it
+# tsx's compile cache (under /tmp) is copied from the host, as a newcomer's second run has it.
+# A copy, not a bind: tsx keeps its IPC sockets (<pid>.pipe) in the same folder, and recipes running
+# side by side in their own PID namespaces have the same PIDs (listen EADDRINUSE /tmp/tsx-0/30.pipe)
 if [ -n "$QC_TSX_CACHE" ] && [ -d "$QC_TSX_CACHE" ]; then
   mkdir -p "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")"
-  mount --bind "$QC_TSX_CACHE" "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")"
+  tar -C "$QC_TSX_CACHE" --exclude='*.pipe' -cf - . 2>/dev/null | tar -C "$QC_DIR/tmp/$(basename "$QC_TSX_CACHE")" -xf - || true
 fi
 # a clone under /tmp (CI's, say) would vanish behind the private /tmp: bind it back at the same path
 case "$QC_REPO" in

@@ -3,7 +3,9 @@
  * (127.0.0.1 only) and reads what comes back, plus just enough of a UAC to place a call with a
  * hand-built INVITE, ACK its final response, send INFO / BYE in the dialog and play RFC 4733
  * events at the answered media. Incoming requests (the service's BYE, re-INVITEs) are answered
- * 200 automatically.
+ * 200 automatically. Every datagram that reaches the offered media port is recorded (`rtpReceived`), so a test can
+ * check what the caller HEARD: `findPrompt(analyseAudio(c.rtpReceived).frames, promptFrames(wav), 25)`
+ * (test/support/phone.ts).
  *
  *   const c = await RawSip.open('udp', stack.sipTarget);
  *   c.send('garbage\r\n\r\n');
@@ -14,6 +16,7 @@
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { buildRtp } from '../stack/media/rtp';
 import { buildTelephoneEvent, digitToEvent } from '../stack/media/rfc4733';
 import { freeEvenPortPair } from './ports';
@@ -233,6 +236,8 @@ export class RawSip {
   private readonly waiters = new Set<() => void>();
   private closed = false;
   rtpSocket: dgram.Socket | undefined;
+  /** what reached the media port, in arrival order (`at`: performance.now()) */
+  readonly rtpReceived: Array<{ at: number; data: Buffer }> = [];
   private mediaPort = 0;
 
   private constructor(
@@ -357,7 +362,7 @@ export class RawSip {
       s.bind({ address: HOST, port }, () => resolve());
     });
     s.on('error', () => undefined);
-    s.on('message', () => undefined);
+    s.on('message', (d) => this.rtpReceived.push({ at: performance.now(), data: Buffer.from(d) }));
     this.rtpSocket = s;
     this.mediaPort = port;
     return port;

@@ -15,6 +15,7 @@ import { keys } from '../../../src/store/keys';
 import { QueueStore, type StoredEvent } from '../../../src/store/queue-store';
 import { TxRunner } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
+import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 import { startRedis, type RedisServer } from '../../support/redis';
 
 /** Captures everything a pino logger writes. */
@@ -108,25 +109,11 @@ export const ALPHA_TOKEN = 'alpha-account-token-abcdefghij';
 export const BETA_TOKEN = 'beta-account-token-klmnopqrstuv';
 
 export function employee(accountId: string, id: string, extra: Partial<Employee> = {}): Employee {
-  return { id, accountId, name: `Employee ${id}`, sipUri: `sip:${id}@127.0.0.1:5071`, callerIdPresentation: true, loggedIn: true, ...extra };
+  return makeEmployee(id, { accountId, sipUri: `sip:${id}@127.0.0.1:5071`, ...extra });
 }
 
 export function department(accountId: string, id: string, employeeIds: string[], extra: Partial<Department> = {}): Department {
-  return {
-    id,
-    accountId,
-    name: `Department ${id}`,
-    notifyAboutCallback: true,
-    employeeIds,
-    ringStrategy: 'ring-all',
-    language: 'ru',
-    offerDelayS: 5,
-    offerIntervalS: 30,
-    holdMusic: 'common/hold-music.wav',
-    prompts: {},
-    callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
-    ...extra,
-  };
+  return makeDepartment({ id, accountId, name: `Department ${id}`, employeeIds, ...extra });
 }
 
 /** Two accounts: alpha (support + sales, employees 101/102) and beta (its own support + "beta-only"). */

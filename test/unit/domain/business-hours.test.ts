@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 import {
   businessHoursSchema,
   closingAfter,
@@ -170,12 +171,8 @@ describe('business hours (domain)', () => {
 describe('business hours gate the dialling of callbacks (decideDispatch, whyNotDialled)', () => {
   const SAT = t('2026-07-18T10:00:00Z');
   const MON = t('2026-07-20T06:00:00Z');
-  const department: Department = {
-    id: 'support', accountId: 'demo', name: 'Support', notifyAboutCallback: true, employeeIds: ['101'], ringStrategy: 'ring-all', language: 'ru',
-    offerDelayS: 5, offerIntervalS: 30, holdMusic: 'common/hold-music.wav', prompts: {}, callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
-    businessHours: hours('Europe/Moscow', { windowOutsideHours: 'carry-over' }),
-  };
-  const employees: Employee[] = [{ id: '101', accountId: 'demo', name: '101', sipUri: 'sip:101@127.0.0.1', callerIdPresentation: true, loggedIn: true }];
+  const department: Department = makeDepartment({ employeeIds: ['101'], businessHours: hours('Europe/Moscow', { windowOutsideHours: 'carry-over' }) });
+  const employees: Employee[] = [makeEmployee('101')];
   const callback: LineEntry = { id: 'cb:r1', kind: 'callback', departmentId: 'support', joinedAt: SAT - 86_400_000, state: 'waiting', owner: undefined, leaseUntil: 0, employeeIds: [], callerNumber: '+79161234567', dueAt: SAT - 86_400_000, expiresAt: MON + 480_000 };
   const snapshot = (now: number) => ({ now, instanceId: 'A', department, employees, states: new Map(), entries: [callback], rrCursor: 0, localEntries: new Set<string>() });
 

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { makeDepartment } from '../../support/model-fixtures';
 import {
   DEFAULT_CALLBACK_POLICY,
   E164,
@@ -6,28 +7,11 @@ import {
   departmentSchema,
   employeeSchema,
   multichannelNumberSchema,
-  type Department,
   type Employee,
 } from '../../../src/domain/model';
 import { withOverrides } from '../../../src/domain/overrides';
 
-function department(over: Partial<Department> = {}): Department {
-  return {
-    id: 'support',
-    accountId: 'demo',
-    name: 'Support',
-    notifyAboutCallback: true,
-    employeeIds: ['101', '102'],
-    ringStrategy: 'ring-all',
-    language: 'ru',
-    offerDelayS: 5,
-    offerIntervalS: 30,
-    holdMusic: 'common/hold-music.wav',
-    prompts: {},
-    callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
-    ...over,
-  };
-}
+const department = makeDepartment;
 
 function employee(over: Partial<Employee> = {}): Employee {
   return { id: '101', accountId: 'demo', name: 'Employee 101', sipUri: 'sip:101@127.0.0.1:5071', callerIdPresentation: true, loggedIn: true, ...over };

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { DEFAULT_CALLBACK_POLICY, type Department, type Employee, type RingStrategy } from '../../../src/domain/model';
+import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
+import { type Department, type Employee, type RingStrategy } from '../../../src/domain/model';
 import {
   decideDispatch,
   freshEmployeeState,
@@ -19,24 +20,11 @@ const ME = 'inst-A';
 const OTHER = 'inst-B';
 
 function dept(strategy: RingStrategy = 'ring-all', employeeIds = ['101', '102', '103']): Department {
-  return {
-    id: 'support',
-    accountId: 'demo',
-    name: 'Support',
-    notifyAboutCallback: true,
-    employeeIds,
-    ringStrategy: strategy,
-    language: 'ru',
-    offerDelayS: 5,
-    offerIntervalS: 30,
-    holdMusic: 'common/hold-music.wav',
-    prompts: {},
-    callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
-  };
+  return makeDepartment({ employeeIds, ringStrategy: strategy });
 }
 
 function emp(id: string, over: Partial<Employee> = {}): Employee {
-  return { id, accountId: 'demo', name: `Employee ${id}`, sipUri: `sip:${id}@127.0.0.1`, callerIdPresentation: true, loggedIn: true, ...over };
+  return makeEmployee(id, over);
 }
 
 function st(id: string, over: Partial<EmployeeState> = {}): EmployeeState {

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { DEFAULT_CALLBACK_POLICY, type Department, type Employee, type RingStrategy } from '../../../src/domain/model';
+import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
+import { type Department, type Employee, type RingStrategy } from '../../../src/domain/model';
 import {
   decideDispatch,
   freshEmployeeState,
@@ -23,24 +24,11 @@ const NOW = 1_700_000_000_000;
 const ME = 'inst-A';
 
 function dept(strategy: RingStrategy, employeeIds: string[]): Department {
-  return {
-    id: 'support',
-    accountId: 'demo',
-    name: 'Support',
-    notifyAboutCallback: true,
-    employeeIds,
-    ringStrategy: strategy,
-    language: 'ru',
-    offerDelayS: 5,
-    offerIntervalS: 30,
-    holdMusic: 'common/hold-music.wav',
-    prompts: {},
-    callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
-  };
+  return makeDepartment({ employeeIds, ringStrategy: strategy });
 }
 
 function emp(id: string, loggedIn: boolean): Employee {
-  return { id, accountId: 'demo', name: `Employee ${id}`, sipUri: `sip:${id}@127.0.0.1`, callerIdPresentation: true, loggedIn };
+  return makeEmployee(id, { loggedIn });
 }
 
 /** The probe the store would read for this line (the lease index is the department's part of the account's). */

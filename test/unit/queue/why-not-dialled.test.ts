@@ -1,26 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../../src/domain/model';
+import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
+import { type Department, type Employee } from '../../../src/domain/model';
 import { whyNotDialled } from '../../../src/queue/dispatcher';
 import { freshEmployeeState, type EmployeeState, type LineEntry } from '../../../src/queue/line';
 
 const NOW = 1_700_000_000_000;
 
-const department: Department = {
-  id: 'support',
-  accountId: 'demo',
-  name: 'Support',
-  notifyAboutCallback: true,
-  employeeIds: ['101', '102'],
-  ringStrategy: 'ring-all',
-  language: 'ru',
-  offerDelayS: 5,
-  offerIntervalS: 30,
-  holdMusic: 'common/hold-music.wav',
-  prompts: {},
-  callbackPolicy: { ...DEFAULT_CALLBACK_POLICY },
-};
+const department: Department = makeDepartment();
 
-const emp = (id: string, loggedIn = true): Employee => ({ id, accountId: 'demo', name: id, sipUri: `sip:${id}@127.0.0.1`, callerIdPresentation: true, loggedIn });
+const emp = (id: string, loggedIn = true): Employee => makeEmployee(id, { loggedIn });
 const states = (...s: EmployeeState[]): Map<string, EmployeeState> => new Map(s.map((x) => [x.id, x]));
 const callback = (over: Partial<LineEntry> = {}): LineEntry => ({
   id: 'cb:r1',

@@ -121,7 +121,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       held: () => [...sessions.values(), ...dialer.held()],
     },
     log,
-    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now },
+    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n) },
   );
 
   registerInbound(

@@ -115,6 +115,8 @@ export class Dispatcher {
       explainCheckMs?: number;
       /** an unchanged reason is said again after this long (default 60 s) */
       explainRepeatMs?: number;
+      /** callback requests this instance's dispatch expired (their window ended before an attempt could start) */
+      onExpired?: (count: number) => void;
     },
   ) {}
 
@@ -178,6 +180,8 @@ export class Dispatcher {
       if (r.abandoned || r.expired || r.interrupted) {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
       }
+      // the dispatch step that expired them ran once, here: counted once across instances
+      if (r.expired) this.opts.onExpired?.(r.expired);
       const c = r.claim;
       if (!c) {
         await this.explainWaiting(accountId, departmentId);

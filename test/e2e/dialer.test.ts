@@ -315,10 +315,12 @@ describe('callback dialer (e2e)', function () {
     it('expires a request when no attempt could start inside the window', async () => {
       await probe.setDepartment({ callbackPolicy: { ...POLICY, windowS: 2 } });
       const number = '+79161230006';
+      const expiredBefore = await metric(stack.services[0]!.baseUrl, 'qc_callback_requests_finished_total', { status: 'expired' });
       await press1(number);
       const r = await finalOf(number, 15_000);
       assert.equal(r.status, 'expired');
       assert.equal(r.attempts.length, 0);
+      assert.equal(await metric(stack.services[0]!.baseUrl, 'qc_callback_requests_finished_total', { status: 'expired' }), expiredBefore + 1, 'counted once as finished: expired');
     });
   });
 

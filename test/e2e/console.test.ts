@@ -245,7 +245,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
       assert.equal(await page.getByTestId('attempts-table').locator('tbody tr').count(), 2);
       assert.equal(await page.getByTestId('rings-table').locator('tbody tr').count(), 3);
       const stored = (await requests.getRequest('demo', failed[0]!))!;
-      const took = stored.attempts[0]!.employeeId;
+      const took = stored.attempts[0]!.employeeId!;
       assert.match((await page.getByTestId('request-taken-by').textContent()) ?? '', new RegExp(`\\(${took}\\)`));
       assert.equal(await page.getByTestId('request-shown-number').textContent(), shown(took));
       assert.equal(await page.getByTestId('request-attempt-count').textContent(), lang === 'ru' ? '2 из 2' : '2 of 2');

@@ -116,7 +116,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   dispatcher = new Dispatcher(
     queue,
     {
-      caller: (id) => sessions.get(id),
+      caller: (id) => sessions.get(id) ?? dialer.caller(id),
       startAttempt: (a, r, e) => dialer.start(a, r, e),
       held: () => [...sessions.values(), ...dialer.held()],
     },

@@ -1,7 +1,7 @@
 import type Srf from 'drachtio-srf';
 import * as callbackRequest from './request';
 import type { CallbackRequest } from './request';
-import type { Department, Employee } from '../domain/model';
+import { deliveryModeOf, type Department, type Employee } from '../domain/model';
 import { checkCallable } from '../domain/numbers';
 import { employeeBackoffFor, type EmployeeBackoff } from '../domain/sip-status';
 import { withOverrides } from '../domain/overrides';
@@ -9,15 +9,13 @@ import { Announcer } from '../media/announcer';
 import { destroyQuietly, type Endpoint } from '../media/gateway';
 import { hangUpDialog } from '../sip/srf-compat';
 import type { Logger } from '../observability/logger';
-import type { LocalAttempt } from '../queue/dispatcher';
+import type { LocalAttempt, LocalCaller } from '../queue/dispatcher';
 import type { Services } from '../services';
 import { callbackEntryId, type StoredEvent } from '../store/queue-store';
 import { employeeLeg, RingingLeg } from '../sip/leg';
+import { CustomerFirstDelivery } from './customer-first';
+import { SupersededError } from './superseded';
 
-/** Another instance took the request over after this one lost its lease. */
-class SupersededError extends Error {
-  override readonly name = 'SupersededError';
-}
 
 /** The number customers see: the multichannel number with АОН on, else the employee's own. */
 export function presentedNumber(employee: Employee, multichannelNumber: string): string {
@@ -44,6 +42,8 @@ export class CallbackAttempt implements LocalAttempt {
   private customer: { dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
   private employeeGone = false;
   private done = false;
+  /** set when the department delivers customer-first: that flow serves this claim */
+  private customerFirst: CustomerFirstDelivery | undefined;
   /** the claim this instance serves (the store drops outcomes of a claim that moved on) */
   private readonly claim: { instanceId: string; startedAt: number };
 
@@ -61,7 +61,13 @@ export class CallbackAttempt implements LocalAttempt {
   }
 
   heldEmployees(): string[] {
-    return [this.employee.id];
+    // customer-first: the claimed employee is only reserved while the customer rings
+    return this.customerFirst ? this.customerFirst.reservedEmployees(this.employee.id) : [this.employee.id];
+  }
+
+  /** customer-first: the waiting customer as a caller of the line (for the dispatcher and lease refresh) */
+  get heldCustomer(): LocalCaller | undefined {
+    return this.customerFirst?.heldCustomer;
   }
 
   private lease(): number {
@@ -127,6 +133,11 @@ export class CallbackAttempt implements LocalAttempt {
     const dept = await this.department();
     if (!dept) {
       await this.transition((r) => callbackRequest.releaseClaim(r, svc.now()));
+      return;
+    }
+    if (deliveryModeOf(dept) === 'customer-first') {
+      this.customerFirst = new CustomerFirstDelivery(svc, this.accountId, this.request, dept, number, this.claim, this.log);
+      await this.customerFirst.run();
       return;
     }
     const policy = this.request.policy;
@@ -308,8 +319,14 @@ export class Dialer {
     void a.run();
   }
 
-  held(): CallbackAttempt[] {
-    return [...this.attempts];
+  held(): Array<CallbackAttempt | LocalCaller> {
+    return [...this.attempts].flatMap((a) => (a.heldCustomer ? [a, a.heldCustomer] : [a]));
+  }
+
+  /** The waiting customer-first customer with this line entry, if this instance holds it. */
+  caller(entryId: string): LocalCaller | undefined {
+    for (const a of this.attempts) if (a.heldCustomer?.entryId === entryId) return a.heldCustomer;
+    return undefined;
   }
 
   get active(): number {

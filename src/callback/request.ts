@@ -1,4 +1,4 @@
-import type { CallbackPolicy } from '../domain/model';
+import type { CallbackPolicy, DeliveryMode } from '../domain/model';
 import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
 
 /**
@@ -19,6 +19,12 @@ import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
  *                         last attempt ──────────────────────────────────────────▶ failed
  *   pending ──window passed with no attempt started──▶ expired
  *   pending ──operator cancel / caller reached an employee──▶ cancelled
+ *
+ * Customer-first (the department's delivery mode): the claim reserves an employee while the
+ * customer is dialled (customerFirstDialled); once the customer answers (customerWaiting) the
+ * reservation ends and the customer waits at the head of the department's line; the employee
+ * rings for them are recorded (heldRingEnded), the first to answer is bridged (customerConnected).
+ * The customer hanging up while waiting ends the attempt 'customer-hangup' (it counts).
  */
 
 export type RequestStatus = 'pending' | 'dialing' | 'completed' | 'failed' | 'expired' | 'cancelled';
@@ -35,7 +41,9 @@ export type AttemptOutcome =
   /** the employee hung up while the customer rang: does not count */
   | 'employee-hangup'
   /** the dialling instance died; the attempt does not count */
-  | 'interrupted';
+  | 'interrupted'
+  /** customer-first: the customer answered and hung up while waiting for an employee; counts */
+  | 'customer-hangup';
 
 /** One customer attempt: an employee took the callback and the customer was dialled. */
 export interface Attempt {
@@ -43,10 +51,17 @@ export interface Attempt {
   /** when the customer's INVITE went out (ms) */
   startedAt: number;
   instanceId: string;
-  /** the employee who took the callback and talked (or was to talk) to the customer */
-  employeeId: string;
+  /**
+   * the employee who took the callback and talked (or was to talk) to the customer; absent on a
+   * customer-first attempt until an employee took the waiting customer
+   */
+  employeeId?: string;
   /** the number the customer was shown (P-Asserted-Identity); absent on records from before it was kept */
   shownNumber?: string;
+  /** how the attempt was delivered; absent = employee-first */
+  delivery?: DeliveryMode;
+  /** customer-first: when the customer was bridged to the employee (answeredAt is when the customer answered) */
+  connectedAt?: number;
   outcome?: AttemptOutcome;
   /** final SIP status of the customer leg */
   sipStatus?: number;
@@ -82,6 +97,12 @@ export interface InProgress {
   startedAt: number;
   /** when the employee answered the ring */
   answeredAt?: number;
+  /**
+   * customer-first: since when the customer, answered, waits in the department's line for an
+   * employee (employeeId is then the employee who was reserved while the customer rang, or the
+   * one who took the customer)
+   */
+  waitingSince?: number;
 }
 
 /** Where a request came from: a caller pressing 1 in the queue, or the REST API / console. */
@@ -304,6 +325,53 @@ export function attemptFailed(
   }
   const dueAt = now + r.policy.retryDelayS * 1000;
   return { ...next, status: 'pending', dueAt, expiresAt: dueAt + r.policy.windowS * 1000 };
+}
+
+/**
+ * Customer-first: the customer is dialled showing `shownNumber` while the claimed employee is only
+ * reserved (not rung): an attempt starts with no employee yet.
+ */
+export function customerFirstDialled(r: CallbackRequest, shownNumber: string, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'dial the customer of');
+  const c = claimOf(r);
+  const last = r.attempts[r.attempts.length - 1];
+  if (last !== undefined && last.outcome === undefined) throw new TransitionError(`callback request ${r.id}: attempt ${last.n} is still in progress`);
+  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, shownNumber, delivery: 'customer-first' };
+  return { ...r, attempts: [...r.attempts, attempt] };
+}
+
+function customerFirstAttempt(r: CallbackRequest, what: string): Attempt {
+  assertStatus(r, ['dialing'], what);
+  const a = currentAttempt(r);
+  if (a.delivery !== 'customer-first') throw new TransitionError(`callback request ${r.id}: attempt ${a.n} is not customer-first`);
+  return a;
+}
+
+/** Customer-first: the customer answered and now waits at the head of the line for an employee. */
+export function customerWaiting(r: CallbackRequest, sipStatus: number, now: number): CallbackRequest {
+  const a = customerFirstAttempt(r, 'hold the customer of');
+  if (a.answeredAt !== undefined) throw new TransitionError(`callback request ${r.id}: the customer of attempt ${a.n} already answered`);
+  return { ...r, inProgress: { ...claimOf(r), waitingSince: now }, attempts: updateLast(r, { answeredAt: now, sipStatus }) };
+}
+
+/**
+ * Customer-first: an employee ring for the waiting customer ended. It is recorded; the request
+ * stays with its customer (who goes on waiting unless the employee answered).
+ */
+export function heldRingEnded(r: CallbackRequest, ring: EmployeeRing): CallbackRequest {
+  const a = customerFirstAttempt(r, 'record an employee ring of');
+  if (a.answeredAt === undefined) throw new TransitionError(`callback request ${r.id}: the customer is not waiting`);
+  const c = claimOf(r);
+  const inProgress = ring.result === 'answered' ? { ...c, employeeId: ring.employeeId, answeredAt: ring.endedAt ?? ring.startedAt } : c;
+  return { ...r, inProgress, employeeRings: withRing(r, ring) };
+}
+
+/** Customer-first: the waiting customer was bridged to `employeeId`: the request is completed. */
+export function customerConnected(r: CallbackRequest, employeeId: string, now: number): CallbackRequest {
+  const a = customerFirstAttempt(r, 'connect the customer of');
+  if (a.answeredAt === undefined) throw new TransitionError(`callback request ${r.id}: the customer is not waiting`);
+  const { inProgress: _done, ...rest } = r;
+  return { ...rest, status: 'completed', finishedAt: now, attempts: updateLast(r, { outcome: 'answered', employeeId, connectedAt: now }) };
 }
 
 /**

@@ -11,7 +11,7 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 l
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +74950000000');
 const secondsField = z.number().positive().max(86400);
 
-export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening'] as const;
+export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'holdForEmployee'] as const;
 export type PromptName = (typeof PROMPT_NAMES)[number];
 
 const promptFile = z.string().min(1).max(500);
@@ -41,6 +41,15 @@ export const DEFAULT_CALLBACK_POLICY: CallbackPolicy = {
   employeeRingTimeoutS: 20,
   customerRingTimeoutS: 30,
 };
+
+/**
+ * How a callback is delivered: employee-first rings an employee and dials the customer once they
+ * took it; customer-first dials the customer and, once they answer, puts them at the head of the
+ * department's line for the next free employee.
+ */
+export const DELIVERY_MODES = ['employee-first', 'customer-first'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+export const DEFAULT_DELIVERY_MODE: DeliveryMode = 'employee-first';
 
 export const RING_STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'] as const;
 export type RingStrategy = (typeof RING_STRATEGIES)[number];
@@ -74,9 +83,18 @@ export const departmentSchema = z
     callbackPolicy: callbackPolicySchema,
     /** when callbacks are offered and dialled; absent = always */
     businessHours: businessHoursSchema.optional(),
+    /** how callbacks are delivered; absent = employee-first */
+    deliveryMode: z.enum(DELIVERY_MODES).optional(),
+    /** customer-first: the number the customer is shown; absent = the multichannel number the request came in on */
+    customerFirstShownNumber: e164.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;
+
+/** The department's delivery mode (records from before the setting are employee-first). */
+export function deliveryModeOf(d: Pick<Department, 'deliveryMode'>): DeliveryMode {
+  return d.deliveryMode ?? DEFAULT_DELIVERY_MODE;
+}
 
 export const employeeSchema = z
   .object({

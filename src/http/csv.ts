@@ -28,7 +28,7 @@ export function requestsCsv(items: readonly CallbackRequest[], names: { departme
       r.status,
       String(r.attempts.length),
       last?.outcome ?? '',
-      last ? noFormula(names.employee(last.employeeId)) : '',
+      last?.employeeId !== undefined ? noFormula(names.employee(last.employeeId)) : '',
       noFormula(r.note ?? ''),
     ];
     lines.push(row.map(csvField).join(','));

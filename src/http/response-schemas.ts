@@ -1,5 +1,5 @@
 import { EMPLOYEE_RINGS_KEPT, REQUEST_SOURCES, REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestSource, type RequestStatus } from '../callback/request';
-import { accountSchema, callbackPolicySchema, multichannelNumberSchema } from '../domain/model';
+import { accountSchema, callbackPolicySchema, DELIVERY_MODES, multichannelNumberSchema } from '../domain/model';
 import type { CallbackStats } from '../store/requests';
 import type { PromptFile } from '../media/prompt-library';
 import type { ErrorBody } from './errors';
@@ -43,6 +43,7 @@ export const ATTEMPT_OUTCOMES = [
   'no-answer',
   'employee-hangup',
   'interrupted',
+  'customer-hangup',
 ] as const satisfies readonly AttemptOutcome[];
 sameType<(typeof ATTEMPT_OUTCOMES)[number], AttemptOutcome>(true);
 
@@ -51,14 +52,16 @@ export const attemptSchema = z
     n: z.number().int().min(1),
     startedAt: ms('when the customer was dialled'),
     instanceId: z.string(),
-    employeeId: id.describe('the employee who took the callback'),
+    employeeId: id.describe('the employee who took the callback (absent on a customer-first attempt no employee took)').optional(),
     shownNumber: e164.describe('the number the customer was shown (absent on records from before it was kept)').optional(),
+    delivery: z.enum(DELIVERY_MODES).describe('how the attempt was delivered (absent: employee-first)').optional(),
+    connectedAt: ms('customer-first: when the waiting customer was bridged to the employee').optional(),
     outcome: z.enum(ATTEMPT_OUTCOMES).optional(),
     sipStatus: z.number().int().describe('final SIP status of the customer leg').optional(),
     answeredAt: ms().optional(),
     endedAt: ms().optional(),
   })
-  .describe('a customer attempt: an employee took the callback and the customer was dialled; only these count against policy.maxAttempts');
+  .describe('a customer attempt: the customer was dialled (employee-first: after an employee took the callback; customer-first: before, the customer then waits for an employee); only these count against policy.maxAttempts');
 type AttemptShape = z.infer<typeof attemptSchema>;
 sameType<AttemptShape, CallbackRequest['attempts'][number]>(true);
 
@@ -82,6 +85,7 @@ export const inProgressSchema = z
     instanceId: z.string(),
     startedAt: ms('when the employee was claimed'),
     answeredAt: ms('when the employee answered').optional(),
+    waitingSince: ms('customer-first: since when the answered customer waits in line for an employee').optional(),
   })
   .describe('the employee claimed while the request is dialing');
 sameType<z.infer<typeof inProgressSchema>, NonNullable<CallbackRequest['inProgress']>>(true);

@@ -57,6 +57,7 @@ export const departmentPatchBody = departmentSchema
     employeeIds: employeeIdsField,
     callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy'),
     businessHours: businessHoursSchema.nullable().describe('replaces the business hours; null removes them (always open)'),
+    customerFirstShownNumber: dep.customerFirstShownNumber.unwrap().nullable().describe('null removes it (the multichannel number is shown)'),
   })
   .partial()
   .strict();

@@ -30,6 +30,22 @@ export interface LineEntry {
   dueAt?: number;
   /** callback only: if no attempt has started by then, the request expires */
   expiresAt?: number;
+  /**
+   * a caller entry that is the answered customer of a customer-first callback waiting for an
+   * employee: the request it belongs to (its outcome is recorded there, not as an abandoned call)
+   */
+  requestId?: string;
+}
+
+/** ~317 years: every real joinedAt minus this ranks before every real one */
+const HEAD_OF_LINE_MS = 1e13;
+
+/**
+ * The rank of an answered customer-first customer waiting for an employee: ahead of every live
+ * caller and callback request of the line, and among such customers in the order they answered.
+ */
+export function headOfLineRank(answeredAt: number): number {
+  return answeredAt - HEAD_OF_LINE_MS;
 }
 
 export type EmployeeStatus = 'free' | 'ringing' | 'busy';

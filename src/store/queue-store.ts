@@ -616,7 +616,8 @@ export class QueueStore {
         const e = byId.get(id)!;
         writes.push((w) => {
           w.removeEntry(e);
-          if (e.state !== 'connected') w.event({ type: 'abandoned', departmentId, at: now });
+          // a customer-first customer's fate is its request's (interrupted with the dialling claim)
+          if (e.state !== 'connected' && e.requestId === undefined) w.event({ type: 'abandoned', departmentId, at: now });
         });
         for (const empId of e.employeeIds) {
           const s = newStates.get(empId);

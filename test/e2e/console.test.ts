@@ -247,7 +247,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
       assert.equal(await page.getByTestId('attempts-table').locator('tbody tr').count(), 2);
       assert.equal(await page.getByTestId('rings-table').locator('tbody tr').count(), 3);
       const stored = (await requests.getRequest('demo', failed[0]!))!;
-      const took = stored.attempts[0]!.employeeId;
+      const took = stored.attempts[0]!.employeeId!;
       assert.match((await page.getByTestId('request-taken-by').textContent()) ?? '', new RegExp(`\\(${took}\\)`));
       assert.equal(await page.getByTestId('request-shown-number').textContent(), shown(took));
       assert.equal(await page.getByTestId('request-attempt-count').textContent(), lang === 'ru' ? '2 из 2' : '2 of 2');
@@ -620,6 +620,30 @@ describe('web console (e2e: headless Chromium → service)', function () {
     await page.getByTestId('department-save').click();
     await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
     assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).notifyAboutCallback, true);
+  });
+
+  it('department form: the delivery mode is a select and customer-first saves with its shown number; back to employee-first, an empty number removes it', async () => {
+    await go('#/departments/support', /Support/);
+    const mode = page.getByTestId('department-delivery-mode');
+    assert.equal(await mode.inputValue(), 'employee-first');
+    assert.deepEqual(await mode.locator('option').allTextContents(), ['Сначала сотрудник', 'Сначала клиент']);
+    await page.getByLabel('Порядок обратного звонка').selectOption('customer-first');
+    await page.getByLabel('Номер, который видит клиент («сначала клиент»)').fill('+74950000999');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const saved = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
+    assert.equal(saved.deliveryMode, 'customer-first');
+    assert.equal(saved.customerFirstShownNumber, '+74950000999');
+    await go('#/departments/support', /Support/);
+    assert.equal(await mode.inputValue(), 'customer-first');
+    assert.equal(await page.getByTestId('department-shown-number').inputValue(), '+74950000999');
+    await mode.selectOption('employee-first');
+    await page.getByTestId('department-shown-number').fill('');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const back = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
+    assert.equal(back.deliveryMode, 'employee-first');
+    assert.equal(back.customerFirstShownNumber, undefined);
   });
 
   it('shows a validation error from the API next to the field', async () => {

@@ -11,7 +11,9 @@ const ACCOUNT_KEY = 'qc.account';
 const STATUSES = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
 const STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'];
 // the prompts a department may replace (src/domain/model.ts PROMPT_NAMES)
-const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening'];
+const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'holdForEmployee'];
+// how callbacks are delivered (src/domain/model.ts DELIVERY_MODES)
+const DELIVERY_MODES = ['employee-first', 'customer-first'];
 // src/domain/business-hours.ts WEEKDAYS
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
@@ -665,7 +667,11 @@ async function departmentPage(id) {
           holdMusic: String(f.get('holdMusic')),
           prompts: chosenPrompts(),
           callbackPolicy: Object.fromEntries(policyKeys.map((k) => [k, Number(f.get(`callbackPolicy.${k}`))])),
+          deliveryMode: String(f.get('deliveryMode')),
         };
+        const shownNumber = String(f.get('customerFirstShownNumber') ?? '').trim();
+        if (shownNumber) body.customerFirstShownNumber = shownNumber;
+        else if (!isNew) body.customerFirstShownNumber = null;
         const bh = hours.read(form);
         if (bh) body.businessHours = bh;
         else if (!isNew) body.businessHours = null;
@@ -733,6 +739,16 @@ async function departmentPage(id) {
           k === 'maxAttempts'
             ? field(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k], { step: '1', max: '10' }))
             : unitField(t(`departments.${k}`), numberInput(`callbackPolicy.${k}`, v.callbackPolicy[k]), t('unit.s')),
+        ),
+        field(
+          t('departments.deliveryMode'),
+          select('deliveryMode', DELIVERY_MODES.map((m) => [m, t(`delivery.${m}`)]), v.deliveryMode ?? 'employee-first', { 'data-testid': 'department-delivery-mode' }),
+          t('departments.deliveryModeHint'),
+        ),
+        field(
+          t('departments.shownNumber'),
+          h('input', { name: 'customerFirstShownNumber', type: 'tel', value: v.customerFirstShownNumber ?? '', pattern: '\\+[1-9][0-9]{6,14}', placeholder: '+74950000000', 'data-testid': 'department-shown-number' }),
+          t('departments.shownNumberHint'),
         ),
       ),
     ),
@@ -934,7 +950,11 @@ function requestDetail(r, deptName, empName) {
   const pending = r.status === 'pending';
   const taking = takingAttempt(r);
   const max = r.policy.maxAttempts;
-  const now = r.inProgress ? t(r.inProgress.answeredAt ? 'requests.talkingNow' : 'requests.ringingNow', { employee: empName(r.inProgress.employeeId) }) : null;
+  const now = !r.inProgress
+    ? null
+    : r.inProgress.waitingSince !== undefined && r.inProgress.answeredAt === undefined
+      ? t('requests.waitingNow')
+      : t(r.inProgress.answeredAt ? 'requests.talkingNow' : 'requests.ringingNow', { employee: empName(r.inProgress.employeeId) });
   return h(
     'section',
     { class: 'card detail', 'aria-labelledby': 'req-detail', 'data-testid': 'request-detail' },

@@ -161,7 +161,7 @@ export function parseCidr(s: string): [string, number, 'ipv4' | 'ipv6'] {
 }
 
 export interface CompiledTargetPolicy {
-  /** why the address may not be reached, or undefined when it may */
+  /** why the address may not be reached ("127.0.0.1, a loopback address"), or undefined when it may */
   refusal(address: string): string | undefined;
 }
 
@@ -183,7 +183,7 @@ export function compileTargetPolicy(p: TargetPolicy): CompiledTargetPolicy {
       if (p.allowPrivate || allowed.check(address, family(address))) return undefined;
       // an IPv4-mapped IPv6 address (::ffff:127.0.0.1) is checked as the IPv4 address it maps to
       const hit = ranges.find((r) => r.b.check(address, family(address)));
-      return hit ? `${address} is ${hit.what}` : undefined;
+      return hit ? `${address}, ${hit.what}` : undefined;
     },
   };
 }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Counter, Registry } from 'prom-client';
@@ -58,12 +61,17 @@ class Receiver {
   }
 }
 
-/** What the README tells a receiver to do (src/http/README.md, "Verifying a webhook"), written out by hand. */
-function receiverVerifies(secret: string, g: Received): boolean {
-  const ts = String(g.headers['x-webhook-timestamp']);
-  const expected = 'v1=' + crypto.createHmac('sha256', secret).update(`${ts}.${g.body}`).digest('hex');
-  const got = String(g.headers['x-webhook-signature']);
-  return got.length === expected.length && crypto.timingSafeEqual(Buffer.from(got), Buffer.from(expected)) && Math.abs(Date.now() / 1000 - Number(ts)) < 300;
+/**
+ * The receiver-side check documented in src/http/README.md ("Verifying a webhook"), taken from the
+ * README itself and run as it is written, so the example cannot drift from what the service sends.
+ */
+function readmeVerifier(): (secret: string, headers: http.IncomingHttpHeaders, rawBody: string) => boolean {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', '..', 'src', 'http', 'README.md'), 'utf8');
+  const m = /<!-- webhook-verify:[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, 'src/http/README.md has the marked js example');
+  const sandbox = { require: (id: string) => (id === 'node:crypto' ? crypto : assert.fail(`the example requires ${id}`)), Buffer, Date, module: { exports: {} as Record<string, unknown> } };
+  vm.runInNewContext(`${m[1]}\nmodule.exports.verifyWebhook = verifyWebhook;`, sandbox);
+  return sandbox.module.exports.verifyWebhook as (secret: string, headers: http.IncomingHttpHeaders, rawBody: string) => boolean;
 }
 
 describe('Webhooks (component: real Redis, a real HTTP receiver on loopback)', function () {
@@ -210,7 +218,11 @@ describe('Webhooks (component: real Redis, a real HTTP receiver on loopback)', f
       await eventually(async () => rx.at('/signed').length >= 2, 10_000, 'request.cancelled at the receiver');
       const [created, cancelled] = rx.at('/signed').map((g) => ({ g, body: JSON.parse(g.body) as { id: string; type: string; accountId: string; createdAt: string; data: { request: CallbackRequest } } }));
       for (const { g, body } of [created!, cancelled!]) {
-        assert.ok(receiverVerifies(w.secret, g), 'the signature verifies as the README says');
+        const verifyWebhook = readmeVerifier();
+        assert.equal(verifyWebhook(w.secret, g.headers, g.body), true, 'the README example verifies it');
+        assert.equal(verifyWebhook('another-secret-0123456789', g.headers, g.body), false, 'not with another secret');
+        assert.equal(verifyWebhook(w.secret, g.headers, g.body.replace('alpha', 'beta')), false, 'not a changed body');
+        assert.equal(verifyWebhook(w.secret, { ...g.headers, 'x-webhook-timestamp': String(Math.floor(Date.now() / 1000) - 3600) }, g.body), false, 'not an old timestamp');
         assert.ok(verifySignature(w.secret, String(g.headers['x-webhook-signature']), String(g.headers['x-webhook-timestamp']), g.body, Math.floor(Date.now() / 1000)));
         assert.equal(verifySignature('another-secret-0123456789', String(g.headers['x-webhook-signature']), String(g.headers['x-webhook-timestamp']), g.body, Math.floor(Date.now() / 1000)), false);
         assert.equal(g.headers['x-webhook-id'], body.id);

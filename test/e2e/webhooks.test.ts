@@ -4,12 +4,17 @@
  * instance, or by the same one restarted, with the same event id (at least once).
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
 import type { AddressInfo } from 'node:net';
 import { verifySignature } from '../../src/domain/webhooks';
 import { eventually, startStack, type ServiceProcess, type Stack } from '../support/stack';
 
 const TOKEN = 'demo-token';
+const CHROMIUM = '/usr/bin/chromium';
 
 interface Got {
   path: string;
@@ -165,5 +170,46 @@ describe('webhooks across instance crashes (e2e, service processes)', function (
     const metrics = await (await fetch(`${restarted.baseUrl}/metrics`)).text();
     assert.match(metrics, /qc_webhook_deliveries_total\{status="delivered"\} 2/);
     assert.match(metrics, /qc_webhook_attempts_total\{result="delivered"\} 2/);
+  });
+
+  it("the console's Tariff and options page lists the webhooks with their deliveries", async function () {
+    if (!fs.existsSync(CHROMIUM)) this.skip();
+    const hooks = (await api<{ items: Array<{ id: string; url: string }> }>(live(), 'GET', '/accounts/demo/webhooks')).body.items;
+    assert.equal(hooks.length, 1);
+    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qc-chromium-'));
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      locale: 'ru-RU',
+      timezoneId: 'UTC',
+    });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${live().baseUrl}/console/`);
+      await page.getByLabel('Токен доступа').fill(TOKEN);
+      await page.keyboard.press('Enter');
+      await page.getByRole('navigation', { name: 'Меню АТС' }).waitFor();
+      await page.getByTestId('nav-tariff').click();
+      const section = page.getByTestId('webhooks');
+      await section.getByRole('heading', { name: 'Вебхуки' }).waitFor();
+      const hook = section.getByTestId('webhook');
+      assert.equal(await hook.count(), 1);
+      assert.equal(await hook.getAttribute('data-webhook-id'), hooks[0]!.id);
+      assert.match((await hook.locator('h3').textContent()) ?? '', new RegExp(`/crash-in-backoff$`));
+      const rows = hook.getByTestId('webhook-delivery');
+      assert.equal(await rows.count(), 2);
+      for (let i = 0; i < 2; i++) {
+        assert.equal(await rows.nth(i).getAttribute('data-status'), 'delivered');
+        assert.match((await rows.nth(i).textContent()) ?? '', /Доставлено.*HTTP 200/);
+      }
+      assert.match((await rows.nth(0).textContent()) ?? '', /request\.cancelled/, 'newest first');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close().catch(() => undefined);
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -157,7 +157,7 @@ export class WebhookDeliverer {
     const recorded = await this.store.finish(c, attempt, outcome, ended, nextAt);
     const ctx = { account: c.accountId, webhook: c.webhook.id, delivery: c.delivery.id, event: c.delivery.eventId, type: c.delivery.eventType, attempt: n, status: r.status, error: r.error };
     if (!recorded) {
-      this.log.warn(ctx, 'webhook try took longer than its claim; another instance took the delivery over');
+      this.log.warn(ctx, 'webhook try not recorded: its claim had passed (another instance took the delivery over) or the webhook was removed');
       return;
     }
     if (outcome === 'delivered') {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import type { AddressInfo } from 'node:net';
 import { verifySignature } from '../../src/domain/webhooks';
-import { eventually, startStack, type ServiceProcess, type Stack } from '../support/stack';
+import { eventually, REPO_ROOT, startStack, type ServiceProcess, type Stack } from '../support/stack';
 
 const TOKEN = 'demo-token';
 const CHROMIUM = '/usr/bin/chromium';
@@ -207,6 +207,8 @@ describe('webhooks across instance crashes (e2e, service processes)', function (
       }
       assert.match((await rows.nth(0).textContent()) ?? '', /request\.cancelled/, 'newest first');
       assert.deepEqual(errors, []);
+      fs.mkdirSync(path.join(REPO_ROOT, 'artifacts', 'console'), { recursive: true });
+      await page.screenshot({ path: path.join(REPO_ROOT, 'artifacts', 'console', 'ru-tariff-webhooks.png'), fullPage: true });
     } finally {
       await context.close().catch(() => undefined);
       fs.rmSync(userDataDir, { recursive: true, force: true });

@@ -21,6 +21,10 @@ import { QueueStore } from './store/queue-store';
 import { RequestStore } from './store/requests';
 import { createRedis, TxRunner, waitReady } from './store/redis';
 import { seedFromFile } from './store/seed';
+import { WebhookStore } from './store/webhooks';
+import { compileTargetPolicy } from './domain/webhooks';
+import { WebhookDeliverer } from './webhooks/deliverer';
+import { webhookApi } from './webhooks/target';
 import { createHttpApp } from './http/app';
 import type { Services } from './services';
 
@@ -131,6 +135,17 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   );
   dispatcher.start();
 
+  const webhooks = new WebhookStore(redis);
+  const webhookTargets = compileTargetPolicy(config.webhooks);
+  const deliverer = new WebhookDeliverer(
+    webhooks,
+    webhookTargets,
+    log.child({ component: 'webhooks' }),
+    { attempts: metrics.webhookAttempts, deliveries: metrics.webhookDeliveries },
+    { instanceId: config.instanceId, ...config.webhooks },
+  );
+  deliverer.start();
+
   const app = createHttpApp({
     provisioning,
     requests,
@@ -142,6 +157,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     employeeUris,
     numberPolicy: svc.numberPolicy,
     kick: svc.kick,
+    webhooks: webhookApi(webhooks, webhookTargets),
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -164,6 +180,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       }
       for (const s of sessions.values()) await s.end('service shutting down');
       dispatcher?.stop();
+      await deliverer.stop();
       media.stop();
       srf.disconnect();
       await new Promise<void>((r) => server.close(() => r()));

@@ -59,6 +59,14 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'l
   ['PROVISIONING_SEED_WHEN_EMPTY', 'provisioning.seedWhenEmpty', 'boolean'],
   ['OPERATOR_TOKEN', 'admin.operatorToken', 'string'],
   ['SHUTDOWN_DRAIN_MS', 'shutdownDrainMs', 'number'],
+  ['WEBHOOKS_ALLOW_PRIVATE', 'webhooks.allowPrivate', 'boolean'],
+  ['WEBHOOKS_ALLOW_CIDRS', 'webhooks.allowCidrs', 'list'],
+  ['WEBHOOKS_MAX_ATTEMPTS', 'webhooks.maxAttempts', 'number'],
+  ['WEBHOOKS_BACKOFF_BASE_MS', 'webhooks.backoffBaseMs', 'number'],
+  ['WEBHOOKS_BACKOFF_MAX_MS', 'webhooks.backoffMaxMs', 'number'],
+  ['WEBHOOKS_TIMEOUT_MS', 'webhooks.timeoutMs', 'number'],
+  ['WEBHOOKS_POLL_INTERVAL_MS', 'webhooks.pollIntervalMs', 'number'],
+  ['WEBHOOKS_CONCURRENCY', 'webhooks.concurrency', 'number'],
 ];
 
 export const CONFIG_ENV_VARS: readonly string[] = ENV_KEYS.map(([name]) => name);

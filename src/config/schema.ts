@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseHostPattern, parseTarget } from '../domain/employee-uri';
+import { parseCidr } from '../domain/webhooks';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().positive();
@@ -139,6 +140,31 @@ export const configSchema = z
       })
       .strict(),
     shutdownDrainMs: z.number().int().min(0),
+    webhooks: z
+      .object({
+        /** allow webhook URLs on private, loopback and link-local addresses (a closed network); default false */
+        allowPrivate: z.boolean(),
+        /** addresses or CIDR blocks (IPv4 or IPv6) webhooks may reach although private, e.g. 10.1.2.0/24 */
+        allowCidrs: z.array(z.string().superRefine(parsedBy(parseCidr))),
+        /** tries per delivery, the first included; then the delivery is marked failed */
+        maxAttempts: z.number().int().min(1).max(100),
+        /** delay after the first failed try, ms; doubled after each further one */
+        backoffBaseMs: z.number().int().min(1),
+        /** the longest delay between two tries, ms */
+        backoffMaxMs: z.number().int().min(1),
+        /** one try (connect, send, the answer), ms */
+        timeoutMs: z.number().int().min(100).max(120_000),
+        /** how often each instance looks for due deliveries, ms */
+        pollIntervalMs: z.number().int().min(20),
+        /** tries in flight at once per instance */
+        concurrency: z.number().int().min(1).max(1000),
+      })
+      .strict()
+      .superRefine((w, ctx) => {
+        if (w.backoffMaxMs < w.backoffBaseMs) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['backoffMaxMs'], message: `must be at least webhooks.backoffBaseMs (${w.backoffBaseMs})` });
+        }
+      }),
   })
   .strict();
 

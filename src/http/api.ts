@@ -9,7 +9,8 @@ import { ProvisioningError, type ProvisioningStore } from '../store/provisioning
 import { NotFoundError } from '../store/requests';
 import { principalOf } from './auth';
 import { HttpError, validate } from './errors';
-import type { PromptsPort, RequestFilter, RequestsPort } from './ports';
+import type { PromptsPort, RequestFilter, RequestsPort, WebhooksPort } from './ports';
+import { registerWebhookRoutes } from './webhooks-api';
 import { methodNotAllowed } from './routes';
 import { wrap } from './wrap';
 import {
@@ -65,6 +66,8 @@ export interface ApiDeps {
   numberPolicy?: NumberPolicy;
   /** wakes the dispatcher for a department (a new request is dialled without waiting for its timer) */
   kick?: (accountId: string, departmentId: string) => void;
+  /** webhook subscriptions and delivery logs; without it the webhook endpoints answer 404 */
+  webhooks?: WebhooksPort;
 }
 
 function param(req: Request, name: string): string {
@@ -619,6 +622,9 @@ export function createApiRouter(deps: ApiDeps): Router {
       res.json(await requests.stats(account.id, q.departmentId === undefined ? { from, to } : { from, to, departmentId: q.departmentId }));
     }),
   );
+
+  // ---- webhooks ------------------------------------------------------------------------
+  registerWebhookRoutes(r, { ...(deps.webhooks ? { webhooks: deps.webhooks } : {}), scopedAccount, now });
 
   // a declared path with a method none of its routes serve: 405 + Allow (from the routes above)
   r.use(methodNotAllowed(r));

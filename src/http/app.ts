@@ -11,7 +11,7 @@ import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
 import { errorHandler, HttpError, sendError } from './errors';
 import { buildOpenApiDocument } from './openapi';
-import type { PromptsPort, RequestsPort } from './ports';
+import type { PromptsPort, RequestsPort, WebhooksPort } from './ports';
 import type { Health, Readiness } from './response-schemas';
 import { methodNotAllowed } from './routes';
 import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
@@ -37,6 +37,8 @@ export interface HttpDeps {
   numberPolicy?: NumberPolicy;
   /** wakes the dispatcher after a request is made through the API */
   kick?: (accountId: string, departmentId: string) => void;
+  /** webhook subscriptions and delivery logs (src/store/webhooks.ts with the target check) */
+  webhooks?: WebhooksPort;
   /** limits on failed authentications per client IP (tests shorten them) */
   authLimits?: Partial<AuthLimits>;
 }
@@ -197,7 +199,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}) }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}), ...(deps.webhooks ? { webhooks: deps.webhooks } : {}) }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

@@ -30,6 +30,15 @@ import {
   requestListQuery,
   statsQuery,
 } from './schemas';
+import {
+  deliveryListQuery,
+  deliveryPageSchema,
+  webhookAnswer,
+  webhookCreateBody,
+  webhookCreatedAnswer,
+  webhookParams,
+  webhookPatchBody,
+} from './webhook-schemas';
 import { z } from './zod-openapi';
 
 /**
@@ -120,6 +129,11 @@ export function buildOpenApiDocument(): OpenApiDocument {
     Cancel: reg.register('Cancel', cancelBody),
     RequestCreate: reg.register('RequestCreate', requestCreateBody),
     PromptFile: reg.register('PromptFile', promptFileSchema),
+    Webhook: reg.register('Webhook', webhookAnswer),
+    WebhookCreated: reg.register('WebhookCreated', webhookCreatedAnswer),
+    WebhookCreate: reg.register('WebhookCreate', webhookCreateBody),
+    WebhookPatch: reg.register('WebhookPatch', webhookPatchBody),
+    DeliveryPage: reg.register('DeliveryPage', deliveryPageSchema),
     Empty: reg.register('Empty', emptyBody.describe('no fields: send {} or no body at all')),
   };
 
@@ -140,6 +154,9 @@ export function buildOpenApiDocument(): OpenApiDocument {
     }),
     InternalError: errorResponse('the service failed (logged); nothing is half-written'),
     UnprocessableEntity: errorResponse('the Idempotency-Key was already used with a different body'),
+    WebhookTargetRefused: errorResponse(
+      'the webhook URL may not be used (field `url`): not http or https, credentials in it, or a loopback, private or link-local address, literal or resolved (allowed only by WEBHOOKS_ALLOW_PRIVATE or WEBHOOKS_ALLOW_CIDRS), or a name that does not resolve',
+    ),
   };
   for (const [name, r] of Object.entries(responses)) reg.registerComponent('responses', name, r);
 
@@ -409,6 +426,68 @@ export function buildOpenApiDocument(): OpenApiDocument {
     },
   });
 
+  // ---- webhooks ------------------------------------------------------------------------
+  const webhookItem = params(P.account).merge(webhookParams);
+  const WEBHOOKS_DESCRIPTION =
+    'Every event is POSTed as JSON `{ id, type, createdAt, accountId, data: { request, attempt? } }` with the headers X-Webhook-Id (the event id, the same on every redelivery), ' +
+    'X-Webhook-Event, X-Webhook-Timestamp (seconds) and X-Webhook-Signature `v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the secret>`. ' +
+    'A 2xx answer delivers it; otherwise it is tried again with exponential backoff (at least once, possibly more often: receivers should ignore an event id they have seen) until the retry limit, then marked failed.';
+  route({
+    method: 'get',
+    path: '/accounts/{accountId}/webhooks',
+    operationId: 'listWebhooks',
+    tags: ['webhooks'],
+    summary: "The account's webhook subscriptions (without their secrets)",
+    request: { params: account },
+    responses: { '200': ok('webhooks', listOf(S.Webhook)), ...scoped },
+  });
+  route({
+    method: 'post',
+    path: '/accounts/{accountId}/webhooks',
+    operationId: 'createWebhook',
+    tags: ['webhooks'],
+    summary: 'Subscribe a URL to events of callback requests and attempts',
+    description: WEBHOOKS_DESCRIPTION,
+    request: { params: account, body: body(S.WebhookCreate) },
+    responses: { '201': created(S.WebhookCreated), ...withBody, ...scoped, '409': rref('Conflict'), '422': rref('WebhookTargetRefused') },
+  });
+  route({
+    method: 'get',
+    path: '/accounts/{accountId}/webhooks/{webhookId}',
+    operationId: 'getWebhook',
+    tags: ['webhooks'],
+    summary: 'A webhook subscription (without its secret)',
+    request: { params: webhookItem },
+    responses: { '200': ok('the webhook', S.Webhook), ...scoped },
+  });
+  route({
+    method: 'patch',
+    path: '/accounts/{accountId}/webhooks/{webhookId}',
+    operationId: 'updateWebhook',
+    tags: ['webhooks'],
+    summary: 'Change the URL, the events, the secret (rotation) or switch the webhook off',
+    request: { params: webhookItem, body: body(S.WebhookPatch) },
+    responses: { '200': ok('the webhook', S.Webhook), ...withBody, ...scoped, '422': rref('WebhookTargetRefused') },
+  });
+  route({
+    method: 'delete',
+    path: '/accounts/{accountId}/webhooks/{webhookId}',
+    operationId: 'deleteWebhook',
+    tags: ['webhooks'],
+    summary: 'Remove a webhook with its delivery log and whatever it had still to deliver',
+    request: { params: webhookItem },
+    responses: { '204': noContent('removed'), ...scoped },
+  });
+  route({
+    method: 'get',
+    path: '/accounts/{accountId}/webhooks/{webhookId}/deliveries',
+    operationId: 'listWebhookDeliveries',
+    tags: ['webhooks'],
+    summary: 'The delivery log: each event sent (or to be sent) to the webhook with its tries, newest first',
+    request: { params: webhookItem, query: deliveryListQuery },
+    responses: { '200': ok('a page', S.DeliveryPage), '400': rref('BadRequest'), ...scoped },
+  });
+
   return new OpenApiGeneratorV31(reg.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'queue-callback API', version: '1.0.0', description: DESCRIPTION },
@@ -424,6 +503,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
       { name: 'requests', description: 'callback requests' },
       { name: 'stats', description: 'statistics' },
       { name: 'prompts', description: 'prompt files for hold music and prompt replacements' },
+      { name: 'webhooks', description: 'webhook subscriptions and their delivery logs' },
     ],
   });
 }

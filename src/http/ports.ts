@@ -2,6 +2,7 @@ import type { CallbackRequest } from '../callback/request';
 import type { PromptFile } from '../media/prompt-library';
 import type { CallbackStats, RequestFilter } from '../store/requests';
 import type { CreateRequestResult, IdempotencyClaim } from '../store/queue-store';
+import type { Delivery, DeliveryStatus, Webhook } from '../domain/webhooks';
 
 export type { PromptFile } from '../media/prompt-library';
 
@@ -29,4 +30,20 @@ export interface RequestsPort {
 export interface PromptsPort {
   list(accountId: string): Promise<PromptFile[]>;
   store(accountId: string, name: string, wav: Buffer): Promise<{ prompt: PromptFile; created: boolean }>;
+}
+
+/**
+ * Webhook subscriptions and their delivery logs (src/store/webhooks.ts WebhookStore, with the
+ * target check of src/webhooks/target.ts).
+ */
+export interface WebhooksPort {
+  list(accountId: string): Promise<Webhook[]>;
+  get(accountId: string, id: string): Promise<Webhook | undefined>;
+  /** false when the account has as many subscriptions as it may */
+  put(w: Webhook): Promise<boolean>;
+  delete(accountId: string, id: string): Promise<boolean>;
+  /** throws RangeError on a malformed cursor */
+  deliveries(accountId: string, webhookId: string, q: { limit: number; status?: DeliveryStatus; cursor?: string }): Promise<{ items: Delivery[]; nextCursor?: string }>;
+  /** why the URL may not be a webhook target (its addresses resolved), or undefined */
+  refusal(url: string): Promise<string | undefined>;
 }

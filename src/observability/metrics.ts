@@ -66,6 +66,18 @@ export class Metrics {
     buckets: [5, 15, 30, 60, 120, 300, 600, 1200, 1800],
     registers: [this.registry],
   });
+  readonly webhookAttempts = new Counter({
+    name: 'qc_webhook_attempts_total',
+    help: 'Webhook tries by result (delivered, http_error, timeout, network_error, refused)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookDeliveries = new Counter({
+    name: 'qc_webhook_deliveries_total',
+    help: 'Webhook deliveries finished: delivered, or failed after the last try',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
   readonly dependencyUp = new Gauge({
     name: 'qc_dependency_up',
     help: '1 when the dependency is connected',

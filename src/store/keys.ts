@@ -47,4 +47,15 @@ export const keys = {
   events: (a: string) => `${t(a)}:events`,
   /** Idempotency-Key of a request made through the API → {requestId, fingerprint}, kept 24 h */
   idempotency: (a: string, key: string) => `${t(a)}:idem:${key}`,
+  /** accounts that have (or had) webhook subscriptions: the deliverers walk their outboxes */
+  webhookAccounts: 'qc:webhooks:accounts',
+  /** webhook id → subscription (JSON) */
+  webhooks: (a: string) => `${t(a)}:webhooks`,
+  /** the outbox: delivery id → when its next try is due (or when a claimed try's lease ends), ms */
+  webhookDue: (a: string) => `${t(a)}:webhooks:due`,
+  /** prefix of the delivery hashes (`<prefix>d:<delivery>`) and delivery logs (`<prefix>log:<webhook>`) */
+  webhookPrefix: (a: string) => `${t(a)}:webhooks:`,
+  webhookDelivery: (a: string, delivery: string) => `${t(a)}:webhooks:d:${delivery}`,
+  /** a webhook's deliveries by creation time (the delivery log, the latest DELIVERY_LOG_KEPT) */
+  webhookLog: (a: string, webhook: string) => `${t(a)}:webhooks:log:${webhook}`,
 };

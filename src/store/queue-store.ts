@@ -12,8 +12,11 @@ import {
   type EmployeeState,
   type LineEntry,
 } from '../queue/line';
+import crypto from 'node:crypto';
+import { requestEvents } from '../callback/request-events';
 import { keys } from './keys';
 import type { TxRunner } from './redis';
+import { queueWebhookEvents, type OutboxEvent } from './webhooks';
 
 /**
  * The department queues, employee availability and callback requests of every account, shared
@@ -154,6 +157,8 @@ export class AccountView {
     readonly r: Redis,
     readonly accountId: string,
     private readonly watches?: Watches,
+    /** requests as read in this transaction: what their writes are compared with (webhook events) */
+    private readonly seen?: Map<string, CallbackRequest>,
   ) {}
 
   private async watchDepartment(id: string): Promise<boolean> {
@@ -261,6 +266,7 @@ export class AccountView {
     const r = req.fromStored(v);
     this.watches?.remember(`q:${id}`, r.departmentId);
     if (await this.watchDepartment(r.departmentId)) return this.request(id);
+    this.seen?.set(id, r);
     return r;
   }
 
@@ -298,11 +304,33 @@ export class AccountView {
 export class AccountWrites {
   private readonly departments = new Set<string>();
   private readonly employees = new Set<string>();
+  private readonly outbox: OutboxEvent[] = [];
 
   constructor(
     readonly m: ChainableCommander,
     readonly accountId: string,
+    /** requests as the transaction read them (AccountView): the webhook events of a write are the difference */
+    private readonly seen: Map<string, CallbackRequest> = new Map(),
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** The webhook events of the request writes, into the outbox in this same MULTI (src/store/webhooks.ts). */
+  flushWebhookEvents(): void {
+    queueWebhookEvents(this.m, this.accountId, this.outbox.splice(0), this.now());
+  }
+
+  private noteRequestEvents(r: CallbackRequest, isNew: boolean): void {
+    const prev = this.seen.get(r.id);
+    // a write of a request this transaction did not read (none does today) cannot say what changed
+    if (!isNew && !prev) return;
+    const at = this.now();
+    for (const e of requestEvents(isNew ? undefined : prev, r)) {
+      const id = `evt_${crypto.randomUUID().replace(/-/g, '')}`;
+      const data = e.attempt ? { request: r, attempt: e.attempt } : { request: r };
+      this.outbox.push({ id, type: e.type, body: JSON.stringify({ id, type: e.type, createdAt: new Date(at).toISOString(), accountId: this.accountId, data }) });
+    }
+    this.seen.set(r.id, r);
+  }
 
   bumpVersions(): void {
     for (const d of this.departments) this.m.incr(keys.departmentVersion(this.accountId, d));
@@ -356,6 +384,7 @@ export class AccountWrites {
   }
 
   putRequest(r: CallbackRequest, isNew = false): void {
+    this.noteRequestEvents(r, isNew);
     this.departments.add(r.departmentId);
     this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
     if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
@@ -480,14 +509,16 @@ export class QueueStore {
     }
     const watch = [keys.version(accountId), ...[...departments].map((d) => keys.departmentVersion(accountId, d))];
     return this.tx.run(watch, async (r) => {
-      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments)));
+      const seen = new Map<string, CallbackRequest>();
+      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments), seen));
       const write = plan.write;
       if (!write) return { result: plan.result };
       return {
         result: plan.result,
         write: (m) => {
-          const w = new AccountWrites(m, accountId);
+          const w = new AccountWrites(m, accountId, seen);
           write(w);
+          w.flushWebhookEvents();
           w.bumpVersions();
         },
       };

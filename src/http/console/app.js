@@ -1205,6 +1205,50 @@ async function tariffPage() {
         ),
       ),
     ),
+    await webhooksSection(),
+  );
+}
+
+// ---- webhooks (on the Tariff and options page) ------------------------------------------------
+
+/** The account's webhooks, each with its latest deliveries (read-only: they are managed through the API). */
+async function webhooksSection() {
+  const { items } = await api('GET', `${acc()}/webhooks`);
+  const logs = await Promise.all(items.map((w) => api('GET', `${acc()}/webhooks/${enc(w.id)}/deliveries?limit=20`)));
+  const lastTry = (d) => {
+    const a = d.attempts[d.attempts.length - 1];
+    if (!a) return '—';
+    return a.status !== undefined ? `HTTP ${a.status}` : (a.error ?? '—');
+  };
+  const hooks = items.map((w, i) =>
+    h(
+      'li',
+      { class: 'webhook', 'data-testid': 'webhook', 'data-webhook-id': w.id },
+      h('h3', { class: 'mono' }, w.url),
+      h('p', { class: 'hint' }, `${w.events.join(', ')} · `, onOff(w.enabled), w.description ? ` · ${w.description}` : ''),
+      table(
+        [t('webhooks.time'), t('webhooks.event'), t('webhooks.status'), t('webhooks.tries'), t('webhooks.last')],
+        logs[i].items.map((d) =>
+          h(
+            'tr',
+            { 'data-testid': 'webhook-delivery', 'data-status': d.status },
+            h('td', {}, fmtTime(d.createdAt)),
+            h('td', {}, h('span', { class: 'mono' }, d.eventType), h('div', { class: 'sub mono' }, d.eventId)),
+            h('td', {}, h('span', { class: `badge badge-${d.status === 'delivered' ? 'completed' : d.status}` }, t(`webhooks.status.${d.status}`))),
+            h('td', {}, String(d.attempts.length)),
+            h('td', {}, d.status === 'pending' && d.nextAttemptAt ? `${lastTry(d)} · ${t('webhooks.next')} ${fmtTime(d.nextAttemptAt)}` : lastTry(d)),
+          ),
+        ),
+        { 'aria-label': t('webhooks.deliveriesOf', { url: w.url }) },
+      ),
+    ),
+  );
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'sec-webhooks', 'data-testid': 'webhooks' },
+    h('h2', { id: 'sec-webhooks' }, t('webhooks.title')),
+    h('p', { class: 'hint' }, t('webhooks.hint')),
+    items.length === 0 ? h('p', { class: 'empty' }, t('webhooks.none')) : h('ul', { class: 'webhooks' }, hooks),
   );
 }
 

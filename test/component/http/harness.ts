@@ -15,6 +15,9 @@ import { keys } from '../../../src/store/keys';
 import { QueueStore, type StoredEvent } from '../../../src/store/queue-store';
 import { TxRunner } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
+import { WebhookStore } from '../../../src/store/webhooks';
+import { compileTargetPolicy, type TargetPolicy } from '../../../src/domain/webhooks';
+import { webhookApi, type Resolver } from '../../../src/webhooks/target';
 import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 import { startRedis, type RedisServer } from '../../support/redis';
 
@@ -34,6 +37,7 @@ export interface Backend {
   provisioning: ProvisioningStore;
   queue: QueueStore;
   requests: RequestStore;
+  webhooks: WebhookStore;
   close(): Promise<void>;
 }
 
@@ -53,6 +57,7 @@ export async function startBackend(): Promise<Backend> {
     provisioning,
     queue,
     requests,
+    webhooks: new WebhookStore(redis),
     async close() {
       redis.disconnect();
       await tx.close();
@@ -73,6 +78,14 @@ export function testEmployeeUris(env: Record<string, string> = {}): EmployeeUriR
   return employeeUriRules(loadConfig({ env }));
 }
 
+/** webhooks may reach the test's own receivers on 127.0.0.1 (and nothing else private) */
+export const TEST_WEBHOOK_TARGETS: TargetPolicy = { allowPrivate: false, allowCidrs: ['127.0.0.1/32'] };
+
+/** The HTTP API's webhook port over the backend's store, with a target policy (and a resolver, for names tests invent). */
+export function testWebhooks(b: Pick<Backend, 'webhooks'>, policy: TargetPolicy = TEST_WEBHOOK_TARGETS, resolver?: Resolver): NonNullable<HttpDeps['webhooks']> {
+  return webhookApi(b.webhooks, compileTargetPolicy(policy), resolver);
+}
+
 export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promise<RunningApp> {
   const logs = new LogCapture();
   const metrics = new Registry();
@@ -86,6 +99,7 @@ export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promis
     authLimits: { maxFailures: 10_000, windowMs: 60_000 },
     employeeUris: testEmployeeUris(),
     numberPolicy: compileNumberPolicy(loadConfig({ env: {} }).numberPolicy),
+    webhooks: testWebhooks(b),
     ...over,
   });
   const server: Server = await new Promise((resolve) => {

@@ -8,6 +8,7 @@ import * as model from '../../../src/domain/model';
 import { API_PREFIX, createHttpApp } from '../../../src/http/app';
 import * as answers from '../../../src/http/response-schemas';
 import * as bodies from '../../../src/http/schemas';
+import * as webhookSchemas from '../../../src/http/webhook-schemas';
 import { allRefs, isObject, SchemaChecker, type Json, type JsonObject } from '../../support/json-schema';
 import { ALPHA_TOKEN, BETA_TOKEN, makeRequest, OPERATOR_TOKEN, seedTwoAccounts, startApp, startBackend, testEmployeeUris, type Backend, type Reply, type RunningApp } from './harness';
 
@@ -101,6 +102,7 @@ const EMPS = 'POST /accounts/{accountId}/employees';
 const NUMS = 'POST /accounts/{accountId}/numbers';
 const REQS = 'GET /accounts/{accountId}/requests';
 const STATS = 'GET /accounts/{accountId}/stats';
+const HOOKS = 'POST /accounts/{accountId}/webhooks';
 const dept = (id: string, extra: JsonObject = {}): JsonObject => ({ id, name: `Dept ${id}`, ...extra });
 
 const SAMPLES: Sample[] = [
@@ -212,6 +214,18 @@ const SAMPLES: Sample[] = [
     body: { reason: '' },
     expect: 'refused',
   },
+  // webhooks
+  { what: 'a webhook', op: HOOKS, params: A, body: { url: 'http://127.0.0.1:9/hook', events: ['request.created'] }, expect: 'accepted' },
+  { what: 'a webhook with its own secret', op: HOOKS, params: A, body: { url: 'http://127.0.0.1:9/h2', events: ['attempt.ended', 'request.failed'], secret: 'a-secret-of-twenty-chars' }, expect: 'accepted' },
+  { what: 'a webhook without events', op: HOOKS, params: A, body: { url: 'http://127.0.0.1:9/hook', events: [] }, expect: 'refused' },
+  { what: 'a webhook with an unknown event', op: HOOKS, params: A, body: { url: 'http://127.0.0.1:9/hook', events: ['request.updated'] }, expect: 'refused' },
+  { what: 'a webhook URL that is not a URL', op: HOOKS, params: A, body: { url: 'receiver', events: ['request.created'] }, expect: 'refused' },
+  { what: 'a webhook secret too short', op: HOOKS, params: A, body: { url: 'http://127.0.0.1:9/hook', events: ['request.created'], secret: 'short' }, expect: 'refused' },
+  { what: 'a webhook with an unknown field', op: HOOKS, params: A, body: { url: 'http://127.0.0.1:9/hook', events: ['request.created'], retries: 3 }, expect: 'refused' },
+  { what: 'deliveries with limit 0', op: 'GET /accounts/{accountId}/webhooks/{webhookId}/deliveries', params: { ...A, webhookId: 'HOOK1' }, query: { limit: '0' }, expect: 'refused' },
+  { what: 'deliveries of an unknown status', op: 'GET /accounts/{accountId}/webhooks/{webhookId}/deliveries', params: { ...A, webhookId: 'HOOK1' }, query: { status: 'sent' }, expect: 'refused' },
+  { what: 'deliveries that failed', op: 'GET /accounts/{accountId}/webhooks/{webhookId}/deliveries', params: { ...A, webhookId: 'HOOK1' }, query: { status: 'failed', limit: '5' }, expect: 'accepted' },
+  { what: 'switching a webhook off', op: 'PATCH /accounts/{accountId}/webhooks/{webhookId}', params: { ...A, webhookId: 'HOOK1' }, body: { enabled: false, description: null }, expect: 'accepted' },
   {
     what: 'call-now with a field',
     op: 'POST /accounts/{accountId}/requests/{requestId}/call-now',
@@ -252,6 +266,11 @@ const READS: Array<{ op: string; params: Record<string, string>; query?: Record<
   { op: 'POST /accounts/{accountId}/requests/{requestId}/call-now', params: { ...A, requestId: 'REQ2' } },
   { op: 'POST /accounts/{accountId}/requests/{requestId}/cancel', params: { ...A, requestId: 'REQ2' } },
   { op: 'POST /accounts/{accountId}/requests/{requestId}/cancel', params: { ...A, requestId: 'REQ2' } },
+  { op: 'GET /accounts/{accountId}/webhooks', params: A },
+  { op: 'GET /accounts/{accountId}/webhooks/{webhookId}', params: { ...A, webhookId: 'HOOK1' } },
+  { op: 'GET /accounts/{accountId}/webhooks/{webhookId}', params: { ...A, webhookId: 'wh_nosuch' } },
+  { op: 'GET /accounts/{accountId}/webhooks/{webhookId}/deliveries', params: { ...A, webhookId: 'HOOK1' } },
+  { op: 'DELETE /accounts/{accountId}/webhooks/{webhookId}', params: { ...A, webhookId: 'HOOK2' } },
   { op: 'DELETE /accounts/{accountId}/departments/{departmentId}', params: { ...A, departmentId: 'support' } },
   { op: 'POST /accounts', params: {}, token: ALPHA_TOKEN },
   { op: 'GET /accounts/{accountId}/departments', params: { accountId: 'beta' }, token: BETA_TOKEN },
@@ -310,6 +329,10 @@ describe('OpenAPI document (generated, as strict as the code)', function () {
     b = await startBackend();
     await seedTwoAccounts(b.provisioning);
     const t0 = Date.UTC(2026, 10, 20, 9, 0, 0);
+    for (const [name, id] of [['HOOK1', 'wh_openapi1'], ['HOOK2', 'wh_openapi2']] as const) {
+      await b.webhooks.put({ id, accountId: 'alpha', url: 'http://127.0.0.1:9/hook', events: ['request.created', 'attempt.ended'], secret: 'openapi-test-secret-0123', enabled: true, createdAt: t0 });
+      requestIds[name] = id;
+    }
     const r1 = await makeRequest(b, 'alpha', 'support', '+79160000001', t0);
     // a refused employee ring, then an attempt: both lists, and the claim fields, in the answers checked below
     await b.queue.transition('alpha', r1.id, (r) => employeeRingFailed(startRing(r, '102', 'test', t0 + 500), 'unavailable', 488, t0 + 800), { now: t0 + 800 });
@@ -556,7 +579,7 @@ describe('OpenAPI document (generated, as strict as the code)', function () {
 
   it('no zod rule of a body, query, model or answer is invisible to the generator', () => {
     const out: string[] = [];
-    for (const [name, v] of [...Object.entries(model), ...Object.entries(bodies), ...Object.entries(answers)]) {
+    for (const [name, v] of [...Object.entries(model), ...Object.entries(bodies), ...Object.entries(answers), ...Object.entries(webhookSchemas)]) {
       if (v instanceof ZodType) invisibleRules(v, name, out);
     }
     assert.deepEqual(out, []);

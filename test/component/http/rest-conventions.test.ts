@@ -33,7 +33,7 @@ function declaredPaths(router: Router): Map<string, Set<string>> {
 }
 
 /** A concrete URL path for a route template (any value fits: 405 is decided by the path alone). */
-const SAMPLE: Record<string, string> = { accountId: 'alpha', number: encodeURIComponent('+74950000000'), departmentId: 'support', employeeId: '101', requestId: 'req-x', name: 'greeting' };
+const SAMPLE: Record<string, string> = { accountId: 'alpha', number: encodeURIComponent('+74950000000'), departmentId: 'support', employeeId: '101', requestId: 'req-x', name: 'greeting', webhookId: 'wh_x' };
 const concrete = (template: string): string =>
   template.replace(/:([A-Za-z]+)/g, (_m, name: string) => {
     const v = SAMPLE[name];

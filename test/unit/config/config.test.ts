@@ -195,6 +195,14 @@ describe('config: loadConfig', () => {
       ['PROVISIONING_SEED_WHEN_EMPTY', 'off', (c) => c.provisioning.seedWhenEmpty, false],
       ['OPERATOR_TOKEN', 'operator-token-1', (c) => c.admin.operatorToken, 'operator-token-1'],
       ['SHUTDOWN_DRAIN_MS', '0', (c) => c.shutdownDrainMs, 0],
+      ['WEBHOOKS_ALLOW_PRIVATE', 'true', (c) => c.webhooks.allowPrivate, true],
+      ['WEBHOOKS_ALLOW_CIDRS', '127.0.0.1/32, 10.1.2.0/24,fd00::/8', (c) => c.webhooks.allowCidrs, ['127.0.0.1/32', '10.1.2.0/24', 'fd00::/8']],
+      ['WEBHOOKS_MAX_ATTEMPTS', '3', (c) => c.webhooks.maxAttempts, 3],
+      ['WEBHOOKS_BACKOFF_BASE_MS', '200', (c) => c.webhooks.backoffBaseMs, 200],
+      ['WEBHOOKS_BACKOFF_MAX_MS', '7200000', (c) => c.webhooks.backoffMaxMs, 7200000],
+      ['WEBHOOKS_TIMEOUT_MS', '2000', (c) => c.webhooks.timeoutMs, 2000],
+      ['WEBHOOKS_POLL_INTERVAL_MS', '100', (c) => c.webhooks.pollIntervalMs, 100],
+      ['WEBHOOKS_CONCURRENCY', '4', (c) => c.webhooks.concurrency, 4],
     ];
 
     it('has a case here for every environment variable the loader knows', () => {
@@ -264,6 +272,13 @@ describe('config: loadConfig', () => {
       ['PROVISIONING_SEED_WHEN_EMPTY', 'maybe', 'provisioning.seedWhenEmpty'],
       // list elements: the path is below the key the variable sets
       ['TRUSTED_SOURCES', '127.0.0.1,example.com', 'trunks.trustedSources'],
+      ['WEBHOOKS_ALLOW_CIDRS', '127.0.0.1/33', 'webhooks.allowCidrs'],
+      ['WEBHOOKS_ALLOW_CIDRS', '10.0.0.0/8,intranet.example', 'webhooks.allowCidrs'],
+      ['WEBHOOKS_ALLOW_PRIVATE', 'sometimes', 'webhooks.allowPrivate'],
+      ['WEBHOOKS_MAX_ATTEMPTS', '0', 'webhooks.maxAttempts'],
+      // the longest delay shorter than the first one (10 s by default)
+      ['WEBHOOKS_BACKOFF_MAX_MS', '500', 'webhooks.backoffMaxMs'],
+      ['WEBHOOKS_TIMEOUT_MS', '50', 'webhooks.timeoutMs'],
     ];
     for (const [name, raw, key] of bad) {
       if (raw === '') continue; // an empty variable is ignored (tested above)

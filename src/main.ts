@@ -142,6 +142,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     employeeUris,
     numberPolicy: svc.numberPolicy,
     kick: svc.kick,
+    queueStatus: queue,
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -17,6 +17,7 @@ import { methodNotAllowed } from './routes';
 import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
 import { wrap } from './wrap';
+import type { QueueStatusPort } from './department-status';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
@@ -37,6 +38,8 @@ export interface HttpDeps {
   numberPolicy?: NumberPolicy;
   /** wakes the dispatcher after a request is made through the API */
   kick?: (accountId: string, departmentId: string) => void;
+  /** the line's counts for the department status endpoint (src/store/queue-store.ts QueueStore) */
+  queueStatus?: QueueStatusPort;
   /** limits on failed authentications per client IP (tests shorten them) */
   authLimits?: Partial<AuthLimits>;
 }
@@ -197,7 +200,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}) }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}), ...(deps.queueStatus ? { queueStatus: deps.queueStatus } : {}) }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

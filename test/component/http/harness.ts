@@ -85,6 +85,7 @@ export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promis
     authLimits: { maxFailures: 10_000, windowMs: 60_000 },
     employeeUris: testEmployeeUris(),
     numberPolicy: compileNumberPolicy(loadConfig({ env: {} }).numberPolicy),
+    queueStatus: b.queue,
     ...over,
   });
   const server: Server = await new Promise((resolve) => {

@@ -2,7 +2,7 @@ import type Redis from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
-import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
+import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as req from '../callback/request';
 import type { CallbackRequest } from '../callback/request';
 import {
@@ -1031,6 +1031,18 @@ export class QueueStore {
       handleTime,
       estimate: { position, employeesLoggedIn: loggedIn.length, employeesFree: free, averageHandleTimeS: handleTime.seconds, longestWaitS },
     };
+  }
+
+  /** The estimated wait of a caller joining each department now (the qc_estimated_wait_seconds series). */
+  async estimatedWaits(now: number): Promise<Array<{ account: string; department: string; seconds: number }>> {
+    const out: Array<{ account: string; department: string; seconds: number }> = [];
+    for (const { accountId, departments } of await this.accountsWithDepartments()) {
+      const facts = await Promise.all(departments.map((d) => this.waitFacts(accountId, d, now)));
+      facts.forEach((f, i) => {
+        if (f) out.push({ account: accountId, department: departments[i]!, seconds: estimateWaitS(f.estimate) });
+      });
+    }
+    return out;
   }
 
   /** Accounts known to the store (dispatch walks their departments). */

@@ -10,7 +10,7 @@ import { readWav } from '../stack/media/wav';
 import { analyseAudio, findPrompt, promptFrames, RtpListener } from '../support/phone';
 import { describeResult, startSipp, type SippProcess, type SippResult } from '../support/sipp';
 import { eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
-import { StateProbe } from '../support/state';
+import { metric, StateProbe } from '../support/state';
 
 const MCN = '+74950000000';
 const TOKEN = 'demo-token';
@@ -122,9 +122,13 @@ describe('offer rules and capacity: what the caller hears (e2e)', function () {
       const r = await api('POST', '/requests', { departmentId: 'support', number: n });
       assert.equal(r.status, 201, JSON.stringify(r.json));
     }
-    const s = await status();
+    // the callers of the test before have left (their BYE is handled asynchronously)
+    const s = await eventually(async () => {
+      const cur = await status();
+      return cur.waitingCallers === 0 ? cur : undefined;
+    }, 10_000, 'no caller in line');
     assert.equal(s.pendingCallbacks, 2);
-    assert.equal(s.waiting, 2, 'the requests wait in line');
+    assert.equal(s.waiting, 2, `the requests wait in line: ${JSON.stringify(s)}`);
     assert.equal(s.employeesLoggedIn, 0);
     assert.equal(s.estimateBasis, 'longest-wait');
     assert.deepEqual(s.offers, { state: 'paused', reason: 'capacity', message: 'offers paused: 2 pending ≥ capacity 2' });
@@ -135,6 +139,11 @@ describe('offer rules and capacity: what the caller hears (e2e)', function () {
     assert.ok(hp.holdAt >= 0, `the caller heard the hold music (${hp.summary})`);
     assert.equal(hp.offerAt, -1, `no offer while offers are paused (${hp.summary})`);
     assert.ok(logLines().some((l) => l.msg === 'offers paused: 2 pending ≥ capacity 2' && l.pendingCallbacks === 2), 'the log says why');
+    // nobody logged in: the estimate is the longest current wait (the first request, made before the caller's 5 s)
+    const later = await status();
+    const scraped = await metric(stack.baseUrl, 'qc_estimated_wait_seconds', { account: 'demo', department: 'support' });
+    assert.ok(later.estimatedWaitS >= 5, `the longest wait: ${later.estimatedWaitS} s`);
+    assert.ok(Math.abs(scraped - later.estimatedWaitS) <= 2, `qc_estimated_wait_seconds ${scraped} ≈ the status's ${later.estimatedWaitS}`);
 
     // one request cancelled: 1 pending < 2, offers are made again
     const [one] = (await probe.requests()).filter((r) => r.status === 'pending');

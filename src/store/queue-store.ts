@@ -462,7 +462,7 @@ export type CreateRequestResult =
   /** a follow-up of a request that is not failed or expired */
   | { outcome: 'not-finished'; request: CallbackRequest };
 
- /**
+/**
  * What the estimated wait of a department (or of one caller in its line) is computed from, gathered from the
  * counts and indexes the store keeps: O(employees + log n), never a walk of the line (docs/ewt.md).
  */
@@ -663,7 +663,7 @@ export class QueueStore {
       const newStates = new Map(states);
       for (const id of d.releasedEmployees) {
         const s = states.get(id);
-        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
       }
 
       let claim: DispatchResult['claim'];
@@ -676,7 +676,7 @@ export class QueueStore {
         });
         for (const empId of e.employeeIds) {
           const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
         }
       }
       for (const id of d.interruptedCallbacks) {
@@ -686,7 +686,7 @@ export class QueueStore {
         requests.set(id, r1);
         for (const empId of byId.get(id)?.employeeIds ?? []) {
           const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
         }
         writes.push((w) => {
           w.putRequest(r1);

@@ -58,6 +58,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   const provisioning = new ProvisioningStore(redis);
   const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000, config.queue.employeeErrorRetryAfterS * 1000);
   const requests = new RequestStore(redis, queue);
+  metrics.setWaitSource(() => queue.estimatedWaits(Date.now()));
   const employeeUris = employeeUriRules(config);
 
   if (config.provisioning.seedFile && config.provisioning.seedWhenEmpty && (await provisioning.isEmpty())) {
@@ -158,6 +159,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     numberPolicy: svc.numberPolicy,
     kick: svc.kick,
     webhooks: webhookApi(webhooks, webhookTargets),
+    queueStatus: queue,
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

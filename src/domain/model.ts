@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { businessHoursSchema } from './business-hours';
+import { offerRulesSchema } from './offer-rules';
+import { waitEstimateSchema } from './wait-estimate';
 
 /**
  * The provisioning model in the product's words: an account owns multichannel numbers,
@@ -87,6 +89,10 @@ export const departmentSchema = z
     deliveryMode: z.enum(DELIVERY_MODES).optional(),
     /** customer-first: the number the customer is shown; absent = the multichannel number the request came in on */
     customerFirstShownNumber: e164.optional(),
+    /** when the offer is made (thresholds, capacity); absent = at every turn of the schedule */
+    offerRules: offerRulesSchema.optional(),
+    /** how the estimated wait is computed; absent = DEFAULT_WAIT_ESTIMATE */
+    waitEstimate: waitEstimateSchema.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;

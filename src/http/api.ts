@@ -12,6 +12,7 @@ import { HttpError, validate } from './errors';
 import type { PromptsPort, RequestFilter, RequestsPort, WebhooksPort } from './ports';
 import { registerWebhookRoutes } from './webhooks-api';
 import { methodNotAllowed } from './routes';
+import { departmentStatus, type QueueStatusPort } from './department-status';
 import { wrap } from './wrap';
 import {
   accountCreateBody,
@@ -68,6 +69,8 @@ export interface ApiDeps {
   kick?: (accountId: string, departmentId: string) => void;
   /** webhook subscriptions and delivery logs; without it the webhook endpoints answer 404 */
   webhooks?: WebhooksPort;
+  /** the line's counts for GET …/departments/{id}/status (src/store/queue-store.ts); without it that endpoint answers 404 */
+  queueStatus?: QueueStatusPort;
 }
 
 function param(req: Request, name: string): string {
@@ -324,19 +327,37 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/accounts/:accountId/departments/:departmentId',
     wrap(async (req, res) => {
       const account = await scopedAccount(req);
-      const { callbackPolicy, businessHours, customerFirstShownNumber, ...patch } = validate(departmentPatchBody, req.body);
-      const { businessHours: currentHours, customerFirstShownNumber: currentShown, ...current } = await department(account.id, param(req, 'departmentId'));
+      const { callbackPolicy, businessHours, customerFirstShownNumber, offerRules, waitEstimate, ...patch } = validate(departmentPatchBody, req.body);
+      const { businessHours: currentHours, customerFirstShownNumber: currentShown, offerRules: currentRules, waitEstimate: currentEstimate, ...current } = await department(account.id, param(req, 'departmentId'));
       const hours = businessHours === null ? undefined : (businessHours ?? currentHours);
       const shown = customerFirstShownNumber === null ? undefined : (customerFirstShownNumber ?? currentShown);
+      // null removes them (every turn offers; the default estimate settings)
+      const rules = offerRules === null ? undefined : (offerRules ?? currentRules);
+      const estimate = waitEstimate === null ? undefined : (waitEstimate ?? currentEstimate);
       const d: Department = {
         ...current,
         ...patch,
         callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy },
         ...(hours ? { businessHours: hours } : {}),
         ...(shown ? { customerFirstShownNumber: shown } : {}),
+        ...(rules ? { offerRules: rules } : {}),
+        ...(estimate ? { waitEstimate: estimate } : {}),
       };
       await write(() => store.putDepartment(d));
       res.json(d);
+    }),
+  );
+
+  r.get(
+    '/accounts/:accountId/departments/:departmentId/status',
+    wrap(async (req, res) => {
+      const account = await scopedAccount(req);
+      const d = await department(account.id, param(req, 'departmentId'));
+      if (!deps.queueStatus) throw new HttpError(404, 'the line is not available here');
+      const t = now();
+      const facts = await deps.queueStatus.waitFacts(account.id, d.id, t);
+      if (!facts) throw new HttpError(404, 'department not found');
+      res.json(departmentStatus(account, facts, t));
     }),
   );
 

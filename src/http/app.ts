@@ -17,6 +17,7 @@ import { methodNotAllowed } from './routes';
 import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
 import { wrap } from './wrap';
+import type { QueueStatusPort } from './department-status';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
@@ -39,6 +40,8 @@ export interface HttpDeps {
   kick?: (accountId: string, departmentId: string) => void;
   /** webhook subscriptions and delivery logs (src/store/webhooks.ts with the target check) */
   webhooks?: WebhooksPort;
+  /** the line's counts for the department status endpoint (src/store/queue-store.ts QueueStore) */
+  queueStatus?: QueueStatusPort;
   /** limits on failed authentications per client IP (tests shorten them) */
   authLimits?: Partial<AuthLimits>;
 }
@@ -199,7 +202,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}), ...(deps.webhooks ? { webhooks: deps.webhooks } : {}) }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}), ...(deps.webhooks ? { webhooks: deps.webhooks } : {}), ...(deps.queueStatus ? { queueStatus: deps.queueStatus } : {}) }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import {
   webhookPatchBody,
 } from './webhook-schemas';
 import { z } from './zod-openapi';
+import { departmentStatusSchema } from './department-status';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, generated (by @asteasolutions/zod-to-openapi) from the
@@ -121,6 +122,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     Department: reg.register('Department', departmentSchema),
     DepartmentCreate: reg.register('DepartmentCreate', departmentCreateBody),
     DepartmentPatch: reg.register('DepartmentPatch', departmentPatchBody),
+    DepartmentStatus: reg.register('DepartmentStatus', departmentStatusSchema),
     Employee: reg.register('Employee', employeeSchema),
     EmployeeCreate: reg.register('EmployeeCreate', employeeCreateBody),
     EmployeePatch: reg.register('EmployeePatch', employeePatchBody),
@@ -292,6 +294,19 @@ export function buildOpenApiDocument(): OpenApiDocument {
       responses: { '204': noContent('removed'), ...scoped, ...(r.tag === 'numbers' ? {} : { '409': rref('Conflict') }) },
     });
   }
+  route({
+    method: 'get',
+    path: '/accounts/{accountId}/departments/{departmentId}/status',
+    operationId: 'getDepartmentStatus',
+    tags: ['departments'],
+    summary: "The department's line now: waiting callers and pending requests, the estimated wait, and whether callers are offered the callback (and if not, why)",
+    description:
+      'The estimated wait is max(0, position - free employees) × average handle time / employees logged in, for a caller joining now ' +
+      '(every waiting entry, callbacks included, is ahead); with nobody logged in, the longest current wait (docs/ewt.md). ' +
+      '`offers.message` says why offers are off or paused, e.g. "offers paused: 40 pending ≥ capacity 40".',
+    request: { params: params(P.account, P.department) },
+    responses: { '200': ok('the status', S.DepartmentStatus), ...scoped },
+  });
   for (const [action, summary] of [
     ['login', 'Log the employee in (they receive calls and callbacks)'],
     ['logout', 'Log the employee out'],

@@ -1,6 +1,8 @@
 import { z } from './zod-openapi';
 import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
 import { businessHoursSchema } from '../domain/business-hours';
+import { offerRulesSchema } from '../domain/offer-rules';
+import { waitEstimateSchema } from '../domain/wait-estimate';
 import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
 /**
@@ -58,6 +60,8 @@ export const departmentPatchBody = departmentSchema
     callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy'),
     businessHours: businessHoursSchema.nullable().describe('replaces the business hours; null removes them (always open)'),
     customerFirstShownNumber: dep.customerFirstShownNumber.unwrap().nullable().describe('null removes it (the multichannel number is shown)'),
+    offerRules: offerRulesSchema.nullable().describe('replaces the offer rules; null removes them (the offer at every turn of its schedule)'),
+    waitEstimate: waitEstimateSchema.nullable().describe('replaces the estimate settings; null removes them (the defaults)'),
   })
   .partial()
   .strict();

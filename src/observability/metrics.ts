@@ -85,6 +85,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** where the estimated waits come from (set at start-up: the queue store); none = no series */
+  private waitSource: (() => Promise<Array<{ account: string; department: string; seconds: number }>>) | undefined;
+  readonly estimatedWait: Gauge<'account' | 'department'> = new Gauge({
+    name: 'qc_estimated_wait_seconds',
+    help: 'Estimated wait of a caller joining each department now (docs/ewt.md), computed from the store when scraped',
+    labelNames: ['account', 'department'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      this.estimatedWait.reset();
+      if (!this.waitSource) return;
+      try {
+        for (const w of await this.waitSource()) this.estimatedWait.set({ account: w.account, department: w.department }, w.seconds);
+      } catch {
+        // the store is unreachable: no series this scrape (qc_dependency_up says why)
+      }
+    },
+  });
+
+  /** Names where the estimated waits of qc_estimated_wait_seconds come from. */
+  setWaitSource(source: () => Promise<Array<{ account: string; department: string; seconds: number }>>): void {
+    this.waitSource = source;
+  }
+
   constructor(withDefaults = true) {
     if (withDefaults) collectDefaultMetrics({ register: this.registry });
   }

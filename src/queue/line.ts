@@ -61,6 +61,8 @@ export interface EmployeeState {
   skipUntil: number;
   /** entry the employee is ringing for / talking to */
   entryId: string | undefined;
+  /** while busy: the department of the call and when it was connected (ms), for the handle-time history */
+  handling?: { departmentId: string; since: number };
 }
 
 export function freshEmployeeState(id: string): EmployeeState {

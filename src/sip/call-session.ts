@@ -3,6 +3,8 @@ import type Srf from 'drachtio-srf';
 import { newRequest } from '../callback/request';
 import { isOpen, requestWindow } from '../domain/business-hours';
 import type { CallRouting, Employee } from '../domain/model';
+import { decideOffer, needsFacts, pauseMessage } from '../domain/offer-rules';
+import { estimateWaitS } from '../domain/wait-estimate';
 import type { CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
@@ -47,6 +49,8 @@ export class CallSession {
   private digitBusy = false;
   /** the out-of-hours prompt is played once per call */
   private outOfHoursPlayed = false;
+  /** what the offer rules last said (logged when it changes) */
+  private offerVerdict: string | undefined;
   private employee: { id: string; dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
 
   constructor(
@@ -202,6 +206,12 @@ export class CallSession {
       await this.announcer?.announce(this.svc.prompts.prompt(this.routing.department, 'outOfHours'), true);
       return;
     }
+    if (!(await this.offerAllowed())) {
+      // not at this turn: the schedule goes on, so the offer is made once a threshold holds or capacity frees
+      if (this.state === 'waiting' || this.state === 'ringing') this.scheduleOffer();
+      return;
+    }
+    if (this.state !== 'waiting' && this.state !== 'ringing') return;
     this.svc.metrics.offers.inc();
     this.svc.queue
       .recordEvent(this.accountId, { type: 'offer', departmentId: this.departmentId, at: this.svc.now() })
@@ -209,6 +219,36 @@ export class CallSession {
     this.log.debug('playing the callback offer');
     this.scheduleOffer();
     await this.announcer?.announce(this.svc.prompts.prompt(this.routing.department, 'offer'), true);
+  }
+
+  /**
+   * The department's offer rules at this turn (docs/ewt.md): thresholds on the estimated wait, the position and
+   * the time waited, and capacity. Without rules nothing is read and the offer is made, as ever; when the store
+   * cannot be read the offer is made too (as without rules).
+   */
+  private async offerAllowed(): Promise<boolean> {
+    const d = this.routing.department;
+    if (!needsFacts(d.offerRules)) return true;
+    const now = this.svc.now();
+    let facts;
+    try {
+      facts = await this.svc.queue.waitFacts(this.accountId, this.departmentId, now, this.entryId);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'offer rules: the line could not be read; offering');
+      return true;
+    }
+    if (!facts) return true;
+    const estimatedWaitS = estimateWaitS(facts.estimate);
+    const position = facts.estimate.position;
+    const v = decideOffer(d.offerRules, { estimatedWaitS, position, waitedS: (now - this.joinedAt) / 1000, pendingCallbacks: facts.pendingCallbacks, windowS: d.callbackPolicy.windowS });
+    const said = v.offer ? `offer ${v.because ?? ''}` : v.reason === 'paused' ? pauseMessage(v.pause) : v.reason;
+    if (said !== this.offerVerdict) {
+      this.offerVerdict = said;
+      const logged = { position, estimatedWaitS, pendingCallbacks: facts.pendingCallbacks };
+      if (v.offer) this.log.info({ ...logged, because: v.because }, 'offer rules: offering the callback');
+      else this.log.info({ ...logged, reason: v.reason }, v.reason === 'paused' ? pauseMessage(v.pause) : 'offer rules: no offer yet (below every threshold)');
+    }
+    return v.offer;
   }
 
   async onDigit(digit: string, source: string): Promise<void> {

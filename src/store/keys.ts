@@ -45,6 +45,8 @@ export const keys = {
   /** "<department>|<number>" → id of the pending request (no duplicates) */
   pendingByCaller: (a: string) => `${t(a)}:requests:pending`,
   events: (a: string) => `${t(a)}:events`,
+  /** department → its handle-time history (src/domain/wait-estimate.ts HandleTimeHistory, JSON): one field per department */
+  handleTime: (a: string) => `${t(a)}:handle-time`,
   /** Idempotency-Key of a request made through the API → {requestId, fingerprint}, kept 24 h */
   idempotency: (a: string, key: string) => `${t(a)}:idem:${key}`,
   /** accounts that have (or had) webhook subscriptions: the deliverers walk their outboxes */

@@ -2,12 +2,14 @@ import type Redis from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
 import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
+import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as req from '../callback/request';
 import type { CallbackRequest } from '../callback/request';
 import {
   decideDispatch,
   freshEmployeeState,
   indexScores,
+  isAvailable,
   mayHaveWork,
   type EmployeeState,
   type LineEntry,
@@ -290,6 +292,13 @@ export class AccountView {
     return (await this.r.hget(keys.pendingByCaller(this.accountId), pendingKey(departmentId, number))) ?? undefined;
   }
 
+  /** The department's handle-time history (read under the department's watch: every write of it bumps the department). */
+  async handleTime(departmentId: string): Promise<HandleTimeHistory | undefined> {
+    await this.watchDepartment(departmentId);
+    const v = await this.r.hget(keys.handleTime(this.accountId), departmentId);
+    return v === null ? undefined : (JSON.parse(v) as HandleTimeHistory);
+  }
+
   async rrCursor(departmentId: string): Promise<number> {
     await this.watchDepartment(departmentId);
     const v = await this.r.hget(keys.roundRobin(this.accountId), departmentId);
@@ -413,6 +422,11 @@ export class AccountWrites {
     this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
   }
 
+  putHandleTime(departmentId: string, h: HandleTimeHistory): void {
+    this.departments.add(departmentId);
+    this.m.hset(keys.handleTime(this.accountId), departmentId, JSON.stringify(h));
+  }
+
   setRrCursor(departmentId: string, cursor: number): void {
     this.departments.add(departmentId);
     this.m.hset(keys.roundRobin(this.accountId), departmentId, String(cursor));
@@ -476,6 +490,21 @@ export type CreateRequestResult =
   | { outcome: 'key-reused'; requestId: string }
   /** a follow-up of a request that is not failed or expired */
   | { outcome: 'not-finished'; request: CallbackRequest };
+
+/**
+ * What the estimated wait of a department (or of one caller in its line) is computed from, gathered from the
+ * counts and indexes the store keeps: O(employees + log n), never a walk of the line (docs/ewt.md).
+ */
+export interface WaitFacts {
+  department: Department;
+  /** waiting entries of the department, callers and callback requests (ZCARD of the due index) */
+  waiting: number;
+  /** callback requests of the department waiting in line, i.e. pending (ZCARD of the expiry index) */
+  pendingCallbacks: number;
+  handleTime: AverageHandleTime;
+  /** the input of estimateWait: for the entry asked about, else for a caller joining now */
+  estimate: WaitEstimateInput;
+}
 
 export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
 
@@ -587,9 +616,36 @@ export class QueueStore {
       owner: undefined,
       entryId: undefined,
       leaseUntil: 0,
+      handling: undefined,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     });
+  }
+
+  /**
+   * The handle-time history after the calls of `ending` (employees about to be freed after talking) end at
+   * `now`: one read and one write per department, whatever the line holds. Read under the department's watch,
+   * so two calls ending at once in one department cannot lose an update.
+   */
+  private async handlingEnds(v: AccountView, ending: readonly EmployeeState[], now: number): Promise<(w: AccountWrites) => void> {
+    const byDepartment = new Map<string, number[]>();
+    for (const s of ending) {
+      if (!s.handling) continue;
+      const list = byDepartment.get(s.handling.departmentId) ?? [];
+      list.push((now - s.handling.since) / 1000);
+      byDepartment.set(s.handling.departmentId, list);
+    }
+    const updates: Array<[string, HandleTimeHistory]> = [];
+    for (const [departmentId, samples] of byDepartment) {
+      const [prev, department] = await Promise.all([v.handleTime(departmentId), v.department(departmentId)]);
+      const { smoothingS } = department?.waitEstimate ?? DEFAULT_WAIT_ESTIMATE;
+      let h = prev;
+      for (const x of samples) h = addHandleTime(h, x, now, smoothingS);
+      if (h) updates.push([departmentId, h]);
+    }
+    return (w) => {
+      for (const [d, h] of updates) w.putHandleTime(d, h);
+    };
   }
 
   /**
@@ -638,7 +694,7 @@ export class QueueStore {
       const newStates = new Map(states);
       for (const id of d.releasedEmployees) {
         const s = states.get(id);
-        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
       }
 
       let claim: DispatchResult['claim'];
@@ -652,7 +708,7 @@ export class QueueStore {
         });
         for (const empId of e.employeeIds) {
           const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
         }
       }
       for (const id of d.interruptedCallbacks) {
@@ -662,7 +718,7 @@ export class QueueStore {
         requests.set(id, r1);
         for (const empId of byId.get(id)?.employeeIds ?? []) {
           const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 });
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
         }
         writes.push((w) => {
           w.putRequest(r1);
@@ -775,7 +831,7 @@ export class QueueStore {
         write: (w) => {
           w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] });
           const me = states.get(employeeId)!;
-          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner });
+          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now } });
           if (pending) {
             w.putRequest(pending);
             syncCallbackEntry(w, pending, undefined, 0);
@@ -862,10 +918,13 @@ export class QueueStore {
       const entry = await v.entry(entryId);
       if (!entry) return { result: undefined };
       const states = await v.employeeStates(entry.employeeIds);
+      const talked = [...states.values()].filter((s) => s.entryId === entryId && s.status === 'busy');
+      const handled = await this.handlingEnds(v, talked, now);
       return {
         result: entry,
         write: (w) => {
           w.removeEntry(entry);
+          handled(w);
           // a busy employee is free again; ringing ones are freed as their legs end (ringEnded)
           for (const s of states.values()) {
             if (s.entryId === entryId && s.status === 'busy') this.freeEmployee(w, s, { now, skip: undefined, talked: true });
@@ -914,13 +973,16 @@ export class QueueStore {
       const entry = await v.entry(entryId);
       const states = await v.employeeStates(entry?.employeeIds ?? []);
       const mine = [...states.values()].filter((s) => s.entryId === entryId);
+      const freed = opts.connected || (r1.status === 'dialing' && entry) ? [] : mine.filter((s) => s.status === 'busy');
+      const handled = await this.handlingEnds(v, freed, opts.now);
       return {
         result: r1,
         write: (w) => {
           w.putRequest(r1);
+          handled(w);
           if (opts.connected) {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0);
-            for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil });
+            for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } });
           } else if (r1.status === 'dialing' && entry) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil });
           } else {
@@ -941,8 +1003,78 @@ export class QueueStore {
     await this.run(accountId, async (v) => {
       const s = (await v.employeeStates([employeeId])).get(employeeId)!;
       if (s.entryId !== entryId) return { result: undefined };
-      return { result: undefined, write: (w) => this.freeEmployee(w, s, { now, skip: undefined, talked }) };
+      const handled = await this.handlingEnds(v, talked ? [s] : [], now);
+      return {
+        result: undefined,
+        write: (w) => {
+          this.freeEmployee(w, s, { now, skip: undefined, talked });
+          handled(w);
+        },
+      };
     });
+  }
+
+  /**
+   * The facts of a department's estimated wait (see WaitFacts), outside any transaction (an estimate: a change
+   * it misses is seen at the next one). With `entryId`, the position is that entry's place among the waiting
+   * entries (its rank in line, less the entries ahead that employees are ringing or talking to); without, or
+   * when the entry is not in line, the place of a caller joining now (every waiting entry + 1).
+   */
+  async waitFacts(accountId: string, departmentId: string, now: number, entryId?: string): Promise<WaitFacts | undefined> {
+    const r = this.redis;
+    const v = new AccountView(r, accountId);
+    const department = await v.department(departmentId);
+    if (!department) return undefined;
+    const line = keys.line(accountId, departmentId);
+    const [employees, states, waiting, pendingCallbacks, history, rank, score] = await Promise.all([
+      v.employees(department.employeeIds),
+      v.employeeStates(department.employeeIds),
+      r.zcard(keys.dueIndex(accountId, departmentId)),
+      r.zcard(keys.expiryIndex(accountId, departmentId)),
+      v.handleTime(departmentId),
+      entryId === undefined ? Promise.resolve(null) : r.zrank(line, entryId),
+      entryId === undefined ? Promise.resolve(null) : r.zscore(line, entryId),
+    ]);
+    const loggedIn = employees.filter((e) => e.loggedIn);
+    const free = loggedIn.filter((e) => isAvailable(e, states.get(e.id), now)).length;
+    let position = waiting + 1;
+    if (rank !== null && score !== null && entryId !== undefined) {
+      // entries ahead that are not waiting hold an employee (ringing or connected): at most one per employee
+      const held = [...new Set([...states.values()].flatMap((s) => (s.status !== 'free' && s.entryId !== undefined && s.entryId !== entryId ? [s.entryId] : [])))];
+      const scores = held.length === 0 ? [] : await r.zmscore(line, ...held);
+      const mine = Number(score);
+      const heldAhead = held.filter((id, i) => {
+        const sc = scores[i];
+        return sc !== null && sc !== undefined && (Number(sc) < mine || (Number(sc) === mine && id < entryId));
+      }).length;
+      position = Math.max(1, rank - heldAhead + 1);
+    }
+    let longestWaitS = 0;
+    if (loggedIn.length === 0 && waiting > 0) {
+      // only the head of the line up to its first waiting entry: the entries before it hold employees
+      const head = (await v.lineUntil(departmentId, (e) => e.state === 'waiting')).find((e) => e.state === 'waiting');
+      if (head) longestWaitS = Math.max(0, (now - head.joinedAt) / 1000);
+    }
+    const handleTime = averageHandleTime(history, now, department.waitEstimate ?? DEFAULT_WAIT_ESTIMATE);
+    return {
+      department,
+      waiting,
+      pendingCallbacks,
+      handleTime,
+      estimate: { position, employeesLoggedIn: loggedIn.length, employeesFree: free, averageHandleTimeS: handleTime.seconds, longestWaitS },
+    };
+  }
+
+  /** The estimated wait of a caller joining each department now (the qc_estimated_wait_seconds series). */
+  async estimatedWaits(now: number): Promise<Array<{ account: string; department: string; seconds: number }>> {
+    const out: Array<{ account: string; department: string; seconds: number }> = [];
+    for (const { accountId, departments } of await this.accountsWithDepartments()) {
+      const facts = await Promise.all(departments.map((d) => this.waitFacts(accountId, d, now)));
+      facts.forEach((f, i) => {
+        if (f) out.push({ account: accountId, department: departments[i]!, seconds: estimateWaitS(f.estimate) });
+      });
+    }
+    return out;
   }
 
   /** Accounts known to the store (dispatch walks their departments). */

@@ -686,6 +686,37 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).businessHours, undefined, 'removed');
   });
 
+  it('department form: offer rules and the wait estimate are saved; the department status says why offers are paused (from the API); cleared fields remove them', async () => {
+    await go('#/numbers', /Номера и отделы/);
+    await go('#/departments/support', /Support/);
+    const status = await apiGet<{ pendingCallbacks: number; offers: { state: string } }>(stack.baseUrl, '/accounts/demo/departments/support/status');
+    assert.ok(status.pendingCallbacks >= 1, `the seeded requests are pending (${status.pendingCallbacks})`);
+    assert.equal(status.offers.state, 'offering');
+    await page.getByTestId('department-offers').filter({ hasText: 'Обратный звонок предлагается' }).waitFor();
+    await page.getByTestId('department-offerRules-minPosition').fill('2');
+    await page.getByTestId('department-offerRules-maxPendingCallbacks').fill(String(status.pendingCallbacks));
+    await page.getByTestId('department-waitEstimate-defaultHandleTimeS').fill('120');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const saved = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
+    assert.deepEqual(saved.offerRules, { minPosition: 2, maxPendingCallbacks: status.pendingCallbacks });
+    assert.deepEqual(saved.waitEstimate, { defaultHandleTimeS: 120, smoothingS: 3600 }, 'the smoothing left empty takes its default');
+    await go('#/departments/support', /Support/);
+    const paused = `Предложения приостановлены: ${status.pendingCallbacks} ожидающих заявок ≥ ёмкости ${status.pendingCallbacks}`;
+    await page.getByTestId('department-offers').filter({ hasText: paused }).waitFor();
+    assert.equal(await page.getByTestId('department-offers').getAttribute('data-state'), 'paused');
+    const api = await apiGet<{ offers: { message: string } }>(stack.baseUrl, '/accounts/demo/departments/support/status');
+    assert.equal(api.offers.message, `offers paused: ${status.pendingCallbacks} pending ≥ capacity ${status.pendingCallbacks}`);
+    assert.equal(await page.getByTestId('department-offerRules-minPosition').inputValue(), '2', 'shown again as saved');
+    await shot('department-offers-paused');
+    for (const id of ['department-offerRules-minPosition', 'department-offerRules-maxPendingCallbacks', 'department-waitEstimate-defaultHandleTimeS']) await page.getByTestId(id).fill('');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    const cleared = await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support');
+    assert.equal(cleared.offerRules, undefined, 'removed');
+    assert.equal(cleared.waitEstimate, undefined, 'removed');
+  });
+
   it('saves caller-ID presentation (АОН) from the employee form, and logs an employee in and out', async () => {
     await go('#/employees/101', /Employee 101/);
     await page.getByTestId('employee-clir').uncheck();

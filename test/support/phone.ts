@@ -276,6 +276,36 @@ export class TestPhone {
   }
 }
 
+/**
+ * The ear of a SIPp caller: SIPp binds its own -mp port, so a caller scenario announces this port in its SDP
+ * instead (sipp-scenarios/caller-listen.xml: -key rtp_port) and everything the service sends the caller lands here. It sends
+ * nothing back (as a caller who listens in silence); `received` feeds analyseAudio like a PhoneCall's.
+ */
+export class RtpListener {
+  readonly received: ReceivedDatagram[] = [];
+
+  private constructor(private readonly sock: dgram.Socket, readonly port: number) {
+    sock.on('message', (d) => this.received.push({ at: performance.now(), data: Buffer.from(d) }));
+  }
+
+  static async start(): Promise<RtpListener> {
+    const port = await freeEvenPortPair();
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(port, HOST, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    return new RtpListener(sock, port);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => this.sock.close(() => r()));
+  }
+}
+
 // ---- what the phone heard ------------------------------------------------------------------------------------------
 
 export interface AudioReport {

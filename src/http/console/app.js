@@ -100,6 +100,79 @@ function businessHoursFieldset(bh) {
   return { el, read };
 }
 
+// src/domain/offer-rules.ts offerRulesSchema (thresholds, then capacity) and src/domain/wait-estimate.ts DEFAULT_WAIT_ESTIMATE
+const OFFER_THRESHOLDS = ['minEstimatedWaitS', 'minPosition', 'minWaitedS'];
+const DEFAULT_WAIT_ESTIMATE = { defaultHandleTimeS: 180, smoothingS: 3600 };
+
+/** The offer-rules and wait-estimate fieldset of the department form, and a reader of what it holds (docs/ewt.md). */
+function offerRulesFieldset(rules, estimate) {
+  const r = rules ?? {};
+  const optional = (name, value, attrs = {}) =>
+    h('input', { type: 'number', name, value: value === undefined ? '' : String(value), min: '0', step: 'any', inputmode: 'decimal', 'data-testid': `department-${name.replace('.', '-')}`, ...attrs });
+  const thresholds = OFFER_THRESHOLDS.map((k) => {
+    const input = optional(`offerRules.${k}`, r[k], k === 'minPosition' ? { min: '1', step: '1' } : {});
+    return k === 'minPosition' ? field(t(`offers.${k}`), input) : unitField(t(`offers.${k}`), input, t('unit.s'));
+  });
+  const capacity = optional('offerRules.maxPendingCallbacks', r.maxPendingCallbacks, { step: '1' });
+  const beyond = checkbox('offerRules.pauseBeyondWindow', t('offers.pauseBeyondWindow'), r.pauseBeyondWindow === true, 'department-offerRules-pauseBeyondWindow');
+  const e = estimate ?? {};
+  const aht = optional('waitEstimate.defaultHandleTimeS', e.defaultHandleTimeS, { min: '1', placeholder: String(DEFAULT_WAIT_ESTIMATE.defaultHandleTimeS) });
+  const smoothing = optional('waitEstimate.smoothingS', e.smoothingS, { min: '1', placeholder: String(DEFAULT_WAIT_ESTIMATE.smoothingS) });
+  const el = h(
+    'fieldset',
+    { 'data-testid': 'department-offer-rules' },
+    h('legend', {}, t('offers.title')),
+    h('p', { class: 'hint fieldset-hint' }, t('offers.hint')),
+    h('div', { class: 'grid2' }, thresholds, field(t('offers.maxPendingCallbacks'), capacity)),
+    beyond,
+    h('h3', {}, t('offers.estimate')),
+    h('div', { class: 'grid2' }, unitField(t('offers.defaultHandleTimeS'), aht, t('unit.s')), unitField(t('offers.smoothingS'), smoothing, t('unit.s'))),
+  );
+  const num = (input) => (input.value.trim() === '' ? undefined : Number(input.value));
+  /** { offerRules, waitEstimate }: undefined where nothing is set (the API then removes them or keeps the defaults) */
+  const read = (form) => {
+    const rulesOut = {};
+    OFFER_THRESHOLDS.forEach((k, i) => {
+      const v = num(thresholds[i].querySelector('input'));
+      if (v !== undefined) rulesOut[k] = v;
+    });
+    const cap = num(capacity);
+    if (cap !== undefined) rulesOut.maxPendingCallbacks = cap;
+    if (form.elements.namedItem('offerRules.pauseBeyondWindow').checked) rulesOut.pauseBeyondWindow = true;
+    const [a, sm] = [num(aht), num(smoothing)];
+    // an empty field takes its default; the defaults alone are no settings at all
+    const we = { defaultHandleTimeS: a ?? DEFAULT_WAIT_ESTIMATE.defaultHandleTimeS, smoothingS: sm ?? DEFAULT_WAIT_ESTIMATE.smoothingS };
+    const waitEstimate = we.defaultHandleTimeS === DEFAULT_WAIT_ESTIMATE.defaultHandleTimeS && we.smoothingS === DEFAULT_WAIT_ESTIMATE.smoothingS ? undefined : we;
+    return { offerRules: Object.keys(rulesOut).length ? rulesOut : undefined, waitEstimate };
+  };
+  return { el, read };
+}
+
+/** The department's line now (GET …/status), refreshed while the page is shown; says why offers are off or paused. */
+function departmentStatusCard(d) {
+  const box = h('dl', { class: 'kv', 'data-testid': 'department-status-values' });
+  const offers = h('p', { class: 'status-offers', role: 'status', 'data-testid': 'department-offers' });
+  const load = async () => {
+    const s = await api('GET', `${acc()}/departments/${enc(d.id)}/status`);
+    const row = (label, value, testid) => [h('dt', {}, label), h('dd', { 'data-testid': testid }, value)];
+    clear(box).append(
+      ...row(t('status.waitingCallers'), String(s.waitingCallers), 'status-waiting-callers'),
+      ...row(t('status.pendingCallbacks'), String(s.pendingCallbacks), 'status-pending'),
+      ...row(t('status.employees'), `${s.employeesLoggedIn} / ${s.employeesFree}`, 'status-employees'),
+      ...row(t('status.aht'), `${fmtDuration(s.averageHandleTimeS * 1000)}${s.handleTimeSource === 'default' ? ` ${t('status.ahtDefault')}` : ''}`, 'status-aht'),
+      ...row(t('status.ewt'), `${fmtDuration(s.estimatedWaitS * 1000)}${s.estimateBasis === 'longest-wait' ? ` ${t('status.ewtLongest')}` : ''}`, 'status-ewt'),
+    );
+    const key = s.offers.reason ?? 'offering';
+    const text = t(`status.offers.${key}`, { pending: s.pendingCallbacks, capacity: d.offerRules?.maxPendingCallbacks ?? '', ewt: s.estimatedWaitS, window: d.callbackPolicy.windowS });
+    clear(offers).append(text);
+    offers.className = `status-offers status-${s.offers.state}`;
+    offers.dataset.state = s.offers.state;
+  };
+  load().catch((x) => clear(offers).append(errorText(x)));
+  every(POLL_MS, () => load().catch(() => undefined));
+  return h('section', { class: 'card', 'aria-labelledby': 'sec-status', 'data-testid': 'department-status' }, h('h2', { id: 'sec-status' }, t('status.title')), offers, box);
+}
+
 const state = { me: null, accounts: [], accountId: null, timers: [], renderId: 0 };
 const root = document.getElementById('app');
 
@@ -620,6 +693,7 @@ async function departmentPage(id) {
   fillFiles(v.holdMusic, v.prompts ?? {});
   const chosenPrompts = () => Object.fromEntries(PROMPT_NAMES.map((n, i) => [n, promptSelects[i].value]).filter(([, f]) => f));
   const hours = businessHoursFieldset(v.businessHours);
+  const offerRules = offerRulesFieldset(v.offerRules, v.waitEstimate);
 
   const uploadStatus = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'prompt-upload-error' });
   const uploadInput = h('input', {
@@ -675,6 +749,11 @@ async function departmentPage(id) {
         const bh = hours.read(form);
         if (bh) body.businessHours = bh;
         else if (!isNew) body.businessHours = null;
+        const rules = offerRules.read(form);
+        for (const k of ['offerRules', 'waitEstimate']) {
+          if (rules[k]) body[k] = rules[k];
+          else if (!isNew) body[k] = null;
+        }
         try {
           if (isNew) await api('POST', `${acc()}/departments`, { id: String(f.get('id')).trim(), ...body });
           else await api('PATCH', `${acc()}/departments/${enc(v.id)}`, body);
@@ -752,6 +831,7 @@ async function departmentPage(id) {
         ),
       ),
     ),
+    offerRules.el,
     hours.el,
     h('p', { class: 'form-error', role: 'alert' }),
     h(
@@ -773,7 +853,7 @@ async function departmentPage(id) {
           } }, t('common.delete')),
     ),
   );
-  return h('div', {}, pageHeader(isNew ? t('departments.newTitle') : t('departments.editTitle', { name: v.name }), h('a', { class: 'btn', href: '#/numbers' }, `← ${t('common.back')}`)), form);
+  return h('div', {}, pageHeader(isNew ? t('departments.newTitle') : t('departments.editTitle', { name: v.name }), h('a', { class: 'btn', href: '#/numbers' }, `← ${t('common.back')}`)), isNew ? null : departmentStatusCard(v), form);
 }
 
 // ---- Employees -------------------------------------------------------------------------------

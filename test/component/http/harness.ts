@@ -100,6 +100,7 @@ export async function startApp(b: Backend, over: Partial<HttpDeps> = {}): Promis
     employeeUris: testEmployeeUris(),
     numberPolicy: compileNumberPolicy(loadConfig({ env: {} }).numberPolicy),
     webhooks: testWebhooks(b),
+    queueStatus: b.queue,
     ...over,
   });
   const server: Server = await new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
-import { employeeUriRules, loadConfig, ConfigError, type AppConfig } from './config';
+import { employeeUriRules, loadConfig, mediaServers, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
 import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
@@ -88,9 +88,17 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   srf.on('error', (err: Error) => log.warn({ err: err.message }, 'drachtio error'));
   srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
 
-  const media = new MediaGateway(srf, config.freeswitch, log);
-  media.on('up', () => metrics.dependencyUp.set({ dependency: 'freeswitch' }, 1));
-  media.on('down', () => metrics.dependencyUp.set({ dependency: 'freeswitch' }, 0));
+  const media = new MediaGateway(srf, config.freeswitch, mediaServers(config), log);
+  // freeswitch is up while one server of the pool is: the instance takes calls on the others
+  const mediaUp = (): void => void metrics.dependencyUp.set({ dependency: 'freeswitch' }, media.ready ? 1 : 0);
+  media.on('up', mediaUp);
+  media.on('down', (server: string) => {
+    metrics.mediaServerLost.inc({ server });
+    mediaUp();
+  });
+  media.on('endpoint', (server: string) => metrics.mediaEndpointsCreated.inc({ server }));
+  media.on('endpoint-lost', (server: string) => metrics.mediaEndpointsLost.inc({ server }));
+  metrics.watchMediaServers(() => media.servers());
   media.start();
 
   const sessions = new Map<string, CallSession>();

@@ -190,7 +190,8 @@ export class CallbackAttempt implements LocalAttempt {
     this.log.info({ number, shown, attempt: this.request.attempts.length }, `employee ${employee.id} took the callback; dialling the customer (attempt ${this.request.attempts.length} of ${policy.maxAttempts})`);
     this.customerLeg = new RingingLeg(
       svc.srf,
-      svc.media,
+      // on the employee's media server: the bridge needs both endpoints on one FreeSWITCH
+      svc.media.sameServerAs(ep),
       customerUri(number, config.trunks.outbound),
       { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id },
       policy.customerRingTimeoutS * 1000,

@@ -25,6 +25,8 @@ declare module 'drachtio-fsmrf' {
     }
     class Endpoint extends EventEmitter {
       readonly uuid: string;
+      /** false once destroyed (by the app, by FreeSWITCH's hangup, or its event socket closing) */
+      readonly connected: boolean;
       readonly local: { sdp: string; mediaIp?: string; mediaPort?: string };
       readonly remote: { sdp: string };
       readonly dialog: Srf.Dialog;

@@ -5,7 +5,7 @@ import { employeeUriRules, loadConfig, mediaServers, ConfigError, type AppConfig
 import { projectRoot } from './config/root';
 import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
-import { MediaGateway } from './media/gateway';
+import { createMediaGateway } from './media/gateway';
 import { PromptLibrary } from './media/prompt-library';
 import { Prompts } from './media/prompts';
 import { createLogger, type Logger } from './observability/logger';
@@ -88,7 +88,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   srf.on('error', (err: Error) => log.warn({ err: err.message }, 'drachtio error'));
   srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
 
-  const media = new MediaGateway(srf, config.freeswitch, mediaServers(config), log);
+  const media = createMediaGateway(srf, config.freeswitch, mediaServers(config), log);
   // freeswitch is up while one server of the pool is: the instance takes calls on the others
   const mediaUp = (): void => void metrics.dependencyUp.set({ dependency: 'freeswitch' }, media.ready ? 1 : 0);
   media.on('up', mediaUp);

@@ -4,7 +4,6 @@ import type Srf from 'drachtio-srf';
 import type { AppConfig, MediaServerConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../util/timeout';
-
 import { leastLoaded } from './pool';
 import { MediaServerLink, MediaUnavailableError, type Endpoint, type MediaServerHandle } from './media-server-link';
 
@@ -34,44 +33,11 @@ export interface MediaServerStatus {
  * name: an endpoint's connection closed under it).
  */
 export class MediaGateway extends EventEmitter {
-  private readonly links: MediaServerLink[];
-
   constructor(
-    private readonly srf: Srf,
-    cfg: AppConfig['freeswitch'],
-    servers: readonly MediaServerConfig[],
-    log: Logger,
+    private readonly srf: Pick<Srf, 'createUAS'>,
+    private readonly links: readonly MediaServerLink[],
   ) {
     super();
-    const mrf = new Mrf(srf);
-    this.links = servers.map(
-      (s) =>
-        new MediaServerLink({
-          name: s.name,
-          timeoutMs: cfg.connectTimeoutMs,
-          connectHint: 'check the event-socket password',
-          log,
-          connect: () =>
-            mrf.connect({
-              address: s.address,
-              port: s.port,
-              secret: s.secret,
-              profile: s.profile,
-              listenAddress: s.listenAddress,
-              listenPort: s.listenPort,
-              ...(s.advertisedAddress ? { advertisedAddress: s.advertisedAddress } : {}),
-              ...(s.advertisedPort ? { advertisedPort: s.advertisedPort } : {}),
-            }),
-          ...(cfg.forbidSdes
-            ? {
-                prepare: async (ms: MediaServerHandle) => {
-                  await withTimeout(forbidSdes(ms), cfg.connectTimeoutMs, `setting rtp_secure_media_inbound=forbidden on FreeSWITCH at ${s.name}`);
-                  log.info({ mediaServer: s.name, sdes: 'forbidden' }, 'SDES-SRTP forbidden on inbound channels');
-                },
-              }
-            : {}),
-        }),
-    );
     for (const link of this.links) {
       link.on('up', () => this.emit('up', link.name));
       link.on('down', (reason: string) => this.emit('down', link.name, reason));
@@ -159,6 +125,40 @@ export class MediaGateway extends EventEmitter {
       },
     };
   }
+}
+
+/** The gateway of a configuration: one link per media server, connecting through drachtio-fsmrf. */
+export function createMediaGateway(srf: Srf, cfg: AppConfig['freeswitch'], servers: readonly MediaServerConfig[], log: Logger): MediaGateway {
+  const mrf = new Mrf(srf);
+  const links = servers.map(
+    (s) =>
+      new MediaServerLink({
+        name: s.name,
+        timeoutMs: cfg.connectTimeoutMs,
+        connectHint: 'check the event-socket password',
+        log,
+        connect: () =>
+          mrf.connect({
+            address: s.address,
+            port: s.port,
+            secret: s.secret,
+            profile: s.profile,
+            listenAddress: s.listenAddress,
+            listenPort: s.listenPort,
+            ...(s.advertisedAddress ? { advertisedAddress: s.advertisedAddress } : {}),
+            ...(s.advertisedPort ? { advertisedPort: s.advertisedPort } : {}),
+          }),
+        ...(cfg.forbidSdes
+          ? {
+              prepare: async (ms: MediaServerHandle) => {
+                await withTimeout(forbidSdes(ms), cfg.connectTimeoutMs, `setting rtp_secure_media_inbound=forbidden on FreeSWITCH at ${s.name}`);
+                log.info({ mediaServer: s.name, sdes: 'forbidden' }, 'SDES-SRTP forbidden on inbound channels');
+              },
+            }
+          : {}),
+      }),
+  );
+  return new MediaGateway(srf, links);
 }
 
 /** An answered caller: its FreeSWITCH endpoint and its SIP dialog. */

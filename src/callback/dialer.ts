@@ -260,7 +260,8 @@ export class CallbackAttempt implements LocalAttempt {
     metrics.attempts.inc({ outcome: 'answered' });
     metrics.finished.inc({ status: 'completed' });
     metrics.toConnection.observe(sinceRequest / 1000);
-    this.log.info('customer answered; bridging');
+    // both legs on one media server (the customer leg was made on the employee's): the bridge needs it
+    this.log.info({ mediaServer: svc.media.serverOf(ep), customerMediaServer: svc.media.serverOf(cleg.endpoint) }, 'customer answered; bridging');
     await employeeSide.stop();
     employeeSide.close();
     await ep.bridge(cleg.endpoint);

@@ -274,12 +274,27 @@ export async function breakPlayback(ep: Endpoint): Promise<void> {
   await ep.api('uuid_break', ep.uuid);
 }
 
-/** Destroys an endpoint, ignoring one that is already gone. */
+/** How long destroyQuietly waits for FreeSWITCH's BYE at most (it comes within milliseconds from a live server). */
+const DESTROY_WAIT_MS = 5000;
+
+/**
+ * Destroys an endpoint, ignoring one that is already gone. fsmrf's destroy() sends `hangup` and waits for
+ * FreeSWITCH's BYE, which never comes from a media server that died; so the wait also ends when the endpoint's
+ * event socket closes, and after DESTROY_WAIT_MS at the latest.
+ */
 export async function destroyQuietly(ep: Endpoint | undefined): Promise<void> {
   if (!ep) return;
+  let timer: NodeJS.Timeout | undefined;
+  const conn = ep.conn;
+  const gone = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, DESTROY_WAIT_MS);
+    conn?.once('esl::end', () => resolve());
+  });
   try {
-    await ep.destroy();
+    await Promise.race([ep.destroy().catch(() => undefined), gone]);
   } catch {
     /* already gone */
+  } finally {
+    clearTimeout(timer);
   }
 }

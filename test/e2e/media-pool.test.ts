@@ -200,5 +200,50 @@ describe('media-server pool drill (fast)', function () {
     assert.ok(toneFramesOf(analyseAudio(employeeCall.received).frames, CUSTOMER_HZ).length >= 25, 'the employee heard the customer through A');
     console.log(`      media pool: callbacks bridged on ${JSON.stringify(Object.fromEntries([a.name, b.name].map((n) => [n, bridged.filter((l) => l.mediaServer === n).length])))}`);
     await waitReady(service);
+    // the last callback ends when its customer hangs up: the employee is free again
+    await eventually(async () => (await probe.employeeState('101'))?.status === 'free', 15_000, 'employee 101 free after the last callback');
+    await probe.setLoggedIn({ '101': false });
+    await Promise.all(phones.splice(0).map((p) => p.stop()));
+  });
+
+  it('a media server lost while a callback rings the customer: both legs released, the attempt interrupted (not counted), dialled again on the other server and completed', async () => {
+    const service = stack.services[0]!;
+    const up = (m: MediaProcess): Promise<number> => metric(service.baseUrl, 'qc_media_server_up', { server: m.name });
+    await eventually(async () => (await up(a)) === 1 && (await up(b)) === 1, 15_000, 'both media servers connected');
+    const number = '+79163000031';
+    const r = await runSipp({ scenario: 'caller-press1-info.xml', target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: 1200, timeoutMs: 40_000 });
+    assert.equal(r.exitCode, 0, describeResult(r));
+    const req = await storedRequest(probe, number);
+    const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: EMPLOYEE_HZ, answerAfterMs: 100 });
+    // the customer rings 3 s before answering: long enough to lose the media server under the first attempt
+    const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: CUSTOMER_HZ, answerAfterMs: 3000, hangupAfterMs: 1000 });
+    phones.push(employee, customer);
+    await probe.setLoggedIn({ '101': true });
+    const dialling = await eventually(
+      async () => logLines(service).find((l) => l.request === req.id && l.msg?.includes('dialling the customer')),
+      20_000,
+      'the customer to be dialled',
+    );
+    const victim = dialling.mediaServer === a.name ? a : b;
+    const other = victim === a ? b : a;
+    await eventually(async () => customer.calls.length >= 1, 5000, 'the customer INVITE');
+    await victim.kill();
+
+    const done = await finalOf(probe, number, 40_000);
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(done.attempts.map((x) => x.outcome), ['interrupted', 'answered'], 'the lost attempt interrupted, not counted');
+    const invites = customer.calls.filter((c) => hdr(c.invite, 'X-Callback-Id') === req.id).length;
+    assert.equal(invites, done.attempts.length, 'customer INVITEs = attempts');
+    const first = employee.calls[0]!;
+    await Promise.race([first.ended, new Promise((res) => setTimeout(res, 5000))]);
+    assert.ok(employee.calls.length >= 2, 'the employee was rung again for the second attempt');
+    const bridged = logLines(service).filter((l) => l.msg === 'customer answered; bridging' && l.request === req.id);
+    assert.deepEqual(bridged.map((l) => [l.mediaServer, l.customerMediaServer]), [[other.name, other.name]], 'the second attempt bridged on the other server');
+    await eventually(async () => (await probe.employeeState('101'))?.status === 'free', 15_000, 'employee 101 free again');
+    console.log(`      media pool: callback on ${victim.name} lost while the customer rang; attempts ${JSON.stringify(done.attempts.map((x) => x.outcome))}, completed on ${other.name}`);
+
+    await victim.restart();
+    await eventually(async () => (await up(victim)) === 1, 20_000, 'the killed server to rejoin');
+    await probe.setLoggedIn({ '101': false });
   });
 });

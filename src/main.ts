@@ -102,7 +102,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   media.start();
 
   const sessions = new Map<string, CallSession>();
-  const readiness = new Readiness({ redis: () => redis.status === 'ready', drachtio: () => drachtioUp, freeswitch: () => media.ready });
+  const readiness = new Readiness({ redis: () => redis.status === 'ready', drachtio: () => drachtioUp, freeswitch: () => media.ready }, () => media.servers());
   let dispatcher: Dispatcher | undefined;
   const svc: Services = {
     config,

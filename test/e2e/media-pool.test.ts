@@ -21,7 +21,6 @@ import {
   requestOf,
   storedRequest,
   waitReady,
-  readyz,
   type HeldCaller,
 } from '../drills/support';
 import { startMediaProcess, type MediaProcess } from '../support/media-process';
@@ -113,7 +112,11 @@ describe('media-server pool drill (fast)', function () {
     // 2. SIGKILL media server A with two callers still waiting on it
     await a.kill();
     await eventually(async () => new RegExp(`media server ${a.name} lost`).test(service.output().slice(logBefore)), 10_000, 'the service to notice A is gone');
-    assert.equal(await readyz(service.baseUrl), 200, 'still ready: B is connected');
+    const ready = await fetch(`${service.baseUrl}/readyz`);
+    const body = (await ready.json()) as { checks: Record<string, boolean>; mediaServers?: Array<{ name: string; connected: boolean }> };
+    assert.equal(ready.status, 200, 'still ready: B is connected');
+    assert.equal(body.checks.freeswitch, true);
+    assert.deepEqual(body.mediaServers?.map((m) => [m.name, m.connected]), [[a.name, false], [b.name, true]]);
     assert.equal(await up(a), 0);
     // A's waiting callers are hung up and leave the line as abandoned; B's stay
     for (const c of onA.slice(1)) await c.dialog.byeFromService(10_000);

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
-import { employeeUriRules, loadConfig, ConfigError, type AppConfig } from './config';
+import { employeeUriRules, loadConfig, mediaServers, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
 import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
-import { MediaGateway } from './media/gateway';
+import { createMediaGateway } from './media/gateway';
 import { PromptLibrary } from './media/prompt-library';
 import { Prompts } from './media/prompts';
 import { createLogger, type Logger } from './observability/logger';
@@ -93,13 +93,21 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   srf.on('error', (err: Error) => log.warn({ err: err.message }, 'drachtio error'));
   srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
 
-  const media = new MediaGateway(srf, config.freeswitch, log);
-  media.on('up', () => metrics.dependencyUp.set({ dependency: 'freeswitch' }, 1));
-  media.on('down', () => metrics.dependencyUp.set({ dependency: 'freeswitch' }, 0));
+  const media = createMediaGateway(srf, config.freeswitch, mediaServers(config), log);
+  // freeswitch is up while one server of the pool is: the instance takes calls on the others
+  const mediaUp = (): void => void metrics.dependencyUp.set({ dependency: 'freeswitch' }, media.ready ? 1 : 0);
+  media.on('up', mediaUp);
+  media.on('down', (server: string) => {
+    metrics.mediaServerLost.inc({ server });
+    mediaUp();
+  });
+  media.on('endpoint', (server: string) => metrics.mediaEndpointsCreated.inc({ server }));
+  media.on('endpoint-lost', (server: string) => metrics.mediaEndpointsLost.inc({ server }));
+  metrics.watchMediaServers(() => media.servers());
   media.start();
 
   const sessions = new Map<string, CallSession>();
-  const readiness = new Readiness({ redis: () => redis.status === 'ready', drachtio: () => drachtioUp, freeswitch: () => media.ready });
+  const readiness = new Readiness({ redis: () => redis.status === 'ready', drachtio: () => drachtioUp, freeswitch: () => media.ready }, () => media.servers());
   let dispatcher: Dispatcher | undefined;
   const svc: Services = {
     config,

@@ -41,6 +41,13 @@ export class CallbackAttempt implements LocalAttempt {
   private customerLeg: RingingLeg | undefined;
   private customer: { dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
   private employeeGone = false;
+  /**
+   * the media server under the legs was lost (an endpoint's event socket closed with no hangup): the attempt ends
+   * as if this instance had died (interrupted, not counted), and nothing waits on that server any more
+   */
+  private mediaLost = false;
+  private onMediaLost: (() => void) | undefined;
+  private readonly mediaGone = new Promise<void>((resolve) => (this.onMediaLost = resolve));
   private done = false;
   /** set when the department delivers customer-first: that flow serves this claim */
   private customerFirst: CustomerFirstDelivery | undefined;
@@ -175,10 +182,20 @@ export class CallbackAttempt implements LocalAttempt {
       this.customerLeg?.cancel();
       if (this.customer) void this.hangUpCustomer();
     });
+    eleg.endpoint.on('destroy', (evt) => {
+      if (evt !== undefined || this.done) return;
+      this.log.warn({ mediaServer: svc.media.serverOf(eleg.endpoint) }, 'the media server under the callback was lost; hanging up both legs (the attempt is interrupted)');
+      this.mediaLost = true;
+      this.employeeGone = true;
+      hangUpDialog(eleg.dialog);
+      this.customerLeg?.cancel();
+      if (this.customer) void this.hangUpCustomer();
+      this.onMediaLost?.();
+    });
     // listening for the hang-up first: it may come while the answer is being recorded
     await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
-    if (dept.notifyAboutCallback) await ep.play(prompts.prompt(dept, 'whisper')).catch(() => undefined);
+    if (dept.notifyAboutCallback) await this.unlessMediaLost(ep.play(prompts.prompt(dept, 'whisper')));
     if (this.employeeGone) {
       // before the customer was dialled: no attempt, the request goes back in line
       await this.cleanup();
@@ -198,10 +215,11 @@ export class CallbackAttempt implements LocalAttempt {
       events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
     });
     if (first) metrics.toFirstAttempt.observe((dialledAt - this.request.createdAt) / 1000);
-    this.log.info({ number, shown, attempt: this.request.attempts.length }, `employee ${employee.id} took the callback; dialling the customer (attempt ${this.request.attempts.length} of ${policy.maxAttempts})`);
+    this.log.info({ number, shown, attempt: this.request.attempts.length, mediaServer: svc.media.serverOf(ep) }, `employee ${employee.id} took the callback; dialling the customer (attempt ${this.request.attempts.length} of ${policy.maxAttempts})`);
     this.customerLeg = new RingingLeg(
       svc.srf,
-      svc.media,
+      // on the employee's media server: the bridge needs both endpoints on one FreeSWITCH
+      svc.media.sameServerAs(ep),
       customerUri(number, config.trunks.outbound),
       { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id },
       policy.customerRingTimeoutS * 1000,
@@ -212,15 +230,16 @@ export class CallbackAttempt implements LocalAttempt {
       if (this.employeeGone || cleg.failure === 'cancelled') {
         employeeSide.close();
         await this.cleanup();
-        await this.transition((r) => callbackRequest.attemptFailed(r, 'employee-hangup', undefined, svc.now()));
-        metrics.attempts.inc({ outcome: 'employee-hangup' });
+        const outcome = this.mediaLost ? 'interrupted' : 'employee-hangup';
+        await this.transition((r) => callbackRequest.attemptFailed(r, outcome, undefined, svc.now()));
+        metrics.attempts.inc({ outcome });
         return;
       }
       // the leg's failure already is the outcome (src/domain/sip-status.ts; a ring timeout has no status)
       const outcome = cleg.failure === 'error' ? 'unavailable' : cleg.failure;
       metrics.attempts.inc({ outcome });
       this.log.info({ outcome, status: cleg.status }, 'customer did not answer');
-      await employeeSide.announce(prompts.prompt(dept, 'customerNoAnswer'), false);
+      await this.unlessMediaLost(employeeSide.announce(prompts.prompt(dept, 'customerNoAnswer'), false));
       employeeSide.close();
       await this.cleanup();
       const before = this.request;
@@ -236,7 +255,7 @@ export class CallbackAttempt implements LocalAttempt {
       hangUpDialog(cleg.dialog);
       await destroyQuietly(cleg.endpoint);
       await this.cleanup();
-      await this.transition((r) => callbackRequest.attemptFailed(r, 'employee-hangup', 200, svc.now()));
+      await this.transition((r) => callbackRequest.attemptFailed(r, this.mediaLost ? 'interrupted' : 'employee-hangup', 200, svc.now()));
       return;
     }
     this.customer = { dialog: cleg.dialog, endpoint: cleg.endpoint };
@@ -256,6 +275,7 @@ export class CallbackAttempt implements LocalAttempt {
         finish();
       });
       eleg.dialog.on('destroy', finish);
+      void this.mediaGone.then(finish);
       if (this.employeeGone) finish();
     });
     const now = svc.now();
@@ -270,16 +290,22 @@ export class CallbackAttempt implements LocalAttempt {
     metrics.attempts.inc({ outcome: 'answered' });
     metrics.finished.inc({ status: 'completed' });
     metrics.toConnection.observe(sinceRequest / 1000);
-    this.log.info('customer answered; bridging');
-    await employeeSide.stop();
+    // both legs on one media server (the customer leg was made on the employee's): the bridge needs it
+    this.log.info({ mediaServer: svc.media.serverOf(ep), customerMediaServer: svc.media.serverOf(cleg.endpoint) }, 'customer answered; bridging');
+    await this.unlessMediaLost(employeeSide.stop());
     employeeSide.close();
-    await ep.bridge(cleg.endpoint);
+    await this.unlessMediaLost(ep.bridge(cleg.endpoint));
     await callEnded;
     await this.cleanup();
     await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
     await svc.queue
       .transition(this.accountId, this.request.id, (r) => callbackRequest.attemptEnded(r, svc.now()), { now: svc.now() })
       .catch(() => undefined);
+  }
+
+  /** Waits for a media step, but not past the loss of its media server (whose completion events never come). */
+  private async unlessMediaLost(step: Promise<unknown>): Promise<void> {
+    await Promise.race([step.catch(() => undefined), this.mediaGone]);
   }
 
   private async hangUpCustomer(): Promise<void> {

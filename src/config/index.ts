@@ -20,7 +20,9 @@ type JsonObject = { [k: string]: Json };
  * Environment variables that override a config key. Values are parsed as the key's type:
  * numbers for numeric keys, comma-separated lists for arrays.
  */
-const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'list' | 'boolean']> = [
+type EnvKind = 'string' | 'number' | 'list' | 'boolean' | 'media-servers';
+
+const ENV_KEYS: ReadonlyArray<readonly [string, string, EnvKind]> = [
   ['INSTANCE_ID', 'instanceId', 'string'],
   ['LOG_LEVEL', 'logLevel', 'string'],
   ['DRACHTIO_HOST', 'drachtio.host', 'string'],
@@ -30,6 +32,7 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string, 'string' | 'number' | 'l
   ['FREESWITCH_PORT', 'freeswitch.port', 'number'],
   ['FREESWITCH_SECRET', 'freeswitch.secret', 'string'],
   ['FREESWITCH_PROFILE', 'freeswitch.profile', 'string'],
+  ['FREESWITCH_SERVERS', 'freeswitch.servers', 'media-servers'],
   ['ESL_LISTEN_ADDRESS', 'freeswitch.listenAddress', 'string'],
   ['ESL_LISTEN_PORT', 'freeswitch.listenPort', 'number'],
   ['ESL_ADVERTISED_ADDRESS', 'freeswitch.advertisedAddress', 'string'],
@@ -112,8 +115,25 @@ function setPath(obj: JsonObject, dotted: string, value: Json): void {
   cur[parts[parts.length - 1]!] = value;
 }
 
-function envValue(name: string, key: string, raw: string, kind: 'string' | 'number' | 'list' | 'boolean'): Json {
+/** FREESWITCH_SERVERS: comma-separated host[:port[:secret]] (the secret is the rest, so it may hold colons, not commas). */
+function mediaServersFromEnv(name: string, key: string, raw: string): Json {
+  const entries = raw.split(',').map((s) => s.trim());
+  return entries.map((entry, i) => {
+    const m = /^([^:\s]+)(?::(\d{1,5})?(?::(.+))?)?$/.exec(entry);
+    if (!m) {
+      throw new ConfigError(`${key}.${i}: expected host[:port[:secret]], got ${JSON.stringify(entry)} (from environment ${name}=${JSON.stringify(raw)})`);
+    }
+    const server: JsonObject = { address: m[1]! };
+    if (m[2] !== undefined) server.port = Number(m[2]);
+    if (m[3] !== undefined) server.secret = m[3];
+    return server;
+  });
+}
+
+function envValue(name: string, key: string, raw: string, kind: EnvKind): Json {
   switch (kind) {
+    case 'media-servers':
+      return mediaServersFromEnv(name, key, raw);
     case 'string':
       return raw;
     case 'list':
@@ -197,16 +217,54 @@ function hostPort(s: string, defaultPort: number): { host: string; port: number 
  */
 export function employeeUriRules(config: AppConfig): EmployeeUriRules {
   const redis = new URL(config.redis.url);
-  const media = config.freeswitch;
   const named: BlockedTarget[] = [
     { ...hostPort(config.trunks.outbound, 5060), what: 'the outbound trunk (trunks.outbound)' },
     { host: config.drachtio.host.toLowerCase(), port: config.drachtio.port, what: "drachtio's admin port (drachtio.port)" },
-    { host: media.address.toLowerCase(), port: media.port, what: "FreeSWITCH's event socket (freeswitch.port)" },
     { host: config.http.host.toLowerCase(), port: config.http.port, what: 'the HTTP API (http.port)' },
     { host: redis.hostname.toLowerCase(), port: redis.port === '' ? 6379 : Number(redis.port), what: 'Redis (redis.url)' },
   ];
-  if (media.listenPort !== 0) named.push({ host: media.listenAddress.toLowerCase(), port: media.listenPort, what: "fsmrf's event-socket listener (freeswitch.listenPort)" });
-  if (media.advertisedPort !== undefined) named.push({ host: (media.advertisedAddress ?? media.listenAddress).toLowerCase(), port: media.advertisedPort, what: 'the advertised event-socket listener (freeswitch.advertisedPort)' });
+  for (const m of mediaServers(config)) {
+    named.push({ host: m.address.toLowerCase(), port: m.port, what: `FreeSWITCH's event socket (${m.key}.port)` });
+    if (m.listenPort !== 0) named.push({ host: m.listenAddress.toLowerCase(), port: m.listenPort, what: `fsmrf's event-socket listener (${m.key}.listenPort)` });
+    if (m.advertisedPort !== undefined) named.push({ host: (m.advertisedAddress ?? m.listenAddress).toLowerCase(), port: m.advertisedPort, what: `the advertised event-socket listener (${m.key}.advertisedPort)` });
+  }
   const listed = config.employees.blockedTargets.map((t) => parseTarget(t, `a blocked target (employees.blockedTargets ${t})`));
   return compileEmployeeUriRules({ allowedHosts: config.employees.allowedHosts, blocked: [...named, ...listed] });
+}
+
+/** One media server as the service connects to it: the pool element completed from the shared freeswitch settings. */
+export interface MediaServerConfig {
+  /** address:port of its event socket: the name logs and metrics use */
+  name: string;
+  /** the config key it came from (freeswitch or freeswitch.servers.N) */
+  key: string;
+  address: string;
+  port: number;
+  secret: string;
+  profile: string;
+  listenAddress: string;
+  listenPort: number;
+  advertisedAddress: string | undefined;
+  advertisedPort: number | undefined;
+}
+
+/** The media servers of a configuration: freeswitch.servers if set, else the single server freeswitch.address names. */
+export function mediaServers(config: AppConfig): MediaServerConfig[] {
+  const fs = config.freeswitch;
+  const list: NonNullable<AppConfig['freeswitch']['servers']> = fs.servers ?? [{ address: fs.address }];
+  return list.map((s, i) => {
+    const port = s.port ?? fs.port;
+    return {
+      name: `${s.address}:${port}`,
+      key: fs.servers ? `freeswitch.servers.${i}` : 'freeswitch',
+      address: s.address,
+      port,
+      secret: s.secret ?? fs.secret,
+      profile: fs.profile,
+      listenAddress: fs.listenAddress,
+      listenPort: s.listenPort ?? fs.listenPort,
+      advertisedAddress: s.advertisedAddress ?? fs.advertisedAddress,
+      advertisedPort: s.advertisedPort ?? fs.advertisedPort,
+    };
+  });
 }

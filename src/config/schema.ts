@@ -25,6 +25,46 @@ function parsedBy(parse: (s: string) => unknown): (s: string, ctx: z.RefinementC
   };
 }
 
+/** One media server of the pool (freeswitch.servers): what is not given comes from freeswitch itself. */
+export const mediaServerSchema = z
+  .object({
+    address: host,
+    port: port.optional(),
+    secret: z.string().min(1).optional(),
+    listenPort: port.optional(),
+    advertisedAddress: host.optional(),
+    advertisedPort: port.optional(),
+  })
+  .strict();
+
+interface MediaPoolFields {
+  port: number;
+  listenPort: number;
+  servers?: ReadonlyArray<{ address: string; port?: number | undefined; listenPort?: number | undefined }> | undefined;
+}
+
+/** Pool elements name distinct event sockets, and fixed listen ports are not shared (each server has its own listener). */
+function checkMediaPool(f: MediaPoolFields, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  const listen = new Map<number, number>();
+  (f.servers ?? []).forEach((s, i) => {
+    const at = `${s.address.toLowerCase()}:${s.port ?? f.port}`;
+    const before = seen.get(at);
+    if (before !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['servers', i], message: `names the same event socket ${at} as servers.${before}` });
+    else seen.set(at, i);
+    const lp = s.listenPort ?? f.listenPort;
+    if (lp === 0) return;
+    const other = listen.get(lp);
+    if (other !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['servers', i, 'listenPort'],
+        message: `listen port ${lp} is already servers.${other}'s: each media server needs its own listener (give each a listenPort, or use 0)`,
+      });
+    } else listen.set(lp, i);
+  });
+}
+
 /** Callback/queue durations that tests and the demo override (all in seconds, max attempts a count). */
 export const durationOverridesSchema = z
   .object({
@@ -64,8 +104,14 @@ export const configSchema = z
         forbidSdes: z.boolean(),
         /** directory of the prompt WAVs as FreeSWITCH sees it */
         promptsDir: z.string().min(1),
+        /**
+         * a pool of media servers (README, *A pool of media servers*): when set, these are the servers and
+         * address is not used; port, secret, listenPort and the advertised values above are each element's defaults
+         */
+        servers: z.array(mediaServerSchema).min(1).optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine(checkMediaPool),
     redis: z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
     http: z.object({ host, port }).strict(),
     trunks: z

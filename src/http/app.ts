@@ -139,12 +139,12 @@ export function createHttpApp(deps: HttpDeps): Express {
         res.status(503).json({ status: 'not ready', checks: {}, down: [], draining: false, error: (err as Error).message } satisfies Readiness);
         return;
       }
-      const { checks, draining } = state;
+      const { checks, draining, mediaServers } = state;
       const down = Object.entries(checks)
         .filter(([, up]) => !up)
         .map(([name]) => name);
       const ready = down.length === 0 && !draining;
-      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, down, draining } satisfies Readiness);
+      res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, down, draining, ...(mediaServers ? { mediaServers } : {}) } satisfies Readiness);
     }),
   );
 

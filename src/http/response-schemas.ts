@@ -183,6 +183,18 @@ export const readinessSchema = z
     down: z.array(z.string()).describe('the dependencies that are not connected'),
     draining: z.boolean().describe('shutting down: calls in progress finish, new calls get 503'),
     error: z.string().describe('why the check itself failed').optional(),
+    mediaServers: z
+      .array(
+        z
+          .object({
+            name: z.string().describe("the media server's event socket, address:port"),
+            connected: z.boolean().describe('connected: it takes new calls'),
+            endpoints: z.number().int().min(0).describe('endpoints (calls and legs) this instance has open on it'),
+          })
+          .strict(),
+      )
+      .describe('each media server of the pool (checks.freeswitch is true while one is connected)')
+      .optional(),
   })
   .strict();
 export type Readiness = z.infer<typeof readinessSchema>;

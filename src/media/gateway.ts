@@ -1,127 +1,102 @@
 import { EventEmitter } from 'node:events';
 import Mrf from 'drachtio-fsmrf';
 import type Srf from 'drachtio-srf';
-import type { AppConfig } from '../config';
+import type { AppConfig, MediaServerConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../util/timeout';
+import { leastLoaded } from './pool';
+import { MediaServerLink, MediaUnavailableError, type Endpoint, type MediaServerHandle } from './media-server-link';
 
-export type Endpoint = Mrf.Endpoint;
+export { MediaUnavailableError, type Endpoint };
 
-export class MediaUnavailableError extends Error {
-  override readonly name = 'MediaUnavailableError';
+/** Where a new endpoint is made (the narrow port legs use). */
+export interface EndpointPort {
+  createEndpoint(): Promise<Endpoint>;
+}
+
+/** One media server as /readyz, metrics and logs see it. */
+export interface MediaServerStatus {
+  name: string;
+  connected: boolean;
+  /** endpoints this instance has open on it */
+  endpoints: number;
 }
 
 /**
- * The FreeSWITCH media server through drachtio-fsmrf: keeps one event-socket connection up,
- * reconnecting by itself, and hands out endpoints. mrf.connect() never settles on a wrong
- * password, so every attempt is bounded by a timeout.
+ * The pool of FreeSWITCH media servers through drachtio-fsmrf (one server when freeswitch.servers is not set).
+ * Each server keeps its own event-socket connection up, reconnecting by itself (MediaServerLink). A new call or
+ * callback leg goes to the least loaded connected server (src/media/pool.ts); a leg to be bridged with an endpoint
+ * is made on that endpoint's server (sameServerAs): FreeSWITCH bridges only its own channels. A lost server takes
+ * no new calls; the calls on it end as their endpoints go, the others carry on.
+ *
+ * Events: 'up' / 'down' (server name[, reason]), 'endpoint' (server name: one created), 'endpoint-lost' (server
+ * name: an endpoint's connection closed under it).
  */
 export class MediaGateway extends EventEmitter {
-  private readonly mrf: Mrf;
-  private ms: Mrf.MediaServer | undefined;
-  private stopped = false;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private attempt = 0;
-
   constructor(
-    private readonly srf: Srf,
-    private readonly cfg: AppConfig['freeswitch'],
-    private readonly log: Logger,
+    private readonly srf: Pick<Srf, 'createUAS'>,
+    private readonly links: readonly MediaServerLink[],
   ) {
     super();
-    this.mrf = new Mrf(srf);
+    for (const link of this.links) {
+      link.on('up', () => this.emit('up', link.name));
+      link.on('down', (reason: string) => this.emit('down', link.name, reason));
+      link.on('endpoint', () => this.emit('endpoint', link.name));
+      link.on('endpoint-lost', () => this.emit('endpoint-lost', link.name));
+    }
   }
 
+  /** takes calls: at least one media server connected */
   get ready(): boolean {
-    return this.ms !== undefined && this.ms.connected();
+    return this.links.some((l) => l.connected);
+  }
+
+  servers(): MediaServerStatus[] {
+    return this.links.map((l) => ({ name: l.name, connected: l.connected, endpoints: l.endpoints }));
   }
 
   start(): void {
-    void this.connectOnce();
+    for (const l of this.links) l.start();
   }
 
-  private async connectOnce(): Promise<void> {
-    if (this.stopped) return;
-    this.attempt++;
-    try {
-      const ms = await withTimeout(
-        this.mrf.connect({
-          address: this.cfg.address,
-          port: this.cfg.port,
-          secret: this.cfg.secret,
-          profile: this.cfg.profile,
-          listenAddress: this.cfg.listenAddress,
-          listenPort: this.cfg.listenPort,
-          ...(this.cfg.advertisedAddress ? { advertisedAddress: this.cfg.advertisedAddress } : {}),
-          ...(this.cfg.advertisedPort ? { advertisedPort: this.cfg.advertisedPort } : {}),
-        }),
-        this.cfg.connectTimeoutMs,
-        `connecting to FreeSWITCH at ${this.cfg.address}:${this.cfg.port} (check the event-socket password)`,
-      );
-      if (this.stopped) {
-        ms.disconnect();
-        return;
-      }
-      if (this.cfg.forbidSdes) {
-        try {
-          await withTimeout(forbidSdes(ms), this.cfg.connectTimeoutMs, 'setting rtp_secure_media_inbound=forbidden on FreeSWITCH');
-        } catch (err) {
-          ms.disconnect();
-          throw err;
-        }
-        if (this.stopped) {
-          ms.disconnect();
-          return;
-        }
-      }
-      this.ms = ms;
-      this.attempt = 0;
-      this.log.info({ freeswitch: `${this.cfg.address}:${this.cfg.port}`, sdes: this.cfg.forbidSdes ? 'forbidden' : 'left as configured' }, 'media server connected');
-      this.emit('up');
-      ms.on('error', (err: Error) => this.log.warn({ err: err.message }, 'media server error'));
-      ms.once('end', () => {
-        this.log.warn('media server event socket closed; reconnecting');
-        if (this.ms === ms) this.ms = undefined;
-        try {
-          ms.disconnect();
-        } catch {
-          /* already closed */
-        }
-        this.emit('down');
-        this.scheduleRetry();
-      });
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, attempt: this.attempt }, 'media server connection failed');
-      this.scheduleRetry();
-    }
+  stop(): void {
+    for (const l of this.links) l.stop();
   }
 
-  private scheduleRetry(): void {
-    if (this.stopped) return;
-    const delay = Math.min(200 * this.attempt, 3000);
-    this.retryTimer = setTimeout(() => void this.connectOnce(), delay);
+  /** The least loaded connected server (throws MediaUnavailableError when none is). */
+  private pick(): MediaServerLink {
+    const link = leastLoaded(this.links);
+    if (!link) throw new MediaUnavailableError('no media server connected');
+    return link;
   }
 
-  private server(): Mrf.MediaServer {
-    if (!this.ms || !this.ms.connected()) throw new MediaUnavailableError('media server not connected');
-    return this.ms;
+  private linkOf(ep: Endpoint): MediaServerLink | undefined {
+    return this.links.find((l) => l.owns(ep));
+  }
+
+  /** The name (address:port) of the server an endpoint is on, while it is open. */
+  serverOf(ep: Endpoint): string | undefined {
+    return this.linkOf(ep)?.name;
   }
 
   /**
-   * Answers an inbound call through a new FreeSWITCH endpoint (see answerCaller). Offers with an SRTP audio line
-   * (RTP/SAVP, or DTLS from WebRTC; trunks offer RTP/AVP) take drachtio-fsmrf's own connectCaller, the only way
-   * fsmrf takes them (its createEndpoint refuses them, as a DTLS handshake needs the caller to have the answer
-   * before FreeSWITCH's event socket connects); that path keeps fsmrf's clean-up, which may leave the endpoint
-   * behind when the answer cannot be sent.
+   * Answers an inbound call through a new FreeSWITCH endpoint (see answerCaller) on the least loaded server.
+   * Offers with an SRTP audio line (RTP/SAVP, or DTLS from WebRTC; trunks offer RTP/AVP) take drachtio-fsmrf's
+   * own connectCaller, the only way fsmrf takes them (its createEndpoint refuses them, as a DTLS handshake needs
+   * the caller to have the answer before FreeSWITCH's event socket connects); that path keeps fsmrf's clean-up,
+   * which may leave the endpoint behind when the answer cannot be sent.
    */
   async answerCaller(req: Srf.SrfRequest, res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller> {
-    const ms = this.server();
+    const link = this.pick();
     if (!fsmrfNeedsHandshake(req.body ?? '')) {
-      return answerCaller({ createEndpoint: (o) => ms.createEndpoint(o), createUAS: (q, r, o) => this.srf.createUAS(q, r, o) }, req, res, steps);
+      return answerCaller({ createEndpoint: (o) => link.createEndpoint(o), createUAS: (q, r, o) => this.srf.createUAS(q, r, o) }, req, res, steps);
     }
+    const ms = link.server();
     await runPrepare(steps);
     try {
-      return await ms.connectCaller(req, res);
+      const answered = await ms.connectCaller(req, res);
+      link.track(answered.endpoint);
+      return answered;
     } catch (err) {
       const status = (err as { status?: unknown }).status;
       throw new AnswerError(
@@ -131,20 +106,59 @@ export class MediaGateway extends EventEmitter {
     }
   }
 
+  /** A new endpoint on the least loaded connected server. */
   createEndpoint(): Promise<Endpoint> {
-    return this.server().createEndpoint();
+    try {
+      return this.pick().createEndpoint();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
-  stop(): void {
-    this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    try {
-      this.ms?.disconnect();
-    } catch {
-      /* already closed */
-    }
-    this.ms = undefined;
+  /** Makes endpoints on the server `ep` is on (a leg to be bridged with it); fails when that server is gone. */
+  sameServerAs(ep: Endpoint): EndpointPort {
+    const link = this.linkOf(ep);
+    return {
+      createEndpoint: async () => {
+        if (!link) throw new MediaUnavailableError("the media server of the endpoint to bridge with is gone");
+        return link.createEndpoint();
+      },
+    };
   }
+}
+
+/** The gateway of a configuration: one link per media server, connecting through drachtio-fsmrf. */
+export function createMediaGateway(srf: Srf, cfg: AppConfig['freeswitch'], servers: readonly MediaServerConfig[], log: Logger): MediaGateway {
+  const mrf = new Mrf(srf);
+  const links = servers.map(
+    (s) =>
+      new MediaServerLink({
+        name: s.name,
+        timeoutMs: cfg.connectTimeoutMs,
+        connectHint: 'check the event-socket password',
+        log,
+        connect: () =>
+          mrf.connect({
+            address: s.address,
+            port: s.port,
+            secret: s.secret,
+            profile: s.profile,
+            listenAddress: s.listenAddress,
+            listenPort: s.listenPort,
+            ...(s.advertisedAddress ? { advertisedAddress: s.advertisedAddress } : {}),
+            ...(s.advertisedPort ? { advertisedPort: s.advertisedPort } : {}),
+          }),
+        ...(cfg.forbidSdes
+          ? {
+              prepare: async (ms: MediaServerHandle) => {
+                await withTimeout(forbidSdes(ms), cfg.connectTimeoutMs, `setting rtp_secure_media_inbound=forbidden on FreeSWITCH at ${s.name}`);
+                log.info({ mediaServer: s.name, sdes: 'forbidden' }, 'SDES-SRTP forbidden on inbound channels');
+              },
+            }
+          : {}),
+      }),
+  );
+  return new MediaGateway(srf, links);
 }
 
 /** An answered caller: its FreeSWITCH endpoint and its SIP dialog. */
@@ -243,7 +257,7 @@ const SECURE_MEDIA_VAR = 'rtp_secure_media_inbound';
  * variable: FreeSWITCH builds the 3pcc offer before any dialplan `set` runs; unset channel variables fall back to
  * globals. Lost when FreeSWITCH restarts, so it is applied after every (re)connect; read back to be sure.
  */
-async function forbidSdes(ms: Mrf.MediaServer): Promise<void> {
+async function forbidSdes(ms: MediaServerHandle): Promise<void> {
   const set = (await ms.api(`global_setvar ${SECURE_MEDIA_VAR}=forbidden`)).trim();
   if (!set.startsWith('+OK')) throw new Error(`global_setvar ${SECURE_MEDIA_VAR}=forbidden answered ${JSON.stringify(set)}`);
   const value = (await ms.api(`global_getvar ${SECURE_MEDIA_VAR}`)).trim();
@@ -260,12 +274,27 @@ export async function breakPlayback(ep: Endpoint): Promise<void> {
   await ep.api('uuid_break', ep.uuid);
 }
 
-/** Destroys an endpoint, ignoring one that is already gone. */
+/** How long destroyQuietly waits for FreeSWITCH's BYE at most (it comes within milliseconds from a live server). */
+const DESTROY_WAIT_MS = 5000;
+
+/**
+ * Destroys an endpoint, ignoring one that is already gone. fsmrf's destroy() sends `hangup` and waits for
+ * FreeSWITCH's BYE, which never comes from a media server that died; so the wait also ends when the endpoint's
+ * event socket closes, and after DESTROY_WAIT_MS at the latest.
+ */
 export async function destroyQuietly(ep: Endpoint | undefined): Promise<void> {
   if (!ep) return;
+  let timer: NodeJS.Timeout | undefined;
+  const conn = ep.conn;
+  const gone = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, DESTROY_WAIT_MS);
+    conn?.once('esl::end', () => resolve());
+  });
   try {
-    await ep.destroy();
+    await Promise.race([ep.destroy().catch(() => undefined), gone]);
   } catch {
     /* already gone */
+  } finally {
+    clearTimeout(timer);
   }
 }

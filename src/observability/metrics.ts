@@ -108,7 +108,57 @@ export class Metrics {
     this.waitSource = source;
   }
 
+  /** where the media-server gauges read their values at scrape time (set once the pool exists) */
+  private mediaSource: () => ReadonlyArray<{ name: string; connected: boolean; endpoints: number }> = () => [];
+  readonly mediaServerUp = mediaGauge(this, 'qc_media_server_up', '1 while the media server (FreeSWITCH event socket, by address:port) is connected and takes new calls', (s) => (s.connected ? 1 : 0));
+  readonly mediaServerEndpoints = mediaGauge(this, 'qc_media_server_endpoints', 'Endpoints (calls and legs) this instance has open on the media server', (s) => s.endpoints);
+  readonly mediaEndpointsCreated = new Counter({
+    name: 'qc_media_server_endpoints_created_total',
+    help: 'Endpoints this instance created on the media server (how new calls and legs spread over the pool)',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
+  readonly mediaServerLost = new Counter({
+    name: 'qc_media_server_lost_total',
+    help: 'Times the media server was lost (event socket closed or failed, or endpoints lost and no answer to a probe)',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
+  readonly mediaEndpointsLost = new Counter({
+    name: 'qc_media_server_endpoints_lost_total',
+    help: "Endpoints whose event socket closed under them with no hangup (their calls ended: the media server went away)",
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
+
+  /** The media servers' gauges read `source` at every scrape. */
+  watchMediaServers(source: () => ReadonlyArray<{ name: string; connected: boolean; endpoints: number }>): void {
+    this.mediaSource = source;
+  }
+
+  /** @internal for mediaGauge */
+  mediaServersNow(): ReadonlyArray<{ name: string; connected: boolean; endpoints: number }> {
+    return this.mediaSource();
+  }
+
   constructor(withDefaults = true) {
     if (withDefaults) collectDefaultMetrics({ register: this.registry });
   }
+}
+
+function mediaGauge(
+  m: Metrics,
+  name: string,
+  help: string,
+  value: (s: { name: string; connected: boolean; endpoints: number }) => number,
+): Gauge<'server'> {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['server'] as const,
+    registers: [m.registry],
+    collect(this: Gauge<'server'>) {
+      for (const s of m.mediaServersNow()) this.set({ server: s.name }, value(s));
+    },
+  });
 }

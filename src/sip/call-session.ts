@@ -123,7 +123,8 @@ export class CallSession {
     metrics.calls.inc({ outcome: 'answered' });
     metrics.activeCalls.inc();
     this.state = 'waiting';
-    this.log.info({ caller: this.callerNumber ?? 'anonymous', offer: this.offerEnabled }, 'caller queued');
+    const mediaServer = media.serverOf(answered.endpoint);
+    this.log.info({ caller: this.callerNumber ?? 'anonymous', offer: this.offerEnabled, mediaServer }, 'caller queued');
     const ep = this.endpoint;
     const dialog = this.dialog;
     dialog.on('destroy', () => void this.end('caller hung up'));
@@ -141,7 +142,8 @@ export class CallSession {
       if (digit) void this.onDigit(digit, 'INFO');
     });
     ep.on('dtmf', (evt) => void this.onDigit(evt.dtmf, evt.source));
-    ep.on('destroy', () => void this.end('media endpoint gone'));
+    // no hangup cause: the endpoint's event socket closed under it (its media server may be gone)
+    ep.on('destroy', (evt) => void this.end(evt ? 'media endpoint gone' : `media endpoint lost with media server ${mediaServer ?? '?'}`));
     this.announcer = new Announcer(ep, this.svc.prompts.holdMusic(this.routing.department), this.log);
     // in-band detection; RFC 4733 and INFO need nothing to be switched on
     ep.execute('start_dtmf').catch((err: Error) => this.log.warn({ err: err.message }, 'start_dtmf failed'));
@@ -333,7 +335,8 @@ export class CallSession {
       ? `<sip:${this.callerNumber}@${this.svc.config.trunks.identityHost}>`
       : `"Anonymous" <sip:anonymous@anonymous.invalid>`;
     for (const e of employees) {
-      const leg = employeeLeg(this.svc.srf, this.svc.media, e.sipUri, this.svc.employeeUris, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
+      // on the caller's media server: the bridge needs both endpoints on one FreeSWITCH
+      const leg = employeeLeg(this.svc.srf, this.svc.media.sameServerAs(this.endpoint!), e.sipUri, this.svc.employeeUris, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
       this.legs.set(e.id, leg);
       this.log.info({ employee: e.id }, 'ringing employee');
       void leg.start().then((r) => this.onLeg(e, r));

@@ -25,6 +25,10 @@ declare module 'drachtio-fsmrf' {
     }
     class Endpoint extends EventEmitter {
       readonly uuid: string;
+      /** false once destroyed (by the app, by FreeSWITCH's hangup, or its event socket closing) */
+      readonly connected: boolean;
+      /** its outbound event-socket connection (null once closed); emits 'esl::end' when it closes */
+      readonly conn: EventEmitter | null;
       readonly local: { sdp: string; mediaIp?: string; mediaPort?: string };
       readonly remote: { sdp: string };
       readonly dialog: Srf.Dialog;

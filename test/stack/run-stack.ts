@@ -12,6 +12,8 @@
  * pino JSON is shown through pino-pretty (STACK_JSON_LOGS=1 keeps the JSON). The ports default to
  * the demo deployment's; STACK_SIP_PORT, STACK_MEDIA_SIP_PORT and the service's own DRACHTIO_PORT,
  * FREESWITCH_PORT, HTTP_PORT and REDIS_URL move them, so two stacks can run side by side.
+ * STACK_MEDIA_SERVERS=N (1-4) starts N media engines as the service's pool of media servers (README, *A pool
+ * of media servers*): the first on the ports above, each next one 2 ports higher (SIP 5082, event socket 8023, …).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +21,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startSipEngine } from './drachtio';
-import { startMediaEngine } from './freeswitch';
+import { startMediaEngine, type MediaEngine } from './freeswitch';
+import { loadConfig } from '../../src/config';
 import prettyStream from 'pino-pretty';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -129,6 +132,8 @@ async function main(): Promise<void> {
   const mediaSipPort = portFromEnv('STACK_MEDIA_SIP_PORT', 5080);
   const eslPort = portFromEnv('FREESWITCH_PORT', 8021);
   const httpPort = portFromEnv('HTTP_PORT', 3000);
+  const poolSize = portFromEnv('STACK_MEDIA_SERVERS', 1);
+  if (poolSize > 4) throw new Error(`STACK_MEDIA_SERVERS=${poolSize}: at most 4 media engines`);
   const token = process.env.ADMIN_TOKEN ?? 'demo-token';
   const trunk = process.env.OUTBOUND_TRUNK ?? '127.0.0.1:5090';
 
@@ -149,14 +154,26 @@ async function main(): Promise<void> {
   }
   const sip = await startSipEngine({ sipAddress: '127.0.0.1', sipPort, adminPort, secret: process.env.DRACHTIO_SECRET ?? 'cymru' });
   console.log(`[stack] SIP engine (drachtio-server stand-in): SIP udp+tcp 127.0.0.1:${sip.sipPort}, admin 127.0.0.1:${sip.adminPort}`);
-  const media = await startMediaEngine({ sipPort: mediaSipPort, eslPort, password: process.env.FREESWITCH_SECRET ?? 'ClueCon' });
-  console.log(`[stack] media engine (FreeSWITCH stand-in): SIP 127.0.0.1:${media.sipPort}, event socket 127.0.0.1:${media.eslPort}`);
+  const password = process.env.FREESWITCH_SECRET ?? 'ClueCon';
+  const engines: MediaEngine[] = [];
+  for (let i = 0; i < poolSize; i++) {
+    const e = await startMediaEngine({ sipPort: mediaSipPort + 2 * i, eslPort: eslPort + 2 * i, password });
+    engines.push(e);
+    console.log(`[stack] media engine${poolSize > 1 ? ` ${i + 1} of ${poolSize}` : ''} (FreeSWITCH stand-in): SIP 127.0.0.1:${e.sipPort}, event socket 127.0.0.1:${e.eslPort}`);
+  }
+  // a pool: the service gets every engine, and employee URIs may not reach the extra engines' SIP ports either
+  const poolEnv: Record<string, string> = {};
+  if (poolSize > 1) {
+    poolEnv.FREESWITCH_SERVERS = engines.map((e) => `127.0.0.1:${e.eslPort}:${password}`).join(',');
+    const blocked = loadConfig().employees.blockedTargets;
+    poolEnv.EMPLOYEE_BLOCKED_TARGETS = [...blocked, ...engines.slice(1).map((e) => `127.0.0.1:${e.sipPort}`)].join(',');
+  }
 
   // production logs stay pino JSON; here they go through pino-pretty unless STACK_JSON_LOGS=1
   const json = process.env.STACK_JSON_LOGS === '1';
   const service = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'src', 'main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: String(httpPort), DRACHTIO_PORT: String(adminPort), FREESWITCH_PORT: String(eslPort) },
+    env: { ...process.env, REDIS_URL: redisUrl, HTTP_PORT: String(httpPort), DRACHTIO_PORT: String(adminPort), FREESWITCH_PORT: String(eslPort), ...poolEnv },
     stdio: json ? 'inherit' : ['inherit', 'pipe', 'inherit'],
   });
   if (!json) {
@@ -173,7 +190,7 @@ async function main(): Promise<void> {
       service.kill('SIGTERM');
       await new Promise((r) => service.once('exit', r));
     }
-    await media.stop();
+    for (const e of engines) await e.stop();
     await sip.stop();
     if (redis && redis.exitCode === null) {
       const exited = new Promise((r) => redis!.once('exit', r));
@@ -193,8 +210,8 @@ async function main(): Promise<void> {
       `[stack] ready: ${[
         `SIP (callers) udp+tcp 127.0.0.1:${sip.sipPort}`,
         `drachtio admin 127.0.0.1:${sip.adminPort}`,
-        `media SIP 127.0.0.1:${media.sipPort}`,
-        `event socket 127.0.0.1:${media.eslPort}`,
+        ...engines.map((e) => `media SIP 127.0.0.1:${e.sipPort}`),
+        ...engines.map((e) => `event socket 127.0.0.1:${e.eslPort}`),
         `Redis ${redisLine}`,
         `HTTP ${httpBase} (API ${httpBase}/api/v1, console ${httpBase}/console/, token ${token === 'demo-token' ? 'demo-token' : '$ADMIN_TOKEN'})`,
         ...phones,

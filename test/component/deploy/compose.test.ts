@@ -57,4 +57,17 @@ describe('docker-compose.yml (production stack)', () => {
     const ds = fs.readFileSync(path.join(ROOT, 'ops', 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8');
     assert.ok(listen && ds.includes(`url: http://${listen}`), `datasource points at Prometheus (${listen ?? 'no listen address'})`);
   });
+
+  it('--profile media-pool adds a second FreeSWITCH on its own SIP, event-socket and RTP ports; the service reads FREESWITCH_SERVERS', function () {
+    const r = composeConfig('--profile', 'media-pool');
+    if (r.missing) {
+      if (process.env.CI) assert.fail('docker-compose is not installed (.ci/run installs it)');
+      this.skip();
+    }
+    assert.equal(r.status, 0, r.stderr);
+    const out = r.stdout;
+    assert.match(out, /freeswitch-2:[\s\S]*?image: drachtio\/drachtio-freeswitch-mrf[\s\S]*?profiles:\s*\n\s*- media-pool/);
+    for (const port of ['5082', '8023', '21000', '21999']) assert.ok(out.includes(port), `port ${port} configured`);
+    assert.match(out, /FREESWITCH_SERVERS/);
+  });
 });

@@ -166,6 +166,7 @@ describe('config: loadConfig', () => {
       ['FREESWITCH_PORT', '18021', (c) => c.freeswitch.port, 18021],
       ['FREESWITCH_SECRET', 'pw', (c) => c.freeswitch.secret, 'pw'],
       ['FREESWITCH_PROFILE', 'external', (c) => c.freeswitch.profile, 'external'],
+      ['FREESWITCH_SERVERS', '10.0.0.6:8021:pw,10.0.0.7', (c) => c.freeswitch.servers, [{ address: '10.0.0.6', port: 8021, secret: 'pw' }, { address: '10.0.0.7' }]],
       ['ESL_LISTEN_ADDRESS', '0.0.0.0', (c) => c.freeswitch.listenAddress, '0.0.0.0'],
       ['ESL_LISTEN_PORT', '8085', (c) => c.freeswitch.listenPort, 8085],
       ['ESL_ADVERTISED_ADDRESS', '192.0.2.1', (c) => c.freeswitch.advertisedAddress, '192.0.2.1'],

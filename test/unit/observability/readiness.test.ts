@@ -24,4 +24,21 @@ describe('Readiness', () => {
     r.drain();
     assert.equal(r.draining, true);
   });
+
+  it('with a pool of media servers: ready while one is connected, each server shown in the state', () => {
+    const pool = [
+      { name: '10.0.0.6:8021', connected: true, endpoints: 2 },
+      { name: '10.0.0.7:8021', connected: true, endpoints: 1 },
+    ];
+    const r = new Readiness({ freeswitch: () => pool.some((s) => s.connected) }, () => pool.map((s) => ({ ...s })));
+    pool[0]!.connected = false;
+    assert.equal(r.takesCalls(), true, 'one server left');
+    assert.deepEqual(r.state().mediaServers, [
+      { name: '10.0.0.6:8021', connected: false, endpoints: 2 },
+      { name: '10.0.0.7:8021', connected: true, endpoints: 1 },
+    ]);
+    pool[1]!.connected = false;
+    assert.equal(r.takesCalls(), false);
+    assert.deepEqual(r.down(), ['freeswitch']);
+  });
 });

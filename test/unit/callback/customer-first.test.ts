@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { makeDepartment } from '../../support/model-fixtures';
 import * as req from '../../../src/callback/request';
 import type { CallbackRequest } from '../../../src/callback/request';
 import { decideDispatch, headOfLineRank, type EmployeeState, type LineEntry } from '../../../src/queue/line';
@@ -113,20 +114,7 @@ describe('callback request, customer-first delivery', () => {
 });
 
 describe('department delivery mode', () => {
-  const base: Department = {
-    id: 'support',
-    accountId: 'demo',
-    name: 'Support',
-    notifyAboutCallback: true,
-    employeeIds: ['101'],
-    ringStrategy: 'ring-all',
-    language: 'ru',
-    offerDelayS: 5,
-    offerIntervalS: 30,
-    holdMusic: 'common/hold-music.wav',
-    prompts: {},
-    callbackPolicy: POLICY,
-  };
+  const base: Department = makeDepartment({ employeeIds: ['101'], callbackPolicy: POLICY });
   it('is employee-first when absent (records from before the setting)', () => {
     assert.equal(deliveryModeOf(departmentSchema.parse(base)), 'employee-first');
     assert.equal(deliveryModeOf({ deliveryMode: 'customer-first' }), 'customer-first');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { announcementsSchema } from './announcement';
 import { businessHoursSchema } from './business-hours';
 
 /**
@@ -74,6 +75,8 @@ export const departmentSchema = z
     callbackPolicy: callbackPolicySchema,
     /** when callbacks are offered and dialled; absent = always */
     businessHours: businessHoursSchema.optional(),
+    /** position / expected-wait announcements to waiting callers; absent = none */
+    announcements: announcementsSchema.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;

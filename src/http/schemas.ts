@@ -1,5 +1,6 @@
 import { z } from './zod-openapi';
 import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
+import { announcementsSchema } from '../domain/announcement';
 import { businessHoursSchema } from '../domain/business-hours';
 import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
@@ -57,6 +58,7 @@ export const departmentPatchBody = departmentSchema
     employeeIds: employeeIdsField,
     callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy'),
     businessHours: businessHoursSchema.nullable().describe('replaces the business hours; null removes them (always open)'),
+    announcements: announcementsSchema.nullable().describe('replaces the announcements; null removes them (no announcement)'),
   })
   .partial()
   .strict();

@@ -17,7 +17,7 @@ import { registerInbound } from './sip/inbound';
 import { onConnectionLost, repinDialogs } from './sip/srf-compat';
 import { Readiness } from './observability/readiness';
 import { ProvisioningStore } from './store/provisioning';
-import { AssumedHandleTimeEstimates, LinePositions } from './store/line-position';
+import { InterimCallerStandings } from './store/line-position';
 import { QueueStore } from './store/queue-store';
 import { RequestStore } from './store/requests';
 import { createRedis, TxRunner, waitReady } from './store/redis';
@@ -108,9 +108,8 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     prompts: new Prompts(path.resolve(ROOT, config.freeswitch.promptsDir)),
     provisioning,
     queue,
-    positions: new LinePositions(redis),
     // interim: replaced by the handle-time history estimate (src/domain/wait-estimate.ts) when that is merged
-    waitEstimates: new AssumedHandleTimeEstimates(redis, () => Date.now()),
+    standings: new InterimCallerStandings(redis, () => Date.now()),
     numberPolicy: compileNumberPolicy(config.numberPolicy),
     employeeUris,
     now: () => Date.now(),

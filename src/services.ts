@@ -8,7 +8,7 @@ import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
 import type { Readiness } from './observability/readiness';
 import type { ProvisioningStore } from './store/provisioning';
-import type { LinePositions, WaitEstimates } from './store/line-position';
+import type { CallerStandings } from './store/line-position';
 import type { QueueStore } from './store/queue-store';
 
 /** Shared services, created once at start-up and handed to every handler. */
@@ -24,10 +24,8 @@ export interface Services {
   prompts: Prompts;
   provisioning: ProvisioningStore;
   queue: QueueStore;
-  /** a caller's place in line, read cheaply (announcements) */
-  positions: LinePositions;
-  /** the expected wait of a caller at a position (announcements) */
-  waitEstimates: WaitEstimates;
+  /** a caller's place in line and expected wait, read cheaply (announcements) */
+  standings: CallerStandings;
   numberPolicy: NumberPolicy;
   /** where employee phones may be rung: checked again right before every employee INVITE */
   employeeUris: EmployeeUriRules;

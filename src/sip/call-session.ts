@@ -242,8 +242,9 @@ export class CallSession {
       let position: number | undefined;
       let ewtS: number | undefined;
       try {
-        position = await this.svc.positions.positionOf(this.accountId, this.departmentId, this.entryId);
-        if (settings.waitTime && position !== undefined) ewtS = await this.svc.waitEstimates.forPosition(this.accountId, this.departmentId, position);
+        const standing = await this.svc.standings.of(this.accountId, this.departmentId, this.entryId);
+        position = standing?.position;
+        ewtS = standing?.ewtS;
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'position or expected wait unavailable: announcement left out');
         return;

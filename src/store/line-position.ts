@@ -35,10 +35,23 @@ export class LinePositions {
   }
 }
 
+/** Where a caller stands, as announced: the place in line (1 = next) and the expected wait. */
+export interface CallerStanding {
+  position: number;
+  /** the expected wait (EWT), s; undefined when there is no honest estimate (then no wait is announced) */
+  ewtS: number | undefined;
+}
+
 /**
- * The port the call session asks for the expected wait (EWT) of a caller at a position: seconds, or
- * undefined when there is no honest estimate (then no wait is announced).
+ * The port the call session asks for what it announces. One call, so that an implementation can read both
+ * from one gathering of the store's counts (as the handle-time estimate of src/domain/wait-estimate.ts does).
  */
+export interface CallerStandings {
+  /** undefined when the entry is not in the department's line (any more) */
+  of(accountId: string, departmentId: string, entryId: string): Promise<CallerStanding | undefined>;
+}
+
+/** The expected wait of a caller at a position, s (undefined: no estimate). */
 export interface WaitEstimates {
   forPosition(accountId: string, departmentId: string, position: number): Promise<number | undefined>;
 }
@@ -69,5 +82,25 @@ export class AssumedHandleTimeEstimates implements WaitEstimates {
     const now = this.now();
     const free = loggedIn.filter((e) => isAvailable(e, states.get(e.id), now)).length;
     return Math.round((Math.max(0, position - free) * this.handleTimeS) / loggedIn.length);
+  }
+}
+
+/**
+ * INTERIM CallerStandings: the position from LinePositions, the wait from AssumedHandleTimeEstimates (read
+ * only when `withWait`). Replaced, when the handle-time estimate is merged, by one read of its wait facts.
+ */
+export class InterimCallerStandings implements CallerStandings {
+  private readonly positions: LinePositions;
+  private readonly estimates: WaitEstimates;
+
+  constructor(redis: Redis, now: () => number, handleTimeS: number = ASSUMED_HANDLE_TIME_S) {
+    this.positions = new LinePositions(redis);
+    this.estimates = new AssumedHandleTimeEstimates(redis, now, handleTimeS);
+  }
+
+  async of(accountId: string, departmentId: string, entryId: string): Promise<CallerStanding | undefined> {
+    const position = await this.positions.positionOf(accountId, departmentId, entryId);
+    if (position === undefined) return undefined;
+    return { position, ewtS: await this.estimates.forPosition(accountId, departmentId, position) };
   }
 }

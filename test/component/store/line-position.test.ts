@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { keys } from '../../../src/store/keys';
-import { AssumedHandleTimeEstimates, LinePositions } from '../../../src/store/line-position';
+import { AssumedHandleTimeEstimates, InterimCallerStandings, LinePositions } from '../../../src/store/line-position';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, pendingRequest, startInstance, useRedis, type Instance } from './support';
 
 /** Commands Redis ran (INFO commandstats) */
@@ -80,5 +80,17 @@ describe('LinePositions and the interim wait estimate (component, real Redis)', 
       await A.provisioning.putEmployee({ ...e, loggedIn: false });
     }
     assert.equal(await est.forPosition(ACCOUNT, DEPT, 1), undefined);
+  });
+
+  it('the standing the call session asks for: position and estimate together; none for an entry not in line', async () => {
+    const T = Date.now();
+    const standings = new InterimCallerStandings(A.redis, () => T + 100, 120);
+    await A.queue.join(ACCOUNT, callerEntry('c1', T, A.name));
+    await A.queue.join(ACCOUNT, callerEntry('c2', T + 1, A.name));
+    // two employees free: the first two callers are served at once
+    assert.deepEqual(await standings.of(ACCOUNT, DEPT, 'c2'), { position: 2, ewtS: 0 });
+    await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + 2, LEASE_MS); // both rung for c1
+    assert.deepEqual(await standings.of(ACCOUNT, DEPT, 'c2'), { position: 1, ewtS: 60 });
+    assert.equal(await standings.of(ACCOUNT, DEPT, 'nobody'), undefined);
   });
 });

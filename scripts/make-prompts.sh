@@ -16,15 +16,16 @@ command -v sox >/dev/null || { echo "sox not installed" >&2; exit 1; }
 
 rms_db() { sox "$1" -n stats 2>&1 | awk '/^RMS lev dB/ {print $4}'; }
 
-# speak VOICE OUTFILE TEXT
+# speak VOICE OUTFILE TEXT [PAD_BEFORE PAD_AFTER]
 speak() {
-  local voice="$1" out="$2" text="$3"
+  local voice="$1" out="$2" text="$3" before="${4:-0.2}" after="${5:-0.3}"
   espeak-ng -v "$voice" -s "$RATE_WPM" -w "$TMP/raw.wav" "$text"
-  # Telephone band, 8 kHz, trim espeak's leading/trailing silence, then 200/300 ms of padding.
+  # Telephone band, 8 kHz, trim espeak's leading/trailing silence, then 200/300 ms of padding
+  # (fragments of a sentence: 30/100 ms, so that the words follow each other as in speech).
   sox "$TMP/raw.wav" -r 8000 -c 1 -b 16 "$TMP/band.wav" \
     gain -6 highpass 120 lowpass 3400 \
     silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse \
-    pad 0.2 0.3
+    pad "$before" "$after"
   # Bring speech to the target RMS. Speech has a ~20 dB crest factor, so `gain -l` engages
   # sox's limiter instead of clipping; further passes correct the small RMS loss it causes.
   local g
@@ -58,6 +59,14 @@ speak en "$OUT/en/connecting.wav"         "Connecting you to the customer."
 speak en "$OUT/en/out-of-hours.wav"       "We are closed now. Callbacks can be requested during business hours. Please stay on the line."
 speak en "$OUT/en/confirmation-next-opening.wav" "Thank you. We will call you back when we open. Goodbye."
 speak en "$OUT/en/hold-for-employee.wav"  "Connecting you to an employee, please hold."
+
+# ---- announcement fragments: prompts/<language>/fragments/<name>.wav, texts in prompts/fragments.tsv ----
+# (the position and expected-wait announcements are played as a sequence of these: src/domain/announcement.ts)
+rm -rf "$OUT/ru/fragments" "$OUT/en/fragments"
+while IFS=$'\t' read -r lang name text; do
+  case "$lang" in ''|'#'*) continue ;; esac
+  speak "$lang" "$OUT/$lang/fragments/$name.wav" "$text" 0.03 0.1
+done < "$OUT/fragments.tsv"
 
 # ---- hold music: ~20 s, I-vi-IV-V in C major, plucked-string arpeggios over a soft pad ------
 # Plucked strings (Karplus-Strong in sox) are rich in harmonics and decay, so they never look

@@ -17,6 +17,7 @@ import { registerInbound } from './sip/inbound';
 import { onConnectionLost, repinDialogs } from './sip/srf-compat';
 import { Readiness } from './observability/readiness';
 import { ProvisioningStore } from './store/provisioning';
+import { QueueCallerStandings } from './store/line-position';
 import { QueueStore } from './store/queue-store';
 import { RequestStore } from './store/requests';
 import { createRedis, TxRunner, waitReady } from './store/redis';
@@ -120,6 +121,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     prompts: new Prompts(path.resolve(ROOT, config.freeswitch.promptsDir)),
     provisioning,
     queue,
+    standings: new QueueCallerStandings(queue, () => Date.now()),
     numberPolicy: compileNumberPolicy(config.numberPolicy),
     employeeUris,
     now: () => Date.now(),

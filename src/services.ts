@@ -8,6 +8,7 @@ import type { Logger } from './observability/logger';
 import type { Metrics } from './observability/metrics';
 import type { Readiness } from './observability/readiness';
 import type { ProvisioningStore } from './store/provisioning';
+import type { CallerStandings } from './store/line-position';
 import type { QueueStore } from './store/queue-store';
 
 /** Shared services, created once at start-up and handed to every handler. */
@@ -23,6 +24,8 @@ export interface Services {
   prompts: Prompts;
   provisioning: ProvisioningStore;
   queue: QueueStore;
+  /** a caller's place in line and expected wait, read cheaply (announcements) */
+  standings: CallerStandings;
   numberPolicy: NumberPolicy;
   /** where employee phones may be rung: checked again right before every employee INVITE */
   employeeUris: EmployeeUriRules;

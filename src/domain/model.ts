@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { announcementsSchema } from './announcement';
 import { businessHoursSchema } from './business-hours';
 import { offerRulesSchema } from './offer-rules';
 import { waitEstimateSchema } from './wait-estimate';
@@ -93,6 +94,8 @@ export const departmentSchema = z
     offerRules: offerRulesSchema.optional(),
     /** how the estimated wait is computed; absent = DEFAULT_WAIT_ESTIMATE */
     waitEstimate: waitEstimateSchema.optional(),
+    /** position / expected-wait announcements to waiting callers; absent = none */
+    announcements: announcementsSchema.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;

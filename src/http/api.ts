@@ -102,6 +102,9 @@ function filterOf(q: { status?: CallbackRequest['status']; departmentId?: string
   return f;
 }
 
+/** Department settings that a PATCH replaces whole and `null` removes (departmentPatchBody makes them nullable). */
+const REMOVABLE_DEPARTMENT_SETTINGS = ['businessHours', 'customerFirstShownNumber', 'offerRules', 'waitEstimate', 'announcements'] as const;
+
 export function createApiRouter(deps: ApiDeps): Router {
   const { provisioning: store, requests, now, employeeUris } = deps;
   /** without a number policy no request can be made here (nothing could be checked): 404 */
@@ -327,22 +330,12 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/accounts/:accountId/departments/:departmentId',
     wrap(async (req, res) => {
       const account = await scopedAccount(req);
-      const { callbackPolicy, businessHours, customerFirstShownNumber, offerRules, waitEstimate, ...patch } = validate(departmentPatchBody, req.body);
-      const { businessHours: currentHours, customerFirstShownNumber: currentShown, offerRules: currentRules, waitEstimate: currentEstimate, ...current } = await department(account.id, param(req, 'departmentId'));
-      const hours = businessHours === null ? undefined : (businessHours ?? currentHours);
-      const shown = customerFirstShownNumber === null ? undefined : (customerFirstShownNumber ?? currentShown);
-      // null removes them (every turn offers; the default estimate settings)
-      const rules = offerRules === null ? undefined : (offerRules ?? currentRules);
-      const estimate = waitEstimate === null ? undefined : (waitEstimate ?? currentEstimate);
-      const d: Department = {
-        ...current,
-        ...patch,
-        callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy },
-        ...(hours ? { businessHours: hours } : {}),
-        ...(shown ? { customerFirstShownNumber: shown } : {}),
-        ...(rules ? { offerRules: rules } : {}),
-        ...(estimate ? { waitEstimate: estimate } : {}),
-      };
+      const { callbackPolicy, ...patch } = validate(departmentPatchBody, req.body);
+      const current = await department(account.id, param(req, 'departmentId'));
+      // settings a PATCH replaces whole; null removes them (absent keeps them)
+      const merged: Record<string, unknown> = { ...current, ...patch, callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy } };
+      for (const k of REMOVABLE_DEPARTMENT_SETTINGS) if (merged[k] === null) delete merged[k];
+      const d = merged as Department;
       await write(() => store.putDepartment(d));
       res.json(d);
     }),

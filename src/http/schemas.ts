@@ -1,5 +1,6 @@
 import { z } from './zod-openapi';
 import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
+import { announcementsSchema } from '../domain/announcement';
 import { businessHoursSchema } from '../domain/business-hours';
 import { offerRulesSchema } from '../domain/offer-rules';
 import { waitEstimateSchema } from '../domain/wait-estimate';
@@ -62,6 +63,7 @@ export const departmentPatchBody = departmentSchema
     customerFirstShownNumber: dep.customerFirstShownNumber.unwrap().nullable().describe('null removes it (the multichannel number is shown)'),
     offerRules: offerRulesSchema.nullable().describe('replaces the offer rules; null removes them (the offer at every turn of its schedule)'),
     waitEstimate: waitEstimateSchema.nullable().describe('replaces the estimate settings; null removes them (the defaults)'),
+    announcements: announcementsSchema.nullable().describe('replaces the announcements; null removes them (no announcement)'),
   })
   .partial()
   .strict();

@@ -27,6 +27,12 @@ export class Announcer {
   private holding = false;
   private closed = false;
   private inFlight: Promise<unknown> | undefined;
+  /** the announcement playing (from its start until its last file ended or it was cut) */
+  private current: Promise<void> | undefined;
+  /** announceInTurn calls waiting for `current` to end */
+  private turnsWaiting = 0;
+  /** the announcement that ended wanted the music back, and left it to the turns waiting */
+  private resumePending = false;
 
   constructor(
     private readonly ep: Endpoint,
@@ -34,13 +40,19 @@ export class Announcer {
     private readonly log: Logger,
   ) {}
 
-  private play(file: string): Promise<{ playbackMilliseconds?: string; playbackLastOffsetPos?: string }> {
+  /** One playback; `inFlight` is set while it runs and cleared before its caller goes on. */
+  private async play(file: string): Promise<{ playbackMilliseconds?: string; playbackLastOffsetPos?: string }> {
     const p = this.ep.play(file);
-    const tracked = p.finally(() => {
-      if (this.inFlight === tracked) this.inFlight = undefined;
-    });
-    this.inFlight = tracked.catch(() => undefined);
-    return p;
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight = settled;
+    try {
+      return await p;
+    } finally {
+      if (this.inFlight === settled) this.inFlight = undefined;
+    }
   }
 
   startHold(): void {
@@ -69,32 +81,82 @@ export class Announcer {
     await Promise.race([current, new Promise((r) => setTimeout(r, SILENCE_WAIT_MS).unref())]);
   }
 
-  /** Interrupts the music, plays `file` to the end, then resumes the music if `resume`. */
-  async announce(file: string, resume: boolean): Promise<void> {
+  /**
+   * Interrupts the music (or an announcement), plays `files` one after another to the end, then resumes
+   * the music if `resume`. Each file is its own playback (see above); a later announce() stops the rest.
+   */
+  async announce(files: string | readonly string[], resume: boolean): Promise<void> {
     if (this.closed) return;
+    const run = this.playSequence(typeof files === 'string' ? [files] : files, resume);
+    this.current = run;
+    try {
+      await run;
+    } finally {
+      if (this.current === run) this.current = undefined;
+    }
+  }
+
+  /**
+   * Plays `files` like announce(), but never cuts an announcement short: waits until the one playing (if
+   * any, and any that starts meanwhile) has ended, then plays them if `wanted()` still says so. For the
+   * periodic announcements (the offer, position and wait), which must not collide.
+   */
+  async announceInTurn(files: string | readonly string[], wanted: () => boolean): Promise<void> {
+    this.turnsWaiting++;
+    try {
+      while (this.current && !this.closed) await this.current.catch(() => undefined);
+    } finally {
+      this.turnsWaiting--;
+    }
+    if (this.closed) return;
+    if (!wanted()) {
+      // the announcement before left the music to the turns waiting after it: the last one resumes it
+      if (this.resumePending && !this.current && this.turnsWaiting === 0) {
+        this.resumePending = false;
+        this.startHold();
+      }
+      return;
+    }
+    await this.announce(files, true);
+  }
+
+  private async playSequence(files: readonly string[], resume: boolean): Promise<void> {
     this.holding = false;
+    this.resumePending = false;
     const gen = ++this.generation;
     await this.silence();
-    for (let tries = 0; tries < 2 && gen === this.generation && !this.closed; tries++) {
-      try {
-        const started = Date.now();
-        const r = await this.play(file);
-        // cut short at once by a stale break (not ours: the generation is unchanged)? play it again.
-        // The offset is where the file stopped; playback_ms of a broken file is the previous file's.
-        const offset = Number(r.playbackLastOffsetPos ?? NaN);
-        const cut = Number.isFinite(offset) ? offset < CUT_AT_ONCE_SAMPLES : Date.now() - started < 50;
-        if (!cut || gen !== this.generation) break;
-      } catch (err) {
-        if (!this.closed) this.log.warn({ err: (err as Error).message, file }, 'announcement failed');
-        break;
+    for (const file of files) {
+      if (gen !== this.generation || this.closed) return;
+      for (let tries = 0; tries < 2 && gen === this.generation && !this.closed; tries++) {
+        try {
+          const started = Date.now();
+          const r = await this.play(file);
+          // cut short at once by a stale break (not ours: the generation is unchanged)? play it again.
+          // The offset is where the file stopped; playback_ms of a broken file is the previous file's.
+          const offset = Number(r.playbackLastOffsetPos ?? NaN);
+          const cut = Number.isFinite(offset) ? offset < CUT_AT_ONCE_SAMPLES : Date.now() - started < 50;
+          if (!cut || gen !== this.generation) break;
+        } catch (err) {
+          if (!this.closed) this.log.warn({ err: (err as Error).message, file }, 'announcement failed');
+          this.resumeAfter(resume, gen);
+          return;
+        }
       }
     }
-    if (resume && gen === this.generation && !this.closed) this.startHold();
+    this.resumeAfter(resume, gen);
+  }
+
+  /** The music resumes after an announcement, unless another waits its turn (announceInTurn): then it plays first, without a burst of music between. */
+  private resumeAfter(resume: boolean, gen: number): void {
+    if (!resume || gen !== this.generation || this.closed) return;
+    if (this.turnsWaiting > 0) this.resumePending = true;
+    else this.startHold();
   }
 
   /** Silences the caller's side (before bridging or hanging up). */
   async stop(): Promise<void> {
     this.holding = false;
+    this.resumePending = false;
     this.generation++;
     await this.silence();
   }

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Department, PromptName } from '../domain/model';
+import type { Language } from '../domain/spoken-number';
 
 const FILES: Record<PromptName, string> = {
   offer: 'offer.wav',
@@ -27,6 +28,12 @@ export class Prompts {
   prompt(d: Pick<Department, 'language' | 'prompts'>, name: PromptName): string {
     const custom = d.prompts[name];
     return this.resolve(custom ?? path.join(d.language, FILES[name]));
+  }
+
+  /** An announcement fragment (src/domain/announcement.ts): always the standard one of the language. */
+  fragment(language: Language, name: string): string {
+    if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`not a prompt fragment name: ${name}`);
+    return this.resolve(path.join(language, 'fragments', `${name}.wav`));
   }
 
   holdMusic(d: Pick<Department, 'holdMusic'>): string {

@@ -19,6 +19,12 @@ export class Metrics {
     help: 'Callback offers played to waiting callers',
     registers: [this.registry],
   });
+  readonly announcements = new Counter({
+    name: 'qc_announcements_total',
+    help: 'Position / expected-wait announcements played to waiting callers, by what they said (position, wait, position_and_wait)',
+    labelNames: ['content'] as const,
+    registers: [this.registry],
+  });
   readonly digits = new Counter({
     name: 'qc_digits_total',
     help: 'DTMF digits received from callers by source (RTP, INBAND_AUDIO, INFO)',

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type Srf from 'drachtio-srf';
 import { newRequest } from '../callback/request';
+import { announcementFragments } from '../domain/announcement';
 import { isOpen, requestWindow } from '../domain/business-hours';
 import type { CallRouting, Employee } from '../domain/model';
 import { decideOffer, needsFacts, pauseMessage } from '../domain/offer-rules';
@@ -45,6 +46,10 @@ export class CallSession {
   private dialog: Srf.Dialog | undefined;
   private announcer: Announcer | undefined;
   private offerTimer: NodeJS.Timeout | undefined;
+  /** the next position / expected-wait announcement */
+  private announcementTimer: NodeJS.Timeout | undefined;
+  /** an announcement is being prepared or waits its turn: a timer firing meanwhile adds none */
+  private announcementPending = false;
   private joinedAt = 0;
   private digitBusy = false;
   /** the out-of-hours prompt is played once per call */
@@ -149,6 +154,7 @@ export class CallSession {
     ep.execute('start_dtmf').catch((err: Error) => this.log.warn({ err: err.message }, 'start_dtmf failed'));
     this.announcer.startHold();
     if (this.offerEnabled) this.scheduleOffer();
+    if (this.routing.department.announcements) void this.playAnnouncement();
     this.svc.kick(this.accountId, this.departmentId);
   }
 
@@ -205,7 +211,7 @@ export class CallSession {
       }
       this.outOfHoursPlayed = true;
       this.log.info('outside business hours: playing the out-of-hours prompt instead of the offer');
-      await this.announcer?.announce(this.svc.prompts.prompt(this.routing.department, 'outOfHours'), true);
+      await this.announcer?.announceInTurn(this.svc.prompts.prompt(this.routing.department, 'outOfHours'), () => this.waiting);
       return;
     }
     if (!(await this.offerAllowed())) {
@@ -220,7 +226,50 @@ export class CallSession {
       .catch(() => undefined);
     this.log.debug('playing the callback offer');
     this.scheduleOffer();
-    await this.announcer?.announce(this.svc.prompts.prompt(this.routing.department, 'offer'), true);
+    await this.announcer?.announceInTurn(this.svc.prompts.prompt(this.routing.department, 'offer'), () => this.waiting);
+  }
+
+  /** still in line (waiting or being rung for): what the periodic announcements are for */
+  private get waiting(): boolean {
+    return this.state === 'waiting' || this.state === 'ringing';
+  }
+
+  /**
+   * The position / expected-wait announcement: on joining, then every `intervalS` (on the grid from the join),
+   * in turn with the offer (neither cuts the other). What is said comes from src/domain/announcement.ts; a
+   * position or estimate the store cannot give now is left out (the caller hears the music instead).
+   */
+  private async playAnnouncement(): Promise<void> {
+    const settings = this.routing.department.announcements;
+    if (!settings || !this.waiting) return;
+    if (settings.intervalS !== undefined) {
+      const now = this.svc.now();
+      const at = nextOfferAt(this.joinedAt, settings.intervalS, settings.intervalS, now + 1);
+      this.announcementTimer = setTimeout(() => void this.playAnnouncement(), Math.max(0, at - now));
+    }
+    if (this.announcementPending) return;
+    this.announcementPending = true;
+    try {
+      const { language } = this.routing.department;
+      let position: number | undefined;
+      let ewtS: number | undefined;
+      try {
+        const standing = await this.svc.standings.of(this.accountId, this.departmentId, this.entryId);
+        position = standing?.position;
+        ewtS = standing?.ewtS;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'position or expected wait unavailable: announcement left out');
+        return;
+      }
+      const fragments = announcementFragments({ language, settings, position, ewtS });
+      if (fragments.length === 0 || !this.waiting) return;
+      const said = settings.position && position !== undefined ? (settings.waitTime && ewtS !== undefined ? 'position_and_wait' : 'position') : 'wait';
+      this.svc.metrics.announcements.inc({ content: said });
+      this.log.debug({ position, ewtS, fragments }, 'playing the position / wait announcement');
+      await this.announcer?.announceInTurn(fragments.map((f) => this.svc.prompts.fragment(language, f)), () => this.waiting);
+    } finally {
+      this.announcementPending = false;
+    }
   }
 
   /**
@@ -309,6 +358,7 @@ export class CallSession {
     }
     this.state = 'requested';
     clearTimeout(this.offerTimer);
+    clearTimeout(this.announcementTimer);
     for (const leg of this.legs.values()) leg.cancel();
     this.svc.kick(this.accountId, this.departmentId);
     // the caller is released even if the media server never reports the confirmation's end
@@ -380,6 +430,7 @@ export class CallSession {
     this.state = 'connected';
     this.employee = { id: e.id, dialog: r.dialog, endpoint: r.endpoint };
     clearTimeout(this.offerTimer);
+    clearTimeout(this.announcementTimer);
     for (const leg of this.legs.values()) leg.cancel();
     r.dialog.on('destroy', () => void this.end('employee hung up'));
     metrics.queueConnections.inc();
@@ -409,6 +460,7 @@ export class CallSession {
     this.state = 'ended';
     this.log.info({ reason }, 'call ended');
     clearTimeout(this.offerTimer);
+    clearTimeout(this.announcementTimer);
     this.announcer?.close();
     for (const leg of this.legs.values()) leg.cancel();
     const emp = this.employee;

@@ -16,6 +16,7 @@ import {
 } from '../queue/line';
 import crypto from 'node:crypto';
 import { requestEvents } from '../callback/request-events';
+import { positionInLine } from '../queue/position';
 import { keys } from './keys';
 import type { TxRunner } from './redis';
 import { queueWebhookEvents, type OutboxEvent } from './webhooks';
@@ -501,6 +502,8 @@ export interface WaitFacts {
   waiting: number;
   /** callback requests of the department waiting in line, i.e. pending (ZCARD of the expiry index) */
   pendingCallbacks: number;
+  /** the entry asked about is in the department's line (false when none was asked about) */
+  entryInLine: boolean;
   handleTime: AverageHandleTime;
   /** the input of estimateWait: for the entry asked about, else for a caller joining now */
   estimate: WaitEstimateInput;
@@ -1038,16 +1041,20 @@ export class QueueStore {
     const loggedIn = employees.filter((e) => e.loggedIn);
     const free = loggedIn.filter((e) => isAvailable(e, states.get(e.id), now)).length;
     let position = waiting + 1;
-    if (rank !== null && score !== null && entryId !== undefined) {
-      // entries ahead that are not waiting hold an employee (ringing or connected): at most one per employee
-      const held = [...new Set([...states.values()].flatMap((s) => (s.status !== 'free' && s.entryId !== undefined && s.entryId !== entryId ? [s.entryId] : [])))];
-      const scores = held.length === 0 ? [] : await r.zmscore(line, ...held);
-      const mine = Number(score);
-      const heldAhead = held.filter((id, i) => {
-        const sc = scores[i];
-        return sc !== null && sc !== undefined && (Number(sc) < mine || (Number(sc) === mine && id < entryId));
-      }).length;
-      position = Math.max(1, rank - heldAhead + 1);
+    const entryInLine = rank !== null && score !== null && entryId !== undefined;
+    if (entryInLine) {
+      // entries ahead that are not waiting hold an employee (ringing or connected): they do not count
+      const claimed = [...new Set([...states.values()].flatMap((s) => (s.status !== 'free' && s.entryId !== undefined ? [s.entryId] : [])))];
+      const scores = claimed.length === 0 ? [] : await r.zmscore(line, ...claimed);
+      position = positionInLine({
+        id: entryId,
+        joinedAt: Number(score),
+        rank,
+        claimed: claimed.map((id, i) => {
+          const sc = scores[i];
+          return { id, joinedAt: sc === null || sc === undefined ? undefined : Number(sc) };
+        }),
+      });
     }
     let longestWaitS = 0;
     if (loggedIn.length === 0 && waiting > 0) {
@@ -1060,6 +1067,7 @@ export class QueueStore {
       department,
       waiting,
       pendingCallbacks,
+      entryInLine,
       handleTime,
       estimate: { position, employeesLoggedIn: loggedIn.length, employeesFree: free, averageHandleTimeS: handleTime.seconds, longestWaitS },
     };

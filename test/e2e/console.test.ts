@@ -717,6 +717,36 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal(cleared.waitEstimate, undefined, 'removed');
   });
 
+  it('department form: announcements (position, expected wait, interval, cap) are saved; a bad interval is refused naming announcements.intervalS; switching both off removes them', async () => {
+    await go('#/numbers', /Номера и отделы/);
+    await go('#/departments/support', /Support/);
+    await page.getByTestId('department-announce-position').check();
+    await page.getByTestId('department-announce-wait').check();
+    await page.getByTestId('department-announce-interval').fill('2');
+    await page.getByTestId('department-announce-cap').selectOption('45');
+    await page.getByTestId('department-save').click();
+    await page.locator('.form-error').filter({ hasText: 'announcements.intervalS' }).waitFor();
+    assert.equal(await page.getByTestId('department-announce-interval').getAttribute('aria-invalid'), 'true');
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).announcements, undefined, 'nothing saved');
+    await page.getByTestId('department-announce-interval').fill('90');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.deepEqual((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).announcements, { position: true, waitTime: true, intervalS: 90, waitTimeCapMinutes: 45 });
+    await go('#/departments/support', /Support/);
+    assert.equal(await page.getByTestId('department-announce-interval').inputValue(), '90', 'shown again as saved');
+    assert.equal(await page.getByTestId('department-announce-cap').inputValue(), '45');
+    await page.getByTestId('department-announce-wait').uncheck();
+    await page.getByTestId('department-announce-interval').fill('');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.deepEqual((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).announcements, { position: true, waitTime: false, waitTimeCapMinutes: 45 }, 'only on joining');
+    await go('#/departments/support', /Support/);
+    await page.getByTestId('department-announce-position').uncheck();
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).announcements, undefined, 'removed');
+  });
+
   it('saves caller-ID presentation (АОН) from the employee form, and logs an employee in and out', async () => {
     await go('#/employees/101', /Employee 101/);
     await page.getByTestId('employee-clir').uncheck();

@@ -30,6 +30,33 @@ function parseIntervals(text) {
 }
 const formatIntervals = (list) => (list ?? []).map((i) => `${i.from}-${i.to}`).join(', ');
 
+/** The announcements fieldset of the department form (src/domain/announcement.ts) and a reader of what it holds. */
+function announcementsFieldset(a) {
+  const v = a ?? { position: false, waitTime: false, waitTimeCapMinutes: 30 };
+  const interval = numberInput('announcements.intervalS', v.intervalS ?? '', { min: '5', max: '3600', required: false, 'data-testid': 'department-announce-interval' });
+  const cap = select('announcements.waitTimeCapMinutes', Array.from({ length: 24 }, (_, i) => [String((i + 1) * 5), String((i + 1) * 5)]), String(v.waitTimeCapMinutes), { 'data-testid': 'department-announce-cap' });
+  const el = h(
+    'fieldset',
+    { 'data-testid': 'department-announcements' },
+    h('legend', {}, t('announce.title')),
+    h('p', { class: 'hint fieldset-hint' }, t('announce.hint')),
+    checkbox('announcements.position', t('announce.position'), v.position, 'department-announce-position'),
+    checkbox('announcements.waitTime', t('announce.waitTime'), v.waitTime, 'department-announce-wait'),
+    h('div', { class: 'grid2' }, unitField(t('announce.interval'), interval, t('unit.s')), unitField(t('announce.cap'), cap, t('unit.min'))),
+    h('p', { class: 'hint' }, t('announce.intervalHint')),
+  );
+  /** what the form says: undefined when nothing is to be announced */
+  const read = (form) => {
+    const position = form.elements.namedItem('announcements.position').checked;
+    const waitTime = form.elements.namedItem('announcements.waitTime').checked;
+    if (!position && !waitTime) return undefined;
+    const out = { position, waitTime, waitTimeCapMinutes: Number(cap.value) };
+    if (String(interval.value).trim() !== '') out.intervalS = Number(interval.value);
+    return out;
+  };
+  return { el, read };
+}
+
 /** The business-hours fieldset of the department form and a reader of what it holds. */
 function businessHoursFieldset(bh) {
   const v = bh ?? {
@@ -694,6 +721,7 @@ async function departmentPage(id) {
   const chosenPrompts = () => Object.fromEntries(PROMPT_NAMES.map((n, i) => [n, promptSelects[i].value]).filter(([, f]) => f));
   const hours = businessHoursFieldset(v.businessHours);
   const offerRules = offerRulesFieldset(v.offerRules, v.waitEstimate);
+  const announcements = announcementsFieldset(v.announcements);
 
   const uploadStatus = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'prompt-upload-error' });
   const uploadInput = h('input', {
@@ -754,6 +782,9 @@ async function departmentPage(id) {
           if (rules[k]) body[k] = rules[k];
           else if (!isNew) body[k] = null;
         }
+        const said = announcements.read(form);
+        if (said) body.announcements = said;
+        else if (!isNew) body.announcements = null;
         try {
           if (isNew) await api('POST', `${acc()}/departments`, { id: String(f.get('id')).trim(), ...body });
           else await api('PATCH', `${acc()}/departments/${enc(v.id)}`, body);
@@ -832,6 +863,7 @@ async function departmentPage(id) {
       ),
     ),
     offerRules.el,
+    announcements.el,
     hours.el,
     h('p', { class: 'form-error', role: 'alert' }),
     h(

@@ -71,4 +71,49 @@ describe('Announcer under FreeSWITCH playback semantics (stand-in + fsmrf)', fun
     // strictly START, STOP, START, STOP…: no playback ever ran nested in another
     assert.deepEqual(starts, ['PLAYBACK_START', 'PLAYBACK_STOP', 'PLAYBACK_START', 'PLAYBACK_STOP', 'PLAYBACK_START', 'PLAYBACK_STOP']);
   });
+
+  const FRAGMENTS = ['position-number', 'n-3', 'position-in-line'].map((f) => path.join(PROMPTS, 'en', 'fragments', `${f}.wav`));
+  const events = (): string[] => parseFrames(st.outboundWire.chunks).map((f) => f.event)
+    .filter((e) => e?.['Event-Name'] === 'PLAYBACK_START' || e?.['Event-Name'] === 'PLAYBACK_STOP')
+    .map((e) => `${e?.['Event-Name'] === 'PLAYBACK_START' ? 'start' : 'stop'} ${path.basename(String(e?.['Playback-File-Path']))}`);
+
+  it('a sequence of fragments: each its own playback, in order, to the end, then the music resumes', async () => {
+    const a = new Announcer(ep as unknown as Endpoint, MUSIC, log);
+    a.startHold();
+    await sleep(300);
+    await withTimeout(a.announce(FRAGMENTS, true), 8000, 'announce');
+    await sleep(300);
+    await withTimeout(a.stop(), 3000, 'stop');
+    a.close();
+    await sleep(200);
+    assert.deepEqual(stops(), [['hold-music.wav', 'break'], ['position-number.wav', 'done'], ['n-3.wav', 'done'], ['position-in-line.wav', 'done'], ['hold-music.wav', 'break']]);
+    assert.deepEqual(events().filter((_, i) => i % 2 === 0), events().filter((e) => e.startsWith('start')), 'never nested');
+  });
+
+  it('announceInTurn waits for the announcement playing instead of cutting it; a plain announce cuts a sequence', async () => {
+    const a = new Announcer(ep as unknown as Endpoint, MUSIC, log);
+    a.startHold();
+    await sleep(200);
+    const first = a.announce(OFFER, true);
+    await sleep(100);
+    let wanted = true;
+    const second = a.announceInTurn(FRAGMENTS, () => wanted);
+    await withTimeout(Promise.all([first, second]), 8000, 'both announcements');
+    assert.deepEqual(stops().slice(0, 5), [['hold-music.wav', 'break'], ['offer.wav', 'done'], ['position-number.wav', 'done'], ['n-3.wav', 'done'], ['position-in-line.wav', 'done']]);
+
+    // a sequence cut by a priority announcement stops there; a turn no longer wanted is skipped
+    const before = stops().length;
+    const seq = a.announce(FRAGMENTS, true);
+    await sleep(150);
+    wanted = false;
+    const skipped = a.announceInTurn(FRAGMENTS, () => wanted);
+    await withTimeout(a.announce(OFFER, false), 5000, 'the priority announcement');
+    await withTimeout(Promise.all([seq, skipped]), 5000, 'the cut sequence');
+    await sleep(300);
+    a.close();
+    const after = stops().slice(before);
+    assert.deepEqual(after[after.length - 1], ['offer.wav', 'done'], JSON.stringify(after));
+    assert.ok(after.some(([f, st]) => f !== 'offer.wav' && st === 'break'), `the sequence was cut: ${JSON.stringify(after)}`);
+    assert.ok(!after.some(([f]) => f === 'position-in-line.wav'), `the rest of the sequence was not played: ${JSON.stringify(after)}`);
+  });
 });

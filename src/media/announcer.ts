@@ -69,12 +69,23 @@ export class Announcer {
     await Promise.race([current, new Promise((r) => setTimeout(r, SILENCE_WAIT_MS).unref())]);
   }
 
-  /** Interrupts the music, plays `file` to the end, then resumes the music if `resume`. */
-  async announce(file: string, resume: boolean): Promise<void> {
+  /**
+   * Interrupts the music, plays `file` to the end (or the files one after the other, each its own playback, e.g.
+   * a number read back digit by digit), then resumes the music if `resume`. Another announce or stop() ends it.
+   */
+  async announce(file: string | readonly string[], resume: boolean): Promise<void> {
     if (this.closed) return;
     this.holding = false;
     const gen = ++this.generation;
     await this.silence();
+    for (const f of typeof file === 'string' ? [file] : file) {
+      if (gen !== this.generation || this.closed) break;
+      await this.playOnce(f, gen);
+    }
+    if (resume && gen === this.generation && !this.closed) this.startHold();
+  }
+
+  private async playOnce(file: string, gen: number): Promise<void> {
     for (let tries = 0; tries < 2 && gen === this.generation && !this.closed; tries++) {
       try {
         const started = Date.now();
@@ -89,7 +100,6 @@ export class Announcer {
         break;
       }
     }
-    if (resume && gen === this.generation && !this.closed) this.startHold();
   }
 
   /** Silences the caller's side (before bridging or hanging up). */

@@ -21,7 +21,8 @@ speak() {
   local voice="$1" out="$2" text="$3" before="${4:-0.2}" after="${5:-0.3}"
   espeak-ng -v "$voice" -s "$RATE_WPM" -w "$TMP/raw.wav" "$text"
   # Telephone band, 8 kHz, trim espeak's leading/trailing silence, then 200/300 ms of padding
-  # (fragments of a sentence: 30/100 ms, so that the words follow each other as in speech).
+  # (fragments of a sentence: 30/100 ms, so that the words follow each other as in speech; less for the
+  # digits of a read-back, which follow each other).
   sox "$TMP/raw.wav" -r 8000 -c 1 -b 16 "$TMP/band.wav" \
     gain -6 highpass 120 lowpass 3400 \
     silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse \
@@ -50,6 +51,19 @@ speak ru "$OUT/ru/out-of-hours.wav"       "Сейчас нерабочее вр�
 speak ru "$OUT/ru/confirmation-next-opening.wav" "Спасибо! Мы перезвоним вам, когда начнётся рабочее время. До свидания."
 speak ru "$OUT/ru/hold-for-employee.wav"  "Соединяю вас с сотрудником, пожалуйста, оставайтесь на линии."
 
+# ---- another number, anonymous callers, repeat callers (README "Another number") ----------
+speak ru "$OUT/ru/offer-another-number.wav" "Если вы хотите, чтобы мы перезвонили вам как можно скорее, нажмите 1, и мы перезвоним на номер, с которого вы звоните. Чтобы указать другой номер, нажмите 2."
+speak ru "$OUT/ru/offer-enter-number.wav"   "Если вы хотите, чтобы мы перезвонили вам как можно скорее, нажмите 1 и введите номер, на который вам перезвонить."
+speak ru "$OUT/ru/enter-number.wav"         "Введите номер телефона, начиная с восьмёрки или кода страны, и нажмите решётку."
+speak ru "$OUT/ru/number-invalid.wav"       "К сожалению, на этот номер мы перезвонить не можем."
+speak ru "$OUT/ru/number-read-back.wav"     "Вы ввели номер"
+speak ru "$OUT/ru/number-confirm.wav"       "Если номер верный, нажмите 1. Чтобы ввести его заново, нажмите 2."
+speak ru "$OUT/ru/number-entry-failed.wav"  "К сожалению, нам не удалось принять номер. Пожалуйста, оставайтесь на линии."
+speak ru "$OUT/ru/existing-request.wav"     "У вас уже есть заявка на обратный звонок. Чтобы сохранить её и завершить звонок, нажмите 1. Чтобы отменить её и остаться на линии, нажмите 2."
+speak ru "$OUT/ru/request-cancelled.wav"    "Ваша заявка на обратный звонок отменена. Пожалуйста, оставайтесь на линии."
+ru_digits=(ноль один два три четыре пять шесть семь восемь девять)
+for d in 0 1 2 3 4 5 6 7 8 9; do speak ru "$OUT/ru/digits/$d.wav" "${ru_digits[$d]}" 0.05 0.1; done
+
 speak en "$OUT/en/offer.wav"              "If you want us to call you back as soon as possible, press 1."
 speak en "$OUT/en/confirmation.wav"       "Thank you. We will call you back shortly. Goodbye."
 speak en "$OUT/en/request-failed.wav"     "Sorry, we could not register your callback request. Please stay on the line."
@@ -67,6 +81,18 @@ while IFS=$'\t' read -r lang name text; do
   case "$lang" in ''|'#'*) continue ;; esac
   speak "$lang" "$OUT/$lang/fragments/$name.wav" "$text" 0.03 0.1
 done < "$OUT/fragments.tsv"
+
+speak en "$OUT/en/offer-another-number.wav" "If you want us to call you back as soon as possible, press 1 to be called back on the number you are calling from, or press 2 to enter another number."
+speak en "$OUT/en/offer-enter-number.wav"   "If you want us to call you back as soon as possible, press 1 and enter the number to call you back on."
+speak en "$OUT/en/enter-number.wav"         "Enter the phone number, starting with 8 or the country code, then press the hash key."
+speak en "$OUT/en/number-invalid.wav"       "Sorry, we cannot call back this number."
+speak en "$OUT/en/number-read-back.wav"     "You entered"
+speak en "$OUT/en/number-confirm.wav"       "If the number is correct, press 1. To enter it again, press 2."
+speak en "$OUT/en/number-entry-failed.wav"  "Sorry, we could not take the number. Please stay on the line."
+speak en "$OUT/en/existing-request.wav"     "You already have a callback request. Press 1 to keep it and hang up, or press 2 to cancel it and wait in line."
+speak en "$OUT/en/request-cancelled.wav"    "Your callback request is cancelled. Please stay on the line."
+en_digits=(zero one two three four five six seven eight nine)
+for d in 0 1 2 3 4 5 6 7 8 9; do speak en "$OUT/en/digits/$d.wav" "${en_digits[$d]}" 0.05 0.1; done
 
 # ---- hold music: ~20 s, I-vi-IV-V in C major, plucked-string arpeggios over a soft pad ------
 # Plucked strings (Karplus-Strong in sox) are rich in harmonics and decay, so they never look

@@ -109,6 +109,13 @@ export interface InProgress {
 export type RequestSource = 'phone' | 'api';
 export const REQUEST_SOURCES: readonly RequestSource[] = ['phone', 'api'];
 
+/**
+ * Where the number of a request made by phone came from: the call's caller ID, or typed by the
+ * caller ("another number", or a caller without a usable number).
+ */
+export type NumberSource = 'caller-id' | 'entered';
+export const NUMBER_SOURCES: readonly NumberSource[] = ['caller-id', 'entered'];
+
 export interface CallbackRequest {
   id: string;
   accountId: string;
@@ -126,6 +133,10 @@ export interface CallbackRequest {
   createdAt: number;
   /** absent on records from before the source was kept: those came from the phone */
   source?: RequestSource;
+  /** requests made by phone: where callerNumber came from (absent on older records: the caller ID) */
+  numberSource?: NumberSource;
+  /** an entered number's call came from this caller ID (E.164; absent when withheld or unusable) */
+  callingNumber?: string;
   /** a note given with a request made through the API or the console */
   note?: string;
   /** the request made by "call back now" on this failed or expired one */
@@ -159,6 +170,8 @@ export interface NewRequestInput {
   now: number;
   policy: CallbackPolicy;
   source?: RequestSource;
+  numberSource?: NumberSource;
+  callingNumber?: string;
   note?: string;
   /** earliest time the first attempt may start (a scheduled callback); the window starts then */
   notBefore?: number;
@@ -177,6 +190,8 @@ export function newRequest(i: NewRequestInput): CallbackRequest {
     joinedAt: i.joinedAt,
     createdAt: i.now,
     source: i.source ?? 'phone',
+    ...(i.numberSource !== undefined ? { numberSource: i.numberSource } : {}),
+    ...(i.callingNumber !== undefined ? { callingNumber: i.callingNumber } : {}),
     ...(i.note !== undefined ? { note: i.note } : {}),
     ...(i.followUpOf !== undefined ? { followUpOf: i.followUpOf } : {}),
     status: 'pending',

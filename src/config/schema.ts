@@ -148,6 +148,26 @@ export const configSchema = z
       })
       .strict(),
     durations: durationOverridesSchema,
+    /** "Another number": how a caller's typed number is collected (src/domain/number-entry.ts) */
+    numberEntry: z
+      .object({
+        /** digits a typed number has at least (fewer: "too short") */
+        minDigits: z.number().int().min(1).max(30),
+        /** digits a typed number has at most (one more: "too long", at once) */
+        maxDigits: z.number().int().min(1).max(30),
+        /** wait for the first digit after the enter-number prompt, ms */
+        firstDigitTimeoutMs: z.number().int().min(100),
+        /** wait for the next digit, ms; when it runs out the entry ends as with # */
+        digitTimeoutMs: z.number().int().min(100),
+        /** wait for 1 (confirm) or 2 (re-enter) after the read-back, ms */
+        confirmTimeoutMs: z.number().int().min(100),
+      })
+      .strict()
+      .superRefine((n, ctx) => {
+        if (n.maxDigits < n.minDigits) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxDigits'], message: `must be at least numberEntry.minDigits (${n.minDigits})` });
+        }
+      }),
     queue: z
       .object({
         /** how often each instance re-evaluates its departments, ms */

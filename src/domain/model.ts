@@ -84,6 +84,11 @@ export const departmentSchema = z
     /** per-department replacements of the standard prompts */
     prompts: promptsSchema,
     callbackPolicy: callbackPolicySchema,
+    /**
+     * "Another number": the offer says "press 1 for the number you are calling from, press 2 to enter
+     * another number", and callers without a usable number are offered to enter one (absent = off)
+     */
+    offerAnotherNumber: z.boolean().optional(),
     /** when callbacks are offered and dialled; absent = always */
     businessHours: businessHoursSchema.optional(),
     /** how callbacks are delivered; absent = employee-first */

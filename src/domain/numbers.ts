@@ -51,3 +51,23 @@ export function checkCallable(raw: string | undefined, policy: NumberPolicy): Ca
   if (policy.deny.some((re) => re.test(number))) return { callable: false, reason: 'denied' };
   return { callable: true, number };
 }
+
+/**
+ * A number typed on the keypad (DTMF digits, no '+') as E.164: the international prefixes 00 and
+ * 810 stand for '+', everything else goes through toE164 (11 digits starting with 7 or 8).
+ * Anything with '*' or letters, or that toE164 refuses, is undefined.
+ */
+export function fromKeypad(digits: string): string | undefined {
+  if (!/^[0-9]+$/.test(digits)) return undefined;
+  for (const prefix of ['00', '810']) {
+    if (digits.startsWith(prefix)) return toE164(`+${digits.slice(prefix.length)}`);
+  }
+  return toE164(digits);
+}
+
+/** Whether a number typed on the keypad may be dialled back: fromKeypad, then the same policy as any number. */
+export function checkKeypadNumber(digits: string, policy: NumberPolicy): CallableVerdict {
+  const number = fromKeypad(digits);
+  if (number === undefined) return { callable: false, reason: 'malformed' };
+  return checkCallable(number, policy);
+}

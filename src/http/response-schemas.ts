@@ -1,4 +1,4 @@
-import { EMPLOYEE_RINGS_KEPT, REQUEST_SOURCES, REQUEST_STATUSES, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestSource, type RequestStatus } from '../callback/request';
+import { EMPLOYEE_RINGS_KEPT, NUMBER_SOURCES, REQUEST_SOURCES, REQUEST_STATUSES, type NumberSource, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestSource, type RequestStatus } from '../callback/request';
 import { accountSchema, callbackPolicySchema, DELIVERY_MODES, multichannelNumberSchema } from '../domain/model';
 import type { CallbackStats } from '../store/requests';
 import type { PromptFile } from '../media/prompt-library';
@@ -102,6 +102,8 @@ export const callbackRequestSchema = z.object({
   joinedAt: ms('the rank in line: when the caller joined the queue, or the scheduled time (notBefore) of a request made through the API'),
   createdAt: ms(),
   source: z.enum(REQUEST_SOURCES as unknown as [RequestSource, ...RequestSource[]]).describe("'phone': the caller pressed 1 in the queue; 'api': made through the API or the console (absent on old records: phone)").optional(),
+  numberSource: z.enum(NUMBER_SOURCES as unknown as [NumberSource, ...NumberSource[]]).describe("requests made by phone: 'caller-id' (the number the caller called from) or 'entered' (typed by the caller: another number, or a caller without a usable number); absent on older records: caller-id").optional(),
+  callingNumber: e164.describe('an entered number: the caller ID the call came from (absent when withheld or unusable)').optional(),
   note: z.string().describe('the note given with a request made through the API or the console').optional(),
   followedUpBy: z.string().describe('id of the request "call back now" made for this failed or expired one').optional(),
   followUpOf: z.string().describe('id of the failed or expired request this one follows up').optional(),

@@ -15,6 +15,23 @@ const FILES: Record<PromptName, string> = {
 };
 
 /**
+ * Standard prompts a department cannot replace (yet): those of "another number" and of repeat
+ * callers (README "Another number"), in the department's language.
+ */
+const STANDARD_ONLY = {
+  offerAnotherNumber: 'offer-another-number.wav',
+  offerEnterNumber: 'offer-enter-number.wav',
+  enterNumber: 'enter-number.wav',
+  numberInvalid: 'number-invalid.wav',
+  numberReadBack: 'number-read-back.wav',
+  numberConfirm: 'number-confirm.wav',
+  numberEntryFailed: 'number-entry-failed.wav',
+  existingRequest: 'existing-request.wav',
+  requestCancelled: 'request-cancelled.wav',
+} as const;
+export type StandardPromptName = keyof typeof STANDARD_ONLY;
+
+/**
  * Where the media server finds a department's prompts: its own replacement when it has one,
  * otherwise the standard prompt in its language. Paths are as the media server sees them.
  */
@@ -34,6 +51,16 @@ export class Prompts {
   fragment(language: Language, name: string): string {
     if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`not a prompt fragment name: ${name}`);
     return this.resolve(path.join(language, 'fragments', `${name}.wav`));
+  }
+
+  standard(d: Pick<Department, 'language'>, name: StandardPromptName): string {
+    return this.resolve(path.join(d.language, STANDARD_ONLY[name]));
+  }
+
+  /** The spoken digit (0-9) of a read-back, in the department's language. */
+  digit(d: Pick<Department, 'language'>, digit: string): string {
+    if (!/^[0-9]$/.test(digit)) throw new RangeError(`no prompt for the digit ${JSON.stringify(digit)}`);
+    return this.resolve(path.join(d.language, 'digits', `${digit}.wav`));
   }
 
   holdMusic(d: Pick<Department, 'holdMusic'>): string {

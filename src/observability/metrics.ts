@@ -33,7 +33,7 @@ export class Metrics {
   });
   readonly requests = new Counter({
     name: 'qc_callback_requests_total',
-    help: 'Digit-1 outcomes: created, duplicate (already pending), too_late (already connected), store_failed',
+    help: 'Callback requests by phone: created, duplicate (already pending), too_late (already connected), store_failed, outside_hours, entry_failed (a typed number was not taken twice), cancelled_by_caller (a repeat caller cancelled the open request)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

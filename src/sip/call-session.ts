@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import type Srf from 'drachtio-srf';
-import { newRequest } from '../callback/request';
+import { cancel, newRequest, type CallbackRequest, type NumberSource } from '../callback/request';
 import { announcementFragments } from '../domain/announcement';
 import { isOpen, requestWindow } from '../domain/business-hours';
 import type { CallRouting, Employee } from '../domain/model';
 import { decideOffer, needsFacts, pauseMessage } from '../domain/offer-rules';
 import { estimateWaitS } from '../domain/wait-estimate';
-import type { CallableVerdict } from '../domain/numbers';
+import { checkKeypadNumber, type CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
 import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
@@ -17,6 +17,7 @@ import type { Services } from '../services';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
 import { employeeLeg, type LegResult, type RingingLeg } from './leg';
+import { NumberEntryDialog } from './number-entry-dialog';
 
 /**
  * The warn-agent of a Warning the service adds (RFC 3261 20.43): the address the caller sent its INVITE to
@@ -31,6 +32,13 @@ function warnAgent(req: Srf.SrfRequest, fallback: string): string {
 const CONFIRMATION_MAX_MS = 30_000;
 
 export type SessionState = 'joining' | 'waiting' | 'ringing' | 'connected' | 'requested' | 'ended';
+
+/**
+ * What the caller's digits answer: the offer (1: call back on the caller ID; with "another number", 2: enter
+ * one, or 1 for a caller without a usable number), the repeat-caller question (1 keep, 2 cancel), or a number
+ * being entered (every digit goes to the entry).
+ */
+type DigitMode = { kind: 'offer' } | { kind: 'existing'; request: CallbackRequest } | { kind: 'entry'; dialog: NumberEntryDialog };
 
 /**
  * One inbound call, from the INVITE to the last BYE: the caller waits in the department's line
@@ -57,6 +65,7 @@ export class CallSession {
   /** what the offer rules last said (logged when it changes) */
   private offerVerdict: string | undefined;
   private employee: { id: string; dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
+  private mode: DigitMode = { kind: 'offer' };
 
   constructor(
     private readonly svc: Services,
@@ -77,9 +86,14 @@ export class CallSession {
     return this.routing.department.id;
   }
 
-  /** Whether this caller is offered the callback at all. */
+  /** Whether this caller is offered the callback at all (a caller without a usable number only to enter one). */
   get offerEnabled(): boolean {
-    return this.routing.account.callbackEnabled && this.routing.department.notifyAboutCallback && this.caller.callable;
+    return this.routing.account.callbackEnabled && this.routing.department.notifyAboutCallback && (this.caller.callable || this.anotherNumber);
+  }
+
+  /** the department's "another number" setting: callers may type the number to be called back on */
+  private get anotherNumber(): boolean {
+    return this.routing.department.offerAnotherNumber === true;
   }
 
   /** Employees this session holds (ringing or talking), for lease refresh. */
@@ -197,7 +211,7 @@ export class CallSession {
 
   private async playOffer(): Promise<void> {
     if (this.state !== 'waiting' && this.state !== 'ringing') return;
-    if (this.digitBusy) {
+    if (this.digitBusy || this.mode.kind === 'entry') {
       this.scheduleOffer();
       return;
     }
@@ -214,19 +228,35 @@ export class CallSession {
       await this.announcer?.announceInTurn(this.svc.prompts.prompt(this.routing.department, 'outOfHours'), () => this.waiting);
       return;
     }
-    if (!(await this.offerAllowed())) {
-      // not at this turn: the schedule goes on, so the offer is made once a threshold holds or capacity frees
-      if (this.state === 'waiting' || this.state === 'ringing') this.scheduleOffer();
+    // a repeat caller whose request is still open is asked what to do with it instead of a second offer
+    const open = this.caller.callable ? await this.openRequest(this.caller.number) : undefined;
+    if ((this.mode as DigitMode).kind === 'entry' || this.digitBusy || !this.waiting) {
+      if (this.waiting) this.scheduleOffer();
       return;
     }
-    if (this.state !== 'waiting' && this.state !== 'ringing') return;
+    if (open) {
+      this.scheduleOffer();
+      this.mode = { kind: 'existing', request: open };
+      this.log.info({ request: open.id, status: open.status }, 'repeat caller: a callback request of this number is open; asking to keep or cancel it');
+      await this.announcer?.announceInTurn(this.svc.prompts.standard(this.routing.department, 'existingRequest'), () => this.waiting);
+      return;
+    }
+    if (this.mode.kind === 'existing') this.mode = { kind: 'offer' };
+    if (!(await this.offerAllowed())) {
+      // not at this turn: the schedule goes on, so the offer is made once a threshold holds or capacity frees
+      if (this.waiting) this.scheduleOffer();
+      return;
+    }
+    if (!this.waiting) return;
     this.svc.metrics.offers.inc();
     this.svc.queue
       .recordEvent(this.accountId, { type: 'offer', departmentId: this.departmentId, at: this.svc.now() })
       .catch(() => undefined);
     this.log.debug('playing the callback offer');
     this.scheduleOffer();
-    await this.announcer?.announceInTurn(this.svc.prompts.prompt(this.routing.department, 'offer'), () => this.waiting);
+    const d = this.routing.department;
+    const file = !this.anotherNumber ? this.svc.prompts.prompt(d, 'offer') : this.svc.prompts.standard(d, this.caller.callable ? 'offerAnotherNumber' : 'offerEnterNumber');
+    await this.announcer?.announceInTurn(file, () => this.waiting);
   }
 
   /** still in line (waiting or being rung for): what the periodic announcements are for */
@@ -302,12 +332,91 @@ export class CallSession {
     return v.offer;
   }
 
+  /** The open request of `number` in this department, if any (the duplicate rule's index: no scan). */
+  private async openRequest(number: string): Promise<CallbackRequest | undefined> {
+    try {
+      return await this.svc.queue.unfinishedRequestFor(this.accountId, this.departmentId, number);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot look up an open callback request; offering as usual');
+      return undefined;
+    }
+  }
+
   async onDigit(digit: string, source: string): Promise<void> {
-    const { metrics, queue, prompts } = this.svc;
-    metrics.digits.inc({ source, digit: digit === '1' ? '1' : 'other' });
+    this.svc.metrics.digits.inc({ source, digit: digit === '1' ? '1' : 'other' });
     this.log.info({ digit, source }, 'digit');
-    if (digit !== '1' || !this.offerEnabled || this.digitBusy) return;
+    if (!this.offerEnabled || this.digitBusy) return;
     if (this.state !== 'waiting' && this.state !== 'ringing') return;
+    const mode = this.mode;
+    if (mode.kind === 'entry') {
+      mode.dialog.digit(digit);
+      return;
+    }
+    if (mode.kind === 'existing') {
+      // 1 keeps the open request (the duplicate rule finds it: confirmation, hang-up), 2 cancels it
+      if (digit === '1') await this.leaveRequest(mode.request.callerNumber, mode.request.numberSource ?? 'caller-id');
+      else if (digit === '2') await this.cancelOpenRequest(mode.request);
+      return;
+    }
+    if (digit === '1' && this.caller.callable) await this.leaveRequest(this.caller.number, 'caller-id');
+    else if (this.anotherNumber && ((digit === '2' && this.caller.callable) || (digit === '1' && !this.caller.callable))) this.startEntry();
+  }
+
+  /** "Another number": the caller types the number to be called back on. */
+  private startEntry(): void {
+    const { config, prompts, numberPolicy } = this.svc;
+    const { minDigits, maxDigits, ...timeouts } = config.numberEntry;
+    this.log.info('number entry started');
+    const dialog = new NumberEntryDialog({
+      announcer: this.announcer!,
+      prompts,
+      department: this.routing.department,
+      limits: { minDigits, maxDigits, maxFailures: 2 },
+      timeouts,
+      check: (digits) => checkKeypadNumber(digits, numberPolicy),
+      log: this.log,
+      onConfirmed: (number) => {
+        this.mode = { kind: 'offer' };
+        this.log.info({ number }, 'entered number confirmed');
+        void this.leaveRequest(number, 'entered');
+      },
+      onFailed: (failures) => {
+        this.mode = { kind: 'offer' };
+        this.svc.metrics.requests.inc({ outcome: 'entry_failed' });
+        this.log.info({ failures }, 'number entry failed twice; the caller stays in line');
+        void this.announcer?.announce(prompts.standard(this.routing.department, 'numberEntryFailed'), true);
+      },
+    });
+    this.mode = { kind: 'entry', dialog };
+    dialog.start();
+  }
+
+  /** Repeat caller, digit 2: the open request is cancelled and the caller waits in line. */
+  private async cancelOpenRequest(open: CallbackRequest): Promise<void> {
+    const now = this.svc.now();
+    this.digitBusy = true;
+    this.mode = { kind: 'offer' };
+    try {
+      const r = await this.svc.queue.transition(this.accountId, open.id, (x) => cancel(x, 'the caller cancelled it by phone', now), {
+        now,
+        events: [{ type: 'cancelled', departmentId: this.departmentId, at: now }],
+      });
+      this.log.info({ request: open.id, status: r?.status }, 'repeat caller cancelled the open callback request; waiting in line');
+      this.svc.metrics.requests.inc({ outcome: 'cancelled_by_caller' });
+    } catch (err) {
+      // dialing already (an employee is being rung for it) or finished: nothing to cancel; the caller waits anyway
+      this.log.warn({ request: open.id, err: (err as Error).message }, 'the open callback request could not be cancelled');
+    } finally {
+      this.digitBusy = false;
+    }
+    this.svc.kick(this.accountId, this.departmentId);
+    await this.announcer?.announce(this.svc.prompts.standard(this.routing.department, 'requestCancelled'), true);
+  }
+
+  /** The caller leaves a callback request for `number`; the request takes the caller's place in line. */
+  private async leaveRequest(number: string, numberSource: NumberSource): Promise<void> {
+    const { metrics, queue, prompts } = this.svc;
+    if (this.digitBusy || (this.state !== 'waiting' && this.state !== 'ringing')) return;
     this.digitBusy = true;
     const now = this.svc.now();
     const policy = this.routing.department.callbackPolicy;
@@ -324,7 +433,9 @@ export class CallSession {
       accountId: this.accountId,
       departmentId: this.departmentId,
       multichannelNumber: this.routing.number.number,
-      callerNumber: (this.caller as { number: string }).number,
+      callerNumber: number,
+      numberSource,
+      ...(numberSource === 'entered' && this.callerNumber ? { callingNumber: this.callerNumber } : {}),
       callId: this.callId,
       joinedAt: this.joinedAt,
       now,
@@ -428,6 +539,7 @@ export class CallSession {
       return;
     }
     this.state = 'connected';
+    this.abortEntry();
     this.employee = { id: e.id, dialog: r.dialog, endpoint: r.endpoint };
     clearTimeout(this.offerTimer);
     clearTimeout(this.announcementTimer);
@@ -444,6 +556,11 @@ export class CallSession {
     }
   }
 
+  private abortEntry(): void {
+    if (this.mode.kind === 'entry') this.mode.dialog.abort();
+    this.mode = { kind: 'offer' };
+  }
+
   private async hangUp(): Promise<void> {
     if (this.state === 'ended') return;
     this.state = 'ended';
@@ -458,6 +575,7 @@ export class CallSession {
     if (this.state === 'ended') return;
     const wasRequested = this.state === 'requested';
     this.state = 'ended';
+    this.abortEntry();
     this.log.info({ reason }, 'call ended');
     clearTimeout(this.offerTimer);
     clearTimeout(this.announcementTimer);

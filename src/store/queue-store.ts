@@ -557,6 +557,14 @@ export class QueueStore {
     });
   }
 
+  /**
+   * The duplicate rule's lookup outside a transaction (is a request of this number in this department open
+   * already? asked when a caller's offer is due): one HGET on the index by number, one on the request, no scan.
+   */
+  async unfinishedRequestFor(accountId: string, departmentId: string, number: string): Promise<CallbackRequest | undefined> {
+    return new AccountView(this.redis, accountId).unfinishedFor(departmentId, number);
+  }
+
   /** A caller joins the department's line. */
   async join(accountId: string, entry: LineEntry): Promise<void> {
     await this.run(accountId, async () => ({

@@ -186,6 +186,84 @@ describe('FreeSWITCH stand-in: reference flows F6–F7d (digit strings, file lis
   });
 });
 
+/**
+ * play_and_get_digits beyond F5/F6, as FreeSWITCH 1.10's mod_dptools / switch_play_and_get_digits / switch_ivr_read /
+ * switch_ivr_collect_digits_count have it (see the comment in test/stack/freeswitch/apps.ts): no transcript shows
+ * these cases, the sources do. Driven through fsmrf's playCollect with RFC 4733 digits from a local RTP endpoint.
+ */
+describe('FreeSWITCH stand-in: play_and_get_digits as switch_ivr_read collects', function () {
+  this.timeout(30000);
+  let st: FsStack;
+  const parties: Party[] = [];
+  beforeEach(async () => { st = await startFsStack(); });
+  afterEach(async () => {
+    for (const p of parties.splice(0)) { await p.ep.destroy().catch(() => undefined); p.rtp.close(); }
+    await st.stop();
+  });
+  const complete = (): Record<string, string | string[]> | undefined =>
+    outboundEvents(st).filter((e) => e['Event-Name'] === 'CHANNEL_EXECUTE_COMPLETE' && e.Application === 'play_and_get_digits').pop();
+  const starts = (file: string): number => outboundEvents(st).filter((e) => e['Event-Name'] === 'PLAYBACK_START' && e['Playback-File-Path'] === file).length;
+  async function collect(opts: Parameters<EndpointLike['playCollect']>[0], keys: string, gapMs = 150): Promise<Record<string, string | null | undefined>> {
+    const p = await party(st); parties.push(p);
+    const result = p.ep.playCollect(opts);
+    await sleep(300);
+    for (const k of keys) { await p.rtp.sendDtmf(k, 100); await sleep(gapMs); }
+    return withTimeout(result, 20000, 'playCollect');
+  }
+
+  it('the digit timeout with at least min digits: the digits are taken, read_result says timeout', async () => {
+    const r = await collect({ file: 'silence_stream://200', min: 2, max: 5, tries: 1, timeout: 1000, digitTimeout: 1000 }, '12');
+    assert.equal(r.digits, '12');
+    assert.equal(r.terminatorUsed, null);
+    assert.equal(complete()?.variable_read_result, 'timeout');
+    assert.equal(starts('silence_stream://250'), 0, 'no invalid file after a good try');
+  });
+
+  it('the regexp matches anywhere (pcre, not anchored): \\d+ takes "1*2"', async () => {
+    const r = await collect({ file: 'silence_stream://200', min: 1, max: 5, tries: 1, timeout: 2000, terminators: '#' }, '1*2#');
+    assert.equal(r.digits, '1*2');
+    assert.equal(r.terminatorUsed, '#');
+    assert.equal(complete()?.variable_read_result, 'success');
+  });
+
+  it('fewer than min digits: failure, the partial digits stay in the variable, the invalid file plays after the last try too', async () => {
+    const r = await collect({ file: 'silence_stream://200', min: 3, max: 5, tries: 1, timeout: 2000, terminators: '#' }, '12#');
+    assert.equal(r.digits, '12');
+    assert.equal(r.invalidDigits, null, '_invalid is only for a regexp mismatch');
+    assert.equal(complete()?.variable_read_result, 'failure');
+    assert.equal(starts('silence_stream://250'), 1);
+  });
+
+  it('a regexp mismatch: the variable is cleared, <var>_invalid holds the digits', async () => {
+    const r = await collect({ file: 'silence_stream://200', min: 1, max: 5, tries: 1, timeout: 2000, terminators: '#', regexp: '^9' }, '12#');
+    assert.equal(r.digits, null);
+    assert.equal(r.invalidDigits, '12');
+    assert.equal(complete()?.variable_read_result, 'success', 'read_result is the read\'s, before the regexp');
+  });
+
+  it('a terminator pressed during the prompt ends the read with no digits; max digits end it without a terminator', async () => {
+    const r = await collect({ file: 'silence_stream://3000', min: 0, max: 4, tries: 1, timeout: 2000, terminators: '#' }, '#');
+    assert.equal(r.terminatorUsed, '#');
+    assert.equal(r.digits, null);
+    const p = await party(st); parties.push(p);
+    const second = p.ep.playCollect({ file: 'silence_stream://200', min: 1, max: 3, tries: 1, timeout: 2000, terminators: '*' });
+    await sleep(300);
+    for (const k of '4567') { await p.rtp.sendDtmf(k, 100); await sleep(150); }
+    const r2 = await withTimeout(second, 20000, 'playCollect');
+    assert.equal(r2.digits, '456', 'the 3rd digit ends it; the 4th is not collected');
+  });
+
+  it('a timeout below 1000 ms is raised to 1000 (mod_dptools)', async () => {
+    const p = await party(st); parties.push(p);
+    const t0 = Date.now();
+    const r = await withTimeout(p.ep.playCollect({ file: 'silence_stream://100', min: 1, max: 2, tries: 1, timeout: 200 }), 10000, 'playCollect');
+    const took = Date.now() - t0;
+    assert.equal(r.digits, null);
+    assert.ok(took >= 1000 + 100 + 250 - 50, `took ${took} ms: prompt 100, at least 1000 waiting, the 250 ms invalid file`);
+    assert.equal(complete()?.variable_read_result, 'failure', 'no digit with min 1 is too few: failure, not timeout');
+  });
+});
+
 describe('FreeSWITCH stand-in: the structural comparison itself', () => {
   const ref = (flow: string): FrameShape[] => shapes(loadReference(join(REFERENCE, flow, 'wire-esl-outbound.jsonl')));
   it('finds no difference between a transcript and itself', () => {

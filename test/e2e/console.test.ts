@@ -646,6 +646,22 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal(back.customerFirstShownNumber, undefined);
   });
 
+  it('saves "Another number" from the department form (off by default)', async () => {
+    assert.notEqual((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).offerAnotherNumber, true);
+    await go('#/departments/support', /Support/);
+    assert.equal(await page.getByTestId('department-another-number').isChecked(), false);
+    await page.getByLabel('Другой номер').check();
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).offerAnotherNumber, true);
+    await go('#/departments/support', /Support/);
+    assert.equal(await page.getByTestId('department-another-number').isChecked(), true);
+    await page.getByLabel('Другой номер').uncheck();
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).offerAnotherNumber, false);
+  });
+
   it('shows a validation error from the API next to the field', async () => {
     await go('#/departments/support', /Support/);
     await page.getByLabel('Максимум попыток').fill('50');

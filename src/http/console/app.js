@@ -761,6 +761,7 @@ async function departmentPage(id) {
         const body = {
           name: String(f.get('name')).trim(),
           notifyAboutCallback: form.elements.namedItem('notifyAboutCallback').checked,
+          offerAnotherNumber: form.elements.namedItem('offerAnotherNumber').checked,
           employeeIds: f.getAll('employeeIds').map(String),
           ringStrategy: String(f.get('ringStrategy')),
           language: String(f.get('language')),
@@ -802,6 +803,7 @@ async function departmentPage(id) {
       isNew ? field(t('departments.id'), h('input', { name: 'id', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}', 'data-testid': 'department-id' })) : null,
       field(t('departments.name'), h('input', { name: 'name', value: v.name, required: true, maxlength: '200', 'data-testid': 'department-name' })),
       checkbox('notifyAboutCallback', t('departments.notify'), v.notifyAboutCallback, 'department-notify', t('departments.notifyHint')),
+      checkbox('offerAnotherNumber', t('departments.anotherNumber'), v.offerAnotherNumber === true, 'department-another-number', t('departments.anotherNumberHint')),
       h(
         'div',
         { class: 'grid2' },

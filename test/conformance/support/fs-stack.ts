@@ -106,7 +106,7 @@ export interface EndpointLike {
   readonly conn: { on(event: string, cb: (evt: EslEventLike) => void): void; disconnect(): void };
   readonly dialog: { destroy(): Promise<void> };
   play(file: string | string[]): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string; playbackLastOffsetPos?: string }>;
-  playCollect(opts: { file: string; min: number; max: number; tries: number; timeout: number; terminators?: string }): Promise<Record<string, string | null | undefined>>;
+  playCollect(opts: { file: string; min: number; max: number; tries: number; timeout: number; terminators?: string; digitTimeout?: number; regexp?: string; invalidFile?: string }): Promise<Record<string, string | null | undefined>>;
   execute(app: string, arg?: string): Promise<EslEventLike>;
   api(command: string, args?: string | string[]): Promise<{ headers: Array<{ name: string; value: string }>; body: string }>;
   modify(sdp: string): Promise<unknown>;

@@ -212,65 +212,117 @@ const playback: AppImpl = async (run) => {
 };
 
 // ---- play_and_get_digits -----------------------------------------------------------------------------------------
+//
+// As FreeSWITCH 1.10 does it (mod_dptools play_and_get_digits_function, switch_play_and_get_digits and
+// switch_ivr_read in switch_ivr_play_say.c, switch_ivr_collect_digits_count in switch_ivr.c):
+// - arguments: min < 0 -> 0; max < min -> min; tries as given (0: nothing happens); timeout at least 1000 ms;
+//   no terminators -> '#'; no digit_timeout -> the timeout;
+// - each try clears read_result and the variable, plays the prompt: the first digit, whatever it is (a terminator
+//   too), goes into the buffer and stops the prompt (F6); a prompt that cannot be played ends the try at once;
+// - then, unless max digits are in, digits are collected: a terminator already in the buffer ends it there, the
+//   first wait is `timeout` (no digit yet) or `digit_timeout`, each digit restarts `digit_timeout`; a terminator
+//   ends it (read_terminator_used), so does the max-th digit; the wait running out is a timeout;
+// - fewer than min digits is a failure; read_result is success, timeout (ran out with enough digits: still taken)
+//   or failure; the variable holds the digits if there are any (a max-1 read of just a terminator holds none);
+// - the digits must MATCH the regexp somewhere (pcre, not anchored); if not, the variable is cleared and
+//   <var>_invalid holds them (cleared when the app starts);
+// - after every failed try, the last one too, the invalid file plays (digits do not stop it); when all tries
+//   failed the variable keeps what the last try set.
 
-/** Waits for digits after the prompt: first-digit timeout, inter-digit timeout, max length or terminator. */
-function collect(run: AppRun, buf: { digits: string; terminator?: string }, max: number, terminators: string, firstMs: number, nextMs: number): Promise<void> {
+type ReadStatus = 'success' | 'timeout' | 'too-small' | 'failure';
+
+/** switch_ivr_collect_digits_count: appends to buf.digits until a terminator, max digits or a timeout. */
+function collectDigits(run: AppRun, buf: { digits: string; terminator?: string }, max: number, terminators: string, firstMs: number, nextMs: number): Promise<'success' | 'timeout' | 'hangup'> {
   const ch = run.channel;
+  for (let i = 0; i < buf.digits.length; i++) {
+    if (terminators.includes(buf.digits[i]!)) {
+      buf.terminator = buf.digits[i];
+      buf.digits = buf.digits.slice(0, i);
+      return Promise.resolve('success');
+    }
+  }
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout;
-    const done = (): void => { clearTimeout(timer); ch.digitListeners.delete(onDigit); run.signal.removeEventListener('abort', done); resolve(); };
-    const arm = (ms: number): void => { clearTimeout(timer); timer = setTimeout(done, ms); };
+    const done = (r: 'success' | 'timeout' | 'hangup'): void => { clearTimeout(timer); ch.digitListeners.delete(onDigit); run.signal.removeEventListener('abort', onAbort); resolve(r); };
+    const onAbort = (): void => done('hangup');
+    const arm = (ms: number): void => { clearTimeout(timer); timer = setTimeout(() => done('timeout'), ms); };
     const onDigit = (d: DtmfDigit): void => {
-      if (terminators.includes(d.digit)) { buf.terminator = d.digit; done(); return; }
+      if (terminators.includes(d.digit)) { buf.terminator = d.digit; done('success'); return; }
       buf.digits += d.digit;
-      if (buf.digits.length >= max) done(); else arm(nextMs);
+      if (buf.digits.length >= max) done('success'); else arm(nextMs);
     };
-    if (buf.terminator || buf.digits.length >= max || run.signal.aborted) { resolve(); return; }
+    if (run.signal.aborted) { resolve('hangup'); return; }
     ch.digitListeners.add(onDigit);
-    run.signal.addEventListener('abort', done, { once: true });
-    arm(buf.digits.length ? nextMs : firstMs);
+    run.signal.addEventListener('abort', onAbort, { once: true });
+    arm(firstMs);
   });
+}
+
+/** pcre_exec of FreeSWITCH's switch_regex_match: a match anywhere; a pattern that does not compile matches nothing. */
+function regexMatches(pattern: string, digits: string): boolean {
+  try {
+    return new RegExp(pattern).test(digits);
+  } catch {
+    return false;
+  }
+}
+
+/** switch_ivr_read: one try. */
+async function readDigits(run: AppRun, o: { min: number; max: number; file: string; varName: string; timeout: number; terminators: string; digitTimeout: number }): Promise<{ status: ReadStatus; digits: string }> {
+  const ch = run.channel;
+  ch.delVar('read_result');
+  if (o.varName) ch.delVar(o.varName);
+  const buf: { digits: string; terminator?: string } = { digits: '' };
+  let status: ReadStatus | 'hangup' = 'success';
+  if (o.file && o.file.toLowerCase() !== 'silence') {
+    const r = await playFile(run, o.file, { stopOnDigit: (d) => { buf.digits += d.digit; return true; } });
+    if (r.status === 'notfound' || r.status === 'hangup') return { status: 'failure', digits: '' };
+  }
+  if ((o.min && buf.digits.length < o.min) || buf.digits.length < o.max) {
+    status = await collectDigits(run, buf, o.max, o.terminators, buf.digits.length ? o.digitTimeout : o.timeout, o.digitTimeout);
+    if (status === 'hangup') status = 'failure';
+  }
+  if (buf.terminator) ch.setVar('read_terminator_used', buf.terminator);
+  if (o.min && buf.digits.length < o.min) status = 'too-small';
+  ch.setVar('read_result', status === 'success' ? 'success' : status === 'timeout' ? 'timeout' : 'failure');
+  // a single-digit read of just a terminator (pressed during the prompt) yields no digits
+  if (o.max === 1 && buf.digits.length === 1 && o.terminators.includes(buf.digits)) buf.digits = '';
+  if (buf.digits && o.varName) ch.setVar(o.varName, buf.digits);
+  return { status, digits: buf.digits };
 }
 
 /** play_and_get_digits <min> <max> <tries> <timeout> <terminators> <file> <invalid_file> <var> <regexp> <digit_timeout> */
 const playAndGetDigits: AppImpl = async (run) => {
   const ch = run.channel;
-  const a = run.arg.split(/\s+/);
-  const min = parseInt(a[0], 10) || 0;
-  const max = parseInt(a[1], 10) || 128;
-  const tries = parseInt(a[2], 10) || 1;
-  const timeout = parseInt(a[3], 10) || 5000;
-  const terminators = a[4] === 'none' ? '' : (a[4] ?? '#');
+  const a = run.arg.trim().split(/\s+/);
+  const int = (v: string | undefined): number => (v === undefined ? 0 : parseInt(v, 10) || 0);
+  const min = Math.max(0, int(a[0]));
+  const max = Math.max(min, int(a[1]));
+  let tries = int(a[2]);
+  const timeout = Math.max(1000, a[3] === undefined ? 1000 : int(a[3]));
+  const terminators = a[4] || '#';
   const file = a[5] ?? '';
   const invalidFile = a[6];
-  const varName = a[7] || 'pagd_input';
-  const regexp = a[8] ? new RegExp(`^(?:${a[8]})$`) : undefined;
-  const digitTimeout = parseInt(a[9], 10) || timeout;
+  const varName = a[7] ?? '';
+  const regexp = a[8];
+  const digitTimeout = Math.max(0, int(a[9])) || timeout;
 
-  let result = 'failure';
-  for (let t = 0; t < tries && !run.signal.aborted; t++) {
-    const buf: { digits: string; terminator?: string } = { digits: '' };
-    const take = (d: DtmfDigit): boolean => {
-      if (terminators.includes(d.digit)) buf.terminator = d.digit;
-      else buf.digits += d.digit;
-      return true;
-    };
-    if (file) await playFile(run, file, { stopOnDigit: take });
-    await collect(run, buf, max, terminators, timeout, digitTimeout);
-    if (buf.terminator) ch.setVar('read_terminator_used', buf.terminator);
-    const ok = buf.digits.length >= min && buf.digits.length <= max && (!regexp || regexp.test(buf.digits));
-    if (ok && (buf.digits.length > 0 || min === 0)) {
-      result = 'success';
-      ch.setVar('read_result', result);
-      ch.setVar(varName, buf.digits);
-      return '_none_';
+  if (regexp && varName) ch.delVar(`${varName}_invalid`);
+  while (!run.signal.aborted && tries > 0) {
+    let { status, digits } = await readDigits(run, { min, max, file, varName, timeout, terminators, digitTimeout });
+    if (status === 'timeout' && digits.length >= min) status = 'success';
+    if (min === 0 && digits.length === 0 && ch.getVar('read_terminator_used') !== undefined) return '_none_';
+    if (status === 'success' && digits) {
+      if (!regexp || regexMatches(regexp, digits)) return '_none_';
+      if (varName) {
+        ch.delVar(varName);
+        ch.setVar(`${varName}_invalid`, digits);
+      }
     }
-    result = buf.digits.length || buf.terminator ? 'failure' : 'timeout';
-    if (buf.digits) ch.setVar(`${varName}_invalid`, buf.digits);
-    if (invalidFile && t + 1 < tries && !run.signal.aborted) await playFile(run, invalidFile);
+    if (run.signal.aborted) break;
+    if (invalidFile) await playFile(run, invalidFile);
+    tries--;
   }
-  ch.setVar('read_result', result);
-  ch.delVar(varName);
   return '_none_';
 };
 

@@ -462,8 +462,10 @@ export class RtpEndpoint extends EventEmitter {
 
   // ---- receiving -----------------------------------------------------------------------
 
-  private onDatagram(msg: Buffer, _fromAddress: string, _fromPort: number): void {
+  private onDatagram(msg: Buffer, fromAddress: string, fromPort: number): void {
     if (this.closed) return;
+    // every datagram as it came (a test listening to what a caller hears)
+    if (this.listenerCount('datagram') > 0) this.emit('datagram', msg, fromAddress, fromPort);
     const rawLength = msg.length;
     if (this.srtp) {
       const clear = this.srtp.rx.unprotect(msg);

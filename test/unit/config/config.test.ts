@@ -148,6 +148,11 @@ describe('config: loadConfig', () => {
       assert.doesNotMatch(err.message, /from environment/);
     });
 
+    it('refuses a number entry whose maxDigits is below minDigits, naming the key', () => {
+      const err = configError(() => load({ NUMBER_ENTRY_MIN_DIGITS: '12', NUMBER_ENTRY_MAX_DIGITS: '11' }));
+      assert.match(err.message, /numberEntry\.maxDigits: must be at least numberEntry\.minDigits \(12\)/);
+    });
+
     it('refuses a redis URL of another scheme', () => {
       const err = configError(() => load({}, configDir({ 'local.json': JSON.stringify({ redis: { url: 'http://127.0.0.1:6379' } }) })));
       assert.match(err.message, /redis\.url: must be a redis:\/\/ or rediss:\/\/ URL/);
@@ -188,6 +193,11 @@ describe('config: loadConfig', () => {
       ['CALLBACK_MAX_ATTEMPTS', '4', (c) => c.durations.callbackMaxAttempts, 4],
       ['EMPLOYEE_RING_TIMEOUT_S', '4', (c) => c.durations.employeeRingTimeoutS, 4],
       ['CUSTOMER_RING_TIMEOUT_S', '6', (c) => c.durations.customerRingTimeoutS, 6],
+      ['NUMBER_ENTRY_MIN_DIGITS', '10', (c) => c.numberEntry.minDigits, 10],
+      ['NUMBER_ENTRY_MAX_DIGITS', '15', (c) => c.numberEntry.maxDigits, 15],
+      ['NUMBER_ENTRY_FIRST_DIGIT_TIMEOUT_MS', '1500', (c) => c.numberEntry.firstDigitTimeoutMs, 1500],
+      ['NUMBER_ENTRY_DIGIT_TIMEOUT_MS', '800', (c) => c.numberEntry.digitTimeoutMs, 800],
+      ['NUMBER_ENTRY_CONFIRM_TIMEOUT_MS', '2000', (c) => c.numberEntry.confirmTimeoutMs, 2000],
       ['DISPATCH_INTERVAL_MS', '50', (c) => c.queue.dispatchIntervalMs, 50],
       ['LEASE_MS', '1500', (c) => c.queue.leaseMs, 1500],
       ['EMPLOYEE_RETRY_AFTER_S', '0', (c) => c.queue.employeeRetryAfterS, 0],

@@ -25,7 +25,8 @@ const EMPLOYEE_102_OWN = '+74950000102';
 const INBAND_PCAP = path.join(SCENARIO_DIR, 'pcap', 'inband-dtmf-1.pcap');
 
 /** Keys every pack scenario may use; unused -key values are ignored by SIPp. */
-const PACK_KEYS = { caller: CALLER, expect_status: '403', pai: MULTICHANNEL };
+// rtp_port: the caller-listen scenarios; d1-d11: the number caller-enter-number-info types
+const PACK_KEYS = { caller: CALLER, expect_status: '403', pai: MULTICHANNEL, rtp_port: '40000', ...Object.fromEntries([...'89161234567'].map((d, i) => [`d${i + 1}`, d])) };
 
 function ok(r: SippResult, what: string): void {
   assert.equal(r.exitCode, 0, `${what}: ${describeResult(r)}`);

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { keys } from '../../src/store/keys';
 import { readWav } from '../stack/media/wav';
 import { TestCaller } from '../support/caller';
 import { analyseAudio, findPrompt, promptFrames, TestPhone } from '../support/phone';
@@ -63,6 +64,8 @@ describe('position and expected-wait announcements (e2e)', function () {
     await phone?.stop().catch(() => undefined);
     phone = undefined;
     await eventually(async () => (await probe.lineSize()) === 0, 15_000, 'the line to empty');
+    // the call just ended is handle-time history now: each case starts without any (the default 180 s)
+    await probe.redis.del(keys.handleTime('demo'));
   });
 
   const cases = [

@@ -393,14 +393,20 @@ export class AccountWrites {
     else this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
   }
 
-  putRequest(r: CallbackRequest, isNew = false): void {
+  /**
+   * The one write of a callback request: the record, the account's request index (when new), the
+   * pending-by-number index, and the department's version. `before` is the request as read: one
+   * that was final already left the pending index when it finished, and the index may now name a
+   * newer request of the same number (its follow-up, say), so it is left alone.
+   */
+  putRequest(r: CallbackRequest, isNew = false, before?: CallbackRequest): void {
     this.noteRequestEvents(r, isNew);
     this.departments.add(r.departmentId);
     this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
     if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
     const pk = pendingKey(r.departmentId, r.callerNumber);
-    if (req.FINAL_STATUSES.has(r.status)) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
-    else this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
+    if (!req.FINAL_STATUSES.has(r.status)) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
+    else if (!(before && req.FINAL_STATUSES.has(before.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
   }
 
   /** A new request: stored, in line, counted (the one write of every way a request is made). */
@@ -412,7 +418,7 @@ export class AccountWrites {
 
   /** A finished request that "call back now" followed up: only the record changes. */
   markFollowedUp(r: CallbackRequest, followedUpBy: string): void {
-    this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify({ ...r, followedUpBy }));
+    this.putRequest({ ...r, followedUpBy }, false, r);
   }
 
   putIdempotency(key: string, v: StoredIdempotency, ttlMs: number): void {

@@ -794,6 +794,208 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal((await apiGet<CallbackRequest>(stack.baseUrl, `/accounts/demo/requests/${live[0]!.id}`)).status, 'cancelled');
   });
 
+  /** Screenshots of the page at 1280 px and at 390 px (no sideways scrolling on the phone). */
+  const shotBothWidths = async (hash: string, heading: RegExp, name: string, ready: () => Promise<void>): Promise<void> => {
+    await go(hash, heading);
+    await ready();
+    await shot(`desktop-${name}`);
+    await atPhoneWidth(async () => {
+      await go(hash, heading);
+      await ready();
+      await page.waitForTimeout(200);
+      const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+      assert.ok(overflow <= 1, `${name}: page scrolls sideways by ${overflow}px on a phone`);
+      await shot(`mobile-${name}`);
+    });
+  };
+
+  /** The page's own POSTs of …/requests (what the service was sent), with their Idempotency-Key. */
+  const watchPosts = (): { posts: Array<{ key: string | undefined; body: Record<string, unknown> }>; stop: () => void } => {
+    const posts: Array<{ key: string | undefined; body: Record<string, unknown> }> = [];
+    const on = (r: import('playwright-core').Request): void => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/accounts/demo/requests') posts.push({ key: r.headers()['idempotency-key'], body: r.postDataJSON() as Record<string, unknown> });
+    };
+    page.on('request', on);
+    return { posts, stop: () => page.off('request', on) };
+  };
+
+  const requestsOf = async (number: string): Promise<CallbackRequest[]> =>
+    (await apiGet<{ items: CallbackRequest[] }>(stack.baseUrl, '/accounts/demo/requests?limit=200')).items.filter((r) => r.callerNumber === number);
+
+  it('new callback request form: Russian and English at 1280 and 390 px (screenshots), reached from the Callbacks tabs', async () => {
+    await go('#/requests', /Обратные звонки/);
+    await page.getByTestId('requests-tab-new').click();
+    await page.locator('#page-title').filter({ hasText: 'Новая заявка на обратный звонок' }).waitFor();
+    assert.equal(await page.getByTestId('requests-tab-new').getAttribute('aria-current'), 'page');
+    assert.equal(await page.getByTestId('nav-requests').getAttribute('aria-current'), 'page');
+    for (const label of ['Отдел', 'Номер клиента', 'Дата', 'Время', 'Комментарий (необязательно)']) await page.getByLabel(label, { exact: true }).waitFor();
+    await shotBothWidths('#/requests/new', /Новая заявка/, 'ru-request-new', () => page.getByTestId('request-new-form').waitFor());
+    await page.getByTestId('lang-en').click();
+    await shotBothWidths('#/requests/new', /New callback request/, 'en-request-new', () => page.getByTestId('request-new-form').waitFor());
+    for (const label of ['Department', 'Customer number', 'Date', 'Time', 'Note (optional)']) await page.getByLabel(label, { exact: true }).waitFor();
+    await page.getByTestId('lang-ru').click();
+  });
+
+  it('new callback request form: an answer lost on the way back is sent again with the same Idempotency-Key and makes one request, scheduled and with its note', async () => {
+    const errorsBefore = pageErrors.length;
+    await go('#/requests/new', /Новая заявка/);
+    const watch = watchPosts();
+    // the first POST reaches the service, which makes the request; its answer never reaches the page
+    let lose = true;
+    await page.route('**/api/v1/accounts/demo/requests', async (route) => {
+      if (route.request().method() === 'POST' && lose) {
+        lose = false;
+        await route.fetch();
+        await route.abort('connectionreset');
+        return;
+      }
+      await route.continue();
+    });
+    try {
+      const tomorrow = new Date(Math.floor(Date.now() / DAY) * DAY + DAY);
+      const ruDay = tomorrow.toISOString().slice(0, 10).split('-').reverse().join('.');
+      await page.getByTestId('request-new-department').selectOption('support');
+      await page.getByTestId('request-new-number').fill('89165550101');
+      await page.getByTestId('request-new-date').fill(ruDay);
+      await page.getByTestId('request-new-time').fill('10:30');
+      await page.getByTestId('request-new-note').fill('Перезвонить по счёту №12, "срочно"');
+      await page.getByTestId('request-new-submit').click();
+      await page.getByTestId('request-new-error').filter({ hasText: 'нет связи с сервером' }).waitFor();
+      const made = await requestsOf('+79165550101');
+      assert.equal(made.length, 1, 'the lost answer\'s request was made');
+      await page.getByTestId('request-new-submit').click();
+      await page.locator('[data-testid="request-new-result"][data-status="200"]').waitFor();
+      assert.equal(watch.posts.length, 2);
+      assert.ok(watch.posts[0]!.key, 'an Idempotency-Key is sent');
+      assert.equal(watch.posts[1]!.key, watch.posts[0]!.key, 'the same request sent again carries the same key');
+      const after = await requestsOf('+79165550101');
+      assert.deepEqual(after.map((r) => r.id), [made[0]!.id], 'still one request');
+      const r = after[0]!;
+      const at = tomorrow.getTime() + (10 * 60 + 30) * MIN; // the browser runs in UTC
+      assert.equal(watch.posts[0]!.body.notBefore, new Date(at).toISOString(), 'the browser\'s local time (UTC here)');
+      assert.equal(r.dueAt, at);
+      assert.equal(r.joinedAt, at, 'ranked in line by its scheduled time');
+      assert.equal(r.note, 'Перезвонить по счёту №12, "срочно"');
+      assert.equal(r.source, 'api');
+      // the form is empty again and links the request; its detail shows the note
+      assert.equal(await page.getByTestId('request-new-number').inputValue(), '');
+      await page.getByTestId('request-new-open').click();
+      await page.getByTestId('request-note').filter({ hasText: 'Перезвонить по счёту №12' }).waitFor();
+    } finally {
+      watch.stop();
+      await page.unroute('**/api/v1/accounts/demo/requests');
+      // the connection reset was provoked on purpose
+      pageErrors.splice(errorsBefore, pageErrors.length, ...pageErrors.slice(errorsBefore).filter((e) => !/ERR_CONNECTION_RESET/.test(e)));
+    }
+  });
+
+  it('new callback request form: a double click sends one request; a refused number is marked, fixed and sent with a fresh key (no 422); Enter submits', async () => {
+    await go('#/requests/new', /Новая заявка/);
+    const watch = watchPosts();
+    try {
+      await page.getByTestId('request-new-number').fill('+79165550102');
+      await page.getByTestId('request-new-submit').dblclick();
+      await page.locator('[data-testid="request-new-result"][data-status="201"]').waitFor();
+      assert.ok(watch.posts.length >= 1);
+      assert.equal(new Set(watch.posts.map((p) => p.key)).size, 1, `one key for the double click: ${JSON.stringify(watch.posts)}`);
+      assert.equal((await requestsOf('+79165550102')).length, 1, 'one request for the double click');
+      const firstKey = watch.posts[0]!.key;
+      watch.posts.length = 0;
+
+      // keyboard only: a number the policy refuses, then the fixed one, each sent with Enter
+      const number = page.getByTestId('request-new-number');
+      await number.focus();
+      await page.keyboard.type('+15551234567');
+      await page.keyboard.press('Enter');
+      await page.getByTestId('request-new-error').filter({ hasText: 'number' }).waitFor();
+      assert.equal(await number.getAttribute('aria-invalid'), 'true');
+      assert.equal(await page.evaluate("document.activeElement?.getAttribute('data-testid')"), 'request-new-number', 'focus on the refused field');
+      await number.fill('');
+      await page.keyboard.type('89165550103');
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Enter');
+      await page.locator('[data-testid="request-new-result"][data-status="201"]').waitFor();
+      assert.equal(await number.getAttribute('aria-invalid'), null);
+      const keys = watch.posts.map((p) => p.key);
+      assert.ok(watch.posts.length >= 2 && watch.posts.length <= 3, `posts: ${JSON.stringify(watch.posts)}`);
+      assert.notEqual(keys[0], firstKey, 'the next request has a fresh key');
+      assert.notEqual(keys[1], keys[0], 'a changed form is a new request: a fresh key');
+      assert.equal(new Set(keys.slice(1)).size, 1);
+      assert.equal((await requestsOf('+79165550103')).length, 1);
+      assert.equal((await requestsOf('+15551234567')).length, 0);
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('follow-up view: lists the failed and expired requests nobody called back (screenshots ru/en at 1280 and 390 px), downloads them as CSV with the token', async () => {
+    const expected = (await apiGet<{ items: CallbackRequest[] }>(stack.baseUrl, '/accounts/demo/requests?followUp=true&limit=200')).items;
+    assert.ok(expected.some((r) => r.status === 'failed') && expected.some((r) => r.status === 'expired'), 'the history has both');
+    const rowIds = async (): Promise<string[]> =>
+      (await page.locator('[data-testid="followup-table"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid')))).map((x) => String(x).replace(/^followup-row-/, ''));
+    await go('#/requests', /Обратные звонки/);
+    await page.getByTestId('requests-tab-follow-up').click();
+    await page.getByTestId(`followup-row-${failed[0]!}`).waitFor();
+    assert.deepEqual(await rowIds(), expected.map((r) => r.id));
+    const failedRow = page.getByTestId(`followup-row-${failed[0]!}`);
+    assert.match((await failedRow.textContent()) ?? '', /Нет ответа/, 'the last outcome');
+    await shotBothWidths('#/requests/follow-up', /Нужен повторный звонок/, 'ru-follow-up', () => page.getByTestId(`followup-row-${failed[0]!}`).waitFor());
+    await page.getByTestId('lang-en').click();
+    await shotBothWidths('#/requests/follow-up', /Need follow-up/, 'en-follow-up', () => page.getByTestId(`followup-row-${failed[0]!}`).waitFor());
+    await page.getByRole('button', { name: `Call back now ${expected[0]!.callerNumber}` }).waitFor();
+    await page.getByTestId('lang-ru').click();
+    await go('#/requests/follow-up', /Нужен повторный звонок/);
+
+    // a plain link cannot carry the token: the page fetches the file with it and hands it over
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('followup-csv').click()]);
+    assert.equal(dl.suggestedFilename(), 'requests-demo.csv');
+    const text = fs.readFileSync((await dl.path())!, 'utf8');
+    assert.ok(text.startsWith('\ufeff'), 'UTF-8 BOM');
+    const lines = text.slice(1).split('\r\n').filter(Boolean);
+    assert.equal(lines[0], 'id,created,department,caller number,status,attempts,last outcome,employee,note');
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), expected.map((r) => r.id));
+    await page.getByTestId('toast').filter({ hasText: 'requests-demo.csv' }).waitFor();
+
+    // the whole list's export follows its filters
+    await go('#/requests', /Обратные звонки/);
+    await page.getByTestId('requests-filter-status').selectOption('expired');
+    const [all] = await Promise.all([page.waitForEvent('download'), page.getByTestId('requests-csv').click()]);
+    const rows = fs.readFileSync((await all.path())!, 'utf8').slice(1).split('\r\n').filter(Boolean).slice(1);
+    const expired = (await apiGet<{ items: CallbackRequest[] }>(stack.baseUrl, '/accounts/demo/requests?status=expired&limit=200')).items;
+    assert.ok(expired.length > 0);
+    assert.deepEqual(rows.map((l) => l.split(',')[0]), expired.map((r) => r.id));
+    await page.getByTestId('requests-filter-status').selectOption('');
+  });
+
+  it('follow-up view: "call back now" with the keyboard makes a follow-up request; the old one leaves the list and names it; focus stays in the list', async () => {
+    await go('#/requests/follow-up', /Нужен повторный звонок/);
+    // from the department filter, Tab through the list to the row's button
+    await page.getByTestId('followup-filter-department').focus();
+    const target = `followup-call-${failed[0]!}`;
+    for (let i = 0; i < 200 && String(await page.evaluate("document.activeElement?.getAttribute('data-testid')")) !== target; i++) await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate("document.activeElement?.getAttribute('data-testid')"), target, `Tab reached ${target}`);
+    assert.notEqual(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle"), 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    await page.getByTestId(`followup-row-${failed[0]!}`).waitFor({ state: 'detached' });
+    await page.getByTestId('toast').filter({ hasText: 'поставлена на дозвон' }).waitFor();
+    const focusedId = String(await page.evaluate("document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.id"));
+    assert.match(focusedId, /^followup-call-|^page-title$/, `focus after the row left: ${focusedId}`);
+    const old = await apiGet<CallbackRequest>(stack.baseUrl, `/accounts/demo/requests/${failed[0]!}`);
+    assert.equal(old.status, 'failed', 'the old request keeps its history');
+    assert.ok(old.followedUpBy);
+    const fresh = await apiGet<CallbackRequest>(stack.baseUrl, `/accounts/demo/requests/${old.followedUpBy}`);
+    assert.equal(fresh.followUpOf, old.id);
+    assert.equal(fresh.callerNumber, old.callerNumber);
+    assert.equal(fresh.status, 'pending');
+    const still = (await apiGet<{ items: CallbackRequest[] }>(stack.baseUrl, '/accounts/demo/requests?followUp=true&limit=200')).items.map((r) => r.id);
+    assert.ok(!still.includes(old.id));
+    // the old request's detail links its follow-up
+    await go(`#/requests/${encodeURIComponent(old.id)}`, /Обратные звонки/);
+    await page.getByTestId('request-followed-up-by').click();
+    await page.getByTestId('request-detail').filter({ hasText: old.callerNumber }).waitFor();
+    assert.match(page.url(), new RegExp(`#/requests/${fresh.id}$`));
+  });
+
   it('signs out, forgetting the token', async () => {
     await page.getByTestId('signout').click();
     await page.getByTestId('signin-form').waitFor();

@@ -37,6 +37,8 @@ export interface ReceivedDatagram { at: number; data: Buffer }
 export interface PhoneCall {
   callId: string;
   invite: SipMessage;
+  /** when the INVITE arrived (Date.now(), to compare with times the service was given) */
+  invitedAt: number;
   /** status this phone answered the INVITE with */
   status: number;
   received: ReceivedDatagram[];
@@ -181,7 +183,7 @@ export class TestPhone {
     let endedResolve!: () => void;
     const ended = new Promise<void>((r) => { endedResolve = r; });
     const call: CallState = {
-      callId: hdr(inv, 'call-id') ?? '', invite: inv, status: 100, received: [], ended, endedResolve,
+      callId: hdr(inv, 'call-id') ?? '', invite: inv, invitedAt: Date.now(), status: 100, received: [], ended, endedResolve,
       localTag: newTag(), done: false, cseq: 1,
     };
     this.byCallId.set(call.callId, call);

@@ -1,5 +1,5 @@
 // The web console: a small single-page app over /api/v1 (hash routes, no build step).
-import { api, ApiError, enc, session, setUnauthorizedHandler } from './api.js';
+import { api, apiCall, ApiError, download, enc, newIdempotencyKey, session, setUnauthorizedHandler } from './api.js';
 import { dailyChart, fillDays, SERIES } from './chart.js';
 import { formatDate, parseDate } from './dates.js';
 import { clear, h, s as svgEl } from './dom.js';
@@ -486,7 +486,7 @@ async function render() {
   const { page, id } = parseRoute();
   clear(root).append(shell(page));
   const target = document.getElementById('page');
-  const pages = { numbers: numbersPage, departments: departmentPage, employees: id ? employeePage : employeesPage, requests: requestsPage, stats: statsPage, tariff: tariffPage };
+  const pages = { numbers: numbersPage, departments: departmentPage, employees: id ? employeePage : employeesPage, requests: id === 'new' ? newRequestPage : id === 'follow-up' ? followUpPage : requestsPage, stats: statsPage, tariff: tariffPage };
   const fn = pages[page] ?? numbersPage;
   try {
     const content = await fn(id, () => my === state.renderId);
@@ -1087,6 +1087,9 @@ function requestDetail(r, deptName, empName) {
         [t('requests.due'), pending ? fmtTime(r.dueAt) : '—'],
         [t('requests.expires'), pending ? fmtTime(r.expiresAt) : '—'],
         [t('requests.reason'), r.reason ?? '—'],
+        [t('requests.note'), r.note ?? '—', 'request-note'],
+        ...(r.followUpOf ? [[t('requests.followUpOf'), h('a', { href: `#/requests/${enc(r.followUpOf)}` }, t('requests.open'))]] : []),
+        ...(r.followedUpBy ? [[t('requests.followedUpBy'), h('a', { href: `#/requests/${enc(r.followedUpBy)}`, 'data-testid': 'request-followed-up-by' }, t('requests.open'))]] : []),
       ].map(([k, val, testid]) => h('div', {}, h('dt', {}, k), h('dd', testid ? { 'data-testid': testid } : {}, val))),
     ),
     now ? h('p', { class: 'live', 'data-testid': 'request-now' }, now) : null,
@@ -1158,12 +1161,232 @@ async function requestsPage(id, alive) {
     { class: 'filters' },
     field(t('requests.status'), select('status', [['', t('requests.allStatuses')], ...STATUSES.map((s) => [s, t(`status.${s}`)])], requestFilters.status, { onchange: onFilter('status'), 'data-testid': 'requests-filter-status' })),
     field(t('requests.department'), select('departmentId', [['', t('requests.allDepartments')], ...departments.map((d) => [d.id, d.name])], requestFilters.departmentId, { onchange: onFilter('departmentId'), 'data-testid': 'requests-filter-department' })),
+    csvButton(() => new URLSearchParams(Object.entries(requestFilters).filter(([, v]) => v)), 'requests-csv'),
     h('p', { class: 'live' }, h('span', { class: 'dot dot-on pulse', 'aria-hidden': 'true' }), t('requests.live')),
   );
 
   await load();
   every(POLL_MS, () => load().catch(() => undefined));
-  return h('div', {}, pageHeader(t('requests.title')), detailBox, h('section', { class: 'card' }, filters, tableBox, moreBox));
+  return h('div', {}, pageHeader(t('requests.title')), requestTabs('all'), detailBox, h('section', { class: 'card' }, filters, tableBox, moreBox));
+}
+
+// ---- New callback request, follow-up -----------------------------------------------------------
+
+/** The views of the callbacks section: every request, those needing a follow-up, a new one. */
+function requestTabs(current) {
+  const tab = (name, hash, key) => h('a', { href: hash, class: 'tab', 'data-testid': `requests-tab-${name}`, 'aria-current': current === name ? 'page' : undefined }, t(key));
+  return h('nav', { class: 'tabs', 'aria-label': t('requests.tabs') }, tab('all', '#/requests', 'requests.tabAll'), tab('follow-up', '#/requests/follow-up', 'requests.tabFollowUp'), tab('new', '#/requests/new', 'requests.tabNew'));
+}
+
+/** Downloads GET …/requests.csv with the query `query()` gives (fetched with the token: see download()). */
+function csvButton(query, testid) {
+  const btn = h('button', { type: 'button', class: 'btn', 'data-testid': testid, onclick: async () => {
+    btn.disabled = true;
+    btn.setAttribute('aria-busy', 'true');
+    try {
+      const got = await download(`${acc()}/requests.csv?${query()}`, `requests-${state.accountId}.csv`);
+      toast(t('requests.csvDone', { name: got.name }));
+    } catch (x) {
+      toast(errorText(x), 'error');
+    } finally {
+      btn.disabled = false;
+      btn.removeAttribute('aria-busy');
+      btn.focus();
+    }
+  } }, t('requests.csv'));
+  return btn;
+}
+
+/** The browser's UTC offset and zone name, e.g. "UTC+03:00, Europe/Moscow". */
+function localZoneLabel(at = new Date()) {
+  const m = -at.getTimezoneOffset();
+  const a = Math.abs(m);
+  const off = `UTC${m >= 0 ? '+' : '−'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return zone ? `${off}, ${zone}` : off;
+}
+
+/** The "not before" date and time of the form as ms (the browser's local time), undefined when both are empty. */
+function notBeforeValue(form) {
+  const dateText = form.elements.namedItem('notBefore').value.trim();
+  const timeText = form.elements.namedItem('notBeforeTime').value.trim();
+  if (!dateText && !timeText) return undefined;
+  const now = new Date();
+  const today = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+  const iso = dateText ? parseDate(dateText) : today;
+  if (!iso) throw new ApiError(400, { error: t('date.bad'), field: 'notBefore' });
+  const m = /^([01]?\d|2[0-3])[:.]([0-5]\d)$/.exec(timeText);
+  if (!m) throw new ApiError(400, { error: t('time.bad'), field: 'notBeforeTime' });
+  const [y, mo, d] = iso.split('-').map(Number);
+  return new Date(y, mo - 1, d, Number(m[1]), Number(m[2])).getTime();
+}
+
+/**
+ * A callback request made by hand. One Idempotency-Key per request meant: a second click (or
+ * Enter) while the first is on its way sends nothing, and sending the same form again after a
+ * lost answer reuses the key, so the service returns the request it already made; a changed
+ * form, or the next request after a success, gets a fresh key.
+ */
+async function newRequestPage() {
+  const { items: departments } = await api('GET', `${acc()}/departments`);
+  const head = h('div', {}, pageHeader(t('requestNew.title')), requestTabs('new'));
+  if (departments.length === 0) {
+    return h('div', {}, head, h('section', { class: 'card' }, h('p', { class: 'empty' }, t('requestNew.noDepartments'), ' ', h('a', { href: '#/numbers' }, t('nav.numbers')))));
+  }
+  let sent = null;
+  let busy = false;
+  const result = h('p', { class: 'result', role: 'status', 'data-testid': 'request-new-result' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'request-new-submit' }, t('requestNew.submit'));
+  const dateF = dateField(t('requestNew.date'), 'notBefore', '', 'request-new-date');
+  dateF.querySelector('input[name="notBefore"]').required = false;
+  const timeF = field(t('requestNew.time'), h('input', { name: 'notBeforeTime', inputmode: 'numeric', autocomplete: 'off', maxlength: '5', placeholder: t('time.placeholder'), class: 'time-input', 'data-testid': 'request-new-time' }));
+  const read = () => {
+    const f = new FormData(form);
+    const body = { departmentId: String(f.get('departmentId')), number: String(f.get('number') ?? '').trim() };
+    const when = notBeforeValue(form);
+    if (when !== undefined) body.notBefore = new Date(when).toISOString();
+    const note = String(f.get('note') ?? '').trim();
+    if (note) body.note = note;
+    return body;
+  };
+  const form = h(
+    'form',
+    {
+      class: 'card form',
+      'data-testid': 'request-new-form',
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        if (busy) return;
+        clear(result);
+        let body;
+        try {
+          body = read();
+        } catch (x) {
+          showFormError(form, x);
+          return;
+        }
+        const json = JSON.stringify(body);
+        if (!sent || sent.json !== json) sent = { json, key: newIdempotencyKey() };
+        busy = true;
+        submit.disabled = true;
+        submit.textContent = t('requestNew.sending');
+        form.setAttribute('aria-busy', 'true');
+        try {
+          const { status, data } = await apiCall('POST', `${acc()}/requests`, { body, headers: { 'Idempotency-Key': sent.key } });
+          sent = null;
+          showFormError(form, null);
+          for (const name of ['number', 'notBefore', 'notBeforeTime', 'note']) form.elements.namedItem(name).value = '';
+          result.append(t(status === 201 ? 'requestNew.created' : 'requestNew.existing', { caller: data.callerNumber }), ' ', h('a', { href: `#/requests/${enc(data.id)}`, 'data-testid': 'request-new-open' }, t('requestNew.open')));
+          result.dataset.status = String(status);
+        } catch (x) {
+          showFormError(form, x instanceof ApiError ? x : new Error(t('requestNew.network')));
+        } finally {
+          busy = false;
+          submit.disabled = false;
+          submit.textContent = t('requestNew.submit');
+          form.removeAttribute('aria-busy');
+          if (document.activeElement === document.body) submit.focus();
+        }
+      },
+    },
+    h('p', { class: 'hint fieldset-hint' }, t('requestNew.hint')),
+    h(
+      'div',
+      { class: 'grid2' },
+      field(t('requestNew.department'), select('departmentId', departments.map((d) => [d.id, d.name]), departments[0].id, { required: true, 'data-testid': 'request-new-department' })),
+      field(t('requestNew.number'), h('input', { name: 'number', type: 'tel', required: true, autocomplete: 'off', maxlength: '32', placeholder: t('requestNew.numberPlaceholder'), 'data-testid': 'request-new-number' }), t('requestNew.numberHint')),
+    ),
+    h(
+      'fieldset',
+      { 'data-testid': 'request-new-when' },
+      h('legend', {}, t('requestNew.when')),
+      h('p', { class: 'hint fieldset-hint', id: 'request-new-when-hint' }, t('requestNew.whenHint', { tz: localZoneLabel() })),
+      h('div', { class: 'grid2 when' }, dateF, timeF),
+    ),
+    field(t('requestNew.note'), h('textarea', { name: 'note', rows: '3', maxlength: '500', 'data-testid': 'request-new-note' }), t('requestNew.noteHint')),
+    h('p', { class: 'form-error', role: 'alert', 'data-testid': 'request-new-error' }),
+    result,
+    h('div', { class: 'form-actions' }, submit, h('a', { class: 'btn', href: '#/requests' }, t('common.cancel'))),
+  );
+  return h('div', {}, head, form);
+}
+
+const followUpFilters = { departmentId: '' };
+
+/** Failed and expired requests nobody called back yet, each with "call back now", and their CSV. */
+async function followUpPage(_id, alive) {
+  const [{ items: departments }, { items: employees }] = await Promise.all([api('GET', `${acc()}/departments`), api('GET', `${acc()}/employees`)]);
+  const names = new Map(departments.map((d) => [d.id, d.name]));
+  const empNames = new Map(employees.map((e) => [e.id, e.name]));
+  const tableBox = h('div', { 'aria-live': 'off' });
+  const LIMIT = 200;
+  const query = () => {
+    const q = new URLSearchParams({ followUp: 'true' });
+    if (followUpFilters.departmentId) q.set('departmentId', followUpFilters.departmentId);
+    return q;
+  };
+
+  async function callBack(r, btn) {
+    btn.disabled = true;
+    try {
+      const { status } = await apiCall('POST', `${acc()}/requests/${enc(r.id)}/call-now`);
+      toast(t(status === 201 ? 'followUp.made' : 'followUp.existing', { caller: r.callerNumber }));
+    } catch (x) {
+      toast(errorText(x), 'error');
+    }
+    // the row leaves the list: keep the keyboard in it (the next row's button, else the title)
+    const buttons = [...tableBox.querySelectorAll('button[data-testid^="followup-call-"]')];
+    const at = buttons.indexOf(btn);
+    await load();
+    const after = [...tableBox.querySelectorAll('button[data-testid^="followup-call-"]')];
+    (after[Math.min(at, after.length - 1)] ?? document.getElementById('page-title'))?.focus();
+  }
+
+  async function load() {
+    const q = query();
+    q.set('limit', String(LIMIT));
+    const page = await api('GET', `${acc()}/requests?${q}`);
+    if (!alive()) return;
+    const focused = tableBox.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
+    const rows = page.items.map((r) => {
+      const last = r.attempts[r.attempts.length - 1];
+      const btn = h('button', { type: 'button', class: 'btn btn-primary btn-small', 'data-testid': `followup-call-${r.id}`, 'aria-label': t('followUp.callNowFor', { caller: r.callerNumber }), onclick: () => callBack(r, btn) }, t('followUp.call'));
+      return h(
+        'tr',
+        { 'data-testid': `followup-row-${r.id}` },
+        h('td', {}, fmtTime(r.createdAt)),
+        h('td', {}, h('a', { href: `#/requests/${enc(r.id)}`, class: 'mono' }, r.callerNumber)),
+        h('td', {}, names.get(r.departmentId) ?? r.departmentId),
+        h('td', {}, statusBadge(r.status)),
+        h('td', {}, t('requests.attemptsOf', { n: countedAttempts(r), max: r.policy.maxAttempts })),
+        h('td', {}, last?.outcome ? `${t(`outcome.${last.outcome}`)}${last.employeeId ? ` · ${empNames.get(last.employeeId) ?? last.employeeId}` : ''}` : '—'),
+        h('td', { class: 'note' }, r.note ?? '—'),
+        h('td', { class: 'actions' }, btn),
+      );
+    });
+    clear(tableBox).append(
+      rows.length === 0
+        ? h('p', { class: 'empty', 'data-testid': 'followup-empty' }, t('followUp.none'))
+        : table([t('requests.created'), t('requests.caller'), t('requests.department'), t('requests.status'), t('requests.attempts'), t('followUp.lastOutcome'), t('requests.note'), h('span', { class: 'sr-only' }, t('common.actions'))], rows, { 'data-testid': 'followup-table' }),
+    );
+    if (page.nextCursor) tableBox.append(h('p', { class: 'hint' }, t('followUp.first', { n: LIMIT })));
+    if (focused) tableBox.querySelector(`[data-testid="${focused}"]`)?.focus();
+  }
+
+  const filters = h(
+    'div',
+    { class: 'filters' },
+    field(t('requests.department'), select('departmentId', [['', t('requests.allDepartments')], ...departments.map((d) => [d.id, d.name])], followUpFilters.departmentId, { 'data-testid': 'followup-filter-department', onchange: (e) => {
+      followUpFilters.departmentId = e.target.value;
+      load().catch((x) => toast(errorText(x), 'error'));
+    } })),
+    csvButton(query, 'followup-csv'),
+    h('p', { class: 'live' }, h('span', { class: 'dot dot-on pulse', 'aria-hidden': 'true' }), t('requests.live')),
+  );
+  await load();
+  every(POLL_MS, () => load().catch(() => undefined));
+  return h('div', {}, pageHeader(t('followUp.title')), requestTabs('follow-up'), h('section', { class: 'card' }, h('p', { class: 'hint fieldset-hint' }, t('followUp.hint')), filters, tableBox));
 }
 
 // ---- Statistics ------------------------------------------------------------------------------

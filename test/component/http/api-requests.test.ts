@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { attemptFailed, customerDialled, startRing, type CallbackRequest } from '../../../src/callback/request';
+import { keys } from '../../../src/store/keys';
 import { ALPHA_TOKEN, client, seedTwoAccounts, startApp, startBackend, type Backend, type RunningApp } from './harness';
 
 /** POST …/requests (Idempotency-Key, number policy, duplicates, notBefore), follow-up by call-now, CSV export. */
@@ -109,5 +110,29 @@ describe('HTTP API: callbacks requested through the API (component, real Redis)'
     assert.equal((await b.requests.getRequest('alpha', r.id))!.followedUpBy, now1.body.id);
     const after = await call1<{ items: CallbackRequest[] }>('GET', `${path}?followUp=true`, { token: ALPHA_TOKEN });
     assert.deepEqual(after.body.items, []);
+  });
+  it('call-now of a failed request whose number is pending again: that request, the pending index kept, the department versioned', async () => {
+    const made = await post(call1, { departmentId: 'support', number: '+79161110008' });
+    const t = Date.now();
+    let r = made.body as CallbackRequest;
+    for (let i = 0; i < r.policy.maxAttempts; i++) {
+      await b.queue.transition('alpha', r.id, (x) => attemptFailed(customerDialled(startRing({ ...x, dueAt: 0 }, '101', 'test', t), '+74950000000', t), 'busy', 486, t + 1), { now: t + 1 });
+      r = (await b.requests.getRequest('alpha', r.id))!;
+    }
+    assert.equal(r.status, 'failed');
+    const again = await post(call2, { departmentId: 'support', number: '+79161110008' });
+    assert.equal(again.status, 201);
+    const version = Number((await b.redis.get(keys.departmentVersion('alpha', 'support'))) ?? 0);
+    const now1 = await call1<CallbackRequest>('POST', `${path}/${r.id}/call-now`, { token: ALPHA_TOKEN });
+    assert.equal(now1.status, 200);
+    assert.equal(now1.body.id, again.body.id);
+    assert.equal((await b.requests.getRequest('alpha', r.id))!.followedUpBy, again.body.id);
+    // marking the old one went through the request write: the pending index still names the new
+    // request (the duplicate rule keeps working) and transactions that read the department rerun
+    assert.equal(await b.redis.hget(keys.pendingByCaller('alpha'), 'support|+79161110008'), again.body.id);
+    assert.ok(Number(await b.redis.get(keys.departmentVersion('alpha', 'support'))) > version);
+    const dup = await post(call1, { departmentId: 'support', number: '+79161110008' });
+    assert.equal(dup.status, 200);
+    assert.equal(dup.body.id, again.body.id);
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { businessHoursSchema } from './business-hours';
+import { voicemailGuardSchema } from './voicemail-guard';
 
 /**
  * The provisioning model in the product's words: an account owns multichannel numbers,
@@ -11,7 +12,7 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 l
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +74950000000');
 const secondsField = z.number().positive().max(86400);
 
-export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening'] as const;
+export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'customerConfirm'] as const;
 export type PromptName = (typeof PROMPT_NAMES)[number];
 
 const promptFile = z.string().min(1).max(500);
@@ -74,6 +75,8 @@ export const departmentSchema = z
     callbackPolicy: callbackPolicySchema,
     /** when callbacks are offered and dialled; absent = always */
     businessHours: businessHoursSchema.optional(),
+    /** what makes an answered customer leg count as the customer reached (src/domain/voicemail-guard.ts); absent = the answer */
+    voicemailGuard: voicemailGuardSchema.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;

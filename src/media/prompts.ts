@@ -10,6 +10,7 @@ const FILES: Record<PromptName, string> = {
   connecting: 'connecting.wav',
   outOfHours: 'out-of-hours.wav',
   confirmationNextOpening: 'confirmation-next-opening.wav',
+  customerConfirm: 'customer-confirm.wav',
 };
 
 /**

@@ -47,6 +47,7 @@ speak ru "$OUT/ru/customer-no-answer.wav" "Клиент не ответил."
 speak ru "$OUT/ru/connecting.wav"         "Соединяю вас с клиентом."
 speak ru "$OUT/ru/out-of-hours.wav"       "Сейчас нерабочее время, заказать обратный звонок можно в рабочие часы. Пожалуйста, оставайтесь на линии."
 speak ru "$OUT/ru/confirmation-next-opening.wav" "Спасибо! Мы перезвоним вам, когда начнётся рабочее время. До свидания."
+speak ru "$OUT/ru/customer-confirm.wav"   "Это обратный звонок, который вы заказали. Чтобы соединиться с сотрудником, нажмите 1."
 
 speak en "$OUT/en/offer.wav"              "If you want us to call you back as soon as possible, press 1."
 speak en "$OUT/en/confirmation.wav"       "Thank you. We will call you back shortly. Goodbye."
@@ -56,6 +57,7 @@ speak en "$OUT/en/customer-no-answer.wav" "The customer did not answer."
 speak en "$OUT/en/connecting.wav"         "Connecting you to the customer."
 speak en "$OUT/en/out-of-hours.wav"       "We are closed now. Callbacks can be requested during business hours. Please stay on the line."
 speak en "$OUT/en/confirmation-next-opening.wav" "Thank you. We will call you back when we open. Goodbye."
+speak en "$OUT/en/customer-confirm.wav"   "This is the callback you requested. To be connected, press 1."
 
 # ---- hold music: ~20 s, I-vi-IV-V in C major, plucked-string arpeggios over a soft pad ------
 # Plucked strings (Karplus-Strong in sox) are rich in harmonics and decay, so they never look

@@ -321,10 +321,17 @@ export function createApiRouter(deps: ApiDeps): Router {
     '/accounts/:accountId/departments/:departmentId',
     wrap(async (req, res) => {
       const account = await scopedAccount(req);
-      const { callbackPolicy, businessHours, ...patch } = validate(departmentPatchBody, req.body);
-      const { businessHours: currentHours, ...current } = await department(account.id, param(req, 'departmentId'));
+      const { callbackPolicy, businessHours, voicemailGuard, ...patch } = validate(departmentPatchBody, req.body);
+      const { businessHours: currentHours, voicemailGuard: currentGuard, ...current } = await department(account.id, param(req, 'departmentId'));
       const hours = businessHours === null ? undefined : (businessHours ?? currentHours);
-      const d: Department = { ...current, ...patch, callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy }, ...(hours ? { businessHours: hours } : {}) };
+      const guard = voicemailGuard === null ? undefined : (voicemailGuard ?? currentGuard);
+      const d: Department = {
+        ...current,
+        ...patch,
+        callbackPolicy: { ...current.callbackPolicy, ...callbackPolicy },
+        ...(hours ? { businessHours: hours } : {}),
+        ...(guard ? { voicemailGuard: guard } : {}),
+      };
       await write(() => store.putDepartment(d));
       res.json(d);
     }),

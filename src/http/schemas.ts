@@ -1,6 +1,7 @@
 import { z } from './zod-openapi';
 import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
 import { businessHoursSchema } from '../domain/business-hours';
+import { voicemailGuardSchema } from '../domain/voicemail-guard';
 import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
 /**
@@ -57,6 +58,7 @@ export const departmentPatchBody = departmentSchema
     employeeIds: employeeIdsField,
     callbackPolicy: callbackPolicySchema.partial().strict().describe('merged into the current policy'),
     businessHours: businessHoursSchema.nullable().describe('replaces the business hours; null removes them (always open)'),
+    voicemailGuard: voicemailGuardSchema.nullable().describe('replaces the voicemail guard; null removes it (the answer alone reaches the customer)'),
   })
   .partial()
   .strict();

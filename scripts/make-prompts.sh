@@ -63,6 +63,7 @@ speak ru "$OUT/ru/existing-request.wav"     "У вас уже есть заяв�
 speak ru "$OUT/ru/request-cancelled.wav"    "Ваша заявка на обратный звонок отменена. Пожалуйста, оставайтесь на линии."
 ru_digits=(ноль один два три четыре пять шесть семь восемь девять)
 for d in 0 1 2 3 4 5 6 7 8 9; do speak ru "$OUT/ru/digits/$d.wav" "${ru_digits[$d]}" 0.05 0.1; done
+speak ru "$OUT/ru/customer-confirm.wav"   "Это обратный звонок, который вы заказали. Чтобы соединиться с сотрудником, нажмите 1."
 
 speak en "$OUT/en/offer.wav"              "If you want us to call you back as soon as possible, press 1."
 speak en "$OUT/en/confirmation.wav"       "Thank you. We will call you back shortly. Goodbye."
@@ -93,6 +94,7 @@ speak en "$OUT/en/existing-request.wav"     "You already have a callback request
 speak en "$OUT/en/request-cancelled.wav"    "Your callback request is cancelled. Please stay on the line."
 en_digits=(zero one two three four five six seven eight nine)
 for d in 0 1 2 3 4 5 6 7 8 9; do speak en "$OUT/en/digits/$d.wav" "${en_digits[$d]}" 0.05 0.1; done
+speak en "$OUT/en/customer-confirm.wav"   "This is the callback you requested. To be connected, press 1."
 
 # ---- hold music: ~20 s, I-vi-IV-V in C major, plucked-string arpeggios over a soft pad ------
 # Plucked strings (Karplus-Strong in sox) are rich in harmonics and decay, so they never look

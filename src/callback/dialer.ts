@@ -2,6 +2,8 @@ import type Srf from 'drachtio-srf';
 import * as callbackRequest from './request';
 import type { CallbackRequest } from './request';
 import { deliveryModeOf, type Department, type Employee } from '../domain/model';
+import { guards, needsConfirmation, type GuardFailure } from '../domain/voicemail-guard';
+import { CustomerGuard } from './voicemail-guard';
 import { checkCallable } from '../domain/numbers';
 import { employeeBackoffFor, type EmployeeBackoff } from '../domain/sip-status';
 import { withOverrides } from '../domain/overrides';
@@ -278,23 +280,39 @@ export class CallbackAttempt implements LocalAttempt {
       void this.mediaGone.then(finish);
       if (this.employeeGone) finish();
     });
-    const now = svc.now();
-    const sinceRequest = now - this.request.createdAt;
-    await this.transition((r) => callbackRequest.attemptAnswered(r, 200, now), {
-      connected: true,
-      events: [
-        { type: 'connected', departmentId: this.request.departmentId, at: now, ms: sinceRequest },
-        { type: 'completed', departmentId: this.request.departmentId, at: now },
-      ],
-    });
-    metrics.attempts.inc({ outcome: 'answered' });
-    metrics.finished.inc({ status: 'completed' });
-    metrics.toConnection.observe(sinceRequest / 1000);
+    // the voicemail guard (src/domain/voicemail-guard.ts): the answer alone may not reach the customer
+    const guard = dept.voicemailGuard;
+    const steps = new CustomerGuard(guard, svc.now, this.log);
+    const answeredAt = svc.now();
+    if (guards(guard)) {
+      await this.transition((r) => callbackRequest.customerAnswered(r, 200, answeredAt));
+    }
+    if (needsConfirmation(guard)) {
+      // the employee keeps hearing ringback: for them the customer has not answered until a person
+      // pressed 1 (as FreeSWITCH's group_confirm_key keeps the A leg on ringback)
+      this.log.info({ withinS: guard.confirmDigitWithinS }, 'customer answered; asking them to press 1 (voicemail guard)');
+      const c = await steps.confirm(this.customer, prompts.prompt(dept, 'customerConfirm'), answeredAt, callEnded);
+      if (!c.confirmed) {
+        await this.guardFailed(c.why === 'timeout' ? 'no 1 within the confirmation time' : 'hung up before pressing 1', 'not-confirmed', employeeSide, dept);
+        return;
+      }
+      this.log.info({ source: c.source }, 'customer pressed 1: confirmed');
+    }
+    if (!guard?.minTalkS) await this.complete(svc.now());
+    else this.log.info({ minTalkS: guard.minTalkS }, 'the request completes after the minimum talk time (voicemail guard)');
     // both legs on one media server (the customer leg was made on the employee's): the bridge needs it
     this.log.info({ mediaServer: svc.media.serverOf(ep), customerMediaServer: svc.media.serverOf(cleg.endpoint) }, 'customer answered; bridging');
     await this.unlessMediaLost(employeeSide.stop());
     employeeSide.close();
     await this.unlessMediaLost(ep.bridge(cleg.endpoint));
+    if (guard?.minTalkS) {
+      const bridgedAt = svc.now();
+      if ((await steps.talk(bridgedAt, callEnded)) === 'too-short') {
+        await this.guardFailed(`the call ended before the minimum talk time of ${guard.minTalkS} s`, 'too-short', undefined, dept);
+        return;
+      }
+      await this.complete(bridgedAt);
+    }
     await callEnded;
     await this.cleanup();
     await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
@@ -306,6 +324,55 @@ export class CallbackAttempt implements LocalAttempt {
   /** Waits for a media step, but not past the loss of its media server (whose completion events never come). */
   private async unlessMediaLost(step: Promise<unknown>): Promise<void> {
     await Promise.race([step.catch(() => undefined), this.mediaGone]);
+  }
+
+  /** The customer was reached (bridged since `connectedAt`): the request completes, the employee stays busy. */
+  private async complete(connectedAt: number): Promise<void> {
+    const { svc } = this;
+    const now = svc.now();
+    const sinceRequest = connectedAt - this.request.createdAt;
+    await this.transition((r) => callbackRequest.attemptAnswered(r, 200, now), {
+      connected: true,
+      events: [
+        { type: 'connected', departmentId: this.request.departmentId, at: connectedAt, ms: sinceRequest },
+        { type: 'completed', departmentId: this.request.departmentId, at: now },
+      ],
+    });
+    svc.metrics.attempts.inc({ outcome: 'answered' });
+    svc.metrics.finished.inc({ status: 'completed' });
+    svc.metrics.toConnection.observe(sinceRequest / 1000);
+  }
+
+  /**
+   * The customer leg answered but the voicemail guard did not pass: the attempt counts as not
+   * answered (retried while attempts remain). `employeeSide`: the employee is still waiting (not yet
+   * bridged) and hears that the customer did not answer; an employee who hung up while waiting is the
+   * employee's hang-up (not counted). Once bridged, a hang-up by either side is the guard's too-short
+   * call: an employee who hears a voicemail greeting hangs up.
+   */
+  private async guardFailed(why: string, outcome: GuardFailure, employeeSide: Announcer | undefined, dept: Department): Promise<void> {
+    const { svc } = this;
+    await this.hangUpCustomer();
+    if (this.employeeGone && employeeSide) {
+      employeeSide?.close();
+      await this.cleanup();
+      await this.transition((r) => callbackRequest.attemptFailed(r, 'employee-hangup', 200, svc.now()));
+      svc.metrics.attempts.inc({ outcome: 'employee-hangup' });
+      return;
+    }
+    this.log.info({ outcome }, `customer answered but the voicemail guard did not pass: ${why}; counted as not answered`);
+    svc.metrics.attempts.inc({ outcome });
+    if (employeeSide) {
+      await employeeSide.announce(svc.prompts.prompt(dept, 'customerNoAnswer'), false);
+      employeeSide.close();
+    }
+    await this.cleanup();
+    const before = this.request;
+    await this.transition((r) => callbackRequest.attemptFailed(r, outcome, 200, svc.now()));
+    if (this.request.status === 'failed') {
+      svc.metrics.finished.inc({ status: 'failed' });
+      await svc.queue.recordEvent(this.accountId, { type: 'failed', departmentId: before.departmentId, at: svc.now() });
+    }
   }
 
   private async hangUpCustomer(): Promise<void> {

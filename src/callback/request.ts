@@ -15,7 +15,8 @@ import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
  *      ▲                             │  └ employee did not take it (ring recorded) ─▶ pending, due now
  *      │                             ▼
  *      └─ retry delay ◀── customer busy / rejected / unavailable / no answer (attempts left)
- *                         customer answered ─────────────────────────────────────▶ completed
+ *                         answered but not confirmed / too short (voicemail guard)
+ *                         customer answered (and past the voicemail guard) ───────▶ completed
  *                         last attempt ──────────────────────────────────────────▶ failed
  *   pending ──window passed with no attempt started──▶ expired
  *   pending ──operator cancel / caller reached an employee──▶ cancelled
@@ -38,6 +39,10 @@ export type AttemptOutcome =
   | 'rejected'
   | 'unavailable'
   | 'no-answer'
+  /** voicemail guard: the customer answered but did not press 1 in time (or hung up first) */
+  | 'not-confirmed'
+  /** voicemail guard: the bridged call ended before the department's minimum talk time */
+  | 'too-short'
   /** the employee hung up while the customer rang: does not count */
   | 'employee-hangup'
   /** the dialling instance died; the attempt does not count */
@@ -306,11 +311,23 @@ function updateLast(r: CallbackRequest, patch: Partial<Attempt>): Attempt[] {
   return [...r.attempts.slice(0, -1), { ...last, ...patch }];
 }
 
-/** The customer answered and was bridged to the employee. */
+/**
+ * The customer leg was answered but the department's voicemail guard has yet to pass (the customer
+ * is to press 1, or to stay on long enough): recorded on the attempt, which stays in progress.
+ */
+export function customerAnswered(r: CallbackRequest, sipStatus: number, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'record the answer of');
+  const last = currentAttempt(r);
+  if (last.answeredAt !== undefined) return r;
+  return { ...r, attempts: updateLast(r, { sipStatus, answeredAt: now }) };
+}
+
+/** The customer answered (past the voicemail guard, if any) and was bridged to the employee. */
 export function attemptAnswered(r: CallbackRequest, sipStatus: number, now: number): CallbackRequest {
   assertStatus(r, ['dialing'], 'complete');
   const { inProgress: _done, ...rest } = r;
-  return { ...rest, status: 'completed', finishedAt: now, attempts: updateLast(r, { outcome: 'answered', sipStatus, answeredAt: now }) };
+  const answeredAt = currentAttempt(r).answeredAt ?? now;
+  return { ...rest, status: 'completed', finishedAt: now, attempts: updateLast(r, { outcome: 'answered', sipStatus, answeredAt }) };
 }
 
 /** The connected call ended (bookkeeping only). */

@@ -3,6 +3,7 @@ import { announcementsSchema } from './announcement';
 import { businessHoursSchema } from './business-hours';
 import { offerRulesSchema } from './offer-rules';
 import { waitEstimateSchema } from './wait-estimate';
+import { voicemailGuardSchema } from './voicemail-guard';
 
 /**
  * The provisioning model in the product's words: an account owns multichannel numbers,
@@ -14,7 +15,7 @@ const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 l
 const e164 = z.string().regex(E164, 'must be an E.164 number such as +74950000000');
 const secondsField = z.number().positive().max(86400);
 
-export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'holdForEmployee'] as const;
+export const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'holdForEmployee', 'customerConfirm'] as const;
 export type PromptName = (typeof PROMPT_NAMES)[number];
 
 const promptFile = z.string().min(1).max(500);
@@ -101,6 +102,8 @@ export const departmentSchema = z
     waitEstimate: waitEstimateSchema.optional(),
     /** position / expected-wait announcements to waiting callers; absent = none */
     announcements: announcementsSchema.optional(),
+    /** what makes an answered customer leg count as the customer reached (src/domain/voicemail-guard.ts); absent = the answer */
+    voicemailGuard: voicemailGuardSchema.optional(),
   })
   .strict();
 export type Department = z.infer<typeof departmentSchema>;

@@ -103,7 +103,7 @@ function filterOf(q: { status?: CallbackRequest['status']; departmentId?: string
 }
 
 /** Department settings that a PATCH replaces whole and `null` removes (departmentPatchBody makes them nullable). */
-const REMOVABLE_DEPARTMENT_SETTINGS = ['businessHours', 'customerFirstShownNumber', 'offerRules', 'waitEstimate', 'announcements'] as const;
+const REMOVABLE_DEPARTMENT_SETTINGS = ['businessHours', 'customerFirstShownNumber', 'offerRules', 'waitEstimate', 'announcements', 'voicemailGuard'] as const;
 
 export function createApiRouter(deps: ApiDeps): Router {
   const { provisioning: store, requests, now, employeeUris } = deps;

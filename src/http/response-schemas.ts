@@ -41,6 +41,8 @@ export const ATTEMPT_OUTCOMES = [
   'rejected',
   'unavailable',
   'no-answer',
+  'not-confirmed',
+  'too-short',
   'employee-hangup',
   'interrupted',
   'customer-hangup',

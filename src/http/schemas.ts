@@ -4,6 +4,7 @@ import { announcementsSchema } from '../domain/announcement';
 import { businessHoursSchema } from '../domain/business-hours';
 import { offerRulesSchema } from '../domain/offer-rules';
 import { waitEstimateSchema } from '../domain/wait-estimate';
+import { voicemailGuardSchema } from '../domain/voicemail-guard';
 import { accountSchema, callbackPolicySchema, DEFAULT_CALLBACK_POLICY, departmentSchema, employeeSchema, multichannelNumberSchema } from '../domain/model';
 
 /**
@@ -64,6 +65,7 @@ export const departmentPatchBody = departmentSchema
     offerRules: offerRulesSchema.nullable().describe('replaces the offer rules; null removes them (the offer at every turn of its schedule)'),
     waitEstimate: waitEstimateSchema.nullable().describe('replaces the estimate settings; null removes them (the defaults)'),
     announcements: announcementsSchema.nullable().describe('replaces the announcements; null removes them (no announcement)'),
+    voicemailGuard: voicemailGuardSchema.nullable().describe('replaces the voicemail guard; null removes it (the answer alone reaches the customer)'),
   })
   .partial()
   .strict();

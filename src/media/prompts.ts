@@ -12,6 +12,7 @@ const FILES: Record<PromptName, string> = {
   outOfHours: 'out-of-hours.wav',
   confirmationNextOpening: 'confirmation-next-opening.wav',
   holdForEmployee: 'hold-for-employee.wav',
+  customerConfirm: 'customer-confirm.wav',
 };
 
 /**

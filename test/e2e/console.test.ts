@@ -763,6 +763,29 @@ describe('web console (e2e: headless Chromium → service)', function () {
     assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).announcements, undefined, 'removed');
   });
 
+  it('department form: the voicemail guard is saved, a bad value is refused naming voicemailGuard.minTalkS, empty fields remove it', async () => {
+    await go('#/numbers', /Номера и отделы/);
+    await go('#/departments/support', /Support/);
+    assert.equal(await page.getByTestId('department-guard-confirmDigitWithinS').inputValue(), '', 'off by default');
+    await page.getByTestId('department-guard-confirmDigitWithinS').fill('8');
+    await page.getByTestId('department-guard-minTalkS').fill('601');
+    await page.getByTestId('department-save').click();
+    await page.locator('.form-error').filter({ hasText: 'voicemailGuard.minTalkS' }).waitFor();
+    assert.equal(await page.getByTestId('department-guard-minTalkS').getAttribute('aria-invalid'), 'true');
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).voicemailGuard, undefined, 'nothing saved');
+    await page.getByTestId('department-guard-minTalkS').fill('5');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.deepEqual((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).voicemailGuard, { confirmDigitWithinS: 8, minTalkS: 5 });
+    await go('#/departments/support', /Support/);
+    assert.equal(await page.getByTestId('department-guard-minTalkS').inputValue(), '5', 'shown again as saved');
+    await page.getByTestId('department-guard-confirmDigitWithinS').fill('');
+    await page.getByTestId('department-guard-minTalkS').fill('');
+    await page.getByTestId('department-save').click();
+    await page.locator('#page-title').filter({ hasText: 'Номера и отделы' }).waitFor();
+    assert.equal((await apiGet<Department>(stack.baseUrl, '/accounts/demo/departments/support')).voicemailGuard, undefined, 'removed');
+  });
+
   it('saves caller-ID presentation (АОН) from the employee form, and logs an employee in and out', async () => {
     await go('#/employees/101', /Employee 101/);
     await page.getByTestId('employee-clir').uncheck();

@@ -5,7 +5,10 @@
  * - in `strict` mode (the default, as Linphone 5.1 does) answers 488 to an offer with RTP/SAVP or more than one
  *   m=audio line; `lenient` (as baresip 1.0 does) takes the first RTP/AVP line of such an offer;
  * - sends its own tone (PCMU, 20 ms frames) from the answer on, and records every datagram it receives;
- * - answers re-INVITE, BYE and CANCEL, and can hang up itself (`hangupAfterMs`).
+ * - answers re-INVITE, BYE and CANCEL, and can hang up itself (`hangupAfterMs`);
+ * - can press keys after the answer (`presses`), as phones send them: RFC 4733 telephone-events (100 ms, in place of
+ *   the audio, the end packet three times), in-band DTMF tones (100 ms, in place of its tone) or SIP INFO
+ *   application/dtmf-relay.
  *
  * `analyseAudio` then says whether what came was plain PCMU (12-byte header + 160-byte payload, PT 0), where given
  * prompts appear in it (runs of frames whose μ-law bytes equal the encoded WAV), and where a tone is heard.
@@ -14,11 +17,19 @@ import dgram from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { buildRtp, parseRtp } from '../stack/media/rtp';
 import { decodeG711, encodeG711 } from '../stack/media/g711';
-import { FRAME_SAMPLES, tone, type PcmAudio } from '../stack/media/tones';
+import { dtmfTone, FRAME_SAMPLES, tone, type PcmAudio } from '../stack/media/tones';
+import { buildTelephoneEvent, digitToEvent } from '../stack/media/rfc4733';
 import { hdr, hdrAll, newTag, parseNameAddr, parseSip, serializeSip, type SipHeaders, type SipMessage } from '../stack/freeswitch/sip-ua';
 import { freeEvenPortPair } from './ports';
 
 const HOST = '127.0.0.1';
+
+/** 20 ms μ-law frames of a sound. */
+function framesOf(audio: PcmAudio): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < audio.samples.length; off += FRAME_SAMPLES) out.push(encodeG711('PCMU', audio.samples.subarray(off, off + FRAME_SAMPLES)));
+  return out;
+}
 
 export interface PhoneOptions {
   /** SIP port (UDP) */
@@ -28,9 +39,21 @@ export interface PhoneOptions {
   strict?: boolean;
   /** ring this long before answering */
   answerAfterMs?: number;
-  /** hang up this long after the ACK (default: wait for the far end's BYE) */
-  hangupAfterMs?: number;
+  /** hang up this long after the ACK (default: wait for the far end's BYE); a list: per answered call, the last for the rest */
+  hangupAfterMs?: number | number[];
+  /** keys pressed on every answered call, each `afterMs` after the ACK */
+  presses?: KeyPress[];
 }
+
+export interface KeyPress {
+  afterMs: number;
+  digit: string;
+  /** how the key is sent (default RFC 4733) */
+  via?: 'rfc4733' | 'inband' | 'info';
+}
+
+/** how long a pressed key lasts (RFC 4733 event or in-band tone): 5 frames of 20 ms */
+const PRESS_FRAMES = 5;
 
 export interface ReceivedDatagram { at: number; data: Buffer }
 
@@ -55,6 +78,14 @@ interface CallState extends PhoneCall {
   done: boolean;
   cseq: number;
   okTimer?: NodeJS.Timeout;
+  /** the telephone-event payload type of the far end's offer */
+  eventPt?: number;
+}
+
+/** The payload type of telephone-event/8000 in an SDP. */
+function telephoneEventPt(sdp: string): number | undefined {
+  const m = /^a=rtpmap:(\d+) telephone-event\/8000/im.exec(sdp);
+  return m ? parseInt(m[1]!, 10) : undefined;
 }
 
 /** Why an SDP offer is refused by a strict phone, or undefined when it is acceptable. */
@@ -82,11 +113,11 @@ export class TestPhone {
   readonly calls: PhoneCall[] = [];
   private readonly byCallId = new Map<string, CallState>();
   private readonly toneFrames: Buffer[];
+  private readonly keyFrames = new Map<string, Buffer[]>();
 
   private constructor(private readonly sock: dgram.Socket, readonly opts: PhoneOptions) {
-    const t = tone([opts.toneHz], 1000, -10);
-    this.toneFrames = [];
-    for (let off = 0; off < t.samples.length; off += FRAME_SAMPLES) this.toneFrames.push(encodeG711('PCMU', t.samples.subarray(off, off + FRAME_SAMPLES)));
+    this.toneFrames = framesOf(tone([opts.toneHz], 1000, -10));
+    for (const p of opts.presses ?? []) if (!this.keyFrames.has(p.digit)) this.keyFrames.set(p.digit, framesOf(dtmfTone(p.digit, PRESS_FRAMES * 20)));
     sock.on('message', (d, r) => {
       const msg = parseSip(d);
       if (!msg) return;
@@ -160,6 +191,7 @@ export class TestPhone {
       case 'ACK':
         if (call?.okTimer) { clearInterval(call.okTimer); call.okTimer = undefined; }
         if (call && msg.body.trim() && !call.remote) call.remote = avpTarget(msg.body);
+        if (call && msg.body.trim() && call.eventPt === undefined) call.eventPt = telephoneEventPt(msg.body);
         if (call && call.status === 200 && !call.answeredAt) this.confirmed(call, msg);
         return;
       case 'BYE':
@@ -200,6 +232,7 @@ export class TestPhone {
     this.send(this.response(inv, 180, 'Ringing', call.localTag), from);
     if (inv.body.trim()) {
       call.remote = avpTarget(inv.body);
+      call.eventPt = telephoneEventPt(inv.body);
       if (!call.remote) {
         call.status = 488;
         this.send(this.response(inv, 488, 'Not Acceptable Here', call.localTag), from);
@@ -228,42 +261,75 @@ export class TestPhone {
     let ts = Math.floor(Math.random() * 0xffffffff);
     let i = 0;
     const t0 = performance.now();
+    // keys sent in the media: the frame each starts at, and the RFC 4733 event's start timestamp once it began
+    const media = (this.opts.presses ?? [])
+      .filter((p) => (p.via ?? 'rfc4733') !== 'info')
+      .map((p) => ({ ...p, from: Math.round(p.afterMs / 20), eventTs: undefined as number | undefined }));
+    const send = (pt: number, marker: boolean, timestamp: number, payload: Buffer): void => {
+      if (!call.remote || !call.rtpSock) return;
+      call.rtpSock.send(buildRtp({ marker, payloadType: pt, sequence: seq, timestamp, ssrc, payload }), call.remote.port, call.remote.address);
+      seq = (seq + 1) & 0xffff;
+    };
     const tick = (): void => {
       if (call.done) return;
       // paced against the start (no drift), one frame per 20 ms
       while (i <= Math.floor((performance.now() - t0) / 20)) {
-        if (call.remote && call.rtpSock) {
-          const pkt = buildRtp({ marker: i === 0, payloadType: 0, sequence: seq, timestamp: ts, ssrc, payload: this.toneFrames[i % this.toneFrames.length]! });
-          call.rtpSock.send(pkt, call.remote.port, call.remote.address);
+        const key = media.find((p) => i >= p.from && i < p.from + PRESS_FRAMES);
+        if (key && (key.via ?? 'rfc4733') === 'rfc4733' && call.eventPt !== undefined) {
+          // RFC 4733 2.5: every packet of the event carries its start timestamp; the duration grows; the end goes 3 times
+          const k = i - key.from;
+          if (k === 0) key.eventTs = ts;
+          const ev = { event: digitToEvent(key.digit), volume: 10, duration: (k + 1) * FRAME_SAMPLES };
+          const last = k === PRESS_FRAMES - 1;
+          for (let n = 0; n < (last ? 3 : 1); n++) send(call.eventPt, k === 0, key.eventTs!, buildTelephoneEvent({ ...ev, end: last }));
+        } else {
+          const frames = key ? this.keyFrames.get(key.digit)! : this.toneFrames;
+          const idx = key ? i - key.from : i % this.toneFrames.length;
+          send(0, i === 0, ts, frames[idx]!);
         }
-        seq = (seq + 1) & 0xffff;
         ts = (ts + FRAME_SAMPLES) >>> 0;
         i++;
       }
       call.txTimer = setTimeout(tick, 10);
     };
     tick();
-    if (this.opts.hangupAfterMs !== undefined) setTimeout(() => this.hangup(call), this.opts.hangupAfterMs);
+    for (const p of this.opts.presses ?? []) if (p.via === 'info') setTimeout(() => this.sendInfo(call, p.digit), p.afterMs);
+    const h = this.opts.hangupAfterMs;
+    const nth = this.calls.filter((c) => c.answeredAt !== undefined).length - 1;
+    const after = Array.isArray(h) ? h[Math.min(nth, h.length - 1)] : h;
+    if (after !== undefined) setTimeout(() => this.hangup(call), after);
   }
 
-  private hangup(call: CallState): void {
-    if (call.done) return;
+  /** An in-dialog request from this phone (the UAS side) to the far end's Contact. */
+  private inDialog(call: CallState, method: string, extra: SipHeaders = [], body = ''): void {
     const inv = call.invite;
     const contact = parseNameAddr(hdr(inv, 'contact') ?? '');
     const target = { address: contact.host || HOST, port: contact.port ?? 5060 };
-    const bye: SipMessage = {
-      method: 'BYE', uri: contact.uri,
+    const req: SipMessage = {
+      method, uri: contact.uri,
       headers: [
         ['Via', `SIP/2.0/UDP ${HOST}:${this.opts.port};rport;branch=z9hG4bK${newTag()}`],
         ['Max-Forwards', '70'],
         ['From', `${hdr(inv, 'to') ?? ''};tag=${call.localTag}`],
         ['To', hdr(inv, 'from') ?? ''],
         ['Call-ID', call.callId],
-        ['CSeq', `${++call.cseq} BYE`],
+        ['CSeq', `${++call.cseq} ${method}`],
+        ...extra,
       ],
-      body: '',
+      body,
     };
-    this.send(serializeSip(bye), target);
+    this.send(serializeSip(req), target);
+  }
+
+  /** A key as SIP INFO application/dtmf-relay (as drachtio/D8 shows a caller's). */
+  private sendInfo(call: CallState, digit: string): void {
+    if (call.done) return;
+    this.inDialog(call, 'INFO', [['Content-Type', 'application/dtmf-relay']], `Signal=${digit}\r\nDuration=160\r\n`);
+  }
+
+  private hangup(call: CallState): void {
+    if (call.done) return;
+    this.inDialog(call, 'BYE');
     this.endMedia(call);
   }
 

@@ -11,7 +11,7 @@ const ACCOUNT_KEY = 'qc.account';
 const STATUSES = ['pending', 'dialing', 'completed', 'failed', 'expired', 'cancelled'];
 const STRATEGIES = ['ring-all', 'round-robin', 'longest-idle'];
 // the prompts a department may replace (src/domain/model.ts PROMPT_NAMES)
-const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'holdForEmployee'];
+const PROMPT_NAMES = ['offer', 'confirmation', 'requestFailed', 'whisper', 'customerNoAnswer', 'connecting', 'outOfHours', 'confirmationNextOpening', 'holdForEmployee', 'customerConfirm'];
 // how callbacks are delivered (src/domain/model.ts DELIVERY_MODES)
 const DELIVERY_MODES = ['employee-first', 'customer-first'];
 // src/domain/business-hours.ts WEEKDAYS
@@ -710,6 +710,9 @@ async function departmentPage(id) {
     callbackPolicy: { windowS: 600, retryDelayS: 300, maxAttempts: 2, employeeRingTimeoutS: 20, customerRingTimeoutS: 30 },
   };
   const policyKeys = ['windowS', 'retryDelayS', 'maxAttempts', 'employeeRingTimeoutS', 'customerRingTimeoutS'];
+  // the voicemail guard (src/domain/voicemail-guard.ts): each check is off while its field is empty
+  const guardKeys = ['confirmDigitWithinS', 'minTalkS'];
+  const guardMax = { confirmDigitWithinS: '120', minTalkS: '600' };
   const holdMusic = select('holdMusic', [], null, { required: true, 'data-testid': 'department-hold-music' });
   const promptSelects = PROMPT_NAMES.map((n) => select(`prompts.${n}`, [], null, { 'data-testid': `department-prompt-${n}` }));
   /** (re)fills the file selects, keeping what is chosen */
@@ -786,6 +789,11 @@ async function departmentPage(id) {
         const said = announcements.read(form);
         if (said) body.announcements = said;
         else if (!isNew) body.announcements = null;
+        const guard = Object.fromEntries(
+          guardKeys.map((k) => [k, String(f.get(`voicemailGuard.${k}`) ?? '').trim()]).filter(([, x]) => x !== '').map(([k, x]) => [k, Number(x)]),
+        );
+        if (Object.keys(guard).length > 0) body.voicemailGuard = guard;
+        else if (!isNew) body.voicemailGuard = null;
         try {
           if (isNew) await api('POST', `${acc()}/departments`, { id: String(f.get('id')).trim(), ...body });
           else await api('PATCH', `${acc()}/departments/${enc(v.id)}`, body);
@@ -866,6 +874,23 @@ async function departmentPage(id) {
     ),
     offerRules.el,
     announcements.el,
+    h(
+      'fieldset',
+      { 'data-testid': 'department-voicemail-guard' },
+      h('legend', {}, t('departments.voicemailGuard')),
+      h('p', { class: 'hint fieldset-hint' }, t('departments.voicemailGuardHint')),
+      h(
+        'div',
+        { class: 'grid2' },
+        guardKeys.map((k) =>
+          unitField(
+            t(`departments.guard.${k}`),
+            numberInput(`voicemailGuard.${k}`, v.voicemailGuard?.[k] ?? '', { required: false, max: guardMax[k], placeholder: t('departments.guardOff'), 'data-testid': `department-guard-${k}` }),
+            t('unit.s'),
+          ),
+        ),
+      ),
+    ),
     hours.el,
     h('p', { class: 'form-error', role: 'alert' }),
     h(

@@ -396,6 +396,33 @@ describe('HTTP API (component, real Redis)', function () {
       assert.equal((await b.provisioning.getDepartment('alpha', 'support'))?.notifyAboutCallback, true);
     });
 
+    it('sets, replaces and removes (null) the voicemail guard; 400 names a bad guard field and writes nothing', async () => {
+      const path = '/api/v1/accounts/alpha/departments/support';
+      const set = await call<Department>('PATCH', path, { token: ALPHA_TOKEN, body: { voicemailGuard: { confirmDigitWithinS: 8, minTalkS: 5 } } });
+      assert.equal(set.status, 200);
+      assert.deepEqual((await b.provisioning.getDepartment('alpha', 'support'))?.voicemailGuard, { confirmDigitWithinS: 8, minTalkS: 5 });
+      // another change leaves it as it is; a new guard replaces the whole guard
+      await call('PATCH', path, { token: ALPHA_TOKEN, body: { offerDelayS: 5 } });
+      assert.deepEqual((await b.provisioning.getDepartment('alpha', 'support'))?.voicemailGuard, { confirmDigitWithinS: 8, minTalkS: 5 });
+      await call('PATCH', path, { token: ALPHA_TOKEN, body: { voicemailGuard: { minTalkS: 3 } } });
+      assert.deepEqual((await b.provisioning.getDepartment('alpha', 'support'))?.voicemailGuard, { minTalkS: 3 });
+      const before = await b.provisioning.getDepartment('alpha', 'support');
+      for (const [body, field] of [
+        [{ voicemailGuard: { confirmDigitWithinS: 0 } }, 'voicemailGuard.confirmDigitWithinS'],
+        [{ voicemailGuard: { minTalkS: 601 } }, 'voicemailGuard.minTalkS'],
+        [{ voicemailGuard: { minTalkS: 3, beep: true } }, 'voicemailGuard.beep'],
+      ] as Array<[unknown, string]>) {
+        const r = await call<ErrorReply>('PATCH', path, { token: ALPHA_TOKEN, body });
+        assert.equal(r.status, 400, JSON.stringify(body));
+        assert.equal(r.body.field, field, JSON.stringify(body));
+      }
+      assert.deepEqual(await b.provisioning.getDepartment('alpha', 'support'), before);
+      const off = await call<Department>('PATCH', path, { token: ALPHA_TOKEN, body: { voicemailGuard: null } });
+      assert.equal(off.status, 200);
+      assert.equal('voicemailGuard' in off.body, false);
+      assert.equal((await b.provisioning.getDepartment('alpha', 'support'))?.voicemailGuard, undefined);
+    });
+
     it('400 names nested and unknown fields and references; nothing is written', async () => {
       const before = await b.provisioning.getDepartment('alpha', 'support');
       const cases: Array<[unknown, string]> = [

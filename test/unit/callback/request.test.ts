@@ -248,7 +248,7 @@ describe('callback/request: the callback request state machine', () => {
   });
 
   describe('retry policy', () => {
-    const counted: Array<Exclude<AttemptOutcome, 'answered'>> = ['busy', 'rejected', 'unavailable', 'no-answer'];
+    const counted: Array<Exclude<AttemptOutcome, 'answered'>> = ['busy', 'rejected', 'unavailable', 'no-answer', 'not-confirmed', 'too-short'];
     const uncounted: Array<Exclude<AttemptOutcome, 'answered'>> = ['interrupted', 'employee-hangup'];
 
     for (const outcome of counted) {

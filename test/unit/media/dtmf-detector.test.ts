@@ -96,8 +96,8 @@ describe('media/dtmf-detector (in-band, Goertzel, ITU-T Q.23/Q.24)', () => {
   describe('talk-off: the prompts and the hold music never produce a digit', () => {
     const files = ['ru', 'en', 'common', 'ru/digits', 'en/digits'].flatMap((d) => readdirSync(join(ROOT, 'prompts', d)).filter((f) => f.endsWith('.wav')).map((f) => join('prompts', d, f)));
     it('has the expected prompt files', () => {
-      for (const f of ['prompts/common/hold-music.wav', 'prompts/common/ringback.wav', 'prompts/ru/offer.wav', 'prompts/en/offer.wav', 'prompts/ru/out-of-hours.wav', 'prompts/en/confirmation-next-opening.wav', 'prompts/ru/digits/7.wav', 'prompts/en/existing-request.wav', 'prompts/ru/hold-for-employee.wav', 'prompts/en/hold-for-employee.wav']) assert.ok(files.includes(f), f);
-      assert.equal(files.length, 58); // 2 common, 18 per language, 10 digits per language
+      for (const f of ['prompts/common/hold-music.wav', 'prompts/common/ringback.wav', 'prompts/ru/offer.wav', 'prompts/en/offer.wav', 'prompts/ru/out-of-hours.wav', 'prompts/en/confirmation-next-opening.wav', 'prompts/ru/digits/7.wav', 'prompts/en/existing-request.wav', 'prompts/ru/hold-for-employee.wav', 'prompts/en/hold-for-employee.wav', 'prompts/ru/customer-confirm.wav', 'prompts/en/customer-confirm.wav']) assert.ok(files.includes(f), f);
+      assert.equal(files.length, 60); // 2 common, 19 per language, 10 digits per language
     });
     for (const f of files) {
       it(`${f} (as stored, +10 dB, PCMU and PCMA)`, async () => {

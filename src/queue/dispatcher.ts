@@ -161,9 +161,13 @@ export class Dispatcher {
     clearInterval(this.leaseTimer);
   }
 
+  /**
+   * Something was written for the department: dispatch now. With a healthy feed the write itself has marked its
+   * account (noteLocal, before the kick), so a kick after a write that did not happen costs no probe.
+   */
   kick(accountId: string, departmentId: string): void {
     this.again.add(`${accountId}\u0000${departmentId}`);
-    this.dirty.add(`${accountId}\u0000${departmentId}`);
+    if (!this.opts.changes?.healthy) this.dirty.add(`${accountId}\u0000${departmentId}`);
     setImmediate(() => void this.tick());
   }
 

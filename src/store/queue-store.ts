@@ -375,16 +375,20 @@ export class AccountWrites {
     for (const e of this.employees) this.m.incr(keys.employeeVersion(this.accountId, e));
   }
 
-  putEntry(e: LineEntry): void {
+  /**
+   * `isNew`: the entry's id was never stored (a fresh caller id, a new request's entry), so it is in no index and
+   * has no lease yet: nothing is removed, and a lease of 0 (a waiting callback) is not written (read back as 0).
+   */
+  putEntry(e: LineEntry, isNew = false): void {
     const { leaseUntil, ...stored } = e;
     this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
     this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
-    this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
-    this.indexEntry(e);
+    if (!isNew || leaseUntil !== 0) this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+    this.indexEntry(e, isNew);
   }
 
   /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
-  indexEntry(e: LineEntry): void {
+  indexEntry(e: LineEntry, isNew = false): void {
     const a = this.accountId;
     const d = e.departmentId;
     this.departments.add(d);
@@ -394,18 +398,19 @@ export class AccountWrites {
       [keys.expiryIndex(a, d), at.expiry],
       [keys.leaseExpiry(a), at.lease],
     ] as const) {
-      if (score === undefined) this.m.zrem(key, e.id);
-      else this.m.zadd(key, score, e.id);
+      if (score !== undefined) this.m.zadd(key, score, e.id);
+      else if (!isNew) this.m.zrem(key, e.id);
     }
   }
 
-  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'>): void {
+  /** With the entry's kind known: a caller is never in the expiry index (only waiting callbacks are). */
+  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }): void {
     this.departments.add(e.departmentId);
     this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
     this.m.hdel(keys.entries(this.accountId), e.id);
     this.m.hdel(keys.leases(this.accountId), e.id);
     this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
-    this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
+    if (e.kind !== 'caller') this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
     this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
   }
 
@@ -434,7 +439,7 @@ export class AccountWrites {
   /** A new request: stored, in line, counted (the one write of every way a request is made). */
   newRequest(r: CallbackRequest): void {
     this.putRequest(r, true);
-    syncCallbackEntry(this, r, undefined, 0);
+    syncCallbackEntry(this, r, undefined, 0, true);
     this.event({ type: 'request', departmentId: r.departmentId, at: r.createdAt });
   }
 
@@ -463,7 +468,7 @@ export class AccountWrites {
 }
 
 /** Keeps a callback's line entry in step with its request. */
-export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number): void {
+export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number, isNew = false): void {
   const id = callbackEntryId(r.id);
   if (req.FINAL_STATUSES.has(r.status)) {
     w.removeEntry({ id, departmentId: r.departmentId });
@@ -482,7 +487,7 @@ export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: Li
     dueAt: r.dueAt,
     expiresAt: r.expiresAt,
   };
-  w.putEntry(entry);
+  w.putEntry(entry, isNew);
 }
 
 export interface DispatchResult {
@@ -618,13 +623,17 @@ export class QueueStore {
 
   /** A caller joins the department's line. */
   async join(accountId: string, entry: LineEntry): Promise<void> {
-    await this.run(accountId, async () => ({
-      result: undefined,
-      write: (w) => {
-        w.putEntry(entry);
-        w.event({ type: 'call', departmentId: entry.departmentId, at: entry.joinedAt });
-      },
-    }));
+    // nothing is read, so nothing is watched: one MULTI on the shared connection
+    const m = this.redis.multi();
+    const w = new AccountWrites(m, accountId);
+    w.putEntry(entry, true);
+    w.event({ type: 'call', departmentId: entry.departmentId, at: entry.joinedAt });
+    w.bumpVersions();
+    publishChange(m, 'q', this.opts.changes?.origin ?? '-', accountId);
+    const res = await m.exec();
+    const failed = res?.find(([err]) => err !== null);
+    if (!res || failed) throw (failed?.[0] as Error | undefined) ?? new Error('join: the transaction was discarded');
+    this.opts.changes?.noteLocal('q', accountId);
   }
 
   /** Extends the leases of entries and employees this instance serves (no version bump needed). */

@@ -588,7 +588,7 @@ export class QueueStore {
   run<T>(
     accountId: string,
     body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>,
-    about: { departments?: readonly string[]; ids?: readonly string[] } = {},
+    about: { departments?: readonly string[]; ids?: readonly string[]; notLocal?: boolean } = {},
   ): Promise<T> {
     const departments = new Set(about.departments ?? []);
     for (const id of about.ids ?? []) {
@@ -616,7 +616,8 @@ export class QueueStore {
       };
     });
     return done.then((result) => {
-      if (wrote) this.opts.changes?.noteLocal('q', accountId);
+      // notLocal: the dispatcher's own step (its loop goes on by itself); other instances still hear the PUBLISH
+      if (wrote && !about.notLocal) this.opts.changes?.noteLocal('q', accountId);
       return result;
     });
   }
@@ -884,7 +885,7 @@ export class QueueStore {
           for (const s of changedStates) w.putEmployeeState(s);
         },
       };
-    }, { departments: [departmentId] });
+    }, { departments: [departmentId], notLocal: true });
   }
 
   /**

@@ -20,6 +20,8 @@ import { ProvisioningStore } from './store/provisioning';
 import { QueueCallerStandings } from './store/line-position';
 import { QueueStore } from './store/queue-store';
 import { RequestStore } from './store/requests';
+import { ChangeFeed } from './store/changes';
+import { ProvisioningCache } from './store/provisioning-cache';
 import { createRedis, TxRunner, waitReady } from './store/redis';
 import { seedFromFile } from './store/seed';
 import { WebhookStore } from './store/webhooks';
@@ -56,8 +58,12 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   await waitReady(redis, 15000);
   const tx = new TxRunner(config.redis.url, 4, `qc-${config.instanceId}`);
   await tx.connect(15000);
-  const provisioning = new ProvisioningStore(redis);
-  const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000, config.queue.employeeErrorRetryAfterS * 1000);
+  // change notifications between instances: dispatch woken by writes, provisioning cached between changes
+  const changes = new ChangeFeed(config.instanceId);
+  await changes.start(config.redis.url, 15000).catch((err: Error) => log.warn({ err: err.message }, 'change feed not subscribed yet: dispatch polls every tick meanwhile'));
+  const provisioningCache = new ProvisioningCache(changes);
+  const provisioning = new ProvisioningStore(redis, { changes, cache: provisioningCache });
+  const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000, config.queue.employeeErrorRetryAfterS * 1000, { changes, cache: provisioningCache });
   const requests = new RequestStore(redis, queue);
   metrics.setWaitSource(() => queue.estimatedWaits(Date.now()));
   const employeeUris = employeeUriRules(config);
@@ -136,7 +142,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       held: () => [...sessions.values(), ...dialer.held()],
     },
     log,
-    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n) },
+    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n), changes },
   );
 
   registerInbound(
@@ -197,6 +203,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       srf.disconnect();
       await new Promise<void>((r) => server.close(() => r()));
       await tx.close();
+      await changes.stop();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

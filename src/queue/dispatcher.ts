@@ -2,6 +2,7 @@ import { isOpen, nextOpening } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest } from '../callback/request';
 import type { Logger } from '../observability/logger';
+import type { ChangeFeed } from '../store/changes';
 import type { QueueStore } from '../store/queue-store';
 import { requestIdOfEntry } from '../store/queue-store';
 import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from './line';
@@ -101,6 +102,15 @@ export class Dispatcher {
   private lastStoreFailureAt = Number.NEGATIVE_INFINITY;
   /** per department: when the waiting callbacks were last looked at, and what was last said */
   private explained = new Map<string, { checkedAt: number; said?: { key: string; at: number } }>();
+  /**
+   * With a healthy change feed: per department, when it must be looked at again although nothing changed
+   * (a lease, window, due time, claim or backoff ending; at the latest after a lease time). A department is
+   * dispatched at a tick only when kicked, changed (its account's writes, anywhere), or due here.
+   */
+  private nextLookAt = new Map<string, number>();
+  private dirty = new Set<string>();
+  private dirtyAccounts = new Set<string>();
+  private dirtyAll = true;
 
   constructor(
     private readonly queue: QueueStore,
@@ -117,8 +127,28 @@ export class Dispatcher {
       explainRepeatMs?: number;
       /** callback requests this instance's dispatch expired (their window ended before an attempt could start) */
       onExpired?: (count: number) => void;
+      /** change notifications: without (or while it is down) every department is probed at every tick */
+      changes?: ChangeFeed;
     },
-  ) {}
+  ) {
+    opts.changes?.on((c) => {
+      if (c.kind === 'resync') {
+        this.dirtyAll = true;
+        this.departmentsAt = Number.NEGATIVE_INFINITY;
+      } else {
+        this.dirtyAccounts.add(c.accountId);
+        // a department or account added or removed
+        if (c.kind === 'p') this.departmentsAt = Number.NEGATIVE_INFINITY;
+      }
+      this.again.add('changed');
+      if (!this.stopped) setImmediate(() => void this.tick());
+    });
+  }
+
+  /** how long a department nobody writes to waits between two looks (writes that bypass the stores) */
+  private get safetyMs(): number {
+    return Math.max(this.opts.intervalMs, this.opts.leaseMs);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.opts.intervalMs);
@@ -131,14 +161,21 @@ export class Dispatcher {
     clearInterval(this.leaseTimer);
   }
 
+  /**
+   * Something was written for the department: dispatch now. With a healthy feed the write itself has marked its
+   * account (noteLocal, before the kick), so a kick after a write that did not happen costs no probe.
+   */
   kick(accountId: string, departmentId: string): void {
     this.again.add(`${accountId}\u0000${departmentId}`);
+    if (!this.opts.changes?.healthy) this.dirty.add(`${accountId}\u0000${departmentId}`);
     setImmediate(() => void this.tick());
   }
 
   private async listDepartments(): Promise<Array<{ accountId: string; departments: string[] }>> {
     const now = this.opts.now();
-    if (now - this.departmentsAt > 2000) {
+    // with the feed, a provisioning change anywhere makes the next tick list again (and at least once a minute)
+    const every = this.opts.changes?.healthy ? 60_000 : 2000;
+    if (now - this.departmentsAt > every) {
       this.departments = await this.queue.accountsWithDepartments();
       this.departmentsAt = now;
     }
@@ -152,8 +189,25 @@ export class Dispatcher {
     this.running = true;
     try {
       this.again.clear();
-      for (const { accountId, departments } of await this.listDepartments()) {
-        for (const d of departments) await this.dispatchDepartment(accountId, d);
+      const feed = this.opts.changes?.healthy === true;
+      const all = this.dirtyAll || !feed;
+      const dirty = this.dirty;
+      const dirtyAccounts = this.dirtyAccounts;
+      this.dirty = new Set();
+      this.dirtyAccounts = new Set();
+      this.dirtyAll = false;
+      try {
+        for (const { accountId, departments } of await this.listDepartments()) {
+          for (const d of departments) {
+            const key = `${accountId}\u0000${d}`;
+            const look = all || dirtyAccounts.has(accountId) || dirty.has(key) || this.opts.now() >= (this.nextLookAt.get(key) ?? 0);
+            if (look) await this.dispatchDepartment(accountId, d);
+          }
+        }
+      } catch (err) {
+        // what was not looked at yet is looked at again at the next tick
+        this.dirtyAll = true;
+        throw err;
       }
       if (this.failing) this.log.info('dispatch works again');
       this.failing = false;
@@ -176,7 +230,7 @@ export class Dispatcher {
       // after a store outage the other instances' leases lapsed too: recover nothing of theirs
       // until they have had a lease time to refresh (else every live caller was 'abandoned')
       const recoverStale = now - this.lastStoreFailureAt > this.opts.leaseMs;
-      const r = await this.queue.dispatch(accountId, departmentId, this.opts.instanceId, now, this.opts.leaseMs, local, recoverStale);
+      const { result: r, idle } = await this.queue.dispatchStep(accountId, departmentId, this.opts.instanceId, now, this.opts.leaseMs, local, recoverStale);
       if (r.abandoned || r.expired || r.interrupted) {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
       }
@@ -184,7 +238,8 @@ export class Dispatcher {
       if (r.expired) this.opts.onExpired?.(r.expired);
       const c = r.claim;
       if (!c) {
-        await this.explainWaiting(accountId, departmentId);
+        this.noteIdle(accountId, departmentId, idle?.until, now, recoverStale);
+        if (idle === undefined || idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId);
         return;
       }
       if (c.kind === 'caller') {
@@ -199,6 +254,23 @@ export class Dispatcher {
         this.target.startAttempt(accountId, c.request, c.employees[0]!);
       }
     }
+  }
+
+  /**
+   * When to look at the department again if nothing changes: when the probe's times say (see
+   * QueueStore.dispatch's `idle`), when stale state may be recovered again, and at the latest after safetyMs;
+   * at the next tick when the full step ran (it found work it could not do yet, e.g. the head is another
+   * instance's caller, or the department is closed).
+   */
+  private noteIdle(accountId: string, departmentId: string, idle: number | undefined, now: number, recoverStale: boolean): void {
+    const key = `${accountId}\u0000${departmentId}`;
+    if (idle === undefined) {
+      this.nextLookAt.set(key, now);
+      return;
+    }
+    let at = Math.min(idle, now + this.safetyMs);
+    if (!recoverStale) at = Math.min(at, this.lastStoreFailureAt + this.opts.leaseMs + 1);
+    this.nextLookAt.set(key, at);
   }
 
   /**

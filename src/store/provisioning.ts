@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type Redis from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { z } from 'zod';
 import {
   accountSchema,
@@ -12,7 +13,9 @@ import {
   type Employee,
   type MultichannelNumber,
 } from '../domain/model';
+import { publishChange, type ChangeFeed } from './changes';
 import { keys } from './keys';
+import type { ProvisioningCache } from './provisioning-cache';
 
 /** A write that would break the model's references (a number to a missing department, …). */
 export class ProvisioningError extends Error {
@@ -42,7 +45,33 @@ function parseOne<T>(schema: z.ZodType<T>, v: string | null): T | undefined {
  * needs here, so an admin change applies to the next call on every instance without a restart.
  */
 export class ProvisioningStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    /**
+     * With a change feed, every write also tells this instance at once (the other instances hear its PUBLISH);
+     * with a cache, resolveNumber reads from memory between provisioning changes (src/store/provisioning-cache.ts).
+     * Writes publish their change with or without them.
+     */
+    private readonly opts: { changes?: ChangeFeed; cache?: ProvisioningCache } = {},
+  ) {}
+
+  private get origin(): string {
+    return this.opts.changes?.origin ?? '-';
+  }
+
+  /** A MULTI for a write of `accountId`'s provisioning: its PUBLISH is queued last. */
+  private async commit(accountId: string, build: (m: ChainableCommander) => void): Promise<Array<[Error | null, unknown]>> {
+    const m = this.redis.multi();
+    build(m);
+    publishChange(m, 'p', this.origin, accountId);
+    const res = (await m.exec()) ?? [];
+    this.opts.changes?.noteLocal('p', accountId);
+    return res;
+  }
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    return this.opts.cache ? this.opts.cache.get(key, load) : load();
+  }
 
   async isEmpty(): Promise<boolean> {
     return (await this.redis.scard(keys.accounts)) === 0;
@@ -64,7 +93,7 @@ export class ProvisioningStore {
 
   async putAccount(a: Account): Promise<void> {
     const v = accountSchema.parse(a);
-    await this.redis.multi().set(keys.account(v.id), JSON.stringify(v)).sadd(keys.accounts, v.id).incr(keys.version(v.id)).exec();
+    await this.commit(v.id, (m) => m.set(keys.account(v.id), JSON.stringify(v)).sadd(keys.accounts, v.id).incr(keys.version(v.id)));
   }
 
   /** Sets the account's token; tokens it had before stop working (rotation). */
@@ -98,7 +127,7 @@ export class ProvisioningStore {
     const existing = new Set(Object.keys(await this.redis.hgetall(keys.employees(v.accountId))));
     const missing = v.employeeIds.filter((e) => !existing.has(e));
     if (missing.length > 0) throw new ProvisioningError(`unknown employees: ${missing.join(', ')}`, 'employeeIds');
-    await this.redis.multi().hset(keys.departments(v.accountId), v.id, JSON.stringify(v)).incr(keys.version(v.accountId)).exec();
+    await this.commit(v.accountId, (m) => m.hset(keys.departments(v.accountId), v.id, JSON.stringify(v)).incr(keys.version(v.accountId)));
   }
 
   async deleteDepartment(accountId: string, id: string): Promise<boolean> {
@@ -107,7 +136,7 @@ export class ProvisioningStore {
     if (using.length > 0) {
       throw new ProvisioningError(`department ${id} is used by ${using.map((n) => n.number).join(', ')}`, 'departmentId');
     }
-    const [[, removed] = [null, 0]] = (await this.redis.multi().hdel(keys.departments(accountId), id).incr(keys.version(accountId)).exec()) ?? [];
+    const [[, removed] = [null, 0]] = await this.commit(accountId, (m) => m.hdel(keys.departments(accountId), id).incr(keys.version(accountId)));
     return removed === 1;
   }
 
@@ -122,7 +151,7 @@ export class ProvisioningStore {
   async putEmployee(e: Employee): Promise<void> {
     const v = employeeSchema.parse(e);
     if (!(await this.getAccount(v.accountId))) throw new ProvisioningError(`account ${v.accountId} does not exist`, 'accountId');
-    await this.redis.multi().hset(keys.employees(v.accountId), v.id, JSON.stringify(v)).incr(keys.version(v.accountId)).exec();
+    await this.commit(v.accountId, (m) => m.hset(keys.employees(v.accountId), v.id, JSON.stringify(v)).incr(keys.version(v.accountId)));
   }
 
   async deleteEmployee(accountId: string, id: string): Promise<boolean> {
@@ -130,8 +159,8 @@ export class ProvisioningStore {
     if (inUse.length > 0) {
       throw new ProvisioningError(`employee ${id} belongs to departments ${inUse.map((d) => d.id).join(', ')}`, 'employeeId');
     }
-    const res = await this.redis.multi().hdel(keys.employees(accountId), id).incr(keys.version(accountId)).exec();
-    return res?.[0]?.[1] === 1;
+    const res = await this.commit(accountId, (m) => m.hdel(keys.employees(accountId), id).incr(keys.version(accountId)));
+    return res[0]?.[1] === 1;
   }
 
   async listNumbers(accountId?: string): Promise<MultichannelNumber[]> {
@@ -152,15 +181,21 @@ export class ProvisioningStore {
     if (existing && existing.accountId !== v.accountId) {
       throw new ProvisioningError(`number ${v.number} belongs to another account`, 'number');
     }
-    await this.redis.hset(keys.numbers, v.number, JSON.stringify(v));
+    await this.commit(v.accountId, (m) => m.hset(keys.numbers, v.number, JSON.stringify(v)));
   }
 
   async deleteNumber(number: string): Promise<boolean> {
-    return (await this.redis.hdel(keys.numbers, number)) === 1;
+    const n = await this.getNumber(number);
+    const res = await this.commit(n?.accountId ?? '-', (m) => m.hdel(keys.numbers, number));
+    return res[0]?.[1] === 1;
   }
 
   /** Everything an inbound call to `number` needs, or undefined when the number is not provisioned. */
   async resolveNumber(number: string): Promise<CallRouting | undefined> {
+    return this.cached(`route\u0000${number}`, () => this.resolveNumberFromRedis(number));
+  }
+
+  private async resolveNumberFromRedis(number: string): Promise<CallRouting | undefined> {
     const n = await this.getNumber(number);
     if (!n) return undefined;
     const [account, department] = await Promise.all([this.getAccount(n.accountId), this.getDepartment(n.accountId, n.departmentId)]);

@@ -17,7 +17,9 @@ import {
 import crypto from 'node:crypto';
 import { requestEvents } from '../callback/request-events';
 import { positionInLine } from '../queue/position';
+import { publishChange, type ChangeFeed } from './changes';
 import { keys } from './keys';
+import type { ProvisioningCache } from './provisioning-cache';
 import type { TxRunner } from './redis';
 import { queueWebhookEvents, type OutboxEvent } from './webhooks';
 
@@ -96,12 +98,19 @@ export interface DepartmentProbe {
   anyLapsedLease: boolean;
   anyExpired: boolean;
   anyDue: boolean;
+  /** the smallest score of the lease-expiry, expiry and due indexes (undefined: empty), for when to look again */
+  minLease: number | undefined;
+  minExpiry: number | undefined;
+  minDue: number | undefined;
 }
 
-/** Whether a sorted set holds a member with a score <= max: O(log n), one member read. */
-async function anyUpTo(r: Redis, key: string, max: number): Promise<boolean> {
-  return (await r.zrangebyscore(key, '-inf', max, 'LIMIT', 0, 1)).length > 0;
+/** The smallest score of a sorted set (undefined when empty): O(log n), one member read. */
+async function minScore(r: Redis, key: string): Promise<number | undefined> {
+  const v = await r.zrange(key, 0, 0, 'WITHSCORES');
+  return v.length < 2 ? undefined : Number(v[1]);
 }
+
+const upTo = (score: number | undefined, max: number): boolean => score !== undefined && score <= max;
 
 function departmentOfKey(accountId: string, id: string): string {
   return `${accountId}\u0000${id}`;
@@ -162,7 +171,13 @@ export class AccountView {
     private readonly watches?: Watches,
     /** requests as read in this transaction: what their writes are compared with (webhook events) */
     private readonly seen?: Map<string, CallbackRequest>,
+    /** outside transactions only: departments and employees from memory between provisioning changes */
+    private readonly cache?: ProvisioningCache,
   ) {}
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    return this.cache && !this.watches ? this.cache.get(`${this.accountId}\u0000${key}`, load) : load();
+  }
 
   private async watchDepartment(id: string): Promise<boolean> {
     return this.watches ? this.watches.department([id]) : false;
@@ -175,14 +190,18 @@ export class AccountView {
   }
 
   async department(id: string): Promise<Department | undefined> {
-    const v = await this.r.hget(keys.departments(this.accountId), id);
-    return v === null ? undefined : departmentSchema.parse(JSON.parse(v));
+    return this.cached(`dept\u0000${id}`, async () => {
+      const v = await this.r.hget(keys.departments(this.accountId), id);
+      return v === null ? undefined : departmentSchema.parse(JSON.parse(v));
+    });
   }
 
   async employees(ids: readonly string[]): Promise<Employee[]> {
     if (ids.length === 0) return [];
-    const vals = await this.r.hmget(keys.employees(this.accountId), ...ids);
-    return vals.flatMap((v) => (v === null ? [] : [employeeSchema.parse(JSON.parse(v))]));
+    return this.cached(`emps\u0000${ids.join('\u0000')}`, async () => {
+      const vals = await this.r.hmget(keys.employees(this.accountId), ...ids);
+      return vals.flatMap((v) => (v === null ? [] : [employeeSchema.parse(JSON.parse(v))]));
+    });
   }
 
   async entry(id: string): Promise<LineEntry | undefined> {
@@ -245,14 +264,24 @@ export class AccountView {
   async probe(departmentId: string, now: number): Promise<DepartmentProbe | undefined> {
     const department = await this.department(departmentId);
     if (!department) return undefined;
-    const [employees, states, anyLapsedLease, anyExpired, anyDue] = await Promise.all([
+    const [employees, states, minLease, minExpiry, minDue] = await Promise.all([
       this.employees(department.employeeIds),
       this.employeeStates(department.employeeIds),
-      anyUpTo(this.r, keys.leaseExpiry(this.accountId), now),
-      anyUpTo(this.r, keys.expiryIndex(this.accountId, departmentId), now),
-      anyUpTo(this.r, keys.dueIndex(this.accountId, departmentId), now),
+      minScore(this.r, keys.leaseExpiry(this.accountId)),
+      minScore(this.r, keys.expiryIndex(this.accountId, departmentId)),
+      minScore(this.r, keys.dueIndex(this.accountId, departmentId)),
     ]);
-    return { department, employees, states, anyLapsedLease, anyExpired, anyDue };
+    return {
+      department,
+      employees,
+      states,
+      anyLapsedLease: upTo(minLease, now),
+      anyExpired: upTo(minExpiry, now),
+      anyDue: upTo(minDue, now),
+      minLease,
+      minExpiry,
+      minDue,
+    };
   }
 
   /** Every entry of the account (the one-shot index build of migrate()). */
@@ -347,16 +376,20 @@ export class AccountWrites {
     for (const e of this.employees) this.m.incr(keys.employeeVersion(this.accountId, e));
   }
 
-  putEntry(e: LineEntry): void {
+  /**
+   * `isNew`: the entry's id was never stored (a fresh caller id, a new request's entry), so it is in no index and
+   * has no lease yet: nothing is removed, and a lease of 0 (a waiting callback) is not written (read back as 0).
+   */
+  putEntry(e: LineEntry, isNew = false): void {
     const { leaseUntil, ...stored } = e;
     this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
     this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
-    this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
-    this.indexEntry(e);
+    if (!isNew || leaseUntil !== 0) this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+    this.indexEntry(e, isNew);
   }
 
   /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
-  indexEntry(e: LineEntry): void {
+  indexEntry(e: LineEntry, isNew = false): void {
     const a = this.accountId;
     const d = e.departmentId;
     this.departments.add(d);
@@ -366,18 +399,19 @@ export class AccountWrites {
       [keys.expiryIndex(a, d), at.expiry],
       [keys.leaseExpiry(a), at.lease],
     ] as const) {
-      if (score === undefined) this.m.zrem(key, e.id);
-      else this.m.zadd(key, score, e.id);
+      if (score !== undefined) this.m.zadd(key, score, e.id);
+      else if (!isNew) this.m.zrem(key, e.id);
     }
   }
 
-  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'>): void {
+  /** With the entry's kind known: a caller is never in the expiry index (only waiting callbacks are). */
+  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }): void {
     this.departments.add(e.departmentId);
     this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
     this.m.hdel(keys.entries(this.accountId), e.id);
     this.m.hdel(keys.leases(this.accountId), e.id);
     this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
-    this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
+    if (e.kind !== 'caller') this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
     this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
   }
 
@@ -412,7 +446,7 @@ export class AccountWrites {
   /** A new request: stored, in line, counted (the one write of every way a request is made). */
   newRequest(r: CallbackRequest): void {
     this.putRequest(r, true);
-    syncCallbackEntry(this, r, undefined, 0);
+    syncCallbackEntry(this, r, undefined, 0, true);
     this.event({ type: 'request', departmentId: r.departmentId, at: r.createdAt });
   }
 
@@ -441,7 +475,7 @@ export class AccountWrites {
 }
 
 /** Keeps a callback's line entry in step with its request. */
-export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number): void {
+export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number, isNew = false): void {
   const id = callbackEntryId(r.id);
   if (req.FINAL_STATUSES.has(r.status)) {
     w.removeEntry({ id, departmentId: r.departmentId });
@@ -460,7 +494,7 @@ export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: Li
     dueAt: r.dueAt,
     expiresAt: r.expiresAt,
   };
-  w.putEntry(entry);
+  w.putEntry(entry, isNew);
 }
 
 export interface DispatchResult {
@@ -471,6 +505,26 @@ export interface DispatchResult {
   abandoned: number;
   expired: number;
   interrupted: number;
+}
+
+/** What the probe of a dispatch step said when it found nothing to do (see QueueStore.dispatchStep). */
+export interface IdleHint {
+  /**
+   * the earliest time at which the probe could find something without any write to the account (a lease or
+   * window ending, a callback falling due, an employee's claim or backoff ending); Infinity when only a write can
+   */
+  until: number;
+  /** whether the department has waiting callbacks (their expiry index is not empty) */
+  waitingCallbacks: boolean;
+}
+
+/** See IdleHint.until: the times at which mayHaveWork's inputs change by themselves. */
+export function nextLook(p: DepartmentProbe, now: number): number {
+  const later = [p.minLease, p.minExpiry, p.minDue];
+  for (const s of p.states.values()) later.push(s.status === 'free' ? undefined : s.leaseUntil, s.skipUntil);
+  let at = Number.POSITIVE_INFINITY;
+  for (const t of later) if (t !== undefined && t > now && t < at) at = t;
+  return at;
 }
 
 export type RequestCallbackResult =
@@ -528,6 +582,11 @@ export class QueueStore {
     private readonly employeeRetryAfterMs: number,
     /** an employee whose phone refused the call otherwise (employeeBackoffFor 'error') is skipped this long */
     private readonly employeeErrorRetryAfterMs: number = employeeRetryAfterMs,
+    /**
+     * changes: this instance's change feed (its writes tell it at once); cache: provisioning read outside
+     * transactions (the dispatch probe, estimated waits). Every write publishes its change with or without them.
+     */
+    readonly opts: { changes?: ChangeFeed; cache?: ProvisioningCache } = {},
   ) {}
 
   /**
@@ -538,7 +597,7 @@ export class QueueStore {
   run<T>(
     accountId: string,
     body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>,
-    about: { departments?: readonly string[]; ids?: readonly string[] } = {},
+    about: { departments?: readonly string[]; ids?: readonly string[]; notLocal?: boolean } = {},
   ): Promise<T> {
     const departments = new Set(about.departments ?? []);
     for (const id of about.ids ?? []) {
@@ -546,10 +605,13 @@ export class QueueStore {
       if (d !== undefined) departments.add(d);
     }
     const watch = [keys.version(accountId), ...[...departments].map((d) => keys.departmentVersion(accountId, d))];
-    return this.tx.run(watch, async (r) => {
+    const origin = this.opts.changes?.origin ?? '-';
+    let wrote = false;
+    const done = this.tx.run(watch, async (r) => {
       const seen = new Map<string, CallbackRequest>();
       const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments), seen));
       const write = plan.write;
+      wrote = write !== undefined;
       if (!write) return { result: plan.result };
       return {
         result: plan.result,
@@ -558,8 +620,14 @@ export class QueueStore {
           write(w);
           w.flushWebhookEvents();
           w.bumpVersions();
+          publishChange(m, 'q', origin, accountId);
         },
       };
+    });
+    return done.then((result) => {
+      // notLocal: the dispatcher's own step (its loop goes on by itself); other instances still hear the PUBLISH
+      if (wrote && !about.notLocal) this.opts.changes?.noteLocal('q', accountId);
+      return result;
     });
   }
 
@@ -573,13 +641,17 @@ export class QueueStore {
 
   /** A caller joins the department's line. */
   async join(accountId: string, entry: LineEntry): Promise<void> {
-    await this.run(accountId, async () => ({
-      result: undefined,
-      write: (w) => {
-        w.putEntry(entry);
-        w.event({ type: 'call', departmentId: entry.departmentId, at: entry.joinedAt });
-      },
-    }));
+    // nothing is read, so nothing is watched: one MULTI on the shared connection
+    const m = this.redis.multi();
+    const w = new AccountWrites(m, accountId);
+    w.putEntry(entry, true);
+    w.event({ type: 'call', departmentId: entry.departmentId, at: entry.joinedAt });
+    w.bumpVersions();
+    publishChange(m, 'q', this.opts.changes?.origin ?? '-', accountId);
+    const res = await m.exec();
+    const failed = res?.find(([err]) => err !== null);
+    if (!res || failed) throw (failed?.[0] as Error | undefined) ?? new Error('join: the transaction was discarded');
+    this.opts.changes?.noteLocal('q', accountId);
   }
 
   /** Extends the leases of entries and employees this instance serves (no version bump needed). */
@@ -678,11 +750,40 @@ export class QueueStore {
     localEntries: ReadonlySet<string> = new Set(),
     recoverStale = true,
   ): Promise<DispatchResult> {
+    return (await this.dispatchStep(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale)).result;
+  }
+
+  /** dispatch, and when its probe found nothing to do, what it said (`idle`) */
+  async dispatchStep(
+    accountId: string,
+    departmentId: string,
+    instanceId: string,
+    now: number,
+    leaseMs: number,
+    localEntries: ReadonlySet<string> = new Set(),
+    recoverStale = true,
+  ): Promise<{ result: DispatchResult; idle?: IdleHint }> {
     const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
     // the idle path: a few reads whose cost depends on the employees only, outside any transaction;
     // a change they miss is seen at the next tick, and "maybe" runs the full step below
-    const p = await new AccountView(this.redis, accountId).probe(departmentId, now);
-    if (!p || !mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) return empty;
+    const p = await new AccountView(this.redis, accountId, undefined, undefined, this.opts.cache).probe(departmentId, now);
+    if (!p) return { result: empty, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false } };
+    if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) {
+      return { result: empty, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined } };
+    }
+    return { result: await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale) };
+  }
+
+  private fullDispatch(
+    accountId: string,
+    departmentId: string,
+    instanceId: string,
+    now: number,
+    leaseMs: number,
+    localEntries: ReadonlySet<string>,
+    recoverStale: boolean,
+  ): Promise<DispatchResult> {
+    const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
       if (!department) return { result: empty };
@@ -801,7 +902,7 @@ export class QueueStore {
           for (const s of changedStates) w.putEmployeeState(s);
         },
       };
-    }, { departments: [departmentId] });
+    }, { departments: [departmentId], notLocal: true });
   }
 
   /**
@@ -1039,7 +1140,7 @@ export class QueueStore {
    */
   async waitFacts(accountId: string, departmentId: string, now: number, entryId?: string): Promise<WaitFacts | undefined> {
     const r = this.redis;
-    const v = new AccountView(r, accountId);
+    const v = new AccountView(r, accountId, undefined, undefined, this.opts.cache);
     const department = await v.department(departmentId);
     if (!department) return undefined;
     const line = keys.line(accountId, departmentId);
@@ -1101,6 +1202,11 @@ export class QueueStore {
 
   /** Accounts known to the store (dispatch walks their departments). */
   async accountsWithDepartments(): Promise<Array<{ accountId: string; departments: string[] }>> {
+    const load = (): Promise<Array<{ accountId: string; departments: string[] }>> => this.accountsWithDepartmentsFromRedis();
+    return this.opts.cache ? this.opts.cache.get('accounts-with-departments', load) : load();
+  }
+
+  private async accountsWithDepartmentsFromRedis(): Promise<Array<{ accountId: string; departments: string[] }>> {
     const ids = await this.redis.smembers(keys.accounts);
     const out: Array<{ accountId: string; departments: string[] }> = [];
     for (const id of ids) out.push({ accountId: id, departments: await this.redis.hkeys(keys.departments(id)) });

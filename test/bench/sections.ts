@@ -274,7 +274,17 @@ export interface CommandsResult {
   hangUpCall: PerUnit;
   press1Call: PerUnit;
   completedCallback: PerUnit;
+  /** Redis commands the service sends for one /metrics scrape (the estimated-wait gauge reads the store) */
+  scrapeCommands: number;
+  /** the callback window's figures without the bench's own /metrics scrapes (it polls every 250 ms) */
+  completedCallbackWithoutScrapes: PerUnit;
+  scrapesInCallbackWindow: number;
   notes: string[];
+}
+
+/** `delta` less `n` times a per-event cost, per command, never below 0. */
+function less(delta: ReadonlyMap<string, number>, perEvent: ReadonlyMap<string, number>, n: number): Map<string, number> {
+  return new Map([...delta].map(([k, v]) => [k, Math.max(0, v - (perEvent.get(k) ?? 0) * n)]));
 }
 
 function printPerUnit(what: string, p: PerUnit): void {
@@ -302,6 +312,15 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
   const idleTotal = [...idlePerS.values()].reduce((a, b) => a + b, 0);
   out(`[bench] commands: idle ${f1(idleTotal)} commands per second (${[...idlePerS].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${f1(v)}`).join(', ')})`);
 
+  // what one /metrics scrape costs in Redis commands (the bench polls /metrics while it waits for callbacks)
+  const SCRAPES = 8;
+  const scrapes = await window(async () => {
+    for (let i = 0; i < SCRAPES; i++) await scrapeLabelled(d.baseUrl, 'qc_callback_requests_total', { outcome: 'created' });
+  });
+  const perScrape = new Map([...less(scrapes.delta, idlePerS, scrapes.seconds)].map(([k, v]) => [k, v / SCRAPES]));
+  const scrapeCommands = [...perScrape.values()].reduce((a, b) => a + b, 0);
+  out(`[bench] commands: one /metrics scrape costs ${f1(scrapeCommands)} commands (${[...perScrape].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${f1(v)}`).join(', ')})`);
+
   // callers who wait and hang up (employees rung for the head of the line meanwhile)
   const hang = await window(async () => {
     const r = await runCallers(d, o, path.join(dir, 'callers-wait'), 'wait', callers(7, 0, 2, n), o.commandCps);
@@ -325,10 +344,12 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
 
   // the callbacks of those requests: both employees log in (2 provisioning writes, ~10 commands, are in the window)
   const done0 = await scrapeLabelled(d.baseUrl, 'qc_callback_requests_finished_total', { status: 'completed' });
+  let scrapesInCallbackWindow = 0;
   const cb = await window(async () => {
     await setLoggedIn(d, ['101', '102'], true);
     let done = 0;
     await until('callbacks completed', o.commandCallbackTimeoutS * 1000, async () => {
+      scrapesInCallbackWindow++;
       done = (await scrapeLabelled(d.baseUrl, 'qc_callback_requests_finished_total', { status: 'completed' })) - done0;
       return done >= created;
     }, 250).catch(() => undefined);
@@ -337,11 +358,13 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
   });
   if (cb.value < created) notes.push(`callbacks: only ${cb.value} of ${created} completed within ${o.commandCallbackTimeoutS} s`);
   const completedCallback = commandsPerUnit(cb.delta, cb.value, idlePerS, cb.seconds);
+  const completedCallbackWithoutScrapes = commandsPerUnit(less(cb.delta, perScrape, scrapesInCallbackWindow), cb.value, idlePerS, cb.seconds);
 
   out(`[bench] Redis commands (INFO commandstats; the bench's INFO excluded; "without the idle polling" removes ${f1(idleTotal)}/s × the window):`);
   printPerUnit('per inbound call that waits and hangs up', hangUpCall);
   printPerUnit('per inbound call that presses 1', press1Call);
   printPerUnit('per completed callback', completedCallback);
+  printPerUnit(`per completed callback, without the bench's ${scrapesInCallbackWindow} /metrics scrapes`, completedCallbackWithoutScrapes);
   for (const x of notes) out(`  ! ${x}`);
   return {
     idleCommandsPerS: idleTotal,
@@ -349,6 +372,9 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
     hangUpCall,
     press1Call,
     completedCallback,
+    scrapeCommands,
+    completedCallbackWithoutScrapes,
+    scrapesInCallbackWindow,
     notes,
   };
 }

@@ -1,0 +1,121 @@
+import type Redis from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { createRedis } from './redis';
+
+/**
+ * Change notifications between service instances (docs/state-model.md, "Dispatch woken by events").
+ *
+ * Every write of the queue store and of the provisioning store publishes, inside its own MULTI, one message
+ * `<kind>|<origin>|<account>` on one channel: `q` for queue state (lines, employee states, requests), `p` for
+ * provisioning (accounts, departments, employees, numbers). PUBLISH takes no key, so it fits any MULTI, also on
+ * Redis Cluster, where it reaches the subscribers of every node.
+ *
+ * An instance subscribes once. While its subscription is up, it
+ * - dispatches a department only when something changed in its account or a time that could matter passed (see
+ *   Dispatcher), instead of probing it at every tick;
+ * - keeps provisioning read for calls and dispatch in memory (ProvisioningCache), dropped on every `p` message.
+ * Its own writes reach it synchronously through `noteLocal` (their messages are skipped by origin). When the
+ * subscription is down (Redis unreachable, the connection dropped as a slow subscriber), messages may be lost:
+ * `healthy` is false, the cache is not used and the dispatcher probes at every tick, as without a feed; when
+ * the subscription is back, listeners get a `resync` (drop every cache, dispatch everything once).
+ */
+export const CHANGES_CHANNEL = 'qc:changes';
+
+export type ChangeKind = 'q' | 'p';
+
+export type Change = { kind: ChangeKind; accountId: string } | { kind: 'resync' };
+
+export function changeMessage(kind: ChangeKind, origin: string, accountId: string): string {
+  return `${kind}|${origin}|${accountId}`;
+}
+
+/** Queues the notification of a write in the write's MULTI: it is sent if, and only if, the write commits. */
+export function publishChange(m: ChainableCommander, kind: ChangeKind, origin: string, accountId: string): void {
+  m.publish(CHANGES_CHANNEL, changeMessage(kind, origin, accountId));
+}
+
+export function parseChangeMessage(msg: string): { kind: ChangeKind; origin: string; accountId: string } | undefined {
+  const i = msg.indexOf('|');
+  const j = msg.indexOf('|', i + 1);
+  if (i < 0 || j < 0) return undefined;
+  const kind = msg.slice(0, i);
+  if (kind !== 'q' && kind !== 'p') return undefined;
+  return { kind, origin: msg.slice(i + 1, j), accountId: msg.slice(j + 1) };
+}
+
+export class ChangeFeed {
+  private sub: Redis | undefined;
+  private up = false;
+  private readonly listeners = new Set<(c: Change) => void>();
+
+  /** `origin`: this instance's id; messages it published itself are skipped (noteLocal told already). */
+  constructor(readonly origin: string) {}
+
+  /** Whether every change since the last `resync` has been heard. */
+  get healthy(): boolean {
+    return this.up;
+  }
+
+  on(listener: (c: Change) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A write of this instance committed. */
+  noteLocal(kind: ChangeKind, accountId: string): void {
+    this.emit({ kind, accountId });
+  }
+
+  private emit(c: Change): void {
+    for (const l of [...this.listeners]) l(c);
+  }
+
+  private down(): void {
+    if (!this.up) return;
+    this.up = false;
+    this.emit({ kind: 'resync' });
+  }
+
+  /** Subscribes on a connection of its own; resolves once subscribed (or rejects after `timeoutMs`). */
+  async start(url: string, timeoutMs: number): Promise<void> {
+    const sub = createRedis(url, `qc-${this.origin}-changes`);
+    this.sub = sub;
+    sub.on('error', () => undefined); // reported by the main connection's health
+    sub.on('close', () => this.down());
+    sub.on('end', () => this.down());
+    sub.on('message', (channel: string, msg: string) => {
+      if (channel !== CHANGES_CHANNEL) return;
+      const c = parseChangeMessage(msg);
+      if (c && c.origin !== this.origin) this.emit({ kind: c.kind, accountId: c.accountId });
+    });
+    const subscribe = async (): Promise<void> => {
+      await sub.subscribe(CHANGES_CHANNEL);
+      if (!this.up) {
+        this.up = true;
+        // what was written while nobody listened is unknown: everyone starts over
+        this.emit({ kind: 'resync' });
+      }
+    };
+    sub.on('ready', () => void subscribe().catch(() => sub.disconnect(true)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`change feed not subscribed within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.on((c) => {
+        if (c.kind !== 'resync' || !this.up) return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+      void sub.connect().catch(() => undefined);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const sub = this.sub;
+    this.sub = undefined;
+    this.up = false;
+    if (sub) await sub.quit().catch(() => sub.disconnect());
+  }
+}

@@ -17,6 +17,8 @@ export interface DrillFigures {
   requestsFound: number;
   lost: string[];
   apologiesHeard: number;
+  /** calls answered with an error (503 while the instance had no Redis) */
+  refused: number;
   /** from the kill to the sentinels naming the new master, ms */
   failoverMs: number;
   /** callers confirmed whose last press came after the new master was named */
@@ -73,6 +75,7 @@ export async function sentinelFailoverDrill(
     requestsFound: confirmed.length - lost.length,
     lost,
     apologiesHeard: results.reduce((n, r) => n + r.apologies, 0),
+    refused: results.filter((r) => r.refused !== undefined).length,
     failoverMs: promotedAt - killedAt,
     confirmedAfterFailover: confirmed.filter((r) => r.lastPressAt > promotedAt).length,
   };
@@ -84,6 +87,6 @@ export function printFigures(f: DrillFigures): void {
   console.log(
     `      [failover drill] ${f.callers} callers; master killed, new master named after ${f.failoverMs} ms; ` +
       `confirmations heard ${f.confirmationsHeard}, requests found ${f.requestsFound}, lost ${f.lost.length}${f.lost.length ? ` (${f.lost.join(', ')})` : ''}; ` +
-      `apologies heard ${f.apologiesHeard}; confirmed after the failover ${f.confirmedAfterFailover}`,
+      `apologies heard ${f.apologiesHeard}; calls refused ${f.refused}; confirmed after the failover ${f.confirmedAfterFailover}`,
   );
 }

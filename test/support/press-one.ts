@@ -36,6 +36,8 @@ export function promptPlaces(frames: readonly Buffer[], prompt: readonly Buffer[
 
 export interface PressOutcome {
   number: string;
+  /** the call was refused (e.g. 503 while the service has no Redis): nothing pressed */
+  refused?: number;
   presses: number;
   /** the service hung up (after a confirmation, it always does) */
   released: boolean;
@@ -67,7 +69,7 @@ export async function callAndPress(o: PressOptions): Promise<PressOutcome> {
   let lastPressAt = 0;
   try {
     const call = await caller.call({ service: o.service, from: `<sip:${o.number}@127.0.0.1>` });
-    if (call.final.status !== 200) throw new Error(`${o.number}: the call was answered ${call.final.status}`);
+    if (call.final.status !== 200) return { number: o.number, refused: call.final.status, presses: 0, released: false, heardConfirmation: false, apologies: 0, lastPressAt: 0 };
     await new Promise((r) => setTimeout(r, o.firstPressAfterMs));
     const bye = call.dialog!.byeFromService(o.firstPressAfterMs + o.maxPresses * (o.retryAfterMs + 1000) + 20_000).then(
       () => (released = true),

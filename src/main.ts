@@ -1,7 +1,7 @@
 import path from 'node:path';
 import http from 'node:http';
 import Srf from 'drachtio-srf';
-import { employeeUriRules, loadConfig, mediaServers, ConfigError, type AppConfig } from './config';
+import { employeeUriRules, loadConfig, mediaServers, redisDurability, redisTopology, ConfigError, type AppConfig } from './config';
 import { projectRoot } from './config/root';
 import { blockTargets, drachtioSipTargets } from './domain/employee-uri';
 import { compileNumberPolicy } from './domain/numbers';
@@ -42,7 +42,7 @@ export interface RunningService {
 /** Starts one service instance: Redis, the drachtio and FreeSWITCH connections, HTTP. */
 export async function startService(config: AppConfig, log: Logger): Promise<RunningService> {
   const metrics = new Metrics();
-  const redis = createRedis(config.redis.url, `qc-${config.instanceId}`);
+  const redis = createRedis(redisTopology(config), `qc-${config.instanceId}`);
   let redisErrorLogged = false;
   redis.on('error', (err: Error) => {
     if (!redisErrorLogged) log.warn({ err: err.message }, 'redis unreachable; reconnecting');
@@ -56,11 +56,11 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   redis.on('end', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
   redis.on('close', () => metrics.dependencyUp.set({ dependency: 'redis' }, 0));
   await waitReady(redis, 15000);
-  const tx = new TxRunner(config.redis.url, 4, `qc-${config.instanceId}`);
+  const tx = new TxRunner(redisTopology(config), 4, `qc-${config.instanceId}`, redisDurability(config));
   await tx.connect(15000);
   // change notifications between instances: dispatch woken by writes, provisioning cached between changes
   const changes = new ChangeFeed(config.instanceId);
-  await changes.start(config.redis.url, 15000).catch((err: Error) => log.warn({ err: err.message }, 'change feed not subscribed yet: dispatch polls every tick meanwhile'));
+  await changes.start(redisTopology(config), 15000).catch((err: Error) => log.warn({ err: err.message }, 'change feed not subscribed yet: dispatch polls every tick meanwhile'));
   const provisioningCache = new ProvisioningCache(changes);
   const provisioning = new ProvisioningStore(redis, { changes, cache: provisioningCache });
   const queue = new QueueStore(redis, tx, config.queue.employeeRetryAfterS * 1000, config.queue.employeeErrorRetryAfterS * 1000, { changes, cache: provisioningCache });

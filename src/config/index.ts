@@ -40,6 +40,13 @@ const ENV_KEYS: ReadonlyArray<readonly [string, string, EnvKind]> = [
   ['PROMPTS_DIR', 'freeswitch.promptsDir', 'string'],
   ['FREESWITCH_FORBID_SDES', 'freeswitch.forbidSdes', 'boolean'],
   ['REDIS_URL', 'redis.url', 'string'],
+  ['REDIS_SENTINELS', 'redis.sentinels', 'list'],
+  ['REDIS_SENTINEL_MASTER', 'redis.sentinelMaster', 'string'],
+  ['REDIS_SENTINEL_PASSWORD', 'redis.sentinelPassword', 'string'],
+  ['REDIS_PASSWORD', 'redis.password', 'string'],
+  ['REDIS_CLUSTER_NODES', 'redis.clusterNodes', 'list'],
+  ['REDIS_DURABILITY', 'redis.durability', 'string'],
+  ['REDIS_WAIT_TIMEOUT_MS', 'redis.waitTimeoutMs', 'number'],
   ['HTTP_HOST', 'http.host', 'string'],
   ['HTTP_PORT', 'http.port', 'number'],
   ['TRUSTED_SOURCES', 'trunks.trustedSources', 'list'],
@@ -209,6 +216,68 @@ export function loadConfig(opts: LoadOptions = {}): AppConfig {
   }
 }
 
+/** A Redis node or sentinel. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Where Redis is, as the connections are made (src/store/redis.ts). */
+export type RedisTopology =
+  | { kind: 'single'; url: string }
+  | { kind: 'sentinel'; sentinels: RedisNode[]; masterName: string; password?: string; sentinelPassword?: string }
+  | { kind: 'cluster'; nodes: RedisNode[]; password?: string };
+
+/** When a write acknowledged to a caller counts as stored (README, *Durability contract*). */
+export interface RedisDurability {
+  /** replicas that must have the write (WAIT) before digit 1 is acknowledged: 0 with durability local */
+  replicas: number;
+  timeoutMs: number;
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+function redisNode(s: string): RedisNode {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i).toLowerCase(), port: Number(s.slice(i + 1)) };
+}
+
+/** The topology a (validated) configuration names: redis.sentinels, redis.clusterNodes, else redis.url or the default. */
+export function redisTopology(config: AppConfig): RedisTopology {
+  const r = config.redis;
+  const password = r.password === undefined ? {} : { password: r.password };
+  if (r.sentinels) {
+    return {
+      kind: 'sentinel',
+      sentinels: r.sentinels.map(redisNode),
+      masterName: r.sentinelMaster!,
+      ...password,
+      ...(r.sentinelPassword === undefined ? {} : { sentinelPassword: r.sentinelPassword }),
+    };
+  }
+  if (r.clusterNodes) return { kind: 'cluster', nodes: r.clusterNodes.map(redisNode), ...password };
+  return { kind: 'single', url: r.url ?? DEFAULT_REDIS_URL };
+}
+
+export function redisDurability(config: AppConfig): RedisDurability {
+  return { replicas: config.redis.durability === 'replica' ? 1 : 0, timeoutMs: config.redis.waitTimeoutMs };
+}
+
+/** Every Redis address a configuration names, with the key it came from (employee URIs may reach none). */
+function redisAddresses(config: AppConfig): BlockedTarget[] {
+  const t = redisTopology(config);
+  switch (t.kind) {
+    case 'single': {
+      const u = new URL(t.url);
+      return [{ host: u.hostname.toLowerCase(), port: u.port === '' ? 6379 : Number(u.port), what: 'Redis (redis.url)' }];
+    }
+    case 'sentinel':
+      return t.sentinels.map((n, i) => ({ ...n, what: `a Redis sentinel (redis.sentinels.${i})` }));
+    case 'cluster':
+      return t.nodes.map((n, i) => ({ ...n, what: `a Redis Cluster node (redis.clusterNodes.${i})` }));
+  }
+}
+
 /** host[:port] with a default port (IPv6 literals in brackets keep their brackets). */
 function hostPort(s: string, defaultPort: number): { host: string; port: number } {
   const m = /^(.*?)(?::(\d{1,5}))?$/.exec(s);
@@ -221,12 +290,11 @@ function hostPort(s: string, defaultPort: number): { host: string; port: number 
  * HTTP, Redis) and employees.blockedTargets (the engines' SIP listeners).
  */
 export function employeeUriRules(config: AppConfig): EmployeeUriRules {
-  const redis = new URL(config.redis.url);
   const named: BlockedTarget[] = [
     { ...hostPort(config.trunks.outbound, 5060), what: 'the outbound trunk (trunks.outbound)' },
     { host: config.drachtio.host.toLowerCase(), port: config.drachtio.port, what: "drachtio's admin port (drachtio.port)" },
     { host: config.http.host.toLowerCase(), port: config.http.port, what: 'the HTTP API (http.port)' },
-    { host: redis.hostname.toLowerCase(), port: redis.port === '' ? 6379 : Number(redis.port), what: 'Redis (redis.url)' },
+    ...redisAddresses(config),
   ];
   for (const m of mediaServers(config)) {
     named.push({ host: m.address.toLowerCase(), port: m.port, what: `FreeSWITCH's event socket (${m.key}.port)` });

@@ -65,6 +65,46 @@ function checkMediaPool(f: MediaPoolFields, ctx: z.RefinementCtx): void {
   });
 }
 
+/** host:port of a Redis node or sentinel (a name or an IPv4 address, port 1-65535). */
+const redisNode = z.string().refine((s) => {
+  const m = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'must be host:port');
+
+/**
+ * Where Redis is (README, *Redis topologies*): one server (url), a Sentinel set (sentinels + sentinelMaster)
+ * or a Cluster (clusterNodes, the seed nodes); exactly one of the three, none meaning redis://127.0.0.1:6379.
+ * durability: when digit 1 is acknowledged (README, *Durability contract*).
+ */
+export const redisSchema = z
+  .object({
+    url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+    sentinels: z.array(redisNode).min(1).optional(),
+    sentinelMaster: z.string().min(1).optional(),
+    sentinelPassword: z.string().min(1).optional(),
+    /** the data nodes' password with sentinels or clusterNodes (a url carries its own) */
+    password: z.string().min(1).optional(),
+    clusterNodes: z.array(redisNode).min(1).optional(),
+    durability: z.enum(['local', 'replica']),
+    waitTimeoutMs: z.number().int().min(1).max(60_000),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const given = (['url', 'sentinels', 'clusterNodes'] as const).filter((k) => r[k] !== undefined);
+    for (const k of given.slice(1)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `set only one of redis.url, redis.sentinels, redis.clusterNodes (redis.${given[0]} is set too)` });
+    }
+    if (r.sentinels !== undefined && r.sentinelMaster === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['sentinelMaster'], message: 'required with redis.sentinels: the name the sentinels monitor the master under' });
+    }
+    for (const k of ['sentinelMaster', 'sentinelPassword'] as const) {
+      if (r[k] !== undefined && r.sentinels === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: 'only with redis.sentinels' });
+    }
+    if (r.password !== undefined && r.sentinels === undefined && r.clusterNodes === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['password'], message: 'only with redis.sentinels or redis.clusterNodes (put a single server\'s password in redis.url)' });
+    }
+  });
+
 /** Callback/queue durations that tests and the demo override (all in seconds, max attempts a count). */
 export const durationOverridesSchema = z
   .object({
@@ -112,7 +152,7 @@ export const configSchema = z
       })
       .strict()
       .superRefine(checkMediaPool),
-    redis: z.object({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') }).strict(),
+    redis: redisSchema,
     http: z.object({ host, port }).strict(),
     trunks: z
       .object({

@@ -1,6 +1,6 @@
-import type Redis from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
-import { createRedis } from './redis';
+import type { RedisTopology } from '../config';
+import { createRedis, type RedisClient } from './redis';
 
 /**
  * Change notifications between service instances (docs/state-model.md, "Dispatch woken by events").
@@ -44,7 +44,7 @@ export function parseChangeMessage(msg: string): { kind: ChangeKind; origin: str
 }
 
 export class ChangeFeed {
-  private sub: Redis | undefined;
+  private sub: RedisClient | undefined;
   private up = false;
   private readonly listeners = new Set<(c: Change) => void>();
 
@@ -77,8 +77,8 @@ export class ChangeFeed {
   }
 
   /** Subscribes on a connection of its own; resolves once subscribed (or rejects after `timeoutMs`). */
-  async start(url: string, timeoutMs: number): Promise<void> {
-    const sub = createRedis(url, `qc-${this.origin}-changes`);
+  async start(target: string | RedisTopology, timeoutMs: number): Promise<void> {
+    const sub = createRedis(target, `qc-${this.origin}-changes`);
     this.sub = sub;
     sub.on('error', () => undefined); // reported by the main connection's health
     sub.on('close', () => this.down());

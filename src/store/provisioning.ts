@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import type Redis from 'ioredis';
 import type { ChainableCommander } from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import { z } from 'zod';
 import {
   accountSchema,
@@ -80,7 +80,8 @@ export class ProvisioningStore {
   async listAccounts(): Promise<Account[]> {
     const ids = (await this.redis.smembers(keys.accounts)).sort();
     if (ids.length === 0) return [];
-    const values = await this.redis.mget(ids.map((id) => keys.account(id)));
+    // one GET per account, not MGET: each account's key is in its own Cluster slot
+    const values = await Promise.all(ids.map((id) => this.redis.get(keys.account(id))));
     return values.flatMap((v) => {
       const a = parseOne(accountSchema, v);
       return a ? [a] : [];
@@ -93,7 +94,9 @@ export class ProvisioningStore {
 
   async putAccount(a: Account): Promise<void> {
     const v = accountSchema.parse(a);
-    await this.commit(v.id, (m) => m.set(keys.account(v.id), JSON.stringify(v)).sadd(keys.accounts, v.id).incr(keys.version(v.id)));
+    // the global index first, outside the account's MULTI (another Cluster slot); readers skip an id without its account
+    await this.redis.sadd(keys.accounts, v.id);
+    await this.commit(v.id, (m) => m.set(keys.account(v.id), JSON.stringify(v)).incr(keys.version(v.id)));
   }
 
   /** Sets the account's token; tokens it had before stop working (rotation). */

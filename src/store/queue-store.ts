@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import type { ChainableCommander } from 'ioredis';
 import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
@@ -20,7 +20,7 @@ import { positionInLine } from '../queue/position';
 import { publishChange, type ChangeFeed } from './changes';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';
-import type { TxRunner } from './redis';
+import { NotDurableError, type TxRunner } from './redis';
 import { queueWebhookEvents, type OutboxEvent } from './webhooks';
 
 /**
@@ -597,7 +597,7 @@ export class QueueStore {
   run<T>(
     accountId: string,
     body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>,
-    about: { departments?: readonly string[]; ids?: readonly string[]; notLocal?: boolean } = {},
+    about: { departments?: readonly string[]; ids?: readonly string[]; notLocal?: boolean; durable?: boolean } = {},
   ): Promise<T> {
     const departments = new Set(about.departments ?? []);
     for (const id of about.ids ?? []) {
@@ -623,7 +623,7 @@ export class QueueStore {
           publishChange(m, 'q', origin, accountId);
         },
       };
-    });
+    }, { durable: about.durable === true });
     return done.then((result) => {
       // notLocal: the dispatcher's own step (its loop goes on by itself); other instances still hear the PUBLISH
       if (wrote && !about.notLocal) this.opts.changes?.noteLocal('q', accountId);
@@ -966,6 +966,29 @@ export class QueueStore {
    * connected to an employee.
    */
   async requestCallback(accountId: string, entryId: string, request: CallbackRequest): Promise<RequestCallbackResult> {
+    let removed: LineEntry | undefined;
+    try {
+      return await this.requestCallbackOnce(accountId, entryId, request, (e) => (removed = e));
+    } catch (err) {
+      // not acknowledged: the caller is told so and stays in line, in the place the entry had; the
+      // request stays too (it may survive): a second press finds it (duplicate), an employee answering cancels it
+      if (err instanceof NotDurableError && removed) await this.restoreEntry(accountId, removed).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Puts a caller's entry back into the line unless it is there (a digit 1 that was not acknowledged). */
+  private async restoreEntry(accountId: string, entry: LineEntry): Promise<void> {
+    await this.run(accountId, async (v) => ((await v.entry(entry.id)) ? { result: undefined } : { result: undefined, write: (w) => w.putEntry(entry) }), {
+      departments: [entry.departmentId],
+    });
+  }
+
+  /**
+   * Durable by the configured rule (TxRunner's durability: WAIT for a replica) before it returns; else
+   * NotDurableError, after the write. `removing` learns the caller's entry the write takes out of the line.
+   */
+  private async requestCallbackOnce(accountId: string, entryId: string, request: CallbackRequest, removing: (e: LineEntry) => void): Promise<RequestCallbackResult> {
     return this.run<RequestCallbackResult>(accountId, async (v) => {
       const entry = await v.entry(entryId);
       if (!entry || entry.state === 'connected') return { result: { outcome: 'too-late' as const } };
@@ -975,6 +998,7 @@ export class QueueStore {
       // employees still ringing for the caller stay claimed until their legs are cancelled
       // (ringEnded frees them), so nobody rings a phone that is still ringing
       const common = (w: AccountWrites): void => {
+        removing(entry);
         w.removeEntry(entry);
       };
       if (existing) {
@@ -987,7 +1011,7 @@ export class QueueStore {
           w.newRequest(request);
         },
       };
-    }, { departments: [request.departmentId], ids: [`e:${entryId}`] });
+    }, { departments: [request.departmentId], ids: [`e:${entryId}`], durable: true });
   }
 
   /**

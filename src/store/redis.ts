@@ -1,10 +1,21 @@
-import Redis, { type ChainableCommander, type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisDurability, RedisTopology } from '../config';
+
+/** A connection to Redis in any topology: one server or a Sentinel-watched master (Redis), or a Cluster. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * Redis connections. Commands fail fast while Redis is unreachable (no offline queue), so a
  * call can be refused with 503 instead of hanging; ioredis reconnects in the background.
+ *
+ * With Sentinel, ioredis asks the sentinels for the master at every (re)connect and follows a
+ * failover (+switch-master); a command answered READONLY (the old master, now a replica) makes it
+ * reconnect. With Cluster, it learns the slots from the seed nodes and follows MOVED/ASK.
  */
-export function createRedis(url: string, name: string): Redis {
+export function createRedis(target: string, name: string): Redis;
+export function createRedis(target: string | RedisTopology, name: string): RedisClient;
+export function createRedis(target: string | RedisTopology, name: string): RedisClient {
+  const t: RedisTopology = typeof target === 'string' ? { kind: 'single', url: target } : target;
   const opts: RedisOptions = {
     connectionName: name,
     enableOfflineQueue: false,
@@ -13,10 +24,73 @@ export function createRedis(url: string, name: string): Redis {
     retryStrategy: (times) => Math.min(100 * times, 2000),
     lazyConnect: true,
   };
-  return new Redis(url, opts);
+  switch (t.kind) {
+    case 'single':
+      return new Redis(t.url, opts);
+    case 'sentinel':
+      return new Redis({
+        ...opts,
+        sentinels: t.sentinels,
+        name: t.masterName,
+        role: 'master',
+        ...(t.password === undefined ? {} : { password: t.password }),
+        ...(t.sentinelPassword === undefined ? {} : { sentinelPassword: t.sentinelPassword }),
+        sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
+        failoverDetector: true,
+        reconnectOnError: (err) => err.message.startsWith('READONLY'),
+      });
+    case 'cluster': {
+      const copts: ClusterOptions = {
+        enableOfflineQueue: false,
+        lazyConnect: true,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        slotsRefreshTimeout: 2000,
+        redisOptions: { ...opts, ...(t.password === undefined ? {} : { password: t.password }) },
+      };
+      return new Cluster(t.nodes, copts);
+    }
+  }
 }
 
-export async function waitReady(r: Redis, timeoutMs: number): Promise<void> {
+/** Digit 1 could not be acknowledged: the write is on the master, but no replica confirmed it in time (WAIT). */
+export class NotDurableError extends Error {
+  override readonly name = 'NotDurableError';
+}
+
+/** CRC16 (XMODEM) of a key's hash slot part, as Redis Cluster computes slots. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  let part = key;
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) part = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of Buffer.from(part, 'utf8')) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+/**
+ * WAIT for `replicas` replicas to have every write this connection made, on the connection that
+ * made them (WAIT counts from the client's own last write; in a Cluster that is the connection to
+ * the master of `key`'s slot). Returns how many replicas acknowledged.
+ */
+async function waitReplicas(conn: RedisClient, key: string, replicas: number, timeoutMs: number): Promise<number> {
+  if (conn instanceof Cluster) {
+    const nodeKey = conn.slots[keySlot(key)]?.[0];
+    const node = conn.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
+    if (!node) throw new NotDurableError(`no master known for the slot of ${key}`);
+    return node.wait(replicas, timeoutMs);
+  }
+  return conn.wait(replicas, timeoutMs);
+}
+
+export async function waitReady(r: RedisClient, timeoutMs: number): Promise<void> {
   if (r.status === 'ready') return;
   if (r.status === 'wait') void r.connect().catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -46,21 +120,36 @@ export interface TxPlan<T> {
   write?: (m: ChainableCommander) => void;
 }
 
+export interface TxOptions {
+  /**
+   * acknowledged only when durable by the configured rule: after EXEC, WAIT for the replicas
+   * (TxRunner's durability); fewer in time throws NotDurableError (the write stays on the master)
+   */
+  durable?: boolean;
+  maxTries?: number;
+}
+
 /**
  * Optimistic transactions: WATCH version keys, read (the body may WATCH more keys before it reads
  * what they cover), decide in plain TypeScript, then MULTI/EXEC the writes, which bump the
  * versions of what they change. A concurrent writer (any instance) of anything watched makes EXEC
  * fail and the whole read-decide-write runs again. WATCH is per connection, so each transaction
- * borrows a connection of its own from a small pool.
+ * borrows a connection of its own from a small pool (in a Cluster, a Cluster client of its own: all
+ * keys of one transaction share a hash tag, so WATCH, reads and MULTI go to one node).
  */
 export class TxRunner {
-  private readonly idle: Redis[] = [];
-  private readonly waiters: Array<(r: Redis) => void> = [];
-  private readonly all: Redis[] = [];
+  private readonly idle: RedisClient[] = [];
+  private readonly waiters: Array<(r: RedisClient) => void> = [];
+  private readonly all: RedisClient[] = [];
 
-  constructor(url: string, size: number, name: string) {
+  constructor(
+    target: string | RedisTopology,
+    size: number,
+    name: string,
+    private readonly durability: RedisDurability = { replicas: 0, timeoutMs: 0 },
+  ) {
     for (let i = 0; i < size; i++) {
-      const r = createRedis(url, `${name}-tx${i}`);
+      const r = createRedis(target, `${name}-tx${i}`);
       r.on('error', () => undefined); // reported by the main connection's health
       this.all.push(r);
       this.idle.push(r);
@@ -71,19 +160,20 @@ export class TxRunner {
     await Promise.all(this.all.map((r) => waitReady(r, timeoutMs)));
   }
 
-  private acquire(): Promise<Redis> {
+  private acquire(): Promise<RedisClient> {
     const r = this.idle.pop();
     if (r) return Promise.resolve(r);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private release(r: Redis): void {
+  private release(r: RedisClient): void {
     const w = this.waiters.shift();
     if (w) w(r);
     else this.idle.push(r);
   }
 
-  async run<T>(watch: readonly string[], body: (r: Redis) => Promise<TxPlan<T>>, maxTries = 100): Promise<T> {
+  async run<T>(watch: readonly string[], body: (r: RedisClient) => Promise<TxPlan<T>>, opts: TxOptions = {}): Promise<T> {
+    const maxTries = opts.maxTries ?? 100;
     const conn = await this.acquire();
     try {
       for (let attempt = 0; attempt < maxTries; attempt++) {
@@ -105,6 +195,7 @@ export class TxRunner {
         if (res !== null) {
           const failed = res.find(([err]) => err !== null);
           if (failed) throw failed[0] as Error;
+          if (opts.durable && this.durability.replicas > 0) await this.awaitReplicas(conn, watch[0]!);
           return plan.result;
         }
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + attempt * 3)));
@@ -112,6 +203,14 @@ export class TxRunner {
       throw new ConflictError(`transaction on ${watch.join(', ')} kept conflicting after ${maxTries} tries`);
     } finally {
       this.release(conn);
+    }
+  }
+
+  private async awaitReplicas(conn: RedisClient, key: string): Promise<void> {
+    const { replicas, timeoutMs } = this.durability;
+    const acked = await waitReplicas(conn, key, replicas, timeoutMs);
+    if (acked < replicas) {
+      throw new NotDurableError(`stored on the master but acknowledged by ${acked} of ${replicas} replica(s) within ${timeoutMs} ms (WAIT)`);
     }
   }
 

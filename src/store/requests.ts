@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import * as req from '../callback/request';
 import type { CallbackRequest, RequestStatus } from '../callback/request';
 import { keys } from './keys';

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import type { RedisClient as Redis } from './redis';
 import type { ChainableCommander } from 'ioredis';
 import {
   DELIVERY_STATUSES,

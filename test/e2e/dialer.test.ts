@@ -324,14 +324,16 @@ describe('callback dialer (e2e)', function () {
     });
   });
 
-  describe('two instances on one Redis', function () {
+  // on one server, then on a Sentinel set and a Cluster (test/support/redis-topologies.ts)
+  for (const topology of [undefined, 'sentinel', 'cluster'] as const) describe(topology ? `two instances on one Redis (${topology})` : 'two instances on one Redis', function () {
     this.timeout(300_000);
     let stack: Stack;
     let probe: StateProbe;
 
     before(async () => {
-      stack = await startStack({ instances: 2, env: { OFFER_DELAY_S: '1', LEASE_MS: '2000' } });
-      probe = new StateProbe(stack.redis.url);
+      stack = await startStack({ instances: 2, env: { OFFER_DELAY_S: '1', LEASE_MS: '2000' }, ...(topology ? { redisTopology: topology } : {}) });
+      if (stack.topology) console.log(`      [${stack.topology.kind}] started in ${stack.topology.startMs} ms`);
+      probe = new StateProbe(stack.redisTarget);
       await probe.setDepartment({ callbackPolicy: { ...POLICY, customerRingTimeoutS: 5 }, notifyAboutCallback: false });
     });
     after(async () => {
@@ -346,9 +348,9 @@ describe('callback dialer (e2e)', function () {
     /** Requests stored the way digit 1 stores them (caller joins, then requests), without 50 SIPp calls. */
     let seeded = 0;
     async function seedRequests(n: number): Promise<string[]> {
-      const redis = createRedis(stack.redis.url, 'seed');
+      const redis = createRedis(stack.redisTarget, 'seed');
       await waitReady(redis, 5000);
-      const tx = new TxRunner(stack.redis.url, 1, 'seed');
+      const tx = new TxRunner(stack.redisTarget, 1, 'seed');
       await tx.connect(5000);
       const q = new QueueStore(redis, tx, 1000);
       const ids: string[] = [];

@@ -35,6 +35,8 @@ export interface StartRedisOptions {
   appendonly?: boolean;
   /** Data directory. Default: a fresh temp dir, removed by stop(). */
   dir?: string;
+  /** More redis-server arguments (a replica's --replicaof, a Cluster node's --cluster-enabled …). */
+  args?: readonly string[];
 }
 
 /** The server binary: $REDIS_SERVER_BINARY (read at each start) or `redis-server` from PATH. */
@@ -109,6 +111,7 @@ class RedisInstance implements RedisServer {
     private readonly dir: string,
     private readonly appendonly: boolean,
     private readonly ownsDir: boolean,
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -127,6 +130,7 @@ class RedisInstance implements RedisServer {
       '--appendfsync', 'everysec',
       '--logfile', '',
       '--loglevel', 'notice',
+      ...this.extraArgs,
     ];
     this.output = '';
     const binary = redisBinary();
@@ -212,7 +216,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   let lastError: unknown = null;
   for (let i = 0; i < attempts; i++) {
     const port = opts.port ?? (await freePort('tcp'));
-    const instance = new RedisInstance(port, dir, opts.appendonly ?? false, ownsDir);
+    const instance = new RedisInstance(port, dir, opts.appendonly ?? false, ownsDir, opts.args);
     try {
       await instance.launch();
       return instance;

@@ -11,6 +11,8 @@ import { startSipEngine, type SipEngine } from '../stack/drachtio';
 import { startMediaEngine, type MediaEngine } from '../stack/freeswitch';
 import { freePort } from './ports';
 import { startRedis, type RedisServer } from './redis';
+import { startCluster, startSentinelSet, type TopologyServer } from './redis-topologies';
+import type { RedisTopology } from '../../src/config';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -51,11 +53,18 @@ export interface StackOptions {
   /** provisioning written to a file and seeded into the empty Redis */
   seed?: (ports: { employees: Record<string, number> }) => SeedFile;
   redisAppendonly?: boolean;
+  /** a Redis Sentinel set or Cluster instead of one server (test/support/redis-topologies.ts) */
+  redisTopology?: 'sentinel' | 'cluster';
   t1?: number;
 }
 
 export interface Stack {
+  /** the one server, or the topology's first node (a Sentinel set's first master) */
   redis: RedisServer;
+  /** the Sentinel set or Cluster when StackOptions.redisTopology asked for one */
+  topology?: TopologyServer;
+  /** what probes connect to: redis.url, or the topology */
+  redisTarget: string | RedisTopology;
   sip: SipEngine;
   media: MediaEngine;
   services: ServiceProcess[];
@@ -147,7 +156,8 @@ export async function spawnService(env: Record<string, string>, instanceId: stri
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const redis = await startRedis({ appendonly: opts.redisAppendonly ?? false });
+  const topology = opts.redisTopology === 'sentinel' ? await startSentinelSet() : opts.redisTopology === 'cluster' ? await startCluster() : undefined;
+  const redis = topology ? topology.nodes[0]! : await startRedis({ appendonly: opts.redisAppendonly ?? false });
   // STACK_LOGS=1 prints the engines' traces (SIP and event-socket traffic) for debugging
   const trace = process.env.STACK_LOGS ? (name: string) => (line: string) => process.stderr.write(`[${name}] ${line}\n`) : undefined;
   const sip = await startSipEngine({ sipPort: 0, adminPort: 0, timers: { t1: opts.t1 ?? 100 }, ...(trace ? { log: trace('sip') } : {}) });
@@ -159,7 +169,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   fs.writeFileSync(seedFile, JSON.stringify((opts.seed ?? ((p) => demoSeed(p.employees)))({ employees: employeePorts }), null, 2));
   const env: Record<string, string> = {
     LOG_LEVEL: process.env.SERVICE_LOG_LEVEL ?? 'info',
-    REDIS_URL: redis.url,
+    ...(topology ? topology.env : { REDIS_URL: redis.url }),
     DRACHTIO_PORT: String(sip.adminPort),
     FREESWITCH_PORT: String(media.eslPort),
     OUTBOUND_TRUNK: `127.0.0.1:${trunkPort}`,
@@ -180,6 +190,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let n = 0;
   const stack: Stack = {
     redis,
+    ...(topology ? { topology } : {}),
+    redisTarget: topology ? topology.topology : redis.url,
     sip,
     media,
     services,
@@ -199,7 +211,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await Promise.all(services.map((s) => s.stop().catch(() => undefined)));
       await media.stop().catch(() => undefined);
       await sip.stop().catch(() => undefined);
-      await redis.stop().catch(() => undefined);
+      await (topology ?? redis).stop().catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,22 +1,32 @@
 /** Reading and changing the deployment's state from end-to-end tests, as an operator would. */
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
+import type { RedisTopology } from '../../src/config';
 import type { Account, Department, Employee } from '../../src/domain/model';
 import type { CallbackRequest } from '../../src/callback/request';
 import { ProvisioningStore } from '../../src/store/provisioning';
 import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';
-import { TxRunner } from '../../src/store/redis';
+import { TxRunner, type RedisClient } from '../../src/store/redis';
 import { RequestStore } from '../../src/store/requests';
 
 export class StateProbe {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly provisioning: ProvisioningStore;
 
   private readonly tx: TxRunner;
   readonly requestStore: RequestStore;
 
-  constructor(url: string, readonly accountId = 'demo') {
-    this.redis = new Redis(url, { maxRetriesPerRequest: 2, lazyConnect: false });
+  /** `target`: a URL, or a Sentinel set / Cluster (Stack.redisTarget) */
+  constructor(target: string | RedisTopology, readonly accountId = 'demo') {
+    const url = target;
+    this.redis =
+      typeof target === 'string'
+        ? new Redis(target, { maxRetriesPerRequest: 2, lazyConnect: false })
+        : target.kind === 'cluster'
+          ? new Cluster(target.nodes, { redisOptions: { maxRetriesPerRequest: 2 } })
+          : target.kind === 'sentinel'
+            ? new Redis({ sentinels: target.sentinels, name: target.masterName, maxRetriesPerRequest: 2, reconnectOnError: (err) => err.message.startsWith('READONLY') })
+            : new Redis(target.url, { maxRetriesPerRequest: 2 });
     this.redis.on('error', () => undefined);
     this.provisioning = new ProvisioningStore(this.redis);
     this.tx = new TxRunner(url, 1, 'probe');

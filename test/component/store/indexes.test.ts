@@ -21,7 +21,7 @@ interface Where {
   lease: number | null;
 }
 
-async function where(r: Redis, id: string): Promise<Where> {
+async function where(r: Instance['redis'], id: string): Promise<Where> {
   const [due, expiry, lease] = await Promise.all([
     r.zscore(keys.dueIndex(ACCOUNT, DEPT), id),
     r.zscore(keys.expiryIndex(ACCOUNT, DEPT), id),

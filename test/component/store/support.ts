@@ -4,7 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type Redis from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient as Redis } from '../../../src/store/redis';
+import type { TopologyServer } from '../../support/redis-topologies';
 import { newRequest, type CallbackRequest } from '../../../src/callback/request';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
 import type { LineEntry } from '../../../src/queue/line';
@@ -32,12 +34,23 @@ export interface Instance {
   close(): Promise<void>;
 }
 
+/**
+ * While set (test/component/store/topologies.test.ts), the suites run on this Sentinel set or Cluster
+ * instead of a server of their own: instances connect to it (whatever url they are given) and
+ * digit 1 waits for a replica (durability replica).
+ */
+let topologyUnderTest: TopologyServer | undefined;
+export function runOnTopology(t: TopologyServer | undefined): void {
+  topologyUnderTest = t;
+}
+
 /** One service instance's stores (own main connection and own transaction pool). */
 export async function startInstance(url: string, name: string, employeeRetryAfterMs = 0, employeeErrorRetryAfterMs = employeeRetryAfterMs): Promise<Instance> {
-  const redis = createRedis(url, `qc-${name}`);
+  const target = topologyUnderTest?.topology ?? url;
+  const redis = createRedis(target, `qc-${name}`);
   redis.on('error', () => undefined);
   await waitReady(redis, 5000);
-  const tx = new TxRunner(url, 4, `qc-${name}`);
+  const tx = new TxRunner(target, 4, `qc-${name}`, topologyUnderTest ? { replicas: 1, timeoutMs: 2000 } : undefined);
   await tx.connect(5000);
   const provisioning = new ProvisioningStore(redis);
   const queue = new QueueStore(redis, tx, employeeRetryAfterMs, employeeErrorRetryAfterMs);
@@ -63,20 +76,31 @@ export async function seedDemo(p: ProvisioningStore, env: NodeJS.ProcessEnv = {}
 /** A Redis per test file; `fresh()` empties it and seeds the demo provisioning. */
 export function useRedis(): { server: () => RedisServer; fresh: (i: Instance) => Promise<void> } {
   let server: RedisServer | undefined;
+  const topology = (): TopologyServer | undefined => topologyUnderTest;
   before(async function () {
     this.timeout(15_000);
-    server = await startRedis();
+    const t = topology();
+    server = t ? topologyStandIn(t) : await startRedis();
   });
   after(async () => {
-    await server?.stop();
+    if (!topology()) await server?.stop();
   });
   return {
     server: () => server!,
     fresh: async (i) => {
-      await i.redis.flushall();
+      // FLUSHALL empties one node: in a Cluster, every master
+      if (i.redis instanceof Cluster) await Promise.all(i.redis.nodes('master').map((n) => n.flushall()));
+      else await i.redis.flushall();
       await seedDemo(i.provisioning);
     },
   };
+}
+
+/** What useRedis hands out on a topology: its first node's address; crashing it is the drills' business, not a suite's. */
+function topologyStandIn(t: TopologyServer): RedisServer {
+  const first = t.nodes[0]!;
+  const refuse = (): Promise<void> => Promise.reject(new Error(`not on the ${t.kind} run: the topology is shared by the suites`));
+  return { port: first.port, url: first.url, stop: refuse, kill: refuse, restart: refuse };
 }
 
 export function callerEntry(id: string, joinedAt: number, owner: string, over: Partial<LineEntry> = {}): LineEntry {

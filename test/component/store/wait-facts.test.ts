@@ -4,7 +4,6 @@
  * indexes, the same Redis commands with 10 or 5,000 entries in line.
  */
 import { strict as assert } from 'node:assert';
-import type Redis from 'ioredis';
 import * as req from '../../../src/callback/request';
 import { estimateWaitS, type HandleTimeHistory } from '../../../src/domain/wait-estimate';
 import { keys } from '../../../src/store/keys';
@@ -13,7 +12,7 @@ import { ACCOUNT, DEPT, LEASE_MS, callerEntry, pendingRequest, request, startIns
 
 const num = (n: number): string => `+7916${String(n).padStart(7, '0')}`;
 
-async function history(r: Redis): Promise<HandleTimeHistory | undefined> {
+async function history(r: Instance['redis']): Promise<HandleTimeHistory | undefined> {
   const v = await r.hget(keys.handleTime(ACCOUNT), DEPT);
   return v === null ? undefined : (JSON.parse(v) as HandleTimeHistory);
 }

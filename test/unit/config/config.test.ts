@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CONFIG_ENV_VARS, ConfigError, loadConfig, type AppConfig } from '../../../src/config';
+import { CONFIG_ENV_VARS, ConfigError, loadConfig, redisTopology, type AppConfig } from '../../../src/config';
 
 const REPO_CONFIG = path.resolve(__dirname, '..', '..', '..', 'config');
 const DEFAULT_JSON = fs.readFileSync(path.join(REPO_CONFIG, 'default.json'), 'utf8');
@@ -45,7 +45,8 @@ describe('config: loadConfig', () => {
       assert.equal(c.freeswitch.secret, 'ClueCon');
       assert.equal(c.freeswitch.profile, 'drachtio_mrf');
       assert.deepEqual(c.http, { host: '127.0.0.1', port: 3000 });
-      assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
+      assert.deepEqual(redisTopology(c), { kind: 'single', url: 'redis://127.0.0.1:6379' });
+      assert.deepEqual([c.redis.durability, c.redis.waitTimeoutMs], ['local', 500]);
       assert.deepEqual(c.trunks, { trustedSources: ['127.0.0.1'], outbound: '127.0.0.1:5090', identityHost: '127.0.0.1' });
       assert.deepEqual(c.numberPolicy, { allow: ['^\\+7\\d{10}$'], deny: ['^\\+7809\\d{7}$', '^\\+7803\\d{7}$'] });
       assert.deepEqual(c.durations, {});
@@ -160,7 +161,8 @@ describe('config: loadConfig', () => {
   });
 
   describe('environment overrides', () => {
-    type Case = [env: string, raw: string, read: (c: AppConfig) => unknown, expected: unknown];
+    /** `also`: variables the value needs beside it (a Sentinel set needs the master's name) */
+    type Case = [env: string, raw: string, read: (c: AppConfig) => unknown, expected: unknown, also?: NodeJS.ProcessEnv];
     const cases: Case[] = [
       ['INSTANCE_ID', 'node-a', (c) => c.instanceId, 'node-a'],
       ['LOG_LEVEL', 'debug', (c) => c.logLevel, 'debug'],
@@ -179,6 +181,13 @@ describe('config: loadConfig', () => {
       ['PROMPTS_DIR', '/srv/prompts', (c) => c.freeswitch.promptsDir, '/srv/prompts'],
       ['FREESWITCH_FORBID_SDES', 'false', (c) => c.freeswitch.forbidSdes, false],
       ['REDIS_URL', 'redis://127.0.0.1:7000/2', (c) => c.redis.url, 'redis://127.0.0.1:7000/2'],
+      ['REDIS_SENTINELS', '10.0.0.1:26379, 10.0.0.2:26379', (c) => c.redis.sentinels, ['10.0.0.1:26379', '10.0.0.2:26379'], { REDIS_SENTINEL_MASTER: 'mymaster' }],
+      ['REDIS_SENTINEL_MASTER', 'mymaster', (c) => c.redis.sentinelMaster, 'mymaster', { REDIS_SENTINELS: '10.0.0.1:26379' }],
+      ['REDIS_SENTINEL_PASSWORD', 'sentinel-pw', (c) => c.redis.sentinelPassword, 'sentinel-pw', { REDIS_SENTINELS: '10.0.0.1:26379', REDIS_SENTINEL_MASTER: 'm' }],
+      ['REDIS_PASSWORD', 'data-pw', (c) => c.redis.password, 'data-pw', { REDIS_CLUSTER_NODES: '10.0.0.1:7000' }],
+      ['REDIS_CLUSTER_NODES', '10.0.0.1:7000,10.0.0.2:7001', (c) => c.redis.clusterNodes, ['10.0.0.1:7000', '10.0.0.2:7001']],
+      ['REDIS_DURABILITY', 'replica', (c) => c.redis.durability, 'replica'],
+      ['REDIS_WAIT_TIMEOUT_MS', '250', (c) => c.redis.waitTimeoutMs, 250],
       ['HTTP_HOST', '0.0.0.0', (c) => c.http.host, '0.0.0.0'],
       ['HTTP_PORT', '3001', (c) => c.http.port, 3001],
       ['TRUSTED_SOURCES', '10.0.0.0/8, 192.0.2.7 ,', (c) => c.trunks.trustedSources, ['10.0.0.0/8', '192.0.2.7']],
@@ -220,11 +229,11 @@ describe('config: loadConfig', () => {
       assert.deepEqual(cases.map(([name]) => name).sort(), [...CONFIG_ENV_VARS].sort());
     });
 
-    for (const [name, raw, read, expected] of cases) {
+    for (const [name, raw, read, expected, also] of cases) {
       it(`${name}=${JSON.stringify(raw)} overrides its key`, () => {
         const before = read(load());
         assert.notDeepEqual(before, expected, 'the case must change the default');
-        assert.deepEqual(read(load({ [name]: raw })), expected);
+        assert.deepEqual(read(load({ ...also, [name]: raw })), expected);
       });
     }
 

@@ -16,6 +16,8 @@ import { employeeLeg, RingingLeg, type LegResult } from '../sip/leg';
 import { dialogGone, hangUpDialog } from '../sip/srf-compat';
 import { withTimeout } from '../util/timeout';
 import { SupersededError } from './superseded';
+import { needsConfirmation } from '../domain/voicemail-guard';
+import { CustomerGuard } from './voicemail-guard';
 
 /** upper bound on waiting for the "connecting you to an employee" prompt before bridging regardless */
 const PROMPT_MAX_MS = 30_000;
@@ -156,6 +158,32 @@ export class CustomerFirstDelivery {
         await svc.queue.recordEvent(this.accountId, { type: 'failed', departmentId: this.request.departmentId, at: svc.now() });
       }
       return;
+    }
+    if (needsConfirmation(dept.voicemailGuard)) {
+      // the voicemail guard's confirmation before the customer waits for an employee (nobody is rung yet)
+      const answeredAt = svc.now();
+      const gone = new Promise<void>((resolve) => cleg.dialog.once('destroy', () => resolve()));
+      this.log.info({ withinS: dept.voicemailGuard?.confirmDigitWithinS }, 'customer answered; asking them to press 1 (voicemail guard)');
+      const c = await new CustomerGuard(dept.voicemailGuard, svc.now, this.log).confirm(
+        { dialog: cleg.dialog, endpoint: cleg.endpoint },
+        prompts.prompt(dept, 'customerConfirm'),
+        answeredAt,
+        gone,
+      );
+      if (!c.confirmed) {
+        hangUpDialog(cleg.dialog);
+        await destroyQuietly(cleg.endpoint);
+        this.log.info({ why: c.why }, 'customer answered but did not press 1 (voicemail guard); counted as not answered');
+        metrics.attempts.inc({ outcome: 'not-confirmed' });
+        this.state = 'ended';
+        await this.transition((r) => callbackRequest.attemptFailed(callbackRequest.customerAnswered(r, 200, answeredAt), 'not-confirmed', 200, svc.now()));
+        if (this.request.status === 'failed') {
+          metrics.finished.inc({ status: 'failed' });
+          await svc.queue.recordEvent(this.accountId, { type: 'failed', departmentId: this.request.departmentId, at: svc.now() });
+        }
+        return;
+      }
+      this.log.info({ source: c.source }, 'customer pressed 1: confirmed');
     }
     this.customer = { dialog: cleg.dialog, endpoint: cleg.endpoint };
     cleg.dialog.on('destroy', () => void this.end('customer hung up'));

@@ -66,8 +66,8 @@ describe('voicemail guard (e2e)', function () {
   });
 
   /** The guard set, a caller presses 1 for `number`, the employee's and the customer's phones are up, 101 logs in. */
-  async function callback(number: string, guard: VoicemailGuard, customer: { presses?: KeyPress[]; hangupAfterMs?: number | number[] }): Promise<{ employee: TestPhone; customer: TestPhone }> {
-    await probe.setDepartment({ callbackPolicy: POLICY, notifyAboutCallback: true, voicemailGuard: guard });
+  async function callback(number: string, guard: VoicemailGuard, customer: { presses?: KeyPress[]; hangupAfterMs?: number | number[] }, deliveryMode: 'employee-first' | 'customer-first' = 'employee-first'): Promise<{ employee: TestPhone; customer: TestPhone }> {
+    await probe.setDepartment({ callbackPolicy: POLICY, notifyAboutCallback: true, voicemailGuard: guard, deliveryMode });
     const r = await runSipp({ scenario: 'caller-press1-info.xml', target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: 1200, timeoutMs: 30_000 });
     assert.equal(r.exitCode, 0, describeResult(r));
     const e = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: EMPLOYEE_HZ, answerAfterMs: 200 });
@@ -180,5 +180,36 @@ describe('voicemail guard (e2e)', function () {
     for (const [i, c] of ccalls.entries()) assert.ok(toneFramesOf(heard(c).frames, EMPLOYEE_HZ).length >= 10, `call ${i + 1}: the customer heard the employee`);
     for (const [i, c] of ecalls.entries()) assert.ok(toneFramesOf(heard(c).frames, CUSTOMER_HZ).length >= 10, `call ${i + 1}: the employee heard the customer`);
     assert.equal((await probe.events()).filter((e) => e.type === 'completed').length >= 1, true);
+  });
+  describe('customer-first: the confirmation comes before the customer waits for an employee', () => {
+    it('a customer who never presses 1 is not-confirmed and retried; no employee is rung', async () => {
+      const number = '+79161239301';
+      const { employee, customer } = await callback(number, { confirmDigitWithinS: 2 }, {}, 'customer-first');
+      const done = await finalOf(number);
+      assert.equal(done.status, 'failed', JSON.stringify(done));
+      assert.deepEqual(done.attempts.map((a) => [a.outcome, a.delivery]), [['not-confirmed', 'customer-first'], ['not-confirmed', 'customer-first']]);
+      assert.ok(done.attempts[1]!.startedAt - done.attempts[0]!.endedAt! >= POLICY.retryDelayS * 1000, 'the second attempt came after the retry delay');
+      assert.equal(employee.calls.length, 0, 'no employee was rung for a customer who did not confirm');
+      const ccalls = answeredCalls(customer);
+      assert.equal(ccalls.length, 2);
+      await ended(ccalls);
+      for (const c of ccalls) assert.ok(findPrompt(heard(c).frames, confirmPrompt, 30) >= 0, 'the customer heard the confirm prompt');
+    });
+
+    it('a customer who presses 1 waits at the head of the line, is connected to the employee and the request completes', async () => {
+      const number = '+79161239302';
+      const { employee, customer } = await callback(number, { confirmDigitWithinS: 5 }, { presses: [{ afterMs: 1500, digit: '1', via: 'rfc4733' }], hangupAfterMs: 7000 }, 'customer-first');
+      const done = await finalOf(number);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      assert.deepEqual(done.attempts.map((a) => [a.outcome, a.delivery]), [['answered', 'customer-first']]);
+      const [ccall] = answeredCalls(customer);
+      assert.ok(ccall, 'the customer answered');
+      await ended([ccall, ...answeredCalls(employee)]);
+      const h = heard(ccall);
+      const at = findPrompt(h.frames, confirmPrompt, 30);
+      assert.ok(at >= 0, 'the customer heard the confirm prompt');
+      const talk = toneFramesOf(h.frames, EMPLOYEE_HZ);
+      assert.ok(talk.length > 20 && talk[0]! > at, `then the employee (${talk.length} frames of the employee's tone, from frame ${talk[0]})`);
+    });
   });
 });

@@ -22,7 +22,7 @@ import { QueueStore } from './store/queue-store';
 import { RequestStore } from './store/requests';
 import { ChangeFeed } from './store/changes';
 import { ProvisioningCache } from './store/provisioning-cache';
-import { createRedis, TxRunner, waitReady } from './store/redis';
+import { closeRedis, createRedis, TxRunner, waitReady } from './store/redis';
 import { seedFromFile } from './store/seed';
 import { WebhookStore } from './store/webhooks';
 import { compileTargetPolicy } from './domain/webhooks';
@@ -204,7 +204,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       await new Promise<void>((r) => server.close(() => r()));
       await tx.close();
       await changes.stop();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   };
 }

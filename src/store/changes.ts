@@ -1,6 +1,6 @@
 import type { ChainableCommander } from 'ioredis';
 import type { RedisTopology } from '../config';
-import { createRedis, type RedisClient } from './redis';
+import { closeRedis, createRedis, type RedisClient } from './redis';
 
 /**
  * Change notifications between service instances (docs/state-model.md, "Dispatch woken by events").
@@ -116,6 +116,6 @@ export class ChangeFeed {
     const sub = this.sub;
     this.sub = undefined;
     this.up = false;
-    if (sub) await sub.quit().catch(() => sub.disconnect());
+    if (sub) await closeRedis(sub);
   }
 }

@@ -54,6 +54,17 @@ export function createRedis(target: string | RedisTopology, name: string): Redis
   }
 }
 
+/**
+ * Closes a connection for good: QUIT (the server finishes what was sent), then disconnect(). The
+ * second step matters with Sentinel: ioredis's quit() leaves the failover detector's subscriptions to
+ * the sentinels open (only disconnect() cleans them up), and they would go on reconnecting, and
+ * reporting errors nobody listens to, for as long as the process lives.
+ */
+export async function closeRedis(r: RedisClient): Promise<void> {
+  await r.quit().catch(() => undefined);
+  r.disconnect();
+}
+
 /** Digit 1 could not be acknowledged: the write is on the master, but no replica confirmed it in time (WAIT). */
 export class NotDurableError extends Error {
   override readonly name = 'NotDurableError';
@@ -215,6 +226,6 @@ export class TxRunner {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.all.map((r) => r.quit().catch(() => r.disconnect())));
+    await Promise.all(this.all.map(closeRedis));
   }
 }

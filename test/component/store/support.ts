@@ -13,7 +13,7 @@ import type { LineEntry } from '../../../src/queue/line';
 import { keys } from '../../../src/store/keys';
 import { ProvisioningStore } from '../../../src/store/provisioning';
 import { QueueStore } from '../../../src/store/queue-store';
-import { createRedis, TxRunner, waitReady } from '../../../src/store/redis';
+import { closeRedis, createRedis, TxRunner, waitReady } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
 import { applySeed, parseSeed } from '../../../src/store/seed';
 import { startRedis, type RedisServer } from '../../support/redis';
@@ -64,7 +64,7 @@ export async function startInstance(url: string, name: string, employeeRetryAfte
     requests,
     async close() {
       await tx.close();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   };
 }

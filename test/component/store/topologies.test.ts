@@ -6,8 +6,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { keys } from '../../../src/store/keys';
-import { keySlot } from '../../../src/store/redis';
-import { startCluster, startSentinelSet, type TopologyServer } from '../../support/redis-topologies';
+import { closeRedis, createRedis, keySlot, waitReady } from '../../../src/store/redis';
+import { cli, startCluster, startSentinelSet, type SentinelSet, type TopologyServer } from '../../support/redis-topologies';
+import { eventually } from '../../support/stack';
 import { runOnTopology } from './support';
 
 const SUITES = ['./queue-store.test', './requests.test'];
@@ -50,6 +51,23 @@ describe('the store on Redis Sentinel and Redis Cluster (component)', function (
         runOnTopology(undefined);
         await t?.stop();
       });
+      if (start === startSentinelSet) {
+        it('a closed connection leaves nothing connected to the sentinels (ioredis quit() alone keeps its failover subscriptions)', async () => {
+          const set = t as SentinelSet;
+          const subscribed = async (): Promise<number> => {
+            let n = 0;
+            for (const p of set.sentinelPorts) n += (await cli(p, 'CLIENT', 'LIST')).split('\n').filter((l) => / sub=[1-9]/.test(l) && !/ name=sentinel-/.test(l)).length;
+            return n;
+          };
+          const before = await subscribed();
+          const r = createRedis(set.topology, 'qc-close-check');
+          r.on('error', () => undefined);
+          await waitReady(r, 5000);
+          await eventually(async () => (await subscribed()) > before, 5000, 'the failover detector subscribed to the sentinels');
+          await closeRedis(r);
+          await eventually(async () => (await subscribed()) === before, 5000, 'every subscription to the sentinels closed');
+        });
+      }
       registerSuites();
     });
   }

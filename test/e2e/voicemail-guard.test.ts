@@ -183,7 +183,7 @@ describe('voicemail guard (e2e)', function () {
   });
   describe('customer-first: the confirmation comes before the customer waits for an employee', () => {
     it('a customer who never presses 1 is not-confirmed and retried; no employee is rung', async () => {
-      const number = '+79161239301';
+      const number = '+79161239311';
       const { employee, customer } = await callback(number, { confirmDigitWithinS: 2 }, {}, 'customer-first');
       const done = await finalOf(number);
       assert.equal(done.status, 'failed', JSON.stringify(done));

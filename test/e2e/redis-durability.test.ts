@@ -75,9 +75,11 @@ describe('Redis durability contract and Sentinel failover (e2e)', function () {
     printFigures(f);
     assert.deepEqual(f.lost, [], 'no confirmed request lost');
     assert.equal(f.requestsFound, f.confirmationsHeard);
-    // one more caller after the failover: the service found the new master by itself
+    // one more caller after the failover: the service found the new master by itself (on a busy machine
+    // its reconnection can trail the drill's end; until then it refuses calls with 503 and is not ready)
+    await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
     const after = await callAndPress({ target: stack.sipTarget, service: MCN, number: '+79161239999', prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
-    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies)`);
+    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? "no"})`);
     assert.equal((await fetch(`${stack.baseUrl}/readyz`)).status, 200);
     assert.ok(f.confirmationsHeard >= 1, 'some callers were confirmed during the drill');
   });

@@ -44,9 +44,13 @@ export async function sentinelFailoverDrill(
       return now !== undefined && now !== oldMaster;
     }, 30_000, 'the sentinels to promote the replica');
     promotedAt = Date.now();
-    // the old master returns; the sentinels make it a replica of the new one, so WAIT 1 can be met again
+    // the old master returns and is made a replica of the new one, so WAIT 1 can be met again. The
+    // sentinels would do it themselves, but only once the returned node has reported the wrong role for
+    // 4 publish periods (8 s) and a later INFO poll sees it (in CI on 2 busy cores that took over 30 s);
+    // the drill is about the service, so it sends the same REPLICAOF the sentinels would send.
     await set.master.restart();
     const newMaster = (await set.currentMaster())!;
+    await cli(oldMaster, 'REPLICAOF', '127.0.0.1', String(newMaster));
     await eventually(async () => /connected_slaves:1/.test(await cli(newMaster, 'INFO', 'replication')), 30_000, 'the old master to rejoin as a replica');
   })();
   const outcomes: Array<Promise<PressOutcome>> = [];

@@ -6,9 +6,16 @@
  * running the demo on the same machine is not disturbed, and a port handed out
  * by this process is not handed out again for a while (two tests asking at the
  * same time get different ports even before either has bound its port).
+ *
+ * `npm test` runs test files in two worker processes at once, so a port is also claimed across
+ * processes: a file per port in a claims folder under the system temp directory, created
+ * exclusively (O_EXCL), taken over only once older than the reuse interval, removed at exit.
  */
 import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 export type PortKind = 'tcp' | 'udp' | 'both';
 
@@ -41,6 +48,55 @@ function remember(...ports: number[]): void {
 
 function usable(port: number): boolean {
   return port > 1024 && port < 65535 && !RESERVED_PORTS.has(port) && !isRecent(port);
+}
+
+const CLAIMS_DIR = path.join(os.tmpdir(), `qcb-port-claims-${os.userInfo().uid}`);
+const claimed = new Set<number>();
+let exitHookInstalled = false;
+
+function claimOne(port: number): boolean {
+  const file = path.join(CLAIMS_DIR, String(port));
+  try {
+    fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      fs.mkdirSync(CLAIMS_DIR, { recursive: true });
+      return claimOne(port);
+    }
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    let age: number;
+    try {
+      age = Date.now() - fs.statSync(file).mtimeMs;
+    } catch {
+      return false; // its owner just released it: leave it to the next candidate
+    }
+    if (age < RECENT_TTL_MS) return false;
+    fs.writeFileSync(file, String(process.pid)); // a stale claim (its owner died or is long done)
+  }
+  claimed.add(port);
+  return true;
+}
+
+/** Claims every port of `ports` for this process, or none of them. */
+function claim(ports: number[]): boolean {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const p of claimed) fs.rmSync(path.join(CLAIMS_DIR, String(p)), { force: true });
+    });
+  }
+  const got: number[] = [];
+  for (const p of ports) {
+    if (!claimOne(p)) {
+      for (const g of got) {
+        claimed.delete(g);
+        fs.rmSync(path.join(CLAIMS_DIR, String(g)), { force: true });
+      }
+      return false;
+    }
+    got.push(p);
+  }
+  return true;
 }
 
 /** Resolves true when a TCP listener can be bound to 127.0.0.1:port (0 = any; then resolves the port). */
@@ -106,7 +162,7 @@ function randomCandidate(even: boolean): number {
 export async function freePort(kind: PortKind = 'both'): Promise<number> {
   for (let i = 0; i < MAX_ATTEMPTS; i++) {
     const port = randomCandidate(false);
-    if (!usable(port)) continue;
+    if (!usable(port) || !claim([port])) continue;
     if (await isFree(port, kind)) {
       remember(port);
       return port;
@@ -124,7 +180,7 @@ export async function freeEvenPortPair(): Promise<number> {
   for (let i = 0; i < MAX_ATTEMPTS; i++) {
     const base = randomCandidate(true);
     const block = [base, base + 1, base + 2, base + 3];
-    if (!block.every(usable)) continue;
+    if (!block.every(usable) || !claim(block)) continue;
     let ok = true;
     for (const p of block) {
       if (!(await isFree(p, 'udp'))) {

@@ -4,12 +4,15 @@
  *  - the replica stopped: WAIT times out, the caller HEARS the apology and stays in line; the replica back,
  *    a second press is confirmed and finds the request the first one left (no duplicate);
  *  - the failover drill: the master SIGKILLed while callers press 1; every request whose confirmation a
- *    caller heard exists on the new master; the service reconnects by itself (figures printed).
+ *    caller heard exists on the new master; the service reconnects by itself (figures printed);
+ *  - the same drill on a Redis Cluster: the master of the demo account's slot killed, its replica elected.
  */
 import { strict as assert } from 'node:assert';
-import { cli, type SentinelSet } from '../support/redis-topologies';
+import { cli, type ClusterSet, type SentinelSet } from '../support/redis-topologies';
+import { keys } from '../../src/store/keys';
+import { keySlot } from '../../src/store/redis';
 import { callAndPress, loadPrompts, promptPlaces, type Prompts } from '../support/press-one';
-import { printFigures, sentinelFailoverDrill } from '../support/failover-drill';
+import { clusterFailover, failoverDrill, printFigures, sentinelFailoverDrill } from '../support/failover-drill';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { StateProbe } from '../support/state';
 import { analyseAudio } from '../support/phone';
@@ -79,8 +82,40 @@ describe('Redis durability contract and Sentinel failover (e2e)', function () {
     // its reconnection can trail the drill's end; until then it refuses calls with 503 and is not ready)
     await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
     const after = await callAndPress({ target: stack.sipTarget, service: MCN, number: '+79161239999', prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
-    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? "no"})`);
+    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'})`);
     assert.equal((await fetch(`${stack.baseUrl}/readyz`)).status, 200);
+    assert.ok(f.confirmationsHeard >= 1, 'some callers were confirmed during the drill');
+  });
+});
+
+describe('Redis Cluster failover (e2e)', function () {
+  this.timeout(180_000);
+  let stack: Stack;
+  let probe: StateProbe;
+  let prompts: Prompts;
+
+  before(async function () {
+    this.timeout(90_000);
+    prompts = await loadPrompts();
+    stack = await startStack({ redisTopology: 'cluster', env: { OFFER_DELAY_S: '1', REDIS_DURABILITY: 'replica', REDIS_WAIT_TIMEOUT_MS: '300' } });
+    console.log(`      [cluster] started in ${stack.topology!.startMs} ms`);
+    probe = new StateProbe(stack.redisTarget);
+    await probe.setLoggedIn({ '101': false, '102': false });
+  });
+  after(async () => {
+    probe?.close();
+    await stack?.stop();
+  });
+
+  it('failover drill: the master of the account\'s slot killed while callers press 1; its replica elected; every confirmed request exists after; the service follows', async () => {
+    const plan = clusterFailover(stack.topology as ClusterSet, keySlot(keys.version('demo')));
+    const f = await failoverDrill(stack, probe, prompts, { service: MCN, callers: 5, spacingMs: 700, killAfterMs: 2000, numberBase: 5000 }, plan);
+    printFigures(f);
+    assert.deepEqual(f.lost, [], 'no confirmed request lost');
+    assert.equal(f.requestsFound, f.confirmationsHeard);
+    await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
+    const after = await callAndPress({ target: stack.sipTarget, service: MCN, number: '+79161239998', prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
+    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'})`);
     assert.ok(f.confirmationsHeard >= 1, 'some callers were confirmed during the drill');
   });
 });

@@ -1,12 +1,14 @@
 /**
- * The Sentinel failover drill: callers press 1 while the master is SIGKILLed; the sentinels promote the
- * replica; the old master comes back and is made a replica of the new one. Every request whose
- * confirmation a caller HEARD must exist afterwards (read through the sentinels, i.e. on the new master).
- * Used by test/e2e/redis-durability.test.ts (a few callers) and test/drills/redis-failover.test.ts (25 CPS).
+ * The failover drills: callers press 1 while the master holding the account is SIGKILLed; a replica is
+ * promoted (by the sentinels, or by the Cluster's election); the old master comes back as a replica of
+ * the new one. Every request whose confirmation a caller HEARD must exist afterwards (read through the
+ * topology, i.e. on the new master). Used by test/e2e/redis-durability.test.ts (a few callers) and
+ * test/drills/redis-failover.test.ts (25 CPS, Sentinel and Cluster).
  */
 import { strict as assert } from 'node:assert';
-import type { SentinelSet } from './redis-topologies';
+import type { ClusterSet, SentinelSet } from './redis-topologies';
 import { cli } from './redis-topologies';
+import type { RedisServer } from './redis';
 import { callAndPress, type PressOutcome, type Prompts } from './press-one';
 import { eventually, type Stack } from './stack';
 import type { StateProbe } from './state';
@@ -25,33 +27,94 @@ export interface DrillFigures {
   confirmedAfterFailover: number;
 }
 
-export async function sentinelFailoverDrill(
-  stack: Stack,
-  probe: StateProbe,
-  prompts: Prompts,
-  o: { service: string; callers: number; spacingMs: number; killAfterMs: number; numberBase: number },
-): Promise<DrillFigures> {
-  const set = stack.topology as SentinelSet;
+/** How one topology fails over: kill the node that holds the demo account, see it replaced, bring it back as a replica. */
+export interface FailoverPlan {
+  /** SIGKILL the master that holds the account's keys */
+  kill(): Promise<void>;
+  /** true once the topology names another node as that master */
+  promoted(): Promise<boolean>;
+  /** the killed node restarted and replicating from its successor (WAIT 1 can be met again) */
+  rejoin(): Promise<void>;
+}
+
+/** Sentinel: the sentinels promote the replica. */
+export function sentinelFailover(set: SentinelSet): FailoverPlan {
   const oldMaster = set.master.port;
+  return {
+    kill: () => set.master.kill(),
+    promoted: async () => {
+      const now = await set.currentMaster();
+      return now !== undefined && now !== oldMaster;
+    },
+    async rejoin() {
+      // The old master returns and is made a replica of the new one. The sentinels would do it
+      // themselves, but only once the returned node has reported the wrong role for 4 publish periods
+      // (8 s) and a later INFO poll sees it (in CI on 2 busy cores that took over 30 s); the drill is
+      // about the service, so it sends the same REPLICAOF the sentinels would send.
+      await set.master.restart();
+      const newMaster = (await set.currentMaster())!;
+      await cli(oldMaster, 'REPLICAOF', '127.0.0.1', String(newMaster));
+      await eventually(async () => /connected_slaves:1/.test(await cli(newMaster, 'INFO', 'replication')), 30_000, 'the old master to rejoin as a replica');
+    },
+  };
+}
+
+/**
+ * Cluster: the master of the account's slot is killed; its replica wins the election (cluster-node-timeout
+ * 1 s); the killed node, restarted with its nodes.conf, learns it was failed over and replicates the winner.
+ */
+export function clusterFailover(set: ClusterSet, slot: number): FailoverPlan {
+  let victim: RedisServer | undefined;
+  const ownerOf = async (): Promise<number | undefined> => {
+    for (const n of set.nodes) {
+      if (n === victim) continue;
+      const owner = await set.masterOfSlot(n.port, slot);
+      if (owner !== undefined) return owner;
+    }
+    return undefined;
+  };
+  return {
+    async kill() {
+      const port = await ownerOf();
+      victim = set.nodes.find((n) => n.port === port);
+      assert.ok(victim, `a master holds slot ${slot}`);
+      await victim.kill();
+    },
+    promoted: async () => {
+      const owner = await ownerOf();
+      return owner !== undefined && owner !== victim!.port && /cluster_state:ok/.test(await cli(owner, 'CLUSTER', 'INFO'));
+    },
+    async rejoin() {
+      await victim!.restart();
+      const owner = (await ownerOf())!;
+      await eventually(async () => /connected_slaves:1/.test(await cli(owner, 'INFO', 'replication')), 30_000, 'the killed master to rejoin as a replica');
+    },
+  };
+}
+
+/** The Sentinel drill (test/e2e/redis-durability.test.ts, test/drills/redis-failover.test.ts). */
+export function sentinelFailoverDrill(stack: Stack, probe: StateProbe, prompts: Prompts, o: DrillOptions): Promise<DrillFigures> {
+  return failoverDrill(stack, probe, prompts, o, sentinelFailover(stack.topology as SentinelSet));
+}
+
+export interface DrillOptions {
+  service: string;
+  callers: number;
+  spacingMs: number;
+  killAfterMs: number;
+  numberBase: number;
+}
+
+export async function failoverDrill(stack: Stack, probe: StateProbe, prompts: Prompts, o: DrillOptions, plan: FailoverPlan): Promise<DrillFigures> {
   let killedAt = 0;
   let promotedAt = 0;
   const failover = (async () => {
     await new Promise((r) => setTimeout(r, o.killAfterMs));
     killedAt = Date.now();
-    await set.master.kill();
-    await eventually(async () => {
-      const now = await set.currentMaster();
-      return now !== undefined && now !== oldMaster;
-    }, 30_000, 'the sentinels to promote the replica');
+    await plan.kill();
+    await eventually(plan.promoted, 30_000, 'a replica promoted in place of the killed master');
     promotedAt = Date.now();
-    // the old master returns and is made a replica of the new one, so WAIT 1 can be met again. The
-    // sentinels would do it themselves, but only once the returned node has reported the wrong role for
-    // 4 publish periods (8 s) and a later INFO poll sees it (in CI on 2 busy cores that took over 30 s);
-    // the drill is about the service, so it sends the same REPLICAOF the sentinels would send.
-    await set.master.restart();
-    const newMaster = (await set.currentMaster())!;
-    await cli(oldMaster, 'REPLICAOF', '127.0.0.1', String(newMaster));
-    await eventually(async () => /connected_slaves:1/.test(await cli(newMaster, 'INFO', 'replication')), 30_000, 'the old master to rejoin as a replica');
+    await plan.rejoin();
   })();
   const outcomes: Array<Promise<PressOutcome>> = [];
   for (let i = 0; i < o.callers; i++) {
@@ -89,7 +152,7 @@ export async function sentinelFailoverDrill(
 
 export function printFigures(f: DrillFigures): void {
   console.log(
-    `      [failover drill] ${f.callers} callers; master killed, new master named after ${f.failoverMs} ms; ` +
+    `      [failover drill] ${f.callers} callers; master killed, replica promoted after ${f.failoverMs} ms; ` +
       `confirmations heard ${f.confirmationsHeard}, requests found ${f.requestsFound}, lost ${f.lost.length}${f.lost.length ? ` (${f.lost.join(', ')})` : ''}; ` +
       `apologies heard ${f.apologiesHeard}; calls refused ${f.refused}; confirmed after the failover ${f.confirmedAfterFailover}`,
   );

@@ -169,6 +169,21 @@ export async function startSentinelSet(): Promise<SentinelSet> {
 
 export interface ClusterSet extends TopologyServer {
   readonly kind: 'cluster';
+  /** the port of the master serving `slot`, as the node at `askPort` sees it (CLUSTER NODES); undefined if that node does not answer or knows none */
+  masterOfSlot(askPort: number, slot: number): Promise<number | undefined>;
+}
+
+function masterOfSlotIn(nodesOutput: string, slot: number): number | undefined {
+  for (const line of nodesOutput.trim().split('\n')) {
+    const [, addr, flags, , , , , link, ...ranges] = line.split(' ');
+    if (!addr || !flags || !/master/.test(flags) || /fail/.test(flags) || link !== 'connected') continue;
+    for (const r of ranges) {
+      if (r.startsWith('[')) continue; // a slot being migrated
+      const [lo, hi] = r.split('-').map(Number);
+      if (slot >= lo! && slot <= (hi ?? lo)!) return Number(addr.split('@')[0]!.split(':')[1]);
+    }
+  }
+  return undefined;
 }
 
 /** 3 masters + 3 replicas of `redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create`; ready when every node says cluster_state:ok. */
@@ -210,6 +225,7 @@ export async function startCluster(): Promise<ClusterSet> {
     startMs: Date.now() - t0,
     topology: { kind: 'cluster', nodes: seeds },
     env: { REDIS_CLUSTER_NODES: seeds.map((s) => `${s.host}:${s.port}`).join(',') },
+    masterOfSlot: async (askPort, slot) => masterOfSlotIn(await cli(askPort, 'CLUSTER', 'NODES'), slot),
     stop,
   };
 }

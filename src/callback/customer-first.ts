@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type Srf from 'drachtio-srf';
-import * as callbackRequest from './request';
-import type { CallbackRequest, EmployeeRing } from './request';
+import * as callbackRequest from '../domain/callback-request';
+import type { CallbackRequest, EmployeeRing } from '../domain/callback-request';
 import type { Department, Employee } from '../domain/model';
 import { employeeBackoffFor } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';

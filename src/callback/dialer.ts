@@ -1,6 +1,6 @@
 import type Srf from 'drachtio-srf';
-import * as callbackRequest from './request';
-import type { CallbackRequest } from './request';
+import * as callbackRequest from '../domain/callback-request';
+import type { CallbackRequest } from '../domain/callback-request';
 import { deliveryModeOf, type Department, type Employee } from '../domain/model';
 import { guards, needsConfirmation, type GuardFailure } from '../domain/voicemail-guard';
 import { CustomerGuard } from './voicemail-guard';

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import crypto from 'node:crypto';
-import { FOLLOW_UP_STATUSES, newRequest, TransitionError, type CallbackRequest } from '../callback/request';
+import { FOLLOW_UP_STATUSES, newRequest, TransitionError, type CallbackRequest } from '../domain/callback-request';
 import { checkCallable, type CallableVerdict, type NumberPolicy } from '../domain/numbers';
 import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import type { Account, Department, Employee, MultichannelNumber } from '../domain/model';

@@ -1,4 +1,4 @@
-import type { CallbackRequest } from '../callback/request';
+import type { CallbackRequest } from '../domain/callback-request';
 
 /**
  * The CSV export of callback requests (GET …/requests.csv): RFC 4180 quoting (a field with a

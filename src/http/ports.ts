@@ -1,4 +1,4 @@
-import type { CallbackRequest } from '../callback/request';
+import type { CallbackRequest } from '../domain/callback-request';
 import type { PromptFile } from '../media/prompt-library';
 import type { CallbackStats, RequestFilter } from '../store/requests';
 import type { CreateRequestResult, IdempotencyClaim } from '../store/queue-store';

@@ -1,4 +1,4 @@
-import { EMPLOYEE_RINGS_KEPT, NUMBER_SOURCES, REQUEST_SOURCES, REQUEST_STATUSES, type NumberSource, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestSource, type RequestStatus } from '../callback/request';
+import { EMPLOYEE_RINGS_KEPT, NUMBER_SOURCES, REQUEST_SOURCES, REQUEST_STATUSES, type NumberSource, type AttemptOutcome, type CallbackRequest, type EmployeeRingResult, type RequestSource, type RequestStatus } from '../domain/callback-request';
 import { accountSchema, callbackPolicySchema, DELIVERY_MODES, multichannelNumberSchema } from '../domain/model';
 import type { CallbackStats } from '../store/requests';
 import type { PromptFile } from '../media/prompt-library';

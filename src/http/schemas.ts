@@ -1,5 +1,5 @@
 import { z } from './zod-openapi';
-import { REQUEST_STATUSES, type RequestStatus } from '../callback/request';
+import { REQUEST_STATUSES, type RequestStatus } from '../domain/callback-request';
 import { announcementsSchema } from '../domain/announcement';
 import { businessHoursSchema } from '../domain/business-hours';
 import { offerRulesSchema } from '../domain/offer-rules';

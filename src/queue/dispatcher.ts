@@ -1,6 +1,6 @@
 import { isOpen, nextOpening } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
-import type { CallbackRequest } from '../callback/request';
+import type { CallbackRequest } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import type { ChangeFeed } from '../store/changes';
 import type { QueueStore } from '../store/queue-store';

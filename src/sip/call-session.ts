@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type Srf from 'drachtio-srf';
-import { cancel, newRequest, type CallbackRequest, type NumberSource } from '../callback/request';
+import { cancel, newRequest, type CallbackRequest, type NumberSource } from '../domain/callback-request';
 import { announcementFragments } from '../domain/announcement';
 import { isOpen, requestWindow } from '../domain/business-hours';
 import type { CallRouting, Employee } from '../domain/model';

@@ -1,5 +1,5 @@
-import * as req from '../callback/request';
-import type { CallbackRequest } from '../callback/request';
+import * as req from '../domain/callback-request';
+import type { CallbackRequest } from '../domain/callback-request';
 import type { EmployeeState, LineEntry } from '../queue/line';
 import { callbackEntryId, syncCallbackEntry, type QueueStore, type StoredEvent } from './queue-store';
 

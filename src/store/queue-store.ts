@@ -3,8 +3,8 @@ import type { ChainableCommander } from 'ioredis';
 import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
-import * as req from '../callback/request';
-import type { CallbackRequest } from '../callback/request';
+import * as req from '../domain/callback-request';
+import type { CallbackRequest } from '../domain/callback-request';
 import {
   decideDispatch,
   freshEmployeeState,

@@ -1,6 +1,6 @@
 import type { RedisClient as Redis } from './redis';
-import * as req from '../callback/request';
-import type { CallbackRequest, RequestStatus } from '../callback/request';
+import * as req from '../domain/callback-request';
+import type { CallbackRequest, RequestStatus } from '../domain/callback-request';
 import { keys } from './keys';
 import { callbackEntryId, type CreateRequestResult, type IdempotencyClaim, type QueueStore, type EventType } from './queue-store';
 

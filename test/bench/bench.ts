@@ -36,7 +36,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { freeEvenPortPair, freePort } from '../support/ports';
-import type { CallbackRequest } from '../../src/callback/request';
+import type { CallbackRequest } from '../../src/domain/callback-request';
 import { cpuMs, machineCpu, rssBytes, sleep, until } from './procs';
 import { startSippLoad, type SippLoad, type SippLoadResult } from './sipp-load';
 import { renderHtml, type BenchReport } from './report';

@@ -6,7 +6,7 @@
  *   - 'batch': the writes the store's digit-1 transaction makes for a new request
  *     (QueueStore.requestCallback → AccountWrites.putRequest(r, true) + syncCallbackEntry + the
  *     'request' event), many requests per QueueStore.run transaction (WATCH version, MULTI, EXEC).
- *     The requests are built by newRequest (src/callback/request.ts) with the department's policy as
+ *     The requests are built by newRequest (src/domain/callback-request.ts) with the department's policy as
  *     calls see it (withOverrides), exactly as CallSession.onDigit builds them.
  *   - 'per-request': what a caller pressing 1 costs the store: QueueStore.join (the caller's line
  *     entry) then QueueStore.requestCallback, one request after the other.
@@ -18,7 +18,7 @@ import crypto from 'node:crypto';
 import type { Department } from '../../src/domain/model';
 import { withOverrides } from '../../src/domain/overrides';
 import type { DurationOverrides } from '../../src/config';
-import { newRequest, type CallbackRequest } from '../../src/callback/request';
+import { newRequest, type CallbackRequest } from '../../src/domain/callback-request';
 import type { LineEntry } from '../../src/queue/line';
 import type { ProvisioningStore } from '../../src/store/provisioning';
 import { syncCallbackEntry, type QueueStore } from '../../src/store/queue-store';

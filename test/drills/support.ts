@@ -4,7 +4,7 @@
  * trunk UAS's SIPp message log, and the "accounted for" checks on Redis.
  */
 import assert from 'node:assert/strict';
-import type { CallbackRequest } from '../../src/callback/request';
+import type { CallbackRequest } from '../../src/domain/callback-request';
 import { keys } from '../../src/store/keys';
 import { RawSip, type Dialog } from '../support/raw-sip';
 import { describeResult, runSipp, startSipp, type SippProcess, type SippResult } from '../support/sipp';

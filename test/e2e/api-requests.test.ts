@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { CallbackRequest } from '../../src/callback/request';
+import type { CallbackRequest } from '../../src/domain/callback-request';
 import { readWav } from '../stack/media/wav';
 import { analyseAudio, findPrompt, promptFrames, TestPhone, toneFramesOf, type PhoneCall } from '../support/phone';
 import { describeResult, runSipp } from '../support/sipp';

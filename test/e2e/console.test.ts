@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { attemptAnswered, attemptFailed, cancel, customerDialled, employeeRingFailed, expire, startRing, type CallbackRequest } from '../../src/callback/request';
+import { attemptAnswered, attemptFailed, cancel, customerDialled, employeeRingFailed, expire, startRing, type CallbackRequest } from '../../src/domain/callback-request';
 import type { Account, Department, Employee } from '../../src/domain/model';
 import { QueueStore, type StoredEvent } from '../../src/store/queue-store';
 import { TxRunner } from '../../src/store/redis';

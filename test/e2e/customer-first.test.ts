@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { CallbackRequest } from '../../src/callback/request';
+import type { CallbackRequest } from '../../src/domain/callback-request';
 import { keys } from '../../src/store/keys';
 import { readWav } from '../stack/media/wav';
 import { hdr } from '../stack/freeswitch/sip-ua';

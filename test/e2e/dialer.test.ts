@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createRedis, TxRunner, waitReady } from '../../src/store/redis';
 import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';
-import { newRequest, type CallbackRequest } from '../../src/callback/request';
+import { newRequest, type CallbackRequest } from '../../src/domain/callback-request';
 import { describeResult, runSipp, startSipp, type SippProcess, type SippResult } from '../support/sipp';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { metric, StateProbe } from '../support/state';

@@ -17,7 +17,7 @@ import { runSipp, describeResult } from '../support/sipp';
 import { analyseAudio, findPrompt, promptFrames, TestPhone, toneFramesOf, type KeyPress, type PhoneCall } from '../support/phone';
 import { eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
 import { StateProbe } from '../support/state';
-import type { CallbackRequest } from '../../src/callback/request';
+import type { CallbackRequest } from '../../src/domain/callback-request';
 import type { VoicemailGuard } from '../../src/domain/voicemail-guard';
 
 const MCN = '+74950000000';

@@ -2,7 +2,7 @@
 import Redis, { Cluster } from 'ioredis';
 import type { RedisTopology } from '../../src/config';
 import type { Account, Department, Employee } from '../../src/domain/model';
-import type { CallbackRequest } from '../../src/callback/request';
+import type { CallbackRequest } from '../../src/domain/callback-request';
 import { ProvisioningStore } from '../../src/store/provisioning';
 import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';

@@ -1030,7 +1030,7 @@ async function employeePage(id) {
 
 const requestFilters = { status: '', departmentId: '' };
 
-/** Attempts that count against the maximum: calls to the customer (as src/callback/request.ts counts them). */
+/** Attempts that count against the maximum: calls to the customer (as src/domain/callback-request.ts counts them). */
 function countedAttempts(r) {
   return r.attempts.filter((a) => a.outcome !== 'interrupted' && a.outcome !== 'employee-hangup').length;
 }

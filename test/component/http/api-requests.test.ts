@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { attemptFailed, customerDialled, startRing, type CallbackRequest } from '../../../src/callback/request';
+import { attemptFailed, customerDialled, startRing, type CallbackRequest } from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
 import { ALPHA_TOKEN, client, seedTwoAccounts, startApp, startBackend, type Backend, type RunningApp } from './harness';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import pino from 'pino';
-import type { CallbackRequest } from '../../../src/callback/request';
-import { startRing, customerDialled, attemptFailed, employeeRingFailed } from '../../../src/callback/request';
+import type { CallbackRequest } from '../../../src/domain/callback-request';
+import { startRing, customerDialled, attemptFailed, employeeRingFailed } from '../../../src/domain/callback-request';
 import { accountSchema, callbackPolicySchema, departmentSchema, employeeSchema, multichannelNumberSchema, type Account, type Department, type Employee, type MultichannelNumber } from '../../../src/domain/model';
 import { createHttpApp } from '../../../src/http/app';
 import { buildOpenApiDocument } from '../../../src/http/openapi';

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { newRequest, type CallbackRequest } from '../../../src/callback/request';
+import { newRequest, type CallbackRequest } from '../../../src/domain/callback-request';
 import { employeeUriRules, loadConfig } from '../../../src/config';
 import type { EmployeeUriRules } from '../../../src/domain/employee-uri';
 import { compileNumberPolicy } from '../../../src/domain/numbers';

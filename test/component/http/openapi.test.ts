@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Express } from 'express';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { attemptFailed, customerDialled, employeeRingFailed, startRing } from '../../../src/callback/request';
+import { attemptFailed, customerDialled, employeeRingFailed, startRing } from '../../../src/domain/callback-request';
 import { ZodType, type ZodTypeAny } from 'zod';
 import * as model from '../../../src/domain/model';
 import { API_PREFIX, createHttpApp } from '../../../src/http/app';

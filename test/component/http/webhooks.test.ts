@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Counter, Registry } from 'prom-client';
-import { customerDialled, attemptFailed, startRing, type CallbackRequest } from '../../../src/callback/request';
+import { customerDialled, attemptFailed, startRing, type CallbackRequest } from '../../../src/domain/callback-request';
 import { compileTargetPolicy, verifySignature, type Delivery, type Webhook } from '../../../src/domain/webhooks';
 import { keys } from '../../../src/store/keys';
 import { WebhookDeliverer } from '../../../src/webhooks/deliverer';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { headOfLineRank } from '../../../src/queue/line';
 import { CustomerHold } from '../../../src/store/customer-hold';
 import { keys } from '../../../src/store/keys';

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import Redis from 'ioredis';
 import pino from 'pino';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { Dispatcher } from '../../../src/queue/dispatcher';
 import { keys } from '../../../src/store/keys';
 import { AccountWrites, QUEUE_LAYOUT, syncCallbackEntry } from '../../../src/store/queue-store';

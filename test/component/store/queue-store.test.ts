@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
 import type { ConnectResult, RequestCallbackResult } from '../../../src/store/queue-store';
 import {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
 import { NotFoundError, percentile, type RequestFilter } from '../../../src/store/requests';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, joinFor, lineIds, press1, startInstance, storedRequest, useRedis, type Instance } from './support';

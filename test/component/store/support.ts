@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Cluster } from 'ioredis';
 import type { RedisClient as Redis } from '../../../src/store/redis';
 import type { TopologyServer } from '../../support/redis-topologies';
-import { newRequest, type CallbackRequest } from '../../../src/callback/request';
+import { newRequest, type CallbackRequest } from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
 import type { LineEntry } from '../../../src/queue/line';
 import { keys } from '../../../src/store/keys';

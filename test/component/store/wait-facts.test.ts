@@ -4,7 +4,7 @@
  * indexes, the same Redis commands with 10 or 5,000 entries in line.
  */
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { estimateWaitS, type HandleTimeHistory } from '../../../src/domain/wait-estimate';
 import { keys } from '../../../src/store/keys';
 import { AccountWrites, syncCallbackEntry } from '../../../src/store/queue-store';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cancel, TransitionError } from '../../../src/callback/request';
+import { cancel, TransitionError } from '../../../src/domain/callback-request';
 import type { WebhookEventBody } from '../../../src/domain/webhooks';
 import { keys } from '../../../src/store/keys';
 import { WebhookStore } from '../../../src/store/webhooks';

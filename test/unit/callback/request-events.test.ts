@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { requestEvents } from '../../../src/callback/request-events';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
 

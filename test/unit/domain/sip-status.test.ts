@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { employeeBackoffFor, incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, refusalForMediaFailure, type EmployeeBackoff, type RingOutcome } from '../../../src/domain/sip-status';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 
 describe('domain/sip-status', () => {
   describe('outcomeForStatus (employee and customer legs alike)', () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY, departmentSchema } from '../../../src/domain/model';
 import { completesAt, confirmDeadline, confirms, guards, needsConfirmation, talkVerdict, voicemailGuardSchema } from '../../../src/domain/voicemail-guard';
 

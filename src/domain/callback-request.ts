@@ -1,5 +1,5 @@
-import type { CallbackPolicy, DeliveryMode } from '../domain/model';
-import { outcomeForStatus, type RingOutcome } from '../domain/sip-status';
+import type { CallbackPolicy, DeliveryMode } from './model';
+import { outcomeForStatus, type RingOutcome } from './sip-status';
 
 /**
  * A callback request and its state machine. Plain data: the store persists it, the dialer

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/callback/request';
-import type { AttemptOutcome, CallbackRequest, RequestStatus } from '../../../src/callback/request';
+import * as req from '../../../src/domain/callback-request';
+import type { AttemptOutcome, CallbackRequest, RequestStatus } from '../../../src/domain/callback-request';
 import type { CallbackPolicy } from '../../../src/domain/model';
 
 const T0 = 1_700_000_000_000;

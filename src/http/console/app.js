@@ -1260,6 +1260,7 @@ async function newRequestPage() {
   }
   let sent = null;
   let busy = false;
+  let justSent = false;
   const result = h('p', { class: 'result', role: 'status', 'data-testid': 'request-new-result' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'request-new-submit' }, t('requestNew.submit'));
   const dateF = dateField(t('requestNew.date'), 'notBefore', '', 'request-new-date');
@@ -1280,10 +1281,20 @@ async function newRequestPage() {
       class: 'card form',
       'data-testid': 'request-new-form',
       novalidate: true,
+      oninput: () => {
+        justSent = false;
+      },
+      onchange: () => {
+        justSent = false;
+      },
       onsubmit: async (e) => {
         e.preventDefault();
-        if (busy) return;
+        // busy: a request is on its way. justSent: the form was emptied by a success and nothing has been
+        // typed since, so this is the tail of a double click or a second Enter that came after the answer:
+        // keep the result on screen instead of replacing it by "number required".
+        if (busy || justSent) return;
         clear(result);
+        delete result.dataset.status;
         let body;
         try {
           body = read();
@@ -1304,6 +1315,7 @@ async function newRequestPage() {
           for (const name of ['number', 'notBefore', 'notBeforeTime', 'note']) form.elements.namedItem(name).value = '';
           result.append(t(status === 201 ? 'requestNew.created' : 'requestNew.existing', { caller: data.callerNumber }), ' ', h('a', { href: `#/requests/${enc(data.id)}`, 'data-testid': 'request-new-open' }, t('requestNew.open')));
           result.dataset.status = String(status);
+          justSent = true;
         } catch (x) {
           showFormError(form, x instanceof ApiError ? x : new Error(t('requestNew.network')));
         } finally {

@@ -6,12 +6,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { loadPrompts } from '../support/press-one';
-import { clusterFailover, failoverDrill, printFigures, sentinelFailoverDrill } from '../support/failover-drill';
-import type { ClusterSet } from '../support/redis-topologies';
-import { keys } from '../../src/store/keys';
-import { keySlot } from '../../src/store/redis';
-import { startStack, type Stack } from '../support/stack';
-import { StateProbe } from '../support/state';
+import { clusterFailoverDrill, printFigures, sentinelFailoverDrill, startFailoverStack } from '../support/failover-drill';
+import type { Stack } from '../support/stack';
+import type { StateProbe } from '../support/state';
 
 const CPS = 25;
 const SECONDS = Number(process.env.DRILL_SECONDS ?? 4);
@@ -22,10 +19,7 @@ describe('drill: Redis Sentinel failover at 25 CPS', function () {
   let probe: StateProbe;
 
   before(async function () {
-    stack = await startStack({ redisTopology: 'sentinel', env: { OFFER_DELAY_S: '1', REDIS_DURABILITY: 'replica', REDIS_WAIT_TIMEOUT_MS: '500', LOG_LEVEL: 'warn' } });
-    console.log(`      [sentinel] started in ${stack.topology!.startMs} ms`);
-    probe = new StateProbe(stack.redisTarget);
-    await probe.setLoggedIn({ '101': false, '102': false });
+    ({ stack, probe } = await startFailoverStack('sentinel', 500, { LOG_LEVEL: 'warn' }));
   });
   after(async () => {
     probe?.close();
@@ -46,10 +40,7 @@ describe('drill: Redis Cluster failover (a master killed, its replica elected) a
   let probe: StateProbe;
 
   before(async function () {
-    stack = await startStack({ redisTopology: 'cluster', env: { OFFER_DELAY_S: '1', REDIS_DURABILITY: 'replica', REDIS_WAIT_TIMEOUT_MS: '500', LOG_LEVEL: 'warn' } });
-    console.log(`      [cluster] started in ${stack.topology!.startMs} ms`);
-    probe = new StateProbe(stack.redisTarget);
-    await probe.setLoggedIn({ '101': false, '102': false });
+    ({ stack, probe } = await startFailoverStack('cluster', 500, { LOG_LEVEL: 'warn' }));
   });
   after(async () => {
     probe?.close();
@@ -57,8 +48,7 @@ describe('drill: Redis Cluster failover (a master killed, its replica elected) a
   });
 
   it(`${CPS * SECONDS} callers pressing 1 at ${CPS} CPS while the account's master dies: no confirmed request lost`, async () => {
-    const plan = clusterFailover(stack.topology as ClusterSet, keySlot(keys.version('demo')));
-    const f = await failoverDrill(stack, probe, await loadPrompts(), { service: '+74950000000', callers: CPS * SECONDS, spacingMs: 1000 / CPS, killAfterMs: 2000, numberBase: 200_000 }, plan);
+    const f = await clusterFailoverDrill(stack, probe, await loadPrompts(), { service: '+74950000000', callers: CPS * SECONDS, spacingMs: 1000 / CPS, killAfterMs: 2000, numberBase: 200_000 });
     printFigures(f);
     assert.deepEqual(f.lost, [], 'no confirmed request lost');
     assert.ok(f.confirmationsHeard > 0);

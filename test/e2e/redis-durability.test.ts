@@ -8,13 +8,11 @@
  *  - the same drill on a Redis Cluster: the master of the demo account's slot killed, its replica elected.
  */
 import { strict as assert } from 'node:assert';
-import { cli, type ClusterSet, type SentinelSet } from '../support/redis-topologies';
-import { keys } from '../../src/store/keys';
-import { keySlot } from '../../src/store/redis';
-import { callAndPress, loadPrompts, promptPlaces, type Prompts } from '../support/press-one';
-import { clusterFailover, failoverDrill, printFigures, sentinelFailoverDrill } from '../support/failover-drill';
-import { eventually, startStack, type Stack } from '../support/stack';
-import { StateProbe } from '../support/state';
+import { cli, type SentinelSet } from '../support/redis-topologies';
+import { loadPrompts, promptPlaces, type Prompts } from '../support/press-one';
+import { assertCallerConfirmedAfterFailover, clusterFailoverDrill, printFigures, sentinelFailoverDrill, startFailoverStack } from '../support/failover-drill';
+import { eventually, type Stack } from '../support/stack';
+import type { StateProbe } from '../support/state';
 import { analyseAudio } from '../support/phone';
 import { RawSip } from '../support/raw-sip';
 
@@ -30,10 +28,7 @@ describe('Redis durability contract and Sentinel failover (e2e)', function () {
   before(async function () {
     this.timeout(90_000);
     prompts = await loadPrompts();
-    stack = await startStack({ redisTopology: 'sentinel', env: { OFFER_DELAY_S: '1', REDIS_DURABILITY: 'replica', REDIS_WAIT_TIMEOUT_MS: '300' } });
-    console.log(`      [sentinel] started in ${stack.topology!.startMs} ms`);
-    probe = new StateProbe(stack.redisTarget);
-    await probe.setLoggedIn({ '101': false, '102': false }); // nobody answers: callers wait, and press 1
+    ({ stack, probe } = await startFailoverStack('sentinel', 300));
   });
   after(async () => {
     probe?.close();
@@ -78,11 +73,7 @@ describe('Redis durability contract and Sentinel failover (e2e)', function () {
     printFigures(f);
     assert.deepEqual(f.lost, [], 'no confirmed request lost');
     assert.equal(f.requestsFound, f.confirmationsHeard);
-    // one more caller after the failover: the service found the new master by itself (on a busy machine
-    // its reconnection can trail the drill's end; until then it refuses calls with 503 and is not ready)
-    await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
-    const after = await callAndPress({ target: stack.sipTarget, service: MCN, number: '+79161239999', prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
-    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'})`);
+    await assertCallerConfirmedAfterFailover(stack, prompts, MCN, '+79161239999');
     assert.equal((await fetch(`${stack.baseUrl}/readyz`)).status, 200);
     assert.ok(f.confirmationsHeard >= 1, 'some callers were confirmed during the drill');
   });
@@ -97,10 +88,7 @@ describe('Redis Cluster failover (e2e)', function () {
   before(async function () {
     this.timeout(90_000);
     prompts = await loadPrompts();
-    stack = await startStack({ redisTopology: 'cluster', env: { OFFER_DELAY_S: '1', REDIS_DURABILITY: 'replica', REDIS_WAIT_TIMEOUT_MS: '300' } });
-    console.log(`      [cluster] started in ${stack.topology!.startMs} ms`);
-    probe = new StateProbe(stack.redisTarget);
-    await probe.setLoggedIn({ '101': false, '102': false });
+    ({ stack, probe } = await startFailoverStack('cluster', 300));
   });
   after(async () => {
     probe?.close();
@@ -108,14 +96,11 @@ describe('Redis Cluster failover (e2e)', function () {
   });
 
   it('failover drill: the master of the account\'s slot killed while callers press 1; its replica elected; every confirmed request exists after; the service follows', async () => {
-    const plan = clusterFailover(stack.topology as ClusterSet, keySlot(keys.version('demo')));
-    const f = await failoverDrill(stack, probe, prompts, { service: MCN, callers: 5, spacingMs: 700, killAfterMs: 2000, numberBase: 5000 }, plan);
+    const f = await clusterFailoverDrill(stack, probe, prompts, { service: MCN, callers: 5, spacingMs: 700, killAfterMs: 2000, numberBase: 5000 });
     printFigures(f);
     assert.deepEqual(f.lost, [], 'no confirmed request lost');
     assert.equal(f.requestsFound, f.confirmationsHeard);
-    await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
-    const after = await callAndPress({ target: stack.sipTarget, service: MCN, number: '+79161239998', prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
-    assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'})`);
+    await assertCallerConfirmedAfterFailover(stack, prompts, MCN, '+79161239998');
     assert.ok(f.confirmationsHeard >= 1, 'some callers were confirmed during the drill');
   });
 });

@@ -10,8 +10,12 @@ import type { ClusterSet, SentinelSet } from './redis-topologies';
 import { cli } from './redis-topologies';
 import type { RedisServer } from './redis';
 import { callAndPress, type PressOutcome, type Prompts } from './press-one';
-import { eventually, type Stack } from './stack';
-import type { StateProbe } from './state';
+import { eventually, startStack, type Stack } from './stack';
+import { StateProbe } from './state';
+import { keys } from '../../src/store/keys';
+import { keySlot } from '../../src/store/redis';
+
+const DEMO_ACCOUNT = 'demo';
 
 export interface DrillFigures {
   callers: number;
@@ -95,6 +99,33 @@ export function clusterFailover(set: ClusterSet, slot: number): FailoverPlan {
 /** The Sentinel drill (test/e2e/redis-durability.test.ts, test/drills/redis-failover.test.ts). */
 export function sentinelFailoverDrill(stack: Stack, probe: StateProbe, prompts: Prompts, o: DrillOptions): Promise<DrillFigures> {
   return failoverDrill(stack, probe, prompts, o, sentinelFailover(stack.topology as SentinelSet));
+}
+
+/** The Cluster drill: the master of the demo account's slot is the one killed. */
+export function clusterFailoverDrill(stack: Stack, probe: StateProbe, prompts: Prompts, o: DrillOptions): Promise<DrillFigures> {
+  return failoverDrill(stack, probe, prompts, o, clusterFailover(stack.topology as ClusterSet, keySlot(keys.version(DEMO_ACCOUNT))));
+}
+
+/**
+ * The stack every drill runs on: the topology, digit 1 confirmed only once a replica has the request
+ * (REDIS_DURABILITY=replica, WAIT for `waitTimeoutMs`), and no employee logged in, so callers wait and press 1.
+ */
+export async function startFailoverStack(kind: 'sentinel' | 'cluster', waitTimeoutMs: number, env: Record<string, string> = {}): Promise<{ stack: Stack; probe: StateProbe }> {
+  const stack = await startStack({ redisTopology: kind, env: { OFFER_DELAY_S: '1', REDIS_DURABILITY: 'replica', REDIS_WAIT_TIMEOUT_MS: String(waitTimeoutMs), ...env } });
+  console.log(`      [${kind}] started in ${stack.topology!.startMs} ms`);
+  const probe = new StateProbe(stack.redisTarget);
+  await probe.setLoggedIn({ '101': false, '102': false });
+  return { stack, probe };
+}
+
+/**
+ * One more caller once the drill is over: the service found the new master by itself. On a busy machine
+ * its reconnection can trail the drill's end (until then it refuses calls with 503 and is not ready).
+ */
+export async function assertCallerConfirmedAfterFailover(stack: Stack, prompts: Prompts, service: string, number: string): Promise<void> {
+  await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
+  const after = await callAndPress({ target: stack.sipTarget, service, number, prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
+  assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'})`);
 }
 
 export interface DrillOptions {

@@ -2,10 +2,9 @@ import { isOpen, nextOpening } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
-import type { ChangeFeed } from '../store/changes';
-import type { QueueStore } from '../store/queue-store';
 import { requestIdOfEntry } from '../store/queue-store';
 import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from './line';
+import type { ChangeNotices, DispatchStore } from './ports';
 
 /** Why the oldest waiting callback request of a department is not being dialled right now. */
 export type NotDialledReason =
@@ -113,7 +112,7 @@ export class Dispatcher {
   private dirtyAll = true;
 
   constructor(
-    private readonly queue: QueueStore,
+    private readonly queue: DispatchStore,
     private readonly target: DispatchTarget,
     private readonly log: Logger,
     private readonly opts: {
@@ -128,7 +127,7 @@ export class Dispatcher {
       /** callback requests this instance's dispatch expired (their window ended before an attempt could start) */
       onExpired?: (count: number) => void;
       /** change notifications: without (or while it is down) every department is probed at every tick */
-      changes?: ChangeFeed;
+      changes?: ChangeNotices;
     },
   ) {
     opts.changes?.on((c) => {

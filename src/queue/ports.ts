@@ -1,0 +1,49 @@
+import type { Department, Employee } from '../domain/model';
+import type { Change } from '../store/changes';
+import type { DispatchResult, IdleHint } from '../store/queue-store';
+import type { EmployeeState, LineEntry } from './line';
+
+/**
+ * What the Dispatcher needs from the queue store (src/store/queue-store.ts QueueStore satisfies it as it
+ * is). Declared here, by the layer that uses it, so the Dispatcher's own unit tests
+ * (test/unit/queue/dispatcher.test.ts) can stand in an in-memory store.
+ */
+export interface DispatchStore {
+  /** every account with the ids of its departments */
+  accountsWithDepartments(): Promise<Array<{ accountId: string; departments: string[] }>>;
+  /**
+   * One dispatch step for a department: the recoveries, and a claim when this instance may serve the head of the
+   * line; `idle` when the probe found nothing to do (see QueueStore.dispatchStep).
+   */
+  dispatchStep(
+    accountId: string,
+    departmentId: string,
+    instanceId: string,
+    now: number,
+    leaseMs: number,
+    localEntries: ReadonlySet<string>,
+    recoverStale: boolean,
+  ): Promise<{ result: DispatchResult; idle?: IdleHint }>;
+  /** the entry leaves the line (a claimed caller of this instance that is gone) */
+  leave(accountId: string, entryId: string, now: number): Promise<unknown>;
+  /** extends the leases of entries and employees this instance serves */
+  refreshLeases(accountId: string, fields: { entries: string[]; employees: string[] }, leaseUntil: number): Promise<void>;
+  /** one read of an account's state (here: why the head callback of a line is not dialled) */
+  run<T>(accountId: string, body: (v: DispatchView) => Promise<{ result: T }>): Promise<T>;
+}
+
+/** The reads the Dispatcher makes inside DispatchStore.run (QueueStore's AccountView has them). */
+export interface DispatchView {
+  department(id: string): Promise<Department | undefined>;
+  employees(ids: readonly string[]): Promise<Employee[]>;
+  /** the line of a department from its head up to and including the first entry `last` accepts */
+  lineUntil(departmentId: string, last: (e: LineEntry) => boolean): Promise<LineEntry[]>;
+  employeeStates(ids: readonly string[]): Promise<Map<string, EmployeeState>>;
+}
+
+/** Change notifications between instances (src/store/changes.ts ChangeFeed satisfies it). */
+export interface ChangeNotices {
+  /** whether every change since the last `resync` has been heard */
+  readonly healthy: boolean;
+  on(listener: (c: Change) => void): unknown;
+}

@@ -8,16 +8,15 @@ import { decideOffer, needsFacts, pauseMessage } from '../domain/offer-rules';
 import { estimateWaitS } from '../domain/wait-estimate';
 import { checkKeypadNumber, type CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
-import { Announcer } from '../media/announcer';
 import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
 import { dialogGone, dropCopiedRequestHeaders, hangUpDialog, receivedOn } from './srf-compat';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../queue/line';
-import type { Services } from '../services';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
-import { employeeLeg, type LegResult, type RingingLeg } from './leg';
+import type { LegResult } from './leg';
 import { NumberEntryDialog } from './number-entry-dialog';
+import type { CallerAnnouncer, CallSessionPorts, EmployeeRingLeg } from './ports';
 
 /**
  * The warn-agent of a Warning the service adds (RFC 3261 20.43): the address the caller sent its INVITE to
@@ -49,10 +48,10 @@ export class CallSession {
   readonly entryId = `c:${crypto.randomUUID()}`;
   state: SessionState = 'joining';
   private readonly log: Logger;
-  private readonly legs = new Map<string, RingingLeg>();
+  private readonly legs = new Map<string, EmployeeRingLeg>();
   private endpoint: Endpoint | undefined;
   private dialog: Srf.Dialog | undefined;
-  private announcer: Announcer | undefined;
+  private announcer: CallerAnnouncer | undefined;
   private offerTimer: NodeJS.Timeout | undefined;
   /** the next position / expected-wait announcement */
   private announcementTimer: NodeJS.Timeout | undefined;
@@ -68,7 +67,7 @@ export class CallSession {
   private mode: DigitMode = { kind: 'offer' };
 
   constructor(
-    private readonly svc: Services,
+    private readonly svc: CallSessionPorts,
     readonly routing: CallRouting,
     private readonly caller: CallableVerdict,
     private readonly callerNumber: string | undefined,
@@ -163,7 +162,7 @@ export class CallSession {
     ep.on('dtmf', (evt) => void this.onDigit(evt.dtmf, evt.source));
     // no hangup cause: the endpoint's event socket closed under it (its media server may be gone)
     ep.on('destroy', (evt) => void this.end(evt ? 'media endpoint gone' : `media endpoint lost with media server ${mediaServer ?? '?'}`));
-    this.announcer = new Announcer(ep, this.svc.prompts.holdMusic(this.routing.department), this.log);
+    this.announcer = media.announcer(ep, this.svc.prompts.holdMusic(this.routing.department), this.log);
     // in-band detection; RFC 4733 and INFO need nothing to be switched on
     ep.execute('start_dtmf').catch((err: Error) => this.log.warn({ err: err.message }, 'start_dtmf failed'));
     this.announcer.startHold();
@@ -497,7 +496,7 @@ export class CallSession {
       : `"Anonymous" <sip:anonymous@anonymous.invalid>`;
     for (const e of employees) {
       // on the caller's media server: the bridge needs both endpoints on one FreeSWITCH
-      const leg = employeeLeg(this.svc.srf, this.svc.media.sameServerAs(this.endpoint!), e.sipUri, this.svc.employeeUris, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
+      const leg = this.svc.legs.leg(this.endpoint!, e.sipUri, { From: from }, timeoutMs, this.log.child({ employee: e.id }));
       this.legs.set(e.id, leg);
       this.log.info({ employee: e.id }, 'ringing employee');
       void leg.start().then((r) => this.onLeg(e, r));

@@ -4,6 +4,7 @@ import { checkCallable, toE164, type CallableVerdict } from '../domain/numbers';
 import { withOverrides } from '../domain/overrides';
 import type { Services } from '../services';
 import { CallSession } from './call-session';
+import { callSessionPorts } from './ports';
 import { dropCopiedRequestHeaders, onOptions, requestLocals } from './srf-compat';
 
 type Next = () => void;
@@ -77,6 +78,7 @@ export function callerNumberOf(req: Pick<Srf.SrfRequest, 'get' | 'has' | 'getPar
 /** The INVITE middleware chain and the call handler, wired once at start-up. */
 export function registerInbound(svc: Services, register: (s: CallSession) => void, unregister: (s: CallSession) => void): void {
   const { srf, log, metrics, config } = svc;
+  const ports = callSessionPorts(svc);
 
   /**
    * First of all: responses carry none of the request's lines srf copies into them (dropCopiedRequestHeaders), and
@@ -155,7 +157,7 @@ export function registerInbound(svc: Services, register: (s: CallSession) => voi
     // the number shown to employees (From of their INVITE) and kept in the line: only well-formed
     // E.164; any other user part is untrusted text (quotes, '<', unicode digits) and is shown as anonymous
     const callerNumber = l.caller?.callable ? l.caller.number : toE164(l.callerNumber ?? '');
-    const session = new CallSession(svc, l.routing!, l.caller!, callerNumber, req.get('Call-ID'), unregister);
+    const session = new CallSession(ports, l.routing!, l.caller!, callerNumber, req.get('Call-ID'), unregister);
     register(session);
     void session.start(req, res, () => l.cancelled === true).catch((err: Error) => {
       log.error({ callId: session.callId, err: err.message, stack: err.stack }, 'call failed');

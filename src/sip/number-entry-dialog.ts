@@ -1,9 +1,9 @@
 import type { Department } from '../domain/model';
 import { NumberEntry, type EntryFailure, type EntryLimits, type EntryStep } from '../domain/number-entry';
 import type { CallableVerdict } from '../domain/numbers';
-import type { Announcer } from '../media/announcer';
 import type { Prompts } from '../media/prompts';
 import type { Logger } from '../observability/logger';
+import type { CallerAnnouncer } from './ports';
 
 export interface EntryTimeouts {
   firstDigitTimeoutMs: number;
@@ -12,7 +12,7 @@ export interface EntryTimeouts {
 }
 
 export interface NumberEntryDeps {
-  announcer: Announcer;
+  announcer: Pick<CallerAnnouncer, 'announce' | 'stop'>;
   prompts: Prompts;
   department: Pick<Department, 'language'>;
   limits: EntryLimits;

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type Srf from 'drachtio-srf';
 import type { CallbackRequest } from '../../../src/domain/callback-request';
 import type { EmployeeBackoff } from '../../../src/domain/sip-status';
-import type { AnsweredCaller, AnswerSteps, Endpoint } from '../../../src/media/gateway';
+import { AnswerError, type AnsweredCaller, type AnswerSteps, type Endpoint } from '../../../src/media/gateway';
 import type { LineEntry } from '../../../src/queue/line';
 import type { LegResult } from '../../../src/sip/leg';
 import type { CallerAnnouncer, CallerMedia, CallerQueue, EmployeeLegs, EmployeeRingLeg, Standings } from '../../../src/sip/ports';
@@ -40,11 +40,13 @@ export class FakeCallerQueue implements CallerQueue {
   onClaim: () => Promise<ConnectResult> = async () => ({ outcome: 'connected', released: [] });
   open: CallbackRequest | undefined;
   facts: WaitFacts | undefined;
+  failJoin: Error | undefined;
 
   constructor(private readonly journal: Journal) {}
 
   async join(_accountId: string, entry: LineEntry): Promise<void> {
     this.journal.push(`join ${entry.id}`);
+    if (this.failJoin) throw this.failJoin;
     this.entries.set(entry.id, entry);
   }
   async leave(_accountId: string, entryId: string): Promise<LineEntry | undefined> {
@@ -200,8 +202,14 @@ export class FakeMedia implements CallerMedia {
     this.endpoint = new FakeEndpoint('caller-endpoint', journal);
     this.dialog = new FakeDialog('caller', journal);
   }
+  /** as MediaGateway.answerCaller: a failure of the caller's own step is an AnswerError at stage 'prepare' */
   async answerCaller(_req: Srf.SrfRequest, _res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller> {
-    await steps.prepare?.();
+    try {
+      await steps.prepare?.();
+    } catch (err) {
+      await this.endpoint.destroy();
+      throw new AnswerError({ stage: 'prepare' }, err);
+    }
     this.journal.push('200 OK');
     return { endpoint: this.endpoint.asEndpoint(), dialog: this.dialog.asDialog() };
   }

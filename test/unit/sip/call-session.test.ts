@@ -60,13 +60,19 @@ describe('sip/call-session: one caller through the ports', () => {
     };
   }
 
-  /** a caller with a usable number is answered and waits in line (offer: 5 s after joining, then every 30 s) */
-  async function answered(over: Partial<Department> = {}): Promise<CallSession> {
+  /** a session for a caller with a usable number (offer: 5 s after joining, then every 30 s), not started */
+  function newSession(over: Partial<Department> = {}): CallSession {
     department = makeDepartment({ accountId: 'demo', offerDelayS: 5, offerIntervalS: 30, ...over });
     const routing: CallRouting = { account: { id: 'demo', name: 'Demo', callbackEnabled: true }, number: { number: '+74950000000', accountId: 'demo', departmentId: department.id }, department };
     session = new CallSession(ports(), routing, { callable: true, number: CALLER }, CALLER, 'call-1', () => {
       ended++;
     });
+    return session;
+  }
+
+  /** the caller is answered and waits in line */
+  async function answered(over: Partial<Department> = {}): Promise<CallSession> {
+    newSession(over);
     const res = { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse;
     await session.start({} as Srf.SrfRequest, res, () => false);
     await flush();
@@ -98,9 +104,7 @@ describe('sip/call-session: one caller through the ports', () => {
   });
 
   it('joins the line before the 200, then starts the hold music and asks the dispatcher to look', async () => {
-    department = makeDepartment();
-    const routing: CallRouting = { account: { id: 'demo', name: 'Demo', callbackEnabled: true }, number: { number: '+74950000000', accountId: 'demo', departmentId: department.id }, department };
-    session = new CallSession(ports(), routing, { callable: true, number: CALLER }, CALLER, 'call-1', () => undefined);
+    newSession();
     await session.start({} as Srf.SrfRequest, { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse, () => false);
     assert.deepEqual(journal.slice(0, 2), [`join ${session.entryId}`, '200 OK']);
     const e = queue.entries.get(session.entryId)!;
@@ -109,6 +113,28 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.equal(session.state, 'waiting');
     assert.ok(media.announcerMade!.holding);
     assert.equal(kicks, 1);
+  });
+
+  it('a line that cannot be joined refuses the caller 503 with Retry-After, and the session ends', async () => {
+    newSession();
+    queue.failJoin = new Error('redis down');
+    const sent: Array<{ status: number; headers: unknown }> = [];
+    const res = { finalResponseSent: false, send: (status: number, o: { headers: unknown }) => sent.push({ status, headers: o.headers }) } as unknown as Srf.SrfResponse;
+    await session.start({} as Srf.SrfRequest, res, () => false);
+    assert.deepEqual(sent, [{ status: 503, headers: { 'Retry-After': '30' } }]);
+    assert.ok(!journal.includes('200 OK'));
+    assert.equal(ended, 1);
+    assert.equal(kicks, 0);
+  });
+
+  it('a caller whose BYE came while being answered (before the session listened) leaves the line at once', async () => {
+    newSession();
+    media.dialog.connected = false;
+    await session.start({} as Srf.SrfRequest, { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse, () => false);
+    await flush();
+    assert.ok(journal.includes(`leave ${session.entryId}`), journal.join(' | '));
+    assert.equal(session.state, 'ended');
+    assert.equal(ended, 1);
   });
 
   it('digit 1 stores the request first, and only then plays the confirmation; the hang-up comes after the confirmation', async () => {

@@ -5,7 +5,7 @@ import express, { type Express, type Request } from 'express';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { EmployeeUriRules } from '../domain/employee-uri';
-import type { ReadinessState } from '../observability/readiness';
+import { readinessOf, type ReadinessState } from '../observability/readiness';
 import type { ProvisioningStore } from '../store/provisioning';
 import { createApiRouter } from './api';
 import { authenticate, AuthFailureLimiter, DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth';
@@ -140,10 +140,7 @@ export function createHttpApp(deps: HttpDeps): Express {
         return;
       }
       const { checks, draining, mediaServers } = state;
-      const down = Object.entries(checks)
-        .filter(([, up]) => !up)
-        .map(([name]) => name);
-      const ready = down.length === 0 && !draining;
+      const { down, ready } = readinessOf(state);
       res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, down, draining, ...(mediaServers ? { mediaServers } : {}) } satisfies Readiness);
     }),
   );

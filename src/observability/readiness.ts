@@ -24,6 +24,17 @@ export interface ReadinessState {
   mediaServers?: MediaServerState[];
 }
 
+/**
+ * The one rule, over a state however it was obtained: the dependencies that are down, and whether the instance
+ * takes calls (none down and not draining). Readiness.takesCalls (OPTIONS, INVITE) and GET /readyz both use it.
+ */
+export function readinessOf(state: ReadinessState): { down: string[]; ready: boolean } {
+  const down = Object.entries(state.checks)
+    .filter(([, up]) => !up)
+    .map(([name]) => name);
+  return { down, ready: down.length === 0 && !state.draining };
+}
+
 export class Readiness {
   private drainingSince: number | undefined;
 
@@ -49,13 +60,11 @@ export class Readiness {
 
   /** the dependencies that are not connected */
   down(): string[] {
-    return Object.entries(this.state().checks)
-      .filter(([, up]) => !up)
-      .map(([name]) => name);
+    return readinessOf(this.state()).down;
   }
 
   /** takes new calls: not draining and every dependency connected */
   takesCalls(): boolean {
-    return !this.draining && this.down().length === 0;
+    return readinessOf(this.state()).ready;
   }
 }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { Readiness } from '../../../src/observability/readiness';
+import { Readiness, readinessOf } from '../../../src/observability/readiness';
 
 describe('Readiness', () => {
   it('takes calls only when every dependency is connected', () => {
@@ -40,5 +40,14 @@ describe('Readiness', () => {
     pool[1]!.connected = false;
     assert.equal(r.takesCalls(), false);
     assert.deepEqual(r.down(), ['freeswitch']);
+  });
+
+  it('readinessOf is the rule GET /readyz applies to a state: ready when nothing is down and not draining', () => {
+    assert.deepEqual(readinessOf({ checks: { redis: true, freeswitch: true }, draining: false }), { down: [], ready: true });
+    assert.deepEqual(readinessOf({ checks: { redis: true, freeswitch: false }, draining: false }), { down: ['freeswitch'], ready: false });
+    assert.deepEqual(readinessOf({ checks: { redis: true }, draining: true }), { down: [], ready: false });
+    const r = new Readiness({ redis: () => true });
+    r.drain();
+    assert.equal(readinessOf(r.state()).ready, r.takesCalls());
   });
 });

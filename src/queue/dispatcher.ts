@@ -128,6 +128,12 @@ export class Dispatcher {
       onExpired?: (count: number) => void;
       /** change notifications: without (or while it is down) every department is probed at every tick */
       changes?: ChangeNotices;
+      /**
+       * with a healthy feed, how long a department whose probe names no time at all (only a write can give it
+       * work, and every write is announced) waits for its next look (default 5 min): what keeps 3,000 idle
+       * departments from costing 3,000 probes per lease time
+       */
+      quietLookMs?: number;
     },
   ) {
     opts.changes?.on((c) => {
@@ -257,7 +263,8 @@ export class Dispatcher {
 
   /**
    * When to look at the department again if nothing changes: when the probe's times say (see
-   * QueueStore.dispatch's `idle`), when stale state may be recovered again, and at the latest after safetyMs;
+   * QueueStore.dispatch's `idle`), when stale state may be recovered again, and at the latest after safetyMs
+   * (quietLookMs when the probe names no time: only an announced write can give the department work);
    * at the next tick when the full step ran (it found work it could not do yet, e.g. the head is another
    * instance's caller, or the department is closed).
    */
@@ -267,7 +274,8 @@ export class Dispatcher {
       this.nextLookAt.set(key, now);
       return;
     }
-    let at = Math.min(idle, now + this.safetyMs);
+    // nothing can happen here without a write, and writes are announced: a rare look, against a lost message
+    let at = idle === Number.POSITIVE_INFINITY ? now + (this.opts.quietLookMs ?? 300_000) : Math.min(idle, now + this.safetyMs);
     if (!recoverStale) at = Math.min(at, this.lastStoreFailureAt + this.opts.leaseMs + 1);
     this.nextLookAt.set(key, at);
   }

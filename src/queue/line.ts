@@ -152,6 +152,57 @@ export function pickEmployees(
   return { employeeIds: [sorted[0]!.id], rrCursor };
 }
 
+/** What a dispatch step makes of one entry (see entryVerdict). */
+export type EntryVerdict = 'abandoned' | 'interrupted' | 'interrupted-eligible' | 'expired' | 'eligible' | 'none';
+
+export interface VerdictContext {
+  now: number;
+  instanceId: string;
+  localEntries: ReadonlySet<string>;
+  recoverStale?: boolean;
+  /** the department's business hours are open now (callbacks are dialled only then) */
+  open: boolean;
+}
+
+/**
+ * The one rule of what a dispatch step does with an entry: a caller whose lease lapsed is
+ * abandoned; a callback being dialled whose lease lapsed is interrupted (and may be claimed at
+ * once when due and open); a waiting callback past its window expires; a waiting live caller,
+ * or a due waiting callback while open, is eligible; anything else is left alone.
+ */
+export function entryVerdict(c: VerdictContext, e: LineEntry): EntryVerdict {
+  const heldHere = e.owner === c.instanceId && c.localEntries.has(e.id);
+  const leaseLive = isLeaseLive(e.leaseUntil, c.now) || heldHere || !(c.recoverStale ?? true);
+  const due = c.open && (e.dueAt ?? 0) <= c.now;
+  if (e.kind === 'caller') return !leaseLive ? 'abandoned' : e.state === 'waiting' ? 'eligible' : 'none';
+  if (e.state !== 'waiting') return leaseLive ? 'none' : due ? 'interrupted-eligible' : 'interrupted';
+  if (e.expiresAt !== undefined && e.expiresAt <= c.now) return 'expired';
+  return due ? 'eligible' : 'none';
+}
+
+/** Whether the entry may be the head a dispatch step claims for (the first such entry in line is). */
+export function mayLead(v: EntryVerdict): boolean {
+  return v === 'eligible' || v === 'interrupted-eligible';
+}
+
+/**
+ * The entries a dispatch step must see, oldest first, from what the store reads instead of the
+ * whole line: `head`, the line from its start up to and including the first entry that may lead
+ * (empty when only callers may lead, outside business hours), and `others`, the entries the
+ * indexes name (lapsed leases, ended windows, waiting callers), each with its score in the line.
+ * decideDispatch over the result decides what it decides over the whole line: every entry it
+ * would act on is in one of the two, and every entry ahead of the head is in `head`.
+ */
+export function dispatchEntries(head: readonly LineEntry[], others: ReadonlyArray<{ entry: LineEntry; rank: number }>): LineEntry[] {
+  const inHead = new Set(head.map((e) => e.id));
+  const seen = new Set<string>();
+  const rest = others
+    .filter((o) => !inHead.has(o.entry.id) && !seen.has(o.entry.id) && seen.add(o.entry.id))
+    .sort((a, b) => a.rank - b.rank || (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0))
+    .map((o) => o.entry);
+  return [...head, ...rest];
+}
+
 /**
  * One dispatch step for a department: recover what dead instances left behind, expire
  * callbacks past their window, and give free employees to the oldest eligible entry.
@@ -176,26 +227,14 @@ export function decideDispatch(s: DispatchSnapshot): DispatchDecision {
   }
   const eligible: LineEntry[] = [];
   // callbacks are dialled only inside the department's business hours (live callers are served as ever)
-  const open = isOpen(s.department.businessHours, now);
+  const ctx: VerdictContext = { now, instanceId: s.instanceId, localEntries: s.localEntries, recoverStale, open: isOpen(s.department.businessHours, now) };
   for (const e of s.entries) {
-    const leaseLive = isLeaseLive(e.leaseUntil, now) || heldHere(e.owner, e.id) || !recoverStale;
-    if (e.kind === 'caller') {
-      if (!leaseLive) decision.abandonedCallers.push(e.id);
-      else if (e.state === 'waiting') eligible.push(e);
-      continue;
-    }
-    if (e.state !== 'waiting') {
-      if (!leaseLive) {
-        decision.interruptedCallbacks.push(e.id);
-        if (open && (e.dueAt ?? 0) <= now) eligible.push({ ...e, state: 'waiting' });
-      }
-      continue;
-    }
-    if (e.expiresAt !== undefined && e.expiresAt <= now) {
-      decision.expiredCallbacks.push(e.id);
-      continue;
-    }
-    if (open && (e.dueAt ?? 0) <= now) eligible.push(e);
+    const v = entryVerdict(ctx, e);
+    if (v === 'abandoned') decision.abandonedCallers.push(e.id);
+    else if (v === 'interrupted' || v === 'interrupted-eligible') decision.interruptedCallbacks.push(e.id);
+    else if (v === 'expired') decision.expiredCallbacks.push(e.id);
+    if (v === 'eligible') eligible.push(e);
+    else if (v === 'interrupted-eligible') eligible.push({ ...e, state: 'waiting' });
   }
   const head = eligible[0];
   if (head === undefined) return decision;

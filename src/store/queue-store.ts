@@ -4,9 +4,13 @@ import { departmentSchema, employeeSchema, type Department, type Employee } from
 import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as req from '../domain/callback-request';
+import { isOpen } from '../domain/business-hours';
 import type { CallbackRequest } from '../domain/callback-request';
 import {
   decideDispatch,
+  dispatchEntries,
+  entryVerdict,
+  mayLead,
   freshEmployeeState,
   indexScores,
   isAvailable,
@@ -220,7 +224,7 @@ export class AccountView {
     return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases[i]! }]));
   }
 
-  /** The department's whole line, oldest first (a dispatch step that may have work to do). */
+  /** The department's whole line, oldest first (tools and tests; the dispatch step reads forDispatch). */
   async lineEntries(departmentId: string): Promise<LineEntry[]> {
     await this.watchDepartment(departmentId);
     return this.entriesOf(await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1));
@@ -239,6 +243,33 @@ export class AccountView {
       }
       if (ids.length < page) return out;
     }
+  }
+
+  /**
+   * What a dispatch step reads of the line (see dispatchEntries in src/queue/line.ts): its head up to
+   * the first entry that may lead, or outside business hours none of it but the waiting callers (the
+   * due index at 0), and the entries the indexes say need recovery (lapsed leases, ended windows).
+   * O(head + lapsed + expired + callers), whatever the number of callbacks waiting behind the head.
+   */
+  async forDispatch(departmentId: string, now: number, open: boolean, leads: (e: LineEntry) => boolean): Promise<LineEntry[]> {
+    await this.watchDepartment(departmentId);
+    const a = this.accountId;
+    const [head, lapsed, expired, callers] = await Promise.all([
+      open ? this.lineUntil(departmentId, leads) : Promise.resolve([]),
+      this.r.zrangebyscore(keys.leaseExpiry(a), '-inf', now),
+      this.r.zrangebyscore(keys.expiryIndex(a, departmentId), '-inf', now),
+      open ? Promise.resolve([]) : this.r.zrangebyscore(keys.dueIndex(a, departmentId), '-inf', 0),
+    ]);
+    const inHead = new Set(head.map((e) => e.id));
+    const ids = [...new Set([...lapsed, ...expired, ...callers])].filter((id) => !inHead.has(id));
+    // the lease index is the account's: only this department's entries count
+    const more = (await this.entriesOf(ids)).filter((e) => e.departmentId === departmentId);
+    if (more.length === 0) return head;
+    const ranks = await this.r.zmscore(keys.line(a, departmentId), ...more.map((e) => e.id));
+    return dispatchEntries(
+      head,
+      more.flatMap((entry, i) => (ranks[i] === null || ranks[i] === undefined ? [] : [{ entry, rank: Number(ranks[i]) }])),
+    );
   }
 
   async employeeStates(ids: readonly string[]): Promise<Map<string, EmployeeState>> {
@@ -787,9 +818,11 @@ export class QueueStore {
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
       if (!department) return { result: empty };
+      const open = isOpen(department.businessHours, now);
+      const verdictOf = { now, instanceId, localEntries, recoverStale, open };
       const [employees, entries, states, rrCursor] = await Promise.all([
         v.employees(department.employeeIds),
-        v.lineEntries(departmentId),
+        v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, e))),
         v.employeeStates(department.employeeIds),
         v.rrCursor(departmentId),
       ]);

@@ -149,11 +149,20 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       assert.equal(store.steps[2]!.now, T0 + 10);
     });
 
-    it('the slow safety look: a department nobody writes to is looked at again after a lease time, not before', async () => {
+    it('the slow safety look: a department whose next time is far off is looked at again after a lease time, not before', async () => {
       make();
+      store.fallback = idle(T0 + 100 * LEASE, false);
       await tickAt(T0);
       assert.deepEqual(await tickAt(T0 + LEASE - 1), []);
       assert.deepEqual(await tickAt(T0 + LEASE), ['a/d1', 'b/d2']);
+    });
+
+    it('a department only a write can give work (its probe names no time) is looked at again only after the quiet look, 5 min', async () => {
+      make();
+      await tickAt(T0);
+      assert.deepEqual(await tickAt(T0 + LEASE), []);
+      assert.deepEqual(await tickAt(T0 + 300_000 - 1), []);
+      assert.deepEqual(await tickAt(T0 + 300_000), ['a/d1', 'b/d2']);
     });
 
     it("the probe's next look (a due time, a lease ending) is honoured: looked at then, not earlier and not only at the safety look", async () => {

@@ -3,6 +3,9 @@ import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 import { type Department, type Employee, type RingStrategy } from '../../../src/domain/model';
 import {
   decideDispatch,
+  dispatchEntries,
+  entryVerdict,
+  mayLead,
   freshEmployeeState,
   indexScores,
   mayHaveWork,
@@ -57,14 +60,14 @@ function isNothing(d: ReturnType<typeof decideDispatch>): boolean {
   );
 }
 
-function randomSnapshot(rnd: () => number): DispatchSnapshot {
+function randomSnapshot(rnd: () => number, maxEntries = 5): DispatchSnapshot {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const t = (): number => NOW + pick([-60_000, -1, 0, 1, 60_000]);
   const ids = ['101', '102', '103'].slice(0, 1 + Math.floor(rnd() * 3));
   const employees = ids.filter(() => rnd() < 0.9).map((id) => emp(id, rnd() < 0.6));
   const states = new Map<string, EmployeeState>();
   const entries: LineEntry[] = [];
-  const n = Math.floor(rnd() * 5);
+  const n = Math.floor(rnd() * maxEntries);
   for (let i = 0; i < n; i++) {
     const kind = rnd() < 0.5 ? 'caller' : 'callback';
     const state = pick(['waiting', 'waiting', 'ringing', 'connected'] as const);
@@ -164,5 +167,74 @@ describe('mayHaveWork (the dispatch probe)', () => {
     assert.equal(mayHaveWork(base({ anyLapsedLease: true, recoverStale: false })), false);
     const lapsed = new Map([['101', { ...freshEmployeeState('101'), status: 'ringing' as const, owner: 'inst-B', leaseUntil: NOW }]]);
     assert.equal(mayHaveWork(base({ states: lapsed, recoverStale: false, anyDue: true })), false);
+  });
+});
+
+/** Closed all week: only live callers may be served. */
+const CLOSED = {
+  timeZone: 'UTC',
+  weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] },
+  exceptions: [],
+  outsideHoursOffer: 'none' as const,
+  windowOutsideHours: 'expire' as const,
+};
+
+/**
+ * What the store's dispatch step reads instead of the whole line (AccountView.forDispatch): the head
+ * up to the first entry that may lead (none of it outside business hours), plus the entries the
+ * indexes name, derived here by the same index rule the store writes (indexScores).
+ */
+function storeRead(s: DispatchSnapshot, open: boolean): LineEntry[] {
+  const ctx = { now: s.now, instanceId: s.instanceId, localEntries: s.localEntries, recoverStale: s.recoverStale ?? true, open };
+  const head: LineEntry[] = [];
+  if (open) {
+    for (const e of s.entries) {
+      head.push(e);
+      if (mayLead(entryVerdict(ctx, e))) break;
+    }
+  }
+  const others = s.entries.flatMap((entry, rank) => {
+    const x = indexScores(entry);
+    const named = (x.lease !== undefined && x.lease <= s.now) || (x.expiry !== undefined && x.expiry <= s.now) || (!open && x.due !== undefined && x.due <= 0);
+    return named ? [{ entry, rank }] : [];
+  });
+  // the indexes give no order: the store sorts by the line's score
+  return dispatchEntries(head, others.reverse());
+}
+
+describe('the dispatch step reads the head of the line and the indexes, not the whole line', () => {
+  it('decides exactly what it decides over the whole line (20,000 random lines of up to 12 entries, open and closed)', () => {
+    const rnd = prng(29);
+    let claims = 0;
+    let recoveries = 0;
+    let shorter = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const s0 = randomSnapshot(rnd, 12);
+      const open = rnd() < 0.7;
+      const s = open ? s0 : { ...s0, department: { ...s0.department, businessHours: CLOSED } };
+      const part = storeRead(s, open);
+      const whole = decideDispatch(s);
+      assert.deepEqual(decideDispatch({ ...s, entries: part }), whole, `case ${i}: ${JSON.stringify({ open, entries: s.entries, part: part.map((e) => e.id) })}`);
+      if (whole.claim) claims++;
+      if (whole.abandonedCallers.length + whole.interruptedCallbacks.length + whole.expiredCallbacks.length > 0) recoveries++;
+      if (part.length < s.entries.length) shorter++;
+    }
+    // not vacuous: claims, recoveries and reads shorter than the line all occur often
+    assert.ok(claims > 2000, `claims ${claims}`);
+    assert.ok(recoveries > 2000, `recoveries ${recoveries}`);
+    assert.ok(shorter > 5000, `shorter reads ${shorter}`);
+  });
+
+  it('reads only the head when 10,000 due callbacks wait behind it', () => {
+    const s0 = randomSnapshot(prng(3), 1);
+    const entries: LineEntry[] = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `r:q${i}`, kind: 'callback', departmentId: 'support', joinedAt: NOW - 100_000 + i, state: 'waiting',
+      owner: undefined, leaseUntil: 0, employeeIds: [], callerNumber: `+7903${String(i).padStart(7, '0')}`, dueAt: NOW - 1, expiresAt: NOW + 60_000,
+    }));
+    const s = { ...s0, entries, employees: [emp('101', true)], states: new Map(), department: dept('ring-all', ['101']) };
+    const part = storeRead(s, true);
+    assert.equal(part.length, 1);
+    assert.deepEqual(decideDispatch({ ...s, entries: part }), decideDispatch(s));
+    assert.equal(decideDispatch(s).claim?.entryId, 'r:q0');
   });
 });

@@ -107,6 +107,8 @@ export class Dispatcher {
    * dispatched at a tick only when kicked, changed (its account's writes, anywhere), or due here.
    */
   private nextLookAt = new Map<string, number>();
+  /** the smallest nextLookAt after the last walk over the departments (a look between walks only lowers it) */
+  private earliestLook = Number.NEGATIVE_INFINITY;
   private dirty = new Set<string>();
   private dirtyAccounts = new Set<string>();
   private dirtyAll = true;
@@ -176,11 +178,15 @@ export class Dispatcher {
     setImmediate(() => void this.tick());
   }
 
-  private async listDepartments(): Promise<Array<{ accountId: string; departments: string[] }>> {
-    const now = this.opts.now();
+  private listingDue(): boolean {
     // with the feed, a provisioning change anywhere makes the next tick list again (and at least once a minute)
     const every = this.opts.changes?.healthy ? 60_000 : 2000;
-    if (now - this.departmentsAt > every) {
+    return this.opts.now() - this.departmentsAt > every;
+  }
+
+  private async listDepartments(): Promise<Array<{ accountId: string; departments: string[] }>> {
+    const now = this.opts.now();
+    if (this.listingDue()) {
       this.departments = await this.queue.accountsWithDepartments();
       this.departmentsAt = now;
     }
@@ -202,12 +208,19 @@ export class Dispatcher {
       this.dirtyAccounts = new Set();
       this.dirtyAll = false;
       try {
-        for (const { accountId, departments } of await this.listDepartments()) {
-          for (const d of departments) {
-            const key = `${accountId}\u0000${d}`;
-            const look = all || dirtyAccounts.has(accountId) || dirty.has(key) || this.opts.now() >= (this.nextLookAt.get(key) ?? 0);
-            if (look) await this.dispatchDepartment(accountId, d);
+        // nothing changed and nothing is due anywhere: no walk over every department (3,000 of them, 4 times a second)
+        const quiet = !all && dirty.size === 0 && dirtyAccounts.size === 0 && this.opts.now() < this.earliestLook && !this.listingDue();
+        if (!quiet) {
+          let earliest = Number.POSITIVE_INFINITY;
+          for (const { accountId, departments } of await this.listDepartments()) {
+            for (const d of departments) {
+              const key = `${accountId}\u0000${d}`;
+              const look = all || dirtyAccounts.has(accountId) || dirty.has(key) || this.opts.now() >= (this.nextLookAt.get(key) ?? 0);
+              if (look) await this.dispatchDepartment(accountId, d);
+              earliest = Math.min(earliest, this.nextLookAt.get(key) ?? 0);
+            }
           }
+          this.earliestLook = earliest;
         }
       } catch (err) {
         // what was not looked at yet is looked at again at the next tick

@@ -22,6 +22,7 @@ import crypto from 'node:crypto';
 import { requestEvents } from '../callback/request-events';
 import { positionInLine } from '../queue/position';
 import { publishChange, type ChangeFeed } from './changes';
+import { AccountMemo } from './account-memo';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';
 import { NotDurableError, type TxRunner } from './redis';
@@ -618,7 +619,13 @@ export class QueueStore {
      * transactions (the dispatch probe, estimated waits). Every write publishes its change with or without them.
      */
     readonly opts: { changes?: ChangeFeed; cache?: ProvisioningCache } = {},
-  ) {}
+  ) {
+    // the gauge of a quiet account nothing was written to is what it was (checked again every 5 min)
+    this.waitMemo = opts.changes ? new AccountMemo(opts.changes, 300_000) : undefined;
+  }
+
+  /** estimatedWaits per account between its changes (see AccountMemo) */
+  private readonly waitMemo: AccountMemo<Array<{ department: string; seconds: number }>> | undefined;
 
   /**
    * One transaction over an account's keys. `about` names what it will read, so that the versions
@@ -1249,10 +1256,17 @@ export class QueueStore {
   async estimatedWaits(now: number): Promise<Array<{ account: string; department: string; seconds: number }>> {
     const out: Array<{ account: string; department: string; seconds: number }> = [];
     for (const { accountId, departments } of await this.accountsWithDepartments()) {
-      const facts = await Promise.all(departments.map((d) => this.waitFacts(accountId, d, now)));
-      facts.forEach((f, i) => {
-        if (f) out.push({ account: accountId, department: departments[i]!, seconds: estimateWaitS(f.estimate) });
-      });
+      const load = async (): Promise<{ value: Array<{ department: string; seconds: number }>; keep: boolean }> => {
+        const facts = await Promise.all(departments.map((d) => this.waitFacts(accountId, d, now)));
+        return {
+          value: facts.flatMap((f, i) => (f ? [{ department: departments[i]!, seconds: estimateWaitS(f.estimate) }] : [])),
+          // nobody waits, and nobody is logged in or someone is free: 0 s until a write (an employee becomes
+          // free by time, but busy only by a claim, which is written); anything else changes with time
+          keep: facts.every((f) => !f || (f.waiting === 0 && (f.estimate.employeesLoggedIn === 0 || f.estimate.employeesFree > 0))),
+        };
+      };
+      const waits = this.waitMemo ? await this.waitMemo.get(accountId, now, load) : (await load()).value;
+      for (const w of waits) out.push({ account: accountId, ...w });
     }
     return out;
   }

@@ -88,6 +88,23 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
     dispatcher.start();
   }
 
+  it('the estimated-wait gauge of a quiet account costs no command per scrape until a write, from any instance, changes it', async () => {
+    const t0 = Date.now();
+    const waits = async (): Promise<number | undefined> => (await B.queue.estimatedWaits(Date.now())).find((w) => w.account === ACCOUNT && w.department === DEPT)?.seconds;
+    assert.equal(await waits(), 0, 'nobody waits: 0 s');
+    const before = commandTotal(await probe.info('commandstats'));
+    assert.equal(await waits(), 0);
+    assert.equal(await waits(), 0);
+    assert.equal(commandTotal(await probe.info('commandstats')) - before, 0, 'kept between changes');
+    // nobody logged in, a caller waits (written by another instance): the gauge follows, and is not kept
+    for (const id of ['101', '102']) await A.provisioning.putEmployee({ ...(await A.provisioning.getEmployee(ACCOUNT, id))!, loggedIn: false });
+    await A.queue.join(ACCOUNT, callerEntry('c-g', t0 - 7000, 'a', { leaseUntil: t0 + 60_000 }));
+    await until('the change is heard', 2000, async () => ((await waits()) ?? 0) >= 7);
+    const growing = commandTotal(await probe.info('commandstats'));
+    assert.ok(((await waits()) ?? 0) >= 7, 'the longest wait, read again');
+    assert.ok(commandTotal(await probe.info('commandstats')) - growing > 0, 'a gauge that changes with time is read at every scrape');
+  });
+
   it('an idle department costs no Redis command at a tick once looked at', async () => {
     startDispatcher(50);
     await sleep(300); // the first ticks look at everything once

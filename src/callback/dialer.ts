@@ -13,7 +13,7 @@ import { hangUpDialog } from '../sip/srf-compat';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt, LocalCaller } from '../queue/dispatcher';
 import type { Services } from '../services';
-import { callbackEntryId, type StoredEvent } from '../store/queue-store';
+import { callbackEntryId, type ClaimRef, type StoredEvent } from '../store/queue-store';
 import { employeeLeg, RingingLeg } from '../sip/leg';
 import { CustomerFirstDelivery } from './customer-first';
 import { SupersededError } from './superseded';
@@ -54,7 +54,14 @@ export class CallbackAttempt implements LocalAttempt {
   /** set when the department delivers customer-first: that flow serves this claim */
   private customerFirst: CustomerFirstDelivery | undefined;
   /** the claim this instance serves (the store drops outcomes of a claim that moved on) */
-  private readonly claim: { instanceId: string; startedAt: number };
+  private readonly claim: ClaimRef;
+  /**
+   * the claim is known lost (a lease refresh or a write found its fencing token replaced): the legs are being
+   * cancelled or hung up, and nothing more is written or bridged (docs/state-model.md, "Fencing")
+   */
+  private fenced = false;
+  /** the employee's leg while it rings (cancelled when the claim is lost) */
+  private employeeRinging: RingingLeg | undefined;
 
   constructor(
     private readonly svc: Services,
@@ -65,7 +72,7 @@ export class CallbackAttempt implements LocalAttempt {
   ) {
     this.entryId = callbackEntryId(request.id);
     const c = request.inProgress;
-    this.claim = { instanceId: c?.instanceId ?? svc.instanceId, startedAt: c?.startedAt ?? svc.now() };
+    this.claim = { instanceId: c?.instanceId ?? svc.instanceId, startedAt: c?.startedAt ?? svc.now(), ...(c?.token !== undefined ? { token: c.token } : {}) };
     this.log = svc.log.child({ request: request.id, account: accountId, employee: employee.id });
   }
 
@@ -79,6 +86,43 @@ export class CallbackAttempt implements LocalAttempt {
     return this.customerFirst?.heldCustomer;
   }
 
+  /** Fenced claims only; customer-first keeps the unconditional refresh (its customer is a caller of the line). */
+  fencingToken(): number | undefined {
+    return this.customerFirst ? undefined : this.claim.token;
+  }
+
+  /**
+   * The claim was lost (another instance recovered the request after this one's lease lapsed, e.g. while this
+   * process was paused): ringing legs are cancelled before anyone answers them, answered ones hung up without
+   * bridging, the endpoints freed; the attempt's next write throws SupersededError instead of writing.
+   */
+  lost(): void {
+    if (this.done || this.fenced || this.customerFirst) return;
+    this.fenced = true;
+    const ringing = this.customerLeg ? 'customer' : this.employeeRinging ? 'employee' : undefined;
+    this.log.warn(
+      { token: this.claim.token, ringing, answered: { employee: this.employeeLeg !== undefined, customer: this.customer !== undefined } },
+      'the claim was lost (another instance took the request over): cancelling ringing legs, hanging up answered ones, writing nothing',
+    );
+    this.employeeRinging?.cancel();
+    void this.cleanup();
+  }
+
+  /**
+   * One round trip before a side effect that matters (bridging): the claim's token is still the stored one
+   * (the lease is extended with it); else the claim is lost and SupersededError is thrown.
+   */
+  private async checkClaim(): Promise<void> {
+    if (this.fenced) throw new SupersededError();
+    const token = this.claim.token;
+    if (token === undefined) return;
+    const lost = await this.svc.queue.refreshClaims(this.accountId, this.svc.instanceId, [{ entryId: this.entryId, token, employees: this.heldEmployees() }], this.lease());
+    if (lost.length > 0) {
+      this.lost();
+      throw new SupersededError();
+    }
+  }
+
   private lease(): number {
     return this.svc.now() + this.svc.config.queue.leaseMs;
   }
@@ -87,6 +131,7 @@ export class CallbackAttempt implements LocalAttempt {
     step: (r: CallbackRequest) => CallbackRequest,
     opts: { connected?: boolean; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
   ): Promise<void> {
+    if (this.fenced) throw new SupersededError();
     const r = await this.svc.queue.transition(this.accountId, this.request.id, step, {
       now: this.svc.now(),
       leaseUntil: this.lease(),
@@ -95,6 +140,7 @@ export class CallbackAttempt implements LocalAttempt {
     });
     if (!r) {
       this.log.warn('the request moved on without this instance (lease lost); outcome dropped');
+      this.fenced = true;
       throw new SupersededError();
     }
     this.request = r;
@@ -161,7 +207,15 @@ export class CallbackAttempt implements LocalAttempt {
       { uri: employee.sipUri, rings: this.request.employeeRings.length, attempts: this.request.attempts.length },
       `callback request: ringing employee ${employee.id}${again}`,
     );
-    const eleg = await employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log).start();
+    this.employeeRinging = employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log);
+    const eleg = await this.employeeRinging.start();
+    this.employeeRinging = undefined;
+    if (this.fenced && eleg.answered) {
+      // answered while the claim was being found lost: hung up, never bridged
+      hangUpDialog(eleg.dialog);
+      await destroyQuietly(eleg.endpoint);
+      throw new SupersededError();
+    }
     if (!eleg.answered) {
       metrics.employeeRings.inc({ kind: 'callback', result: eleg.failure });
       // the leg's failure already is the outcome (src/domain/sip-status.ts); nothing here cancels it
@@ -223,7 +277,9 @@ export class CallbackAttempt implements LocalAttempt {
       // on the employee's media server: the bridge needs both endpoints on one FreeSWITCH
       svc.media.sameServerAs(ep),
       customerUri(number, config.trunks.outbound),
-      { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id },
+      // Expires (RFC 3261 13.3.1): the customer's side ends the INVITE with 487 itself at the ring timeout, even if
+      // this instance cannot CANCEL it then (paused); a takeover waits for it (docs/state-model.md, "Fencing")
+      { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id, Expires: String(policy.customerRingTimeoutS) },
       policy.customerRingTimeoutS * 1000,
     );
     const cleg = await this.customerLeg.start();
@@ -301,6 +357,8 @@ export class CallbackAttempt implements LocalAttempt {
     if (!guard?.minTalkS) await this.complete(svc.now());
     else this.log.info({ minTalkS: guard.minTalkS }, 'the request completes after the minimum talk time (voicemail guard)');
     // both legs on one media server (the customer leg was made on the employee's): the bridge needs it
+    // the last word before the bridge: a claim lost meanwhile never connects this employee to the customer
+    await this.checkClaim();
     this.log.info({ mediaServer: svc.media.serverOf(ep), customerMediaServer: svc.media.serverOf(cleg.endpoint) }, 'customer answered; bridging');
     await this.unlessMediaLost(employeeSide.stop());
     employeeSide.close();
@@ -315,7 +373,9 @@ export class CallbackAttempt implements LocalAttempt {
     }
     await callEnded;
     await this.cleanup();
-    await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
+    // a claim lost during the call (the employee was recovered elsewhere) writes nothing more
+    if (this.fenced) return;
+    await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true, this.claim.token);
     await svc.queue
       .transition(this.accountId, this.request.id, (r) => callbackRequest.attemptEnded(r, svc.now()), { now: svc.now() })
       .catch(() => undefined);

@@ -50,6 +50,9 @@ export class CallbackAttempt implements LocalAttempt {
   private mediaLost = false;
   private onMediaLost: (() => void) | undefined;
   private readonly mediaGone = new Promise<void>((resolve) => (this.onMediaLost = resolve));
+  /** settles when the claim is found lost: no media step is waited for after that (its endpoints are gone) */
+  private onFenced: (() => void) | undefined;
+  private readonly fencedOff = new Promise<void>((resolve) => (this.onFenced = resolve));
   private done = false;
   /** set when the department delivers customer-first: that flow serves this claim */
   private customerFirst: CustomerFirstDelivery | undefined;
@@ -101,11 +104,17 @@ export class CallbackAttempt implements LocalAttempt {
     this.fenced = true;
     const ringing = this.customerLeg ? 'customer' : this.employeeRinging ? 'employee' : undefined;
     this.log.warn(
-      { token: this.claim.token, ringing, answered: { employee: this.employeeLeg !== undefined, customer: this.customer !== undefined } },
+      { claimToken: this.claim.token, ringing, answered: { employee: this.employeeLeg !== undefined, customer: this.customer !== undefined } },
       'the claim was lost (another instance took the request over): cancelling ringing legs, hanging up answered ones, writing nothing',
     );
+    this.onFenced?.();
     this.employeeRinging?.cancel();
     void this.cleanup();
+  }
+
+  /** Lost and winding down: neither refreshed nor counted as held here any more. */
+  get isFenced(): boolean {
+    return this.fenced;
   }
 
   /**
@@ -200,6 +209,8 @@ export class CallbackAttempt implements LocalAttempt {
     const headers = {
       From: `"${display}" <sip:${number}@${config.trunks.identityHost}>`,
       'X-Callback-Id': this.request.id,
+      // as on the customer INVITE: the phone itself ends the ring at the timeout (a takeover counts on it)
+      Expires: String(policy.employeeRingTimeoutS),
     };
     const previous = this.request.employeeRings[this.request.employeeRings.length - 1];
     const again = previous?.employeeId === employee.id ? ` again (its last ring: ${previous.result}${previous.sipStatus !== undefined ? `, SIP ${previous.sipStatus}` : ''})` : '';
@@ -297,6 +308,7 @@ export class CallbackAttempt implements LocalAttempt {
       const outcome = cleg.failure === 'error' ? 'unavailable' : cleg.failure;
       metrics.attempts.inc({ outcome });
       this.log.info({ outcome, status: cleg.status }, 'customer did not answer');
+      if (this.fenced) throw new SupersededError();
       await this.unlessMediaLost(employeeSide.announce(prompts.prompt(dept, 'customerNoAnswer'), false));
       employeeSide.close();
       await this.cleanup();
@@ -383,7 +395,7 @@ export class CallbackAttempt implements LocalAttempt {
 
   /** Waits for a media step, but not past the loss of its media server (whose completion events never come). */
   private async unlessMediaLost(step: Promise<unknown>): Promise<void> {
-    await Promise.race([step.catch(() => undefined), this.mediaGone]);
+    await Promise.race([step.catch(() => undefined), this.mediaGone, this.fencedOff]);
   }
 
   /** The customer was reached (bridged since `connectedAt`): the request completes, the employee stays busy. */
@@ -473,7 +485,8 @@ export class Dialer {
   }
 
   held(): Array<CallbackAttempt | LocalCaller> {
-    return [...this.attempts].flatMap((a) => (a.heldCustomer ? [a, a.heldCustomer] : [a]));
+    // a claim found lost is another instance's now: not refreshed, and not in the way of this instance's dispatch
+    return [...this.attempts].filter((a) => !a.isFenced).flatMap((a) => (a.heldCustomer ? [a, a.heldCustomer] : [a]));
   }
 
   /** The waiting customer-first customer with this line entry, if this instance holds it. */

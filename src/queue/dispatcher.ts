@@ -343,10 +343,10 @@ export class Dispatcher {
         failed(err);
         return [];
       });
-      const gone = new Set(lost);
-      for (const c of f.fenced) {
-        if (!gone.has(c.entryId)) continue;
-        this.log.warn({ account: accountId, entry: c.entryId, request: requestIdOfEntry(c.entryId), token: c.token }, 'lease refresh: the claim was lost (recovered or claimed elsewhere)');
+      for (const i of lost) {
+        const c = f.fenced[i];
+        if (!c) continue;
+        this.log.warn({ account: accountId, entry: c.entryId, request: requestIdOfEntry(c.entryId), claimToken: c.token }, 'lease refresh: the claim was lost (recovered or claimed elsewhere)');
         c.held.lost?.();
       }
     }

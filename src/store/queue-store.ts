@@ -48,7 +48,8 @@ export interface HeldClaim {
 /**
  * KEYS: entries, employee states, leases, lease-expiry index (one account: one hash slot). ARGV: instance,
  * lease end (ms), number of claims, then per claim: entry id, token, number of employees, the employees.
- * Returns the entry ids of the claims whose token is no longer current (their leases are not touched).
+ * Returns the positions (1-based, in ARGV order) of the claims whose token is no longer current (their leases are
+ * not touched): two claims of one request (a stale one still winding down, and a new one) share an entry id.
  */
 const REFRESH_CLAIMS = `
 local inst = ARGV[1]
@@ -92,7 +93,7 @@ for c = 1, n do
     end
     for k = 1, ne do redis.call('HSET', KEYS[3], 'emp:' .. emps[k], untilMs) end
   else
-    lost[#lost + 1] = id
+    lost[#lost + 1] = c
   end
 end
 return lost
@@ -754,16 +755,16 @@ export class QueueStore {
   /**
    * Extends the leases of fenced callback claims, each only while its fencing token is still the stored one,
    * in one atomic script (docs/state-model.md, "Fencing"); returns the entry ids of the claims that were lost
-   * (recovered by another instance, re-claimed, or gone), whose leases it left alone. A claim holds while its
+   * (recovered by another instance, re-claimed, or gone), whose leases it left alone, as positions in `claims`. A claim holds while its
    * line entry is this instance's with this token, and every employee it names is held for the entry by this
    * instance with this token; once the request is final the entry is gone and the employees alone carry it.
    */
-  async refreshClaims(accountId: string, instanceId: string, claims: readonly HeldClaim[], leaseUntil: number): Promise<string[]> {
+  async refreshClaims(accountId: string, instanceId: string, claims: readonly HeldClaim[], leaseUntil: number): Promise<number[]> {
     if (claims.length === 0) return [];
     const args: string[] = [instanceId, String(leaseUntil), String(claims.length)];
     for (const c of claims) args.push(c.entryId, String(c.token), String(c.employees.length), ...c.employees);
     const lost = await runScript(this.redis, REFRESH_CLAIMS, [keys.entries(accountId), keys.employeeStates(accountId), keys.leases(accountId), keys.leaseExpiry(accountId)], args);
-    return Array.isArray(lost) ? lost.map(String) : [];
+    return Array.isArray(lost) ? lost.map((n) => Number(n) - 1) : [];
   }
 
   /**
@@ -885,13 +886,42 @@ export class QueueStore {
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
       if (!department) return { result: empty };
-      const [employees, entries, states, rrCursor] = await Promise.all([
+      const [employees, lineEntries, storedStates, rrCursor] = await Promise.all([
         v.employees(department.employeeIds),
         v.lineEntries(departmentId),
         v.employeeStates(department.employeeIds),
         v.rrCursor(departmentId),
       ]);
-      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      let entries = lineEntries;
+      let states = storedStates;
+      let d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      const requests = new Map<string, CallbackRequest>();
+      // fencing takeover: the legs of an interrupted claim may still ring (its instance may be paused, not dead).
+      // Its customer is dialled again only after its INVITE's Expires, its employees rung again only after their
+      // legs could ring no more, each a lease later (docs/state-model.md, "Fencing"); then decide again with that
+      const notBefore = new Map<string, number>();
+      const skipTill = new Map<string, number>();
+      for (const id of d.interruptedCallbacks) {
+        const rid = requestIdOfEntry(id);
+        const r = rid ? await v.request(rid) : undefined;
+        if (!r) continue;
+        requests.set(id, r);
+        const until = req.claimRingsUntil(r);
+        if (until.customer !== undefined && until.customer + leaseMs > now) notBefore.set(id, until.customer + leaseMs);
+        const empUntil = Math.max(until.employee ?? 0, now) + leaseMs;
+        for (const empId of entries.find((e) => e.id === id)?.employeeIds ?? []) {
+          if (states.get(empId)?.entryId === id) skipTill.set(empId, Math.max(skipTill.get(empId) ?? 0, empUntil));
+        }
+      }
+      if (notBefore.size > 0 || skipTill.size > 0) {
+        entries = entries.map((e) => (notBefore.has(e.id) ? { ...e, dueAt: Math.max(e.dueAt ?? 0, notBefore.get(e.id)!) } : e));
+        states = new Map(states);
+        for (const [empId, until] of skipTill) {
+          const s = states.get(empId)!;
+          states.set(empId, { ...s, skipUntil: Math.max(s.skipUntil, until) });
+        }
+        d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      }
       const nothing =
         !d.claim &&
         d.abandonedCallers.length === 0 &&
@@ -901,8 +931,8 @@ export class QueueStore {
       if (nothing) return { result: empty };
 
       const byId = new Map(entries.map((e) => [e.id, e]));
-      const requests = new Map<string, CallbackRequest>();
       for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) {
+        if (requests.has(id)) continue;
         const rid = requestIdOfEntry(id);
         const r = rid ? await v.request(rid) : undefined;
         if (r) requests.set(id, r);
@@ -930,7 +960,9 @@ export class QueueStore {
       for (const id of d.interruptedCallbacks) {
         const r0 = requests.get(id);
         if (!r0 || r0.status !== 'dialing') continue;
-        const r1 = req.interrupt(r0, now);
+        const i1 = req.interrupt(r0, now);
+        const due = notBefore.get(id);
+        const r1 = due !== undefined && i1.status === 'pending' && i1.dueAt < due ? { ...i1, dueAt: due, expiresAt: Math.max(i1.expiresAt, due + i1.policy.windowS * 1000) } : i1;
         requests.set(id, r1);
         for (const empId of byId.get(id)?.employeeIds ?? []) {
           const s = newStates.get(empId);
@@ -991,7 +1023,7 @@ export class QueueStore {
         }
         if (claim) writes.push((w) => w.setRrCursor(departmentId, c.rrCursor));
       }
-      const changedStates = [...newStates.values()].filter((s) => s !== states.get(s.id));
+      const changedStates = [...newStates.values()].filter((s) => s !== storedStates.get(s.id));
       return {
         result: {
           claim,

@@ -93,6 +93,37 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
     assert.equal(s?.owner, 'inst-B');
   });
 
+  describe('takeover while a leg of the lapsed claim may still ring', () => {
+    it("a customer INVITE out: not dialled again before that INVITE's Expires (the customer ring timeout) and a lease; its employee skipped as long", async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const claim = { instanceId: A.name, startedAt: T, token: a.token };
+      const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + 1), '+74950000000', T + 2), { now: T + 2, claim });
+      const ringsUntil = T + 2 + dialled!.policy.customerRingTimeoutS * 1000;
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
+      assert.equal(d.interrupted, 1);
+      assert.equal(d.claim, undefined, 'nobody dials the customer while the first INVITE may ring');
+      const r = await storedRequest(A.redis, 'cb');
+      assert.equal(r?.status, 'pending');
+      assert.equal(r?.attempts[0]?.outcome, 'interrupted');
+      assert.equal(r?.dueAt, ringsUntil + LEASE_MS);
+      assert.equal((await employeeState(A.redis, a.employee))?.skipUntil, ringsUntil + LEASE_MS, "the first claim's employee is left alone as long");
+      const early = await B.queue.dispatch(ACCOUNT, DEPT, B.name, ringsUntil + LEASE_MS - 1, LEASE_MS);
+      assert.equal(early.claim, undefined);
+      const due = await B.queue.dispatch(ACCOUNT, DEPT, B.name, ringsUntil + LEASE_MS, LEASE_MS);
+      assert.equal(due.claim?.entry.id, 'r:cb');
+    });
+
+    it('an employee still ringing: the request is taken over at once, by another employee', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const b = await bTakesOver(T);
+      assert.notEqual(b.employee, a.employee);
+      const policy = (await storedRequest(A.redis, 'cb'))!.policy;
+      assert.equal((await employeeState(A.redis, a.employee))?.skipUntil, T + policy.employeeRingTimeoutS * 1000 + LEASE_MS);
+    });
+  });
+
   describe('conditional lease refresh (one script)', () => {
     it('refreshes a current claim (entry and employee) and reports nothing lost', async () => {
       const T = Date.now();
@@ -113,10 +144,30 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       const b = await bTakesOver(T);
       const bLeases = await A.redis.hgetall(keys.leases(ACCOUNT));
       const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 10 * LEASE_MS);
-      assert.deepEqual(lost, ['r:cb']);
+      assert.deepEqual(lost, [0]);
       assert.deepEqual(await A.redis.hgetall(keys.leases(ACCOUNT)), bLeases, 'no lease changed');
       assert.equal((await storedEntry(A.redis, 'r:cb'))?.owner, 'inst-B');
       assert.equal((await employeeState(A.redis, b.employee))?.owner, 'inst-B');
+    });
+
+    it('a stale claim and the new claim of one request in one refresh (same entry id): only the stale one is lost', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      // A itself takes its lapsed claim over (its old attempt still winding down)
+      const d = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + LEASE_MS + 1, LEASE_MS);
+      const token = d.claim?.kind === 'callback' ? d.claim.request.inProgress?.token : undefined;
+      assert.ok(token !== undefined && token > a.token);
+      const lost = await A.queue.refreshClaims(
+        ACCOUNT,
+        A.name,
+        [
+          { entryId: 'r:cb', token: a.token, employees: [a.employee] },
+          { entryId: 'r:cb', token, employees: [d.claim!.employees[0]!.id] },
+        ],
+        T + 9 * LEASE_MS,
+      );
+      assert.deepEqual(lost, [0]);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb')), T + 9 * LEASE_MS, 'the new claim is refreshed');
     });
 
     it('a claim recovered but not yet re-claimed (back in line) is lost too', async () => {
@@ -127,7 +178,7 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       assert.equal(d.interrupted, 1);
       assert.equal(d.claim, undefined);
       const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 10 * LEASE_MS);
-      assert.deepEqual(lost, ['r:cb']);
+      assert.deepEqual(lost, [0]);
       assert.equal((await storedEntry(A.redis, 'r:cb'))?.state, 'waiting');
     });
 
@@ -145,7 +196,7 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       assert.equal(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb'), null, 'no lease written for the removed entry');
       await A.queue.releaseEmployee(ACCOUNT, a.employee, 'r:cb', T + 4, true, a.token);
       assert.equal((await employeeState(A.redis, a.employee))?.status, 'free');
-      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 4 * LEASE_MS), ['r:cb']);
+      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 4 * LEASE_MS), [0]);
     });
   });
 });

@@ -291,9 +291,9 @@ describe('fault drills (fast)', function () {
       assert.equal(r.attempts[0]!.instanceId, victim.instanceId);
       const mine = customer.calls.filter((c) => hdr(c.invite, 'x-callback-id') === request.id);
       assert.equal(new Set(mine.map((c) => c.callId)).size, r.attempts.length, 'customer INVITEs = attempts');
-      assert.equal(mine[0]!.status, 487, "the paused instance's INVITE was cancelled, never answered");
       assertNoOverlap('customer', spans(mine));
       assertNoOverlap('employee 101', spans(employee.calls));
+      assert.equal(mine[0]!.status, 487, "the paused instance's INVITE was cancelled, never answered");
       assert.match(victim.output(), /the claim was lost/);
     });
   });

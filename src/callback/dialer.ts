@@ -16,6 +16,7 @@ import type { Services } from '../services';
 import { callbackEntryId, type ClaimRef, type StoredEvent } from '../store/queue-store';
 import { employeeLeg, RingingLeg } from '../sip/leg';
 import { CustomerFirstDelivery } from './customer-first';
+import type { AttemptServices, CustomerFirstStarter } from './ports';
 import { SupersededError } from './superseded';
 
 
@@ -67,11 +68,12 @@ export class CallbackAttempt implements LocalAttempt {
   private employeeRinging: RingingLeg | undefined;
 
   constructor(
-    private readonly svc: Services,
+    private readonly svc: AttemptServices,
     readonly accountId: string,
     private request: CallbackRequest,
     private readonly employee: Employee,
     private readonly onEnd: (a: CallbackAttempt) => void,
+    private readonly startCustomerFirst: CustomerFirstStarter,
   ) {
     this.entryId = callbackEntryId(request.id);
     const c = request.inProgress;
@@ -200,7 +202,7 @@ export class CallbackAttempt implements LocalAttempt {
       return;
     }
     if (deliveryModeOf(dept) === 'customer-first') {
-      this.customerFirst = new CustomerFirstDelivery(svc, this.accountId, this.request, dept, number, this.claim, this.log);
+      this.customerFirst = this.startCustomerFirst(this.request, dept, number, this.claim, this.log);
       await this.customerFirst.run();
       return;
     }
@@ -479,7 +481,9 @@ export class Dialer {
   constructor(private readonly svc: Services) {}
 
   start(accountId: string, request: CallbackRequest, employee: Employee): void {
-    const a = new CallbackAttempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x));
+    const a = new CallbackAttempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x), (r, dept, number, claim, log) =>
+      new CustomerFirstDelivery(this.svc, accountId, r, dept, number, claim, log),
+    );
     this.attempts.add(a);
     void a.run();
   }

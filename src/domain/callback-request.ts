@@ -457,7 +457,8 @@ export function interrupt(r: CallbackRequest, now: number): CallbackRequest {
  * Fencing takeover (docs/state-model.md, "Fencing"): a claim recovered because its instance's lease lapsed may
  * belong to an instance that is only paused, whose INVITEs cannot be cancelled while it is. Until when they may
  * still ring: the customer INVITE of an open attempt until its Expires (the customer ring timeout: the UAS ends
- * it with 487 then, RFC 3261 13.3.1), an employee INVITE not yet answered until the employee ring timeout, an
+ * it with 487 then, RFC 3261 13.3.1; an answered one rings no more), an employee INVITE not yet answered until the
+ * employee ring timeout, an
  * answered employee leg until the customer's INVITE ends (then the paused instance would have hung it up).
  * Undefined: nothing of the claim rings any more by then.
  */
@@ -465,7 +466,8 @@ export function claimRingsUntil(r: CallbackRequest): { customer?: number; employ
   const c = r.inProgress;
   if (r.status !== 'dialing' || c === undefined) return {};
   const last = r.attempts[r.attempts.length - 1];
-  const customer = last !== undefined && last.outcome === undefined ? last.startedAt + r.policy.customerRingTimeoutS * 1000 : undefined;
+  // an answered customer leg rings no more: it is connected to the lost instance (not bounded: see the docs)
+  const customer = last !== undefined && last.outcome === undefined && last.answeredAt === undefined ? last.startedAt + r.policy.customerRingTimeoutS * 1000 : undefined;
   const ring = c.answeredAt === undefined ? c.startedAt + r.policy.employeeRingTimeoutS * 1000 : undefined;
   const employee = ring === undefined && customer === undefined ? undefined : Math.max(ring ?? 0, customer ?? 0);
   return { ...(customer !== undefined ? { customer } : {}), ...(employee !== undefined ? { employee } : {}) };

@@ -267,7 +267,12 @@ export class TestPhone {
     const ok = this.response(inv, 200, 'OK', call.localTag, [['Content-Type', 'application/sdp']], this.sdp(rtpPort));
     this.send(ok, from);
     let n = 0;
-    call.okTimer = setInterval(() => { if (++n > 8) clearInterval(call.okTimer); else this.send(ok, from); }, 500);
+    call.okTimer = setInterval(() => {
+      if (++n <= 8) { this.send(ok, from); return; }
+      clearInterval(call.okTimer);
+      // no ACK for our 200 (its sender died or is paused): the phone gives the call up (RFC 3261 13.3.1.4)
+      if (!call.answeredAt) this.endMedia(call);
+    }, 500);
   }
 
   private confirmed(call: CallState, _ack: SipMessage): void {

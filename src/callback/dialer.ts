@@ -13,9 +13,10 @@ import { hangUpDialog } from '../sip/srf-compat';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt, LocalCaller } from '../queue/dispatcher';
 import type { Services } from '../services';
-import { callbackEntryId, type StoredEvent } from '../store/queue-store';
+import { callbackEntryId, type ClaimRef, type StoredEvent } from '../store/queue-store';
 import { employeeLeg, RingingLeg } from '../sip/leg';
 import { CustomerFirstDelivery } from './customer-first';
+import type { AttemptServices, CustomerFirstStarter } from './ports';
 import { SupersededError } from './superseded';
 
 
@@ -50,22 +51,33 @@ export class CallbackAttempt implements LocalAttempt {
   private mediaLost = false;
   private onMediaLost: (() => void) | undefined;
   private readonly mediaGone = new Promise<void>((resolve) => (this.onMediaLost = resolve));
+  /** settles when the claim is found lost: no media step is waited for after that (its endpoints are gone) */
+  private onFenced: (() => void) | undefined;
+  private readonly fencedOff = new Promise<void>((resolve) => (this.onFenced = resolve));
   private done = false;
   /** set when the department delivers customer-first: that flow serves this claim */
   private customerFirst: CustomerFirstDelivery | undefined;
   /** the claim this instance serves (the store drops outcomes of a claim that moved on) */
-  private readonly claim: { instanceId: string; startedAt: number };
+  private readonly claim: ClaimRef;
+  /**
+   * the claim is known lost (a lease refresh or a write found its fencing token replaced): the legs are being
+   * cancelled or hung up, and nothing more is written or bridged (docs/state-model.md, "Fencing")
+   */
+  private fenced = false;
+  /** the employee's leg while it rings (cancelled when the claim is lost) */
+  private employeeRinging: RingingLeg | undefined;
 
   constructor(
-    private readonly svc: Services,
+    private readonly svc: AttemptServices,
     readonly accountId: string,
     private request: CallbackRequest,
     private readonly employee: Employee,
     private readonly onEnd: (a: CallbackAttempt) => void,
+    private readonly startCustomerFirst: CustomerFirstStarter,
   ) {
     this.entryId = callbackEntryId(request.id);
     const c = request.inProgress;
-    this.claim = { instanceId: c?.instanceId ?? svc.instanceId, startedAt: c?.startedAt ?? svc.now() };
+    this.claim = { instanceId: c?.instanceId ?? svc.instanceId, startedAt: c?.startedAt ?? svc.now(), ...(c?.token !== undefined ? { token: c.token } : {}) };
     this.log = svc.log.child({ request: request.id, account: accountId, employee: employee.id });
   }
 
@@ -79,6 +91,49 @@ export class CallbackAttempt implements LocalAttempt {
     return this.customerFirst?.heldCustomer;
   }
 
+  /** Fenced claims only; customer-first keeps the unconditional refresh (its customer is a caller of the line). */
+  fencingToken(): number | undefined {
+    return this.customerFirst ? undefined : this.claim.token;
+  }
+
+  /**
+   * The claim was lost (another instance recovered the request after this one's lease lapsed, e.g. while this
+   * process was paused): ringing legs are cancelled before anyone answers them, answered ones hung up without
+   * bridging, the endpoints freed; the attempt's next write throws SupersededError instead of writing.
+   */
+  lost(): void {
+    if (this.done || this.fenced || this.customerFirst) return;
+    this.fenced = true;
+    const ringing = this.customerLeg ? 'customer' : this.employeeRinging ? 'employee' : undefined;
+    this.log.warn(
+      { claimToken: this.claim.token, ringing, answered: { employee: this.employeeLeg !== undefined, customer: this.customer !== undefined } },
+      'the claim was lost (another instance took the request over): cancelling ringing legs, hanging up answered ones, writing nothing',
+    );
+    this.onFenced?.();
+    this.employeeRinging?.cancel();
+    void this.cleanup();
+  }
+
+  /** Lost and winding down: neither refreshed nor counted as held here any more. */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /**
+   * One round trip before a side effect that matters (bridging): the claim's token is still the stored one
+   * (the lease is extended with it); else the claim is lost and SupersededError is thrown.
+   */
+  private async checkClaim(): Promise<void> {
+    if (this.fenced) throw new SupersededError();
+    const token = this.claim.token;
+    if (token === undefined) return;
+    const lost = await this.svc.queue.refreshClaims(this.accountId, this.svc.instanceId, [{ entryId: this.entryId, token, employees: this.heldEmployees() }], this.lease());
+    if (lost.length > 0) {
+      this.lost();
+      throw new SupersededError();
+    }
+  }
+
   private lease(): number {
     return this.svc.now() + this.svc.config.queue.leaseMs;
   }
@@ -87,6 +142,7 @@ export class CallbackAttempt implements LocalAttempt {
     step: (r: CallbackRequest) => CallbackRequest,
     opts: { connected?: boolean; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
   ): Promise<void> {
+    if (this.fenced) throw new SupersededError();
     const r = await this.svc.queue.transition(this.accountId, this.request.id, step, {
       now: this.svc.now(),
       leaseUntil: this.lease(),
@@ -95,6 +151,7 @@ export class CallbackAttempt implements LocalAttempt {
     });
     if (!r) {
       this.log.warn('the request moved on without this instance (lease lost); outcome dropped');
+      this.fenced = true;
       throw new SupersededError();
     }
     this.request = r;
@@ -145,7 +202,7 @@ export class CallbackAttempt implements LocalAttempt {
       return;
     }
     if (deliveryModeOf(dept) === 'customer-first') {
-      this.customerFirst = new CustomerFirstDelivery(svc, this.accountId, this.request, dept, number, this.claim, this.log);
+      this.customerFirst = this.startCustomerFirst(this.request, dept, number, this.claim, this.log);
       await this.customerFirst.run();
       return;
     }
@@ -154,6 +211,8 @@ export class CallbackAttempt implements LocalAttempt {
     const headers = {
       From: `"${display}" <sip:${number}@${config.trunks.identityHost}>`,
       'X-Callback-Id': this.request.id,
+      // as on the customer INVITE: the phone itself ends the ring at the timeout (a takeover counts on it)
+      Expires: String(policy.employeeRingTimeoutS),
     };
     const previous = this.request.employeeRings[this.request.employeeRings.length - 1];
     const again = previous?.employeeId === employee.id ? ` again (its last ring: ${previous.result}${previous.sipStatus !== undefined ? `, SIP ${previous.sipStatus}` : ''})` : '';
@@ -161,7 +220,15 @@ export class CallbackAttempt implements LocalAttempt {
       { uri: employee.sipUri, rings: this.request.employeeRings.length, attempts: this.request.attempts.length },
       `callback request: ringing employee ${employee.id}${again}`,
     );
-    const eleg = await employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log).start();
+    this.employeeRinging = employeeLeg(svc.srf, svc.media, employee.sipUri, svc.employeeUris, headers, policy.employeeRingTimeoutS * 1000, this.log);
+    const eleg = await this.employeeRinging.start();
+    this.employeeRinging = undefined;
+    if (this.fenced && eleg.answered) {
+      // answered while the claim was being found lost: hung up, never bridged
+      hangUpDialog(eleg.dialog);
+      await destroyQuietly(eleg.endpoint);
+      throw new SupersededError();
+    }
     if (!eleg.answered) {
       metrics.employeeRings.inc({ kind: 'callback', result: eleg.failure });
       // the leg's failure already is the outcome (src/domain/sip-status.ts); nothing here cancels it
@@ -223,7 +290,9 @@ export class CallbackAttempt implements LocalAttempt {
       // on the employee's media server: the bridge needs both endpoints on one FreeSWITCH
       svc.media.sameServerAs(ep),
       customerUri(number, config.trunks.outbound),
-      { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id },
+      // Expires (RFC 3261 13.3.1): the customer's side ends the INVITE with 487 itself at the ring timeout, even if
+      // this instance cannot CANCEL it then (paused); a takeover waits for it (docs/state-model.md, "Fencing")
+      { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id, Expires: String(policy.customerRingTimeoutS) },
       policy.customerRingTimeoutS * 1000,
     );
     const cleg = await this.customerLeg.start();
@@ -241,6 +310,7 @@ export class CallbackAttempt implements LocalAttempt {
       const outcome = cleg.failure === 'error' ? 'unavailable' : cleg.failure;
       metrics.attempts.inc({ outcome });
       this.log.info({ outcome, status: cleg.status }, 'customer did not answer');
+      if (this.fenced) throw new SupersededError();
       await this.unlessMediaLost(employeeSide.announce(prompts.prompt(dept, 'customerNoAnswer'), false));
       employeeSide.close();
       await this.cleanup();
@@ -301,6 +371,8 @@ export class CallbackAttempt implements LocalAttempt {
     if (!guard?.minTalkS) await this.complete(svc.now());
     else this.log.info({ minTalkS: guard.minTalkS }, 'the request completes after the minimum talk time (voicemail guard)');
     // both legs on one media server (the customer leg was made on the employee's): the bridge needs it
+    // the last word before the bridge: a claim lost meanwhile never connects this employee to the customer
+    await this.checkClaim();
     this.log.info({ mediaServer: svc.media.serverOf(ep), customerMediaServer: svc.media.serverOf(cleg.endpoint) }, 'customer answered; bridging');
     await this.unlessMediaLost(employeeSide.stop());
     employeeSide.close();
@@ -315,7 +387,9 @@ export class CallbackAttempt implements LocalAttempt {
     }
     await callEnded;
     await this.cleanup();
-    await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true);
+    // a claim lost during the call (the employee was recovered elsewhere) writes nothing more
+    if (this.fenced) return;
+    await svc.queue.releaseEmployee(this.accountId, employee.id, this.entryId, svc.now(), true, this.claim.token);
     await svc.queue
       .transition(this.accountId, this.request.id, (r) => callbackRequest.attemptEnded(r, svc.now()), { now: svc.now() })
       .catch(() => undefined);
@@ -323,7 +397,7 @@ export class CallbackAttempt implements LocalAttempt {
 
   /** Waits for a media step, but not past the loss of its media server (whose completion events never come). */
   private async unlessMediaLost(step: Promise<unknown>): Promise<void> {
-    await Promise.race([step.catch(() => undefined), this.mediaGone]);
+    await Promise.race([step.catch(() => undefined), this.mediaGone, this.fencedOff]);
   }
 
   /** The customer was reached (bridged since `connectedAt`): the request completes, the employee stays busy. */
@@ -407,13 +481,16 @@ export class Dialer {
   constructor(private readonly svc: Services) {}
 
   start(accountId: string, request: CallbackRequest, employee: Employee): void {
-    const a = new CallbackAttempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x));
+    const a = new CallbackAttempt(this.svc, accountId, request, employee, (x) => this.attempts.delete(x), (r, dept, number, claim, log) =>
+      new CustomerFirstDelivery(this.svc, accountId, r, dept, number, claim, log),
+    );
     this.attempts.add(a);
     void a.run();
   }
 
   held(): Array<CallbackAttempt | LocalCaller> {
-    return [...this.attempts].flatMap((a) => (a.heldCustomer ? [a, a.heldCustomer] : [a]));
+    // a claim found lost is another instance's now: not refreshed, and not in the way of this instance's dispatch
+    return [...this.attempts].filter((a) => !a.isFenced).flatMap((a) => (a.heldCustomer ? [a, a.heldCustomer] : [a]));
   }
 
   /** The waiting customer-first customer with this line entry, if this instance holds it. */

@@ -108,6 +108,13 @@ export interface InProgress {
    * one who took the customer)
    */
   waitingSince?: number;
+  /**
+   * the fencing token of the claim (docs/state-model.md, "Fencing"): drawn from the account's
+   * counter when the claim was made, strictly greater than every earlier claim's; the claim's
+   * writes and side effects are allowed only while it is the one stored. Absent on claims made
+   * before fencing (legacy: instanceId + startedAt identify them)
+   */
+  token?: number;
 }
 
 /** Where a request came from: a caller pressing 1 in the queue, or the REST API / console. */
@@ -215,6 +222,24 @@ export function countedAttempts(r: CallbackRequest): number {
   return r.attempts.filter((a) => !UNCOUNTED.has(a.outcome)).length;
 }
 
+/**
+ * Who holds a callback claim: the fencing token it was given (docs/state-model.md, "Fencing"), and for
+ * claims made before tokens (legacy records) the instance and start time that identified them.
+ */
+export interface ClaimRef {
+  instanceId: string;
+  startedAt: number;
+  token?: number;
+}
+
+/** The claim is still the request's current one: by its token, or (a legacy claim without one) by instance and start. */
+export function claimIsCurrent(r: CallbackRequest, claim: ClaimRef): boolean {
+  const c = r.inProgress;
+  if (r.status !== 'dialing' || !c) return false;
+  // the token decides; instance and start must agree too (they identify a legacy claim, which has no token)
+  return c.token === claim.token && c.startedAt === claim.startedAt && c.instanceId === claim.instanceId;
+}
+
 export class TransitionError extends Error {
   override readonly name = 'TransitionError';
 }
@@ -246,9 +271,9 @@ function backInLine(r: CallbackRequest, now: number, renew = true): CallbackRequ
 }
 
 /** The dispatcher claimed an employee for the request: the employee's phone rings. */
-export function startRing(r: CallbackRequest, employeeId: string, instanceId: string, now: number): CallbackRequest {
+export function startRing(r: CallbackRequest, employeeId: string, instanceId: string, now: number, token?: number): CallbackRequest {
   assertStatus(r, ['pending'], 'ring an employee for');
-  return { ...r, status: 'dialing', inProgress: { employeeId, instanceId, startedAt: now } };
+  return { ...r, status: 'dialing', inProgress: { employeeId, instanceId, startedAt: now, ...(token !== undefined ? { token } : {}) } };
 }
 
 /** The employee answered the ring (recorded once). */
@@ -426,6 +451,26 @@ export function interrupt(r: CallbackRequest, now: number): CallbackRequest {
   const c = r.inProgress;
   if (c !== undefined && c.answeredAt === undefined) return ringFailed(r, 'error', undefined, now, true);
   return backInLine(r, now);
+}
+
+/**
+ * Fencing takeover (docs/state-model.md, "Fencing"): a claim recovered because its instance's lease lapsed may
+ * belong to an instance that is only paused, whose INVITEs cannot be cancelled while it is. Until when they may
+ * still ring: the customer INVITE of an open attempt until its Expires (the customer ring timeout: the UAS ends
+ * it with 487 then, RFC 3261 13.3.1; an answered one rings no more), an employee INVITE not yet answered until the
+ * employee ring timeout, an
+ * answered employee leg until the customer's INVITE ends (then the paused instance would have hung it up).
+ * Undefined: nothing of the claim rings any more by then.
+ */
+export function claimRingsUntil(r: CallbackRequest): { customer?: number; employee?: number } {
+  const c = r.inProgress;
+  if (r.status !== 'dialing' || c === undefined) return {};
+  const last = r.attempts[r.attempts.length - 1];
+  // an answered customer leg rings no more: it is connected to the lost instance (not bounded: see the docs)
+  const customer = last !== undefined && last.outcome === undefined && last.answeredAt === undefined ? last.startedAt + r.policy.customerRingTimeoutS * 1000 : undefined;
+  const ring = c.answeredAt === undefined ? c.startedAt + r.policy.employeeRingTimeoutS * 1000 : undefined;
+  const employee = ring === undefined && customer === undefined ? undefined : Math.max(ring ?? 0, customer ?? 0);
+  return { ...(customer !== undefined ? { customer } : {}), ...(employee !== undefined ? { employee } : {}) };
 }
 
 /** The number may no longer be dialled (the number policy changed): the request fails, nothing dialled. */

@@ -88,6 +88,7 @@ export const inProgressSchema = z
     startedAt: ms('when the employee was claimed'),
     answeredAt: ms('when the employee answered').optional(),
     waitingSince: ms('customer-first: since when the answered customer waits in line for an employee').optional(),
+    token: z.number().int().describe("the claim's fencing token (drawn from the account's counter; a later claim has a greater one); absent on claims made before fencing").optional(),
   })
   .describe('the employee claimed while the request is dialing');
 sameType<z.infer<typeof inProgressSchema>, NonNullable<CallbackRequest['inProgress']>>(true);

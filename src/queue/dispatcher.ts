@@ -63,18 +63,25 @@ export function whyNotDialled(s: {
   return { ...base, reason: 'employees skipped after refusing or not answering', at: new Date(Math.min(...skippedUntil)).toISOString() };
 }
 
-export interface LocalCaller {
+/** Something this instance holds a lease on: a line entry and the employees claimed for it. */
+export interface Held {
   readonly entryId: string;
   readonly accountId: string;
-  ring(employees: readonly Employee[]): void;
   heldEmployees(): string[];
+  /**
+   * the fencing token of the claim (docs/state-model.md, "Fencing"), when the claim has one: its leases are
+   * then refreshed only while the token is the stored one, and `lost` is called at once when it is not
+   */
+  fencingToken?(): number | undefined;
+  /** a lease refresh found the claim gone (recovered or re-claimed elsewhere): stop its side effects */
+  lost?(): void;
 }
 
-export interface LocalAttempt {
-  readonly entryId: string;
-  readonly accountId: string;
-  heldEmployees(): string[];
+export interface LocalCaller extends Held {
+  ring(employees: readonly Employee[]): void;
 }
+
+export type LocalAttempt = Held;
 
 export interface DispatchTarget {
   caller(entryId: string): LocalCaller | undefined;
@@ -329,22 +336,39 @@ export class Dispatcher {
   }
 
   private async refreshLeases(): Promise<void> {
-    const byAccount = new Map<string, { entries: string[]; employees: string[] }>();
+    const byAccount = new Map<string, { entries: string[]; employees: string[]; fenced: Array<{ held: Held; entryId: string; token: number; employees: string[] }> }>();
     for (const h of this.target.held()) {
       let a = byAccount.get(h.accountId);
       if (!a) {
-        a = { entries: [], employees: [] };
+        a = { entries: [], employees: [], fenced: [] };
         byAccount.set(h.accountId, a);
+      }
+      const token = h.fencingToken?.();
+      if (token !== undefined) {
+        a.fenced.push({ held: h, entryId: h.entryId, token, employees: h.heldEmployees() });
+        continue;
       }
       a.entries.push(h.entryId);
       a.employees.push(...h.heldEmployees());
     }
     const until = this.opts.now() + this.opts.leaseMs;
     for (const [accountId, f] of byAccount) {
-      await this.queue.refreshLeases(accountId, f, until).catch((err: Error) => {
+      const failed = (err: Error): void => {
         this.lastStoreFailureAt = this.opts.now();
         if (!this.failing) this.log.warn({ err: err.message }, 'lease refresh failed');
+      };
+      await this.queue.refreshLeases(accountId, f, until).catch(failed);
+      if (f.fenced.length === 0) continue;
+      const lost = await this.queue.refreshClaims(accountId, this.opts.instanceId, f.fenced, until).catch((err: Error) => {
+        failed(err);
+        return [];
       });
+      for (const i of lost) {
+        const c = f.fenced[i];
+        if (!c) continue;
+        this.log.warn({ account: accountId, entry: c.entryId, request: requestIdOfEntry(c.entryId), claimToken: c.token }, 'lease refresh: the claim was lost (recovered or claimed elsewhere)');
+        c.held.lost?.();
+      }
     }
   }
 }

@@ -35,6 +35,8 @@ export interface LineEntry {
    * employee: the request it belongs to (its outcome is recorded there, not as an abandoned call)
    */
   requestId?: string;
+  /** while claimed (ringing/connected): the claim's fencing token (docs/state-model.md, "Fencing") */
+  token?: number;
 }
 
 /** ~317 years: every real joinedAt minus this ranks before every real one */
@@ -63,6 +65,8 @@ export interface EmployeeState {
   entryId: string | undefined;
   /** while busy: the department of the call and when it was connected (ms), for the handle-time history */
   handling?: { departmentId: string; since: number };
+  /** while claimed: the fencing token of the claim that holds the employee (absent: legacy, or free) */
+  token?: number;
 }
 
 export function freshEmployeeState(id: string): EmployeeState {

@@ -1,6 +1,6 @@
 import type { Department, Employee } from '../domain/model';
 import type { Change } from '../store/changes';
-import type { DispatchResult, IdleHint } from '../store/queue-store';
+import type { DispatchResult, HeldClaim, IdleHint } from '../store/queue-store';
 import type { EmployeeState, LineEntry } from './line';
 
 /**
@@ -28,6 +28,8 @@ export interface DispatchStore {
   leave(accountId: string, entryId: string, now: number): Promise<unknown>;
   /** extends the leases of entries and employees this instance serves */
   refreshLeases(accountId: string, fields: { entries: string[]; employees: string[] }, leaseUntil: number): Promise<void>;
+  /** extends the leases of fenced claims still current (same token); returns the positions of the lost ones */
+  refreshClaims(accountId: string, instanceId: string, claims: readonly HeldClaim[], leaseUntil: number): Promise<number[]>;
   /** one read of an account's state (here: why the head callback of a line is not dialled) */
   run<T>(accountId: string, body: (v: DispatchView) => Promise<{ result: T }>): Promise<T>;
 }

@@ -1,5 +1,5 @@
 import * as req from '../domain/callback-request';
-import type { CallbackRequest } from '../domain/callback-request';
+import { claimIsCurrent, type CallbackRequest, type ClaimRef } from '../domain/callback-request';
 import type { EmployeeState, LineEntry } from '../queue/line';
 import { callbackEntryId, syncCallbackEntry, type QueueStore, type StoredEvent } from './queue-store';
 
@@ -12,15 +12,10 @@ import { callbackEntryId, syncCallbackEntry, type QueueStore, type StoredEvent }
  * request's attempt ends 'interrupted' and goes back in line (src/queue/line.ts, decideDispatch).
  */
 
-export interface Claim {
-  instanceId: string;
-  startedAt: number;
-}
+/** The dialing claim (its fencing token; instance and start for a legacy claim without one). */
+export type Claim = ClaimRef;
 
-function claimHolds(r: CallbackRequest, claim: Claim): boolean {
-  const c = r.inProgress;
-  return r.status === 'dialing' && c !== undefined && c.startedAt === claim.startedAt && c.instanceId === claim.instanceId;
-}
+const claimHolds = (r: CallbackRequest, claim: Claim): boolean => claimIsCurrent(r, claim);
 
 /** free again, as it was before the claim (no skip, no new idle time) */
 function released(s: EmployeeState): EmployeeState {

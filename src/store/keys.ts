@@ -39,6 +39,11 @@ export const keys = {
   /** entry id or emp:<employee> → lease expiry (ms) */
   leases: (a: string) => `${t(a)}:leases`,
   employeeStates: (a: string) => `${t(a)}:empstate`,
+  /**
+   * the account's fencing-token counter (INCR): every claim of a callback request and its employee
+   * takes the next value, so a later claim always carries a greater token than an earlier one
+   */
+  claimToken: (a: string) => `${t(a)}:claim-token`,
   roundRobin: (a: string) => `${t(a)}:rr`,
   requests: (a: string) => `${t(a)}:requests`,
   requestIndex: (a: string) => `${t(a)}:requests:by-time`,

@@ -5,7 +5,8 @@ import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as req from '../domain/callback-request';
 import { isOpen } from '../domain/business-hours';
-import type { CallbackRequest } from '../domain/callback-request';
+import type { CallbackRequest, ClaimRef } from '../domain/callback-request';
+import { claimIsCurrent } from '../domain/callback-request';
 import {
   decideDispatch,
   dispatchEntries,
@@ -41,6 +42,84 @@ import { queueWebhookEvents, type OutboxEvent } from './webhooks';
  * of their window, and the account's leased entries by lease expiry. A dispatch step first asks
  * them whether there can be anything to do, and reads the line only when there can.
  */
+
+/** A fenced claim this instance holds, for refreshClaims. */
+export interface HeldClaim {
+  entryId: string;
+  token: number;
+  employees: readonly string[];
+}
+
+/**
+ * KEYS: entries, employee states, leases, lease-expiry index (one account: one hash slot). ARGV: instance,
+ * lease end (ms), number of claims, then per claim: entry id, token, number of employees, the employees.
+ * Returns the positions (1-based, in ARGV order) of the claims whose token is no longer current (their leases are
+ * not touched): two claims of one request (a stale one still winding down, and a new one) share an entry id.
+ */
+const REFRESH_CLAIMS = `
+local inst = ARGV[1]
+local untilMs = ARGV[2]
+local n = tonumber(ARGV[3])
+local i = 4
+local lost = {}
+for c = 1, n do
+  local id = ARGV[i]
+  local token = tonumber(ARGV[i + 1])
+  local ne = tonumber(ARGV[i + 2])
+  i = i + 3
+  local emps = {}
+  for k = 1, ne do
+    emps[k] = ARGV[i]
+    i = i + 1
+  end
+  local raw = redis.call('HGET', KEYS[1], id)
+  local ok
+  if raw then
+    local e = cjson.decode(raw)
+    ok = e.owner == inst and e.token == token
+  else
+    ok = ne > 0
+  end
+  for k = 1, ne do
+    if ok then
+      local sraw = redis.call('HGET', KEYS[2], emps[k])
+      if not sraw then
+        ok = false
+      else
+        local st = cjson.decode(sraw)
+        ok = st.entryId == id and st.owner == inst and st.token == token
+      end
+    end
+  end
+  if ok then
+    if raw then
+      redis.call('HSET', KEYS[3], id, untilMs)
+      redis.call('ZADD', KEYS[4], 'XX', untilMs, id)
+    end
+    for k = 1, ne do redis.call('HSET', KEYS[3], 'emp:' .. emps[k], untilMs) end
+  else
+    lost[#lost + 1] = c
+  end
+end
+return lost
+`;
+
+const scriptShas = new Map<string, string>();
+
+/** EVALSHA, loading the script on the first NOSCRIPT (a restarted or failed-over Redis has forgotten it). */
+async function runScript(r: Redis, script: string, scriptKeys: readonly string[], args: readonly string[]): Promise<unknown> {
+  let sha = scriptShas.get(script);
+  if (!sha) {
+    sha = crypto.createHash('sha1').update(script).digest('hex');
+    scriptShas.set(script, sha);
+  }
+  try {
+    return await r.evalsha(sha, scriptKeys.length, ...scriptKeys, ...args);
+  } catch (err) {
+    if (!/NOSCRIPT/.test((err as Error).message)) throw err;
+    return r.eval(script, scriptKeys.length, ...scriptKeys, ...args);
+  }
+}
 
 /** Version of the key layout: 2 = with the due, expiry and lease-expiry indexes. */
 export const QUEUE_LAYOUT = '2';
@@ -525,9 +604,13 @@ export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: Li
     callerNumber: r.callerNumber,
     dueAt: r.dueAt,
     expiresAt: r.expiresAt,
+    // the claim's fencing token stays with the entry while the claim lasts
+    ...(r.status === 'dialing' && prev?.token !== undefined ? { token: prev.token } : {}),
   };
   w.putEntry(entry, isNew);
 }
+
+export { claimIsCurrent, type ClaimRef } from '../domain/callback-request';
 
 export interface DispatchResult {
   claim:
@@ -708,6 +791,21 @@ export class QueueStore {
   }
 
   /**
+   * Extends the leases of fenced callback claims, each only while its fencing token is still the stored one,
+   * in one atomic script (docs/state-model.md, "Fencing"); returns the entry ids of the claims that were lost
+   * (recovered by another instance, re-claimed, or gone), whose leases it left alone, as positions in `claims`. A claim holds while its
+   * line entry is this instance's with this token, and every employee it names is held for the entry by this
+   * instance with this token; once the request is final the entry is gone and the employees alone carry it.
+   */
+  async refreshClaims(accountId: string, instanceId: string, claims: readonly HeldClaim[], leaseUntil: number): Promise<number[]> {
+    if (claims.length === 0) return [];
+    const args: string[] = [instanceId, String(leaseUntil), String(claims.length)];
+    for (const c of claims) args.push(c.entryId, String(c.token), String(c.employees.length), ...c.employees);
+    const lost = await runScript(this.redis, REFRESH_CLAIMS, [keys.entries(accountId), keys.employeeStates(accountId), keys.leases(accountId), keys.leaseExpiry(accountId)], args);
+    return Array.isArray(lost) ? lost.map((n) => Number(n) - 1) : [];
+  }
+
+  /**
    * One-shot, at start-up: builds the indexes of layout 2 for accounts whose data was written
    * before them (their line entries would otherwise be invisible to the dispatch probe).
    * Idempotent; returns the accounts migrated.
@@ -744,6 +842,7 @@ export class QueueStore {
       entryId: undefined,
       leaseUntil: 0,
       handling: undefined,
+      token: undefined,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     });
@@ -827,13 +926,45 @@ export class QueueStore {
       if (!department) return { result: empty };
       const open = isOpen(department.businessHours, now);
       const verdictOf = { now, instanceId, localEntries, recoverStale, open };
-      const [employees, entries, states, rrCursor] = await Promise.all([
+      const [employees, lineEntries, storedStates, rrCursor] = await Promise.all([
         v.employees(department.employeeIds),
         v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, e))),
         v.employeeStates(department.employeeIds),
         v.rrCursor(departmentId),
       ]);
-      const d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      let entries = lineEntries;
+      let states = storedStates;
+      let d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      const requests = new Map<string, CallbackRequest>();
+      // fencing takeover: the legs of an interrupted claim may still ring (its instance may be paused, not dead).
+      // Its customer is dialled again only after its INVITE's Expires, its employees rung again only after their
+      // legs could ring no more, each a lease later (docs/state-model.md, "Fencing"); then decide again with that
+      const notBefore = new Map<string, number>();
+      const skipTill = new Map<string, number>();
+      for (const id of d.interruptedCallbacks) {
+        const rid = requestIdOfEntry(id);
+        const r = rid ? await v.request(rid) : undefined;
+        if (!r) continue;
+        requests.set(id, r);
+        const until = req.claimRingsUntil(r);
+        if (until.customer !== undefined && until.customer + leaseMs > now) notBefore.set(id, until.customer + leaseMs);
+        const empUntil = Math.max(until.employee ?? 0, now) + leaseMs;
+        for (const empId of entries.find((e) => e.id === id)?.employeeIds ?? []) {
+          if (states.get(empId)?.entryId === id) skipTill.set(empId, Math.max(skipTill.get(empId) ?? 0, empUntil));
+        }
+      }
+      if (notBefore.size > 0 || skipTill.size > 0) {
+        const held = (e: LineEntry): LineEntry => (notBefore.has(e.id) ? { ...e, dueAt: Math.max(e.dueAt ?? 0, notBefore.get(e.id)!) } : e);
+        // a held-back entry may no longer lead: the head then lies further down the line than was read
+        if (notBefore.size > 0) entries = await v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, held(e))));
+        entries = entries.map(held);
+        states = new Map(states);
+        for (const [empId, until] of skipTill) {
+          const s = states.get(empId)!;
+          states.set(empId, { ...s, skipUntil: Math.max(s.skipUntil, until) });
+        }
+        d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      }
       const nothing =
         !d.claim &&
         d.abandonedCallers.length === 0 &&
@@ -843,8 +974,8 @@ export class QueueStore {
       if (nothing) return { result: empty };
 
       const byId = new Map(entries.map((e) => [e.id, e]));
-      const requests = new Map<string, CallbackRequest>();
       for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) {
+        if (requests.has(id)) continue;
         const rid = requestIdOfEntry(id);
         const r = rid ? await v.request(rid) : undefined;
         if (r) requests.set(id, r);
@@ -852,7 +983,7 @@ export class QueueStore {
       const newStates = new Map(states);
       for (const id of d.releasedEmployees) {
         const s = states.get(id);
-        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
+        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
       }
 
       let claim: DispatchResult['claim'];
@@ -866,17 +997,19 @@ export class QueueStore {
         });
         for (const empId of e.employeeIds) {
           const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
         }
       }
       for (const id of d.interruptedCallbacks) {
         const r0 = requests.get(id);
         if (!r0 || r0.status !== 'dialing') continue;
-        const r1 = req.interrupt(r0, now);
+        const i1 = req.interrupt(r0, now);
+        const due = notBefore.get(id);
+        const r1 = due !== undefined && i1.status === 'pending' && i1.dueAt < due ? { ...i1, dueAt: due, expiresAt: Math.max(i1.expiresAt, due + i1.policy.windowS * 1000) } : i1;
         requests.set(id, r1);
         for (const empId of byId.get(id)?.employeeIds ?? []) {
           const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined });
+          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
         }
         writes.push((w) => {
           w.putRequest(r1);
@@ -900,17 +1033,21 @@ export class QueueStore {
         const c = d.claim;
         const entry = byId.get(c.entryId)!;
         const leaseUntil = now + leaseMs;
-        const claimed: LineEntry = { ...entry, state: 'ringing', owner: instanceId, leaseUntil, employeeIds: c.employeeIds };
+        // a callback claim takes the next fencing token (docs/state-model.md, "Fencing"); a retried transaction
+        // draws again, which only leaves a gap: tokens need to grow, not to be dense
+        const token = c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : undefined;
+        const fenced = token !== undefined ? { token } : {};
+        const claimed: LineEntry = { ...entry, state: 'ringing', owner: instanceId, leaseUntil, employeeIds: c.employeeIds, ...fenced };
         for (const empId of c.employeeIds) {
           const s = newStates.get(empId) ?? freshEmployeeState(empId);
-          newStates.set(empId, { ...s, status: 'ringing', owner: instanceId, entryId: c.entryId, leaseUntil });
+          newStates.set(empId, { ...s, status: 'ringing', owner: instanceId, entryId: c.entryId, leaseUntil, ...fenced });
         }
         const emps = employees.filter((e) => c.employeeIds.includes(e.id));
         if (c.kind === 'callback') {
           const r0 = requests.get(c.entryId);
           if (r0 && r0.status === 'pending') {
             // an employee ring, not an attempt: the attempt (and its events) starts when the customer is dialled
-            const r1 = req.startRing(r0, c.employeeIds[0]!, instanceId, now);
+            const r1 = req.startRing(r0, c.employeeIds[0]!, instanceId, now, token);
             claim = { kind: 'callback', entry: claimed, employees: emps, request: r1 };
             writes.push((w) => {
               w.putRequest(r1);
@@ -929,7 +1066,7 @@ export class QueueStore {
         }
         if (claim) writes.push((w) => w.setRrCursor(departmentId, c.rrCursor));
       }
-      const changedStates = [...newStates.values()].filter((s) => s !== states.get(s.id));
+      const changedStates = [...newStates.values()].filter((s) => s !== storedStates.get(s.id));
       return {
         result: {
           claim,
@@ -1138,18 +1275,13 @@ export class QueueStore {
        * the claim this outcome belongs to; when the request has moved on (another instance
        * took over after this one lost its lease) the late outcome is dropped
        */
-      claim?: { instanceId: string; startedAt: number };
+      claim?: ClaimRef;
     },
   ): Promise<CallbackRequest | undefined> {
     return this.run(accountId, async (v) => {
       const r0 = await v.request(requestId);
       if (!r0) return { result: undefined };
-      if (opts.claim) {
-        const c = r0.inProgress;
-        if (r0.status !== 'dialing' || !c || c.startedAt !== opts.claim.startedAt || c.instanceId !== opts.claim.instanceId) {
-          return { result: undefined };
-        }
-      }
+      if (opts.claim && !claimIsCurrent(r0, opts.claim)) return { result: undefined };
       const r1 = step(r0);
       const entryId = callbackEntryId(requestId);
       const entry = await v.entry(entryId);
@@ -1181,10 +1313,12 @@ export class QueueStore {
    * The employee's call for `entryId` ended (a connected callback after its request completed):
    * free again, unless meanwhile claimed for something else.
    */
-  async releaseEmployee(accountId: string, employeeId: string, entryId: string, now: number, talked: boolean): Promise<void> {
+  async releaseEmployee(accountId: string, employeeId: string, entryId: string, now: number, talked: boolean, token?: number): Promise<void> {
     await this.run(accountId, async (v) => {
       const s = (await v.employeeStates([employeeId])).get(employeeId)!;
       if (s.entryId !== entryId) return { result: undefined };
+      // with the claim's token (fencing): a later claim of the same request holding the employee now is not this one's to free
+      if (token !== undefined && s.token !== token) return { result: undefined };
       const handled = await this.handlingEnds(v, talked ? [s] : [], now);
       return {
         result: undefined,

@@ -24,6 +24,8 @@ import {
   waitReady,
   type HeldCaller,
 } from '../drills/support';
+import { TestPhone, type PhoneCall } from '../support/phone';
+import { hdr } from '../stack/freeswitch/sip-ua';
 import { startSipp } from '../support/sipp';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { StateProbe } from '../support/state';
@@ -222,6 +224,77 @@ describe('fault drills (fast)', function () {
       assert.equal(a.attempts.at(-1)!.instanceId, survivor.instanceId);
       const { customer } = await phones.stop();
       assertDialledOnce([a, b, c], customer.messagesLog, { [req.id]: 1 });
+    });
+  });
+
+  describe('two instances, the dialling one paused (SIGSTOP) longer than its lease while the customer rings', () => {
+    let stack: Stack;
+    let probe: StateProbe;
+    const held: HeldCaller[] = [];
+    const phones: TestPhone[] = [];
+    // the customer's phone rings longer than the pause: the paused instance's INVITE is still ringing when it resumes
+    const PAUSE_MS = 8000;
+    const RING_POLICY = { ...POLICY, customerRingTimeoutS: 14 };
+
+    before(async () => {
+      // sofia's default T1 (500 ms): the engine's own INVITE timer (64*T1) then outlasts the customer's ring
+      stack = await startStack({ instances: 2, env: { OFFER_DELAY_S: '1', LEASE_MS }, redisAppendonly: true, t1: 500 });
+      probe = new StateProbe(stack.redis.url);
+      await probe.setDepartment({ callbackPolicy: RING_POLICY });
+      await probe.setLoggedIn({ '101': false, '102': false });
+    });
+    after(async () => {
+      for (const s of stack?.services ?? []) if (s.proc.exitCode === null) s.proc.kill('SIGCONT');
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await Promise.all(held.splice(0).map((c) => c.close()));
+      probe?.close();
+      await stack?.stop();
+    });
+
+    /** [start, end) of each call a phone got: from the INVITE to its end (cancelled, expired or hung up) */
+    const spans = (calls: readonly PhoneCall[]): Array<{ callId: string; from: number; to: number; status: number }> =>
+      calls.map((c) => ({ callId: c.callId, from: c.invitedAt, to: c.endedAt ?? Number.POSITIVE_INFINITY, status: c.status }));
+    const assertNoOverlap = (what: string, s: ReturnType<typeof spans>): void => {
+      const sorted = [...s].sort((a, b) => a.from - b.from);
+      for (let i = 1; i < sorted.length; i++) {
+        assert.ok(sorted[i]!.from >= sorted[i - 1]!.to, `${what}: call ${sorted[i]!.callId} began while ${sorted[i - 1]!.callId} was still ringing or connected\n${JSON.stringify(sorted)}`);
+      }
+    };
+
+    it('the resumed instance finds its claim lost and cancels its ringing leg; the customer and the employee never have two calls at once; completed once', async () => {
+      // the first INVITE rings past the pause (a paused instance cannot CANCEL it); the next one is answered soon
+      const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: [PAUSE_MS + 4000, 500], hangupAfterMs: 1000 });
+      const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 });
+      phones.push(customer, employee);
+      const caller = await holdCaller(stack, '+79162000201');
+      held.push(caller);
+      await press1(caller);
+      const request = await storedRequest(probe, caller.number);
+      await probe.setLoggedIn({ '101': true });
+      const first = await eventually(async () => customer.calls[0], 20_000, 'the customer is dialled');
+      assert.equal(hdr(first.invite, 'x-callback-id'), request.id);
+      assert.equal(hdr(first.invite, 'expires'), String(RING_POLICY.customerRingTimeoutS), 'the INVITE says how long it may ring');
+      const dialling = (await requestOf(probe, caller.number))?.inProgress?.instanceId;
+      const victim = stack.services.find((s) => s.instanceId === dialling)!;
+      const other = stack.services.find((s) => s !== victim)!;
+      assert.ok(victim && other, `the dialling instance (${dialling}) is one of the two`);
+      victim.proc.kill('SIGSTOP');
+      await sleep(PAUSE_MS);
+      victim.proc.kill('SIGCONT');
+      const r = await finalOf(probe, caller.number, 60_000);
+      await eventually(async () => customer.calls.every((c) => c.endedAt !== undefined) && employee.calls.every((c) => c.endedAt !== undefined), 15_000, 'every call over').catch((err: Error) => {
+        throw new Error(`${err.message}: customer ${JSON.stringify(spans(customer.calls))}, employee ${JSON.stringify(spans(employee.calls))}`);
+      });
+      assert.equal(r.status, 'completed');
+      // the next claim is either instance's (the resumed one may win it too): a new claim, after the first one's ring
+      assert.deepEqual(r.attempts.map((a) => a.outcome), ['interrupted', 'answered']);
+      assert.equal(r.attempts[0]!.instanceId, victim.instanceId);
+      const mine = customer.calls.filter((c) => hdr(c.invite, 'x-callback-id') === request.id);
+      assert.equal(new Set(mine.map((c) => c.callId)).size, r.attempts.length, 'customer INVITEs = attempts');
+      assertNoOverlap('customer', spans(mine));
+      assertNoOverlap('employee 101', spans(employee.calls));
+      assert.equal(mine[0]!.status, 487, "the paused instance's INVITE was cancelled, never answered");
+      assert.match(victim.output(), /the claim was lost/);
     });
   });
 });

@@ -37,8 +37,8 @@ export interface PhoneOptions {
   /** the tone this phone's user "says" (Hz) */
   toneHz: number;
   strict?: boolean;
-  /** ring this long before answering */
-  answerAfterMs?: number;
+  /** ring this long before answering; a list: per INVITE, the last for the rest */
+  answerAfterMs?: number | number[];
   /** hang up this long after the ACK (default: wait for the far end's BYE); a list: per answered call, the last for the rest */
   hangupAfterMs?: number | number[];
   /** keys pressed on every answered call, each `afterMs` after the ACK */
@@ -66,6 +66,8 @@ export interface PhoneCall {
   status: number;
   received: ReceivedDatagram[];
   answeredAt?: number;
+  /** when the call ended for this phone (Date.now()): cancelled, refused, expired or hung up */
+  endedAt?: number;
   ended: Promise<void>;
 }
 
@@ -226,16 +228,28 @@ export class TestPhone {
       call.status = 488;
       this.send(this.response(inv, 488, 'Not Acceptable Here', call.localTag, [['Warning', `399 phone "${refusal}"`]]), from);
       call.done = true;
+      call.endedAt = Date.now();
       endedResolve();
       return;
     }
     this.send(this.response(inv, 180, 'Ringing', call.localTag), from);
+    // RFC 3261 13.3.1: a UAS that has not answered when the INVITE's Expires passes ends it with 487
+    const expires = Number(hdr(inv, 'expires'));
+    if (Number.isFinite(expires) && expires > 0) {
+      setTimeout(() => {
+        if (call.status !== 100) return;
+        call.status = 487;
+        this.send(this.response(inv, 487, 'Request Terminated', call.localTag), from);
+        this.endMedia(call);
+      }, expires * 1000).unref();
+    }
     if (inv.body.trim()) {
       call.remote = avpTarget(inv.body);
       call.eventPt = telephoneEventPt(inv.body);
       if (!call.remote) {
         call.status = 488;
         this.send(this.response(inv, 488, 'Not Acceptable Here', call.localTag), from);
+        call.endedAt = Date.now();
         endedResolve();
         return;
       }
@@ -245,13 +259,20 @@ export class TestPhone {
     await new Promise<void>((r) => rtp.bind(rtpPort, HOST, () => r()));
     rtp.on('message', (d) => { if (!call.done) call.received.push({ at: performance.now(), data: Buffer.from(d) }); });
     call.rtpSock = rtp;
-    await new Promise((r) => setTimeout(r, this.opts.answerAfterMs ?? 200));
+    const a = this.opts.answerAfterMs;
+    const nth = this.calls.indexOf(call);
+    await new Promise((r) => setTimeout(r, Array.isArray(a) ? a[Math.min(nth, a.length - 1)] : (a ?? 200)));
     if (call.status !== 100) { this.endMedia(call); return; } // cancelled while ringing
     call.status = 200;
     const ok = this.response(inv, 200, 'OK', call.localTag, [['Content-Type', 'application/sdp']], this.sdp(rtpPort));
     this.send(ok, from);
     let n = 0;
-    call.okTimer = setInterval(() => { if (++n > 8) clearInterval(call.okTimer); else this.send(ok, from); }, 500);
+    call.okTimer = setInterval(() => {
+      if (++n <= 8) { this.send(ok, from); return; }
+      clearInterval(call.okTimer);
+      // no ACK for our 200 (its sender died or is paused): the phone gives the call up (RFC 3261 13.3.1.4)
+      if (!call.answeredAt) this.endMedia(call);
+    }, 500);
   }
 
   private confirmed(call: CallState, _ack: SipMessage): void {
@@ -340,6 +361,7 @@ export class TestPhone {
     if (call.okTimer) clearInterval(call.okTimer);
     try { call.rtpSock?.close(); } catch { /* closed */ }
     call.rtpSock = undefined;
+    call.endedAt ??= Date.now();
     call.endedResolve();
   }
 }

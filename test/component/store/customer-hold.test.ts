@@ -27,13 +27,15 @@ describe('customer-first: the waiting customer in the line (component, real Redi
   });
 
   /** a stored request claimed by A (one employee reserved) whose customer was dialled and answered: waiting at the head */
-  async function waitingCustomer(): Promise<{ hold: CustomerHold; claim: { instanceId: string; startedAt: number }; reserved: string; requestId: string }> {
+  async function waitingCustomer(): Promise<{ hold: CustomerHold; claim: { instanceId: string; startedAt: number; token?: number }; reserved: string; requestId: string }> {
     await joinFor(B, 'x', '+79161230001', T - 60_000);
     const r = await press1(B, 'x', '+79161230001', T - 60_000, T - 1000);
     const d = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
     assert.equal(d.claim?.kind, 'callback');
     const reserved = d.claim!.employees[0]!.id;
-    const claim = { instanceId: A.name, startedAt: d.claim!.kind === 'callback' ? d.claim!.request.inProgress!.startedAt : 0 };
+    // as the dialer holds it: with the claim's fencing token
+    const claimed = d.claim!.kind === 'callback' ? d.claim!.request.inProgress : undefined;
+    const claim = { instanceId: A.name, startedAt: claimed?.startedAt ?? 0, ...(claimed?.token !== undefined ? { token: claimed.token } : {}) };
     const dialled = await A.queue.transition(ACCOUNT, r.id, (x) => req.customerFirstDialled(x, '+74950000000', T + 1), { now: T + 1, claim });
     assert.equal(dialled?.attempts.length, 1);
     assert.equal((await A.queue.run(ACCOUNT, async (v) => ({ result: (await v.employeeStates([reserved])).get(reserved)!.status }))), 'ringing', 'reserved while the customer rings');

@@ -247,7 +247,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
                 ACCOUNT,
                 rq.id,
                 (x) => (fail ? req.employeeRingFailed(x, 'unavailable', 480, T) : req.attemptAnswered(req.customerDialled(x, '+74950000000', T), 200, T)),
-                { now: T, ...(fail ? { skipEmployee: 'error' as const } : {}), claim: { instanceId: inst.name, startedAt: rq.inProgress!.startedAt } },
+                { now: T, ...(fail ? { skipEmployee: 'error' as const } : {}), claim: { instanceId: inst.name, startedAt: rq.inProgress!.startedAt, token: rq.inProgress!.token } },
               );
               if (r?.status === 'completed') completed++;
             })(),

@@ -166,6 +166,7 @@ export interface StoredState {
   entryId?: string;
   lastEndedAt: number;
   skipUntil: number;
+  token?: number;
 }
 
 export async function employeeState(r: Redis, id: string): Promise<StoredState | undefined> {

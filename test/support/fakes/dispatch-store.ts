@@ -4,7 +4,7 @@
  * and a record of every call the Dispatcher made.
  */
 import type { Change } from '../../../src/store/changes';
-import type { DispatchResult, IdleHint } from '../../../src/store/queue-store';
+import type { DispatchResult, HeldClaim, IdleHint } from '../../../src/store/queue-store';
 import type { ChangeNotices, DispatchStore, DispatchView } from '../../../src/queue/ports';
 
 export type StepAnswer = { result: DispatchResult; idle?: IdleHint } | Error;
@@ -85,6 +85,16 @@ export class FakeDispatchStore implements DispatchStore {
   async refreshLeases(accountId: string, fields: { entries: string[]; employees: string[] }, leaseUntil: number): Promise<void> {
     if (this.failRefresh) throw this.failRefresh;
     this.refreshed.push({ accountId, entries: [...fields.entries], employees: [...fields.employees], leaseUntil });
+  }
+
+  /** fenced claims refreshed; `lostClaims` (positions) are answered lost */
+  readonly claimsRefreshed: Array<{ accountId: string; entries: string[]; leaseUntil: number }> = [];
+  lostClaims: number[] = [];
+
+  async refreshClaims(accountId: string, _instanceId: string, claims: readonly HeldClaim[], leaseUntil: number): Promise<number[]> {
+    if (this.failRefresh) throw this.failRefresh;
+    this.claimsRefreshed.push({ accountId, entries: claims.map((c) => c.entryId), leaseUntil });
+    return this.lostClaims.filter((i) => i < claims.length);
   }
 
   async run<T>(_accountId: string, body: (v: DispatchView) => Promise<{ result: T }>): Promise<T> {

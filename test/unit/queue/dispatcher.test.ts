@@ -391,6 +391,25 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       ]);
     });
 
+    it('fenced claims are refreshed by token, and a claim the store answers lost is told so at once (the others are not)', async () => {
+      mock.timers.enable({ apis: ['setInterval'] });
+      make();
+      const told: string[] = [];
+      const fenced = (requestId: string, token: number): LocalAttempt => ({
+        entryId: callbackEntryId(requestId), accountId: 'a', heldEmployees: () => ['101'], fencingToken: () => token, lost: () => told.push(requestId),
+      });
+      target.attempts.push(fenced('r1', 7), fenced('r2', 8));
+      target.callers.set('c:1', new FakeCaller('c:1', 'a'));
+      store.lostClaims = [1];
+      d.start();
+      now = T0 + 500;
+      mock.timers.tick(Math.floor(LEASE / 3));
+      await flush();
+      assert.deepEqual(store.refreshed, [{ accountId: 'a', entries: ['c:1'], employees: [], leaseUntil: T0 + 500 + LEASE }], 'unfenced entries as before');
+      assert.deepEqual(store.claimsRefreshed, [{ accountId: 'a', entries: [callbackEntryId('r1'), callbackEntryId('r2')], leaseUntil: T0 + 500 + LEASE }]);
+      assert.deepEqual(told, ['r2']);
+    });
+
     it('ticks every intervalMs once started, and stop() ends the ticks, the lease refresh and the reaction to changes', async () => {
       mock.timers.enable({ apis: ['setInterval'] });
       make({ feed: false });

@@ -1,0 +1,202 @@
+/**
+ * Fencing tokens (docs/state-model.md, "Fencing"; issue 12 item 1): every callback claim takes the next
+ * value of the account's counter, the claim's writes are refused once a later claim holds the request, and
+ * the lease refresh is conditional: a paused instance that resumes learns that its claim is gone instead of
+ * extending the leases of the instance that took over.
+ */
+import { strict as assert } from 'node:assert';
+import * as req from '../../../src/domain/callback-request';
+import { keys } from '../../../src/store/keys';
+import { ACCOUNT, DEPT, LEASE_MS, employeeState, joinFor, press1, startInstance, storedEntry, storedRequest, useRedis, type Instance } from './support';
+
+const num = (n: number): string => `+7916${String(n).padStart(7, '0')}`;
+
+describe('QueueStore fencing (component, real Redis, two instances)', function () {
+  this.timeout(20_000);
+  const env = useRedis();
+  let A: Instance;
+  let B: Instance;
+
+  before(async () => {
+    A = await startInstance(env.server().url, 'inst-A');
+    B = await startInstance(env.server().url, 'inst-B');
+  });
+  after(async () => {
+    await A?.close();
+    await B?.close();
+  });
+  beforeEach(async () => {
+    await env.fresh(A);
+  });
+
+  /** A claims request cb; returns its token and the employee claimed. */
+  async function aClaims(T: number): Promise<{ token: number; employee: string }> {
+    await joinFor(A, 'cb', num(30), T - 10_000);
+    await press1(A, 'cb', num(30), T - 10_000, T);
+    const c = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS);
+    assert.equal(c.claim?.kind, 'callback');
+    const token = c.claim?.kind === 'callback' ? c.claim.request.inProgress?.token : undefined;
+    assert.ok(typeof token === 'number' && token > 0, 'the claim carries a token');
+    return { token, employee: c.claim!.employees[0]!.id };
+  }
+
+  /** B recovers A's lapsed claim and claims the request itself. */
+  async function bTakesOver(T: number): Promise<{ token: number; employee: string }> {
+    const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
+    assert.equal(d.interrupted, 1);
+    assert.equal(d.claim?.kind, 'callback');
+    const token = d.claim?.kind === 'callback' ? d.claim.request.inProgress?.token : undefined;
+    assert.ok(typeof token === 'number');
+    return { token, employee: d.claim!.employees[0]!.id };
+  }
+
+  it('the claim, its line entry and its employee carry one token; a later claim a greater one', async () => {
+    const T = Date.now();
+    const a = await aClaims(T);
+    assert.equal((await storedEntry(A.redis, 'r:cb'))?.token, a.token);
+    assert.equal((await employeeState(A.redis, a.employee))?.token, a.token);
+    const b = await bTakesOver(T);
+    assert.ok(b.token > a.token, `${b.token} > ${a.token}`);
+    assert.equal((await storedRequest(A.redis, 'cb'))?.inProgress?.token, b.token);
+    assert.equal((await storedEntry(A.redis, 'r:cb'))?.token, b.token);
+    assert.equal((await employeeState(A.redis, b.employee))?.token, b.token);
+    if (b.employee !== a.employee) assert.equal((await employeeState(A.redis, a.employee))?.token, undefined, "the first claim's employee is free, without a token");
+  });
+
+  it('a write of a claim whose token is no longer current is refused, even with the same instance and start time', async () => {
+    const T = Date.now();
+    const a = await aClaims(T);
+    const c = (await storedRequest(A.redis, 'cb'))!.inProgress!;
+    const stale = { instanceId: c.instanceId, startedAt: c.startedAt, token: a.token - 1 };
+    const refused = await A.queue.transition(ACCOUNT, 'cb', (x) => req.employeeAnswered(x, T + 1), { now: T + 1, claim: stale });
+    assert.equal(refused, undefined);
+    assert.equal((await storedRequest(A.redis, 'cb'))?.inProgress?.answeredAt, undefined, 'nothing written');
+    const ok = await A.queue.transition(ACCOUNT, 'cb', (x) => req.employeeAnswered(x, T + 1), { now: T + 1, claim: { ...stale, token: a.token } });
+    assert.equal(ok?.inProgress?.answeredAt, T + 1);
+  });
+
+  it('after a takeover, the first claim (resumed after a pause) can neither dial nor free the employee of the new one', async () => {
+    const T = Date.now();
+    const a = await aClaims(T);
+    const b = await bTakesOver(T);
+    const aClaim = { instanceId: A.name, startedAt: T, token: a.token };
+    const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + LEASE_MS + 2), '+74950000000', T + LEASE_MS + 2), {
+      now: T + LEASE_MS + 2,
+      claim: aClaim,
+    });
+    assert.equal(dialled, undefined, 'the customer INVITE is not allowed');
+    assert.deepEqual((await storedRequest(A.redis, 'cb'))?.attempts, []);
+    // the same entry id, the same employee maybe: only the token tells the claims apart
+    await A.queue.releaseEmployee(ACCOUNT, b.employee, 'r:cb', T + LEASE_MS + 3, true, a.token);
+    const s = await employeeState(A.redis, b.employee);
+    assert.equal(s?.status, 'ringing');
+    assert.equal(s?.owner, 'inst-B');
+  });
+
+  describe('takeover while a leg of the lapsed claim may still ring', () => {
+    it("a customer INVITE out: not dialled again before that INVITE's Expires (the customer ring timeout) and a lease; its employee skipped as long", async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const claim = { instanceId: A.name, startedAt: T, token: a.token };
+      const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + 1), '+74950000000', T + 2), { now: T + 2, claim });
+      const ringsUntil = T + 2 + dialled!.policy.customerRingTimeoutS * 1000;
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
+      assert.equal(d.interrupted, 1);
+      assert.equal(d.claim, undefined, 'nobody dials the customer while the first INVITE may ring');
+      const r = await storedRequest(A.redis, 'cb');
+      assert.equal(r?.status, 'pending');
+      assert.equal(r?.attempts[0]?.outcome, 'interrupted');
+      assert.equal(r?.dueAt, ringsUntil + LEASE_MS);
+      assert.equal((await employeeState(A.redis, a.employee))?.skipUntil, ringsUntil + LEASE_MS, "the first claim's employee is left alone as long");
+      const early = await B.queue.dispatch(ACCOUNT, DEPT, B.name, ringsUntil + LEASE_MS - 1, LEASE_MS);
+      assert.equal(early.claim, undefined);
+      const due = await B.queue.dispatch(ACCOUNT, DEPT, B.name, ringsUntil + LEASE_MS, LEASE_MS);
+      assert.equal(due.claim?.entry.id, 'r:cb');
+    });
+
+    it('an employee still ringing: the request is taken over at once, by another employee', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const b = await bTakesOver(T);
+      assert.notEqual(b.employee, a.employee);
+      const policy = (await storedRequest(A.redis, 'cb'))!.policy;
+      assert.equal((await employeeState(A.redis, a.employee))?.skipUntil, T + policy.employeeRingTimeoutS * 1000 + LEASE_MS);
+    });
+  });
+
+  describe('conditional lease refresh (one script)', () => {
+    it('refreshes a current claim (entry and employee) and reports nothing lost', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 5 * LEASE_MS);
+      assert.deepEqual(lost, []);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb')), T + 5 * LEASE_MS);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${a.employee}`)), T + 5 * LEASE_MS);
+      assert.equal(Number(await A.redis.zscore(keys.leaseExpiry(ACCOUNT), 'r:cb')), T + 5 * LEASE_MS);
+      // so the other instance leaves it alone past the first lease
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
+      assert.equal(d.interrupted, 0);
+    });
+
+    it("a resumed instance's refresh reports its claim lost and leaves the new claim's leases alone", async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const b = await bTakesOver(T);
+      const bLeases = await A.redis.hgetall(keys.leases(ACCOUNT));
+      const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 10 * LEASE_MS);
+      assert.deepEqual(lost, [0]);
+      assert.deepEqual(await A.redis.hgetall(keys.leases(ACCOUNT)), bLeases, 'no lease changed');
+      assert.equal((await storedEntry(A.redis, 'r:cb'))?.owner, 'inst-B');
+      assert.equal((await employeeState(A.redis, b.employee))?.owner, 'inst-B');
+    });
+
+    it('a stale claim and the new claim of one request in one refresh (same entry id): only the stale one is lost', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      // A itself takes its lapsed claim over (its old attempt still winding down)
+      const d = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + LEASE_MS + 1, LEASE_MS);
+      const token = d.claim?.kind === 'callback' ? d.claim.request.inProgress?.token : undefined;
+      assert.ok(token !== undefined && token > a.token);
+      const lost = await A.queue.refreshClaims(
+        ACCOUNT,
+        A.name,
+        [
+          { entryId: 'r:cb', token: a.token, employees: [a.employee] },
+          { entryId: 'r:cb', token, employees: [d.claim!.employees[0]!.id] },
+        ],
+        T + 9 * LEASE_MS,
+      );
+      assert.deepEqual(lost, [0]);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb')), T + 9 * LEASE_MS, 'the new claim is refreshed');
+    });
+
+    it('a claim recovered but not yet re-claimed (back in line) is lost too', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      for (const id of ['101', '102']) await A.provisioning.putEmployee({ ...(await A.provisioning.getEmployee(ACCOUNT, id))!, loggedIn: false });
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
+      assert.equal(d.interrupted, 1);
+      assert.equal(d.claim, undefined);
+      const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 10 * LEASE_MS);
+      assert.deepEqual(lost, [0]);
+      assert.equal((await storedEntry(A.redis, 'r:cb'))?.state, 'waiting');
+    });
+
+    it('once the request is completed, the employee still talking carries the claim', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const claim = { instanceId: A.name, startedAt: T, token: a.token };
+      await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + 1), '+74950000000', T + 1), { now: T + 1, claim });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(x, 200, T + 2), { now: T + 2, claim, connected: true });
+      assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'completed');
+      assert.equal(await storedEntry(A.redis, 'r:cb'), undefined);
+      const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 3 * LEASE_MS);
+      assert.deepEqual(lost, []);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${a.employee}`)), T + 3 * LEASE_MS);
+      assert.equal(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb'), null, 'no lease written for the removed entry');
+      await A.queue.releaseEmployee(ACCOUNT, a.employee, 'r:cb', T + 4, true, a.token);
+      assert.equal((await employeeState(A.redis, a.employee))?.status, 'free');
+      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 4 * LEASE_MS), [0]);
+    });
+  });
+});

@@ -8,7 +8,7 @@ import { Announcer } from '../media/announcer';
 import { destroyQuietly, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import type { LocalCaller } from '../queue/dispatcher';
-import { headOfLineRank, type LineEntry } from '../queue/line';
+import { headOfLineRank, type LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import { CustomerHold, type Claim } from '../store/customer-hold';
 import type { StoredEvent } from '../store/queue-store';

@@ -3,7 +3,7 @@ import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import { requestIdOfEntry } from '../store/queue-store';
-import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from './line';
+import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from '../domain/line';
 import type { ChangeNotices, DispatchStore } from './ports';
 
 /** Why the oldest waiting callback request of a department is not being dialled right now. */

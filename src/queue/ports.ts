@@ -1,7 +1,7 @@
 import type { Department, Employee } from '../domain/model';
 import type { Change } from '../store/changes';
 import type { DispatchResult, HeldClaim, IdleHint } from '../store/queue-store';
-import type { EmployeeState, LineEntry } from './line';
+import type { EmployeeState, LineEntry } from '../domain/line';
 
 /**
  * What the Dispatcher needs from the queue store (src/store/queue-store.ts QueueStore satisfies it as it

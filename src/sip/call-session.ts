@@ -11,7 +11,7 @@ import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status
 import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
 import { dialogGone, dropCopiedRequestHeaders, hangUpDialog, receivedOn } from './srf-compat';
 import type { Logger } from '../observability/logger';
-import { nextOfferAt, type LineEntry } from '../queue/line';
+import { nextOfferAt, type LineEntry } from '../domain/line';
 import { withTimeout } from '../util/timeout';
 import { digitFromInfo } from './dtmf';
 import type { LegResult } from './leg';

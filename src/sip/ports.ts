@@ -4,7 +4,7 @@ import type { EmployeeBackoff } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
 import type { AnsweredCaller, AnswerSteps, Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
-import type { LineEntry } from '../queue/line';
+import type { LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import type { CallerStanding } from '../store/line-position';
 import type { ConnectResult, RequestCallbackResult, StoredEvent, WaitFacts } from '../store/queue-store';

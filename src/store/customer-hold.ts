@@ -1,6 +1,6 @@
 import * as req from '../domain/callback-request';
 import { claimIsCurrent, type CallbackRequest, type ClaimRef } from '../domain/callback-request';
-import type { EmployeeState, LineEntry } from '../queue/line';
+import type { EmployeeState, LineEntry } from '../domain/line';
 import { callbackEntryId, syncCallbackEntry, type QueueStore, type StoredEvent } from './queue-store';
 
 /**
@@ -9,7 +9,7 @@ import { callbackEntryId, syncCallbackEntry, type QueueStore, type StoredEvent }
  * request), served by the ordinary line machinery (dispatch claims, claimCallerForEmployee, ringEnded,
  * leave); the request keeps its dialing claim (and its lease) until the customer is connected or
  * hangs up. If the instance dies meanwhile, both leases lapse: the caller entry is removed and the
- * request's attempt ends 'interrupted' and goes back in line (src/queue/line.ts, decideDispatch).
+ * request's attempt ends 'interrupted' and goes back in line (src/domain/line.ts, decideDispatch).
  */
 
 /** The dialing claim (its fencing token; instance and start for a legacy claim without one). */

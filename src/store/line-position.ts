@@ -20,7 +20,7 @@ export interface CallerStandings {
 /**
  * The standing of a caller from the queue store's wait facts (QueueStore.waitFacts: ZRANK/ZSCORE of the
  * entry, ZMSCORE of the entries employees are claimed for, the department's counts and handle-time history;
- * O(log n + employees), the line is never read): the position of src/queue/position.ts and the estimated
+ * O(log n + employees), the line is never read): the position of src/domain/position.ts and the estimated
  * wait of src/domain/wait-estimate.ts, the same figures the department status and the offer rules use.
  */
 export class QueueCallerStandings implements CallerStandings {

@@ -18,10 +18,10 @@ import {
   mayHaveWork,
   type EmployeeState,
   type LineEntry,
-} from '../queue/line';
+} from '../domain/line';
 import crypto from 'node:crypto';
-import { requestEvents } from '../callback/request-events';
-import { positionInLine } from '../queue/position';
+import { requestEvents } from '../domain/request-events';
+import { positionInLine } from '../domain/position';
 import { publishChange, type ChangeFeed } from './changes';
 import { AccountMemo } from './account-memo';
 import { keys } from './keys';
@@ -326,7 +326,7 @@ export class AccountView {
   }
 
   /**
-   * What a dispatch step reads of the line (see dispatchEntries in src/queue/line.ts): its head up to
+   * What a dispatch step reads of the line (see dispatchEntries in src/domain/line.ts): its head up to
    * the first entry that may lead, or outside business hours none of it but the waiting callers (the
    * due index at 0), and the entries the indexes say need recovery (lapsed leases, ended windows).
    * O(head + lapsed + expired + callers), whatever the number of callbacks waiting behind the head.

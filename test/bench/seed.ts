@@ -19,7 +19,7 @@ import type { Department } from '../../src/domain/model';
 import { withOverrides } from '../../src/domain/overrides';
 import type { DurationOverrides } from '../../src/config';
 import { newRequest, type CallbackRequest } from '../../src/domain/callback-request';
-import type { LineEntry } from '../../src/queue/line';
+import type { LineEntry } from '../../src/domain/line';
 import type { ProvisioningStore } from '../../src/store/provisioning';
 import { syncCallbackEntry, type QueueStore } from '../../src/store/queue-store';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as req from '../../../src/domain/callback-request';
-import { headOfLineRank } from '../../../src/queue/line';
+import { headOfLineRank } from '../../../src/domain/line';
 import { CustomerHold } from '../../../src/store/customer-hold';
 import { keys } from '../../../src/store/keys';
 import { callbackEntryId } from '../../../src/store/queue-store';

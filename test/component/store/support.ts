@@ -9,7 +9,7 @@ import type { RedisClient as Redis } from '../../../src/store/redis';
 import type { TopologyServer } from '../../support/redis-topologies';
 import { newRequest, type CallbackRequest } from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
-import type { LineEntry } from '../../../src/queue/line';
+import type { LineEntry } from '../../../src/domain/line';
 import { keys } from '../../../src/store/keys';
 import { ProvisioningStore } from '../../../src/store/provisioning';
 import { QueueStore } from '../../../src/store/queue-store';

@@ -8,7 +8,7 @@ import type Srf from 'drachtio-srf';
 import type { CallbackRequest } from '../../../src/domain/callback-request';
 import type { EmployeeBackoff } from '../../../src/domain/sip-status';
 import { AnswerError, type AnsweredCaller, type AnswerSteps, type Endpoint } from '../../../src/media/gateway';
-import type { LineEntry } from '../../../src/queue/line';
+import type { LineEntry } from '../../../src/domain/line';
 import type { LegResult } from '../../../src/sip/leg';
 import type { CallerAnnouncer, CallerMedia, CallerQueue, EmployeeLegs, EmployeeRingLeg, Standings } from '../../../src/sip/ports';
 import type { CallerStanding } from '../../../src/store/line-position';

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { makeDepartment } from '../../support/model-fixtures';
 import * as req from '../../../src/domain/callback-request';
 import type { CallbackRequest } from '../../../src/domain/callback-request';
-import { decideDispatch, headOfLineRank, type EmployeeState, type LineEntry } from '../../../src/queue/line';
+import { decideDispatch, headOfLineRank, type EmployeeState, type LineEntry } from '../../../src/domain/line';
 import { deliveryModeOf, departmentSchema, type CallbackPolicy, type Department, type Employee } from '../../../src/domain/model';
 
 const T0 = 1_700_000_000_000;

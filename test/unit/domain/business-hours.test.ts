@@ -11,7 +11,7 @@ import {
 } from '../../../src/domain/business-hours';
 import { DEFAULT_CALLBACK_POLICY, departmentSchema, type Department, type Employee } from '../../../src/domain/model';
 import { whyNotDialled } from '../../../src/queue/dispatcher';
-import { decideDispatch, type LineEntry } from '../../../src/queue/line';
+import { decideDispatch, type LineEntry } from '../../../src/domain/line';
 
 const t = (iso: string): number => Date.parse(iso);
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());

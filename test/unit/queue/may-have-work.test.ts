@@ -13,7 +13,7 @@ import {
   type DispatchSnapshot,
   type EmployeeState,
   type LineEntry,
-} from '../../../src/queue/line';
+} from '../../../src/domain/line';
 import { prng } from '../../support/prng';
 
 /**

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 import { type Department, type Employee } from '../../../src/domain/model';
 import { whyNotDialled } from '../../../src/queue/dispatcher';
-import { freshEmployeeState, type EmployeeState, type LineEntry } from '../../../src/queue/line';
+import { freshEmployeeState, type EmployeeState, type LineEntry } from '../../../src/domain/line';
 
 const NOW = 1_700_000_000_000;
 

@@ -1,5 +1,5 @@
-import type { WebhookEventType } from '../domain/webhooks';
-import type { Attempt, CallbackRequest } from '../domain/callback-request';
+import type { WebhookEventType } from './webhooks';
+import type { Attempt, CallbackRequest } from './callback-request';
 
 /**
  * The webhook events one write of a callback request means, from the request as it was read in

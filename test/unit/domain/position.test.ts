@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { positionInLine } from '../../../src/queue/position';
+import { positionInLine } from '../../../src/domain/position';
 
 describe('position in line (queue)', () => {
   it('1 + the entries ahead; those ahead already served (claimed by an employee) do not count', () => {

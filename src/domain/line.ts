@@ -1,5 +1,5 @@
-import { isOpen } from '../domain/business-hours';
-import type { Department, Employee } from '../domain/model';
+import { isOpen } from './business-hours';
+import type { Department, Employee } from './model';
 
 /**
  * The department's line: live callers and callback requests ranked by the time the caller

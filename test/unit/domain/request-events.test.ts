@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import * as req from '../../../src/domain/callback-request';
-import { requestEvents } from '../../../src/callback/request-events';
+import { requestEvents } from '../../../src/domain/request-events';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
 
 const T0 = 1_700_000_000_000;
@@ -21,7 +21,7 @@ function fresh(): req.CallbackRequest {
 
 const types = (prev: req.CallbackRequest | undefined, next: req.CallbackRequest): string[] => requestEvents(prev, next).map((e) => e.type);
 
-describe('callback/request-events: the webhook events a request write means', () => {
+describe('domain/request-events: the webhook events a request write means', () => {
   it('a new request: request.created', () => {
     assert.deepEqual(types(undefined, fresh()), ['request.created']);
   });

@@ -12,7 +12,7 @@ import {
   type DispatchSnapshot,
   type EmployeeState,
   type LineEntry,
-} from '../../../src/queue/line';
+} from '../../../src/domain/line';
 
 const NOW = 1_700_000_000_000;
 const LEASE = 6000;
@@ -99,7 +99,7 @@ function decide(o: SnapOpts): DispatchDecision {
 
 const NOTHING: DispatchDecision = { abandonedCallers: [], interruptedCallbacks: [], expiredCallbacks: [], releasedEmployees: [], claim: undefined };
 
-describe('queue/line', () => {
+describe('domain/line', () => {
   describe('isLeaseLive / isAvailable', () => {
     it('a lease is live strictly before its expiry', () => {
       assert.equal(isLeaseLive(NOW + 1, NOW), true);

@@ -13,6 +13,7 @@ import type { LegResult } from '../../../src/sip/leg';
 import type { CallerAnnouncer, CallerMedia, CallerQueue, EmployeeLegs, EmployeeRingLeg, Standings } from '../../../src/sip/ports';
 import type { CallerStanding } from '../../../src/store/line-position';
 import type { ConnectResult, RequestCallbackResult, StoredEvent, WaitFacts } from '../../../src/store/queue-store';
+import { FakeDialog } from './dialog';
 
 export type Journal = string[];
 
@@ -124,30 +125,6 @@ export class FakeEndpoint extends EventEmitter {
   }
 }
 
-/** An srf dialog: 'destroy' (the far end's BYE), 'info', and destroy() (our BYE). */
-export class FakeDialog extends EventEmitter {
-  connected = true;
-  constructor(
-    readonly name: string,
-    private readonly journal: Journal,
-  ) {
-    super();
-  }
-  destroy(_opts: unknown, cb: () => void): void {
-    this.connected = false;
-    this.journal.push(`${this.name} BYE`);
-    cb();
-  }
-  /** the far end hangs up */
-  hangUp(): void {
-    this.connected = false;
-    this.emit('destroy');
-  }
-  asDialog(): Srf.Dialog {
-    return this as unknown as Srf.Dialog;
-  }
-}
-
 /** One announcement: its files, and its end, which the test decides (`autoEnd`: at once). */
 export interface Played {
   files: string[];
@@ -200,7 +177,7 @@ export class FakeMedia implements CallerMedia {
   autoEnd = true;
   constructor(private readonly journal: Journal) {
     this.endpoint = new FakeEndpoint('caller-endpoint', journal);
-    this.dialog = new FakeDialog('caller', journal);
+    this.dialog = new FakeDialog(() => journal.push('caller BYE'));
   }
   /** as MediaGateway.answerCaller: a failure of the caller's own step is an AnswerError at stage 'prepare' */
   async answerCaller(_req: Srf.SrfRequest, _res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller> {
@@ -236,7 +213,7 @@ export class FakeLeg implements EmployeeRingLeg {
     private readonly journal: Journal,
   ) {
     this.endpoint = new FakeEndpoint(`endpoint-${employeeId}`, journal);
-    this.dialog = new FakeDialog(`employee-${employeeId}`, journal);
+    this.dialog = new FakeDialog(() => journal.push(`employee-${employeeId} BYE`));
   }
   start(): Promise<LegResult> {
     this.journal.push(`ring ${this.employeeId}`);

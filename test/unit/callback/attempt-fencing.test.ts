@@ -22,6 +22,7 @@ import { Prompts } from '../../../src/media/prompts';
 import { Metrics } from '../../../src/observability/metrics';
 import type { UacPort } from '../../../src/sip/leg';
 import { parseSeed } from '../../../src/store/seed';
+import { FakeDialog } from '../../support/fakes/dialog';
 
 const T0 = 1_800_000_000_000;
 const TOKEN = 7;
@@ -52,17 +53,6 @@ class FakeEndpoint extends EventEmitter {
   }
 }
 
-class FakeDialog extends EventEmitter {
-  connected = true;
-  byes = 0;
-  readonly remote = { sdp: 'v=0\r\nm=audio 5000 RTP/AVP 0\r\n' };
-  destroy(_opts: unknown, cb: () => void): void {
-    this.byes++;
-    this.connected = false;
-    cb();
-    this.emit('destroy');
-  }
-}
 
 /** The INVITEs the attempt sent, each answered, refused or left ringing by the test. */
 interface Invite {
@@ -252,7 +242,7 @@ describe('callback attempt: a lost claim (fencing)', () => {
     await tick(50);
     assert.equal(endpoints[0]!.bridged.length, 1, 'bridged');
     assert.ok(store.refreshes >= 1, 'the token was checked before the bridge');
-    customerDialog.destroy({}, () => undefined);
+    customerDialog.hangUp();
     await ended;
     assert.deepEqual(store.writes, ['employee answered', 'customer dialled', 'answered', 'employee released', 'answered']);
   });

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type Srf from 'drachtio-srf';
 import type { Endpoint } from '../../../src/media/gateway';
 import { RingingLeg, type EndpointPort, type LegResult, type UacPort } from '../../../src/sip/leg';
+import { FakeDialog } from '../../support/fakes/dialog';
 
 class FakeEndpoint extends EventEmitter {
   readonly local = { sdp: 'v=0\r\nm=audio 4000 RTP/AVP 0\r\n' };
@@ -23,16 +24,6 @@ class FakeEndpoint extends EventEmitter {
   }
 }
 
-class FakeDialog extends EventEmitter {
-  connected = true;
-  byes = 0;
-  readonly remote = { sdp: 'v=0\r\nm=audio 5000 RTP/AVP 0\r\n' };
-  destroy(_opts: unknown, cb: () => void): void {
-    this.byes++;
-    this.connected = false;
-    cb();
-  }
-}
 
 /** One INVITE as the app sees it: settle it by hand, as the far end (or sofia's timers) would. */
 class FakeUac {

@@ -114,7 +114,7 @@ export class Dispatcher {
    * dispatched at a tick only when kicked, changed (its account's writes, anywhere), or due here.
    */
   private nextLookAt = new Map<string, number>();
-  /** the smallest nextLookAt after the last walk over the departments (a look between walks only lowers it) */
+  /** the smallest nextLookAt after the last walk over the departments (looks happen only in walks, so it holds until the next) */
   private earliestLook = Number.NEGATIVE_INFINITY;
   private dirty = new Set<string>();
   private dirtyAccounts = new Set<string>();

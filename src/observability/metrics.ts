@@ -1,8 +1,9 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { AccountGauge, ServiceRegistry, type AccountSeries } from './account-gauge';
 
 /** Prometheus metrics of one service instance, created once and handed to every component. */
 export class Metrics {
-  readonly registry = new Registry();
+  readonly registry = new ServiceRegistry();
   readonly calls = new Counter({
     name: 'qc_inbound_calls_total',
     help: 'Inbound calls by outcome (answered, or the SIP status they were refused with)',
@@ -92,25 +93,15 @@ export class Metrics {
   });
 
   /** where the estimated waits come from (set at start-up: the queue store); none = no series */
-  private waitSource: (() => Promise<Array<{ account: string; department: string; seconds: number }>>) | undefined;
-  readonly estimatedWait: Gauge<'account' | 'department'> = new Gauge({
-    name: 'qc_estimated_wait_seconds',
-    help: 'Estimated wait of a caller joining each department now (docs/ewt.md), computed from the store when scraped',
-    labelNames: ['account', 'department'] as const,
-    registers: [this.registry],
-    collect: async () => {
-      this.estimatedWait.reset();
-      if (!this.waitSource) return;
-      try {
-        for (const w of await this.waitSource()) this.estimatedWait.set({ account: w.account, department: w.department }, w.seconds);
-      } catch {
-        // the store is unreachable: no series this scrape (qc_dependency_up says why)
-      }
-    },
-  });
+  private waitSource: (() => Promise<readonly AccountSeries[]>) | undefined;
+  readonly estimatedWait = new AccountGauge(
+    'qc_estimated_wait_seconds',
+    'Estimated wait of a caller joining each department now (docs/ewt.md), computed from the store when scraped',
+    () => this.waitSource?.(),
+  );
 
-  /** Names where the estimated waits of qc_estimated_wait_seconds come from. */
-  setWaitSource(source: () => Promise<Array<{ account: string; department: string; seconds: number }>>): void {
+  /** Names where the estimated waits of qc_estimated_wait_seconds come from (per account, see AccountGauge). */
+  setWaitSource(source: () => Promise<readonly AccountSeries[]>): void {
     this.waitSource = source;
   }
 
@@ -148,6 +139,7 @@ export class Metrics {
   }
 
   constructor(withDefaults = true) {
+    this.registry.addAccountGauge(this.estimatedWait);
     if (withDefaults) collectDefaultMetrics({ register: this.registry });
   }
 }

@@ -708,7 +708,7 @@ export class QueueStore {
   }
 
   /** estimatedWaits per account between its changes (see AccountMemo) */
-  private readonly waitMemo: AccountMemo<Array<{ department: string; seconds: number }>> | undefined;
+  private readonly waitMemo: AccountMemo<ReadonlyArray<{ department: string; seconds: number }>> | undefined;
 
   /**
    * One transaction over an account's keys. `about` names what it will read, so that the versions
@@ -1386,11 +1386,15 @@ export class QueueStore {
     };
   }
 
-  /** The estimated wait of a caller joining each department now (the qc_estimated_wait_seconds series). */
-  async estimatedWaits(now: number): Promise<Array<{ account: string; department: string; seconds: number }>> {
-    const out: Array<{ account: string; department: string; seconds: number }> = [];
+  /**
+   * The estimated wait of a caller joining each department now (the qc_estimated_wait_seconds series), by
+   * account; an account's `values` is the same array object for as long as its memo keeps it (so a scrape
+   * can reuse what it rendered of a quiet account).
+   */
+  async estimatedWaits(now: number): Promise<Array<{ account: string; values: ReadonlyArray<{ department: string; seconds: number }> }>> {
+    const out: Array<{ account: string; values: ReadonlyArray<{ department: string; seconds: number }> }> = [];
     for (const { accountId, departments } of await this.accountsWithDepartments()) {
-      const load = async (): Promise<{ value: Array<{ department: string; seconds: number }>; keep: boolean }> => {
+      const load = async (): Promise<{ value: ReadonlyArray<{ department: string; seconds: number }>; keep: boolean }> => {
         const facts = await Promise.all(departments.map((d) => this.waitFacts(accountId, d, now)));
         return {
           value: facts.flatMap((f, i) => (f ? [{ department: departments[i]!, seconds: estimateWaitS(f.estimate) }] : [])),
@@ -1399,8 +1403,8 @@ export class QueueStore {
           keep: facts.every((f) => !f || (f.waiting === 0 && (f.estimate.employeesLoggedIn === 0 || f.estimate.employeesFree > 0))),
         };
       };
-      const waits = this.waitMemo ? await this.waitMemo.get(accountId, now, load) : (await load()).value;
-      for (const w of waits) out.push({ account: accountId, ...w });
+      const values = this.waitMemo ? await this.waitMemo.get(accountId, now, load) : (await load()).value;
+      out.push({ account: accountId, values });
     }
     return out;
   }

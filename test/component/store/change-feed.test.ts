@@ -90,7 +90,7 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
 
   it('the estimated-wait gauge of a quiet account costs no command per scrape until a write, from any instance, changes it', async () => {
     const t0 = Date.now();
-    const waits = async (): Promise<number | undefined> => (await B.queue.estimatedWaits(Date.now())).find((w) => w.account === ACCOUNT && w.department === DEPT)?.seconds;
+    const waits = async (): Promise<number | undefined> => (await B.queue.estimatedWaits(Date.now())).find((w) => w.account === ACCOUNT)?.values.find((w) => w.department === DEPT)?.seconds;
     assert.equal(await waits(), 0, 'nobody waits: 0 s');
     const before = commandTotal(await probe.info('commandstats'));
     assert.equal(await waits(), 0);

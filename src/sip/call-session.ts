@@ -580,6 +580,15 @@ export class CallSession {
     clearTimeout(this.announcementTimer);
     this.announcer?.close();
     for (const leg of this.legs.values()) leg.cancel();
+    // out of the line first, while the media is torn down: until the entry is gone, each cancelled employee
+    // leg put it back as waiting and the dispatcher rang an employee for it again, in a loop (about 9 claims
+    // and 270 Redis commands per caller who hung up while an employee rang)
+    const left = wasRequested
+      ? Promise.resolve()
+      : this.svc.queue.leave(this.accountId, this.entryId, this.svc.now()).then(
+          () => undefined,
+          (err: Error) => this.log.warn({ err: err.message }, 'could not remove the caller from the line (its lease will lapse)'),
+        );
     const emp = this.employee;
     if (emp) {
       hangUpDialog(emp.dialog);
@@ -587,11 +596,7 @@ export class CallSession {
     }
     hangUpDialog(this.dialog);
     await destroyQuietly(this.endpoint);
-    if (!wasRequested) {
-      await this.svc.queue.leave(this.accountId, this.entryId, this.svc.now()).catch((err: Error) =>
-        this.log.warn({ err: err.message }, 'could not remove the caller from the line (its lease will lapse)'),
-      );
-    }
+    await left;
     this.svc.kick(this.accountId, this.departmentId);
     this.finish();
   }

@@ -25,7 +25,7 @@
  *   npm run bench -- [--sections steps,commands,scale,tenants] [--targets service,baseline]
  *                    [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
  *                    [--press-after-ms 2000] [--drain-s 20] [--out artifacts/bench]
- *                    [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
+ *                    [--employees in|out] [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
  *                    [--scale-levels 0,10000,100000] [--scale-press-calls 10] [--scale-cps 1]
  *                    [--scale-samples 5] [--scale-invite-timeout-s 60] [--scale-window-s 86400]
  *                    [--seed-mode batch|per-request] [--seed-budget-s 120]
@@ -42,7 +42,7 @@ import { startSippLoad, type SippLoad, type SippLoadResult } from './sipp-load';
 import { renderHtml, type BenchReport } from './report';
 import { MCN, OFFER_DELAY_S, ROOT, redisCommands, scrape, startDeployment, type Running } from './deployment';
 import { pct, pctCensored, percentile, ratio, type Pct } from './figures';
-import { measureIdle, runCommands, runScale, runTenants, type CommandsResult, type ScaleResult, type TenantsResult } from './sections';
+import { measureIdle, runCommands, setLoggedIn, runScale, runTenants, type CommandsResult, type ScaleResult, type TenantsResult } from './sections';
 import type { SeedMode } from './seed';
 
 export type { Pct } from './figures';
@@ -66,6 +66,8 @@ export interface BenchOptions {
   out: string;
   serviceLogLevel: string;
   cpuProf: boolean;
+  /** steps: the demo's employees logged in (callbacks are made during the step and its drain) or out (inbound calls only) */
+  employees: 'in' | 'out';
   customerTalkMs: number;
   idleS: number;
   /** debugging: the stand-ins' traces into the run directory (costly: distorts the figures) */
@@ -102,6 +104,7 @@ function parseArgs(argv: string[]): BenchOptions {
     out: path.join(ROOT, 'artifacts', 'bench'),
     serviceLogLevel: 'info',
     cpuProf: false,
+    employees: 'in',
     customerTalkMs: 500,
     idleS: 15,
     engineLogs: false,
@@ -148,6 +151,12 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--service-log-level': o.serviceLogLevel = v(); break;
       case '--customer-talk-ms': o.customerTalkMs = Number(v()); break;
       case '--cpu-prof': o.cpuProf = true; break;
+      case '--employees': {
+        const e = v();
+        if (e !== 'in' && e !== 'out') throw new Error(`--employees: in or out, not ${e}`);
+        o.employees = e;
+        break;
+      }
       case '--idle-s': o.idleS = Number(v()); break;
       case '--engine-logs': o.engineLogs = true; break;
       case '--sections': o.sections = v().split(',').map((x) => {
@@ -342,7 +351,8 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
     const drainStart = Date.now();
     const svcCpuDrain0 = cpuMs(d.target.pid) ?? 0;
     const completedBefore = (await mine()).filter((r) => r.status === 'completed').length;
-    await until('first attempts', o.drainS * 1000, async () => (await mine()).every((r) => firstRing(r) !== undefined || r.status !== 'pending'), 250).catch(() => undefined);
+    // employees logged out (--employees out): no attempt can come; the pending requests are cancelled at once
+    if (o.employees === 'in') await until('first attempts', o.drainS * 1000, async () => (await mine()).every((r) => firstRing(r) !== undefined || r.status !== 'pending'), 250).catch(() => undefined);
     const cancelAt = Date.now();
     const undialled = (await mine()).filter((r) => firstRing(r) === undefined && r.status === 'pending');
     await probe.cancelPending();
@@ -532,6 +542,10 @@ async function main(): Promise<void> {
         idle[kind] = idleCpuMsPerS;
         process.stdout.write(`[bench] ${kind} idle: ${idleCpuMsPerS.toFixed(1)} ms CPU per second\n`);
         if (has('steps')) {
+          if (kind === 'service' && o.employees === 'out') {
+            await setLoggedIn(d, ['101', '102'], false);
+            process.stdout.write('[bench] steps with the employees logged out: inbound calls only, no callback is made\n');
+          }
           process.stdout.write(`${HEADER}\n`);
           for (let si = 0; si < o.steps.length; si++) {
             const r = await runStep(d, o, ti, { cps: o.steps[si]!, calls: o.calls[si]!, index: si }, path.join(runDir, kind, `step-${o.steps[si]}cps`), idleCpuMsPerS);

@@ -46,7 +46,7 @@ export async function measureIdle(d: Running, seconds: number): Promise<number> 
   return ((cpuMs(d.target.pid) ?? 0) - idle0) / ((Date.now() - start) / 1000);
 }
 
-async function setLoggedIn(d: Running, ids: string[], loggedIn: boolean): Promise<void> {
+export async function setLoggedIn(d: Running, ids: string[], loggedIn: boolean): Promise<void> {
   for (const id of ids) await adminApi(d.baseUrl, 'POST', `/accounts/${ACCOUNT}/employees/${id}/${loggedIn ? 'login' : 'logout'}`, {});
 }
 

@@ -237,6 +237,16 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.equal(ended, 1);
   });
 
+  it('the caller hanging up leaves the line before the media is torn down (else each cancelled leg put the entry back and it was rung again)', async () => {
+    await answered();
+    session.ring([makeEmployee('101')]);
+    await flush();
+    media.dialog.hangUp();
+    await flush();
+    const left = journal.indexOf(`leave ${session.entryId}`);
+    assert.ok(left >= 0 && left < journal.indexOf('caller-endpoint destroyed'), journal.join(' | '));
+  });
+
   it('digit 1 while employees are rung cancels their legs once the request is stored', async () => {
     await answered();
     session.ring([makeEmployee('101')]);

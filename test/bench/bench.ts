@@ -25,7 +25,7 @@
  *   npm run bench -- [--sections steps,commands,scale,tenants] [--targets service,baseline]
  *                    [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
  *                    [--press-after-ms 2000] [--drain-s 20] [--out artifacts/bench]
- *                    [--employees in|out] [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
+ *                    [--employees in,out] [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
  *                    [--scale-levels 0,10000,100000] [--scale-press-calls 10] [--scale-cps 1]
  *                    [--scale-samples 5] [--scale-invite-timeout-s 60] [--scale-window-s 86400]
  *                    [--seed-mode batch|per-request] [--seed-budget-s 120]
@@ -66,8 +66,11 @@ export interface BenchOptions {
   out: string;
   serviceLogLevel: string;
   cpuProf: boolean;
-  /** steps: the demo's employees logged in (callbacks are made during the step and its drain) or out (inbound calls only) */
-  employees: 'in' | 'out';
+  /**
+   * the service's steps, once per entry: the demo's employees logged in (callbacks are made during the step and
+   * its drain) or out (inbound calls only, the like-for-like figure against the baseline app)
+   */
+  employees: Array<'in' | 'out'>;
   customerTalkMs: number;
   idleS: number;
   /** debugging: the stand-ins' traces into the run directory (costly: distorts the figures) */
@@ -104,7 +107,7 @@ function parseArgs(argv: string[]): BenchOptions {
     out: path.join(ROOT, 'artifacts', 'bench'),
     serviceLogLevel: 'info',
     cpuProf: false,
-    employees: 'in',
+    employees: ['in', 'out'],
     customerTalkMs: 500,
     idleS: 15,
     engineLogs: false,
@@ -151,12 +154,13 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--service-log-level': o.serviceLogLevel = v(); break;
       case '--customer-talk-ms': o.customerTalkMs = Number(v()); break;
       case '--cpu-prof': o.cpuProf = true; break;
-      case '--employees': {
-        const e = v();
-        if (e !== 'in' && e !== 'out') throw new Error(`--employees: in or out, not ${e}`);
-        o.employees = e;
+      case '--employees':
+        o.employees = v().split(',').map((e) => {
+          const x = e.trim();
+          if (x !== 'in' && x !== 'out') throw new Error(`--employees: in, out or in,out, not ${e}`);
+          return x;
+        });
         break;
-      }
       case '--idle-s': o.idleS = Number(v()); break;
       case '--engine-logs': o.engineLogs = true; break;
       case '--sections': o.sections = v().split(',').map((x) => {
@@ -209,6 +213,8 @@ function parseArgs(argv: string[]): BenchOptions {
 
 export interface StepResult {
   target: 'service' | 'baseline';
+  /** the service's employees during the step (BenchOptions.employees) */
+  employees?: 'in' | 'out';
   cps: number;
   calls: number;
   pressCalls: number;
@@ -265,7 +271,7 @@ interface StepSpec {
   index: number;
 }
 
-async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: StepSpec, dir: string, idleCpuMsPerS?: number): Promise<StepResult> {
+async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: StepSpec, dir: string, idleCpuMsPerS?: number, employees: 'in' | 'out' = 'in'): Promise<StepResult> {
   const { cps, calls } = spec;
   const stepIdx = spec.index;
   const pressCalls = Math.round(calls * o.share);
@@ -352,7 +358,7 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
     const svcCpuDrain0 = cpuMs(d.target.pid) ?? 0;
     const completedBefore = (await mine()).filter((r) => r.status === 'completed').length;
     // employees logged out (--employees out): no attempt can come; the pending requests are cancelled at once
-    if (o.employees === 'in') await until('first attempts', o.drainS * 1000, async () => (await mine()).every((r) => firstRing(r) !== undefined || r.status !== 'pending'), 250).catch(() => undefined);
+    if (employees === 'in') await until('first attempts', o.drainS * 1000, async () => (await mine()).every((r) => firstRing(r) !== undefined || r.status !== 'pending'), 250).catch(() => undefined);
     const cancelAt = Date.now();
     const undialled = (await mine()).filter((r) => firstRing(r) === undefined && r.status === 'pending');
     await probe.cancelPending();
@@ -404,6 +410,7 @@ async function runStep(d: Running, o: BenchOptions, targetIdx: number, spec: Ste
   const standIn = (cpu['sip-engine'] ?? 0) + (cpu['media-engine'] ?? 0) + (cpu.redis ?? 0);
   const res: StepResult = {
     target: d.kind,
+    ...(d.kind === 'service' ? { employees } : {}),
     cps,
     calls,
     pressCalls,
@@ -542,18 +549,24 @@ async function main(): Promise<void> {
         idle[kind] = idleCpuMsPerS;
         process.stdout.write(`[bench] ${kind} idle: ${idleCpuMsPerS.toFixed(1)} ms CPU per second\n`);
         if (has('steps')) {
-          if (kind === 'service' && o.employees === 'out') {
-            await setLoggedIn(d, ['101', '102'], false);
-            process.stdout.write('[bench] steps with the employees logged out: inbound calls only, no callback is made\n');
+          for (const [vi, employees] of (kind === 'service' ? o.employees : (['in'] as const)).entries()) {
+            if (kind === 'service') {
+              await setLoggedIn(d, ['101', '102'], employees === 'in');
+              process.stdout.write(employees === 'in'
+                ? '[bench] service steps with the employees logged in: callbacks are made during the step and its drain\n'
+                : '[bench] service steps with the employees logged out: inbound calls only (answer, hold, offer, digit 1 stored, confirmation), no callback\n');
+            }
+            process.stdout.write(`${HEADER}\n`);
+            for (let si = 0; si < o.steps.length; si++) {
+              // distinct caller numbers per variant (the duplicate rule would otherwise merge presses of one number)
+              const r = await runStep(d, o, ti, { cps: o.steps[si]!, calls: o.calls[si]!, index: si + vi * o.steps.length }, path.join(runDir, kind, `step-${o.steps[si]}cps${vi > 0 ? `-employees-${employees}` : ''}`), idleCpuMsPerS, employees);
+              results.push(r);
+              process.stdout.write(`${stepLine(r)}\n`);
+              for (const e of r.sippErrors) process.stdout.write(`         ! ${e}\n`);
+              await sleep(1500);
+            }
           }
-          process.stdout.write(`${HEADER}\n`);
-          for (let si = 0; si < o.steps.length; si++) {
-            const r = await runStep(d, o, ti, { cps: o.steps[si]!, calls: o.calls[si]!, index: si }, path.join(runDir, kind, `step-${o.steps[si]}cps`), idleCpuMsPerS);
-            results.push(r);
-            process.stdout.write(`${stepLine(r)}\n`);
-            for (const e of r.sippErrors) process.stdout.write(`         ! ${e}\n`);
-            await sleep(1500);
-          }
+          if (kind === 'service') await setLoggedIn(d, ['101', '102'], true);
         }
         if (kind === 'service' && has('commands')) commands = await runCommands(d, o, path.join(runDir, kind, 'commands'));
       }),
@@ -573,15 +586,19 @@ async function main(): Promise<void> {
   if (idle.service !== undefined && idle.baseline !== undefined) {
     process.stdout.write(`Idle CPU, service / baseline: ${f1(idle.service)} / ${f1(idle.baseline)} ms per second = ${idleRatio === null ? '-' : `${idleRatio.toFixed(2)}×`} (target ≤ 1.2×)\n`);
   }
-  const ratios = o.steps.map((cps) => {
-    const s = results.find((r) => r.target === 'service' && r.cps === cps);
-    const b = results.find((r) => r.target === 'baseline' && r.cps === cps);
-    const marginal = s?.marginalCpuMsPerCall !== undefined && b?.marginalCpuMsPerCall !== undefined ? ratio(s.marginalCpuMsPerCall, b.marginalCpuMsPerCall) : null;
-    return { cps, service: s?.cpuMsPerCall ?? null, baseline: b?.cpuMsPerCall ?? null, ratio: s && b && b.cpuMsPerCall > 0 ? s.cpuMsPerCall / b.cpuMsPerCall : null, marginalRatio: marginal };
-  });
-  if (ratios.some((r) => r.ratio !== null)) {
-    process.stdout.write('CPU ms per call, service / baseline (target ≤ 1.5×):\n');
-    for (const r of ratios) {
+  const ratios = o.employees.flatMap((employees) =>
+    o.steps.map((cps) => {
+      const s = results.find((r) => r.target === 'service' && r.cps === cps && r.employees === employees);
+      const b = results.find((r) => r.target === 'baseline' && r.cps === cps);
+      const marginal = s?.marginalCpuMsPerCall !== undefined && b?.marginalCpuMsPerCall !== undefined ? ratio(s.marginalCpuMsPerCall, b.marginalCpuMsPerCall) : null;
+      return { cps, employees, service: s?.cpuMsPerCall ?? null, baseline: b?.cpuMsPerCall ?? null, ratio: s && b && b.cpuMsPerCall > 0 ? s.cpuMsPerCall / b.cpuMsPerCall : null, marginalRatio: marginal };
+    }),
+  );
+  for (const employees of o.employees) {
+    const rows = ratios.filter((r) => r.employees === employees);
+    if (!rows.some((r) => r.ratio !== null)) continue;
+    process.stdout.write(`CPU ms per call, service / baseline (target ≤ 1.5×), ${employees === 'in' ? 'employees logged in (the service makes the callbacks too)' : 'employees logged out (inbound calls only, like the baseline)'}:\n`);
+    for (const r of rows) {
       process.stdout.write(`  ${String(r.cps).padStart(4)} CPS: ${f1(r.service)} / ${f1(r.baseline)} = ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}×`}; marginal ${r.marginalRatio === null ? '-' : `${r.marginalRatio.toFixed(2)}×`}\n`);
     }
   }

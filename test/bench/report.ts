@@ -12,7 +12,7 @@ export interface BenchReport {
   /** service idle / baseline idle */
   idleRatio: number | null;
   results: StepResult[];
-  ratios: Array<{ cps: number; service: number | null; baseline: number | null; ratio: number | null; marginalRatio: number | null }>;
+  ratios: Array<{ cps: number; employees: 'in' | 'out'; service: number | null; baseline: number | null; ratio: number | null; marginalRatio: number | null }>;
   commands?: CommandsResult;
   scale?: ScaleResult;
   tenants?: TenantsResult;
@@ -141,7 +141,9 @@ ${c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}`);
 
 export function renderHtml(rep: BenchReport): string {
   const xs = rep.options.steps;
-  const of = (t: string): StepResult[] => rep.results.filter((r) => r.target === t);
+  // 'service' is the service with its employees logged in, 'service-inbound' the same with them logged out
+  const of = (t: string): StepResult[] =>
+    rep.results.filter((r) => (t === 'service-inbound' ? r.target === 'service' && r.employees === 'out' : r.target === t && r.employees !== 'out'));
   const pts = (t: string, f: (r: StepResult) => number | null | undefined): Array<[number, number]> =>
     of(t).flatMap((r) => {
       const v = f(r);
@@ -150,6 +152,7 @@ export function renderHtml(rep: BenchReport): string {
   const cpuChart = chart('CPU time per call', 'ms CPU per call', xs, [
     { name: 'service', color: '#c0392b', points: pts('service', (r) => r.cpuMsPerCall) },
     { name: 'baseline app', color: '#2471a3', points: pts('baseline', (r) => r.cpuMsPerCall) },
+    { name: 'service, inbound calls only', color: '#8e44ad', points: pts('service-inbound', (r) => r.cpuMsPerCall) },
     { name: 'service, marginal', color: '#e67e22', points: pts('service', (r) => r.marginalCpuMsPerCall) },
     { name: 'stand-ins (service run)', color: '#c0392b', dashed: true, points: pts('service', (r) => r.standInCpuMsPerCall) },
     { name: 'stand-ins (baseline run)', color: '#2471a3', dashed: true, points: pts('baseline', (r) => r.standInCpuMsPerCall) },
@@ -159,7 +162,7 @@ export function renderHtml(rep: BenchReport): string {
     { name: 'baseline app', color: '#2471a3', points: pts('baseline', (r) => r.invite200Ms.p99) },
   ]);
   const ratioRows = rep.ratios
-    .map((r) => `<tr><td>${r.cps}</td><td>${num(r.service)}</td><td>${num(r.baseline)}</td><td>${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`}</td></tr>`)
+    .map((r) => `<tr><td>${r.cps}</td><td>${r.employees === 'out' ? 'out (inbound calls only)' : 'in (callbacks too)'}</td><td>${num(r.service)}</td><td>${num(r.baseline)}</td><td>${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`}</td></tr>`)
     .join('');
   const o = rep.options;
   return `<!doctype html>
@@ -174,7 +177,7 @@ h2{margin-top:1.5em}.charts{display:flex;flex-wrap:wrap;gap:2em}p.note{max-width
 steps ${esc(o.steps.join(', '))} CPS with ${esc(o.calls.join(', '))} calls · ${Math.round(o.share * 100)}% press 1 after ${o.pressAfterMs} ms, the rest hang up after ${o.waitMs} ms</p>
 ${rep.results.length ? `<div class="charts">${cpuChart}${latChart}</div>` : ''}
 <h2>CPU per call, service / baseline</h2>
-<table><thead><tr><th>CPS</th><th>service ms</th><th>baseline ms</th><th>ratio</th></tr></thead><tbody>${ratioRows}</tbody></table>
+<table><thead><tr><th>CPS</th><th>employees</th><th>service ms</th><th>baseline ms</th><th>ratio</th></tr></thead><tbody>${ratioRows}</tbody></table>
 ${sectionsHtml(rep)}
 ${['service', 'baseline'].filter((t) => of(t).length).map((t) => `<h2>${t}</h2><p>idle: ${num(rep.idleCpuMsPerS[t])} ms CPU per second</p>${table(of(t))}`).join('\n')}
 <p class="note">CPU figures come from /proc/&lt;pid&gt;/stat (user + system) of each process over the whole step (callers and, for the

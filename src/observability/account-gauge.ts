@@ -19,7 +19,6 @@ type Labels = 'account' | 'department';
  * It is not registered like prom-client's metrics: a ServiceRegistry exposes it after them.
  */
 export class AccountGauge {
-  readonly type = 'gauge' as const;
   private readonly rendered = new WeakMap<object, string>();
 
   constructor(

@@ -684,6 +684,9 @@ export interface WaitFacts {
   estimate: WaitEstimateInput;
 }
 
+/** The estimated waits of one account's departments (the qc_estimated_wait_seconds series of one account). */
+export type DepartmentWaits = ReadonlyArray<{ department: string; seconds: number }>;
+
 export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
 
 export class QueueStore {
@@ -708,7 +711,7 @@ export class QueueStore {
   }
 
   /** estimatedWaits per account between its changes (see AccountMemo) */
-  private readonly waitMemo: AccountMemo<ReadonlyArray<{ department: string; seconds: number }>> | undefined;
+  private readonly waitMemo: AccountMemo<DepartmentWaits> | undefined;
 
   /**
    * One transaction over an account's keys. `about` names what it will read, so that the versions
@@ -1391,10 +1394,10 @@ export class QueueStore {
    * account; an account's `values` is the same array object for as long as its memo keeps it (so a scrape
    * can reuse what it rendered of a quiet account).
    */
-  async estimatedWaits(now: number): Promise<Array<{ account: string; values: ReadonlyArray<{ department: string; seconds: number }> }>> {
-    const out: Array<{ account: string; values: ReadonlyArray<{ department: string; seconds: number }> }> = [];
+  async estimatedWaits(now: number): Promise<Array<{ account: string; values: DepartmentWaits }>> {
+    const out: Array<{ account: string; values: DepartmentWaits }> = [];
     for (const { accountId, departments } of await this.accountsWithDepartments()) {
-      const load = async (): Promise<{ value: ReadonlyArray<{ department: string; seconds: number }>; keep: boolean }> => {
+      const load = async (): Promise<{ value: DepartmentWaits; keep: boolean }> => {
         const facts = await Promise.all(departments.map((d) => this.waitFacts(accountId, d, now)));
         return {
           value: facts.flatMap((f, i) => (f ? [{ department: departments[i]!, seconds: estimateWaitS(f.estimate) }] : [])),

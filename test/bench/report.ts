@@ -179,7 +179,7 @@ ${rep.results.length ? `<div class="charts">${cpuChart}${latChart}</div>` : ''}
 <h2>CPU per call, service / baseline</h2>
 <table><thead><tr><th>CPS</th><th>employees</th><th>service ms</th><th>baseline ms</th><th>ratio</th></tr></thead><tbody>${ratioRows}</tbody></table>
 ${sectionsHtml(rep)}
-${['service', 'baseline'].filter((t) => of(t).length).map((t) => `<h2>${t}</h2><p>idle: ${num(rep.idleCpuMsPerS[t])} ms CPU per second</p>${table(of(t))}`).join('\n')}
+${(['service', 'service-inbound', 'baseline'] as const).filter((t) => of(t).length).map((t) => `<h2>${t === 'service-inbound' ? 'service, employees logged out (inbound calls only)' : t}</h2><p>idle: ${num(rep.idleCpuMsPerS[t === 'service-inbound' ? 'service' : t])} ms CPU per second</p>${table(of(t))}`).join('\n')}
 <p class="note">CPU figures come from /proc/&lt;pid&gt;/stat (user + system) of each process over the whole step (callers and, for the
 service, the dialer drain); "stand-ins" is the SIP engine + media engine (+ Redis for the service), which stand in for drachtio-server and
 FreeSWITCH and are not part of the service's cost. Latencies are per call from SIPp (-trace_rtt); request→first attempt from the Redis

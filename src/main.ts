@@ -139,7 +139,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     {
       caller: (id) => sessions.get(id) ?? dialer.caller(id),
       startAttempt: (a, r, e) => dialer.start(a, r, e),
-      held: () => [...sessions.values(), ...dialer.held()],
+      held: () => [...[...sessions.values()].filter((s) => s.holdsEntry), ...dialer.held()],
     },
     log,
     { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n), changes },

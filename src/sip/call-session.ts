@@ -65,6 +65,10 @@ export class CallSession {
   private offerVerdict: string | undefined;
   private employee: { id: string; dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
   private mode: DigitMode = { kind: 'offer' };
+  /** the fencing token the caller's entry took when it joined the line (docs/state-model.md, "Fencing") */
+  private token: number | undefined;
+  /** the entry was found lost (recovered by another instance): the call is being hung up, nothing more is written */
+  private fenced = false;
 
   constructor(
     private readonly svc: CallSessionPorts,
@@ -101,6 +105,35 @@ export class CallSession {
   }
 
   /**
+   * Whether the caller has a place in line for this instance to keep (joined, neither gone nor turned into a
+   * callback request by digit 1): only then is it in the dispatcher's lease refresh.
+   */
+  get holdsEntry(): boolean {
+    return this.token !== undefined && !this.fenced && (this.state === 'joining' || this.state === 'waiting' || this.state === 'ringing' || this.state === 'connected');
+  }
+
+  /** The entry's fencing token: its lease, and its employees', are refreshed only while it is the stored one. */
+  fencingToken(): number | undefined {
+    return this.token;
+  }
+
+  /**
+   * A lease refresh found the caller's entry gone or no longer this instance's with its token: another
+   * instance recovered it after this one's lease lapsed (e.g. while this process was paused), counted the
+   * caller as abandoned and freed the employees. Ringing employee legs are cancelled, an answered employee and
+   * the caller hung up without bridging, and nothing more is written (docs/state-model.md, "Fencing").
+   */
+  lost(): void {
+    if (!this.holdsEntry) return;
+    this.fenced = true;
+    this.log.warn(
+      { claimToken: this.token, state: this.state, ringing: [...this.legs.keys()], ...(this.employee ? { employee: this.employee.id } : {}) },
+      'the caller lost its place in line (another instance recovered it): hanging up, writing nothing',
+    );
+    void this.end('place in line lost');
+  }
+
+  /**
    * Answers the caller: its media endpoint first (an offer FreeSWITCH refuses never reaches the queue), then its
    * place in the line, then the 200. `cancelled` says whether the caller's CANCEL has arrived (drachtio answers
    * it 487 itself). Whatever fails, the endpoint is gone and the caller has its final response where the engine
@@ -126,7 +159,7 @@ export class CallSession {
       answered = await media.answerCaller(req, res, {
         cancelled,
         prepare: async () => {
-          await queue.join(this.accountId, entry);
+          this.token = await queue.join(this.accountId, entry);
           joined = true;
         },
       });
@@ -486,6 +519,7 @@ export class CallSession {
   /** The dispatcher claimed employees for this caller: ring them. */
   ring(employees: readonly Employee[]): void {
     if (this.state !== 'waiting') {
+      if (this.fenced) return;
       void this.svc.queue.ringEnded(this.accountId, this.entryId, employees.map((e) => e.id), this.svc.now(), undefined);
       return;
     }
@@ -512,6 +546,7 @@ export class CallSession {
       // a cancelled leg (someone else answered, digit 1, hang-up) frees the employee at once;
       // one who did not answer is skipped for a while, one whose phone refused (488…) longer
       const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
+      if (this.fenced) return;
       await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), skip).catch((err: Error) =>
         this.log.warn({ err: err.message }, 'could not release the employee (its lease will lapse)'),
       );
@@ -532,7 +567,7 @@ export class CallSession {
       this.log.info({ employee: e.id }, 'employee answered too late (caller pressed 1 or left); releasing');
       hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
-      if (!won) {
+      if (!won && !this.fenced) {
         await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), undefined).catch(() => undefined);
       }
       return;
@@ -583,7 +618,8 @@ export class CallSession {
     // out of the line first, while the media is torn down: until the entry is gone, each cancelled employee
     // leg put it back as waiting and the dispatcher rang an employee for it again, in a loop (about 9 claims
     // and 270 Redis commands per caller who hung up while an employee rang)
-    const left = wasRequested
+    // a lost entry is another instance's business now (it recovered the caller): nothing is written
+    const left = wasRequested || this.fenced
       ? Promise.resolve()
       : this.svc.queue.leave(this.accountId, this.entryId, this.svc.now()).then(
           () => undefined,

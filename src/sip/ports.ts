@@ -19,7 +19,8 @@ import { employeeLeg, type LegResult } from './leg';
 
 /** The queue operations of a caller in line (QueueStore satisfies it). */
 export interface CallerQueue {
-  join(accountId: string, entry: LineEntry): Promise<void>;
+  /** returns the fencing token the entry took */
+  join(accountId: string, entry: LineEntry): Promise<number>;
   leave(accountId: string, entryId: string, now: number): Promise<unknown>;
   recordEvent(accountId: string, e: StoredEvent): Promise<void>;
   /** what the offer rules decide on (undefined: the department is gone) */

@@ -763,12 +763,17 @@ export class QueueStore {
     return new AccountView(this.redis, accountId).unfinishedFor(departmentId, number);
   }
 
-  /** A caller joins the department's line. */
-  async join(accountId: string, entry: LineEntry): Promise<void> {
+  /**
+   * A caller joins the department's line. The entry takes the account's next fencing token (docs/state-model.md,
+   * "Fencing": the caller's instance keeps its lease, and the employees claimed for it, only while the entry is
+   * its own with this token); returns the token.
+   */
+  async join(accountId: string, entry: LineEntry): Promise<number> {
+    const token = await this.redis.incr(keys.claimToken(accountId));
     // nothing is read, so nothing is watched: one MULTI on the shared connection
     const m = this.redis.multi();
     const w = new AccountWrites(m, accountId);
-    w.putEntry(entry, true);
+    w.putEntry({ ...entry, token }, true);
     w.event({ type: 'call', departmentId: entry.departmentId, at: entry.joinedAt });
     w.bumpVersions();
     publishChange(m, 'q', this.opts.changes?.origin ?? '-', accountId);
@@ -776,6 +781,7 @@ export class QueueStore {
     const failed = res?.find(([err]) => err !== null);
     if (!res || failed) throw (failed?.[0] as Error | undefined) ?? new Error('join: the transaction was discarded');
     this.opts.changes?.noteLocal('q', accountId);
+    return token;
   }
 
   /** Extends the leases of entries and employees this instance serves (no version bump needed). */
@@ -1037,8 +1043,9 @@ export class QueueStore {
         const entry = byId.get(c.entryId)!;
         const leaseUntil = now + leaseMs;
         // a callback claim takes the next fencing token (docs/state-model.md, "Fencing"); a retried transaction
-        // draws again, which only leaves a gap: tokens need to grow, not to be dense
-        const token = c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : undefined;
+        // draws again, which only leaves a gap: tokens need to grow, not to be dense. A caller's employees carry
+        // the token the caller's entry took when it joined (only the caller's own instance claims for it)
+        const token = c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : entry.token;
         const fenced = token !== undefined ? { token } : {};
         const claimed: LineEntry = { ...entry, state: 'ringing', owner: instanceId, leaseUntil, employeeIds: c.employeeIds, ...fenced };
         for (const empId of c.employeeIds) {

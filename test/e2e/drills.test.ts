@@ -29,6 +29,8 @@ import { hdr } from '../stack/freeswitch/sip-ua';
 import { startSipp } from '../support/sipp';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { StateProbe } from '../support/state';
+import { keys } from '../../src/store/keys';
+import type { LineEntry } from '../../src/domain/line';
 
 const POLICY = { windowS: 300, retryDelayS: 1, maxAttempts: 2, employeeRingTimeoutS: 4, customerRingTimeoutS: 5 };
 const LEASE_MS = '2000';
@@ -295,6 +297,32 @@ describe('fault drills (fast)', function () {
       assertNoOverlap('employee 101', spans(employee.calls));
       assert.equal(mine[0]!.status, 487, "the paused instance's INVITE was cancelled, never answered");
       assert.match(victim.output(), /the claim was lost/);
+    });
+
+    it("a caller's instance paused longer than its lease: the other recovers the caller as abandoned, and the resumed one hangs the caller up instead of holding a call nobody will answer", async () => {
+      await probe.setLoggedIn({ '101': false, '102': false });
+      const before = new Set(await callerEntries(probe));
+      const caller = await holdCaller(stack, '+79162000202');
+      held.push(caller);
+      const victim = caller.instance!;
+      assert.ok(victim, 'the instance holding the caller');
+      const id = (await callerEntries(probe)).find((e) => !before.has(e));
+      const entry = id === undefined ? undefined : (JSON.parse((await probe.redis.hget(keys.entries('demo'), id)) ?? '{}') as LineEntry);
+      assert.ok(entry && typeof entry.token === 'number', `the caller entry carries a fencing token: ${JSON.stringify(entry)}`);
+      const abandonedBefore = await abandonedEvents(probe);
+      victim.proc.kill('SIGSTOP');
+      try {
+        await eventually(async () => !(await callerEntries(probe)).includes(entry.id), 4 * Number(LEASE_MS) + 5000, 'the other instance recovers the paused one\'s caller');
+      } finally {
+        victim.proc.kill('SIGCONT');
+      }
+      assert.equal(await abandonedEvents(probe), abandonedBefore + 1, 'counted once, as abandoned');
+      // its first lease refresh after resuming (every LEASE_MS/3) finds the entry gone
+      const bye = await caller.dialog.byeFromService(Number(LEASE_MS) + 3000);
+      assert.equal(bye.method, 'BYE');
+      await eventually(async () => /lost its place in line/.test(victim.output()), 3000, "the resumed instance's log says why");
+      assert.equal(await abandonedEvents(probe), abandonedBefore + 1, 'the resumed instance wrote nothing (no second abandoned)');
+      assert.equal(await probe.redis.hget(keys.leases('demo'), entry.id), null, 'no lease left behind for the gone entry');
     });
   });
 });

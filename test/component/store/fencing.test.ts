@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert';
 import * as req from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
-import { ACCOUNT, DEPT, LEASE_MS, employeeState, joinFor, press1, startInstance, storedEntry, storedRequest, useRedis, type Instance } from './support';
+import { ACCOUNT, DEPT, LEASE_MS, callerEntry, employeeState, joinFor, press1, startInstance, storedEntry, storedRequest, useRedis, type Instance } from './support';
 
 const num = (n: number): string => `+7916${String(n).padStart(7, '0')}`;
 
@@ -197,6 +197,69 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       await A.queue.releaseEmployee(ACCOUNT, a.employee, 'r:cb', T + 4, true, a.token);
       assert.equal((await employeeState(A.redis, a.employee))?.status, 'free');
       assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 4 * LEASE_MS), [0]);
+    });
+  });
+
+  describe('caller legs: a live caller\'s entry and the employees rung for it', () => {
+    /** A's caller joins (its token returned) and A claims an employee for it */
+    async function aCallerRings(T: number): Promise<{ token: number; employee: string }> {
+      const token = await A.queue.join(ACCOUNT, callerEntry('c-live', T, A.name));
+      const c = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS, new Set(['c-live']));
+      assert.equal(c.claim?.kind, 'caller');
+      return { token, employee: c.claim!.employees[0]!.id };
+    }
+
+    it('a caller joining takes the next token; the employees claimed for it carry that token', async () => {
+      const T = Date.now();
+      const first = await A.queue.join(ACCOUNT, callerEntry('c-first', T - 1, A.name));
+      await A.queue.leave(ACCOUNT, 'c-first', T);
+      const a = await aCallerRings(T);
+      assert.ok(a.token > first, `${a.token} > ${first}`);
+      assert.equal((await storedEntry(A.redis, 'c-live'))?.token, a.token);
+      assert.equal((await employeeState(A.redis, a.employee))?.token, a.token);
+      const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'c-live', token: a.token, employees: [a.employee] }], T + 5 * LEASE_MS);
+      assert.deepEqual(lost, []);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'c-live')), T + 5 * LEASE_MS);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${a.employee}`)), T + 5 * LEASE_MS);
+    });
+
+    it('recovered as abandoned by another instance while its own was paused: the resumed refresh reports it lost and writes no lease', async () => {
+      const T = Date.now();
+      const a = await aCallerRings(T);
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
+      assert.equal(d.abandoned, 1);
+      assert.equal(await storedEntry(A.redis, 'c-live'), undefined);
+      const before = await A.redis.hgetall(keys.leases(ACCOUNT));
+      const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'c-live', token: a.token, employees: [a.employee] }], T + 10 * LEASE_MS);
+      assert.deepEqual(lost, [0]);
+      assert.deepEqual(await A.redis.hgetall(keys.leases(ACCOUNT)), before, 'no lease written for the recovered caller or its employee');
+      assert.equal(await A.redis.zscore(keys.leaseExpiry(ACCOUNT), 'c-live'), null);
+    });
+
+    it('a waiting caller (no employee) recovered meanwhile is lost too', async () => {
+      const T = Date.now();
+      const token = await A.queue.join(ACCOUNT, callerEntry('c-wait', T, A.name));
+      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'c-wait', token, employees: [] }], T + 2 * LEASE_MS), []);
+      for (const id of ['101', '102']) await A.provisioning.putEmployee({ ...(await A.provisioning.getEmployee(ACCOUNT, id))!, loggedIn: false });
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 2 * LEASE_MS + 1, LEASE_MS);
+      assert.equal(d.abandoned, 1);
+      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'c-wait', token, employees: [] }], T + 10 * LEASE_MS), [0]);
+    });
+
+    it('a caller connected to an employee keeps its claim; once recovered the employee, freed and claimed for another, is not refreshed by the old one', async () => {
+      const T = Date.now();
+      const a = await aCallerRings(T);
+      assert.equal((await A.queue.claimCallerForEmployee(ACCOUNT, 'c-live', a.employee, T + 1)).outcome, 'connected');
+      assert.equal((await employeeState(A.redis, a.employee))?.token, a.token);
+      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'c-live', token: a.token, employees: [a.employee] }], T + 2), []);
+      // A pauses: B recovers the caller, frees the employee, and rings them for its own caller
+      await B.queue.join(ACCOUNT, callerEntry('c-other', T + 2, B.name));
+      const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 10, LEASE_MS, new Set(['c-other']));
+      assert.equal(d.abandoned, 1);
+      assert.equal(d.claim?.entry.id, 'c-other');
+      const before = await A.redis.hgetall(keys.leases(ACCOUNT));
+      assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'c-live', token: a.token, employees: [a.employee] }], T + 10 * LEASE_MS), [0]);
+      assert.deepEqual(await A.redis.hgetall(keys.leases(ACCOUNT)), before);
     });
   });
 });

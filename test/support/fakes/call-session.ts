@@ -45,10 +45,15 @@ export class FakeCallerQueue implements CallerQueue {
 
   constructor(private readonly journal: Journal) {}
 
-  async join(_accountId: string, entry: LineEntry): Promise<void> {
+  /** the last fencing token handed out (each join takes the next) */
+  token = 0;
+
+  async join(_accountId: string, entry: LineEntry): Promise<number> {
     this.journal.push(`join ${entry.id}`);
     if (this.failJoin) throw this.failJoin;
-    this.entries.set(entry.id, entry);
+    const token = ++this.token;
+    this.entries.set(entry.id, { ...entry, token });
+    return token;
   }
   async leave(_accountId: string, entryId: string): Promise<LineEntry | undefined> {
     this.journal.push(`leave ${entryId}`);

@@ -247,6 +247,73 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.ok(left >= 0 && left < journal.indexOf('caller-endpoint destroyed'), journal.join(' | '));
   });
 
+  describe('fencing (docs/state-model.md, "Fencing"): the caller\'s entry recovered by another instance', () => {
+    it('the entry takes a fencing token when it joins; the session is refreshed with it while it holds its place', async () => {
+      await answered();
+      assert.equal(session.fencingToken(), queue.token);
+      assert.equal(queue.entries.get(session.entryId)?.token, queue.token);
+      assert.equal(session.holdsEntry, true);
+      await session.onDigit('1', 'rfc2833');
+      await flush();
+      assert.equal(session.holdsEntry, false, 'digit 1 took the entry out of the line: nothing of it to refresh');
+    });
+
+    it('lost while employees ring: their legs are cancelled and the caller hung up, with no write (no leave, no ringEnded)', async () => {
+      await answered();
+      session.ring([makeEmployee('101'), makeEmployee('102')]);
+      await flush();
+      session.lost();
+      await flush();
+      assert.deepEqual(legs.legs.map((l) => l.cancelled), [1, 1]);
+      assert.ok(journal.includes('caller BYE'), journal.join(' | '));
+      assert.ok(journal.includes('caller-endpoint destroyed'));
+      assert.ok(!journal.includes(`leave ${session.entryId}`), journal.join(' | '));
+      assert.deepEqual(queue.ringsEnded, []);
+      assert.equal(session.state, 'ended');
+      assert.equal(session.holdsEntry, false);
+      assert.equal(ended, 1);
+    });
+
+    it('lost while connected: the employee and the caller are hung up, nothing written', async () => {
+      await answered();
+      session.ring([makeEmployee('101')]);
+      legs.of('101').answer();
+      await flush();
+      assert.equal(session.state, 'connected');
+      journal.length = 0;
+      session.lost();
+      await flush();
+      assert.ok(journal.includes('employee-101 BYE') && journal.includes('caller BYE'), journal.join(' | '));
+      assert.ok(!journal.some((j) => j.startsWith('leave ') || j.startsWith('ringEnded')), journal.join(' | '));
+    });
+
+    it('an employee answering after the loss is hung up, not bridged, and not released by this instance', async () => {
+      await answered();
+      session.ring([makeEmployee('101')]);
+      await flush();
+      session.lost();
+      legs.of('101').answer();
+      await flush();
+      assert.equal(media.endpoint.bridgedTo, undefined);
+      assert.deepEqual(queue.ringsEnded, []);
+    });
+
+    it('a loss reported after digit 1 (a refresh in flight) is ignored: the confirmation and its hang-up go on as they were', async () => {
+      await answered();
+      media.autoEnd = false;
+      void session.onDigit('1', 'rfc2833');
+      await flush();
+      assert.equal(session.state, 'requested');
+      const before = journal.length;
+      session.lost();
+      await flush();
+      assert.deepEqual(journal.slice(before), [], 'nothing hung up or written by the late loss');
+      media.announcerMade!.played.at(-1)!.end.resolve();
+      await flush();
+      assert.ok(journal.includes('caller BYE'));
+    });
+  });
+
   it('digit 1 while employees are rung cancels their legs once the request is stored', async () => {
     await answered();
     session.ring([makeEmployee('101')]);

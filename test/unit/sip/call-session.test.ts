@@ -298,6 +298,23 @@ describe('sip/call-session: one caller through the ports', () => {
       assert.deepEqual(queue.ringsEnded, []);
     });
 
+    it('a loss reported while digit 1 is being stored (the entry is out of the line until the write is acknowledged or put back) is ignored: the apology plays and the caller stays', async () => {
+      await answered();
+      const store = new Deferred<RequestCallbackResult>();
+      queue.onRequestCallback = () => store.promise;
+      void session.onDigit('1', 'rfc2833');
+      await flush();
+      session.lost();
+      store.reject(new Error('not durable: no replica acknowledged the write'));
+      await flush();
+      assert.ok(!journal.includes('caller BYE'), journal.join(' | '));
+      assert.equal(session.state, 'waiting');
+      assert.equal(session.holdsEntry, true, 'still refreshed: a real loss is reported again by the next refresh');
+      session.lost();
+      await flush();
+      assert.ok(journal.includes('caller BYE'), 'a loss reported after the store is acted on');
+    });
+
     it('a loss reported after digit 1 (a refresh in flight) is ignored: the confirmation and its hang-up go on as they were', async () => {
       await answered();
       media.autoEnd = false;

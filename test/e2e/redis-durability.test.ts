@@ -8,7 +8,7 @@
  *  - the same drill on a Redis Cluster: the master of the demo account's slot killed, its replica elected.
  */
 import { strict as assert } from 'node:assert';
-import { cli, type SentinelSet } from '../support/redis-topologies';
+import { cli, SENTINEL_MASTER, type SentinelSet } from '../support/redis-topologies';
 import { loadPrompts, promptPlaces, type Prompts } from '../support/press-one';
 import { assertCallerConfirmedAfterFailover, clusterFailoverDrill, printFigures, sentinelFailoverDrill, startFailoverStack } from '../support/failover-drill';
 import { eventually, type Stack } from '../support/stack';
@@ -53,6 +53,19 @@ describe('Redis durability contract and Sentinel failover (e2e)', function () {
 
       await set().replica.restart();
       await eventually(async () => /connected_slaves:1/.test(await cli(set().master.port, 'INFO', 'replication')), 20_000, 'the replica to resync');
+      // the sentinels poll a replica's INFO every 10 s: until each has seen the restarted replica's link up, a
+      // failover (the next test kills the master) finds no good replica and is put off by failover-timeout
+      await eventually(
+        async () => {
+          for (const port of set().sentinelPorts) {
+            const out = await cli(port, 'SENTINEL', 'REPLICAS', SENTINEL_MASTER);
+            if (!/(?:^|\n)flags\nslave(?:\n|$)/.test(out) || !/(?:^|\n)master-link-status\nok(?:\n|$)/.test(out)) return false;
+          }
+          return true;
+        },
+        30_000,
+        'every sentinel to see the replica up and in sync again',
+      );
       await call.dialog!.info('application/dtmf-relay', 'Signal=1\r\nDuration=160\r\n');
       await call.dialog!.byeFromService(10_000);
     } finally {

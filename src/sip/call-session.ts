@@ -69,11 +69,6 @@ export class CallSession {
   private token: number | undefined;
   /** the entry was found lost (recovered by another instance): the call is being hung up, nothing more is written */
   private fenced = false;
-  /**
-   * digit 1 is being stored: its write takes the entry out of the line and, when the request is not acknowledged
-   * as durable (no replica in time), puts it back; a refresh meanwhile finds it gone without it being lost
-   */
-  private storing = false;
 
   constructor(
     private readonly svc: CallSessionPorts,
@@ -129,8 +124,9 @@ export class CallSession {
    * the caller hung up without bridging, and nothing more is written (docs/state-model.md, "Fencing").
    */
   lost(): void {
-    // while digit 1 is stored the entry is briefly out of the line; if it was really lost, the next refresh says so again
-    if (!this.holdsEntry || this.storing) return;
+    // while digit 1 is handled its write takes the entry out of the line and, when no replica acknowledged it in
+    // time, puts it back: a refresh meanwhile finds it gone without it being lost (a real loss is reported again)
+    if (!this.holdsEntry || this.digitBusy) return;
     this.fenced = true;
     this.log.warn(
       { claimToken: this.token, state: this.state, ringing: [...this.legs.keys()], ...(this.employee ? { employee: this.employee.id } : {}) },
@@ -481,18 +477,15 @@ export class CallSession {
     });
     const request = { ...fresh, dueAt: window.dueAt, expiresAt: window.expiresAt };
     let result;
-    this.storing = true;
     try {
       result = await queue.requestCallback(this.accountId, this.entryId, request);
     } catch (err) {
-      this.storing = false;
       metrics.requests.inc({ outcome: 'store_failed' });
       this.log.error({ err: (err as Error).message }, 'callback request could not be stored; caller stays in the queue');
       this.digitBusy = false; // pressing 1 again (even during the apology) tries again
       await this.announcer?.announce(prompts.prompt(this.routing.department, 'requestFailed'), true);
       return;
     }
-    this.storing = false;
     if (result.outcome === 'too-late') {
       metrics.requests.inc({ outcome: 'too_late' });
       this.log.info('digit 1 after an employee answered: ignored');

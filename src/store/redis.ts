@@ -4,6 +4,40 @@ import type { RedisDurability, RedisTopology } from '../config';
 /** A connection to Redis in any topology: one server or a Sentinel-watched master (Redis), or a Cluster. */
 export type RedisClient = Redis | Cluster;
 
+/** How long a connection that ioredis gave up on waits before it connects again (ReconnectingRedis). */
+const REVIVE_DELAY_MS = 500;
+
+/**
+ * A connection that ioredis never leaves for good unless it is closed on purpose. ioredis 5 ends a
+ * Sentinel connection (status 'end', every command "Connection is closed.", no more reconnects) when
+ * the failover detector's +switch-master arrives while the connection is asking a sentinel for the
+ * master: the detector's disconnect() makes the connector's connect() reject, and Redis#connect sets
+ * 'end' on any such rejection (the race redis/ioredis#1683 describes; test/component/store/
+ * sentinel-reconnect.test.ts reproduces it against a scripted sentinel). A failover drill lost one
+ * transaction connection of the four that way: every digit 1 it carried got the apology. Here a
+ * connect() that fails and leaves the connection ended, without disconnect() or QUIT from us, is
+ * tried again after REVIVE_DELAY_MS, for as long as it keeps failing.
+ */
+class ReconnectingRedis extends Redis {
+  private closedOnPurpose = false;
+
+  override connect(callback?: (err?: Error | null) => void): Promise<void> {
+    const p = super.connect(callback);
+    p.catch(() => {
+      if (this.closedOnPurpose || this.status !== 'end') return;
+      setTimeout(() => {
+        if (!this.closedOnPurpose && this.status === 'end') this.connect().catch(() => undefined);
+      }, REVIVE_DELAY_MS).unref();
+    });
+    return p;
+  }
+
+  override disconnect(reconnect = false): void {
+    if (!reconnect) this.closedOnPurpose = true;
+    super.disconnect(reconnect);
+  }
+}
+
 /**
  * Redis connections. Commands fail fast while Redis is unreachable (no offline queue), so a
  * call can be refused with 503 instead of hanging; ioredis reconnects in the background.
@@ -26,9 +60,9 @@ export function createRedis(target: string | RedisTopology, name: string): Redis
   };
   switch (t.kind) {
     case 'single':
-      return new Redis(t.url, opts);
+      return new ReconnectingRedis(t.url, opts);
     case 'sentinel':
-      return new Redis({
+      return new ReconnectingRedis({
         ...opts,
         sentinels: t.sentinels,
         name: t.masterName,

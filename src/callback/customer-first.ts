@@ -51,6 +51,11 @@ export class CustomerFirstDelivery {
   private inLine = false;
   private endReason: string | undefined;
   private recorded = false;
+  /**
+   * the claim is known lost (a lease refresh found its token replaced, or the hold entry gone): every leg is
+   * being hung up or cancelled and nothing more is written (docs/state-model.md, "Fencing")
+   */
+  private fenced = false;
   private readonly log: Logger;
   private endedResolve: (() => void) | undefined;
   private readonly ended = new Promise<void>((r) => (this.endedResolve = r));
@@ -73,7 +78,45 @@ export class CustomerFirstDelivery {
       accountId,
       ring: (employees) => this.ring(employees),
       heldEmployees: () => this.talkingOrRinging(),
+      // the customer's place at the head of the line carries the claim's token (CustomerHold.join)
+      fencingToken: () => (this.holdsPlace ? this.claim.token : undefined),
+      lost: () => this.lost(),
     };
+  }
+
+  /** The customer has a place at the head of the line for this instance to keep (its lease refreshed). */
+  get holdsPlace(): boolean {
+    return this.inLine && !this.fenced && !this.isEnded();
+  }
+
+  /**
+   * The token the request's own line entry is refreshed with: the claim's while the customer is dialled. Once the
+   * customer has a place in line, that place carries the claim (and outlives the request's entry, which is gone
+   * when the request completes): the request's entry is then refreshed as before fencing.
+   */
+  claimToken(): number | undefined {
+    return this.fenced || this.inLine || this.isEnded() ? undefined : this.claim.token;
+  }
+
+  /** Lost and winding down: neither refreshed nor counted as held here any more. */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  /**
+   * The claim was lost: another instance recovered the request after this one's leases lapsed (e.g. while this
+   * process was paused). The ringing customer leg is cancelled, ringing employee legs too, an answered customer
+   * and employee are hung up (as a connected caller's call is, src/sip/call-session.ts: the store has freed the
+   * employee), and nothing is written: the request is the other instance's.
+   */
+  lost(): void {
+    if (this.fenced || this.isEnded()) return;
+    this.fenced = true;
+    this.log.warn(
+      { claimToken: this.claim.token, state: this.state, ringing: [...this.legs.keys()], ...(this.employee ? { employee: this.employee.id } : {}) },
+      'the claim was lost (another instance took the request over): hanging up the customer, writing nothing',
+    );
+    void this.end('claim lost');
   }
 
   /** (a method, so that a check after an await is not narrowed away) */
@@ -112,7 +155,7 @@ export class CustomerFirstDelivery {
         this.log.error({ err: (err as Error).message, stack: (err as Error).stack }, 'customer-first callback failed unexpectedly');
       }
       await this.end(err instanceof SupersededError ? 'superseded' : 'failed');
-      if (!(err instanceof SupersededError) && !this.inLine) {
+      if (!(err instanceof SupersededError) && !this.inLine && !this.fenced) {
         await this.transition((r) => callbackRequest.interrupt(r, this.svc.now())).catch(() => undefined);
       }
     }
@@ -140,12 +183,22 @@ export class CustomerFirstDelivery {
       svc.srf,
       svc.media,
       `sip:${this.number}@${config.trunks.outbound}`,
-      { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id },
+      // Expires as in employee-first: the customer's side ends the INVITE itself at the ring timeout, which a
+      // takeover of this claim counts on (claimRingsUntil) when this instance is paused, not dead
+      { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id, Expires: String(policy.customerRingTimeoutS) },
       policy.customerRingTimeoutS * 1000,
       this.log,
     );
     const cleg = await this.customerLeg.start();
     this.customerLeg = undefined;
+    if (this.fenced) {
+      // cancelled by lost(), or answered meanwhile: the customer is the other instance's to call
+      if (cleg.answered) {
+        hangUpDialog(cleg.dialog);
+        await destroyQuietly(cleg.endpoint);
+      }
+      return;
+    }
     if (!cleg.answered) {
       // the leg's failure already is the outcome (src/domain/sip-status.ts); a cancel here is this instance giving up
       const outcome = cleg.failure === 'error' ? 'unavailable' : cleg.failure === 'cancelled' ? 'interrupted' : cleg.failure;
@@ -184,6 +237,11 @@ export class CustomerFirstDelivery {
         return;
       }
       this.log.info({ source: c.source }, 'customer pressed 1: confirmed');
+    }
+    if (this.fenced) {
+      hangUpDialog(cleg.dialog);
+      await destroyQuietly(cleg.endpoint);
+      return;
     }
     this.customer = { dialog: cleg.dialog, endpoint: cleg.endpoint };
     cleg.dialog.on('destroy', () => void this.end('customer hung up'));
@@ -229,6 +287,7 @@ export class CustomerFirstDelivery {
   /** The dispatcher claimed employees for the waiting customer: ring them. */
   private ring(employees: readonly Employee[]): void {
     const { svc } = this;
+    if (this.fenced) return;
     if (this.state !== 'waiting') {
       void svc.queue.ringEnded(this.accountId, this.holdEntryId, employees.map((e) => e.id), svc.now(), undefined).catch(() => undefined);
       return;
@@ -237,6 +296,8 @@ export class CustomerFirstDelivery {
     const headers = {
       From: `"Callback ${this.number}" <sip:${this.number}@${svc.config.trunks.identityHost}>`,
       'X-Callback-Id': this.request.id,
+      // as in employee-first: the phone ends the ring itself at the timeout (a takeover of this claim counts on it)
+      Expires: String(this.request.policy.employeeRingTimeoutS),
     };
     for (const e of employees) {
       const leg = employeeLeg(svc.srf, svc.media, e.sipUri, svc.employeeUris, headers, this.request.policy.employeeRingTimeoutS * 1000, this.log.child({ employee: e.id }));
@@ -257,6 +318,14 @@ export class CustomerFirstDelivery {
     const { svc } = this;
     const { metrics, queue, prompts } = svc;
     this.legs.delete(e.id);
+    if (this.fenced) {
+      // the employee's state is the other instance's to free (the recovery already did)
+      if (r.answered) {
+        hangUpDialog(r.dialog);
+        await destroyQuietly(r.endpoint);
+      }
+      return;
+    }
     if (!r.answered) {
       metrics.employeeRings.inc({ kind: 'callback', result: r.failure });
       const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
@@ -326,7 +395,7 @@ export class CustomerFirstDelivery {
 
   /** The employee hung up: after the bridge the call is over; before it the customer waits on. */
   private async employeeHungUp(employee: { id: string; endpoint: Endpoint }): Promise<void> {
-    if (this.state === 'ended' || this.employee !== employee) return;
+    if (this.state === 'ended' || this.fenced || this.employee !== employee) return;
     if (this.bridged) {
       await this.end('employee hung up');
       return;
@@ -362,7 +431,7 @@ export class CustomerFirstDelivery {
 
   /** Records the end of a call whose customer was in line (once; before that, nothing is the customer's). */
   private async record(): Promise<void> {
-    if (!this.inLine || this.recorded) return;
+    if (!this.inLine || this.recorded || this.fenced) return;
     this.recorded = true;
     const { svc } = this;
     const reason = this.endReason ?? 'ended';

@@ -91,9 +91,14 @@ export class CallbackAttempt implements LocalAttempt {
     return this.customerFirst?.heldCustomer;
   }
 
-  /** Fenced claims only; customer-first keeps the unconditional refresh (its customer is a caller of the line). */
+  /** customer-first: the waiting customer has a place in line this instance keeps */
+  get holdsCustomerPlace(): boolean {
+    return this.customerFirst?.holdsPlace ?? false;
+  }
+
+  /** The claim's fencing token (customer-first: while its customer is dialled; then the customer's place in line carries it). */
   fencingToken(): number | undefined {
-    return this.customerFirst ? undefined : this.claim.token;
+    return this.customerFirst ? this.customerFirst.claimToken() : this.claim.token;
   }
 
   /**
@@ -102,7 +107,11 @@ export class CallbackAttempt implements LocalAttempt {
    * bridging, the endpoints freed; the attempt's next write throws SupersededError instead of writing.
    */
   lost(): void {
-    if (this.done || this.fenced || this.customerFirst) return;
+    if (this.customerFirst) {
+      this.customerFirst.lost();
+      return;
+    }
+    if (this.done || this.fenced) return;
     this.fenced = true;
     const ringing = this.customerLeg ? 'customer' : this.employeeRinging ? 'employee' : undefined;
     this.log.warn(
@@ -116,7 +125,7 @@ export class CallbackAttempt implements LocalAttempt {
 
   /** Lost and winding down: neither refreshed nor counted as held here any more. */
   get isFenced(): boolean {
-    return this.fenced;
+    return this.fenced || (this.customerFirst?.isFenced ?? false);
   }
 
   /**
@@ -490,7 +499,7 @@ export class Dialer {
 
   held(): Array<CallbackAttempt | LocalCaller> {
     // a claim found lost is another instance's now: not refreshed, and not in the way of this instance's dispatch
-    return [...this.attempts].filter((a) => !a.isFenced).flatMap((a) => (a.heldCustomer ? [a, a.heldCustomer] : [a]));
+    return [...this.attempts].filter((a) => !a.isFenced).flatMap((a) => (a.heldCustomer && a.holdsCustomerPlace ? [a, a.heldCustomer] : [a]));
   }
 
   /** The waiting customer-first customer with this line entry, if this instance holds it. */

@@ -19,7 +19,7 @@ const claimHolds = (r: CallbackRequest, claim: Claim): boolean => claimIsCurrent
 
 /** free again, as it was before the claim (no skip, no new idle time) */
 function released(s: EmployeeState): EmployeeState {
-  return { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0 };
+  return { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, token: undefined };
 }
 
 export class CustomerHold {
@@ -46,7 +46,9 @@ export class CustomerHold {
           w.putRequest(r1);
           if (entry) w.putEntry({ ...entry, employeeIds: [], leaseUntil });
           for (const s of reserved) w.putEmployeeState(released(s));
-          w.putEntry(hold);
+          // the customer's place in line is the claim's: its lease (and its employees') is refreshed with the claim's
+          // token, and a refresh that finds it gone tells the instance its claim was lost (docs/state-model.md)
+          w.putEntry(claim.token !== undefined ? { ...hold, token: claim.token } : hold);
         },
       };
     }, { ids: [`q:${requestId}`] });

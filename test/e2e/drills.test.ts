@@ -324,5 +324,73 @@ describe('fault drills (fast)', function () {
       assert.equal(await abandonedEvents(probe), abandonedBefore + 1, 'the resumed instance wrote nothing (no second abandoned)');
       assert.equal(await probe.redis.hget(keys.leases('demo'), entry.id), null, 'no lease left behind for the gone entry');
     });
+
+    it("customer-first: the waiting customer's instance paused longer than its lease: the other takes the request over, the resumed one hangs up its call to the customer and writes nothing; completed once", async () => {
+      await probe.setLoggedIn({ '101': false, '102': false });
+      await probe.setDepartment({ callbackPolicy: RING_POLICY, deliveryMode: 'customer-first' });
+      // the first test's phones hold the trunk's and employee 101's ports
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      try {
+        // the customer answers every call at once and never hangs up: a call of theirs ends only by the service's BYE
+        const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: 200 });
+        // 101 never answers the first callback call (its ring times out), then answers at once
+        const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: [60_000, 200], hangupAfterMs: 1000 });
+        phones.push(customer, employee);
+        const caller = await holdCaller(stack, '+79162000203');
+        held.push(caller);
+        await press1(caller);
+        const request = await storedRequest(probe, caller.number);
+        await probe.setLoggedIn({ '101': true });
+        const first = await eventually(async () => customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined, 20_000, 'the customer dialled and answering');
+        assert.equal(hdr(first.invite, 'x-callback-id'), request.id);
+        assert.equal(hdr(first.invite, 'expires'), String(RING_POLICY.customerRingTimeoutS), 'the customer-first INVITE says how long it may ring');
+        const entryOf = async (id: string): Promise<LineEntry | undefined> => {
+          const raw = await probe.redis.hget(keys.entries('demo'), id);
+          return raw === null ? undefined : (JSON.parse(raw) as LineEntry);
+        };
+        const hold = await eventually(async () => {
+          for (const id of await callerEntries(probe)) {
+            const e = await entryOf(id);
+            if (e?.requestId === request.id) return e;
+          }
+          return undefined;
+        }, 10_000, "the customer's place at the head of the line");
+        const holdId = hold.id;
+        const claimed = await requestOf(probe, caller.number);
+        assert.equal(hold.token, claimed?.inProgress?.token, "the customer's place carries the claim's token");
+        // nobody free to take the request over at once: the other instance only recovers it
+        await probe.setLoggedIn({ '101': false });
+        const victim = stack.services.find((s) => s.instanceId === claimed?.inProgress?.instanceId)!;
+        assert.ok(victim, `the instance holding the customer (${claimed?.inProgress?.instanceId})`);
+        victim.proc.kill('SIGSTOP');
+        let recovered: Awaited<ReturnType<typeof requestOf>>;
+        try {
+          recovered = await eventually(async () => {
+            const r = await requestOf(probe, caller.number);
+            return r?.attempts[0]?.outcome === 'interrupted' ? r : undefined;
+          }, 4 * Number(LEASE_MS) + 5000, 'the other instance recovers the request');
+          assert.ok(!(await callerEntries(probe)).includes(holdId), "and the customer's place");
+        } finally {
+          victim.proc.kill('SIGCONT');
+        }
+        // its first lease refresh after resuming (every LEASE_MS/3) finds the claim gone
+        await eventually(async () => first.endedAt !== undefined, Number(LEASE_MS) + 3000, "the resumed instance hangs up its call to the customer");
+        await eventually(async () => /the claim was lost \(another instance took the request over\): hanging up the customer/.test(victim.output()), 3000, "the resumed instance's log says why");
+        const after = await requestOf(probe, caller.number);
+        assert.deepEqual(after?.attempts.map((a) => a.outcome), ['interrupted'], 'the resumed instance wrote no outcome');
+        assert.equal(after?.status, recovered.status);
+        assert.equal(await probe.redis.hget(keys.leases('demo'), holdId), null, 'no lease left behind for the gone place');
+        // an employee free again: the request is delivered once more, and completed once
+        await probe.setLoggedIn({ '101': true });
+        const r = await finalOf(probe, caller.number, 60_000);
+        assert.equal(r.status, 'completed', JSON.stringify(r));
+        assert.deepEqual(r.attempts.map((a) => a.outcome), ['interrupted', 'answered']);
+        const mine = customer.calls.filter((c) => hdr(c.invite, 'x-callback-id') === request.id);
+        assert.equal(new Set(mine.map((c) => c.callId)).size, 2, 'two customer calls, one per attempt');
+        assert.ok(mine[1]!.invitedAt >= first.endedAt!, 'the second began after the first had ended');
+      } finally {
+        await probe.setDepartment({ deliveryMode: 'employee-first' });
+      }
+    });
   });
 });

@@ -106,4 +106,50 @@ describe('customer-first: the waiting customer in the line (component, real Redi
     const events = await A.redis.xrange(keys.events(ACCOUNT), '-', '+');
     assert.ok(!events.some(([, f]) => f.includes('abandoned')), 'no abandoned call');
   });
+
+  describe('fencing (docs/state-model.md, "Fencing")', () => {
+    const holdEntry = async (): Promise<{ token?: number } | undefined> => A.queue.run(ACCOUNT, async (v) => ({ result: await v.entry('c:hold') }));
+
+    it("the customer's place in line carries the claim's token, and so do the employees claimed for it; refreshed while current", async () => {
+      const { claim, requestId } = await waitingCustomer();
+      assert.ok(typeof claim.token === 'number');
+      assert.equal((await holdEntry())?.token, claim.token);
+      const d = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + 10, LEASE_MS, new Set(['c:hold', callbackEntryId(requestId)]));
+      const emp = d.claim!.employees[0]!.id;
+      const st = await A.queue.run(ACCOUNT, async (v) => ({ result: (await v.employeeStates([emp])).get(emp) }));
+      assert.equal(st?.token, claim.token);
+      const lost = await A.queue.refreshClaims(
+        ACCOUNT,
+        A.name,
+        [
+          { entryId: callbackEntryId(requestId), token: claim.token, employees: [] },
+          { entryId: 'c:hold', token: claim.token, employees: [emp] },
+        ],
+        T + 3 * LEASE_MS,
+      );
+      assert.deepEqual(lost, []);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'c:hold')), T + 3 * LEASE_MS);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${emp}`)), T + 3 * LEASE_MS);
+    });
+
+    it("paused past its leases: B recovers the request and the customer's place; A's refresh on resuming reports both lost and writes no lease", async () => {
+      const { claim, requestId } = await waitingCustomer();
+      await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1000, LEASE_MS);
+      assert.equal(await holdEntry(), undefined, 'the hold entry is gone');
+      const before = await A.redis.hgetall(keys.leases(ACCOUNT));
+      const lost = await A.queue.refreshClaims(
+        ACCOUNT,
+        A.name,
+        [
+          { entryId: callbackEntryId(requestId), token: claim.token!, employees: [] },
+          { entryId: 'c:hold', token: claim.token!, employees: [] },
+        ],
+        T + 10 * LEASE_MS,
+      );
+      assert.deepEqual(lost, [0, 1]);
+      const after = await A.redis.hgetall(keys.leases(ACCOUNT));
+      assert.equal(after['c:hold'], undefined, 'no lease written for the gone hold entry');
+      assert.equal(after[callbackEntryId(requestId)], before[callbackEntryId(requestId)], "the request's lease is not A's to extend");
+    });
+  });
 });

@@ -206,7 +206,11 @@ export class TxRunner {
   }
 
   private acquire(): Promise<RedisClient> {
-    const r = this.idle.pop();
+    // a ready connection first: one that is reconnecting would fail the transaction at its first command while
+    // another could carry it (the pool is LIFO, so a broken connection would otherwise be handed out every time)
+    let i = this.idle.length - 1;
+    while (i >= 0 && this.idle[i]!.status !== 'ready') i--;
+    const [r] = this.idle.splice(i >= 0 ? i : this.idle.length - 1, 1);
     if (r) return Promise.resolve(r);
     return new Promise((resolve) => this.waiters.push(resolve));
   }

@@ -4,11 +4,12 @@
  * real Redis: the connection to the master drops; while the reconnecting client waits for the sentinel's
  * answer naming the master, the sentinel publishes +switch-master; ioredis's failover detector then
  * disconnects the connector in the middle of its connect(), which rejects "Connection is closed.", and
- * plain ioredis 5 marks the connection 'end' and never connects again.
+ * plain ioredis 5 marks the connection 'end' and never connects again. And the transaction pool hands out a
+ * ready connection while one of its connections is down.
  */
 import { strict as assert } from 'node:assert';
 import type Redis from 'ioredis';
-import { closeRedis, createRedis, waitReady } from '../../../src/store/redis';
+import { closeRedis, createRedis, TxRunner, waitReady } from '../../../src/store/redis';
 import { startRedis, type RedisServer } from '../../support/redis';
 import { startScriptedSentinel, type ScriptedSentinel } from '../../support/scripted-sentinel';
 import { cli } from '../../support/redis-topologies';
@@ -57,5 +58,32 @@ describe('a Sentinel connection across a failover (component)', function () {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(conn.status, 'end');
     assert.equal(sentinel.masterQuestions, asked, 'no new question to the sentinel');
+  });
+});
+
+describe('the transaction pool with a broken connection (component)', function () {
+  this.timeout(20_000);
+  let server: RedisServer;
+  let tx: TxRunner;
+
+  before(async () => {
+    server = await startRedis();
+    tx = new TxRunner(server.url, 3, 'qc-pool-test');
+    await tx.connect(5000);
+  });
+  after(async () => {
+    await tx.close();
+    await server.stop();
+  });
+
+  it('hands out a ready connection while another is down: every transaction is carried', async () => {
+    const pool = (tx as unknown as { idle: Redis[] }).idle;
+    // the one a LIFO pool would hand out next, closed for good
+    pool.at(-1)!.disconnect();
+    await eventually(async () => pool.some((r) => r.status === 'end'), 5000, 'the connection closed');
+    for (let i = 0; i < 10; i++) {
+      await tx.run(['k'], async () => ({ result: undefined, write: (m) => m.incr('k') }));
+    }
+    assert.equal((await cli(server.port, 'GET', 'k')).trim(), '10');
   });
 });

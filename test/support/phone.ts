@@ -116,6 +116,8 @@ export class TestPhone {
   private readonly byCallId = new Map<string, CallState>();
   private readonly toneFrames: Buffer[];
   private readonly keyFrames = new Map<string, Buffer[]>();
+  /** set by stop(): a timer of a call (Expires, 200 retransmission, INFO, hang-up) that fires later sends nothing */
+  private stopped = false;
 
   private constructor(private readonly sock: dgram.Socket, readonly opts: PhoneOptions) {
     this.toneFrames = framesOf(tone([opts.toneHz], 1000, -10));
@@ -149,11 +151,14 @@ export class TestPhone {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const c of this.byCallId.values()) this.endMedia(c);
     await new Promise<void>((r) => this.sock.close(() => r()));
   }
 
   private send(text: string, to: { address: string; port: number }): void {
+    // mocha's parallel workers run several files in one process: a stopped phone's late timer must not throw there
+    if (this.stopped) return;
     this.sock.send(Buffer.from(text, 'utf8'), to.port, to.address);
   }
 
@@ -255,6 +260,7 @@ export class TestPhone {
       }
     }
     const rtpPort = await freeEvenPortPair();
+    if (this.stopped) { this.endMedia(call); return; }
     const rtp = dgram.createSocket('udp4');
     await new Promise<void>((r) => rtp.bind(rtpPort, HOST, () => r()));
     rtp.on('message', (d) => { if (!call.done) call.received.push({ at: performance.now(), data: Buffer.from(d) }); });
@@ -262,7 +268,7 @@ export class TestPhone {
     const a = this.opts.answerAfterMs;
     const nth = this.calls.indexOf(call);
     await new Promise((r) => setTimeout(r, Array.isArray(a) ? a[Math.min(nth, a.length - 1)] : (a ?? 200)));
-    if (call.status !== 100) { this.endMedia(call); return; } // cancelled while ringing
+    if (this.stopped || call.status !== 100) { this.endMedia(call); return; } // cancelled while ringing, or the phone stopped
     call.status = 200;
     const ok = this.response(inv, 200, 'OK', call.localTag, [['Content-Type', 'application/sdp']], this.sdp(rtpPort));
     this.send(ok, from);

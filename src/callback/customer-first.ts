@@ -11,7 +11,7 @@ import type { LocalCaller } from '../queue/dispatcher';
 import { headOfLineRank, type LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import { CustomerHold, type Claim } from '../store/customer-hold';
-import type { StoredEvent } from '../store/queue-store';
+import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, RingingLeg, type LegResult } from '../sip/leg';
 import { dialogGone, hangUpDialog } from '../sip/srf-compat';
 import { withTimeout } from '../util/timeout';

@@ -1,7 +1,8 @@
 import type { CallbackRequest } from '../domain/callback-request';
 import type { PromptFile } from '../media/prompt-library';
 import type { CallbackStats, RequestFilter } from '../store/requests';
-import type { CreateRequestResult, IdempotencyClaim } from '../store/queue-store';
+import type { CreateRequestResult } from '../store/queue-store';
+import type { IdempotencyClaim } from '../store/stored';
 import type { Delivery, DeliveryStatus, Webhook } from '../domain/webhooks';
 
 export type { PromptFile } from '../media/prompt-library';

@@ -2,7 +2,7 @@ import { isOpen, nextOpening } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
-import { requestIdOfEntry } from '../store/queue-store';
+import { requestIdOfEntry } from '../domain/entry-ids';
 import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from '../domain/line';
 import type { ChangeNotices, DispatchStore } from './ports';
 

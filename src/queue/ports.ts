@@ -1,6 +1,7 @@
 import type { Department, Employee } from '../domain/model';
 import type { Change } from '../store/changes';
-import type { DispatchResult, HeldClaim, IdleHint } from '../store/queue-store';
+import type { DispatchResult, IdleHint } from '../store/queue-store';
+import type { HeldClaim } from '../store/claim-refresh';
 import type { EmployeeState, LineEntry } from '../domain/line';
 
 /**

@@ -7,7 +7,8 @@ import type { Logger } from '../observability/logger';
 import type { LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import type { CallerStanding } from '../store/line-position';
-import type { ConnectResult, RequestCallbackResult, StoredEvent, WaitFacts } from '../store/queue-store';
+import type { ConnectResult, RequestCallbackResult, WaitFacts } from '../store/queue-store';
+import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, type LegResult } from './leg';
 
 /**

@@ -1,7 +1,10 @@
 import * as req from '../domain/callback-request';
 import { claimIsCurrent, type CallbackRequest, type ClaimRef } from '../domain/callback-request';
 import type { EmployeeState, LineEntry } from '../domain/line';
-import { callbackEntryId, syncCallbackEntry, type QueueStore, type StoredEvent } from './queue-store';
+import { type QueueStore } from './queue-store';
+import { callbackEntryId } from '../domain/entry-ids';
+import { syncCallbackEntry } from './account-writes';
+import type { StoredEvent } from '../domain/line-events';
 
 /**
  * The store side of a customer-first callback whose customer answered: the customer waits in the

@@ -1,38 +1,32 @@
 import type { RedisClient as Redis } from './redis';
-import type { ChainableCommander } from 'ioredis';
-import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
+import type { Department } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as req from '../domain/callback-request';
 import { isOpen } from '../domain/business-hours';
 import type { CallbackRequest, ClaimRef } from '../domain/callback-request';
 import { claimIsCurrent } from '../domain/callback-request';
-import {
-  decideDispatch,
-  dispatchEntries,
-  entryVerdict,
-  mayLead,
-  freshEmployeeState,
-  indexScores,
-  isAvailable,
-  mayHaveWork,
-  type EmployeeState,
-  type LineEntry,
-} from '../domain/line';
-import crypto from 'node:crypto';
-import { requestEvents } from '../domain/request-events';
+import { decideDispatch, entryVerdict, mayLead, isAvailable, mayHaveWork, type EmployeeState, type LineEntry } from '../domain/line';
+import { callbackEntryId, requestIdOfEntry } from '../domain/entry-ids';
+import type { StoredEvent } from '../domain/line-events';
 import { positionInLine } from '../domain/position';
+import { holdEntry, planDispatch, takeoverHolds, withHolds, type DispatchClaim, type DispatchWrite } from '../domain/dispatch-plan';
+import { AccountView, departmentOfKey, Watches, type DepartmentProbe } from './account-view';
+import { AccountWrites, syncCallbackEntry } from './account-writes';
 import { publishChange, type ChangeFeed } from './changes';
 import { AccountMemo } from './account-memo';
+import { REFRESH_CLAIMS, runScript, type HeldClaim } from './claim-refresh';
+import { EVENTS_MAX, eventFields } from './event-log';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';
 import { NotDurableError, type TxRunner } from './redis';
-import { queueWebhookEvents, type OutboxEvent } from './webhooks';
+import { empLeaseField, type IdempotencyClaim } from './stored';
 
 /**
  * The department queues, employee availability and callback requests of every account, shared
  * by all service instances. Each method is one optimistic transaction over the account's keys
- * (see TxRunner); the decisions themselves are the plain functions of src/queue and src/callback.
+ * (see TxRunner); the decisions themselves are the plain functions of src/domain (a dispatch step's
+ * writes: dispatch-plan.ts).
  *
  * Leases (live callers, attempts in progress, ringing/busy employees) are kept in a hash of their
  * own so that refreshing them never conflicts with queue changes.
@@ -43,580 +37,11 @@ import { queueWebhookEvents, type OutboxEvent } from './webhooks';
  * them whether there can be anything to do, and reads the line only when there can.
  */
 
-/** A fenced claim this instance holds, for refreshClaims. */
-export interface HeldClaim {
-  entryId: string;
-  token: number;
-  employees: readonly string[];
-}
-
-/**
- * KEYS: entries, employee states, leases, lease-expiry index (one account: one hash slot). ARGV: instance,
- * lease end (ms), number of claims, then per claim: entry id, token, number of employees, the employees.
- * Returns the positions (1-based, in ARGV order) of the claims whose token is no longer current (their leases are
- * not touched): two claims of one request (a stale one still winding down, and a new one) share an entry id.
- */
-const REFRESH_CLAIMS = `
-local inst = ARGV[1]
-local untilMs = ARGV[2]
-local n = tonumber(ARGV[3])
-local i = 4
-local lost = {}
-for c = 1, n do
-  local id = ARGV[i]
-  local token = tonumber(ARGV[i + 1])
-  local ne = tonumber(ARGV[i + 2])
-  i = i + 3
-  local emps = {}
-  for k = 1, ne do
-    emps[k] = ARGV[i]
-    i = i + 1
-  end
-  local raw = redis.call('HGET', KEYS[1], id)
-  local ok
-  if raw then
-    local e = cjson.decode(raw)
-    ok = e.owner == inst and e.token == token
-  else
-    ok = ne > 0
-  end
-  for k = 1, ne do
-    if ok then
-      local sraw = redis.call('HGET', KEYS[2], emps[k])
-      if not sraw then
-        ok = false
-      else
-        local st = cjson.decode(sraw)
-        ok = st.entryId == id and st.owner == inst and st.token == token
-      end
-    end
-  end
-  if ok then
-    if raw then
-      redis.call('HSET', KEYS[3], id, untilMs)
-      redis.call('ZADD', KEYS[4], 'XX', untilMs, id)
-    end
-    for k = 1, ne do redis.call('HSET', KEYS[3], 'emp:' .. emps[k], untilMs) end
-  else
-    lost[#lost + 1] = c
-  end
-end
-return lost
-`;
-
-const scriptShas = new Map<string, string>();
-
-/** EVALSHA, loading the script on the first NOSCRIPT (a restarted or failed-over Redis has forgotten it). */
-async function runScript(r: Redis, script: string, scriptKeys: readonly string[], args: readonly string[]): Promise<unknown> {
-  let sha = scriptShas.get(script);
-  if (!sha) {
-    sha = crypto.createHash('sha1').update(script).digest('hex');
-    scriptShas.set(script, sha);
-  }
-  try {
-    return await r.evalsha(sha, scriptKeys.length, ...scriptKeys, ...args);
-  } catch (err) {
-    if (!/NOSCRIPT/.test((err as Error).message)) throw err;
-    return r.eval(script, scriptKeys.length, ...scriptKeys, ...args);
-  }
-}
-
 /** Version of the key layout: 2 = with the due, expiry and lease-expiry indexes. */
 export const QUEUE_LAYOUT = '2';
 
-export type EventType =
-  | 'call'
-  | 'offer'
-  | 'request'
-  | 'first-attempt'
-  | 'attempt'
-  | 'connected'
-  | 'completed'
-  | 'failed'
-  | 'expired'
-  | 'cancelled'
-  | 'abandoned';
-
-export interface StoredEvent {
-  type: EventType;
-  departmentId: string;
-  at: number;
-  /** a duration in ms where the event has one (request→first attempt, request→connection) */
-  ms?: number;
-}
-
-export const EVENTS_MAX = 500_000;
-
-/**
- * Stream fields of an event. The stream id is Redis's own clock ('*'), so writers whose clocks
- * differ never collide; the event's own time travels in the `at` field and is what stats use.
- */
-export function eventFields(e: StoredEvent): string[] {
-  const fields: string[] = ['type', e.type, 'dept', e.departmentId, 'at', String(e.at)];
-  if (e.ms !== undefined) fields.push('ms', String(Math.max(0, Math.round(e.ms))));
-  return fields;
-}
-
-export function callbackEntryId(requestId: string): string {
-  return `r:${requestId}`;
-}
-
-export function requestIdOfEntry(entryId: string): string | undefined {
-  return entryId.startsWith('r:') ? entryId.slice(2) : undefined;
-}
-
-export function pendingKey(departmentId: string, number: string): string {
-  return `${departmentId}|${number}`;
-}
-
-type StoredEntry = Omit<LineEntry, 'leaseUntil'>;
-type StoredEmployeeState = Omit<EmployeeState, 'leaseUntil'>;
-
-const empLeaseField = (id: string): string => `emp:${id}`;
-
-/** What the indexes say about a department (see mayHaveWork). */
-export interface DepartmentProbe {
-  department: Department;
-  employees: Employee[];
-  states: Map<string, EmployeeState>;
-  anyLapsedLease: boolean;
-  anyExpired: boolean;
-  anyDue: boolean;
-  /** the smallest score of the lease-expiry, expiry and due indexes (undefined: empty), for when to look again */
-  minLease: number | undefined;
-  minExpiry: number | undefined;
-  minDue: number | undefined;
-}
-
-/** The smallest score of a sorted set (undefined when empty): O(log n), one member read. */
-async function minScore(r: Redis, key: string): Promise<number | undefined> {
-  const v = await r.zrange(key, 0, 0, 'WITHSCORES');
-  return v.length < 2 ? undefined : Number(v[1]);
-}
-
-const upTo = (score: number | undefined, max: number): boolean => score !== undefined && score <= max;
-
-function departmentOfKey(accountId: string, id: string): string {
-  return `${accountId}\u0000${id}`;
-}
-
-/**
- * What a transaction has watched so far: the account's provisioning version always, then the
- * version of each department and employee before the first read of what it covers. Two
- * transactions conflict only when they touch the same department or employee (or provisioning).
- */
-export class Watches {
-  readonly departments = new Set<string>();
-  readonly employees = new Set<string>();
-
-  constructor(
-    private readonly r: Redis,
-    private readonly accountId: string,
-    /** id of an entry or request → its department (never changes), so that it is watched up front */
-    readonly departmentOf: Map<string, string>,
-    initial: Iterable<string>,
-  ) {
-    for (const d of initial) this.departments.add(d);
-  }
-
-  /** WATCHes the departments not watched yet; true when it did (what was read before must be read again). */
-  async department(ids: readonly string[]): Promise<boolean> {
-    const fresh = ids.filter((d) => !this.departments.has(d));
-    if (fresh.length === 0) return false;
-    for (const d of fresh) this.departments.add(d);
-    await this.r.watch(...fresh.map((d) => keys.departmentVersion(this.accountId, d)));
-    return true;
-  }
-
-  async employee(ids: readonly string[]): Promise<void> {
-    const fresh = ids.filter((e) => !this.employees.has(e));
-    if (fresh.length === 0) return;
-    for (const e of fresh) this.employees.add(e);
-    await this.r.watch(...fresh.map((e) => keys.employeeVersion(this.accountId, e)));
-  }
-
-  /** `e:<entry id>` or `q:<request id>` */
-  remember(id: string, departmentId: string): void {
-    if (this.departmentOf.size > 100_000) this.departmentOf.clear();
-    this.departmentOf.set(departmentOfKey(this.accountId, id), departmentId);
-  }
-}
-
-/**
- * Reads of the store. Inside a transaction (with Watches) each read first watches the version of
- * what it reads; the probe reads without (on the shared connection, outside any transaction).
- * Leases are read field by field, never the whole hash: a read of one entry costs the same however
- * long the line.
- */
-export class AccountView {
-  constructor(
-    readonly r: Redis,
-    readonly accountId: string,
-    private readonly watches?: Watches,
-    /** requests as read in this transaction: what their writes are compared with (webhook events) */
-    private readonly seen?: Map<string, CallbackRequest>,
-    /** outside transactions only: departments and employees from memory between provisioning changes */
-    private readonly cache?: ProvisioningCache,
-  ) {}
-
-  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
-    return this.cache && !this.watches ? this.cache.get(`${this.accountId}\u0000${key}`, load) : load();
-  }
-
-  private async watchDepartment(id: string): Promise<boolean> {
-    return this.watches ? this.watches.department([id]) : false;
-  }
-
-  private async leasesOf(fields: readonly string[]): Promise<number[]> {
-    if (fields.length === 0) return [];
-    const vals = await this.r.hmget(keys.leases(this.accountId), ...fields);
-    return vals.map((v) => (v === null ? 0 : Number(v)));
-  }
-
-  async department(id: string): Promise<Department | undefined> {
-    return this.cached(`dept\u0000${id}`, async () => {
-      const v = await this.r.hget(keys.departments(this.accountId), id);
-      return v === null ? undefined : departmentSchema.parse(JSON.parse(v));
-    });
-  }
-
-  async employees(ids: readonly string[]): Promise<Employee[]> {
-    if (ids.length === 0) return [];
-    return this.cached(`emps\u0000${ids.join('\u0000')}`, async () => {
-      const vals = await this.r.hmget(keys.employees(this.accountId), ...ids);
-      return vals.flatMap((v) => (v === null ? [] : [employeeSchema.parse(JSON.parse(v))]));
-    });
-  }
-
-  async entry(id: string): Promise<LineEntry | undefined> {
-    const [v, lease] = await Promise.all([this.r.hget(keys.entries(this.accountId), id), this.r.hget(keys.leases(this.accountId), id)]);
-    if (v === null) return undefined;
-    const e: LineEntry = { ...(JSON.parse(v) as StoredEntry), leaseUntil: lease === null ? 0 : Number(lease) };
-    this.watches?.remember(`e:${id}`, e.departmentId);
-    // read before its department was watched: read again under the watch
-    if (await this.watchDepartment(e.departmentId)) return this.entry(id);
-    return e;
-  }
-
-  private async entriesOf(ids: readonly string[]): Promise<LineEntry[]> {
-    if (ids.length === 0) return [];
-    const [vals, leases] = await Promise.all([this.r.hmget(keys.entries(this.accountId), ...ids), this.leasesOf(ids)]);
-    return vals.flatMap((v, i) => (v === null ? [] : [{ ...(JSON.parse(v) as StoredEntry), leaseUntil: leases[i]! }]));
-  }
-
-  /** The department's whole line, oldest first (tools and tests; the dispatch step reads forDispatch). */
-  async lineEntries(departmentId: string): Promise<LineEntry[]> {
-    await this.watchDepartment(departmentId);
-    return this.entriesOf(await this.r.zrange(keys.line(this.accountId, departmentId), 0, -1));
-  }
-
-  /** The head of the line, oldest first, up to and including the first entry for which `last` holds. */
-  async lineUntil(departmentId: string, last: (e: LineEntry) => boolean): Promise<LineEntry[]> {
-    await this.watchDepartment(departmentId);
-    const out: LineEntry[] = [];
-    // pages of 4, 8, 16 … 256: the usual answer is in the first one
-    for (let start = 0, page = 4; ; start += page, page = Math.min(256, page * 2)) {
-      const ids = await this.r.zrange(keys.line(this.accountId, departmentId), start, start + page - 1);
-      for (const e of await this.entriesOf(ids)) {
-        out.push(e);
-        if (last(e)) return out;
-      }
-      if (ids.length < page) return out;
-    }
-  }
-
-  /**
-   * What a dispatch step reads of the line (see dispatchEntries in src/domain/line.ts): its head up to
-   * the first entry that may lead, or outside business hours none of it but the waiting callers (the
-   * due index at 0), and the entries the indexes say need recovery (lapsed leases, ended windows).
-   * O(head + lapsed + expired + callers), whatever the number of callbacks waiting behind the head.
-   */
-  async forDispatch(departmentId: string, now: number, open: boolean, leads: (e: LineEntry) => boolean): Promise<LineEntry[]> {
-    await this.watchDepartment(departmentId);
-    const a = this.accountId;
-    const [head, lapsed, expired, callers] = await Promise.all([
-      open ? this.lineUntil(departmentId, leads) : Promise.resolve([]),
-      this.r.zrangebyscore(keys.leaseExpiry(a), '-inf', now),
-      this.r.zrangebyscore(keys.expiryIndex(a, departmentId), '-inf', now),
-      open ? Promise.resolve([]) : this.r.zrangebyscore(keys.dueIndex(a, departmentId), '-inf', 0),
-    ]);
-    const inHead = new Set(head.map((e) => e.id));
-    const ids = [...new Set([...lapsed, ...expired, ...callers])].filter((id) => !inHead.has(id));
-    // the lease index is the account's: only this department's entries count
-    const more = (await this.entriesOf(ids)).filter((e) => e.departmentId === departmentId);
-    if (more.length === 0) return head;
-    const ranks = await this.r.zmscore(keys.line(a, departmentId), ...more.map((e) => e.id));
-    return dispatchEntries(
-      head,
-      more.flatMap((entry, i) => (ranks[i] === null || ranks[i] === undefined ? [] : [{ entry, rank: Number(ranks[i]) }])),
-    );
-  }
-
-  async employeeStates(ids: readonly string[]): Promise<Map<string, EmployeeState>> {
-    const out = new Map<string, EmployeeState>();
-    if (ids.length === 0) return out;
-    await this.watches?.employee(ids);
-    const [vals, leases] = await Promise.all([
-      this.r.hmget(keys.employeeStates(this.accountId), ...ids),
-      this.leasesOf(ids.map(empLeaseField)),
-    ]);
-    ids.forEach((id, i) => {
-      const v = vals[i];
-      const base: StoredEmployeeState = v ? (JSON.parse(v) as StoredEmployeeState) : freshEmployeeState(id);
-      out.set(id, { ...base, leaseUntil: leases[i]! });
-    });
-    return out;
-  }
-
-  /**
-   * The department's employees and what the indexes say, in a cost that depends on the number of
-   * employees only: the line is not read.
-   */
-  async probe(departmentId: string, now: number): Promise<DepartmentProbe | undefined> {
-    const department = await this.department(departmentId);
-    if (!department) return undefined;
-    const [employees, states, minLease, minExpiry, minDue] = await Promise.all([
-      this.employees(department.employeeIds),
-      this.employeeStates(department.employeeIds),
-      minScore(this.r, keys.leaseExpiry(this.accountId)),
-      minScore(this.r, keys.expiryIndex(this.accountId, departmentId)),
-      minScore(this.r, keys.dueIndex(this.accountId, departmentId)),
-    ]);
-    return {
-      department,
-      employees,
-      states,
-      anyLapsedLease: upTo(minLease, now),
-      anyExpired: upTo(minExpiry, now),
-      anyDue: upTo(minDue, now),
-      minLease,
-      minExpiry,
-      minDue,
-    };
-  }
-
-  /** Every entry of the account (the one-shot index build of migrate()). */
-  async allEntries(): Promise<LineEntry[]> {
-    const [raw, leases] = await Promise.all([this.r.hgetall(keys.entries(this.accountId)), this.r.hgetall(keys.leases(this.accountId))]);
-    const all = Object.entries(raw).map(([id, v]) => ({ ...(JSON.parse(v) as StoredEntry), leaseUntil: Number(leases[id] ?? 0) }));
-    if (this.watches && (await this.watches.department([...new Set(all.map((e) => e.departmentId))]))) return this.allEntries();
-    return all;
-  }
-
-  async request(id: string): Promise<CallbackRequest | undefined> {
-    const v = await this.r.hget(keys.requests(this.accountId), id);
-    if (v === null) return undefined;
-    const r = req.fromStored(v);
-    this.watches?.remember(`q:${id}`, r.departmentId);
-    if (await this.watchDepartment(r.departmentId)) return this.request(id);
-    this.seen?.set(id, r);
-    return r;
-  }
-
-  /**
-   * The duplicate rule, the same for every way a request is made (digit 1, the API, "call back
-   * now"): the request of this number in this department that is not finished yet, if any.
-   */
-  async unfinishedFor(departmentId: string, number: string): Promise<CallbackRequest | undefined> {
-    const id = await this.pendingFor(departmentId, number);
-    const r = id ? await this.request(id) : undefined;
-    return r && !req.FINAL_STATUSES.has(r.status) ? r : undefined;
-  }
-
-  async idempotency(key: string): Promise<StoredIdempotency | undefined> {
-    const v = await this.r.get(keys.idempotency(this.accountId, key));
-    return v === null ? undefined : (JSON.parse(v) as StoredIdempotency);
-  }
-
-  async pendingFor(departmentId: string, number: string): Promise<string | undefined> {
-    await this.watchDepartment(departmentId);
-    return (await this.r.hget(keys.pendingByCaller(this.accountId), pendingKey(departmentId, number))) ?? undefined;
-  }
-
-  /** The department's handle-time history (read under the department's watch: every write of it bumps the department). */
-  async handleTime(departmentId: string): Promise<HandleTimeHistory | undefined> {
-    await this.watchDepartment(departmentId);
-    const v = await this.r.hget(keys.handleTime(this.accountId), departmentId);
-    return v === null ? undefined : (JSON.parse(v) as HandleTimeHistory);
-  }
-
-  async rrCursor(departmentId: string): Promise<number> {
-    await this.watchDepartment(departmentId);
-    const v = await this.r.hget(keys.roundRobin(this.accountId), departmentId);
-    return v === null ? -1 : Number(v);
-  }
-}
-
-/**
- * Writes queued inside a transaction's MULTI. They note the departments and employees they change;
- * bumpVersions() then makes every transaction that watched one of them run again.
- */
-export class AccountWrites {
-  private readonly departments = new Set<string>();
-  private readonly employees = new Set<string>();
-  private readonly outbox: OutboxEvent[] = [];
-
-  constructor(
-    readonly m: ChainableCommander,
-    readonly accountId: string,
-    /** requests as the transaction read them (AccountView): the webhook events of a write are the difference */
-    private readonly seen: Map<string, CallbackRequest> = new Map(),
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** The webhook events of the request writes, into the outbox in this same MULTI (src/store/webhooks.ts). */
-  flushWebhookEvents(): void {
-    queueWebhookEvents(this.m, this.accountId, this.outbox.splice(0), this.now());
-  }
-
-  private noteRequestEvents(r: CallbackRequest, isNew: boolean): void {
-    const prev = this.seen.get(r.id);
-    // a write of a request this transaction did not read (none does today) cannot say what changed
-    if (!isNew && !prev) return;
-    const at = this.now();
-    for (const e of requestEvents(isNew ? undefined : prev, r)) {
-      const id = `evt_${crypto.randomUUID().replace(/-/g, '')}`;
-      const data = e.attempt ? { request: r, attempt: e.attempt } : { request: r };
-      this.outbox.push({ id, type: e.type, body: JSON.stringify({ id, type: e.type, createdAt: new Date(at).toISOString(), accountId: this.accountId, data }) });
-    }
-    this.seen.set(r.id, r);
-  }
-
-  bumpVersions(): void {
-    for (const d of this.departments) this.m.incr(keys.departmentVersion(this.accountId, d));
-    for (const e of this.employees) this.m.incr(keys.employeeVersion(this.accountId, e));
-  }
-
-  /**
-   * `isNew`: the entry's id was never stored (a fresh caller id, a new request's entry), so it is in no index and
-   * has no lease yet: nothing is removed, and a lease of 0 (a waiting callback) is not written (read back as 0).
-   */
-  putEntry(e: LineEntry, isNew = false): void {
-    const { leaseUntil, ...stored } = e;
-    this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
-    this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
-    if (!isNew || leaseUntil !== 0) this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
-    this.indexEntry(e, isNew);
-  }
-
-  /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
-  indexEntry(e: LineEntry, isNew = false): void {
-    const a = this.accountId;
-    const d = e.departmentId;
-    this.departments.add(d);
-    const at = indexScores(e);
-    for (const [key, score] of [
-      [keys.dueIndex(a, d), at.due],
-      [keys.expiryIndex(a, d), at.expiry],
-      [keys.leaseExpiry(a), at.lease],
-    ] as const) {
-      if (score !== undefined) this.m.zadd(key, score, e.id);
-      else if (!isNew) this.m.zrem(key, e.id);
-    }
-  }
-
-  /** With the entry's kind known: a caller is never in the expiry index (only waiting callbacks are). */
-  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }): void {
-    this.departments.add(e.departmentId);
-    this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
-    this.m.hdel(keys.entries(this.accountId), e.id);
-    this.m.hdel(keys.leases(this.accountId), e.id);
-    this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
-    if (e.kind !== 'caller') this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
-    this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
-  }
-
-  setLayout(layout: string): void {
-    this.m.set(keys.layout(this.accountId), layout);
-  }
-
-  putEmployeeState(s: EmployeeState): void {
-    const { leaseUntil, ...stored } = s;
-    this.employees.add(s.id);
-    this.m.hset(keys.employeeStates(this.accountId), s.id, JSON.stringify(stored));
-    if (s.status === 'free') this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
-    else this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
-  }
-
-  /**
-   * The one write of a callback request: the record, the account's request index (when new), the
-   * pending-by-number index, and the department's version. `before` is the request as read: one
-   * that was final already left the pending index when it finished, and the index may now name a
-   * newer request of the same number (its follow-up, say), so it is left alone.
-   */
-  putRequest(r: CallbackRequest, isNew = false, before?: CallbackRequest): void {
-    this.noteRequestEvents(r, isNew);
-    this.departments.add(r.departmentId);
-    this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
-    if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
-    const pk = pendingKey(r.departmentId, r.callerNumber);
-    if (!req.FINAL_STATUSES.has(r.status)) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
-    else if (!(before && req.FINAL_STATUSES.has(before.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
-  }
-
-  /** A new request: stored, in line, counted (the one write of every way a request is made). */
-  newRequest(r: CallbackRequest): void {
-    this.putRequest(r, true);
-    syncCallbackEntry(this, r, undefined, 0, true);
-    this.event({ type: 'request', departmentId: r.departmentId, at: r.createdAt });
-  }
-
-  /** A finished request that "call back now" followed up: only the record changes. */
-  markFollowedUp(r: CallbackRequest, followedUpBy: string): void {
-    this.putRequest({ ...r, followedUpBy }, false, r);
-  }
-
-  putIdempotency(key: string, v: StoredIdempotency, ttlMs: number): void {
-    this.m.set(keys.idempotency(this.accountId, key), JSON.stringify(v), 'PX', ttlMs);
-  }
-
-  event(e: StoredEvent): void {
-    this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
-  }
-
-  putHandleTime(departmentId: string, h: HandleTimeHistory): void {
-    this.departments.add(departmentId);
-    this.m.hset(keys.handleTime(this.accountId), departmentId, JSON.stringify(h));
-  }
-
-  setRrCursor(departmentId: string, cursor: number): void {
-    this.departments.add(departmentId);
-    this.m.hset(keys.roundRobin(this.accountId), departmentId, String(cursor));
-  }
-}
-
-/** Keeps a callback's line entry in step with its request. */
-export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number, isNew = false): void {
-  const id = callbackEntryId(r.id);
-  if (req.FINAL_STATUSES.has(r.status)) {
-    w.removeEntry({ id, departmentId: r.departmentId });
-    return;
-  }
-  const entry: LineEntry = {
-    id,
-    kind: 'callback',
-    departmentId: r.departmentId,
-    joinedAt: r.joinedAt,
-    state: r.status === 'dialing' ? (prev?.state === 'connected' ? 'connected' : 'ringing') : 'waiting',
-    owner: r.status === 'dialing' ? prev?.owner : undefined,
-    leaseUntil: r.status === 'dialing' ? leaseUntil : 0,
-    employeeIds: r.status === 'dialing' ? (prev?.employeeIds ?? []) : [],
-    callerNumber: r.callerNumber,
-    dueAt: r.dueAt,
-    expiresAt: r.expiresAt,
-    // the claim's fencing token stays with the entry while the claim lasts
-    ...(r.status === 'dialing' && prev?.token !== undefined ? { token: prev.token } : {}),
-  };
-  w.putEntry(entry, isNew);
-}
-
-export { claimIsCurrent, type ClaimRef } from '../domain/callback-request';
-
 export interface DispatchResult {
-  claim:
-    | { kind: 'caller'; entry: LineEntry; employees: Employee[] }
-    | { kind: 'callback'; entry: LineEntry; employees: Employee[]; request: CallbackRequest }
-    | undefined;
+  claim: DispatchClaim | undefined;
   abandoned: number;
   expired: number;
   interrupted: number;
@@ -648,18 +73,6 @@ export type RequestCallbackResult =
   /** the caller was already connected to an employee (or is gone): nothing stored */
   | { outcome: 'too-late' };
 
-/** What an Idempotency-Key of the API is stored with. */
-export interface StoredIdempotency {
-  requestId: string;
-  /** the request body the key was first used with, canonical: a different body is refused */
-  fingerprint: string;
-}
-
-export interface IdempotencyClaim extends StoredIdempotency {
-  key: string;
-  ttlMs: number;
-}
-
 export type CreateRequestResult =
   | { outcome: 'created' | 'duplicate' | 'replayed'; request: CallbackRequest }
   /** the Idempotency-Key was used before with another body */
@@ -688,6 +101,30 @@ export interface WaitFacts {
 export type DepartmentWaits = ReadonlyArray<{ department: string; seconds: number }>;
 
 export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
+
+/** Runs one write of a dispatch plan (src/domain/dispatch-plan.ts) in the step's transaction. */
+function applyDispatchWrite(w: AccountWrites, op: DispatchWrite): void {
+  switch (op.kind) {
+    case 'remove-entry':
+      w.removeEntry(op.entry);
+      return;
+    case 'put-request':
+      w.putRequest(op.request);
+      if (op.syncEntry) syncCallbackEntry(w, op.request, undefined, 0);
+      return;
+    case 'put-entry':
+      w.putEntry(op.entry);
+      return;
+    case 'event':
+      w.event({ type: op.type, departmentId: op.departmentId, at: op.at });
+      return;
+    case 'rr-cursor':
+      w.setRrCursor(op.departmentId, op.cursor);
+      return;
+    case 'employee-state':
+      w.putEmployeeState(op.state);
+  }
+}
 
 export class QueueStore {
   /** entry or request → department (see Watches) */
@@ -942,36 +379,23 @@ export class QueueStore {
         v.rrCursor(departmentId),
       ]);
       let entries = lineEntries;
-      let states = storedStates;
+      let states: ReadonlyMap<string, EmployeeState> = storedStates;
       let d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       const requests = new Map<string, CallbackRequest>();
-      // fencing takeover: the legs of an interrupted claim may still ring (its instance may be paused, not dead).
-      // Its customer is dialled again only after its INVITE's Expires, its employees rung again only after their
-      // legs could ring no more, each a lease later (docs/state-model.md, "Fencing"); then decide again with that
-      const notBefore = new Map<string, number>();
-      const skipTill = new Map<string, number>();
-      for (const id of d.interruptedCallbacks) {
-        const rid = requestIdOfEntry(id);
+      const readRequest = async (entryId: string): Promise<void> => {
+        if (requests.has(entryId)) return;
+        const rid = requestIdOfEntry(entryId);
         const r = rid ? await v.request(rid) : undefined;
-        if (!r) continue;
-        requests.set(id, r);
-        const until = req.claimRingsUntil(r);
-        if (until.customer !== undefined && until.customer + leaseMs > now) notBefore.set(id, until.customer + leaseMs);
-        const empUntil = Math.max(until.employee ?? 0, now) + leaseMs;
-        for (const empId of entries.find((e) => e.id === id)?.employeeIds ?? []) {
-          if (states.get(empId)?.entryId === id) skipTill.set(empId, Math.max(skipTill.get(empId) ?? 0, empUntil));
-        }
-      }
-      if (notBefore.size > 0 || skipTill.size > 0) {
-        const held = (e: LineEntry): LineEntry => (notBefore.has(e.id) ? { ...e, dueAt: Math.max(e.dueAt ?? 0, notBefore.get(e.id)!) } : e);
+        if (r) requests.set(entryId, r);
+      };
+      // fencing takeover: the legs of an interrupted claim may still ring; decide again with what they hold back
+      for (const id of d.interruptedCallbacks) await readRequest(id);
+      const holds = takeoverHolds(d.interruptedCallbacks, requests, entries, states, now, leaseMs);
+      if (holds.notBefore.size > 0 || holds.skipUntil.size > 0) {
+        const held = holdEntry(holds);
         // a held-back entry may no longer lead: the head then lies further down the line than was read
-        if (notBefore.size > 0) entries = await v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, held(e))));
-        entries = entries.map(held);
-        states = new Map(states);
-        for (const [empId, until] of skipTill) {
-          const s = states.get(empId)!;
-          states.set(empId, { ...s, skipUntil: Math.max(s.skipUntil, until) });
-        }
+        if (holds.notBefore.size > 0) entries = await v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, held(e))));
+        ({ entries, states } = withHolds(entries, states, holds));
         d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       }
       const nothing =
@@ -982,111 +406,17 @@ export class QueueStore {
         d.releasedEmployees.length === 0;
       if (nothing) return { result: empty };
 
-      const byId = new Map(entries.map((e) => [e.id, e]));
-      for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) {
-        if (requests.has(id)) continue;
-        const rid = requestIdOfEntry(id);
-        const r = rid ? await v.request(rid) : undefined;
-        if (r) requests.set(id, r);
-      }
-      const newStates = new Map(states);
-      for (const id of d.releasedEmployees) {
-        const s = states.get(id);
-        if (s) newStates.set(id, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
-      }
-
-      let claim: DispatchResult['claim'];
-      const writes: Array<(w: AccountWrites) => void> = [];
-      for (const id of d.abandonedCallers) {
-        const e = byId.get(id)!;
-        writes.push((w) => {
-          w.removeEntry(e);
-          // a customer-first customer's fate is its request's (interrupted with the dialling claim)
-          if (e.state !== 'connected' && e.requestId === undefined) w.event({ type: 'abandoned', departmentId, at: now });
-        });
-        for (const empId of e.employeeIds) {
-          const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
-        }
-      }
-      for (const id of d.interruptedCallbacks) {
-        const r0 = requests.get(id);
-        if (!r0 || r0.status !== 'dialing') continue;
-        const i1 = req.interrupt(r0, now);
-        const due = notBefore.get(id);
-        const r1 = due !== undefined && i1.status === 'pending' && i1.dueAt < due ? { ...i1, dueAt: due, expiresAt: Math.max(i1.expiresAt, due + i1.policy.windowS * 1000) } : i1;
-        requests.set(id, r1);
-        for (const empId of byId.get(id)?.employeeIds ?? []) {
-          const s = newStates.get(empId);
-          if (s && s.entryId === id) newStates.set(empId, { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
-        }
-        writes.push((w) => {
-          w.putRequest(r1);
-          syncCallbackEntry(w, r1, undefined, 0);
-        });
-      }
-      for (const id of d.expiredCallbacks) {
-        const r0 = requests.get(id);
-        if (!r0 || r0.status !== 'pending') {
-          writes.push((w) => w.removeEntry(byId.get(id)!));
-          continue;
-        }
-        const r1 = req.expire(r0, now);
-        writes.push((w) => {
-          w.putRequest(r1);
-          syncCallbackEntry(w, r1, undefined, 0);
-          w.event({ type: 'expired', departmentId, at: now });
-        });
-      }
-      if (d.claim) {
-        const c = d.claim;
-        const entry = byId.get(c.entryId)!;
-        const leaseUntil = now + leaseMs;
-        // a callback claim takes the next fencing token (docs/state-model.md, "Fencing"); a retried transaction
-        // draws again, which only leaves a gap: tokens need to grow, not to be dense. A caller's employees carry
-        // the token the caller's entry took when it joined (only the caller's own instance claims for it)
-        const token = c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : entry.token;
-        const fenced = token !== undefined ? { token } : {};
-        const claimed: LineEntry = { ...entry, state: 'ringing', owner: instanceId, leaseUntil, employeeIds: c.employeeIds, ...fenced };
-        for (const empId of c.employeeIds) {
-          const s = newStates.get(empId) ?? freshEmployeeState(empId);
-          newStates.set(empId, { ...s, status: 'ringing', owner: instanceId, entryId: c.entryId, leaseUntil, ...fenced });
-        }
-        const emps = employees.filter((e) => c.employeeIds.includes(e.id));
-        if (c.kind === 'callback') {
-          const r0 = requests.get(c.entryId);
-          if (r0 && r0.status === 'pending') {
-            // an employee ring, not an attempt: the attempt (and its events) starts when the customer is dialled
-            const r1 = req.startRing(r0, c.employeeIds[0]!, instanceId, now, token);
-            claim = { kind: 'callback', entry: claimed, employees: emps, request: r1 };
-            writes.push((w) => {
-              w.putRequest(r1);
-              w.putEntry({ ...claimed, dueAt: r1.dueAt, expiresAt: r1.expiresAt });
-            });
-          } else if (r0) {
-            // the request moved on (interrupted handling above); claim nothing this round
-            for (const empId of c.employeeIds) newStates.set(empId, states.get(empId) ?? freshEmployeeState(empId));
-          } else {
-            writes.push((w) => w.removeEntry(entry));
-            for (const empId of c.employeeIds) newStates.set(empId, states.get(empId) ?? freshEmployeeState(empId));
-          }
-        } else {
-          claim = { kind: 'caller', entry: claimed, employees: emps };
-          writes.push((w) => w.putEntry(claimed));
-        }
-        if (claim) writes.push((w) => w.setRrCursor(departmentId, c.rrCursor));
-      }
-      const changedStates = [...newStates.values()].filter((s) => s !== storedStates.get(s.id));
+      for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) await readRequest(id);
+      // a callback claim takes the next fencing token (docs/state-model.md, "Fencing"); a retried transaction
+      // draws again, which only leaves a gap: tokens need to grow, not to be dense. A caller's employees carry
+      // the token the caller's entry took when it joined (only the caller's own instance claims for it)
+      const c = d.claim;
+      const token = c === undefined ? undefined : c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : entries.find((e) => e.id === c.entryId)?.token;
+      const plan = planDispatch({ decision: d, departmentId, instanceId, now, leaseMs, entries, storedStates, states, employees, requests, notBefore: holds.notBefore, token });
       return {
-        result: {
-          claim,
-          abandoned: d.abandonedCallers.length,
-          expired: d.expiredCallbacks.length,
-          interrupted: d.interruptedCallbacks.length,
-        },
+        result: { claim: plan.claim, abandoned: plan.abandoned, expired: plan.expired, interrupted: plan.interrupted },
         write: (w) => {
-          for (const f of writes) f(w);
-          for (const s of changedStates) w.putEmployeeState(s);
+          for (const op of plan.writes) applyDispatchWrite(w, op);
         },
       };
     }, { departments: [departmentId], notLocal: true });

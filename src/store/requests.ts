@@ -2,7 +2,10 @@ import type { RedisClient as Redis } from './redis';
 import * as req from '../domain/callback-request';
 import type { CallbackRequest, RequestStatus } from '../domain/callback-request';
 import { keys } from './keys';
-import { callbackEntryId, type CreateRequestResult, type IdempotencyClaim, type QueueStore, type EventType } from './queue-store';
+import { type CreateRequestResult, type QueueStore } from './queue-store';
+import { callbackEntryId } from '../domain/entry-ids';
+import type { IdempotencyClaim } from './stored';
+import type { EventType } from '../domain/line-events';
 
 /** how far writers' clocks may be off Redis's when reading events by time */
 const STATS_SKEW_MS = 3_600_000;

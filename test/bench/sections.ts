@@ -8,7 +8,8 @@
  */
 import path from 'node:path';
 import { keys } from '../../src/store/keys';
-import { QueueStore, pendingKey } from '../../src/store/queue-store';
+import { QueueStore } from '../../src/store/queue-store';
+import { pendingKey } from '../../src/domain/entry-ids';
 import { TxRunner } from '../../src/store/redis';
 import type { BenchOptions } from './bench';
 import { adminApi, BENCH_DURATIONS, commandStats, MCN, scrape, scrapeLabelled, type Running } from './deployment';

@@ -21,7 +21,8 @@ import type { DurationOverrides } from '../../src/config';
 import { newRequest, type CallbackRequest } from '../../src/domain/callback-request';
 import type { LineEntry } from '../../src/domain/line';
 import type { ProvisioningStore } from '../../src/store/provisioning';
-import { syncCallbackEntry, type QueueStore } from '../../src/store/queue-store';
+import { type QueueStore } from '../../src/store/queue-store';
+import { syncCallbackEntry } from '../../src/store/account-writes';
 
 export type SeedMode = 'batch' | 'per-request';
 

@@ -16,7 +16,7 @@ import {
   numberCreateBody,
 } from '../../../src/http/schemas';
 import { callbackRequestSchema } from '../../../src/http/response-schemas';
-import type { StoredEvent } from '../../../src/store/queue-store';
+import type { StoredEvent } from '../../../src/domain/line-events';
 import type { CallbackStats } from '../../../src/store/requests';
 import {
   ALPHA_TOKEN,

@@ -12,7 +12,8 @@ import { DEFAULT_CALLBACK_POLICY, type Department, type Employee } from '../../.
 import { createHttpApp, type HttpDeps } from '../../../src/http/app';
 import { ProvisioningStore } from '../../../src/store/provisioning';
 import { keys } from '../../../src/store/keys';
-import { QueueStore, type StoredEvent } from '../../../src/store/queue-store';
+import { QueueStore } from '../../../src/store/queue-store';
+import type { StoredEvent } from '../../../src/domain/line-events';
 import { TxRunner } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
 import { WebhookStore } from '../../../src/store/webhooks';

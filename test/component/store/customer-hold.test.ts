@@ -3,7 +3,7 @@ import * as req from '../../../src/domain/callback-request';
 import { headOfLineRank } from '../../../src/domain/line';
 import { CustomerHold } from '../../../src/store/customer-hold';
 import { keys } from '../../../src/store/keys';
-import { callbackEntryId } from '../../../src/store/queue-store';
+import { callbackEntryId } from '../../../src/domain/entry-ids';
 import { ACCOUNT, callerEntry, DEPT, joinFor, LEASE_MS, press1, startInstance, useRedis, type Instance } from './support';
 
 const T = Date.now();

@@ -4,7 +4,8 @@ import pino from 'pino';
 import * as req from '../../../src/domain/callback-request';
 import { Dispatcher } from '../../../src/queue/dispatcher';
 import { keys } from '../../../src/store/keys';
-import { AccountWrites, QUEUE_LAYOUT, syncCallbackEntry } from '../../../src/store/queue-store';
+import { QUEUE_LAYOUT } from '../../../src/store/queue-store';
+import { AccountWrites, syncCallbackEntry } from '../../../src/store/account-writes';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, pendingRequest, request, startInstance, useRedis, type Instance } from './support';
 
 /**

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { keys } from '../../../src/store/keys';
-import type { AccountView } from '../../../src/store/queue-store';
+import type { AccountView } from '../../../src/store/account-view';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, startInstance, useRedis, type Instance } from './support';
 
 /**

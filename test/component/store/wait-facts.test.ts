@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as req from '../../../src/domain/callback-request';
 import { estimateWaitS, type HandleTimeHistory } from '../../../src/domain/wait-estimate';
 import { keys } from '../../../src/store/keys';
-import { AccountWrites, syncCallbackEntry } from '../../../src/store/queue-store';
+import { AccountWrites, syncCallbackEntry } from '../../../src/store/account-writes';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, pendingRequest, request, startInstance, useRedis, type Instance } from './support';
 
 const num = (n: number): string => `+7916${String(n).padStart(7, '0')}`;

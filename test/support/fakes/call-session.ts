@@ -12,7 +12,8 @@ import type { LineEntry } from '../../../src/domain/line';
 import type { LegResult } from '../../../src/sip/leg';
 import type { CallerAnnouncer, CallerMedia, CallerQueue, EmployeeLegs, EmployeeRingLeg, Standings } from '../../../src/sip/ports';
 import type { CallerStanding } from '../../../src/store/line-position';
-import type { ConnectResult, RequestCallbackResult, StoredEvent, WaitFacts } from '../../../src/store/queue-store';
+import type { ConnectResult, RequestCallbackResult, WaitFacts } from '../../../src/store/queue-store';
+import type { StoredEvent } from '../../../src/domain/line-events';
 import { FakeDialog } from './dialog';
 
 export type Journal = string[];

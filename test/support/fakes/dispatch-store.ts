@@ -4,7 +4,8 @@
  * and a record of every call the Dispatcher made.
  */
 import type { Change } from '../../../src/store/changes';
-import type { DispatchResult, HeldClaim, IdleHint } from '../../../src/store/queue-store';
+import type { DispatchResult, IdleHint } from '../../../src/store/queue-store';
+import type { HeldClaim } from '../../../src/store/claim-refresh';
 import type { ChangeNotices, DispatchStore, DispatchView } from '../../../src/queue/ports';
 
 export type StepAnswer = { result: DispatchResult; idle?: IdleHint } | Error;

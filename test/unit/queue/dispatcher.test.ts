@@ -11,7 +11,8 @@ import { newRequest } from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY, type Employee } from '../../../src/domain/model';
 import { Dispatcher, type DispatchTarget, type LocalAttempt, type LocalCaller } from '../../../src/queue/dispatcher';
 import type { LineEntry } from '../../../src/domain/line';
-import { callbackEntryId, type DispatchResult } from '../../../src/store/queue-store';
+import { type DispatchResult } from '../../../src/store/queue-store';
+import { callbackEntryId } from '../../../src/domain/entry-ids';
 import { FakeChanges, FakeDispatchStore, NOTHING, idle } from '../../support/fakes/dispatch-store';
 import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 

@@ -1,0 +1,188 @@
+/**
+ * What a dispatch step writes, decided from what it read: the pure half of QueueStore's dispatch step. decideDispatch
+ * (line.ts) says who is recovered and who is claimed; takeoverHolds says how long the legs of an interrupted claim
+ * may still ring; planDispatch turns the decision into the request transitions, the employee states and the line
+ * writes, as data. The store reads, calls these, and runs the writes in one transaction.
+ */
+import * as req from './callback-request';
+import type { CallbackRequest } from './callback-request';
+import type { Employee } from './model';
+import { freshEmployeeState, type DispatchDecision, type EmployeeState, type LineEntry } from './line';
+
+/** One write of a dispatch step, in order. */
+export type DispatchWrite =
+  | { kind: 'remove-entry'; entry: LineEntry }
+  /** the request as it is now, and its line entry in step with it (no lease: it waits, or it is final) */
+  | { kind: 'put-request'; request: CallbackRequest; syncEntry: boolean }
+  | { kind: 'put-entry'; entry: LineEntry }
+  | { kind: 'event'; type: 'abandoned' | 'expired'; departmentId: string; at: number }
+  | { kind: 'rr-cursor'; departmentId: string; cursor: number }
+  | { kind: 'employee-state'; state: EmployeeState };
+
+export type DispatchClaim =
+  | { kind: 'caller'; entry: LineEntry; employees: Employee[] }
+  | { kind: 'callback'; entry: LineEntry; employees: Employee[]; request: CallbackRequest };
+
+export interface DispatchPlan {
+  claim: DispatchClaim | undefined;
+  abandoned: number;
+  expired: number;
+  interrupted: number;
+  /** empty: nothing to write */
+  writes: DispatchWrite[];
+}
+
+/**
+ * Fencing takeover (docs/state-model.md, "Fencing"): the legs of an interrupted claim may still ring, its instance
+ * may be paused rather than dead. Its customer is dialled again only after its INVITE's Expires and a lease
+ * (`notBefore`, by entry), its employees rung again only once their legs could ring no more and a lease later
+ * (`skipUntil`, by employee).
+ */
+export interface TakeoverHolds {
+  notBefore: Map<string, number>;
+  skipUntil: Map<string, number>;
+}
+
+export function takeoverHolds(
+  interrupted: readonly string[],
+  requests: ReadonlyMap<string, CallbackRequest>,
+  entries: readonly LineEntry[],
+  states: ReadonlyMap<string, EmployeeState>,
+  now: number,
+  leaseMs: number,
+): TakeoverHolds {
+  const notBefore = new Map<string, number>();
+  const skipUntil = new Map<string, number>();
+  for (const id of interrupted) {
+    const r = requests.get(id);
+    if (!r) continue;
+    const until = req.claimRingsUntil(r);
+    if (until.customer !== undefined && until.customer + leaseMs > now) notBefore.set(id, until.customer + leaseMs);
+    const empUntil = Math.max(until.employee ?? 0, now) + leaseMs;
+    for (const empId of entries.find((e) => e.id === id)?.employeeIds ?? []) {
+      if (states.get(empId)?.entryId === id) skipUntil.set(empId, Math.max(skipUntil.get(empId) ?? 0, empUntil));
+    }
+  }
+  return { notBefore, skipUntil };
+}
+
+/** The line and the employees as the holds say: held-back entries not due before their time, held employees skipped. */
+export function withHolds(entries: readonly LineEntry[], states: ReadonlyMap<string, EmployeeState>, holds: TakeoverHolds): { entries: LineEntry[]; states: Map<string, EmployeeState> } {
+  const held = holdEntry(holds);
+  const out = new Map(states);
+  for (const [empId, until] of holds.skipUntil) {
+    const s = out.get(empId);
+    if (s) out.set(empId, { ...s, skipUntil: Math.max(s.skipUntil, until) });
+  }
+  return { entries: entries.map(held), states: out };
+}
+
+/** An entry as the holds say (its due time no earlier than its hold). */
+export function holdEntry(holds: TakeoverHolds): (e: LineEntry) => LineEntry {
+  return (e) => (holds.notBefore.has(e.id) ? { ...e, dueAt: Math.max(e.dueAt ?? 0, holds.notBefore.get(e.id)!) } : e);
+}
+
+export interface PlanInput {
+  decision: DispatchDecision;
+  departmentId: string;
+  instanceId: string;
+  now: number;
+  leaseMs: number;
+  /** the entries the decision was made on (with the holds applied) */
+  entries: readonly LineEntry[];
+  /** the employee states as stored (a state left as it was is not written) */
+  storedStates: ReadonlyMap<string, EmployeeState>;
+  /** the employee states the decision was made on (with the holds applied) */
+  states: ReadonlyMap<string, EmployeeState>;
+  /** the department's provisioned employees */
+  employees: readonly Employee[];
+  /** the requests of the entries the decision names (expired, interrupted, claimed), by entry id */
+  requests: ReadonlyMap<string, CallbackRequest>;
+  /** customers of interrupted claims dialled again only after these times, by entry id (takeoverHolds) */
+  notBefore: ReadonlyMap<string, number>;
+  /** the claim's fencing token: a callback claim's next one; a caller's employees carry the one its entry took */
+  token: number | undefined;
+}
+
+const freed = (s: EmployeeState): EmployeeState => ({ ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
+
+export function planDispatch(p: PlanInput): DispatchPlan {
+  const { decision: d, departmentId, now } = p;
+  const byId = new Map(p.entries.map((e) => [e.id, e]));
+  const writes: DispatchWrite[] = [];
+  const newStates = new Map(p.states);
+  // the requests as this step leaves them: an interrupted claim whose request is due again may be claimed anew below
+  const requests = new Map(p.requests);
+  const freeFor = (entryId: string, employeeIds: readonly string[]): void => {
+    for (const empId of employeeIds) {
+      const s = newStates.get(empId);
+      if (s && s.entryId === entryId) newStates.set(empId, freed(s));
+    }
+  };
+  for (const id of d.releasedEmployees) {
+    const s = p.states.get(id);
+    if (s) newStates.set(id, freed(s));
+  }
+  for (const id of d.abandonedCallers) {
+    const e = byId.get(id)!;
+    writes.push({ kind: 'remove-entry', entry: e });
+    // a customer-first customer's fate is its request's (interrupted with the dialling claim)
+    if (e.state !== 'connected' && e.requestId === undefined) writes.push({ kind: 'event', type: 'abandoned', departmentId, at: now });
+    freeFor(id, e.employeeIds);
+  }
+  for (const id of d.interruptedCallbacks) {
+    const r0 = requests.get(id);
+    if (!r0 || r0.status !== 'dialing') continue;
+    const i1 = req.interrupt(r0, now);
+    const due = p.notBefore.get(id);
+    const r1 = due !== undefined && i1.status === 'pending' && i1.dueAt < due ? { ...i1, dueAt: due, expiresAt: Math.max(i1.expiresAt, due + i1.policy.windowS * 1000) } : i1;
+    requests.set(id, r1);
+    freeFor(id, byId.get(id)?.employeeIds ?? []);
+    writes.push({ kind: 'put-request', request: r1, syncEntry: true });
+  }
+  for (const id of d.expiredCallbacks) {
+    const r0 = requests.get(id);
+    if (!r0 || r0.status !== 'pending') {
+      writes.push({ kind: 'remove-entry', entry: byId.get(id)! });
+      continue;
+    }
+    writes.push({ kind: 'put-request', request: req.expire(r0, now), syncEntry: true }, { kind: 'event', type: 'expired', departmentId, at: now });
+  }
+  let claim: DispatchClaim | undefined;
+  if (d.claim) {
+    const c = d.claim;
+    const entry = byId.get(c.entryId)!;
+    const leaseUntil = now + p.leaseMs;
+    const fenced = p.token !== undefined ? { token: p.token } : {};
+    const claimed: LineEntry = { ...entry, state: 'ringing', owner: p.instanceId, leaseUntil, employeeIds: c.employeeIds, ...fenced };
+    for (const empId of c.employeeIds) {
+      const s = newStates.get(empId) ?? freshEmployeeState(empId);
+      newStates.set(empId, { ...s, status: 'ringing', owner: p.instanceId, entryId: c.entryId, leaseUntil, ...fenced });
+    }
+    const emps = p.employees.filter((e) => c.employeeIds.includes(e.id));
+    const unclaim = (): void => {
+      for (const empId of c.employeeIds) newStates.set(empId, p.states.get(empId) ?? freshEmployeeState(empId));
+    };
+    if (c.kind === 'callback') {
+      const r0 = requests.get(c.entryId);
+      if (r0 && r0.status === 'pending') {
+        // an employee ring, not an attempt: the attempt (and its events) starts when the customer is dialled
+        const r1 = req.startRing(r0, c.employeeIds[0]!, p.instanceId, now, p.token);
+        claim = { kind: 'callback', entry: claimed, employees: emps, request: r1 };
+        writes.push({ kind: 'put-request', request: r1, syncEntry: false }, { kind: 'put-entry', entry: { ...claimed, dueAt: r1.dueAt, expiresAt: r1.expiresAt } });
+      } else if (r0) {
+        // the request moved on (interrupted handling above); claim nothing this round
+        unclaim();
+      } else {
+        writes.push({ kind: 'remove-entry', entry });
+        unclaim();
+      }
+    } else {
+      claim = { kind: 'caller', entry: claimed, employees: emps };
+      writes.push({ kind: 'put-entry', entry: claimed });
+    }
+    if (claim) writes.push({ kind: 'rr-cursor', departmentId, cursor: c.rrCursor });
+  }
+  for (const s of newStates.values()) if (s !== p.storedStates.get(s.id)) writes.push({ kind: 'employee-state', state: s });
+  return { claim, abandoned: d.abandonedCallers.length, expired: d.expiredCallbacks.length, interrupted: d.interruptedCallbacks.length, writes };
+}

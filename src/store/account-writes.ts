@@ -1,0 +1,177 @@
+import crypto from 'node:crypto';
+import type { ChainableCommander } from 'ioredis';
+import * as req from '../domain/callback-request';
+import type { CallbackRequest } from '../domain/callback-request';
+import { indexScores, type EmployeeState, type LineEntry } from '../domain/line';
+import type { StoredEvent } from '../domain/line-events';
+import { callbackEntryId, pendingKey } from '../domain/entry-ids';
+import type { HandleTimeHistory } from '../domain/wait-estimate';
+import { requestEvents } from '../domain/request-events';
+import { EVENTS_MAX, eventFields } from './event-log';
+import { keys } from './keys';
+import { empLeaseField, type StoredIdempotency } from './stored';
+import { queueWebhookEvents, type OutboxEvent } from './webhooks';
+
+/**
+ * Writes queued inside a transaction's MULTI. They note the departments and employees they change;
+ * bumpVersions() then makes every transaction that watched one of them run again.
+ */
+export class AccountWrites {
+  private readonly departments = new Set<string>();
+  private readonly employees = new Set<string>();
+  private readonly outbox: OutboxEvent[] = [];
+
+  constructor(
+    readonly m: ChainableCommander,
+    readonly accountId: string,
+    /** requests as the transaction read them (AccountView): the webhook events of a write are the difference */
+    private readonly seen: Map<string, CallbackRequest> = new Map(),
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The webhook events of the request writes, into the outbox in this same MULTI (src/store/webhooks.ts). */
+  flushWebhookEvents(): void {
+    queueWebhookEvents(this.m, this.accountId, this.outbox.splice(0), this.now());
+  }
+
+  private noteRequestEvents(r: CallbackRequest, isNew: boolean): void {
+    const prev = this.seen.get(r.id);
+    // a write of a request this transaction did not read (none does today) cannot say what changed
+    if (!isNew && !prev) return;
+    const at = this.now();
+    for (const e of requestEvents(isNew ? undefined : prev, r)) {
+      const id = `evt_${crypto.randomUUID().replace(/-/g, '')}`;
+      const data = e.attempt ? { request: r, attempt: e.attempt } : { request: r };
+      this.outbox.push({ id, type: e.type, body: JSON.stringify({ id, type: e.type, createdAt: new Date(at).toISOString(), accountId: this.accountId, data }) });
+    }
+    this.seen.set(r.id, r);
+  }
+
+  bumpVersions(): void {
+    for (const d of this.departments) this.m.incr(keys.departmentVersion(this.accountId, d));
+    for (const e of this.employees) this.m.incr(keys.employeeVersion(this.accountId, e));
+  }
+
+  /**
+   * `isNew`: the entry's id was never stored (a fresh caller id, a new request's entry), so it is in no index and
+   * has no lease yet: nothing is removed, and a lease of 0 (a waiting callback) is not written (read back as 0).
+   */
+  putEntry(e: LineEntry, isNew = false): void {
+    const { leaseUntil, ...stored } = e;
+    this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
+    this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
+    if (!isNew || leaseUntil !== 0) this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+    this.indexEntry(e, isNew);
+  }
+
+  /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
+  indexEntry(e: LineEntry, isNew = false): void {
+    const a = this.accountId;
+    const d = e.departmentId;
+    this.departments.add(d);
+    const at = indexScores(e);
+    for (const [key, score] of [
+      [keys.dueIndex(a, d), at.due],
+      [keys.expiryIndex(a, d), at.expiry],
+      [keys.leaseExpiry(a), at.lease],
+    ] as const) {
+      if (score !== undefined) this.m.zadd(key, score, e.id);
+      else if (!isNew) this.m.zrem(key, e.id);
+    }
+  }
+
+  /** With the entry's kind known: a caller is never in the expiry index (only waiting callbacks are). */
+  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }): void {
+    this.departments.add(e.departmentId);
+    this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
+    this.m.hdel(keys.entries(this.accountId), e.id);
+    this.m.hdel(keys.leases(this.accountId), e.id);
+    this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
+    if (e.kind !== 'caller') this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
+    this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
+  }
+
+  setLayout(layout: string): void {
+    this.m.set(keys.layout(this.accountId), layout);
+  }
+
+  putEmployeeState(s: EmployeeState): void {
+    const { leaseUntil, ...stored } = s;
+    this.employees.add(s.id);
+    this.m.hset(keys.employeeStates(this.accountId), s.id, JSON.stringify(stored));
+    if (s.status === 'free') this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
+    else this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
+  }
+
+  /**
+   * The one write of a callback request: the record, the account's request index (when new), the
+   * pending-by-number index, and the department's version. `before` is the request as read: one
+   * that was final already left the pending index when it finished, and the index may now name a
+   * newer request of the same number (its follow-up, say), so it is left alone.
+   */
+  putRequest(r: CallbackRequest, isNew = false, before?: CallbackRequest): void {
+    this.noteRequestEvents(r, isNew);
+    this.departments.add(r.departmentId);
+    this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
+    if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
+    const pk = pendingKey(r.departmentId, r.callerNumber);
+    if (!req.FINAL_STATUSES.has(r.status)) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
+    else if (!(before && req.FINAL_STATUSES.has(before.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
+  }
+
+  /** A new request: stored, in line, counted (the one write of every way a request is made). */
+  newRequest(r: CallbackRequest): void {
+    this.putRequest(r, true);
+    syncCallbackEntry(this, r, undefined, 0, true);
+    this.event({ type: 'request', departmentId: r.departmentId, at: r.createdAt });
+  }
+
+  /** A finished request that "call back now" followed up: only the record changes. */
+  markFollowedUp(r: CallbackRequest, followedUpBy: string): void {
+    this.putRequest({ ...r, followedUpBy }, false, r);
+  }
+
+  putIdempotency(key: string, v: StoredIdempotency, ttlMs: number): void {
+    this.m.set(keys.idempotency(this.accountId, key), JSON.stringify(v), 'PX', ttlMs);
+  }
+
+  event(e: StoredEvent): void {
+    this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
+  }
+
+  putHandleTime(departmentId: string, h: HandleTimeHistory): void {
+    this.departments.add(departmentId);
+    this.m.hset(keys.handleTime(this.accountId), departmentId, JSON.stringify(h));
+  }
+
+  setRrCursor(departmentId: string, cursor: number): void {
+    this.departments.add(departmentId);
+    this.m.hset(keys.roundRobin(this.accountId), departmentId, String(cursor));
+  }
+}
+
+/** Keeps a callback's line entry in step with its request. */
+export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number, isNew = false): void {
+  const id = callbackEntryId(r.id);
+  if (req.FINAL_STATUSES.has(r.status)) {
+    w.removeEntry({ id, departmentId: r.departmentId });
+    return;
+  }
+  const entry: LineEntry = {
+    id,
+    kind: 'callback',
+    departmentId: r.departmentId,
+    joinedAt: r.joinedAt,
+    state: r.status === 'dialing' ? (prev?.state === 'connected' ? 'connected' : 'ringing') : 'waiting',
+    owner: r.status === 'dialing' ? prev?.owner : undefined,
+    leaseUntil: r.status === 'dialing' ? leaseUntil : 0,
+    employeeIds: r.status === 'dialing' ? (prev?.employeeIds ?? []) : [],
+    callerNumber: r.callerNumber,
+    dueAt: r.dueAt,
+    expiresAt: r.expiresAt,
+    // the claim's fencing token stays with the entry while the claim lasts
+    ...(r.status === 'dialing' && prev?.token !== undefined ? { token: prev.token } : {}),
+  };
+  w.putEntry(entry, isNew);
+}
+

@@ -1,0 +1,14 @@
+import type { StoredEvent } from '../domain/line-events';
+
+/** The account's event log (a Redis stream, trimmed near this length). */
+export const EVENTS_MAX = 500_000;
+
+/**
+ * Stream fields of an event. The stream id is Redis's own clock ('*'), so writers whose clocks
+ * differ never collide; the event's own time travels in the `at` field and is what stats use.
+ */
+export function eventFields(e: StoredEvent): string[] {
+  const fields: string[] = ['type', e.type, 'dept', e.departmentId, 'at', String(e.at)];
+  if (e.ms !== undefined) fields.push('ms', String(Math.max(0, Math.round(e.ms))));
+  return fields;
+}

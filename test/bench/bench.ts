@@ -19,6 +19,9 @@
  *             queue store, seed.ts), employees logged out: idle CPU, press 1 → stored p50/p99, and due
  *             callback → employee INVITE p50/p99 when one employee logs in; each with its ratio to 0 pending
  *   tenants   idle CPU with 1,000 accounts × 3 departments provisioned vs the demo's 1 department
+ *   client    the Redis client: the store's transaction, script and read shapes through ioredis (what src/store
+ *             uses), ioredis with auto-pipelining and node-redis, client CPU per operation and ratios
+ *             (client-compare.ts; needs only a Redis, no deployment)
  * A quick run of the new sections:  npm run bench -- --sections scale,tenants,commands --targets service
  * See docs/performance.md for what each figure means and how it is measured.
  *
@@ -31,6 +34,7 @@
  *                    [--seed-mode batch|per-request] [--seed-budget-s 120]
  *                    [--tenant-accounts 1000] [--tenant-departments 3]
  *                    [--command-calls 20] [--command-cps 2] [--command-callback-timeout-s 120]
+ *                    [--client-rounds 5] [--client-concurrency 8]
  *                    [--engine-logs]   (debugging only: the stand-ins' traces, which distort the figures)
  */
 import fs from 'node:fs';
@@ -40,10 +44,11 @@ import type { CallbackRequest } from '../../src/domain/callback-request';
 import { cpuMs, machineCpu, rssBytes, sleep, until } from './procs';
 import { startSippLoad, type SippLoad, type SippLoadResult } from './sipp-load';
 import { renderHtml, type BenchReport } from './report';
-import { MCN, OFFER_DELAY_S, ROOT, redisCommands, scrape, startDeployment, type Running } from './deployment';
+import { MCN, OFFER_DELAY_S, ROOT, redisCommands, scrape, startDeployment, startRedisChild, type Running } from './deployment';
 import { pct, pctCensored, percentile, ratio, type Pct } from './figures';
 import { measureIdle, runCommands, setLoggedIn, runScale, runTenants, type CommandsResult, type ScaleResult, type TenantsResult } from './sections';
 import type { SeedMode } from './seed';
+import { clientLines, runClientCompare, type ClientCompareResult } from './client-compare';
 
 export type { Pct } from './figures';
 export { pct, pctCensored } from './figures';
@@ -51,8 +56,8 @@ export { pct, pctCensored } from './figures';
 // ------------------------------------------------------------------------------------------------
 // options
 
-export type Section = 'steps' | 'commands' | 'scale' | 'tenants';
-export const SECTIONS: readonly Section[] = ['steps', 'commands', 'scale', 'tenants'];
+export type Section = 'steps' | 'commands' | 'scale' | 'tenants' | 'client';
+export const SECTIONS: readonly Section[] = ['steps', 'commands', 'scale', 'tenants', 'client'];
 
 export interface BenchOptions {
   sections: Section[];
@@ -92,6 +97,9 @@ export interface BenchOptions {
   commandCalls: number;
   commandCps: number;
   commandCallbackTimeoutS: number;
+  /** client: rounds per shape (the median is the figure) and transactions in flight at once */
+  clientRounds: number;
+  clientConcurrency: number;
 }
 
 function parseArgs(argv: string[]): BenchOptions {
@@ -124,6 +132,8 @@ function parseArgs(argv: string[]): BenchOptions {
     commandCalls: 20,
     commandCps: 2,
     commandCallbackTimeoutS: 120,
+    clientRounds: 5,
+    clientConcurrency: 8,
   };
   let callsGiven = false;
   const list = (v: string): number[] => v.split(',').map((x) => Number(x.trim())).filter((x) => Number.isFinite(x) && x > 0);
@@ -186,6 +196,8 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--command-calls': o.commandCalls = count(a, v()); break;
       case '--command-cps': o.commandCps = Number(v()); break;
       case '--command-callback-timeout-s': o.commandCallbackTimeoutS = count(a, v()); break;
+      case '--client-rounds': o.clientRounds = count(a, v()); break;
+      case '--client-concurrency': o.clientConcurrency = count(a, v()); break;
       case '-h': case '--help':
         process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
         process.exit(0);
@@ -541,7 +553,9 @@ async function main(): Promise<void> {
   let commands: CommandsResult | undefined;
   let scale: ScaleResult | undefined;
   let tenants: TenantsResult | undefined;
-  for (const [ti, kind] of o.targets.entries()) {
+  let client: ClientCompareResult | undefined;
+  // the client section needs no deployment: a run of it alone measures no idle either
+  for (const [ti, kind] of (o.sections.some((x) => x !== 'client') ? o.targets : []).entries()) {
     await section(`${kind} idle${has('steps') ? ' and steps' : ''}${kind === 'service' && has('commands') ? ' and commands' : ''}`, errors, () =>
       withDeployment(kind, o, path.join(runDir, kind), ti, async (d) => {
         // what the target burns with no calls (timers, dispatcher polling, the bench's /metrics scrapes)
@@ -580,6 +594,19 @@ async function main(): Promise<void> {
   if (o.targets.includes('service') && has('tenants')) {
     tenants = await section('tenants', errors, () => withDeployment('service', o, path.join(runDir, 'service-tenants'), 0, (d) => runTenants(d, o)));
   }
+  if (has('client')) {
+    client = await section('client', errors, async () => {
+      const dir = path.join(runDir, 'client');
+      fs.mkdirSync(dir, { recursive: true });
+      const redis = await startRedisChild(dir);
+      try {
+        process.stdout.write(`[bench] client: ioredis, ioredis with auto-pipelining and node-redis on one Redis, ${o.clientRounds} rounds per shape\n`);
+        return await runClientCompare({ url: redis.url, rounds: o.clientRounds, concurrency: o.clientConcurrency, ops: { transaction: 4000, script: 10_000, reads: 20_000 } });
+      } finally {
+        await redis.child.stop();
+      }
+    });
+  }
 
   process.stdout.write('\n');
   const idleRatio = ratio(idle.service, idle.baseline);
@@ -614,6 +641,7 @@ async function main(): Promise<void> {
   if (tenants) {
     process.stdout.write(`Idle CPU with ${tenants.accounts} accounts × ${tenants.departmentsPerAccount} departments vs 1 department (target ≤ 1.5×): ${tenants.ratio === null ? '-' : `${tenants.ratio.toFixed(2)}×`}\n`);
   }
+  if (client) process.stdout.write(`Redis client, node-redis / ioredis client CPU per operation (issue 11 item 2):\n${clientLines(client).join('\n')}\n`);
   for (const e of errors) process.stdout.write(`[bench] FAILED ${e.split('\n')[0]}\n`);
   const report: BenchReport = {
     started: started.toISOString(),
@@ -627,6 +655,7 @@ async function main(): Promise<void> {
     ...(commands ? { commands } : {}),
     ...(scale ? { scale } : {}),
     ...(tenants ? { tenants } : {}),
+    ...(client ? { client } : {}),
     errors,
   };
   const json = path.join(o.out, `bench-${stamp}.json`);

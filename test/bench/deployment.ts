@@ -89,7 +89,7 @@ async function startEngines(dir: string, engineLogs: boolean): Promise<{ sip: Ch
   return { sip, media, sipPort, adminPort, eslPort };
 }
 
-async function startRedisChild(dir: string): Promise<{ child: Child; url: string }> {
+export async function startRedisChild(dir: string): Promise<{ child: Child; url: string }> {
   const port = await freePort('tcp');
   const data = path.join(dir, 'redis');
   fs.mkdirSync(data, { recursive: true });

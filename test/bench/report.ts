@@ -2,6 +2,7 @@
 import type { BenchOptions, StepResult } from './bench';
 import type { Pct, PerUnit } from './figures';
 import type { CommandsResult, ScaleResult, TenantsResult } from './sections';
+import type { ClientCompareResult } from './client-compare';
 
 export interface BenchReport {
   started: string;
@@ -16,6 +17,7 @@ export interface BenchReport {
   commands?: CommandsResult;
   scale?: ScaleResult;
   tenants?: TenantsResult;
+  client?: ClientCompareResult;
   /** sections that failed (the others still ran) */
   errors: string[];
 }
@@ -134,6 +136,13 @@ ${c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}`);
   if (rep.tenants) {
     const t = rep.tenants;
     parts.push(`<h2>Many tenants</h2><p>idle with 1 department: ${num(t.oneDepartmentIdleCpuMsPerS)} ms CPU per second; with ${t.accounts} accounts × ${t.departmentsPerAccount} departments (provisioned in ${(t.provisionMs / 1000).toFixed(1)} s): ${num(t.manyIdleCpuMsPerS)} ms per second = ${times(t.ratio)} (target ≤ 1.5×)</p>`);
+  }
+  if (rep.client) {
+    const c = rep.client;
+    const cell = (f: { cpuUsPerOp: number; opsPerS: number }): string => `<td>${f.cpuUsPerOp.toFixed(1)}</td><td>${Math.round(f.opsPerS)}</td>`;
+    const rows = c.shapes.map((s) => `<tr><td style="text-align:left">${esc(s.shape)}</td><td>${s.ops}</td>${cell(s.ioredis)}${cell(s.ioredisAuto)}${cell(s.nodeRedis)}<td>${times(s.cpuRatio)}</td><td>${times(s.autoCpuRatio)}</td></tr>`).join('');
+    parts.push(`<h2>Redis client</h2><p>the same store-shaped work through each client on one Redis; median of ${c.rounds} rounds; transactions ${c.concurrency} at once</p>
+<table><thead><tr><th>shape</th><th>ops</th><th>ioredis µs CPU/op</th><th>ops/s</th><th>ioredis auto-pipelining µs CPU/op</th><th>ops/s</th><th>node-redis µs CPU/op</th><th>ops/s</th><th>node-redis / ioredis</th><th>auto-pipelining / ioredis</th></tr></thead><tbody>${rows}</tbody></table>`);
   }
   for (const e of rep.errors) parts.push(`<p class="note">section failed: ${esc(e.split('\n')[0] ?? '')}</p>`);
   return parts.join('\n');

@@ -4,7 +4,7 @@
  * may still ring; planDispatch turns the decision into the request transitions, the employee states and the line
  * writes, as data. The store reads, calls these, and runs the writes in one transaction.
  */
-import * as req from './callback-request';
+import * as callbackRequest from './callback-request';
 import type { CallbackRequest } from './callback-request';
 import type { Employee } from './model';
 import { freshEmployeeState, type DispatchDecision, type EmployeeState, type LineEntry } from './line';
@@ -56,7 +56,7 @@ export function takeoverHolds(
   for (const id of interrupted) {
     const r = requests.get(id);
     if (!r) continue;
-    const until = req.claimRingsUntil(r);
+    const until = callbackRequest.claimRingsUntil(r);
     if (until.customer !== undefined && until.customer + leaseMs > now) notBefore.set(id, until.customer + leaseMs);
     const empUntil = Math.max(until.employee ?? 0, now) + leaseMs;
     for (const empId of entries.find((e) => e.id === id)?.employeeIds ?? []) {
@@ -133,7 +133,7 @@ export function planDispatch(p: PlanInput): DispatchPlan {
   for (const id of d.interruptedCallbacks) {
     const r0 = requests.get(id);
     if (!r0 || r0.status !== 'dialing') continue;
-    const i1 = req.interrupt(r0, now);
+    const i1 = callbackRequest.interrupt(r0, now);
     const due = p.notBefore.get(id);
     const r1 = due !== undefined && i1.status === 'pending' && i1.dueAt < due ? { ...i1, dueAt: due, expiresAt: Math.max(i1.expiresAt, due + i1.policy.windowS * 1000) } : i1;
     requests.set(id, r1);
@@ -146,7 +146,7 @@ export function planDispatch(p: PlanInput): DispatchPlan {
       writes.push({ kind: 'remove-entry', entry: byId.get(id)! });
       continue;
     }
-    writes.push({ kind: 'put-request', request: req.expire(r0, now), syncEntry: true }, { kind: 'event', type: 'expired', departmentId, at: now });
+    writes.push({ kind: 'put-request', request: callbackRequest.expire(r0, now), syncEntry: true }, { kind: 'event', type: 'expired', departmentId, at: now });
   }
   let claim: DispatchClaim | undefined;
   if (d.claim) {
@@ -167,7 +167,7 @@ export function planDispatch(p: PlanInput): DispatchPlan {
       const r0 = requests.get(c.entryId);
       if (r0 && r0.status === 'pending') {
         // an employee ring, not an attempt: the attempt (and its events) starts when the customer is dialled
-        const r1 = req.startRing(r0, c.employeeIds[0]!, p.instanceId, now, p.token);
+        const r1 = callbackRequest.startRing(r0, c.employeeIds[0]!, p.instanceId, now, p.token);
         claim = { kind: 'callback', entry: claimed, employees: emps, request: r1 };
         writes.push({ kind: 'put-request', request: r1, syncEntry: false }, { kind: 'put-entry', entry: { ...claimed, dueAt: r1.dueAt, expiresAt: r1.expiresAt } });
       } else if (r0) {

@@ -1,6 +1,6 @@
 import { departmentSchema, employeeSchema, type Department, type Employee } from '../domain/model';
 import type { HandleTimeHistory } from '../domain/wait-estimate';
-import * as req from '../domain/callback-request';
+import * as callbackRequest from '../domain/callback-request';
 import type { CallbackRequest } from '../domain/callback-request';
 import { dispatchEntries, freshEmployeeState, type EmployeeState, type LineEntry } from '../domain/line';
 import { pendingKey } from '../domain/entry-ids';
@@ -241,7 +241,7 @@ export class AccountView {
   async request(id: string): Promise<CallbackRequest | undefined> {
     const v = await this.r.hget(keys.requests(this.accountId), id);
     if (v === null) return undefined;
-    const r = req.fromStored(v);
+    const r = callbackRequest.fromStored(v);
     this.watches?.remember(`q:${id}`, r.departmentId);
     if (await this.watchDepartment(r.departmentId)) return this.request(id);
     this.seen?.set(id, r);
@@ -255,7 +255,7 @@ export class AccountView {
   async unfinishedFor(departmentId: string, number: string): Promise<CallbackRequest | undefined> {
     const id = await this.pendingFor(departmentId, number);
     const r = id ? await this.request(id) : undefined;
-    return r && !req.FINAL_STATUSES.has(r.status) ? r : undefined;
+    return r && !callbackRequest.FINAL_STATUSES.has(r.status) ? r : undefined;
   }
 
   async idempotency(key: string): Promise<StoredIdempotency | undefined> {

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
-import * as req from '../domain/callback-request';
+import * as callbackRequest from '../domain/callback-request';
 import type { CallbackRequest } from '../domain/callback-request';
 import { indexScores, type EmployeeState, type LineEntry } from '../domain/line';
 import type { StoredEvent } from '../domain/line-events';
@@ -115,8 +115,8 @@ export class AccountWrites {
     this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
     if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
     const pk = pendingKey(r.departmentId, r.callerNumber);
-    if (!req.FINAL_STATUSES.has(r.status)) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
-    else if (!(before && req.FINAL_STATUSES.has(before.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
+    if (!callbackRequest.FINAL_STATUSES.has(r.status)) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
+    else if (!(before && callbackRequest.FINAL_STATUSES.has(before.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
   }
 
   /** A new request: stored, in line, counted (the one write of every way a request is made). */
@@ -153,7 +153,7 @@ export class AccountWrites {
 /** Keeps a callback's line entry in step with its request. */
 export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number, isNew = false): void {
   const id = callbackEntryId(r.id);
-  if (req.FINAL_STATUSES.has(r.status)) {
+  if (callbackRequest.FINAL_STATUSES.has(r.status)) {
     w.removeEntry({ id, departmentId: r.departmentId });
     return;
   }

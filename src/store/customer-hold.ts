@@ -1,4 +1,4 @@
-import * as req from '../domain/callback-request';
+import * as callbackRequest from '../domain/callback-request';
 import { claimIsCurrent, type CallbackRequest, type ClaimRef } from '../domain/callback-request';
 import type { EmployeeState, LineEntry } from '../domain/line';
 import { type QueueStore } from './queue-store';
@@ -38,7 +38,7 @@ export class CustomerHold {
     return this.queue.run(accountId, async (v) => {
       const r0 = await v.request(requestId);
       if (!r0 || !claimHolds(r0, claim)) return { result: undefined };
-      const r1 = req.customerWaiting(r0, 200, now);
+      const r1 = callbackRequest.customerWaiting(r0, 200, now);
       const entryId = callbackEntryId(requestId);
       const entry = await v.entry(entryId);
       const states = await v.employeeStates(entry?.employeeIds ?? []);
@@ -76,7 +76,7 @@ export class CustomerHold {
       const held = await v.employeeStates(hold?.employeeIds ?? []);
       const talking = [...held.values()].filter((s) => s.entryId === holdEntryId && s.status === 'busy');
       const mine = r0 !== undefined && claimHolds(r0, claim);
-      const r1 = mine ? req.attemptFailed(r0, outcome, undefined, now) : undefined;
+      const r1 = mine ? callbackRequest.attemptFailed(r0, outcome, undefined, now) : undefined;
       const entry = r1 ? await v.entry(callbackEntryId(requestId)) : undefined;
       const events: StoredEvent[] = r1?.status === 'failed' ? [{ type: 'failed', departmentId: r1.departmentId, at: now }] : [];
       return {

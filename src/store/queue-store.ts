@@ -2,7 +2,7 @@ import type { RedisClient as Redis } from './redis';
 import type { Department } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
-import * as req from '../domain/callback-request';
+import * as callbackRequest from '../domain/callback-request';
 import { isOpen } from '../domain/business-hours';
 import type { CallbackRequest, ClaimRef } from '../domain/callback-request';
 import { claimIsCurrent } from '../domain/callback-request';
@@ -459,7 +459,7 @@ export class QueueStore {
       if (entry.callerNumber) {
         const pid = await v.pendingFor(entry.departmentId, entry.callerNumber);
         const r = pid ? await v.request(pid) : undefined;
-        if (r && r.status === 'pending') pending = req.cancel(r, 'the customer called in and reached an employee', now);
+        if (r && r.status === 'pending') pending = callbackRequest.cancel(r, 'the customer called in and reached an employee', now);
       }
       return {
         result: { outcome: 'connected' as const, released: others },
@@ -557,7 +557,7 @@ export class QueueStore {
         const done = await v.request(original.followedUpBy);
         if (done) return { result: { outcome: 'duplicate' as const, request: done } };
       }
-      if (original && !req.FOLLOW_UP_STATUSES.has(original.status)) return { result: { outcome: 'not-finished' as const, request: original } };
+      if (original && !callbackRequest.FOLLOW_UP_STATUSES.has(original.status)) return { result: { outcome: 'not-finished' as const, request: original } };
       const existing = await v.unfinishedFor(request.departmentId, request.callerNumber);
       const result = existing ?? request;
       return {

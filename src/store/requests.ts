@@ -1,5 +1,5 @@
 import type { RedisClient as Redis } from './redis';
-import * as req from '../domain/callback-request';
+import * as callbackRequest from '../domain/callback-request';
 import type { CallbackRequest, RequestStatus } from '../domain/callback-request';
 import { keys } from './keys';
 import { type CreateRequestResult, type QueueStore } from './queue-store';
@@ -81,7 +81,7 @@ export class RequestStore {
 
   async getRequest(accountId: string, id: string): Promise<CallbackRequest | undefined> {
     const v = await this.redis.hget(keys.requests(accountId), id);
-    return v === null ? undefined : req.fromStored(v);
+    return v === null ? undefined : callbackRequest.fromStored(v);
   }
 
   async listRequests(accountId: string, f: RequestFilter): Promise<{ items: CallbackRequest[]; nextCursor?: string }> {
@@ -111,10 +111,10 @@ export class RequestStore {
         if (after && (at > after.at || (at === after.at && id >= after.id))) continue;
         const v = vals[i];
         if (!v) continue;
-        const r = req.fromStored(v);
+        const r = callbackRequest.fromStored(v);
         if (f.status && r.status !== f.status) continue;
         if (f.departmentId && r.departmentId !== f.departmentId) continue;
-        if (f.followUp && !req.needsFollowUp(r)) continue;
+        if (f.followUp && !callbackRequest.needsFollowUp(r)) continue;
         items.push(r);
         if (items.length > limit) break;
       }
@@ -144,11 +144,11 @@ export class RequestStore {
   }
 
   async cancelRequest(accountId: string, id: string, reason: string, now: number): Promise<CallbackRequest> {
-    return this.change(accountId, id, (r) => req.cancel(r, reason, now), now, 'cancelled');
+    return this.change(accountId, id, (r) => callbackRequest.cancel(r, reason, now), now, 'cancelled');
   }
 
   async callNow(accountId: string, id: string, now: number): Promise<CallbackRequest> {
-    return this.change(accountId, id, (r) => req.callNow(r, now), now);
+    return this.change(accountId, id, (r) => callbackRequest.callNow(r, now), now);
   }
 
   /** A request made through the API or the console, or a follow-up (see QueueStore.createRequest). */

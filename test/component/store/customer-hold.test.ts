@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { headOfLineRank } from '../../../src/domain/line';
 import { CustomerHold } from '../../../src/store/customer-hold';
 import { keys } from '../../../src/store/keys';
@@ -36,7 +36,7 @@ describe('customer-first: the waiting customer in the line (component, real Redi
     // as the dialer holds it: with the claim's fencing token
     const claimed = d.claim!.kind === 'callback' ? d.claim!.request.inProgress : undefined;
     const claim = { instanceId: A.name, startedAt: claimed?.startedAt ?? 0, ...(claimed?.token !== undefined ? { token: claimed.token } : {}) };
-    const dialled = await A.queue.transition(ACCOUNT, r.id, (x) => req.customerFirstDialled(x, '+74950000000', T + 1), { now: T + 1, claim });
+    const dialled = await A.queue.transition(ACCOUNT, r.id, (x) => callbackRequest.customerFirstDialled(x, '+74950000000', T + 1), { now: T + 1, claim });
     assert.equal(dialled?.attempts.length, 1);
     assert.equal((await A.queue.run(ACCOUNT, async (v) => ({ result: (await v.employeeStates([reserved])).get(reserved)!.status }))), 'ringing', 'reserved while the customer rings');
     const hold = new CustomerHold(A.queue);
@@ -100,7 +100,7 @@ describe('customer-first: the waiting customer in the line (component, real Redi
     const r = await A.requests.getRequest(ACCOUNT, requestId);
     assert.equal(r?.attempts[0]?.outcome, 'interrupted');
     assert.equal(r?.attempts[0]?.answeredAt, T + 5);
-    assert.equal(req.countedAttempts(r!), 0);
+    assert.equal(callbackRequest.countedAttempts(r!), 0);
     assert.ok(r!.status === 'pending' || r!.status === 'dialing', r!.status);
     assert.ok(!(await line()).includes('c:hold'));
     const events = await A.redis.xrange(keys.events(ACCOUNT), '-', '+');

@@ -5,7 +5,7 @@
  * extending the leases of the instance that took over.
  */
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, employeeState, joinFor, press1, startInstance, storedEntry, storedRequest, useRedis, type Instance } from './support';
 
@@ -68,10 +68,10 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
     const a = await aClaims(T);
     const c = (await storedRequest(A.redis, 'cb'))!.inProgress!;
     const stale = { instanceId: c.instanceId, startedAt: c.startedAt, token: a.token - 1 };
-    const refused = await A.queue.transition(ACCOUNT, 'cb', (x) => req.employeeAnswered(x, T + 1), { now: T + 1, claim: stale });
+    const refused = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.employeeAnswered(x, T + 1), { now: T + 1, claim: stale });
     assert.equal(refused, undefined);
     assert.equal((await storedRequest(A.redis, 'cb'))?.inProgress?.answeredAt, undefined, 'nothing written');
-    const ok = await A.queue.transition(ACCOUNT, 'cb', (x) => req.employeeAnswered(x, T + 1), { now: T + 1, claim: { ...stale, token: a.token } });
+    const ok = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.employeeAnswered(x, T + 1), { now: T + 1, claim: { ...stale, token: a.token } });
     assert.equal(ok?.inProgress?.answeredAt, T + 1);
   });
 
@@ -80,7 +80,7 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
     const a = await aClaims(T);
     const b = await bTakesOver(T);
     const aClaim = { instanceId: A.name, startedAt: T, token: a.token };
-    const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + LEASE_MS + 2), '+74950000000', T + LEASE_MS + 2), {
+    const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.customerDialled(callbackRequest.employeeAnswered(x, T + LEASE_MS + 2), '+74950000000', T + LEASE_MS + 2), {
       now: T + LEASE_MS + 2,
       claim: aClaim,
     });
@@ -98,7 +98,7 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       const T = Date.now();
       const a = await aClaims(T);
       const claim = { instanceId: A.name, startedAt: T, token: a.token };
-      const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + 1), '+74950000000', T + 2), { now: T + 2, claim });
+      const dialled = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.customerDialled(callbackRequest.employeeAnswered(x, T + 1), '+74950000000', T + 2), { now: T + 2, claim });
       const ringsUntil = T + 2 + dialled!.policy.customerRingTimeoutS * 1000;
       const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + LEASE_MS + 1, LEASE_MS);
       assert.equal(d.interrupted, 1);
@@ -186,8 +186,8 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       const T = Date.now();
       const a = await aClaims(T);
       const claim = { instanceId: A.name, startedAt: T, token: a.token };
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(req.employeeAnswered(x, T + 1), '+74950000000', T + 1), { now: T + 1, claim });
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(x, 200, T + 2), { now: T + 2, claim, connected: true });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.customerDialled(callbackRequest.employeeAnswered(x, T + 1), '+74950000000', T + 1), { now: T + 1, claim });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.attemptAnswered(x, 200, T + 2), { now: T + 2, claim, connected: true });
       assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'completed');
       assert.equal(await storedEntry(A.redis, 'r:cb'), undefined);
       const lost = await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 3 * LEASE_MS);

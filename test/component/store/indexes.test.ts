@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import Redis from 'ioredis';
 import pino from 'pino';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { Dispatcher } from '../../../src/queue/dispatcher';
 import { keys } from '../../../src/store/keys';
 import { QUEUE_LAYOUT } from '../../../src/store/queue-store';
@@ -60,7 +60,7 @@ describe('QueueStore indexes (component, real Redis)', function () {
     await A.queue.ringEnded(ACCOUNT, 'c1', ['101', '102'], T + 2, undefined);
     assert.equal((await where(A.redis, 'c1')).due, 0, 'waiting again');
 
-    const r = (await A.queue.requestCallback(ACCOUNT, 'c1', request('r1', num(1), T, T + 3))) as { outcome: 'created'; request: req.CallbackRequest };
+    const r = (await A.queue.requestCallback(ACCOUNT, 'c1', request('r1', num(1), T, T + 3))) as { outcome: 'created'; request: callbackRequest.CallbackRequest };
     assert.equal(r.outcome, 'created');
     assert.deepEqual(await where(A.redis, 'c1'), NOWHERE, 'the caller left the line');
     assert.deepEqual(await where(A.redis, 'r:r1'), { due: r.request.dueAt, expiry: r.request.expiresAt, lease: null });
@@ -73,7 +73,7 @@ describe('QueueStore indexes (component, real Redis)', function () {
     assert.equal((await where(A.redis, 'r:r1')).lease, T + 9999);
     assert.equal((await where(A.redis, 'gone')).lease, null, 'a refresh never indexes an entry that left');
 
-    const back = await A.queue.transition(ACCOUNT, 'r1', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 5), 'busy', 486, T + 5), { now: T + 5 });
+    const back = await A.queue.transition(ACCOUNT, 'r1', (x) => callbackRequest.attemptFailed(callbackRequest.customerDialled(x, '+74950000000', T + 5), 'busy', 486, T + 5), { now: T + 5 });
     assert.equal(back?.status, 'pending');
     assert.deepEqual(await where(A.redis, 'r:r1'), { due: back!.dueAt, expiry: back!.expiresAt, lease: null }, 'back in line until the retry is due');
     assert.ok(back!.dueAt > T + 5);
@@ -108,7 +108,7 @@ describe('QueueStore indexes (component, real Redis)', function () {
 
   describe('an idle dispatch tick costs the same with 10 or 10,000 pending requests', () => {
     /** Pending requests seeded in bulk through the store's own writes (AccountWrites), oldest first. */
-    async function seedPending(n: number, T: number, over: Partial<req.CallbackRequest> = {}): Promise<void> {
+    async function seedPending(n: number, T: number, over: Partial<callbackRequest.CallbackRequest> = {}): Promise<void> {
       for (let from = 0; from < n; from += 1000) {
         const m = A.redis.multi();
         const w = new AccountWrites(m, ACCOUNT);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
 import type { ConnectResult, RequestCallbackResult } from '../../../src/store/queue-store';
 import {
@@ -184,7 +184,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       // the first attempt finds the customer busy: the retry is due in 300 s
       const cb = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + 1, LEASE_MS);
       assert.equal(cb.claim?.kind, 'callback');
-      await A.queue.transition(ACCOUNT, 'r1', (r) => req.attemptFailed(req.customerDialled(r, '+74950000000', T + 2), 'busy', 486, T + 2), { now: T + 2 });
+      await A.queue.transition(ACCOUNT, 'r1', (r) => callbackRequest.attemptFailed(callbackRequest.customerDialled(r, '+74950000000', T + 2), 'busy', 486, T + 2), { now: T + 2 });
       // meanwhile the customer calls again and an employee answers
       await B.queue.join(ACCOUNT, callerEntry('again', T + 3, B.name, { callerNumber: num(10) }));
       const d = await B.queue.dispatch(ACCOUNT, DEPT, B.name, T + 4, LEASE_MS);
@@ -246,7 +246,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
               const r = await inst.queue.transition(
                 ACCOUNT,
                 rq.id,
-                (x) => (fail ? req.employeeRingFailed(x, 'unavailable', 480, T) : req.attemptAnswered(req.customerDialled(x, '+74950000000', T), 200, T)),
+                (x) => (fail ? callbackRequest.employeeRingFailed(x, 'unavailable', 480, T) : callbackRequest.attemptAnswered(callbackRequest.customerDialled(x, '+74950000000', T), 200, T)),
                 { now: T, ...(fail ? { skipEmployee: 'error' as const } : {}), claim: { instanceId: inst.name, startedAt: rq.inProgress!.startedAt, token: rq.inProgress!.token } },
               );
               if (r?.status === 'completed') completed++;
@@ -262,7 +262,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.equal(all.length, N);
       let stored = 0;
       for (const v of all) {
-        const r = JSON.parse(v) as req.CallbackRequest;
+        const r = JSON.parse(v) as callbackRequest.CallbackRequest;
         assert.equal(r.status, 'completed', r.id);
         assert.deepEqual(r.attempts.map((a) => [a.n, a.outcome]), [[1, 'answered']], `${r.id}: one attempt, the answered one`);
         assert.equal(r.employeeRings[r.employeeRings.length - 1]!.result, 'answered');
@@ -351,7 +351,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.deepEqual(r?.employeeRings.map((x) => [x.employeeId, x.result]), [['101', 'error']]);
       assert.deepEqual(r?.attempts, []);
       assert.equal(r?.inProgress?.instanceId, 'inst-B');
-      assert.equal(req.countedAttempts(r!), 0, 'the interrupted ring does not count');
+      assert.equal(callbackRequest.countedAttempts(r!), 0, 'the interrupted ring does not count');
       const e = await storedEntry(A.redis, 'r:cb');
       assert.equal(e?.owner, 'inst-B');
       assert.equal(e?.state, 'ringing');
@@ -378,7 +378,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       const bEmp = d.claim!.employees[0]!.id;
       // A comes back and reports that its employee refused the call
       await A.queue
-        .transition(ACCOUNT, 'cb', (x) => req.employeeRingFailed(x, 'busy', 486, T + LEASE_MS + 2), {
+        .transition(ACCOUNT, 'cb', (x) => callbackRequest.employeeRingFailed(x, 'busy', 486, T + LEASE_MS + 2), {
           now: T + LEASE_MS + 2,
           claim: { instanceId: 'inst-A', startedAt: T }, // as the dialer reports every outcome
           skipEmployee: 'no-answer',
@@ -440,7 +440,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     });
 
     it('customer dialled: an attempt with who took it and the number shown; still ringing, lease extended', async () => {
-      const r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.customerDialled(x, '+74950000000', T + 1), { now: T + 1, leaseUntil: T + 9999 });
+      const r = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.customerDialled(x, '+74950000000', T + 1), { now: T + 1, leaseUntil: T + 9999 });
       assert.deepEqual(r?.attempts[0], { n: 1, startedAt: T + 1, instanceId: 'inst-A', employeeId: emp, shownNumber: '+74950000000' });
       assert.deepEqual((await storedRequest(A.redis, 'cb'))?.attempts, r?.attempts);
       assert.equal((await storedEntry(A.redis, 'r:cb'))?.state, 'ringing');
@@ -451,7 +451,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     it('employee did not answer: back to waiting at the same place, employee free and skipped for the no-answer backoff', async () => {
       const C = await startInstance(env.server().url, 'inst-C', 5000, 60_000);
       try {
-        await C.queue.transition(ACCOUNT, 'cb', (x) => req.employeeRingFailed(x, 'no-answer', 408, T + 1), { now: T + 1, skipEmployee: 'no-answer' });
+        await C.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.employeeRingFailed(x, 'no-answer', 408, T + 1), { now: T + 1, skipEmployee: 'no-answer' });
       } finally {
         await C.close();
       }
@@ -472,7 +472,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     it('employee refused with 488: skipped for the longer error backoff; the ring is recorded, no attempt', async () => {
       const C = await startInstance(env.server().url, 'inst-C', 5000, 60_000);
       try {
-        await C.queue.transition(ACCOUNT, 'cb', (x) => req.employeeRingFailed(x, 'unavailable', 488, T + 1), { now: T + 1, skipEmployee: 'error' });
+        await C.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.employeeRingFailed(x, 'unavailable', 488, T + 1), { now: T + 1, skipEmployee: 'error' });
       } finally {
         await C.close();
       }
@@ -490,7 +490,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     });
 
     it('customer busy: waiting until the retry is due, employee free and not skipped', async () => {
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 1), 'busy', 486, T + 1), { now: T + 1 });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.attemptFailed(callbackRequest.customerDialled(x, '+74950000000', T + 1), 'busy', 486, T + 1), { now: T + 1 });
       const e = await storedEntry(A.redis, 'r:cb');
       assert.equal(e?.state, 'waiting');
       assert.equal(e?.dueAt, T + 1 + 300_000);
@@ -504,10 +504,10 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     });
 
     it('last attempt failed: the entry leaves the line, the pending index is cleared, employee free', async () => {
-      let r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 1), 'no-answer', 408, T + 1), { now: T + 1 });
+      let r = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.attemptFailed(callbackRequest.customerDialled(x, '+74950000000', T + 1), 'no-answer', 408, T + 1), { now: T + 1 });
       assert.equal(r?.status, 'pending');
       await A.queue.dispatch(ACCOUNT, DEPT, A.name, T + 1 + 300_000, LEASE_MS);
-      r = await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 300_002), 'rejected', 603, T + 300_002), { now: T + 300_002 });
+      r = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.attemptFailed(callbackRequest.customerDialled(x, '+74950000000', T + 300_002), 'rejected', 603, T + 300_002), { now: T + 300_002 });
       assert.equal(r?.status, 'failed');
       assert.deepEqual(await lineIds(A.redis), []);
       assert.equal(await storedEntry(A.redis, 'r:cb'), undefined);
@@ -517,7 +517,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     });
 
     it('a refused transition changes nothing', async () => {
-      await assert.rejects(A.queue.transition(ACCOUNT, 'cb', (x) => req.cancel(x, 'no', T + 1), { now: T + 1 }), req.TransitionError);
+      await assert.rejects(A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.cancel(x, 'no', T + 1), { now: T + 1 }), callbackRequest.TransitionError);
       assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'dialing');
       assert.equal((await employeeState(A.redis, emp))?.status, 'ringing');
     });
@@ -535,7 +535,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     // caller or callback during the conversation, and Attempt's later releaseEmployee() frees the
     // employee again even if they were claimed meanwhile (src/callback/dialer.ts, end of attempt()).
     it('the customer answered (connected): the employee stays busy until released after the call', async () => {
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(req.customerDialled(x, '+74950000000', T + 1), 200, T + 1), { now: T + 1, connected: true });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.attemptAnswered(callbackRequest.customerDialled(x, '+74950000000', T + 1), 200, T + 1), { now: T + 1, connected: true });
       assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'completed');
       const s = await employeeState(A.redis, emp);
       assert.equal(s?.status, 'busy', 'talking to the customer');
@@ -548,7 +548,7 @@ describe('QueueStore (component, real Redis, two instances)', function () {
     });
 
     it('the customer answered: the request is completed and leaves the line', async () => {
-      await A.queue.transition(ACCOUNT, 'cb', (x) => req.attemptAnswered(req.customerDialled(x, '+74950000000', T + 1), 200, T + 1), { now: T + 1, connected: true });
+      await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.attemptAnswered(callbackRequest.customerDialled(x, '+74950000000', T + 1), 200, T + 1), { now: T + 1, connected: true });
       assert.equal((await storedRequest(A.redis, 'cb'))?.status, 'completed');
       assert.deepEqual(await lineIds(A.redis), []);
       await A.queue.releaseEmployee(ACCOUNT, emp, 'r:cb', T + 60_000, true);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
 import { NotFoundError, percentile, type RequestFilter } from '../../../src/store/requests';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, joinFor, lineIds, press1, startInstance, storedRequest, useRedis, type Instance } from './support';
@@ -150,7 +150,7 @@ describe('RequestStore (component, real Redis)', function () {
 
     it('cancel of a request being dialled: TransitionError, nothing changes', async () => {
       await I.queue.dispatch(ACCOUNT, DEPT, I.name, T + 1, LEASE_MS);
-      await assert.rejects(I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 2), req.TransitionError);
+      await assert.rejects(I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 2), callbackRequest.TransitionError);
       const r = await storedRequest(I.redis, 'r1');
       assert.equal(r?.status, 'dialing');
       assert.deepEqual(await lineIds(I.redis), ['r:r1']);
@@ -160,12 +160,12 @@ describe('RequestStore (component, real Redis)', function () {
 
     it('cancel twice: TransitionError the second time', async () => {
       await I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 1);
-      await assert.rejects(I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 2), req.TransitionError);
+      await assert.rejects(I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 2), callbackRequest.TransitionError);
     });
 
     it('call back now: a waiting retry becomes due now and is claimed at once', async () => {
       await I.queue.dispatch(ACCOUNT, DEPT, I.name, T + 1, LEASE_MS);
-      await I.queue.transition(ACCOUNT, 'r1', (x) => req.attemptFailed(req.customerDialled(x, '+74950000000', T + 2), 'no-answer', 408, T + 2), { now: T + 2 });
+      await I.queue.transition(ACCOUNT, 'r1', (x) => callbackRequest.attemptFailed(callbackRequest.customerDialled(x, '+74950000000', T + 2), 'no-answer', 408, T + 2), { now: T + 2 });
       assert.equal((await I.queue.dispatch(ACCOUNT, DEPT, I.name, T + 3, LEASE_MS)).claim, undefined, 'retry not due');
       const r = await I.requests.callNow(ACCOUNT, 'r1', T + 4);
       assert.equal(r.dueAt, T + 4);
@@ -181,7 +181,7 @@ describe('RequestStore (component, real Redis)', function () {
 
     it('call back now of a finished request: TransitionError', async () => {
       await I.requests.cancelRequest(ACCOUNT, 'r1', 'x', T + 1);
-      await assert.rejects(I.requests.callNow(ACCOUNT, 'r1', T + 2), req.TransitionError);
+      await assert.rejects(I.requests.callNow(ACCOUNT, 'r1', T + 2), callbackRequest.TransitionError);
       assert.equal((await storedRequest(I.redis, 'r1'))?.status, 'cancelled');
     });
   });
@@ -212,17 +212,17 @@ describe('RequestStore (component, real Redis)', function () {
       assert.deepEqual(listed, got);
 
       // the dialer of the old claim reports its outcome: accepted, and stored in the new shape
-      const r = await I.queue.transition(ACCOUNT, 'old', (x) => req.employeeRingFailed(x, 'unavailable', 488, T + 5), {
+      const r = await I.queue.transition(ACCOUNT, 'old', (x) => callbackRequest.employeeRingFailed(x, 'unavailable', 488, T + 5), {
         now: T + 5,
         claim: { instanceId: 'inst-A', startedAt: T },
         skipEmployee: 'error',
       });
       assert.equal(r?.status, 'pending');
-      const raw = JSON.parse((await I.redis.hget(keys.requests(ACCOUNT), 'old'))!) as req.CallbackRequest;
+      const raw = JSON.parse((await I.redis.hget(keys.requests(ACCOUNT), 'old'))!) as callbackRequest.CallbackRequest;
       assert.equal(raw.employeeRings.length, 4);
       assert.deepEqual(raw.attempts, []);
       assert.equal(raw.inProgress, undefined);
-      assert.equal(req.countedAttempts(raw), 0);
+      assert.equal(callbackRequest.countedAttempts(raw), 0);
     });
   });
 
@@ -245,7 +245,7 @@ describe('RequestStore (component, real Redis)', function () {
         const d = await I.queue.dispatch(ACCOUNT, DEPT, I.name, at, LEASE_MS);
         assert.equal(d.claim?.entry.id, `r:s${k}`);
         // the employee takes it at once: the customer is dialled (the attempt) at `at`, as the dialer records it
-        await I.queue.transition(ACCOUNT, `s${k}`, (x) => req.customerDialled(x, '+74950000000', at), {
+        await I.queue.transition(ACCOUNT, `s${k}`, (x) => callbackRequest.customerDialled(x, '+74950000000', at), {
           now: at,
           events: [
             { type: 'attempt', departmentId: DEPT, at },
@@ -253,7 +253,7 @@ describe('RequestStore (component, real Redis)', function () {
           ],
         });
         const answered = at + 1000;
-        await I.queue.transition(ACCOUNT, `s${k}`, (x) => req.attemptAnswered(x, 200, answered), {
+        await I.queue.transition(ACCOUNT, `s${k}`, (x) => callbackRequest.attemptAnswered(x, 200, answered), {
           now: answered,
           connected: true,
           events: [

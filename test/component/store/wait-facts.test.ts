@@ -4,7 +4,7 @@
  * indexes, the same Redis commands with 10 or 5,000 entries in line.
  */
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { estimateWaitS, type HandleTimeHistory } from '../../../src/domain/wait-estimate';
 import { keys } from '../../../src/store/keys';
 import { AccountWrites, syncCallbackEntry } from '../../../src/store/account-writes';
@@ -90,9 +90,9 @@ describe('QueueStore wait facts and handle-time history (component, real Redis)'
     assert.equal(d.claim?.kind, 'callback');
     const emp = d.claim!.employees[0]!.id;
     const entryId = d.claim!.entry.id;
-    await A.queue.transition(ACCOUNT, 'cb1', (r) => req.employeeAnswered(r, T + 1000), { now: T + 1000 });
-    await A.queue.transition(ACCOUNT, 'cb1', (r) => req.customerDialled(r, '+74950000000', T + 1500), { now: T + 1500 });
-    await A.queue.transition(ACCOUNT, 'cb1', (r) => req.attemptAnswered(r, 200, T + 5000), { now: T + 5000, connected: true });
+    await A.queue.transition(ACCOUNT, 'cb1', (r) => callbackRequest.employeeAnswered(r, T + 1000), { now: T + 1000 });
+    await A.queue.transition(ACCOUNT, 'cb1', (r) => callbackRequest.customerDialled(r, '+74950000000', T + 1500), { now: T + 1500 });
+    await A.queue.transition(ACCOUNT, 'cb1', (r) => callbackRequest.attemptAnswered(r, 200, T + 5000), { now: T + 5000, connected: true });
     assert.equal(await history(A.redis), undefined, 'still talking');
     await A.queue.releaseEmployee(ACCOUNT, emp, entryId, T + 65_000, true);
     assert.equal((await history(A.redis))?.avgS, 60, 'from the customer answering to the release');

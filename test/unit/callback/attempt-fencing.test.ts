@@ -13,7 +13,7 @@ import pino from 'pino';
 import { CallbackAttempt } from '../../../src/callback/dialer';
 import type { AttemptServices, AttemptStore } from '../../../src/callback/ports';
 import { employeeUriRules, loadConfig } from '../../../src/config';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import type { CallbackRequest } from '../../../src/domain/callback-request';
 import { departmentSchema, type Department, type Employee } from '../../../src/domain/model';
 import { compileNumberPolicy } from '../../../src/domain/numbers';
@@ -93,7 +93,7 @@ class FakeStore implements AttemptStore {
     this.request = r;
   }
   transition: AttemptStore['transition'] = async (_a, _id, step, opts) => {
-    if (opts.claim && (opts.claim.token !== this.currentToken || !req.claimIsCurrent(this.request, opts.claim))) return undefined;
+    if (opts.claim && (opts.claim.token !== this.currentToken || !callbackRequest.claimIsCurrent(this.request, opts.claim))) return undefined;
     this.request = step(this.request);
     this.writes.push(this.request.attempts.at(-1)?.outcome ?? (this.request.attempts.length > 0 ? 'customer dialled' : 'employee answered'));
     return this.request;
@@ -117,8 +117,8 @@ const dept: Department = departmentSchema.parse({ ...account.departments[0]!, ac
 const employee: Employee = { id: '101', accountId: account.id, name: 'Employee 101', sipUri: 'sip:101@127.0.0.1:5071', callerIdPresentation: true, loggedIn: true };
 
 function setUp(): { attempt: CallbackAttempt; store: FakeStore; uac: FakeUac; endpoints: FakeEndpoint[]; ended: Promise<void> } {
-  const r0 = req.newRequest({ id: 'cb1', accountId: account.id, departmentId: dept.id, multichannelNumber: '+74950000000', callerNumber: CUSTOMER, callId: 'c', joinedAt: T0, now: T0, policy: dept.callbackPolicy });
-  const store = new FakeStore(req.startRing(r0, '101', 'inst-A', T0 + 1, TOKEN));
+  const r0 = callbackRequest.newRequest({ id: 'cb1', accountId: account.id, departmentId: dept.id, multichannelNumber: '+74950000000', callerNumber: CUSTOMER, callId: 'c', joinedAt: T0, now: T0, policy: dept.callbackPolicy });
+  const store = new FakeStore(callbackRequest.startRing(r0, '101', 'inst-A', T0 + 1, TOKEN));
   const uac = new FakeUac();
   const endpoints: FakeEndpoint[] = [];
   const media = {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { makeDepartment } from '../../support/model-fixtures';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import type { CallbackRequest } from '../../../src/domain/callback-request';
 import { decideDispatch, headOfLineRank, type EmployeeState, type LineEntry } from '../../../src/domain/line';
 import { deliveryModeOf, departmentSchema, type CallbackPolicy, type Department, type Employee } from '../../../src/domain/model';
@@ -11,7 +11,7 @@ const SHOWN = '+74950000999';
 const POLICY: CallbackPolicy = { windowS: 600, retryDelayS: 300, maxAttempts: 2, employeeRingTimeoutS: 20, customerRingTimeoutS: 30 };
 
 function fresh(policy: CallbackPolicy = POLICY): CallbackRequest {
-  return req.newRequest({
+  return callbackRequest.newRequest({
     id: 'req-1',
     accountId: 'demo',
     departmentId: 'support',
@@ -26,7 +26,7 @@ function fresh(policy: CallbackPolicy = POLICY): CallbackRequest {
 
 /** claimed with 101 reserved, the customer dialled showing SHOWN */
 function dialled(r: CallbackRequest = fresh(), at = T0 + 1): CallbackRequest {
-  return req.customerFirstDialled(req.startRing(r, '101', 'inst-A', at), SHOWN, at);
+  return callbackRequest.customerFirstDialled(callbackRequest.startRing(r, '101', 'inst-A', at), SHOWN, at);
 }
 
 describe('callback request, customer-first delivery', () => {
@@ -40,32 +40,32 @@ describe('callback request, customer-first delivery', () => {
   });
 
   it('refuses a second attempt while one is in progress, and customer-first steps on an employee-first attempt', () => {
-    assert.throws(() => req.customerFirstDialled(dialled(), SHOWN, T0 + 2), req.TransitionError);
-    const ef = req.customerDialled(req.startRing(fresh(), '101', 'inst-A', T0 + 1), MCN, T0 + 1);
-    assert.throws(() => req.customerWaiting(ef, 200, T0 + 2), /not customer-first/);
-    assert.throws(() => req.customerWaiting(fresh(), 200, T0 + 2), req.TransitionError);
+    assert.throws(() => callbackRequest.customerFirstDialled(dialled(), SHOWN, T0 + 2), callbackRequest.TransitionError);
+    const ef = callbackRequest.customerDialled(callbackRequest.startRing(fresh(), '101', 'inst-A', T0 + 1), MCN, T0 + 1);
+    assert.throws(() => callbackRequest.customerWaiting(ef, 200, T0 + 2), /not customer-first/);
+    assert.throws(() => callbackRequest.customerWaiting(fresh(), 200, T0 + 2), callbackRequest.TransitionError);
   });
 
   it('the customer answers and waits: answeredAt, waitingSince, still dialing; the customer cannot answer twice', () => {
-    const w = req.customerWaiting(dialled(), 200, T0 + 5);
+    const w = callbackRequest.customerWaiting(dialled(), 200, T0 + 5);
     assert.equal(w.status, 'dialing');
     assert.equal(w.attempts[0]!.answeredAt, T0 + 5);
     assert.equal(w.attempts[0]!.sipStatus, 200);
     assert.equal(w.attempts[0]!.outcome, undefined);
     assert.equal(w.inProgress?.waitingSince, T0 + 5);
-    assert.throws(() => req.customerWaiting(w, 200, T0 + 6), /already answered/);
+    assert.throws(() => callbackRequest.customerWaiting(w, 200, T0 + 6), /already answered/);
   });
 
   it('records the employee rings for the waiting customer, then completes with the employee who took them', () => {
-    let w = req.customerWaiting(dialled(), 200, T0 + 5);
-    assert.throws(() => req.heldRingEnded(dialled(), { employeeId: '102', startedAt: T0 + 2, endedAt: T0 + 3, result: 'busy', sipStatus: 486 }), /not waiting/);
-    w = req.heldRingEnded(w, { employeeId: '102', startedAt: T0 + 6, endedAt: T0 + 8, result: 'no-answer' });
+    let w = callbackRequest.customerWaiting(dialled(), 200, T0 + 5);
+    assert.throws(() => callbackRequest.heldRingEnded(dialled(), { employeeId: '102', startedAt: T0 + 2, endedAt: T0 + 3, result: 'busy', sipStatus: 486 }), /not waiting/);
+    w = callbackRequest.heldRingEnded(w, { employeeId: '102', startedAt: T0 + 6, endedAt: T0 + 8, result: 'no-answer' });
     assert.equal(w.status, 'dialing');
     assert.equal(w.inProgress?.employeeId, '101', 'a ring that was not taken changes nothing but the record');
-    w = req.heldRingEnded(w, { employeeId: '103', startedAt: T0 + 9, endedAt: T0 + 10, result: 'answered' });
+    w = callbackRequest.heldRingEnded(w, { employeeId: '103', startedAt: T0 + 9, endedAt: T0 + 10, result: 'answered' });
     assert.equal(w.inProgress?.employeeId, '103');
     assert.equal(w.inProgress?.answeredAt, T0 + 10);
-    const done = req.customerConnected(w, '103', T0 + 12);
+    const done = callbackRequest.customerConnected(w, '103', T0 + 12);
     assert.equal(done.status, 'completed');
     assert.equal(done.finishedAt, T0 + 12);
     assert.equal(done.inProgress, undefined);
@@ -73,43 +73,43 @@ describe('callback request, customer-first delivery', () => {
       { n: 1, startedAt: T0 + 1, instanceId: 'inst-A', shownNumber: SHOWN, delivery: 'customer-first', answeredAt: T0 + 5, sipStatus: 200, outcome: 'answered', employeeId: '103', connectedAt: T0 + 12 },
     ]);
     assert.deepEqual(done.employeeRings.map((x) => `${x.employeeId}:${x.result}`), ['102:no-answer', '103:answered']);
-    assert.throws(() => req.customerConnected(dialled(), '103', T0 + 12), /not waiting/);
+    assert.throws(() => callbackRequest.customerConnected(dialled(), '103', T0 + 12), /not waiting/);
   });
 
   it('a customer who hangs up while waiting: the attempt ends customer-hangup, counts, and is retried after retryDelayS', () => {
-    const w = req.customerWaiting(dialled(), 200, T0 + 5);
-    const r = req.attemptFailed(w, 'customer-hangup', undefined, T0 + 20);
+    const w = callbackRequest.customerWaiting(dialled(), 200, T0 + 5);
+    const r = callbackRequest.attemptFailed(w, 'customer-hangup', undefined, T0 + 20);
     assert.equal(r.status, 'pending');
     assert.equal(r.attempts[0]!.outcome, 'customer-hangup');
     assert.equal(r.attempts[0]!.answeredAt, T0 + 5, 'the record says the customer had answered');
-    assert.equal(req.countedAttempts(r), 1);
+    assert.equal(callbackRequest.countedAttempts(r), 1);
     assert.equal(r.dueAt, T0 + 20 + POLICY.retryDelayS * 1000);
     assert.equal(r.expiresAt, r.dueAt + POLICY.windowS * 1000);
     assert.equal(r.inProgress, undefined);
     // the last attempt: failed
-    const again = req.customerWaiting(dialled(r, r.dueAt), 200, r.dueAt + 3);
-    const last = req.attemptFailed(again, 'customer-hangup', undefined, r.dueAt + 9);
+    const again = callbackRequest.customerWaiting(dialled(r, r.dueAt), 200, r.dueAt + 3);
+    const last = callbackRequest.attemptFailed(again, 'customer-hangup', undefined, r.dueAt + 9);
     assert.equal(last.status, 'failed');
     assert.match(last.reason ?? '', /after 2 attempts/);
   });
 
   it('a customer who does not answer or is busy: counted and retried as employee-first', () => {
-    const r = req.attemptFailed(dialled(), 'no-answer', undefined, T0 + 31_000);
+    const r = callbackRequest.attemptFailed(dialled(), 'no-answer', undefined, T0 + 31_000);
     assert.equal(r.status, 'pending');
     assert.equal(r.dueAt, T0 + 31_000 + POLICY.retryDelayS * 1000);
-    const b = req.attemptFailed(dialled(r, r.dueAt), 'busy', 486, r.dueAt + 2);
+    const b = callbackRequest.attemptFailed(dialled(r, r.dueAt), 'busy', 486, r.dueAt + 2);
     assert.equal(b.status, 'failed');
     assert.deepEqual(b.attempts.map((a) => [a.delivery, a.outcome, a.employeeId]), [['customer-first', 'no-answer', undefined], ['customer-first', 'busy', undefined]]);
   });
 
   it('the instance dies while the customer waits: interrupted (with answeredAt kept), not counted, back in line at once', () => {
-    const w = req.customerWaiting(dialled(), 200, T0 + 5);
-    const r = req.interrupt(w, T0 + 50);
+    const w = callbackRequest.customerWaiting(dialled(), 200, T0 + 5);
+    const r = callbackRequest.interrupt(w, T0 + 50);
     assert.equal(r.status, 'pending');
     assert.equal(r.dueAt, T0 + 50);
     assert.equal(r.attempts[0]!.outcome, 'interrupted');
     assert.equal(r.attempts[0]!.answeredAt, T0 + 5);
-    assert.equal(req.countedAttempts(r), 0);
+    assert.equal(callbackRequest.countedAttempts(r), 0);
   });
 });
 

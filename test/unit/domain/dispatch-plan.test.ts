@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
 import { callbackEntryId } from '../../../src/domain/entry-ids';
 import { decideDispatch, freshEmployeeState, type DispatchDecision, type EmployeeState, type LineEntry } from '../../../src/domain/line';
@@ -12,10 +12,10 @@ const ME = 'inst-A';
 const OTHER = 'inst-B';
 const policy = { ...DEFAULT_CALLBACK_POLICY, employeeRingTimeoutS: 20, customerRingTimeoutS: 30, retryDelayS: 300, windowS: 600 };
 
-const request = (id: string, joinedAt = NOW - 60_000): req.CallbackRequest =>
-  req.newRequest({ id, accountId: 'demo', departmentId: 'support', multichannelNumber: '+74950000000', callerNumber: `+7916${id.padStart(7, '0')}`, callId: `c-${id}`, joinedAt, now: joinedAt, policy });
+const request = (id: string, joinedAt = NOW - 60_000): callbackRequest.CallbackRequest =>
+  callbackRequest.newRequest({ id, accountId: 'demo', departmentId: 'support', multichannelNumber: '+74950000000', callerNumber: `+7916${id.padStart(7, '0')}`, callId: `c-${id}`, joinedAt, now: joinedAt, policy });
 
-function entryOf(r: req.CallbackRequest, over: Partial<LineEntry> = {}): LineEntry {
+function entryOf(r: callbackRequest.CallbackRequest, over: Partial<LineEntry> = {}): LineEntry {
   return {
     id: callbackEntryId(r.id),
     kind: 'callback',
@@ -83,7 +83,7 @@ describe('domain: planDispatch (the writes of a dispatch step)', () => {
   });
 
   it('a callback claim whose request is no longer pending claims nothing and leaves the employees as they were', () => {
-    const r = req.startRing(request('1'), '102', OTHER, NOW - 1000, 3);
+    const r = callbackRequest.startRing(request('1'), '102', OTHER, NOW - 1000, 3);
     const e = entryOf(r);
     const s101 = st('101');
     const d: DispatchDecision = { ...none, claim: { entryId: e.id, kind: 'callback', employeeIds: ['101'], rrCursor: 0 } };
@@ -119,7 +119,7 @@ describe('domain: planDispatch (the writes of a dispatch step)', () => {
   });
 
   it('an interrupted claim goes back in line, its customer held back until the takeover time, its window stretched to fit', () => {
-    const r = req.customerDialled(req.employeeAnswered(req.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', NOW - 3000);
+    const r = callbackRequest.customerDialled(callbackRequest.employeeAnswered(callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', NOW - 3000);
     const e = entryOf(r, { owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'], token: 2 });
     const states = new Map([['101', st('101', { status: 'busy', owner: OTHER, entryId: e.id, leaseUntil: NOW - 1, token: 2 })]]);
     const due = NOW + 40_000;
@@ -134,7 +134,7 @@ describe('domain: planDispatch (the writes of a dispatch step)', () => {
   });
 
   it('an interrupted claim due again at once is claimed anew in the same step, from the request as interrupted', () => {
-    const r = req.startRing(request('1'), '101', OTHER, NOW - 5000, 2);
+    const r = callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2);
     const e = entryOf(r, { owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'], token: 2 });
     const states = new Map([['101', st('101', { status: 'ringing', owner: OTHER, entryId: e.id, leaseUntil: NOW - 1, token: 2 })], ['102', st('102')]]);
     const d: DispatchDecision = { ...none, interruptedCallbacks: [e.id], claim: { entryId: e.id, kind: 'callback', employeeIds: ['102'], rrCursor: 1 } };
@@ -175,7 +175,7 @@ describe('domain: planDispatch (the writes of a dispatch step)', () => {
 describe('domain: takeoverHolds (fencing takeover)', () => {
   it("a lost claim's customer INVITE out: the customer is held until its Expires and a lease, its employee until then too", () => {
     const dialledAt = NOW - 3000;
-    const r = req.customerDialled(req.employeeAnswered(req.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', dialledAt);
+    const r = callbackRequest.customerDialled(callbackRequest.employeeAnswered(callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', dialledAt);
     const e = entryOf(r, { owner: OTHER, employeeIds: ['101', '102'] });
     const states = new Map([
       ['101', st('101', { status: 'busy', entryId: e.id })],
@@ -188,8 +188,8 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
   });
 
   it('nothing rings any more (the customer answered): no customer hold; its employees skipped one lease', () => {
-    const dialled = req.customerDialled(req.employeeAnswered(req.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', NOW - 3000);
-    const r = req.customerAnswered(dialled, 200, NOW - 2000);
+    const dialled = callbackRequest.customerDialled(callbackRequest.employeeAnswered(callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', NOW - 3000);
+    const r = callbackRequest.customerAnswered(dialled, 200, NOW - 2000);
     const e = entryOf(r, { owner: OTHER, employeeIds: ['101'] });
     const h = takeoverHolds([e.id], new Map([[e.id, r]]), [e], new Map([['101', st('101', { status: 'busy', entryId: e.id })]]), NOW, LEASE);
     assert.equal(h.notBefore.size, 0);
@@ -213,7 +213,7 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
   it('with the holds, decideDispatch passes over the held-back request and the skipped employee; planDispatch then claims the next one', () => {
     const dept = makeDepartment({ employeeIds: ['101', '102'], ringStrategy: 'ring-all' });
     const employees = [makeEmployee('101'), makeEmployee('102')];
-    const dialled = req.customerDialled(req.employeeAnswered(req.startRing(request('1', NOW - 90_000), '101', OTHER, NOW - 20_000, 2), NOW - 19_000), '+74950000000', NOW - 18_000);
+    const dialled = callbackRequest.customerDialled(callbackRequest.employeeAnswered(callbackRequest.startRing(request('1', NOW - 90_000), '101', OTHER, NOW - 20_000, 2), NOW - 19_000), '+74950000000', NOW - 18_000);
     const lost = entryOf(dialled, { owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'], token: 2 });
     const next = request('2', NOW - 80_000);
     const nextEntry = entryOf(next);

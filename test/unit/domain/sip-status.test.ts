@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { employeeBackoffFor, incompatibleMediaWarning, isOfferRefusal, outcomeForStatus, refusalForMediaFailure, type EmployeeBackoff, type RingOutcome } from '../../../src/domain/sip-status';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 
 describe('domain/sip-status', () => {
   describe('outcomeForStatus (employee and customer legs alike)', () => {
@@ -19,7 +19,7 @@ describe('domain/sip-status', () => {
     for (const [status, outcome] of table) {
       it(`${status} → ${outcome}`, () => assert.equal(outcomeForStatus(status), outcome));
     }
-    it('is the one the callback request uses', () => assert.equal(req.outcomeForStatus, outcomeForStatus));
+    it('is the one the callback request uses', () => assert.equal(callbackRequest.outcomeForStatus, outcomeForStatus));
   });
 
   describe('employeeBackoffFor: a refusing phone is left alone longer than one that did not answer', () => {

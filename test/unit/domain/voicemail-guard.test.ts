@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import * as req from '../../../src/domain/callback-request';
+import * as callbackRequest from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY, departmentSchema } from '../../../src/domain/model';
 import { completesAt, confirmDeadline, confirms, guards, needsConfirmation, talkVerdict, voicemailGuardSchema } from '../../../src/domain/voicemail-guard';
 
@@ -81,26 +81,26 @@ describe('domain/voicemail-guard', () => {
 
   describe('attempts of a guarded answer', () => {
     const POLICY = { windowS: 600, retryDelayS: 300, maxAttempts: 2, employeeRingTimeoutS: 20, customerRingTimeoutS: 30 };
-    const dialled = (): req.CallbackRequest =>
-      req.customerDialled(
-        req.startRing(
-          req.newRequest({ id: 'r1', accountId: 'demo', departmentId: 'support', multichannelNumber: '+74950000000', callerNumber: '+79161234567', callId: 'c', joinedAt: T0, now: T0, policy: POLICY }),
+    const dialled = (): callbackRequest.CallbackRequest =>
+      callbackRequest.customerDialled(
+        callbackRequest.startRing(
+          callbackRequest.newRequest({ id: 'r1', accountId: 'demo', departmentId: 'support', multichannelNumber: '+74950000000', callerNumber: '+79161234567', callId: 'c', joinedAt: T0, now: T0, policy: POLICY }),
           '101', 'i', T0 + 1,
         ),
         '+74950000000', T0 + 2,
       );
 
     it('the answer is recorded on the attempt, which stays in progress until the guard decides', () => {
-      const r = req.customerAnswered(dialled(), 200, T0 + 10);
+      const r = callbackRequest.customerAnswered(dialled(), 200, T0 + 10);
       assert.equal(r.status, 'dialing');
       assert.equal(r.attempts[0]!.outcome, undefined);
       assert.equal(r.attempts[0]!.answeredAt, T0 + 10);
       assert.equal(r.attempts[0]!.sipStatus, 200);
-      assert.equal(req.customerAnswered(r, 200, T0 + 20), r, 'recorded once');
+      assert.equal(callbackRequest.customerAnswered(r, 200, T0 + 20), r, 'recorded once');
     });
 
     it('completing later keeps the time of the answer', () => {
-      const r = req.attemptAnswered(req.customerAnswered(dialled(), 200, T0 + 10), 200, T0 + 4010);
+      const r = callbackRequest.attemptAnswered(callbackRequest.customerAnswered(dialled(), 200, T0 + 10), 200, T0 + 4010);
       assert.equal(r.status, 'completed');
       assert.equal(r.attempts[0]!.answeredAt, T0 + 10);
       assert.equal(r.finishedAt, T0 + 4010);
@@ -108,13 +108,13 @@ describe('domain/voicemail-guard', () => {
 
     for (const outcome of ['not-confirmed', 'too-short'] as const) {
       it(`${outcome}: counted as not answered, retried after the retry delay, failed after the last attempt`, () => {
-        const once = req.attemptFailed(req.customerAnswered(dialled(), 200, T0 + 10), outcome, 200, T0 + 5000);
+        const once = callbackRequest.attemptFailed(callbackRequest.customerAnswered(dialled(), 200, T0 + 10), outcome, 200, T0 + 5000);
         assert.equal(once.status, 'pending');
         assert.equal(once.dueAt, T0 + 5000 + 300_000);
-        assert.equal(req.countedAttempts(once), 1);
+        assert.equal(callbackRequest.countedAttempts(once), 1);
         assert.deepEqual({ ...once.attempts[0] }, { ...once.attempts[0], outcome, sipStatus: 200, answeredAt: T0 + 10, endedAt: T0 + 5000 });
-        const again = req.customerDialled(req.startRing(once, '101', 'i', T0 + 400_000), '+74950000000', T0 + 400_001);
-        const twice = req.attemptFailed(again, outcome, 200, T0 + 410_000);
+        const again = callbackRequest.customerDialled(callbackRequest.startRing(once, '101', 'i', T0 + 400_000), '+74950000000', T0 + 400_001);
+        const twice = callbackRequest.attemptFailed(again, outcome, 200, T0 + 410_000);
         assert.equal(twice.status, 'failed');
         assert.match(twice.reason ?? '', /2 attempts/);
       });

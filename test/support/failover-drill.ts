@@ -124,8 +124,13 @@ export async function startFailoverStack(kind: 'sentinel' | 'cluster', waitTimeo
  */
 export async function assertCallerConfirmedAfterFailover(stack: Stack, prompts: Prompts, service: string, number: string): Promise<void> {
   await eventually(async () => (await fetch(`${stack.baseUrl}/readyz`)).status === 200, 30_000, 'the service ready again after the failover');
+  const logFrom = stack.services.map((s) => s.output().length);
   const after = await callAndPress({ target: stack.sipTarget, service, number, prompts, firstPressAfterMs: 1200, retryAfterMs: 2000, maxPresses: 10 });
-  assert.ok(after.heardConfirmation, `a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'})`);
+  if (!after.heardConfirmation) {
+    // what the service said during the call (the drill is over: it is about this caller)
+    const said = stack.services.flatMap((s, i) => s.output().slice(logFrom[i] ?? 0).split('\n')).slice(-60);
+    assert.fail(`a caller after the failover is confirmed (${after.presses} presses, ${after.apologies} apologies, refused: ${after.refused ?? 'no'}); the service said:\n${said.join('\n')}`);
+  }
 }
 
 export interface DrillOptions {

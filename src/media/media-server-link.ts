@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type Mrf from 'drachtio-fsmrf';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../util/timeout';
+import { quietUnusedEvents } from './endpoint-events';
 import { reconnectDelay, type PoolMember } from './pool';
 
 export type Endpoint = Mrf.Endpoint;
@@ -101,8 +102,9 @@ export class MediaServerLink extends EventEmitter implements PoolMember {
     return ep;
   }
 
-  /** Counts an endpoint made on this server and watches its connection. */
+  /** Counts an endpoint made on this server, watches its connection, and drops the events nobody reads. */
   track(ep: Endpoint): void {
+    quietUnusedEvents(ep);
     this.open.add(ep);
     this.created++;
     this.emit('endpoint');

@@ -27,8 +27,11 @@ declare module 'drachtio-fsmrf' {
       readonly uuid: string;
       /** false once destroyed (by the app, by FreeSWITCH's hangup, or its event socket closing) */
       readonly connected: boolean;
-      /** its outbound event-socket connection (null once closed); emits 'esl::end' when it closes */
-      readonly conn: EventEmitter | null;
+      /**
+       * its outbound event-socket connection (null once closed); emits 'esl::end' when it closes. sendRecv (modesl)
+       * sends a command and queues `cb` for its command/reply, in order with fsmrf's own commands
+       */
+      readonly conn: (EventEmitter & { sendRecv(command: string, cb?: (reply: EslEvent) => void): void }) | null;
       readonly local: { sdp: string; mediaIp?: string; mediaPort?: string };
       readonly remote: { sdp: string };
       readonly dialog: Srf.Dialog;

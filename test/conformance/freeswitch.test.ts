@@ -14,7 +14,7 @@ import { dtmfTone, RtpEndpoint, tone } from '../stack/media';
 import { startMediaEngine, type MediaEngine } from '../stack/freeswitch';
 import { header, RawEslClient } from './support/esl-client';
 import { byConn, compareShapes, loadReference, shapes, type FrameShape } from './support/esl-shape';
-import { parseFrames, startFsStack, withTimeout, type EndpointLike, type EslFrame, type FsStack } from './support/fs-stack';
+import { parseFrames, plainOffer, startFsStack, withTimeout, type EndpointLike, type EslFrame, type FsStack } from './support/fs-stack';
 import { LIST, PROMPT, REFERENCE, runFlow, VENDORED, WIRES, type FlowOutcome } from './support/fsmrf-flows';
 
 function compareWire(actual: FrameShape[], expected: FrameShape[], exactKeys: boolean, varTolerance: number, exactVars = false): string[] {
@@ -286,17 +286,13 @@ describe('FreeSWITCH stand-in: the structural comparison itself', () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function sdpFor(port: number): string {
-  return ['v=0', 'o=test 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=sendrecv', ''].join('\r\n');
-}
 
 interface Party { ep: EndpointLike; rtp: RtpEndpoint; dtmf: Array<Record<string, string>> }
 
 /** An fsmrf endpoint whose far end is a local RTP endpoint (createEndpoint with that SDP). */
 async function party(st: FsStack): Promise<Party> {
   const rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
-  const ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: sdpFor(rtp.port) }), 5000, 'createEndpoint');
+  const ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: plainOffer(rtp.port) }), 5000, 'createEndpoint');
   const port = parseInt(/^m=audio (\d+)/m.exec(ep.local.sdp)?.[1] ?? '0', 10);
   rtp.setRemote({ address: '127.0.0.1', port, codec: 'PCMU', payloadType: 0, telephoneEventPt: 101 });
   const dtmf: Array<Record<string, string>> = [];
@@ -325,7 +321,7 @@ describe('FreeSWITCH stand-in: focused behaviour', function () {
     const got: Buffer[] = [];
     sock.on('message', (m) => got.push(m));
     try {
-      const ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: sdpFor(sock.address().port) }), 5000, 'createEndpoint');
+      const ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: plainOffer(sock.address().port) }), 5000, 'createEndpoint');
       await sleep(600);
       const idle = got.splice(0);
       assert.ok(idle.length >= 20, `${idle.length} packets in 600 ms with nothing playing`);
@@ -788,7 +784,7 @@ ${sdp}`;
 
   it('INVITE with SDP: 100 Trying, 200 OK shaped like drachtio_mrf (headers, SDP), BYE with Reason', async () => {
     const rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
-    const sdp = sdpFor(rtp.port).replace(/\r\n/g, '\n');
+    const sdp = plainOffer(rtp.port).replace(/\r\n/g, '\n');
     peer.send(invite('c1', sdp), engine.sipPort);
     await peer.waitFor(/^SIP\/2\.0 100 Trying/);
     const ok = await peer.waitFor(/^SIP\/2\.0 200 OK/);
@@ -823,7 +819,7 @@ Content-Length: 0
   it('a 2xx never ACKed (a late answer nobody took): retransmitted, then BYE RECOVERY_ON_TIMER_EXPIRE after 64*T1 and no channel left', async () => {
     await engine.stop();
     engine = await startMediaEngine({ sipPort: 0, eslPort: 0, t1Ms: 20 }); // 64*T1 = 1.28 s instead of 32 s
-    for (const [id, sdp] of [['n1', sdpFor(40000).replace(/\r\n/g, '\n')], ['n2', '']] as const) {
+    for (const [id, sdp] of [['n1', plainOffer(40000).replace(/\r\n/g, '\n')], ['n2', '']] as const) {
       const t0 = Date.now();
       peer.send(invite(id, sdp), engine.sipPort);
       await peer.waitFor(new RegExp(`^SIP/2\\.0 200 OK[\\s\\S]*Call-ID: ${id}\\r\\n`));

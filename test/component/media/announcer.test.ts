@@ -10,17 +10,13 @@ import type { Endpoint } from '../../../src/media/gateway';
 import { Announcer } from '../../../src/media/announcer';
 import { createLogger } from '../../../src/observability/logger';
 import { RtpEndpoint } from '../../stack/media';
-import { parseFrames, startFsStack, withTimeout, type EndpointLike, type FsStack } from '../../conformance/support/fs-stack';
+import { parseFrames, plainOffer, startFsStack, withTimeout, type EndpointLike, type FsStack } from '../../conformance/support/fs-stack';
 
 const PROMPTS = path.join(__dirname, '..', '..', 'fixtures', 'prompts');
 const MUSIC = path.join(PROMPTS, 'common', 'hold-music.wav'); // 4 s
 const OFFER = path.join(PROMPTS, 'en', 'offer.wav'); // 0.8 s
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function sdpFor(port: number): string {
-  return ['v=0', 'o=test 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=sendrecv', ''].join('\r\n');
-}
 
 describe('Announcer under FreeSWITCH playback semantics (stand-in + fsmrf)', function () {
   this.timeout(30000);
@@ -32,7 +28,7 @@ describe('Announcer under FreeSWITCH playback semantics (stand-in + fsmrf)', fun
   beforeEach(async () => {
     st = await startFsStack();
     rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
-    ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: sdpFor(rtp.port) }), 5000, 'createEndpoint');
+    ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: plainOffer(rtp.port) }), 5000, 'createEndpoint');
   });
   afterEach(async () => {
     await ep.destroy().catch(() => undefined);

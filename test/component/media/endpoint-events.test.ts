@@ -9,15 +9,11 @@ import path from 'node:path';
 import type { Endpoint } from '../../../src/media/gateway';
 import { quietUnusedEvents, UNUSED_ENDPOINT_EVENTS } from '../../../src/media/endpoint-events';
 import { RtpEndpoint } from '../../stack/media';
-import { parseFrames, startFsStack, withTimeout, type EndpointLike, type FsStack } from '../../conformance/support/fs-stack';
+import { parseFrames, plainOffer, startFsStack, withTimeout, type EndpointLike, type FsStack } from '../../conformance/support/fs-stack';
 import { eventually } from '../../support/stack';
 
 const OFFER = path.join(__dirname, '..', '..', 'fixtures', 'prompts', 'en', 'offer.wav'); // 0.8 s
 
-function sdpFor(port: number): string {
-  return ['v=0', 'o=test 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=sendrecv', ''].join('\r\n');
-}
 
 describe('endpoint events: the ones nobody reads are nixed (stand-in + fsmrf)', function () {
   this.timeout(30000);
@@ -28,7 +24,7 @@ describe('endpoint events: the ones nobody reads are nixed (stand-in + fsmrf)', 
   beforeEach(async () => {
     st = await startFsStack();
     rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
-    ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: sdpFor(rtp.port) }), 5000, 'createEndpoint');
+    ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: plainOffer(rtp.port) }), 5000, 'createEndpoint');
   });
   afterEach(async () => {
     await ep.destroy().catch(() => undefined);

@@ -96,6 +96,12 @@ export function parseFrames(chunks: ReadonlyArray<{ t: number; conn: number; dir
   return out;
 }
 
+/** A plain RTP/AVP offer (PCMU + telephone-event) from 127.0.0.1:`port`, as a trunk or a test phone makes it. */
+export function plainOffer(port: number): string {
+  return ['v=0', 'o=test 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0 101`,
+    'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=sendrecv', ''].join('\r\n');
+}
+
 // ---- the stack ---------------------------------------------------------------------------------------------------
 
 /** What the flows use of drachtio-fsmrf (the package ships no types; structural view of its objects). */

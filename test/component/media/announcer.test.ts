@@ -9,8 +9,7 @@ import path from 'node:path';
 import type { Endpoint } from '../../../src/media/gateway';
 import { Announcer } from '../../../src/media/announcer';
 import { createLogger } from '../../../src/observability/logger';
-import { RtpEndpoint } from '../../stack/media';
-import { parseFrames, plainOffer, startFsStack, withTimeout, type EndpointLike, type FsStack } from '../../conformance/support/fs-stack';
+import { parseFrames, useEndpoint, withTimeout } from '../../conformance/support/fs-stack';
 
 const PROMPTS = path.join(__dirname, '..', '..', 'fixtures', 'prompts');
 const MUSIC = path.join(PROMPTS, 'common', 'hold-music.wav'); // 4 s
@@ -20,39 +19,26 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe('Announcer under FreeSWITCH playback semantics (stand-in + fsmrf)', function () {
   this.timeout(30000);
-  let st: FsStack;
-  let rtp: RtpEndpoint;
-  let ep: EndpointLike;
+  const fx = useEndpoint();
   const log = createLogger('silent', 'test');
 
-  beforeEach(async () => {
-    st = await startFsStack();
-    rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
-    ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: plainOffer(rtp.port) }), 5000, 'createEndpoint');
-  });
-  afterEach(async () => {
-    await ep.destroy().catch(() => undefined);
-    rtp.close();
-    await st.stop();
-  });
-
   /** [file name, status] of every PLAYBACK_STOP so far */
-  const stops = (): Array<[string, string]> => parseFrames(st.outboundWire.chunks).map((f) => f.event)
+  const stops = (): Array<[string, string]> => parseFrames(fx.st.outboundWire.chunks).map((f) => f.event)
     .filter((e) => e?.['Event-Name'] === 'PLAYBACK_STOP')
     .map((e) => [path.basename(String(e?.['Playback-File-Path'])), String(e?.['Playback-Status'])]);
 
   it('replays an announcement cut at once by a stale break, although playback_ms still holds the previous file', async () => {
-    await ep.play(OFFER); // playback_ms = 800 from now on
+    await fx.ep.play(OFFER); // playback_ms = 800 from now on
     // a break that found nothing playing (it raced the natural end of the music): CF_BREAK stays set
-    await st.ms.api(`uuid_break ${ep.uuid}`);
-    const a = new Announcer(ep as unknown as Endpoint, MUSIC, log);
+    await fx.st.ms.api(`uuid_break ${fx.ep.uuid}`);
+    const a = new Announcer(fx.ep as unknown as Endpoint, MUSIC, log);
     await withTimeout(a.announce(OFFER, false), 5000, 'announce');
     a.close();
     assert.deepEqual(stops(), [['offer.wav', 'done'], ['offer.wav', 'break'], ['offer.wav', 'done']], 'the cut announcement was played again in full');
   });
 
   it('interrupts the music for an announcement and resumes it; stop() silences it; nothing plays nested', async () => {
-    const a = new Announcer(ep as unknown as Endpoint, MUSIC, log);
+    const a = new Announcer(fx.ep as unknown as Endpoint, MUSIC, log);
     a.startHold();
     await sleep(700);
     const t0 = Date.now();
@@ -63,18 +49,18 @@ describe('Announcer under FreeSWITCH playback semantics (stand-in + fsmrf)', fun
     a.close();
     await sleep(300);
     assert.deepEqual(stops(), [['hold-music.wav', 'break'], ['offer.wav', 'done'], ['hold-music.wav', 'break']]);
-    const starts = parseFrames(st.outboundWire.chunks).map((f) => f.event?.['Event-Name']).filter((n) => n === 'PLAYBACK_START' || n === 'PLAYBACK_STOP');
+    const starts = parseFrames(fx.st.outboundWire.chunks).map((f) => f.event?.['Event-Name']).filter((n) => n === 'PLAYBACK_START' || n === 'PLAYBACK_STOP');
     // strictly START, STOP, START, STOP…: no playback ever ran nested in another
     assert.deepEqual(starts, ['PLAYBACK_START', 'PLAYBACK_STOP', 'PLAYBACK_START', 'PLAYBACK_STOP', 'PLAYBACK_START', 'PLAYBACK_STOP']);
   });
 
   const FRAGMENTS = ['position-number', 'n-3', 'position-in-line'].map((f) => path.join(PROMPTS, 'en', 'fragments', `${f}.wav`));
-  const events = (): string[] => parseFrames(st.outboundWire.chunks).map((f) => f.event)
+  const events = (): string[] => parseFrames(fx.st.outboundWire.chunks).map((f) => f.event)
     .filter((e) => e?.['Event-Name'] === 'PLAYBACK_START' || e?.['Event-Name'] === 'PLAYBACK_STOP')
     .map((e) => `${e?.['Event-Name'] === 'PLAYBACK_START' ? 'start' : 'stop'} ${path.basename(String(e?.['Playback-File-Path']))}`);
 
   it('a sequence of fragments: each its own playback, in order, to the end, then the music resumes', async () => {
-    const a = new Announcer(ep as unknown as Endpoint, MUSIC, log);
+    const a = new Announcer(fx.ep as unknown as Endpoint, MUSIC, log);
     a.startHold();
     await sleep(300);
     await withTimeout(a.announce(FRAGMENTS, true), 8000, 'announce');
@@ -87,7 +73,7 @@ describe('Announcer under FreeSWITCH playback semantics (stand-in + fsmrf)', fun
   });
 
   it('announceInTurn waits for the announcement playing instead of cutting it; a plain announce cuts a sequence', async () => {
-    const a = new Announcer(ep as unknown as Endpoint, MUSIC, log);
+    const a = new Announcer(fx.ep as unknown as Endpoint, MUSIC, log);
     a.startHold();
     await sleep(200);
     const first = a.announce(OFFER, true);

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Endpoint } from '../../../src/media/gateway';
 import { quietUnusedEvents, UNUSED_ENDPOINT_EVENTS } from '../../../src/media/endpoint-events';
-import { RtpEndpoint } from '../../stack/media';
-import { parseFrames, plainOffer, startFsStack, withTimeout, type EndpointLike, type FsStack } from '../../conformance/support/fs-stack';
+import { parseFrames, useEndpoint, withTimeout } from '../../conformance/support/fs-stack';
 import { eventually } from '../../support/stack';
 
 const OFFER = path.join(__dirname, '..', '..', 'fixtures', 'prompts', 'en', 'offer.wav'); // 0.8 s
@@ -17,40 +16,27 @@ const OFFER = path.join(__dirname, '..', '..', 'fixtures', 'prompts', 'en', 'off
 
 describe('endpoint events: the ones nobody reads are nixed (stand-in + fsmrf)', function () {
   this.timeout(30000);
-  let st: FsStack;
-  let rtp: RtpEndpoint;
-  let ep: EndpointLike;
-
-  beforeEach(async () => {
-    st = await startFsStack();
-    rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
-    ep = await withTimeout(st.ms.createEndpoint({ remoteSdp: plainOffer(rtp.port) }), 5000, 'createEndpoint');
-  });
-  afterEach(async () => {
-    await ep.destroy().catch(() => undefined);
-    rtp.close();
-    await st.stop();
-  });
+  const fx = useEndpoint();
 
   /** the event names FreeSWITCH sent on the endpoint's socket after the nixevent reply */
   const eventsAfterNix = (): string[] => {
-    const frames = parseFrames(st.outboundWire.chunks);
+    const frames = parseFrames(fx.st.outboundWire.chunks);
     const nixed = frames.findIndex((f) => f.headers.some(([k, v]) => k === 'Reply-Text' && v === '+OK events nixed'));
     assert.ok(nixed >= 0, 'FreeSWITCH answered the nixevent');
     return frames.slice(nixed + 1).flatMap((f) => (f.event ? [String(f.event['Event-Name'])] : []));
   };
 
   it('a play still resolves, a key still arrives; no CHANNEL_EXECUTE or PLAYBACK_* after the nixevent', async () => {
-    quietUnusedEvents(ep as unknown as Endpoint);
-    await eventually(async () => parseFrames(st.outboundWire.chunks).some((f) => f.headers.some(([, v]) => v === '+OK events nixed')) || undefined, 3000, 'the nixevent reply');
-    const played = await withTimeout(ep.play(OFFER), 5000, 'play');
+    quietUnusedEvents(fx.ep as unknown as Endpoint);
+    await eventually(async () => parseFrames(fx.st.outboundWire.chunks).some((f) => f.headers.some(([, v]) => v === '+OK events nixed')) || undefined, 3000, 'the nixevent reply');
+    const played = await withTimeout(fx.ep.play(OFFER), 5000, 'play');
     assert.equal(played.playbackMilliseconds, '800');
     // a key by RFC 4733 towards FreeSWITCH's RTP port: its DTMF event must still come
-    await withTimeout(ep.execute('start_dtmf'), 3000, 'start_dtmf');
-    const digit = new Promise<string>((resolve) => ep.once('dtmf', (e) => resolve(String(e.dtmf))));
-    const fsPort = Number(/m=audio (\d+)/.exec(ep.local.sdp)?.[1]);
-    rtp.setRemote({ address: '127.0.0.1', port: fsPort, codec: 'PCMU', payloadType: 0, telephoneEventPt: 101 });
-    await rtp.sendDtmf('1');
+    await withTimeout(fx.ep.execute('start_dtmf'), 3000, 'start_dtmf');
+    const digit = new Promise<string>((resolve) => fx.ep.once('dtmf', (e) => resolve(String(e.dtmf))));
+    const fsPort = Number(/m=audio (\d+)/.exec(fx.ep.local.sdp)?.[1]);
+    fx.rtp.setRemote({ address: '127.0.0.1', port: fsPort, codec: 'PCMU', payloadType: 0, telephoneEventPt: 101 });
+    await fx.rtp.sendDtmf('1');
     assert.equal(await withTimeout(digit, 3000, 'the DTMF event'), '1');
     const names = eventsAfterNix();
     for (const n of UNUSED_ENDPOINT_EVENTS) assert.ok(!names.includes(n), `${n} after the nixevent: ${names.join(', ')}`);
@@ -59,15 +45,15 @@ describe('endpoint events: the ones nobody reads are nixed (stand-in + fsmrf)', 
   });
 
   it('without it the same play brings CHANNEL_EXECUTE and PLAYBACK_START/STOP (what the nixevent saves)', async () => {
-    await withTimeout(ep.play(OFFER), 5000, 'play');
-    const names = parseFrames(st.outboundWire.chunks).flatMap((f) => (f.event ? [String(f.event['Event-Name'])] : []));
+    await withTimeout(fx.ep.play(OFFER), 5000, 'play');
+    const names = parseFrames(fx.st.outboundWire.chunks).flatMap((f) => (f.event ? [String(f.event['Event-Name'])] : []));
     for (const n of ['CHANNEL_EXECUTE', 'PLAYBACK_START', 'PLAYBACK_STOP', 'CHANNEL_EXECUTE_COMPLETE']) assert.ok(names.includes(n), `${n}: ${names.join(', ')}`);
   });
 
   it("FreeSWITCH's hangup still ends the endpoint", async () => {
-    quietUnusedEvents(ep as unknown as Endpoint);
-    const gone = new Promise<void>((resolve) => (ep as unknown as Endpoint).once('destroy', () => resolve()));
-    await st.ms.api(`uuid_kill ${ep.uuid}`);
+    quietUnusedEvents(fx.ep as unknown as Endpoint);
+    const gone = new Promise<void>((resolve) => (fx.ep as unknown as Endpoint).once('destroy', () => resolve()));
+    await fx.st.ms.api(`uuid_kill ${fx.ep.uuid}`);
     await withTimeout(gone, 5000, "the endpoint's destroy");
   });
 });

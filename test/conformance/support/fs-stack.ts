@@ -7,6 +7,7 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import Srf from 'drachtio-srf';
 import { startSipEngine, type SipEngine } from '../../stack/drachtio';
 import { startMediaEngine, type MediaEngine, type MediaEngineOptions } from '../../stack/freeswitch';
+import { RtpEndpoint } from '../../stack/media';
 
 // ---- recording proxy ---------------------------------------------------------------------------------------------
 
@@ -204,4 +205,26 @@ export async function startFsStack(mediaOpts: MediaEngineOptions = {}, rig: RigO
       await teardown();
     },
   };
+}
+
+/** What useEndpoint sets up before each test: the stand-in stack and one endpoint on a plain offer towards `rtp`. */
+export interface EndpointFixture { st: FsStack; rtp: RtpEndpoint; ep: EndpointLike }
+
+/**
+ * Registers beforeEach/afterEach in the calling describe: a fresh stand-in stack, an RtpEndpoint on 127.0.0.1, and
+ * an fsmrf endpoint created from its plain offer; afterwards the endpoint is destroyed and everything stopped.
+ */
+export function useEndpoint(): EndpointFixture {
+  const f = {} as EndpointFixture;
+  beforeEach(async () => {
+    f.st = await startFsStack();
+    f.rtp = await RtpEndpoint.open({ address: '127.0.0.1', portMin: 40000, portMax: 49998 });
+    f.ep = await withTimeout(f.st.ms.createEndpoint({ remoteSdp: plainOffer(f.rtp.port) }), 5000, 'createEndpoint');
+  });
+  afterEach(async () => {
+    await f.ep?.destroy().catch(() => undefined);
+    f.rtp?.close();
+    await f.st?.stop();
+  });
+  return f;
 }

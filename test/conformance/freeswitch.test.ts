@@ -708,6 +708,28 @@ describe('FreeSWITCH stand-in: inbound event socket', function () {
     c.close();
   });
 
+  it('nixevent out of ALL: that type stops, every other keeps coming; subscribed again it is back; no keyword: -ERR', async () => {
+    // mod_event_socket: a type nixed out of ALL turns ALL into "every other type"; the service nixes the events
+    // fsmrf subscribes and nobody reads (src/media/endpoint-events.ts)
+    const c = await authed();
+    const beats = (fr: EslFrame[]): number => fr.filter((x) => x.event?.['Event-Name'] === 'HEARTBEAT').length;
+    c.write('event json ALL\n\n');
+    await c.until((fr) => beats(fr) >= 1, 2000, 'a heartbeat under ALL');
+    c.write('nixevent HEARTBEAT\n\n');
+    const nixed = await c.until((fr) => fr.some((x) => header(x, 'Reply-Text') === '+OK events nixed'), 2000, 'the nixevent reply');
+    const at = nixed.length;
+    c.write('bgapi create_uuid\nJob-UUID: 11111111-2222-3333-4444-555555555555\n\n');
+    await c.until((fr) => fr.slice(at).some((x) => x.event?.['Event-Name'] === 'BACKGROUND_JOB'), 2000, 'BACKGROUND_JOB still under ALL');
+    await sleep(500); // three heartbeat intervals
+    assert.equal(beats(c.frames.slice(at)), 0, 'no HEARTBEAT after it was nixed');
+    c.write('event json HEARTBEAT\n\n');
+    const back = c.frames.length;
+    await c.until((fr) => beats(fr.slice(back)) >= 1, 2000, 'the heartbeat subscribed again');
+    c.write('nixevent\n\n');
+    await c.until((fr) => fr.some((x) => header(x, 'Reply-Text') === '-ERR no keywords supplied'), 2000, 'no keywords');
+    c.close();
+  });
+
   it('dropEslConnections closes inbound sockets but keeps listening', async () => {
     const c = await authed();
     engine.dropEslConnections();

@@ -26,6 +26,11 @@ export abstract class EslSession {
   private readonly events = new Set<string>();
   private readonly customSubclasses = new Set<string>();
   private allEvents = false;
+  /**
+   * Events taken out of ALL by `nixevent` (mod_event_socket then clears event_list[ALL] and sets every other type,
+   * so CUSTOM events need a subscribed subclass again); kept as the exceptions to allEvents.
+   */
+  private readonly nixedFromAll = new Set<string>();
   private readonly filters: Array<[string, string]> = [];
   protected closed = false;
   /** commands are answered strictly in order, even when several arrive in one chunk */
@@ -70,8 +75,7 @@ export abstract class EslSession {
     for (const raw of names) {
       if (custom) { this.customSubclasses.add(raw); continue; }
       const name = raw.replace(/^SWITCH_EVENT_/, '');
-      if (name === 'ALL') this.allEvents = true;
-      else this.events.add(name);
+      if (name === 'ALL') { this.allEvents = true; this.nixedFromAll.clear(); } else { this.events.add(name); this.nixedFromAll.delete(name); }
       if (name === 'CUSTOM') custom = true;
     }
   }
@@ -79,7 +83,10 @@ export abstract class EslSession {
   /** Event subscription plus filters (any matching filter lets the event through). */
   wants(ev: FsEvent): boolean {
     if (this.closed) return false;
-    const subscribed = this.allEvents || this.events.has(ev.name) && (ev.name !== 'CUSTOM' || this.customSubclasses.has(ev.subclass ?? ''));
+    const subclassOk = ev.name !== 'CUSTOM' || this.customSubclasses.has(ev.subclass ?? '');
+    const subscribed = this.allEvents
+      ? this.nixedFromAll.size === 0 || (!this.nixedFromAll.has(ev.name) && subclassOk)
+      : this.events.has(ev.name) && subclassOk;
     if (!subscribed) return false;
     if (!this.filters.length) return true;
     return this.filters.some(([k, v]) => ev.get(k) === v);
@@ -117,11 +124,24 @@ export abstract class EslSession {
         return commandReply(`+OK event listener enabled ${format}`);
       }
       case 'nixevent': {
-        for (const n of rest.split(/\s+/)) this.events.delete(n.replace(/^SWITCH_EVENT_/, ''));
+        // mod_event_socket: ALL clears every type; a type out of ALL turns ALL into "every other type"; after
+        // CUSTOM the tokens are subclasses taken out of the hash; no token at all: -ERR no keywords supplied
+        let custom = false;
+        let keys = 0;
+        for (const raw of rest.split(/\s+/).filter(Boolean)) {
+          if (custom) { this.customSubclasses.delete(raw); continue; }
+          const name = raw.replace(/^SWITCH_EVENT_/, '');
+          keys++;
+          if (name === 'CUSTOM') { custom = true; continue; }
+          if (name === 'ALL') { this.allEvents = false; this.nixedFromAll.clear(); this.events.clear(); continue; }
+          if (this.allEvents) this.nixedFromAll.add(name);
+          this.events.delete(name);
+        }
+        if (keys === 0) return commandReply('-ERR no keywords supplied');
         return commandReply('+OK events nixed');
       }
       case 'noevents':
-        this.events.clear(); this.customSubclasses.clear(); this.allEvents = false;
+        this.events.clear(); this.customSubclasses.clear(); this.allEvents = false; this.nixedFromAll.clear();
         return commandReply('+OK no longer listening for events');
       case 'filter': {
         const [a, b, ...c] = rest.split(/\s+/);

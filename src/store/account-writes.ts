@@ -7,7 +7,7 @@ import type { StoredEvent } from '../domain/line-events';
 import { callbackEntryId, pendingKey } from '../domain/entry-ids';
 import type { HandleTimeHistory } from '../domain/wait-estimate';
 import { requestEvents } from '../domain/request-events';
-import { EVENTS_MAX, eventFields } from './event-log';
+import { appendEvent } from './event-log';
 import { keys } from './keys';
 import { empLeaseField, type StoredIdempotency } from './stored';
 import { queueWebhookEvents, type OutboxEvent } from './webhooks';
@@ -136,7 +136,7 @@ export class AccountWrites {
   }
 
   event(e: StoredEvent): void {
-    this.m.xadd(keys.events(this.accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
+    appendEvent(this.m, this.accountId, e);
   }
 
   putHandleTime(departmentId: string, h: HandleTimeHistory): void {

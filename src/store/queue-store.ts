@@ -16,7 +16,7 @@ import { AccountWrites, syncCallbackEntry } from './account-writes';
 import { publishChange, type ChangeFeed } from './changes';
 import { AccountMemo } from './account-memo';
 import { REFRESH_CLAIMS, runScript, type HeldClaim } from './claim-refresh';
-import { EVENTS_MAX, eventFields } from './event-log';
+import { appendEvent } from './event-log';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';
 import { NotDurableError, type TxRunner } from './redis';
@@ -276,7 +276,7 @@ export class QueueStore {
   }
 
   async recordEvent(accountId: string, e: StoredEvent): Promise<void> {
-    await this.redis.xadd(keys.events(accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
+    await appendEvent(this.redis, accountId, e);
   }
 
   private freeEmployee(w: AccountWrites, s: EmployeeState, opts: { now: number; skip: EmployeeBackoff | undefined; talked: boolean }): void {

@@ -10,7 +10,7 @@ import { decideDispatch, entryVerdict, mayLead, isAvailable, mayHaveWork, type E
 import { callbackEntryId, requestIdOfEntry } from '../domain/entry-ids';
 import type { StoredEvent } from '../domain/line-events';
 import { positionInLine } from '../domain/position';
-import { holdEntry, planDispatch, takeoverHolds, withHolds, type DispatchClaim, type DispatchWrite } from '../domain/dispatch-plan';
+import { holdEntry, planDispatch, takeoverHolds, withHolds, type DispatchPlan, type DispatchWrite } from '../domain/dispatch-plan';
 import { AccountView, departmentOfKey, Watches, type DepartmentProbe } from './account-view';
 import { AccountWrites, syncCallbackEntry } from './account-writes';
 import { publishChange, type ChangeFeed } from './changes';
@@ -40,12 +40,10 @@ import { empLeaseField, type IdempotencyClaim } from './stored';
 /** Version of the key layout: 2 = with the due, expiry and lease-expiry indexes. */
 export const QUEUE_LAYOUT = '2';
 
-export interface DispatchResult {
-  claim: DispatchClaim | undefined;
-  abandoned: number;
-  expired: number;
-  interrupted: number;
-}
+/** What a dispatch step did: its plan without the writes (src/domain/dispatch-plan.ts). */
+export type DispatchResult = Omit<DispatchPlan, 'writes'>;
+
+const NOTHING_DISPATCHED: DispatchResult = Object.freeze({ claim: undefined, abandoned: 0, expired: 0, interrupted: 0 });
 
 /** What the probe of a dispatch step said when it found nothing to do (see QueueStore.dispatchStep). */
 export interface IdleHint {
@@ -346,13 +344,12 @@ export class QueueStore {
     localEntries: ReadonlySet<string> = new Set(),
     recoverStale = true,
   ): Promise<{ result: DispatchResult; idle?: IdleHint }> {
-    const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
     // the idle path: a few reads whose cost depends on the employees only, outside any transaction;
     // a change they miss is seen at the next tick, and "maybe" runs the full step below
     const p = await new AccountView(this.redis, accountId, undefined, undefined, this.opts.cache).probe(departmentId, now);
-    if (!p) return { result: empty, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false } };
+    if (!p) return { result: NOTHING_DISPATCHED, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false } };
     if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) {
-      return { result: empty, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined } };
+      return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined } };
     }
     return { result: await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale) };
   }
@@ -366,10 +363,9 @@ export class QueueStore {
     localEntries: ReadonlySet<string>,
     recoverStale: boolean,
   ): Promise<DispatchResult> {
-    const empty: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
     return this.run(accountId, async (v) => {
       const department = await v.department(departmentId);
-      if (!department) return { result: empty };
+      if (!department) return { result: NOTHING_DISPATCHED };
       const open = isOpen(department.businessHours, now);
       const verdictOf = { now, instanceId, localEntries, recoverStale, open };
       const [employees, lineEntries, storedStates, rrCursor] = await Promise.all([
@@ -404,7 +400,7 @@ export class QueueStore {
         d.expiredCallbacks.length === 0 &&
         d.interruptedCallbacks.length === 0 &&
         d.releasedEmployees.length === 0;
-      if (nothing) return { result: empty };
+      if (nothing) return { result: NOTHING_DISPATCHED };
 
       for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) await readRequest(id);
       // a callback claim takes the next fencing token (docs/state-model.md, "Fencing"); a retried transaction
@@ -412,11 +408,11 @@ export class QueueStore {
       // the token the caller's entry took when it joined (only the caller's own instance claims for it)
       const c = d.claim;
       const token = c === undefined ? undefined : c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : entries.find((e) => e.id === c.entryId)?.token;
-      const plan = planDispatch({ decision: d, departmentId, instanceId, now, leaseMs, entries, storedStates, states, employees, requests, notBefore: holds.notBefore, token });
+      const { writes, ...result } = planDispatch({ decision: d, departmentId, instanceId, now, leaseMs, entries, storedStates, states, employees, requests, notBefore: holds.notBefore, token });
       return {
-        result: { claim: plan.claim, abandoned: plan.abandoned, expired: plan.expired, interrupted: plan.interrupted },
+        result,
         write: (w) => {
-          for (const op of plan.writes) applyDispatchWrite(w, op);
+          for (const op of writes) applyDispatchWrite(w, op);
         },
       };
     }, { departments: [departmentId], notLocal: true });

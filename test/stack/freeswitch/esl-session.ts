@@ -66,18 +66,27 @@ export abstract class EslSession {
   // ---- events ------------------------------------------------------------------------------------------------
 
   /**
-   * mod_event_socket's parsing: names may carry the SWITCH_EVENT_ prefix; once CUSTOM has been seen, every further
-   * token is a subclass (so fsmrf's trailing BACKGROUND_JOB becomes a CUSTOM subclass, exactly as in FreeSWITCH).
+   * mod_event_socket's parsing of `event` and `nixevent`: names may carry the SWITCH_EVENT_ prefix; once CUSTOM has
+   * been seen, every further token is a subclass (so fsmrf's trailing BACKGROUND_JOB becomes a CUSTOM subclass,
+   * exactly as in FreeSWITCH).
    */
-  subscribe(format: EventFormat, names: string[]): void {
-    this.format = format;
-    let custom = false;
-    for (const raw of names) {
-      if (custom) { this.customSubclasses.add(raw); continue; }
-      const name = raw.replace(/^SWITCH_EVENT_/, '');
-      if (name === 'ALL') { this.allEvents = true; this.nixedFromAll.clear(); } else { this.events.add(name); this.nixedFromAll.delete(name); }
-      if (name === 'CUSTOM') custom = true;
+  private static eventNames(tokens: readonly string[]): { names: string[]; subclasses: string[] } {
+    const names: string[] = [];
+    const subclasses: string[] = [];
+    for (const raw of tokens) {
+      if (names.includes('CUSTOM')) subclasses.push(raw);
+      else names.push(raw.replace(/^SWITCH_EVENT_/, ''));
     }
+    return { names, subclasses };
+  }
+
+  subscribe(format: EventFormat, tokens: string[]): void {
+    this.format = format;
+    const { names, subclasses } = EslSession.eventNames(tokens);
+    for (const name of names) {
+      if (name === 'ALL') { this.allEvents = true; this.nixedFromAll.clear(); } else { this.events.add(name); this.nixedFromAll.delete(name); }
+    }
+    for (const s of subclasses) this.customSubclasses.add(s);
   }
 
   /** Event subscription plus filters (any matching filter lets the event through). */
@@ -126,18 +135,15 @@ export abstract class EslSession {
       case 'nixevent': {
         // mod_event_socket: ALL clears every type; a type out of ALL turns ALL into "every other type"; after
         // CUSTOM the tokens are subclasses taken out of the hash; no token at all: -ERR no keywords supplied
-        let custom = false;
-        let keys = 0;
-        for (const raw of rest.split(/\s+/).filter(Boolean)) {
-          if (custom) { this.customSubclasses.delete(raw); continue; }
-          const name = raw.replace(/^SWITCH_EVENT_/, '');
-          keys++;
-          if (name === 'CUSTOM') { custom = true; continue; }
+        const { names, subclasses } = EslSession.eventNames(rest.split(/\s+/).filter(Boolean));
+        for (const name of names) {
+          if (name === 'CUSTOM') continue;
           if (name === 'ALL') { this.allEvents = false; this.nixedFromAll.clear(); this.events.clear(); continue; }
           if (this.allEvents) this.nixedFromAll.add(name);
           this.events.delete(name);
         }
-        if (keys === 0) return commandReply('-ERR no keywords supplied');
+        for (const s of subclasses) this.customSubclasses.delete(s);
+        if (names.length === 0) return commandReply('-ERR no keywords supplied');
         return commandReply('+OK events nixed');
       }
       case 'noevents':

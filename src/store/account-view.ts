@@ -35,6 +35,12 @@ export function departmentOfKey(accountId: string, id: string): string {
   return `${accountId}\u0000${id}`;
 }
 
+/** Notes that `id` (`e:<entry id>` or `q:<request id>`) lies in `departmentId`, which never changes; bounded. */
+export function rememberDepartment(departmentOf: Map<string, string>, accountId: string, id: string, departmentId: string): void {
+  if (departmentOf.size > 100_000) departmentOf.clear();
+  departmentOf.set(departmentOfKey(accountId, id), departmentId);
+}
+
 /**
  * What a transaction has watched so far: the account's provisioning version always, then the
  * version of each department and employee before the first read of what it covers. Two
@@ -72,8 +78,7 @@ export class Watches {
 
   /** `e:<entry id>` or `q:<request id>` */
   remember(id: string, departmentId: string): void {
-    if (this.departmentOf.size > 100_000) this.departmentOf.clear();
-    this.departmentOf.set(departmentOfKey(this.accountId, id), departmentId);
+    rememberDepartment(this.departmentOf, this.accountId, id, departmentId);
   }
 }
 

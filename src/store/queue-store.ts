@@ -11,7 +11,7 @@ import { callbackEntryId, requestIdOfEntry } from '../domain/entry-ids';
 import type { StoredEvent } from '../domain/line-events';
 import { positionInLine } from '../domain/position';
 import { holdEntry, planDispatch, takeoverHolds, withHolds, type DispatchPlan, type DispatchWrite } from '../domain/dispatch-plan';
-import { AccountView, departmentOfKey, Watches, type DepartmentProbe } from './account-view';
+import { AccountView, departmentOfKey, rememberDepartment, Watches, type DepartmentProbe } from './account-view';
 import { AccountWrites, syncCallbackEntry } from './account-writes';
 import { publishChange, type ChangeFeed } from './changes';
 import { AccountMemo } from './account-memo';
@@ -216,6 +216,8 @@ export class QueueStore {
     const failed = res?.find(([err]) => err !== null);
     if (!res || failed) throw (failed?.[0] as Error | undefined) ?? new Error('join: the transaction was discarded');
     this.opts.changes?.noteLocal('q', accountId);
+    // its leave, ring ends and claims watch the department up front instead of reading the entry twice
+    rememberDepartment(this.departmentOf, accountId, `e:${entry.id}`, entry.departmentId);
     return token;
   }
 

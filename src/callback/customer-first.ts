@@ -13,6 +13,7 @@ import type { Services } from '../services';
 import { CustomerHold, type Claim } from '../store/customer-hold';
 import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, RingingLeg, type LegResult } from '../sip/leg';
+import { RingRelease } from '../sip/ring-release';
 import { dialogGone, hangUpDialog } from '../sip/srf-compat';
 import { withTimeout } from '../util/timeout';
 import { SupersededError } from './superseded';
@@ -45,6 +46,7 @@ export class CustomerFirstDelivery {
   private announcer: Announcer | undefined;
   private prompt: Promise<void> | undefined;
   private readonly legs = new Map<string, RingingLeg>();
+  private readonly ringRelease: RingRelease;
   private employee: { id: string; dialog: Srf.Dialog; endpoint: Endpoint } | undefined;
   /** the customer and the employee are bridged (the request is completed) */
   private bridged = false;
@@ -73,6 +75,7 @@ export class CustomerFirstDelivery {
   ) {
     this.hold = new CustomerHold(svc.queue);
     this.log = parentLog.child({ delivery: 'customer-first', entry: this.holdEntryId });
+    this.ringRelease = new RingRelease(svc.queue, accountId, this.holdEntryId, () => svc.now(), this.log);
     this.heldCustomer = {
       entryId: this.holdEntryId,
       accountId,
@@ -330,9 +333,8 @@ export class CustomerFirstDelivery {
       metrics.employeeRings.inc({ kind: 'callback', result: r.failure });
       const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
       this.log.info({ employee: e.id, failure: r.failure, status: r.status }, `employee ${e.id} did not take the waiting customer`);
-      await queue.ringEnded(this.accountId, this.holdEntryId, [e.id], svc.now(), skip).catch((err: Error) =>
-        this.log.warn({ err: err.message }, 'could not release the employee (its lease will lapse)'),
-      );
+      // legs cancelled all at once (the customer gone, another employee took them) free their employees together
+      await this.ringRelease.ended(e.id, skip, r.failure === 'cancelled' && this.state !== 'ringing', this.legs.size);
       if (r.failure !== 'cancelled' && this.inLine && this.state !== 'ended') {
         await this.recordRing({ employeeId: e.id, startedAt, endedAt: svc.now(), result: r.failure, ...(r.status !== undefined ? { sipStatus: r.status } : {}) });
       }
@@ -353,7 +355,7 @@ export class CustomerFirstDelivery {
       this.log.info({ employee: e.id }, 'employee answered too late (the customer is gone or another employee took them); releasing');
       hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
-      if (!won) await queue.ringEnded(this.accountId, this.holdEntryId, [e.id], svc.now(), undefined).catch(() => undefined);
+      if (!won) await this.ringRelease.ended(e.id, undefined, this.state !== 'ringing', this.legs.size);
       return;
     }
     this.state = 'connected';

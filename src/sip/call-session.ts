@@ -17,6 +17,7 @@ import { digitFromInfo } from './dtmf';
 import type { LegResult } from './leg';
 import { NumberEntryDialog } from './number-entry-dialog';
 import type { CallerAnnouncer, CallSessionPorts, EmployeeRingLeg } from './ports';
+import { RingRelease } from './ring-release';
 
 /**
  * The warn-agent of a Warning the service adds (RFC 3261 20.43): the address the caller sent its INVITE to
@@ -49,6 +50,7 @@ export class CallSession {
   state: SessionState = 'joining';
   private readonly log: Logger;
   private readonly legs = new Map<string, EmployeeRingLeg>();
+  private readonly ringRelease: RingRelease;
   private endpoint: Endpoint | undefined;
   private dialog: Srf.Dialog | undefined;
   private announcer: CallerAnnouncer | undefined;
@@ -79,6 +81,7 @@ export class CallSession {
     private readonly onEnd: (s: CallSession) => void,
   ) {
     this.log = svc.log.child({ callId, entry: this.entryId, account: routing.account.id, department: routing.department.id });
+    this.ringRelease = new RingRelease(svc.queue, routing.account.id, this.entryId, () => svc.now(), this.log);
   }
 
   get accountId(): string {
@@ -549,9 +552,7 @@ export class CallSession {
       // one who did not answer is skipped for a while, one whose phone refused (488…) longer
       const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
       if (this.fenced) return;
-      await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), skip).catch((err: Error) =>
-        this.log.warn({ err: err.message }, 'could not release the employee (its lease will lapse)'),
-      );
+      await this.ringRelease.ended(e.id, skip, this.cancelledWithOthers(r.failure === 'cancelled'), this.legs.size);
       if (this.legs.size === 0 && this.state === 'ringing') this.state = 'waiting';
       this.svc.kick(this.accountId, this.departmentId);
       return;
@@ -569,9 +570,7 @@ export class CallSession {
       this.log.info({ employee: e.id }, 'employee answered too late (caller pressed 1 or left); releasing');
       hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
-      if (!won && !this.fenced) {
-        await queue.ringEnded(this.accountId, this.entryId, [e.id], this.svc.now(), undefined).catch(() => undefined);
-      }
+      if (!won && !this.fenced) await this.ringRelease.ended(e.id, undefined, this.cancelledWithOthers(true), this.legs.size);
       return;
     }
     this.state = 'connected';
@@ -590,6 +589,15 @@ export class CallSession {
       this.log.error({ err: (err as Error).message }, 'bridge failed');
       await this.end('bridge failed');
     }
+  }
+
+  /**
+   * Whether a leg that ended cancelled (or answered too late) is one of the legs this session cancelled all at
+   * once: it no longer rings for the caller (digit 1, hang-up, another employee answered). Its employee is
+   * freed with the others of that cancel (RingRelease).
+   */
+  private cancelledWithOthers(cancelled: boolean): boolean {
+    return cancelled && this.state !== 'ringing';
   }
 
   private abortEntry(): void {

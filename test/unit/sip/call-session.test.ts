@@ -229,12 +229,33 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.ok(journal.includes(`leave ${session.entryId}`));
     assert.ok(journal.includes('caller-endpoint destroyed'));
     assert.ok(!journal.includes('caller BYE'), 'no BYE on a dialog the caller ended');
-    assert.deepEqual(queue.ringsEnded, [
-      { employeeIds: ['101'], skip: undefined },
-      { employeeIds: ['102'], skip: undefined },
-    ]);
+    // both legs were cancelled together: one write frees both employees once both legs ended (RingRelease)
+    assert.deepEqual(queue.ringsEnded, [{ employeeIds: ['101', '102'], skip: undefined }]);
     assert.equal(session.state, 'ended');
     assert.equal(ended, 1);
+  });
+
+  it('digit 1 while two employees ring: both legs are cancelled and one write frees both, after the second leg ended', async () => {
+    await answered();
+    session.ring([makeEmployee('101'), makeEmployee('102')]);
+    await flush();
+    await session.onDigit('1', 'rfc2833');
+    await flush();
+    assert.deepEqual(legs.legs.map((l) => l.cancelled), [1, 1]);
+    assert.deepEqual(queue.ringsEnded, [{ employeeIds: ['101', '102'], skip: undefined }]);
+    const freed = journal.indexOf('ringEnded 101,102');
+    assert.ok(freed > journal.indexOf('cancel 102'), journal.join(' | '));
+  });
+
+  it('an employee whose phone ends the ring by itself is freed at once with its backoff, while the other still rings', async () => {
+    await answered();
+    session.ring([makeEmployee('101'), makeEmployee('102')]);
+    await flush();
+    legs.of('101').fail(486);
+    await flush();
+    assert.deepEqual(queue.ringsEnded, [{ employeeIds: ['101'], skip: employeeBackoffFor(486) }]);
+    assert.equal(session.state, 'ringing');
+    assert.deepEqual(session.heldEmployees(), ['102']);
   });
 
   it('the caller hanging up leaves the line before the media is torn down (else each cancelled leg put the entry back and it was rung again)', async () => {

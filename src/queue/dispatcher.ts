@@ -4,6 +4,7 @@ import type { CallbackRequest } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import { requestIdOfEntry } from '../domain/entry-ids';
 import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from '../domain/line';
+import type { IdleHint } from '../store/queue-store';
 import type { ChangeNotices, DispatchStore } from './ports';
 
 /** Why the oldest waiting callback request of a department is not being dialled right now. */
@@ -116,6 +117,11 @@ export class Dispatcher {
   private nextLookAt = new Map<string, number>();
   /** the smallest nextLookAt after the last walk over the departments (looks happen only in walks, so it holds until the next) */
   private earliestLook = Number.NEGATIVE_INFINITY;
+  /**
+   * Departments whose last look (a probe, outside any tick now running) found no employee who could be rung; until
+   * their nextLookAt only a write can change that, and every such write is announced.
+   */
+  private nobodyAvailable = new Set<string>();
   private dirty = new Set<string>();
   private dirtyAccounts = new Set<string>();
   private dirtyAll = true;
@@ -146,6 +152,7 @@ export class Dispatcher {
     },
   ) {
     opts.changes?.on((c) => {
+      if (c.kind !== 'resync' && c.joinedIn !== undefined && this.nobodyToRing(c.accountId, c.joinedIn)) return;
       if (c.kind === 'resync') {
         this.dirtyAll = true;
         this.departmentsAt = Number.NEGATIVE_INFINITY;
@@ -157,6 +164,16 @@ export class Dispatcher {
       this.again.add('changed');
       if (!this.stopped) setImmediate(() => void this.tick());
     });
+  }
+
+  /**
+   * A caller joined the department's line here: nothing to dispatch when its last look found nobody who could be
+   * rung and nothing has been due since (a join frees no employee). Saves the probe after every join while every
+   * employee is busy or logged out. Not while a tick runs: its look may predate the join and end with another verdict.
+   */
+  private nobodyToRing(accountId: string, departmentId: string): boolean {
+    const key = `${accountId}\u0000${departmentId}`;
+    return !this.running && this.opts.changes?.healthy === true && this.nobodyAvailable.has(key) && this.opts.now() < (this.nextLookAt.get(key) ?? 0);
   }
 
   /** how long a department nobody writes to waits between two looks (writes that bypass the stores) */
@@ -263,7 +280,7 @@ export class Dispatcher {
       if (r.expired) this.opts.onExpired?.(r.expired);
       const c = r.claim;
       if (!c) {
-        this.noteIdle(accountId, departmentId, idle?.until, now, recoverStale);
+        this.noteIdle(accountId, departmentId, idle, now, recoverStale);
         if (idle === undefined || idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId);
         return;
       }
@@ -288,12 +305,15 @@ export class Dispatcher {
    * at the next tick when the full step ran (it found work it could not do yet, e.g. the head is another
    * instance's caller, or the department is closed).
    */
-  private noteIdle(accountId: string, departmentId: string, idle: number | undefined, now: number, recoverStale: boolean): void {
+  private noteIdle(accountId: string, departmentId: string, hint: IdleHint | undefined, now: number, recoverStale: boolean): void {
     const key = `${accountId}\u0000${departmentId}`;
-    if (idle === undefined) {
+    if (hint?.nobodyAvailable === true) this.nobodyAvailable.add(key);
+    else this.nobodyAvailable.delete(key);
+    if (hint === undefined) {
       this.nextLookAt.set(key, now);
       return;
     }
+    const idle = hint.until;
     // nothing can happen here without a write, and writes are announced: a rare look, against a lost message
     let at = idle === Number.POSITIVE_INFINITY ? now + (this.opts.quietLookMs ?? 300_000) : Math.min(idle, now + this.safetyMs);
     if (!recoverStale) at = Math.min(at, this.lastStoreFailureAt + this.opts.leaseMs + 1);
@@ -311,16 +331,18 @@ export class Dispatcher {
     if (now - seen.checkedAt < (this.opts.explainCheckMs ?? 2000)) return;
     seen.checkedAt = now;
     this.explained.set(key, seen);
-    const why = await this.queue.run(accountId, async (v) => {
+    // for the log only: read outside any transaction (no WATCH, provisioning from memory); a change it misses is
+    // explained at the next check
+    const why = await this.queue.read(accountId, async (v) => {
       const department = await v.department(departmentId);
-      if (!department) return { result: undefined };
+      if (!department) return undefined;
       const [employees, entries, states] = await Promise.all([
         v.employees(department.employeeIds),
         // only up to the first waiting callback: what whyNotDialled looks at
         v.lineUntil(departmentId, (e) => e.kind === 'callback' && e.state === 'waiting'),
         v.employeeStates(department.employeeIds),
       ]);
-      return { result: whyNotDialled({ now, department, employees, states, entries }) };
+      return whyNotDialled({ now, department, employees, states, entries });
     });
     if (!why) {
       seen.said = undefined;

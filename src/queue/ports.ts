@@ -31,11 +31,14 @@ export interface DispatchStore {
   refreshLeases(accountId: string, fields: { entries: string[]; employees: string[] }, leaseUntil: number): Promise<void>;
   /** extends the leases of fenced claims still current (same token); returns the positions of the lost ones */
   refreshClaims(accountId: string, instanceId: string, claims: readonly HeldClaim[], leaseUntil: number): Promise<number[]>;
-  /** one read of an account's state (here: why the head callback of a line is not dialled) */
-  run<T>(accountId: string, body: (v: DispatchView) => Promise<{ result: T }>): Promise<T>;
+  /**
+   * Reads of an account's state outside any transaction, provisioning from memory while the change feed is healthy
+   * (here: why the head callback of a line is not dialled, for the log)
+   */
+  read<T>(accountId: string, body: (v: DispatchView) => Promise<T>): Promise<T>;
 }
 
-/** The reads the Dispatcher makes inside DispatchStore.run (QueueStore's AccountView has them). */
+/** The reads the Dispatcher makes in DispatchStore.read (QueueStore's AccountView has them). */
 export interface DispatchView {
   department(id: string): Promise<Department | undefined>;
   employees(ids: readonly string[]): Promise<Employee[]>;

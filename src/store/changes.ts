@@ -23,7 +23,18 @@ export const CHANGES_CHANNEL = 'qc:changes';
 
 export type ChangeKind = 'q' | 'p';
 
-export type Change = { kind: ChangeKind; accountId: string } | { kind: 'resync' };
+export type Change =
+  | {
+      kind: ChangeKind;
+      accountId: string;
+      /**
+       * only on this instance's own writes that did nothing but add a caller to this department's line (a join):
+       * no employee freed, no claim or lease ended. Such a write gives the dispatcher nothing to do while nobody
+       * in the department can be rung (see Dispatcher).
+       */
+      joinedIn?: string;
+    }
+  | { kind: 'resync' };
 
 export function changeMessage(kind: ChangeKind, origin: string, accountId: string): string {
   return `${kind}|${origin}|${accountId}`;
@@ -61,9 +72,9 @@ export class ChangeFeed {
     return () => this.listeners.delete(listener);
   }
 
-  /** A write of this instance committed. */
-  noteLocal(kind: ChangeKind, accountId: string): void {
-    this.emit({ kind, accountId });
+  /** A write of this instance committed (`joinedIn`: it was a caller joining that department's line). */
+  noteLocal(kind: ChangeKind, accountId: string, joinedIn?: string): void {
+    this.emit(joinedIn === undefined ? { kind, accountId } : { kind, accountId, joinedIn });
   }
 
   private emit(c: Change): void {

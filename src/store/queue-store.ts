@@ -54,6 +54,11 @@ export interface IdleHint {
   until: number;
   /** whether the department has waiting callbacks (their expiry index is not empty) */
   waitingCallbacks: boolean;
+  /**
+   * no employee of the department could be rung at the probe's time (logged out, busy, ringing or skipped): until
+   * `until` only a write that frees or logs in an employee changes that, not one that adds someone to the line
+   */
+  nobodyAvailable: boolean;
 }
 
 /** See IdleHint.until: the times at which mayHaveWork's inputs change by themselves. */
@@ -191,6 +196,15 @@ export class QueueStore {
   }
 
   /**
+   * Reads of an account outside any transaction: no WATCH, departments and employees from the provisioning cache
+   * while the change feed is healthy. For what may be a moment stale (the dispatcher's log of why a callback
+   * waits); decisions read inside `run`.
+   */
+  read<T>(accountId: string, body: (v: AccountView) => Promise<T>): Promise<T> {
+    return body(new AccountView(this.redis, accountId, undefined, undefined, this.opts.cache));
+  }
+
+  /**
    * The duplicate rule's lookup outside a transaction (is a request of this number in this department open
    * already? asked when a caller's offer is due): one HGET on the index by number, one on the request, no scan.
    */
@@ -215,7 +229,7 @@ export class QueueStore {
     const res = await m.exec();
     const failed = res?.find(([err]) => err !== null);
     if (!res || failed) throw (failed?.[0] as Error | undefined) ?? new Error('join: the transaction was discarded');
-    this.opts.changes?.noteLocal('q', accountId);
+    this.opts.changes?.noteLocal('q', accountId, entry.departmentId);
     // its leave, ring ends and claims watch the department up front instead of reading the entry twice
     rememberDepartment(this.departmentOf, accountId, `e:${entry.id}`, entry.departmentId);
     return token;
@@ -349,9 +363,10 @@ export class QueueStore {
     // the idle path: a few reads whose cost depends on the employees only, outside any transaction;
     // a change they miss is seen at the next tick, and "maybe" runs the full step below
     const p = await new AccountView(this.redis, accountId, undefined, undefined, this.opts.cache).probe(departmentId, now);
-    if (!p) return { result: NOTHING_DISPATCHED, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false } };
+    if (!p) return { result: NOTHING_DISPATCHED, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false, nobodyAvailable: true } };
     if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) {
-      return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined } };
+      const nobodyAvailable = !p.employees.some((e) => isAvailable(e, p.states.get(e.id), now));
+      return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable } };
     }
     return { result: await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale) };
   }

@@ -23,8 +23,8 @@ export interface StepCall {
 export const NOTHING: DispatchResult = { claim: undefined, abandoned: 0, expired: 0, interrupted: 0 };
 
 /** the probe's answer when nothing can change without a write */
-export function idle(until = Number.POSITIVE_INFINITY, waitingCallbacks = false): StepAnswer {
-  return { result: NOTHING, idle: { until, waitingCallbacks } };
+export function idle(until = Number.POSITIVE_INFINITY, waitingCallbacks = false, nobodyAvailable = false): StepAnswer {
+  return { result: NOTHING, idle: { until, waitingCallbacks, nobodyAvailable } };
 }
 
 export class FakeDispatchStore implements DispatchStore {
@@ -36,7 +36,7 @@ export class FakeDispatchStore implements DispatchStore {
   readonly left: Array<{ accountId: string; entryId: string }> = [];
   readonly refreshed: Array<{ accountId: string; entries: string[]; employees: string[]; leaseUntil: number }> = [];
   listed = 0;
-  /** what `run` reads (by default: no such department); a test about the log's explanations sets it */
+  /** what `read` reads (by default: no such department); a test about the log's explanations sets it */
   view: DispatchView = {
     department: async () => undefined,
     employees: async () => [],
@@ -98,9 +98,9 @@ export class FakeDispatchStore implements DispatchStore {
     return this.lostClaims.filter((i) => i < claims.length);
   }
 
-  async run<T>(_accountId: string, body: (v: DispatchView) => Promise<{ result: T }>): Promise<T> {
+  async read<T>(_accountId: string, body: (v: DispatchView) => Promise<T>): Promise<T> {
     this.runs++;
-    return (await body(this.view)).result;
+    return body(this.view);
   }
 }
 

@@ -206,6 +206,35 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       assert.deepEqual(store.stepped().slice(2), ['a/d1', 'a/d4']);
     });
 
+    it('a caller joining a department whose last look found nobody to ring costs no look until its next look', async () => {
+      make();
+      store.answer('a', 'd1', idle(T0 + 1000, false, true));
+      await tickAt(T0);
+      now = T0 + 10;
+      changes.emit({ kind: 'q', accountId: 'a', joinedIn: 'd1' });
+      await flush();
+      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2'], 'no look for the join');
+      // any other write of the account (an employee freed, logged in …) is looked at as before
+      changes.emit({ kind: 'q', accountId: 'a' });
+      await flush();
+      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2', 'a/d1']);
+    });
+
+    it('a caller joining is looked at when the last look found someone to ring, or its next look has come', async () => {
+      make();
+      store.answer('a', 'd1', idle(T0 + 1000, false, false));
+      store.answer('b', 'd2', idle(T0 + 1000, false, true));
+      await tickAt(T0);
+      now = T0 + 10;
+      changes.emit({ kind: 'q', accountId: 'a', joinedIn: 'd1' });
+      await flush();
+      assert.deepEqual(store.stepped().slice(2), ['a/d1'], 'someone could be rung: looked at');
+      now = T0 + 1000;
+      changes.emit({ kind: 'q', accountId: 'b', joinedIn: 'd2' });
+      await flush();
+      assert.deepEqual(store.stepped().slice(3), ['b/d2'], 'its next look had come: looked at');
+    });
+
     it('a kick with no write behind it costs no look (the write itself marks its account)', async () => {
       make();
       await tickAt(T0);

@@ -20,6 +20,8 @@ export class AccountWrites {
   private readonly departments = new Set<string>();
   private readonly employees = new Set<string>();
   private readonly outbox: OutboxEvent[] = [];
+  /** entries and employee states this MULTI writes already: a later write of one of them is written in full */
+  private readonly written = new Set<string>();
 
   constructor(
     readonly m: ChainableCommander,
@@ -53,30 +55,47 @@ export class AccountWrites {
   }
 
   /**
-   * `isNew`: the entry's id was never stored (a fresh caller id, a new request's entry), so it is in no index and
-   * has no lease yet: nothing is removed, and a lease of 0 (a waiting callback) is not written (read back as 0).
+   * The `before` of a write, when it may be trusted: the record as this transaction read it (under its WATCH, so
+   * the MULTI fails if it changed since), and not written earlier in this same MULTI.
    */
-  putEntry(e: LineEntry, isNew = false): void {
-    const { leaseUntil, ...stored } = e;
-    this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
-    this.m.hset(keys.entries(this.accountId), e.id, JSON.stringify(stored));
-    if (!isNew || leaseUntil !== 0) this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
-    this.indexEntry(e, isNew);
+  private asRead<T extends { id: string }>(kind: string, next: T, before: T | undefined): T | undefined {
+    const key = `${kind}:${next.id}`;
+    const trusted = before !== undefined && before.id === next.id && !this.written.has(key) ? before : undefined;
+    this.written.add(key);
+    return trusted;
   }
 
-  /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says. */
-  indexEntry(e: LineEntry, isNew = false): void {
+  /**
+   * `isNew`: the entry's id was never stored (a fresh caller id, a new request's entry), so it is in no index and
+   * has no lease yet: nothing is removed, and a lease of 0 (a waiting callback) is not written (read back as 0).
+   * `before`: the entry as this transaction read it; then only what differs from it is written (a callback's
+   * attempt changes its request, seldom its entry: 8 writes of the same values were the rule).
+   */
+  putEntry(e: LineEntry, isNew = false, before?: LineEntry): void {
+    const b = this.asRead('e', e, before);
+    const { leaseUntil, ...stored } = e;
+    if (!b || b.joinedAt !== e.joinedAt) this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
+    const json = JSON.stringify(stored);
+    if (!b || storedJson(b) !== json) this.m.hset(keys.entries(this.accountId), e.id, json);
+    if (b ? b.leaseUntil !== leaseUntil : !isNew || leaseUntil !== 0) this.m.hset(keys.leases(this.accountId), e.id, String(leaseUntil));
+    this.indexEntry(e, isNew, b);
+  }
+
+  /** Puts the entry into (or out of) the due, expiry and lease-expiry indexes, as its state says (`before`: as putEntry). */
+  indexEntry(e: LineEntry, isNew = false, before?: LineEntry): void {
     const a = this.accountId;
     const d = e.departmentId;
     this.departments.add(d);
     const at = indexScores(e);
-    for (const [key, score] of [
-      [keys.dueIndex(a, d), at.due],
-      [keys.expiryIndex(a, d), at.expiry],
-      [keys.leaseExpiry(a), at.lease],
+    const was = before ? indexScores(before) : undefined;
+    for (const [key, score, old] of [
+      [keys.dueIndex(a, d), at.due, was?.due],
+      [keys.expiryIndex(a, d), at.expiry, was?.expiry],
+      [keys.leaseExpiry(a), at.lease, was?.lease],
     ] as const) {
-      if (score !== undefined) this.m.zadd(key, score, e.id);
-      else if (!isNew) this.m.zrem(key, e.id);
+      if (score !== undefined) {
+        if (!was || old !== score) this.m.zadd(key, score, e.id);
+      } else if (!isNew && (!was || old !== undefined)) this.m.zrem(key, e.id);
     }
   }
 
@@ -95,12 +114,17 @@ export class AccountWrites {
     this.m.set(keys.layout(this.accountId), layout);
   }
 
-  putEmployeeState(s: EmployeeState): void {
+  /** `before`: the state as this transaction read it; then only what differs from it is written. */
+  putEmployeeState(s: EmployeeState, before?: EmployeeState): void {
+    const b = this.asRead('s', s, before);
     const { leaseUntil, ...stored } = s;
     this.employees.add(s.id);
-    this.m.hset(keys.employeeStates(this.accountId), s.id, JSON.stringify(stored));
-    if (s.status === 'free') this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
-    else this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
+    const json = JSON.stringify(stored);
+    if (!b || storedJson(b) !== json) this.m.hset(keys.employeeStates(this.accountId), s.id, json);
+    // a free employee has no lease field (read back as 0)
+    if (s.status === 'free') {
+      if (!b || b.leaseUntil !== 0) this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
+    } else if (!b || b.leaseUntil !== leaseUntil) this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
   }
 
   /**
@@ -150,8 +174,25 @@ export class AccountWrites {
   }
 }
 
-/** Keeps a callback's line entry in step with its request. */
-export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: LineEntry | undefined, leaseUntil: number, isNew = false): void {
+/** A record as stored: without its lease, which lives in the leases hash. */
+function storedJson(v: { leaseUntil: number }): string {
+  const { leaseUntil: _lease, ...stored } = v;
+  return JSON.stringify(stored);
+}
+
+/**
+ * Keeps a callback's line entry in step with its request. `prev`: what the entry is taken to be now (its owner,
+ * employees, token carry over); `asRead`: the entry exactly as this transaction read it, when it did (only what
+ * differs is written).
+ */
+export function syncCallbackEntry(
+  w: AccountWrites,
+  r: CallbackRequest,
+  prev: LineEntry | undefined,
+  leaseUntil: number,
+  isNew = false,
+  asRead?: LineEntry,
+): void {
   const id = callbackEntryId(r.id);
   if (callbackRequest.FINAL_STATUSES.has(r.status)) {
     w.removeEntry({ id, departmentId: r.departmentId });
@@ -172,6 +213,6 @@ export function syncCallbackEntry(w: AccountWrites, r: CallbackRequest, prev: Li
     // the claim's fencing token stays with the entry while the claim lasts
     ...(r.status === 'dialing' && prev?.token !== undefined ? { token: prev.token } : {}),
   };
-  w.putEntry(entry, isNew);
+  w.putEntry(entry, isNew, asRead);
 }
 

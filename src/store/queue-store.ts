@@ -305,7 +305,7 @@ export class QueueStore {
       token: undefined,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
-    });
+    }, s);
   }
 
   /**
@@ -450,7 +450,7 @@ export class QueueStore {
           for (const s of mine) this.freeEmployee(w, s, { now, skip, talked: false });
           if (entry && entry.kind === 'caller' && entry.state === 'ringing') {
             const left = entry.employeeIds.filter((id) => !employeeIds.includes(id));
-            w.putEntry({ ...entry, employeeIds: left, state: left.length === 0 ? 'waiting' : 'ringing' });
+            w.putEntry({ ...entry, employeeIds: left, state: left.length === 0 ? 'waiting' : 'ringing' }, false, entry);
           }
         },
       };
@@ -477,9 +477,9 @@ export class QueueStore {
       return {
         result: { outcome: 'connected' as const, released: others },
         write: (w) => {
-          w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] });
+          w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] }, false, entry);
           const me = states.get(employeeId)!;
-          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now } });
+          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now } }, me);
           if (pending) {
             w.putRequest(pending);
             syncCallbackEntry(w, pending, undefined, 0);
@@ -648,12 +648,12 @@ export class QueueStore {
           w.putRequest(r1);
           handled(w);
           if (opts.connected) {
-            syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0);
-            for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } });
+            syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry);
+            for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, s);
           } else if (r1.status === 'dialing' && entry) {
-            w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil });
+            w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);
           } else {
-            syncCallbackEntry(w, r1, entry, 0);
+            syncCallbackEntry(w, r1, entry, 0, false, entry);
             for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee, talked: s.status === 'busy' });
           }
           for (const e of opts.events ?? []) w.event(e);

@@ -99,15 +99,22 @@ export class AccountWrites {
     }
   }
 
-  /** With the entry's kind known: a caller is never in the expiry index (only waiting callbacks are). */
-  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }): void {
+  /**
+   * With the entry's kind known: a caller is never in the expiry index (only waiting callbacks are). `asRead`: the
+   * entry as this transaction read it; then it is taken out only of the indexes its state put it in.
+   */
+  removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }, asRead?: LineEntry): void {
+    const b = asRead !== undefined && asRead.id === e.id && !this.written.has(`e:${e.id}`) ? asRead : undefined;
+    this.written.add(`e:${e.id}`);
+    const was = b ? indexScores(b) : undefined;
     this.departments.add(e.departmentId);
     this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
     this.m.hdel(keys.entries(this.accountId), e.id);
+    // also a lease of 0 may be a stored field
     this.m.hdel(keys.leases(this.accountId), e.id);
-    this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
-    if (e.kind !== 'caller') this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
-    this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
+    if (!was || was.due !== undefined) this.m.zrem(keys.dueIndex(this.accountId, e.departmentId), e.id);
+    if (was ? was.expiry !== undefined : e.kind !== 'caller') this.m.zrem(keys.expiryIndex(this.accountId, e.departmentId), e.id);
+    if (!was || was.lease !== undefined) this.m.zrem(keys.leaseExpiry(this.accountId), e.id);
   }
 
   setLayout(layout: string): void {
@@ -134,13 +141,19 @@ export class AccountWrites {
    * newer request of the same number (its follow-up, say), so it is left alone.
    */
   putRequest(r: CallbackRequest, isNew = false, before?: CallbackRequest): void {
+    // as read in this transaction, unless this MULTI wrote it already
+    const read = isNew ? undefined : this.asRead('q', r, before ?? this.seen.get(r.id));
     this.noteRequestEvents(r, isNew);
     this.departments.add(r.departmentId);
     this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));
     if (isNew) this.m.zadd(keys.requestIndex(this.accountId), r.createdAt, r.id);
     const pk = pendingKey(r.departmentId, r.callerNumber);
-    if (!callbackRequest.FINAL_STATUSES.has(r.status)) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
-    else if (!(before && callbackRequest.FINAL_STATUSES.has(before.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
+    // an unfinished request is what the index names for its number (the duplicate rule): already there when it was read unfinished
+    const indexed =
+      read !== undefined && !callbackRequest.FINAL_STATUSES.has(read.status) && pendingKey(read.departmentId, read.callerNumber) === pk;
+    if (!callbackRequest.FINAL_STATUSES.has(r.status)) {
+      if (!indexed) this.m.hset(keys.pendingByCaller(this.accountId), pk, r.id);
+    } else if (!(read && callbackRequest.FINAL_STATUSES.has(read.status))) this.m.hdel(keys.pendingByCaller(this.accountId), pk);
   }
 
   /** A new request: stored, in line, counted (the one write of every way a request is made). */
@@ -195,7 +208,7 @@ export function syncCallbackEntry(
 ): void {
   const id = callbackEntryId(r.id);
   if (callbackRequest.FINAL_STATUSES.has(r.status)) {
-    w.removeEntry({ id, departmentId: r.departmentId });
+    w.removeEntry({ id, departmentId: r.departmentId }, asRead);
     return;
   }
   const entry: LineEntry = {

@@ -82,7 +82,7 @@ export class CustomerHold {
       return {
         result: r1,
         write: (w) => {
-          if (hold) w.removeEntry(hold);
+          if (hold) w.removeEntry(hold, hold);
           for (const s of talking) w.putEmployeeState({ ...released(s), lastEndedAt: now });
           if (r1) {
             w.putRequest(r1);

@@ -529,7 +529,7 @@ export class QueueStore {
       // (ringEnded frees them), so nobody rings a phone that is still ringing
       const common = (w: AccountWrites): void => {
         removing(entry);
-        w.removeEntry(entry);
+        w.removeEntry(entry, entry);
       };
       if (existing) {
         return { result: { outcome: 'duplicate' as const, request: existing, releasedEmployees: ringing }, write: common };
@@ -595,7 +595,7 @@ export class QueueStore {
       return {
         result: entry,
         write: (w) => {
-          w.removeEntry(entry);
+          w.removeEntry(entry, entry);
           handled(w);
           // a busy employee is free again; ringing ones are freed as their legs end (ringEnded)
           for (const s of states.values()) {

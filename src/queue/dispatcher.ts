@@ -4,6 +4,7 @@ import type { CallbackRequest } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import { requestIdOfEntry } from '../domain/entry-ids';
 import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from '../domain/line';
+import type { WriteEffect } from '../store/changes';
 import type { IdleHint } from '../store/queue-store';
 import type { ChangeNotices, DispatchStore } from './ports';
 
@@ -152,7 +153,7 @@ export class Dispatcher {
     },
   ) {
     opts.changes?.on((c) => {
-      if (c.kind !== 'resync' && c.joinedIn !== undefined && this.nobodyToRing(c.accountId, c.joinedIn)) return;
+      if (c.kind !== 'resync' && c.effect !== undefined && this.settled(c.accountId, c.effect)) return;
       if (c.kind === 'resync') {
         this.dirtyAll = true;
         this.departmentsAt = Number.NEGATIVE_INFINITY;
@@ -167,13 +168,21 @@ export class Dispatcher {
   }
 
   /**
-   * A caller joined the department's line here: nothing to dispatch when its last look found nobody who could be
-   * rung and nothing has been due since (a join frees no employee). Saves the probe after every join while every
-   * employee is busy or logged out. Not while a tick runs: its look may predate the join and end with another verdict.
+   * A write of this instance that needs no look now: it freed no employee and made no request, and every department
+   * it wrote was found by its last look with nobody who could be rung, whose next look has not come. Until then only a
+   * write that frees (or logs in) an employee can change that, and no new entry can be claimed; the write's own window
+   * ends and leases may bring the next look forward (recovery). Saves the probe after every join, and after each step
+   * of a callback being dialled, while every employee is busy or logged out. Not while a tick runs: its look may
+   * predate the write and end with another verdict.
    */
-  private nobodyToRing(accountId: string, departmentId: string): boolean {
-    const key = `${accountId}\u0000${departmentId}`;
-    return !this.running && this.opts.changes?.healthy === true && this.nobodyAvailable.has(key) && this.opts.now() < (this.nextLookAt.get(key) ?? 0);
+  private settled(accountId: string, effect: WriteEffect): boolean {
+    if (this.running || this.opts.changes?.healthy !== true || effect.freesEmployee || effect.madeRequest) return false;
+    const now = this.opts.now();
+    const keys = effect.departments.map((d) => `${accountId}\u0000${d}`);
+    if (!keys.every((k) => this.nobodyAvailable.has(k) && now < (this.nextLookAt.get(k) ?? 0))) return false;
+    for (const k of keys) this.nextLookAt.set(k, Math.min(this.nextLookAt.get(k)!, effect.earliest));
+    this.earliestLook = Math.min(this.earliestLook, effect.earliest);
+    return true;
   }
 
   /** how long a department nobody writes to waits between two looks (writes that bypass the stores) */

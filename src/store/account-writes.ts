@@ -7,6 +7,7 @@ import type { StoredEvent } from '../domain/line-events';
 import { callbackEntryId, pendingKey } from '../domain/entry-ids';
 import type { HandleTimeHistory } from '../domain/wait-estimate';
 import { requestEvents } from '../domain/request-events';
+import type { WriteEffect } from './changes';
 import { appendEvent } from './event-log';
 import { keys } from './keys';
 import { empLeaseField, type StoredIdempotency } from './stored';
@@ -22,6 +23,9 @@ export class AccountWrites {
   private readonly outbox: OutboxEvent[] = [];
   /** entries and employee states this MULTI writes already: a later write of one of them is written in full */
   private readonly written = new Set<string>();
+  private freesEmployee = false;
+  private madeRequest = false;
+  private earliest = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly m: ChainableCommander,
@@ -47,6 +51,11 @@ export class AccountWrites {
       this.outbox.push({ id, type: e.type, body: JSON.stringify({ id, type: e.type, createdAt: new Date(at).toISOString(), accountId: this.accountId, data }) });
     }
     this.seen.set(r.id, r);
+  }
+
+  /** What these writes did, for the dispatcher (ChangeFeed.noteLocal). */
+  effect(): WriteEffect {
+    return { departments: [...this.departments], freesEmployee: this.freesEmployee, madeRequest: this.madeRequest, earliest: this.earliest };
   }
 
   bumpVersions(): void {
@@ -88,6 +97,8 @@ export class AccountWrites {
     this.departments.add(d);
     const at = indexScores(e);
     const was = before ? indexScores(before) : undefined;
+    // a due time matters only once someone can be rung; a window end or a lease expiry is recovery's
+    for (const t of [at.expiry, at.lease]) if (t !== undefined && t < this.earliest) this.earliest = t;
     for (const [key, score, old] of [
       [keys.dueIndex(a, d), at.due, was?.due],
       [keys.expiryIndex(a, d), at.expiry, was?.expiry],
@@ -128,6 +139,10 @@ export class AccountWrites {
     this.employees.add(s.id);
     const json = JSON.stringify(stored);
     if (!b || storedJson(b) !== json) this.m.hset(keys.employeeStates(this.accountId), s.id, json);
+    if (s.status === 'free') {
+      // not when it was free already and is skipped at least as long
+      if (!(b && b.status === 'free' && s.skipUntil >= b.skipUntil)) this.freesEmployee = true;
+    } else if (s.leaseUntil < this.earliest) this.earliest = s.leaseUntil;
     // a free employee has no lease field (read back as 0)
     if (s.status === 'free') {
       if (!b || b.leaseUntil !== 0) this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
@@ -158,6 +173,7 @@ export class AccountWrites {
 
   /** A new request: stored, in line, counted (the one write of every way a request is made). */
   newRequest(r: CallbackRequest): void {
+    this.madeRequest = true;
     this.putRequest(r, true);
     syncCallbackEntry(this, r, undefined, 0, true);
     this.event({ type: 'request', departmentId: r.departmentId, at: r.createdAt });

@@ -27,14 +27,26 @@ export type Change =
   | {
       kind: ChangeKind;
       accountId: string;
-      /**
-       * only on this instance's own writes that did nothing but add a caller to this department's line (a join):
-       * no employee freed, no claim or lease ended. Such a write gives the dispatcher nothing to do while nobody
-       * in the department can be rung (see Dispatcher).
-       */
-      joinedIn?: string;
+      /** only on this instance's own queue writes (noteLocal): what the write did, as far as dispatch cares */
+      effect?: WriteEffect;
     }
   | { kind: 'resync' };
+
+/**
+ * What a queue write did, as far as dispatch cares (AccountWrites.effect). A write that frees no employee and makes
+ * no request gives the dispatcher nothing to do in a department whose last look found nobody who could be rung,
+ * before that department's next look or `earliest`, whichever comes first (see Dispatcher).
+ */
+export interface WriteEffect {
+  /** the departments whose lines, requests or history it wrote */
+  departments: readonly string[];
+  /** some employee may be available now who was not (freed, or skipped for less long) */
+  freesEmployee: boolean;
+  /** it made a callback request (the dispatcher says at once why one is not dialled) */
+  madeRequest: boolean;
+  /** the earliest window end or lease expiry it wrote (Infinity: none): recovery may be due then */
+  earliest: number;
+}
 
 export function changeMessage(kind: ChangeKind, origin: string, accountId: string): string {
   return `${kind}|${origin}|${accountId}`;
@@ -72,9 +84,9 @@ export class ChangeFeed {
     return () => this.listeners.delete(listener);
   }
 
-  /** A write of this instance committed (`joinedIn`: it was a caller joining that department's line). */
-  noteLocal(kind: ChangeKind, accountId: string, joinedIn?: string): void {
-    this.emit(joinedIn === undefined ? { kind, accountId } : { kind, accountId, joinedIn });
+  /** A write of this instance committed (`effect`: what a queue write did). */
+  noteLocal(kind: ChangeKind, accountId: string, effect?: WriteEffect): void {
+    this.emit(effect === undefined ? { kind, accountId } : { kind, accountId, effect });
   }
 
   private emit(c: Change): void {

@@ -170,17 +170,18 @@ export class QueueStore {
     }
     const watch = [keys.version(accountId), ...[...departments].map((d) => keys.departmentVersion(accountId, d))];
     const origin = this.opts.changes?.origin ?? '-';
-    let wrote = false;
+    let wrote: AccountWrites | undefined;
     const done = this.tx.run(watch, async (r) => {
       const seen = new Map<string, CallbackRequest>();
       const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments), seen));
       const write = plan.write;
-      wrote = write !== undefined;
+      wrote = undefined;
       if (!write) return { result: plan.result };
       return {
         result: plan.result,
         write: (m) => {
           const w = new AccountWrites(m, accountId, seen);
+          wrote = w;
           write(w);
           w.flushWebhookEvents();
           w.bumpVersions();
@@ -190,7 +191,7 @@ export class QueueStore {
     }, { durable: about.durable === true });
     return done.then((result) => {
       // notLocal: the dispatcher's own step (its loop goes on by itself); other instances still hear the PUBLISH
-      if (wrote && !about.notLocal) this.opts.changes?.noteLocal('q', accountId);
+      if (wrote && !about.notLocal) this.opts.changes?.noteLocal('q', accountId, wrote.effect());
       return result;
     });
   }
@@ -229,7 +230,7 @@ export class QueueStore {
     const res = await m.exec();
     const failed = res?.find(([err]) => err !== null);
     if (!res || failed) throw (failed?.[0] as Error | undefined) ?? new Error('join: the transaction was discarded');
-    this.opts.changes?.noteLocal('q', accountId, entry.departmentId);
+    this.opts.changes?.noteLocal('q', accountId, w.effect());
     // its leave, ring ends and claims watch the department up front instead of reading the entry twice
     rememberDepartment(this.departmentOf, accountId, `e:${entry.id}`, entry.departmentId);
     return token;

@@ -8,11 +8,11 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import type { Employee } from '../../../src/domain/model';
 import { Dispatcher } from '../../../src/queue/dispatcher';
-import { ChangeFeed } from '../../../src/store/changes';
+import { ChangeFeed, type WriteEffect } from '../../../src/store/changes';
 import { ProvisioningCache } from '../../../src/store/provisioning-cache';
 import { ProvisioningStore } from '../../../src/store/provisioning';
 import { QueueStore } from '../../../src/store/queue-store';
-import { ACCOUNT, DEPT, LEASE_MS, callerEntry, sleep, startInstance, useRedis, type Instance } from './support';
+import { ACCOUNT, DEPT, LEASE_MS, callerEntry, request as makeRequest, sleep, startInstance, useRedis, type Instance } from './support';
 
 function commandTotal(text: string): number {
   let n = 0;
@@ -103,6 +103,29 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
     const growing = commandTotal(await probe.info('commandstats'));
     assert.ok(((await waits()) ?? 0) >= 7, 'the longest wait, read again');
     assert.ok(commandTotal(await probe.info('commandstats')) - growing > 0, 'a gauge that changes with time is read at every scrape');
+  });
+
+  it('a local write tells the dispatcher what it did: a join frees nobody, a ring end frees its employees, digit 1 makes a request', async () => {
+    const effects: Array<WriteEffect | undefined> = [];
+    feed.on((c) => {
+      if (c.kind === 'q') effects.push(c.effect);
+    });
+    const now = Date.now();
+    await B.queue.join(ACCOUNT, callerEntry('c:e1', now, 'b'));
+    assert.deepEqual(effects.pop(), { departments: [DEPT], freesEmployee: false, madeRequest: false, earliest: now + LEASE_MS });
+    const claim = (await B.queue.dispatch(ACCOUNT, DEPT, 'b', now + 1, LEASE_MS, new Set(['c:e1']))).claim;
+    assert.equal(claim?.kind, 'caller');
+    const rungIds = claim.employees.map((e) => e.id);
+    assert.ok(rungIds.length > 0);
+    effects.length = 0;
+    await B.queue.ringEnded(ACCOUNT, 'c:e1', rungIds, now + 2, undefined);
+    assert.equal(effects.pop()?.freesEmployee, true, 'the rung employees are free again');
+    const request = makeRequest('q-e1', '+79161234567', now, now + 3);
+    await B.queue.requestCallback(ACCOUNT, 'c:e1', request);
+    const made = effects.pop();
+    assert.equal(made?.madeRequest, true);
+    assert.equal(made?.freesEmployee, false);
+    assert.equal(made?.earliest, request.expiresAt, "the request's window end");
   });
 
   it('an idle department costs no Redis command at a tick once looked at', async () => {

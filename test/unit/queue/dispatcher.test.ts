@@ -13,6 +13,7 @@ import { Dispatcher, type DispatchTarget, type LocalAttempt, type LocalCaller } 
 import type { LineEntry } from '../../../src/domain/line';
 import { type DispatchResult } from '../../../src/store/queue-store';
 import { callbackEntryId } from '../../../src/domain/entry-ids';
+import type { WriteEffect } from '../../../src/store/changes';
 import { FakeChanges, FakeDispatchStore, NOTHING, idle } from '../../support/fakes/dispatch-store';
 import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 
@@ -206,33 +207,64 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       assert.deepEqual(store.stepped().slice(2), ['a/d1', 'a/d4']);
     });
 
-    it('a caller joining a department whose last look found nobody to ring costs no look until its next look', async () => {
+    /** what a local queue write did (AccountWrites.effect) */
+    const effect = (departments: string[], over: Partial<WriteEffect> = {}): WriteEffect => ({
+      departments,
+      freesEmployee: false,
+      madeRequest: false,
+      earliest: Number.POSITIVE_INFINITY,
+      ...over,
+    });
+
+    it('a write that frees nobody, in a department whose last look found nobody to ring, costs no look until its next look', async () => {
       make();
       store.answer('a', 'd1', idle(T0 + 1000, false, true));
       await tickAt(T0);
       now = T0 + 10;
-      changes.emit({ kind: 'q', accountId: 'a', joinedIn: 'd1' });
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1']) });
       await flush();
-      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2'], 'no look for the join');
-      // any other write of the account (an employee freed, logged in …) is looked at as before
-      changes.emit({ kind: 'q', accountId: 'a' });
-      await flush();
-      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2', 'a/d1']);
+      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2'], 'no look for the write');
+      assert.deepEqual(await tickAt(T0 + 999), []);
+      assert.deepEqual(await tickAt(T0 + 1000), ['a/d1'], 'looked at when its next look came');
     });
 
-    it('a caller joining is looked at when the last look found someone to ring, or its next look has come', async () => {
+    it("such a write's window end or lease expiry brings the next look forward", async () => {
       make();
-      store.answer('a', 'd1', idle(T0 + 1000, false, false));
-      store.answer('b', 'd2', idle(T0 + 1000, false, true));
+      store.answer('a', 'd1', idle(T0 + 1000, false, true));
       await tickAt(T0);
       now = T0 + 10;
-      changes.emit({ kind: 'q', accountId: 'a', joinedIn: 'd1' });
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { earliest: T0 + 500 }) });
       await flush();
-      assert.deepEqual(store.stepped().slice(2), ['a/d1'], 'someone could be rung: looked at');
+      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2']);
+      assert.deepEqual(await tickAt(T0 + 499), []);
+      assert.deepEqual(await tickAt(T0 + 500), ['a/d1']);
+    });
+
+    it('looked at as before: a write that frees an employee or makes a request, someone to ring at the last look, or its next look come', async () => {
+      make();
+      store.answer('a', 'd1', idle(T0 + 1000, false, true), idle(T0 + 1000, false, true), idle(T0 + 1000, false, true));
+      store.answer('b', 'd2', idle(T0 + 1000, false, false));
+      await tickAt(T0);
+      now = T0 + 10;
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { freesEmployee: true }) });
+      await flush();
+      assert.deepEqual(store.stepped().slice(2), ['a/d1'], 'an employee freed');
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { madeRequest: true }) });
+      await flush();
+      assert.deepEqual(store.stepped().slice(3), ['a/d1'], 'a request made (the log says at once why it waits)');
+      changes.emit({ kind: 'q', accountId: 'b', effect: effect(['d2']) });
+      await flush();
+      assert.deepEqual(store.stepped().slice(4), ['b/d2'], 'someone could be rung: looked at');
       now = T0 + 1000;
-      changes.emit({ kind: 'q', accountId: 'b', joinedIn: 'd2' });
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1']) });
       await flush();
-      assert.deepEqual(store.stepped().slice(3), ['b/d2'], 'its next look had come: looked at');
+      assert.deepEqual(store.stepped().slice(5), ['a/d1'], 'its next look had come');
+      // a change without an effect (another instance's write, heard on the feed) is looked at as always
+      store.answer('a', 'd1', idle(T0 + 5000, false, true));
+      await tickAt(T0 + 1001);
+      changes.emit({ kind: 'q', accountId: 'a' });
+      await flush();
+      assert.equal(store.stepped().filter((x) => x === 'a/d1').length, 5);
     });
 
     it('a kick with no write behind it costs no look (the write itself marks its account)', async () => {

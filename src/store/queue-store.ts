@@ -105,27 +105,34 @@ export type DepartmentWaits = ReadonlyArray<{ department: string; seconds: numbe
 
 export type ConnectResult = { outcome: 'connected'; released: string[] } | { outcome: 'lost' };
 
+/** What a dispatch step read, exactly as stored (before any takeover hold): its writes change only what differs. */
+interface DispatchReads {
+  entries: ReadonlyMap<string, LineEntry>;
+  states: ReadonlyMap<string, EmployeeState>;
+  rrCursor: number;
+}
+
 /** Runs one write of a dispatch plan (src/domain/dispatch-plan.ts) in the step's transaction. */
-function applyDispatchWrite(w: AccountWrites, op: DispatchWrite): void {
+function applyDispatchWrite(w: AccountWrites, op: DispatchWrite, read: DispatchReads): void {
   switch (op.kind) {
     case 'remove-entry':
-      w.removeEntry(op.entry);
+      w.removeEntry(op.entry, read.entries.get(op.entry.id));
       return;
     case 'put-request':
       w.putRequest(op.request);
-      if (op.syncEntry) syncCallbackEntry(w, op.request, undefined, 0);
+      if (op.syncEntry) syncCallbackEntry(w, op.request, undefined, 0, false, read.entries.get(callbackEntryId(op.request.id)));
       return;
     case 'put-entry':
-      w.putEntry(op.entry);
+      w.putEntry(op.entry, false, read.entries.get(op.entry.id));
       return;
     case 'event':
       w.event({ type: op.type, departmentId: op.departmentId, at: op.at });
       return;
     case 'rr-cursor':
-      w.setRrCursor(op.departmentId, op.cursor);
+      if (op.cursor !== read.rrCursor) w.setRrCursor(op.departmentId, op.cursor);
       return;
     case 'employee-state':
-      w.putEmployeeState(op.state);
+      w.putEmployeeState(op.state, read.states.get(op.state.id));
   }
 }
 
@@ -393,6 +400,7 @@ export class QueueStore {
         v.rrCursor(departmentId),
       ]);
       let entries = lineEntries;
+      const read = { entries: new Map(lineEntries.map((e) => [e.id, e])), states: storedStates, rrCursor };
       let states: ReadonlyMap<string, EmployeeState> = storedStates;
       let d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       const requests = new Map<string, CallbackRequest>();
@@ -409,6 +417,7 @@ export class QueueStore {
         const held = holdEntry(holds);
         // a held-back entry may no longer lead: the head then lies further down the line than was read
         if (holds.notBefore.size > 0) entries = await v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, held(e))));
+        for (const e of entries) read.entries.set(e.id, e);
         ({ entries, states } = withHolds(entries, states, holds));
         d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       }
@@ -430,7 +439,7 @@ export class QueueStore {
       return {
         result,
         write: (w) => {
-          for (const op of writes) applyDispatchWrite(w, op);
+          for (const op of writes) applyDispatchWrite(w, op, read);
         },
       };
     }, { departments: [departmentId], notLocal: true });

@@ -33,11 +33,14 @@ export class AccountWrites {
     /** requests as the transaction read them (AccountView): the webhook events of a write are the difference */
     private readonly seen: Map<string, CallbackRequest> = new Map(),
     private readonly now: () => number = Date.now,
+    /** false: the account is known to have no webhook subscription (nothing to put in the outbox) */
+    private readonly webhooks = true,
   ) {}
 
   /** The webhook events of the request writes, into the outbox in this same MULTI (src/store/webhooks.ts). */
   flushWebhookEvents(): void {
-    queueWebhookEvents(this.m, this.accountId, this.outbox.splice(0), this.now());
+    const events = this.outbox.splice(0);
+    if (this.webhooks) queueWebhookEvents(this.m, this.accountId, events, this.now());
   }
 
   private noteRequestEvents(r: CallbackRequest, isNew: boolean): void {

@@ -31,6 +31,11 @@ export class ProvisioningCache {
     return this.values.size;
   }
 
+  /** The value of `key` when it is cached and the feed can be trusted (for a decision that cannot wait for a load). */
+  peek<T>(key: string): T | undefined {
+    return this.feed.healthy && this.values.has(key) ? (this.values.get(key) as T) : undefined;
+  }
+
   /** The value of `key`, loaded with `load` when not cached (or when the feed cannot be trusted). */
   async get<T>(key: string, load: () => Promise<T>): Promise<T> {
     if (!this.feed.healthy) return load();

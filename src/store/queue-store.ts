@@ -177,6 +177,7 @@ export class QueueStore {
     }
     const watch = [keys.version(accountId), ...[...departments].map((d) => keys.departmentVersion(accountId, d))];
     const origin = this.opts.changes?.origin ?? '-';
+    const webhooks = this.mayHaveWebhooks(accountId);
     let wrote: AccountWrites | undefined;
     const done = this.tx.run(watch, async (r) => {
       const seen = new Map<string, CallbackRequest>();
@@ -187,7 +188,7 @@ export class QueueStore {
       return {
         result: plan.result,
         write: (m) => {
-          const w = new AccountWrites(m, accountId, seen);
+          const w = new AccountWrites(m, accountId, seen, Date.now, webhooks);
           wrote = w;
           write(w);
           w.flushWebhookEvents();
@@ -201,6 +202,22 @@ export class QueueStore {
       if (wrote && !about.notLocal) this.opts.changes?.noteLocal('q', accountId, wrote.effect());
       return result;
     });
+  }
+
+  /**
+   * Whether the account may have webhook subscriptions, for its writes' outbox script (2 commands per request write):
+   * false only when the provisioning cache knows it has none (webhook writes announce themselves like provisioning,
+   * so every instance forgets it at once; a subscription gets the events of writes after its creation was heard, a
+   * few milliseconds). Unknown is true, and the answer is loaded for the next write.
+   */
+  private mayHaveWebhooks(accountId: string): boolean {
+    const cache = this.opts.cache;
+    if (!cache) return true;
+    const key = `${accountId}\u0000webhooks`;
+    const known = cache.peek<boolean>(key);
+    if (known !== undefined) return known;
+    void cache.get(key, async () => (await this.redis.hlen(keys.webhooks(accountId))) > 0).catch(() => undefined);
+    return true;
   }
 
   /**

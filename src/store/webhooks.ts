@@ -9,6 +9,7 @@ import {
   type Webhook,
   type WebhookEventType,
 } from '../domain/webhooks';
+import { CHANGES_CHANNEL, changeMessage, type ChangeFeed } from './changes';
 import { keys } from './keys';
 
 /**
@@ -181,7 +182,20 @@ function deliveryOf(f: Map<string, string>): Delivery {
 }
 
 export class WebhookStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    /**
+     * With a change feed, a subscription created or removed is announced as a provisioning change (`p`), so the
+     * instances that remember an account has no subscription (QueueStore: its writes then skip the outbox script)
+     * forget it at once.
+     */
+    private readonly opts: { changes?: ChangeFeed } = {},
+  ) {}
+
+  private async announce(accountId: string): Promise<void> {
+    await this.redis.publish(CHANGES_CHANNEL, changeMessage('p', this.opts.changes?.origin ?? '-', accountId));
+    this.opts.changes?.noteLocal('p', accountId);
+  }
 
   async list(accountId: string): Promise<Webhook[]> {
     const all = await this.redis.hgetall(keys.webhooks(accountId));
@@ -202,12 +216,14 @@ export class WebhookStore {
     if (!exists && (await this.redis.hlen(key)) >= MAX_WEBHOOKS_PER_ACCOUNT) return false;
     await this.redis.hset(key, w.id, JSON.stringify(webhookSchema.parse(w)));
     await this.redis.sadd(keys.webhookAccounts, w.accountId);
+    await this.announce(w.accountId);
     return true;
   }
 
   /** Removes the subscription with its delivery log and whatever it still had to deliver. */
   async delete(accountId: string, id: string): Promise<boolean> {
     const r = await this.redis.eval(DELETE_LUA, 2, keys.webhooks(accountId), keys.webhookLog(accountId, id), keys.webhookPrefix(accountId), id);
+    if (r === 1) await this.announce(accountId);
     return r === 1;
   }
 

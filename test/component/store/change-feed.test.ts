@@ -12,6 +12,8 @@ import { ChangeFeed, type WriteEffect } from '../../../src/store/changes';
 import { ProvisioningCache } from '../../../src/store/provisioning-cache';
 import { ProvisioningStore } from '../../../src/store/provisioning';
 import { QueueStore } from '../../../src/store/queue-store';
+import { keys } from '../../../src/store/keys';
+import { WebhookStore } from '../../../src/store/webhooks';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, request as makeRequest, sleep, startInstance, useRedis, type Instance } from './support';
 
 function commandTotal(text: string): number {
@@ -126,6 +128,22 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
     assert.equal(made?.madeRequest, true);
     assert.equal(made?.freesEmployee, false);
     assert.equal(made?.earliest, request.expiresAt, "the request's window end");
+  });
+
+  it("request writes of an account without webhook subscriptions run no outbox script; one created on another instance is heard at once", async () => {
+    const hooks = new WebhookStore(A.redis); // another instance's store: heard through its PUBLISH only
+    const evals = async (): Promise<number> => Number(/cmdstat_eval:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
+    const now = Date.now();
+    // the first write does not know yet: it runs the script, and the answer (none) is loaded meanwhile
+    await B.queue.createRequest(ACCOUNT, makeRequest('q-w1', '+79161110001', now, now));
+    await until('the answer loaded', 2000, () => cache.peek(`${ACCOUNT}\u0000webhooks`) === false);
+    const e0 = await evals();
+    await B.queue.createRequest(ACCOUNT, makeRequest('q-w2', '+79161110002', now, now));
+    assert.equal(await evals(), e0, 'no outbox script for an account without subscriptions');
+    await hooks.put({ id: 'wh_feed1', accountId: ACCOUNT, url: 'https://hooks.example.com/in', events: ['request.created'], secret: 'change-feed-test-secret-01', enabled: true, createdAt: now });
+    await until('the subscription heard', 2000, () => cache.peek(`${ACCOUNT}\u0000webhooks`) === undefined);
+    await B.queue.createRequest(ACCOUNT, makeRequest('q-w3', '+79161110003', now, now));
+    assert.equal(await A.redis.zcard(keys.webhookLog(ACCOUNT, 'wh_feed1')), 1, "the next request's event is in the outbox");
   });
 
   it('an idle department costs no Redis command at a tick once looked at', async () => {

@@ -30,6 +30,8 @@ function warnAgent(req: Srf.SrfRequest, fallback: string): string {
 
 /** upper bound on the confirmation prompt before the caller is released regardless */
 const CONFIRMATION_MAX_MS = 30_000;
+/** how long a hung-up caller's leave waits for its cancelled employee legs to end (their 487s) to free them in one write */
+const LEGS_END_MS = 1000;
 
 export type SessionState = 'joining' | 'waiting' | 'ringing' | 'connected' | 'requested' | 'ended';
 
@@ -624,14 +626,19 @@ export class CallSession {
     clearTimeout(this.offerTimer);
     clearTimeout(this.announcementTimer);
     this.announcer?.close();
+    const ringing = this.legs.size;
     for (const leg of this.legs.values()) leg.cancel();
     // out of the line first, while the media is torn down: until the entry is gone, each cancelled employee
     // leg put it back as waiting and the dispatcher rang an employee for it again, in a loop (about 9 claims
-    // and 270 Redis commands per caller who hung up while an employee rang)
+    // and 270 Redis commands per caller who hung up while an employee rang). The leave waits (a CANCEL round
+    // trip, at most LEGS_END_MS) for the cancelled legs to end and frees their employees in its own write; the
+    // entry stays 'ringing' meanwhile, so nobody is rung for it.
     // a lost entry is another instance's business now (it recovered the caller): nothing is written
-    const left = wasRequested || this.fenced
+    const writes = !wasRequested && !this.fenced;
+    const rang = writes && ringing > 0 ? await this.ringRelease.handOver(LEGS_END_MS) : [];
+    const left = !writes
       ? Promise.resolve()
-      : this.svc.queue.leave(this.accountId, this.entryId, this.svc.now()).then(
+      : this.svc.queue.leave(this.accountId, this.entryId, this.svc.now(), rang).then(
           () => undefined,
           (err: Error) => this.log.warn({ err: err.message }, 'could not remove the caller from the line (its lease will lapse)'),
         );

@@ -22,7 +22,8 @@ import { employeeLeg, type LegResult } from './leg';
 export interface CallerQueue {
   /** returns the fencing token the entry took */
   join(accountId: string, entry: LineEntry): Promise<number>;
-  leave(accountId: string, entryId: string, now: number): Promise<unknown>;
+  /** `ringEnded`: employees whose legs for the entry have just ended, freed in the same write */
+  leave(accountId: string, entryId: string, now: number, ringEnded?: readonly string[]): Promise<unknown>;
   recordEvent(accountId: string, e: StoredEvent): Promise<void>;
   /** what the offer rules decide on (undefined: the department is gone) */
   waitFacts(accountId: string, departmentId: string, now: number, entryId?: string): Promise<WaitFacts | undefined>;

@@ -15,6 +15,8 @@ import type { CallerQueue } from './ports';
 export class RingRelease {
   /** employees whose cancelled legs ended while other legs of the same cancel had not yet */
   private readonly together: string[] = [];
+  /** while the entry waits to leave the line: the cancelled legs' employees go to that write (handOver) */
+  private handing: ((employeeIds: string[]) => void) | undefined;
 
   constructor(
     private readonly queue: Pick<CallerQueue, 'ringEnded'>,
@@ -31,19 +33,37 @@ export class RingRelease {
    */
   async ended(employeeId: string, skip: EmployeeBackoff | undefined, cancelledWithOthers: boolean, legsLeft: number): Promise<void> {
     const writes: Array<{ ids: string[]; skip: EmployeeBackoff | undefined }> = [];
-    if (cancelledWithOthers) {
-      this.together.push(employeeId);
-      if (legsLeft > 0) return;
-      writes.push({ ids: this.together.splice(0), skip: undefined });
-    } else {
-      writes.push({ ids: [employeeId], skip });
-      // the last leg ended by itself after the others were cancelled: theirs are freed now too
-      if (legsLeft === 0 && this.together.length > 0) writes.push({ ids: this.together.splice(0), skip: undefined });
+    if (cancelledWithOthers) this.together.push(employeeId);
+    else writes.push({ ids: [employeeId], skip });
+    if (legsLeft === 0) {
+      // the last leg of a cancel ended (or ended by itself after the others were cancelled): theirs are freed now
+      // too, by the entry's own leave when it waits for them
+      if (this.handing) this.handing(this.together.splice(0));
+      else if (this.together.length > 0) writes.push({ ids: this.together.splice(0), skip: undefined });
     }
     for (const w of writes) {
+      if (w.ids.length === 0) continue;
       await this.queue.ringEnded(this.accountId, this.entryId, w.ids, this.now(), w.skip).catch((err: Error) =>
         this.log.warn({ err: err.message, employees: w.ids }, 'could not release the employee (its lease will lapse)'),
       );
     }
+  }
+
+  /**
+   * The entry is about to leave the line (the caller hung up) and every leg has just been cancelled: resolves with
+   * the employees whose legs have ended, once the last has or after `withinMs`, for the leave to free them in its own
+   * write (one transaction instead of two, and the entry cannot be put back as waiting meanwhile: it is ringing).
+   * Legs that end later free their employees as before.
+   */
+  handOver(withinMs: number): Promise<string[]> {
+    return new Promise((resolve) => {
+      const done = (ids: string[]): void => {
+        clearTimeout(timer);
+        if (this.handing === done) this.handing = undefined;
+        resolve(ids);
+      };
+      const timer = setTimeout(() => done(this.together.splice(0)), withinMs);
+      this.handing = done;
+    });
   }
 }

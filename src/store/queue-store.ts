@@ -612,22 +612,27 @@ export class QueueStore {
   }
 
   /** A caller left (hung up, or the call ended after talking): entry removed, employees freed. */
-  async leave(accountId: string, entryId: string, now: number): Promise<LineEntry | undefined> {
+  async leave(accountId: string, entryId: string, now: number, ringEnded: readonly string[] = []): Promise<LineEntry | undefined> {
     return this.run(accountId, async (v) => {
       const entry = await v.entry(entryId);
-      if (!entry) return { result: undefined };
-      const states = await v.employeeStates(entry.employeeIds);
+      const states = await v.employeeStates([...new Set([...(entry?.employeeIds ?? []), ...ringEnded])]);
       const talked = [...states.values()].filter((s) => s.entryId === entryId && s.status === 'busy');
+      // employees whose legs for the entry ended (cancelled as the caller left), as ringEnded would free them
+      const rang = ringEnded.flatMap((id) => {
+        const s = states.get(id);
+        return s && s.entryId === entryId && s.status !== 'busy' ? [s] : [];
+      });
+      if (!entry && rang.length === 0) return { result: undefined };
       const handled = await this.handlingEnds(v, talked, now);
       return {
         result: entry,
         write: (w) => {
+          for (const s of rang) this.freeEmployee(w, s, { now, skip: undefined, talked: false });
+          if (!entry) return;
           w.removeEntry(entry, entry);
           handled(w);
-          // a busy employee is free again; ringing ones are freed as their legs end (ringEnded)
-          for (const s of states.values()) {
-            if (s.entryId === entryId && s.status === 'busy') this.freeEmployee(w, s, { now, skip: undefined, talked: true });
-          }
+          // a busy employee is free again; ringing ones are freed as their legs end (ringEnded, or `ringEnded` here)
+          for (const s of talked) this.freeEmployee(w, s, { now, skip: undefined, talked: true });
           if (entry.kind === 'caller' && entry.state !== 'connected') w.event({ type: 'abandoned', departmentId: entry.departmentId, at: now });
         },
       };

@@ -582,6 +582,33 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       }
     });
 
+    it('a caller leaving with the employees whose legs just ended frees them in the same write (not one skipped), and the line is empty', async () => {
+      const C = await startInstance(env.server().url, 'inst-C', 5000);
+      try {
+        const T = Date.now();
+        await C.queue.join(ACCOUNT, callerEntry('c1', T, C.name));
+        await C.queue.dispatch(ACCOUNT, DEPT, C.name, T, LEASE_MS);
+        assert.equal((await employeeState(C.redis, '101'))?.status, 'ringing');
+        const execs0 = Number(/cmdstat_exec:calls=(\d+)/.exec(await C.redis.info('commandstats'))?.[1] ?? 0);
+        await C.queue.leave(ACCOUNT, 'c1', T + 1, ['101', '102']);
+        const execs1 = Number(/cmdstat_exec:calls=(\d+)/.exec(await C.redis.info('commandstats'))?.[1] ?? 0);
+        assert.equal(execs1 - execs0, 1, 'one transaction');
+        assert.equal(await storedEntry(C.redis, 'c1'), undefined);
+        for (const id of ['101', '102']) {
+          const s = await employeeState(C.redis, id);
+          assert.equal(s?.status, 'free', id);
+          assert.equal(s?.skipUntil, 0, `${id} is not skipped: its leg was cancelled`);
+        }
+        // an employee the entry no longer holds is left alone
+        await C.queue.join(ACCOUNT, callerEntry('c2', T + 2, C.name));
+        await C.queue.dispatch(ACCOUNT, DEPT, C.name, T + 3, LEASE_MS);
+        await C.queue.leave(ACCOUNT, 'c1', T + 4, ['101']);
+        assert.equal((await employeeState(C.redis, '101'))?.entryId, 'c2');
+      } finally {
+        await C.close();
+      }
+    });
+
     it("a queue ring refused with an error (488…) skips the employee for the error backoff, a timeout for the no-answer one", async () => {
       const C = await startInstance(env.server().url, 'inst-C', 5000, 60_000);
       try {

@@ -36,6 +36,8 @@ export class FakeCallerQueue implements CallerQueue {
   readonly requests: CallbackRequest[] = [];
   readonly events: StoredEvent[] = [];
   readonly ringsEnded: Array<{ employeeIds: string[]; skip: EmployeeBackoff | undefined }> = [];
+  /** the employees each leave freed (their legs ended as the caller left) */
+  readonly freedByLeave: string[][] = [];
   /** what digit 1 gets: by default the request is created; a function decides per call */
   onRequestCallback: (r: CallbackRequest) => Promise<RequestCallbackResult> = async (r) => ({ outcome: 'created', request: r, releasedEmployees: [] });
   /** what an employee's answer gets */
@@ -56,8 +58,9 @@ export class FakeCallerQueue implements CallerQueue {
     this.entries.set(entry.id, { ...entry, token });
     return token;
   }
-  async leave(_accountId: string, entryId: string): Promise<LineEntry | undefined> {
+  async leave(_accountId: string, entryId: string, _now?: number, ringEnded: readonly string[] = []): Promise<LineEntry | undefined> {
     this.journal.push(`leave ${entryId}`);
+    if (ringEnded.length > 0) this.freedByLeave.push([...ringEnded]);
     const e = this.entries.get(entryId);
     this.entries.delete(entryId);
     return e;

@@ -229,10 +229,28 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.ok(journal.includes(`leave ${session.entryId}`));
     assert.ok(journal.includes('caller-endpoint destroyed'));
     assert.ok(!journal.includes('caller BYE'), 'no BYE on a dialog the caller ended');
-    // both legs were cancelled together: one write frees both employees once both legs ended (RingRelease)
-    assert.deepEqual(queue.ringsEnded, [{ employeeIds: ['101', '102'], skip: undefined }]);
+    // both legs were cancelled together: the leave itself frees both employees once both legs ended (RingRelease)
+    assert.deepEqual(queue.freedByLeave, [['101', '102']]);
+    assert.deepEqual(queue.ringsEnded, []);
     assert.equal(session.state, 'ended');
     assert.equal(ended, 1);
+  });
+
+  it('a hung-up caller whose cancelled leg does not end in time leaves without it; the leg frees its employee when it ends', async () => {
+    await answered();
+    session.ring([makeEmployee('101'), makeEmployee('102')]);
+    await flush();
+    legs.of('102').cancel = () => undefined; // its 487 never comes
+    media.dialog.hangUp();
+    await flush();
+    assert.ok(!journal.includes(`leave ${session.entryId}`), 'waits for the legs');
+    mock.timers.tick(1000);
+    await flush();
+    assert.ok(journal.includes(`leave ${session.entryId}`), journal.join(' | '));
+    assert.deepEqual(queue.freedByLeave, [['101']]);
+    legs.of('102').fail(487);
+    await flush();
+    assert.deepEqual(queue.ringsEnded.map((r) => r.employeeIds), [['102']]);
   });
 
   it('digit 1 while two employees ring: both legs are cancelled and one write frees both, after the second leg ended', async () => {

@@ -3,6 +3,7 @@
  * last of those legs ended; a leg that ends by itself frees its employee at once, with its backoff.
  */
 import { strict as assert } from 'node:assert';
+import { mock } from 'node:test';
 import pino from 'pino';
 import type { EmployeeBackoff } from '../../../src/domain/sip-status';
 import { RingRelease } from '../../../src/sip/ring-release';
@@ -57,5 +58,29 @@ describe('sip/ring-release: freeing the employees rung for one entry', () => {
     failing = false;
     await release.ended('102', undefined, true, 0);
     assert.deepEqual(writes.map((w) => w.ids), [['102']]);
+  });
+
+  it('handOver: the cancelled legs that end are handed to the leave instead of written; later ones are written as before', async () => {
+    const handed = release.handOver(1000);
+    await release.ended('101', undefined, true, 1);
+    await release.ended('102', undefined, true, 0);
+    assert.deepEqual(await handed, ['101', '102']);
+    assert.deepEqual(writes, []);
+    await release.ended('103', undefined, true, 0);
+    assert.deepEqual(writes.map((w) => w.ids), [['103']], 'after the hand-over, a cancel is written as before');
+  });
+
+  it('handOver after its time: hands what ended so far; a leg ending later frees its employee itself', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const handed = release.handOver(1000);
+      await release.ended('101', undefined, true, 1);
+      mock.timers.tick(1000);
+      assert.deepEqual(await handed, ['101']);
+      await release.ended('102', undefined, true, 0);
+      assert.deepEqual(writes.map((w) => w.ids), [['102']]);
+    } finally {
+      mock.timers.reset();
+    }
   });
 });

@@ -215,7 +215,7 @@ function storedJson(v: { leaseUntil: number }): string {
 /**
  * Keeps a callback's line entry in step with its request. `prev`: what the entry is taken to be now (its owner,
  * employees, token carry over); `asRead`: the entry exactly as this transaction read it, when it did (only what
- * differs is written).
+ * differs is written), null when it read that there is none (a final request's entry is then not removed again).
  */
 export function syncCallbackEntry(
   w: AccountWrites,
@@ -223,11 +223,11 @@ export function syncCallbackEntry(
   prev: LineEntry | undefined,
   leaseUntil: number,
   isNew = false,
-  asRead?: LineEntry,
+  asRead?: LineEntry | null,
 ): void {
   const id = callbackEntryId(r.id);
   if (callbackRequest.FINAL_STATUSES.has(r.status)) {
-    w.removeEntry({ id, departmentId: r.departmentId }, asRead);
+    if (asRead !== null) w.removeEntry({ id, departmentId: r.departmentId }, asRead);
     return;
   }
   const entry: LineEntry = {
@@ -245,6 +245,6 @@ export function syncCallbackEntry(
     // the claim's fencing token stays with the entry while the claim lasts
     ...(r.status === 'dialing' && prev?.token !== undefined ? { token: prev.token } : {}),
   };
-  w.putEntry(entry, isNew, asRead);
+  w.putEntry(entry, isNew, asRead ?? undefined);
 }
 

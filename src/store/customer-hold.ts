@@ -86,7 +86,7 @@ export class CustomerHold {
           for (const s of talking) w.putEmployeeState({ ...released(s), lastEndedAt: now });
           if (r1) {
             w.putRequest(r1);
-            syncCallbackEntry(w, r1, entry, 0);
+            syncCallbackEntry(w, r1, entry, 0, false, entry ?? null);
           }
           for (const e of events) w.event(e);
         },

@@ -680,12 +680,12 @@ export class QueueStore {
           w.putRequest(r1);
           handled(w);
           if (opts.connected) {
-            syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry);
+            syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
             for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, s);
           } else if (r1.status === 'dialing' && entry) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);
           } else {
-            syncCallbackEntry(w, r1, entry, 0, false, entry);
+            syncCallbackEntry(w, r1, entry, 0, false, entry ?? null);
             for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee, talked: s.status === 'busy' });
           }
           for (const e of opts.events ?? []) w.event(e);

@@ -65,7 +65,7 @@ describe('sip/ring-release: freeing the employees rung for one entry', () => {
     await release.ended('101', undefined, true, 1);
     await release.ended('102', undefined, true, 0);
     assert.deepEqual(await handed, ['101', '102']);
-    assert.deepEqual(writes, []);
+    assert.equal(writes.length, 0);
     await release.ended('103', undefined, true, 0);
     assert.deepEqual(writes.map((w) => w.ids), [['103']], 'after the hand-over, a cancel is written as before');
   });

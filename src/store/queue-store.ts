@@ -670,9 +670,12 @@ export class QueueStore {
       const r1 = step(r0);
       const entryId = callbackEntryId(requestId);
       const entry = await v.entry(entryId);
-      const states = await v.employeeStates(entry?.employeeIds ?? []);
+      // a step that keeps the request dialling (its lease, an attempt starting) writes only the request and its
+      // entry: the employees are neither read nor watched
+      const keepsDialing = !opts.connected && r1.status === 'dialing' && entry !== undefined;
+      const states = keepsDialing ? new Map<string, EmployeeState>() : await v.employeeStates(entry?.employeeIds ?? []);
       const mine = [...states.values()].filter((s) => s.entryId === entryId);
-      const freed = opts.connected || (r1.status === 'dialing' && entry) ? [] : mine.filter((s) => s.status === 'busy');
+      const freed = opts.connected || keepsDialing ? [] : mine.filter((s) => s.status === 'busy');
       const handled = await this.handlingEnds(v, freed, opts.now);
       return {
         result: r1,
@@ -682,7 +685,7 @@ export class QueueStore {
           if (opts.connected) {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
             for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, s);
-          } else if (r1.status === 'dialing' && entry) {
+          } else if (keepsDialing) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);
           } else {
             syncCallbackEntry(w, r1, entry, 0, false, entry ?? null);

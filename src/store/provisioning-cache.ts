@@ -15,6 +15,7 @@ import type { ChangeFeed } from './changes';
 export class ProvisioningCache {
   private generation = 0;
   private readonly values = new Map<string, unknown>();
+  private readonly loading = new Set<string>();
 
   constructor(private readonly feed: ChangeFeed) {
     feed.on((c) => {
@@ -34,6 +35,18 @@ export class ProvisioningCache {
   /** The value of `key` when it is cached and the feed can be trusted (for a decision that cannot wait for a load). */
   peek<T>(key: string): T | undefined {
     return this.feed.healthy && this.values.has(key) ? (this.values.get(key) as T) : undefined;
+  }
+
+  /**
+   * Loads `key` in the background for a later `peek`: only while the feed can be trusted (else a load could not be
+   * kept, and each call would cost one), once at a time, and not when it is cached already.
+   */
+  prime(key: string, load: () => Promise<unknown>): void {
+    if (!this.feed.healthy || this.values.has(key) || this.loading.has(key)) return;
+    this.loading.add(key);
+    void this.get(key, load)
+      .catch(() => undefined)
+      .finally(() => this.loading.delete(key));
   }
 
   /** The value of `key`, loaded with `load` when not cached (or when the feed cannot be trusted). */

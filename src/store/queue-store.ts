@@ -216,7 +216,7 @@ export class QueueStore {
     const key = `${accountId}\u0000webhooks`;
     const known = cache.peek<boolean>(key);
     if (known !== undefined) return known;
-    void cache.get(key, async () => (await this.redis.hlen(keys.webhooks(accountId))) > 0).catch(() => undefined);
+    cache.prime(key, async () => (await this.redis.hlen(keys.webhooks(accountId))) > 0);
     return true;
   }
 

@@ -3,25 +3,14 @@
  * prime loads once while the feed can be trusted, never while it is down, and a provisioning change drops the value.
  */
 import { strict as assert } from 'node:assert';
-import type { Change, ChangeFeed } from '../../../src/store/changes';
+import type { ChangeFeed } from '../../../src/store/changes';
 import { ProvisioningCache } from '../../../src/store/provisioning-cache';
-
-class Feed {
-  healthy = true;
-  private readonly listeners = new Set<(c: Change) => void>();
-  on(l: (c: Change) => void): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-  emit(c: Change): void {
-    for (const l of [...this.listeners]) l(c);
-  }
-}
+import { FakeChanges } from '../../support/fakes/dispatch-store';
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('store/provisioning-cache: peek and prime', () => {
-  let feed: Feed;
+  let feed: FakeChanges;
   let cache: ProvisioningCache;
   let loads: number;
   const load = async (): Promise<boolean> => {
@@ -29,7 +18,7 @@ describe('store/provisioning-cache: peek and prime', () => {
     return false;
   };
   beforeEach(() => {
-    feed = new Feed();
+    feed = new FakeChanges();
     cache = new ProvisioningCache(feed as unknown as ChangeFeed);
     loads = 0;
   });

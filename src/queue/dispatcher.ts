@@ -290,7 +290,7 @@ export class Dispatcher {
       const c = r.claim;
       if (!c) {
         this.noteIdle(accountId, departmentId, idle, now, recoverStale);
-        if (idle === undefined || idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId);
+        if (idle === undefined || idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId, idle?.states);
         return;
       }
       if (c.kind === 'caller') {
@@ -333,7 +333,7 @@ export class Dispatcher {
    * Says in the log why a pending callback request is not dialled: at once when the reason (or the
    * request) changes, then again every explainRepeatMs while it stays so.
    */
-  private async explainWaiting(accountId: string, departmentId: string): Promise<void> {
+  private async explainWaiting(accountId: string, departmentId: string, probed?: ReadonlyMap<string, EmployeeState>): Promise<void> {
     const key = `${accountId}\u0000${departmentId}`;
     const now = this.opts.now();
     const seen = this.explained.get(key) ?? { checkedAt: Number.NEGATIVE_INFINITY };
@@ -349,7 +349,8 @@ export class Dispatcher {
         v.employees(department.employeeIds),
         // only up to the first waiting callback: what whyNotDialled looks at
         v.lineUntil(departmentId, (e) => e.kind === 'callback' && e.state === 'waiting'),
-        v.employeeStates(department.employeeIds),
+        // as the probe just read them, when it did
+        probed ?? v.employeeStates(department.employeeIds),
       ]);
       return whyNotDialled({ now, department, employees, states, entries });
     });

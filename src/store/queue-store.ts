@@ -59,6 +59,8 @@ export interface IdleHint {
    * `until` only a write that frees or logs in an employee changes that, not one that adds someone to the line
    */
   nobodyAvailable: boolean;
+  /** the employee states the probe read (the dispatcher's log of why a callback waits uses them, not a second read) */
+  states?: ReadonlyMap<string, EmployeeState>;
 }
 
 /** See IdleHint.until: the times at which mayHaveWork's inputs change by themselves. */
@@ -391,7 +393,7 @@ export class QueueStore {
     if (!p) return { result: NOTHING_DISPATCHED, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false, nobodyAvailable: true } };
     if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) {
       const nobodyAvailable = !p.employees.some((e) => isAvailable(e, p.states.get(e.id), now));
-      return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable } };
+      return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable, states: p.states } };
     }
     return { result: await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale) };
   }

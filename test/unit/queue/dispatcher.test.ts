@@ -423,6 +423,20 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       assert.equal(said(), 2);
     });
 
+    it("uses the employee states its probe just read instead of reading them again; reads them after a full step", async () => {
+      store.accounts.delete('b');
+      let stateReads = 0;
+      store.view = { ...store.view, employeeStates: async () => (stateReads++, new Map()) };
+      make({ feed: false, explainCheckMs: 0 });
+      store.answer('a', 'd1', { result: NOTHING, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: true, nobodyAvailable: true, states: new Map() } });
+      await tickAt(T0);
+      assert.equal(store.runs, 1, 'explained');
+      assert.equal(stateReads, 0, "the probe's states");
+      store.answer('a', 'd1', { result: NOTHING });
+      await tickAt(T0 + INTERVAL);
+      assert.equal(stateReads, 1, 'no probe: read');
+    });
+
     it('reads nothing for a department whose probe found no waiting callbacks, and reads when the full step ran', async () => {
       make({ feed: false });
       await tickAt(T0);

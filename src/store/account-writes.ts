@@ -70,9 +70,9 @@ export class AccountWrites {
    * The `before` of a write, when it may be trusted: the record as this transaction read it (under its WATCH, so
    * the MULTI fails if it changed since), and not written earlier in this same MULTI.
    */
-  private asRead<T extends { id: string }>(kind: string, next: T, before: T | undefined): T | undefined {
-    const key = `${kind}:${next.id}`;
-    const trusted = before !== undefined && before.id === next.id && !this.written.has(key) ? before : undefined;
+  private asRead<T extends { id: string }>(kind: string, id: string, before: T | undefined): T | undefined {
+    const key = `${kind}:${id}`;
+    const trusted = before !== undefined && before.id === id && !this.written.has(key) ? before : undefined;
     this.written.add(key);
     return trusted;
   }
@@ -84,7 +84,7 @@ export class AccountWrites {
    * attempt changes its request, seldom its entry: 8 writes of the same values were the rule).
    */
   putEntry(e: LineEntry, isNew = false, before?: LineEntry): void {
-    const b = this.asRead('e', e, before);
+    const b = this.asRead('e', e.id, before);
     const { leaseUntil, ...stored } = e;
     if (!b || b.joinedAt !== e.joinedAt) this.m.zadd(keys.line(this.accountId, e.departmentId), e.joinedAt, e.id);
     const json = JSON.stringify(stored);
@@ -118,8 +118,7 @@ export class AccountWrites {
    * entry as this transaction read it; then it is taken out only of the indexes its state put it in.
    */
   removeEntry(e: Pick<LineEntry, 'id' | 'departmentId'> & { kind?: LineEntry['kind'] }, asRead?: LineEntry): void {
-    const b = asRead !== undefined && asRead.id === e.id && !this.written.has(`e:${e.id}`) ? asRead : undefined;
-    this.written.add(`e:${e.id}`);
+    const b = this.asRead('e', e.id, asRead);
     const was = b ? indexScores(b) : undefined;
     this.departments.add(e.departmentId);
     this.m.zrem(keys.line(this.accountId, e.departmentId), e.id);
@@ -137,7 +136,7 @@ export class AccountWrites {
 
   /** `before`: the state as this transaction read it; then only what differs from it is written. */
   putEmployeeState(s: EmployeeState, before?: EmployeeState): void {
-    const b = this.asRead('s', s, before);
+    const b = this.asRead('s', s.id, before);
     const { leaseUntil, ...stored } = s;
     this.employees.add(s.id);
     const json = JSON.stringify(stored);
@@ -145,11 +144,12 @@ export class AccountWrites {
     if (s.status === 'free') {
       // not when it was free already and is skipped at least as long
       if (!(b && b.status === 'free' && s.skipUntil >= b.skipUntil)) this.freesEmployee = true;
-    } else if (s.leaseUntil < this.earliest) this.earliest = s.leaseUntil;
-    // a free employee has no lease field (read back as 0)
-    if (s.status === 'free') {
+      // a free employee has no lease field (read back as 0)
       if (!b || b.leaseUntil !== 0) this.m.hdel(keys.leases(this.accountId), empLeaseField(s.id));
-    } else if (!b || b.leaseUntil !== leaseUntil) this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
+    } else {
+      if (leaseUntil < this.earliest) this.earliest = leaseUntil;
+      if (!b || b.leaseUntil !== leaseUntil) this.m.hset(keys.leases(this.accountId), empLeaseField(s.id), String(leaseUntil));
+    }
   }
 
   /**
@@ -160,7 +160,7 @@ export class AccountWrites {
    */
   putRequest(r: CallbackRequest, isNew = false, before?: CallbackRequest): void {
     // as read in this transaction, unless this MULTI wrote it already
-    const read = isNew ? undefined : this.asRead('q', r, before ?? this.seen.get(r.id));
+    const read = isNew ? undefined : this.asRead('q', r.id, before ?? this.seen.get(r.id));
     this.noteRequestEvents(r, isNew);
     this.departments.add(r.departmentId);
     this.m.hset(keys.requests(this.accountId), r.id, JSON.stringify(r));

@@ -334,7 +334,7 @@ export class CustomerFirstDelivery {
       const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
       this.log.info({ employee: e.id, failure: r.failure, status: r.status }, `employee ${e.id} did not take the waiting customer`);
       // legs cancelled all at once (the customer gone, another employee took them) free their employees together
-      await this.ringRelease.ended(e.id, skip, r.failure === 'cancelled' && this.state !== 'ringing', this.legs.size);
+      await this.ringRelease.ended(e.id, skip, this.state === 'ringing', this.legs.size);
       if (r.failure !== 'cancelled' && this.inLine && this.state !== 'ended') {
         await this.recordRing({ employeeId: e.id, startedAt, endedAt: svc.now(), result: r.failure, ...(r.status !== undefined ? { sipStatus: r.status } : {}) });
       }
@@ -355,7 +355,7 @@ export class CustomerFirstDelivery {
       this.log.info({ employee: e.id }, 'employee answered too late (the customer is gone or another employee took them); releasing');
       hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
-      if (!won) await this.ringRelease.ended(e.id, undefined, this.state !== 'ringing', this.legs.size);
+      if (!won) await this.ringRelease.ended(e.id, undefined, this.state === 'ringing', this.legs.size);
       return;
     }
     this.state = 'connected';

@@ -554,7 +554,7 @@ export class CallSession {
       // one who did not answer is skipped for a while, one whose phone refused (488…) longer
       const skip = r.failure === 'cancelled' ? undefined : employeeBackoffFor(r.status);
       if (this.fenced) return;
-      await this.ringRelease.ended(e.id, skip, this.cancelledWithOthers(r.failure === 'cancelled'), this.legs.size);
+      await this.ringRelease.ended(e.id, skip, this.state === 'ringing', this.legs.size);
       if (this.legs.size === 0 && this.state === 'ringing') this.state = 'waiting';
       this.svc.kick(this.accountId, this.departmentId);
       return;
@@ -572,7 +572,7 @@ export class CallSession {
       this.log.info({ employee: e.id }, 'employee answered too late (caller pressed 1 or left); releasing');
       hangUpDialog(r.dialog);
       await destroyQuietly(r.endpoint);
-      if (!won && !this.fenced) await this.ringRelease.ended(e.id, undefined, this.cancelledWithOthers(true), this.legs.size);
+      if (!won && !this.fenced) await this.ringRelease.ended(e.id, undefined, this.state === 'ringing', this.legs.size);
       return;
     }
     this.state = 'connected';
@@ -591,15 +591,6 @@ export class CallSession {
       this.log.error({ err: (err as Error).message }, 'bridge failed');
       await this.end('bridge failed');
     }
-  }
-
-  /**
-   * Whether a leg that ended cancelled (or answered too late) is one of the legs this session cancelled all at
-   * once: it no longer rings for the caller (digit 1, hang-up, another employee answered). Its employee is
-   * freed with the others of that cancel (RingRelease).
-   */
-  private cancelledWithOthers(cancelled: boolean): boolean {
-    return cancelled && this.state !== 'ringing';
   }
 
   private abortEntry(): void {

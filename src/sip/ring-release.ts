@@ -27,11 +27,13 @@ export class RingRelease {
   ) {}
 
   /**
-   * `employeeId`'s leg ended without a connection. `cancelledWithOthers`: the session cancelled all its legs
-   * (then `skip` is undefined); `legsLeft`: legs of the entry that have not ended yet. Resolves once the write
-   * that frees the employee is done (or, when it waits for the others, at once).
+   * `employeeId`'s leg ended without a connection. `skip`: its backoff, undefined for a leg that was cancelled (or
+   * answered too late); `stillRinging`: whether the session still rings for the entry (when it does not, a cancelled
+   * leg is one of the legs it cancelled all at once); `legsLeft`: legs of the entry that have not ended yet.
+   * Resolves once the write that frees the employee is done (or, when it waits for the others, at once).
    */
-  async ended(employeeId: string, skip: EmployeeBackoff | undefined, cancelledWithOthers: boolean, legsLeft: number): Promise<void> {
+  async ended(employeeId: string, skip: EmployeeBackoff | undefined, stillRinging: boolean, legsLeft: number): Promise<void> {
+    const cancelledWithOthers = skip === undefined && !stillRinging;
     const writes: Array<{ ids: string[]; skip: EmployeeBackoff | undefined }> = [];
     if (cancelledWithOthers) this.together.push(employeeId);
     else writes.push({ ids: [employeeId], skip });

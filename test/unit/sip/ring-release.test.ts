@@ -27,21 +27,21 @@ describe('sip/ring-release: freeing the employees rung for one entry', () => {
   });
 
   it('three legs cancelled together: nothing is written until the last ended, then one write frees all three', async () => {
-    await release.ended('101', undefined, true, 2);
-    await release.ended('102', undefined, true, 1);
+    await release.ended('101', undefined, false, 2);
+    await release.ended('102', undefined, false, 1);
     assert.deepEqual(writes, []);
     now = 1040;
-    await release.ended('103', undefined, true, 0);
+    await release.ended('103', undefined, false, 0);
     assert.deepEqual(writes, [{ entryId: 'c:1', ids: ['101', '102', '103'], at: 1040, skip: undefined }]);
   });
 
   it('a leg ending by itself while others ring frees its employee at once, with its backoff', async () => {
-    await release.ended('101', 'no-answer', false, 1);
+    await release.ended('101', 'no-answer', true, 1);
     assert.deepEqual(writes, [{ entryId: 'c:1', ids: ['101'], at: 1000, skip: 'no-answer' }]);
   });
 
   it('the last leg ends by itself after the others were cancelled: it keeps its backoff, and the cancelled ones are freed too', async () => {
-    await release.ended('101', undefined, true, 1);
+    await release.ended('101', undefined, false, 1);
     await release.ended('102', 'error', false, 0);
     assert.deepEqual(
       writes.map((w) => [w.ids, w.skip]),
@@ -54,19 +54,19 @@ describe('sip/ring-release: freeing the employees rung for one entry', () => {
 
   it('a failed write is logged, not thrown (the leases lapse), and the next cancel starts afresh', async () => {
     failing = true;
-    await release.ended('101', undefined, true, 0);
+    await release.ended('101', undefined, false, 0);
     failing = false;
-    await release.ended('102', undefined, true, 0);
+    await release.ended('102', undefined, false, 0);
     assert.deepEqual(writes.map((w) => w.ids), [['102']]);
   });
 
   it('handOver: the cancelled legs that end are handed to the leave instead of written; later ones are written as before', async () => {
     const handed = release.handOver(1000);
-    await release.ended('101', undefined, true, 1);
-    await release.ended('102', undefined, true, 0);
+    await release.ended('101', undefined, false, 1);
+    await release.ended('102', undefined, false, 0);
     assert.deepEqual(await handed, ['101', '102']);
     assert.equal(writes.length, 0);
-    await release.ended('103', undefined, true, 0);
+    await release.ended('103', undefined, false, 0);
     assert.deepEqual(writes.map((w) => w.ids), [['103']], 'after the hand-over, a cancel is written as before');
   });
 
@@ -74,10 +74,10 @@ describe('sip/ring-release: freeing the employees rung for one entry', () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     try {
       const handed = release.handOver(1000);
-      await release.ended('101', undefined, true, 1);
+      await release.ended('101', undefined, false, 1);
       mock.timers.tick(1000);
       assert.deepEqual(await handed, ['101']);
-      await release.ended('102', undefined, true, 0);
+      await release.ended('102', undefined, false, 0);
       assert.deepEqual(writes.map((w) => w.ids), [['102']]);
     } finally {
       mock.timers.reset();

@@ -304,6 +304,12 @@ export class Dispatcher {
       } else {
         this.target.startAttempt(accountId, c.request, c.employees[0]!);
       }
+      // the step says nobody is left to ring and nothing to recover: no probe to learn what it already knows
+      if (idle !== undefined) {
+        this.noteIdle(accountId, departmentId, idle, now, recoverStale);
+        if (idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId, idle.states);
+        return;
+      }
     }
   }
 

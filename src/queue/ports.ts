@@ -14,7 +14,9 @@ export interface DispatchStore {
   accountsWithDepartments(): Promise<Array<{ accountId: string; departments: string[] }>>;
   /**
    * One dispatch step for a department: the recoveries, and a claim when this instance may serve the head of the
-   * line; `idle` when the probe found nothing to do (see QueueStore.dispatchStep).
+   * line; `idle` when the probe found nothing to do, or with a claim when nobody is left to ring and nothing to
+   * recover once it is committed, so the department needs no look before `idle.until` or an announced write
+   * (see QueueStore.dispatchStep).
    */
   dispatchStep(
     accountId: string,

@@ -12,8 +12,8 @@ import { empLeaseField, type StoredEmployeeState, type StoredEntry, type StoredI
 /** What the indexes say about a department (see mayHaveWork). */
 export interface DepartmentProbe {
   department: Department;
-  employees: Employee[];
-  states: Map<string, EmployeeState>;
+  employees: readonly Employee[];
+  states: ReadonlyMap<string, EmployeeState>;
   anyLapsedLease: boolean;
   anyExpired: boolean;
   anyDue: boolean;
@@ -170,14 +170,22 @@ export class AccountView {
    * the first entry that may lead, or outside business hours none of it but the waiting callers (the
    * due index at 0), and the entries the indexes say need recovery (lapsed leases, ended windows).
    * O(head + lapsed + expired + callers), whatever the number of callbacks waiting behind the head.
+   * `recovery`: which of the two recovery indexes to read; one the step's probe found with nothing up to `now`
+   * is left unread (what it misses lies behind the head, and the write that put it there is announced).
    */
-  async forDispatch(departmentId: string, now: number, open: boolean, leads: (e: LineEntry) => boolean): Promise<LineEntry[]> {
+  async forDispatch(
+    departmentId: string,
+    now: number,
+    open: boolean,
+    leads: (e: LineEntry) => boolean,
+    recovery: { lapsed: boolean; expired: boolean } = { lapsed: true, expired: true },
+  ): Promise<LineEntry[]> {
     await this.watchDepartment(departmentId);
     const a = this.accountId;
     const [head, lapsed, expired, callers] = await Promise.all([
       open ? this.lineUntil(departmentId, leads) : Promise.resolve([]),
-      this.r.zrangebyscore(keys.leaseExpiry(a), '-inf', now),
-      this.r.zrangebyscore(keys.expiryIndex(a, departmentId), '-inf', now),
+      recovery.lapsed ? this.r.zrangebyscore(keys.leaseExpiry(a), '-inf', now) : Promise.resolve([]),
+      recovery.expired ? this.r.zrangebyscore(keys.expiryIndex(a, departmentId), '-inf', now) : Promise.resolve([]),
       open ? Promise.resolve([]) : this.r.zrangebyscore(keys.dueIndex(a, departmentId), '-inf', 0),
     ]);
     const inHead = new Set(head.map((e) => e.id));

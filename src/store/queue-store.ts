@@ -1,5 +1,5 @@
 import type { RedisClient as Redis } from './redis';
-import type { Department } from '../domain/model';
+import type { Department, Employee } from '../domain/model';
 import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as callbackRequest from '../domain/callback-request';
@@ -70,6 +70,34 @@ export function nextLook(p: DepartmentProbe, now: number): number {
   let at = Number.POSITIVE_INFINITY;
   for (const t of later) if (t !== undefined && t > now && t < at) at = t;
   return at;
+}
+
+/** The employees of a dispatch step that claimed, and their states once its writes are committed. */
+interface AfterClaim {
+  employees: readonly Employee[];
+  states: ReadonlyMap<string, EmployeeState>;
+}
+
+/**
+ * After a claim, whether the department still has work, decided without another probe: the step's probe,
+ * with the employee states the step wrote. Only when the probe found nothing to recover (the step read only the
+ * head of the line) and nobody can be rung once the claim is committed: then the answer is what the next
+ * probe would say, but for writes made since the probe, which are announced and bring the next look forward.
+ * Undefined ("look again now", as before) in every other case.
+ */
+export function idleAfterClaim(
+  p: DepartmentProbe,
+  after: AfterClaim,
+  claim: NonNullable<DispatchResult['claim']>,
+  o: { now: number; instanceId: string; localEntries: ReadonlySet<string>; recoverStale: boolean },
+): IdleHint | undefined {
+  if (p.anyLapsedLease || p.anyExpired) return undefined;
+  const localEntries = new Set([...o.localEntries, claim.entry.id]);
+  const q = { ...p, employees: after.employees, states: after.states };
+  if (mayHaveWork({ ...o, localEntries, ...q })) return undefined;
+  const nobodyAvailable = !after.employees.some((e) => isAvailable(e, after.states.get(e.id), o.now));
+  if (!nobodyAvailable) return undefined;
+  return { until: nextLook(q, o.now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable, states: after.states };
 }
 
 export type RequestCallbackResult =
@@ -395,10 +423,11 @@ export class QueueStore {
       const nobodyAvailable = !p.employees.some((e) => isAvailable(e, p.states.get(e.id), now));
       return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable, states: p.states } };
     }
-    return { result: await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale) };
+    const { result, after } = await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale, p);
+    return { result, ...(result.claim && after ? { idle: idleAfterClaim(p, after, result.claim, { now, instanceId, localEntries, recoverStale }) } : {}) };
   }
 
-  private fullDispatch(
+  private async fullDispatch(
     accountId: string,
     departmentId: string,
     instanceId: string,
@@ -406,15 +435,19 @@ export class QueueStore {
     leaseMs: number,
     localEntries: ReadonlySet<string>,
     recoverStale: boolean,
-  ): Promise<DispatchResult> {
-    return this.run(accountId, async (v) => {
+    probed: DepartmentProbe,
+  ): Promise<{ result: DispatchResult; after?: AfterClaim }> {
+    const recovery = { lapsed: probed.anyLapsedLease, expired: probed.anyExpired };
+    let after: AfterClaim | undefined;
+    const result = await this.run(accountId, async (v) => {
+      after = undefined;
       const department = await v.department(departmentId);
       if (!department) return { result: NOTHING_DISPATCHED };
       const open = isOpen(department.businessHours, now);
       const verdictOf = { now, instanceId, localEntries, recoverStale, open };
       const [employees, lineEntries, storedStates, rrCursor] = await Promise.all([
         v.employees(department.employeeIds),
-        v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, e))),
+        v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, e)), recovery),
         v.employeeStates(department.employeeIds),
         v.rrCursor(departmentId),
       ]);
@@ -435,7 +468,7 @@ export class QueueStore {
       if (holds.notBefore.size > 0 || holds.skipUntil.size > 0) {
         const held = holdEntry(holds);
         // a held-back entry may no longer lead: the head then lies further down the line than was read
-        if (holds.notBefore.size > 0) entries = await v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, held(e))));
+        if (holds.notBefore.size > 0) entries = await v.forDispatch(departmentId, now, open, (e) => mayLead(entryVerdict(verdictOf, held(e))), recovery);
         for (const e of entries) read.entries.set(e.id, e);
         ({ entries, states } = withHolds(entries, states, holds));
         d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
@@ -455,6 +488,10 @@ export class QueueStore {
       const c = d.claim;
       const token = c === undefined ? undefined : c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : entries.find((e) => e.id === c.entryId)?.token;
       const { writes, ...result } = planDispatch({ decision: d, departmentId, instanceId, now, leaseMs, entries, storedStates, states, employees, requests, notBefore: holds.notBefore, token });
+      // what the employee states are once this commits (a retried transaction sets it again)
+      const written = new Map(storedStates);
+      for (const op of writes) if (op.kind === 'employee-state') written.set(op.state.id, op.state);
+      after = { employees, states: written };
       return {
         result,
         write: (w) => {
@@ -462,6 +499,7 @@ export class QueueStore {
         },
       };
     }, { departments: [departmentId], notLocal: true });
+    return { result, ...(after ? { after } : {}) };
   }
 
   /**

@@ -80,6 +80,15 @@ function callbackClaim(requestId: string, ...employees: string[]): DispatchResul
   return { ...NOTHING, claim: { kind: 'callback', entry: entry(callbackEntryId(requestId), { kind: 'callback' }), employees: employees.map((e) => makeEmployee(e)), request } };
 }
 
+/** what a local queue write did (AccountWrites.effect) */
+const effect = (departments: string[], over: Partial<WriteEffect> = {}): WriteEffect => ({
+  departments,
+  freesEmployee: false,
+  madeRequest: false,
+  earliest: Number.POSITIVE_INFINITY,
+  ...over,
+});
+
 describe('queue/dispatcher: the Dispatcher through its ports', () => {
   let now: number;
   let store: FakeDispatchStore;
@@ -205,15 +214,6 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       await flush();
       assert.equal(store.listed, 2);
       assert.deepEqual(store.stepped().slice(2), ['a/d1', 'a/d4']);
-    });
-
-    /** what a local queue write did (AccountWrites.effect) */
-    const effect = (departments: string[], over: Partial<WriteEffect> = {}): WriteEffect => ({
-      departments,
-      freesEmployee: false,
-      madeRequest: false,
-      earliest: Number.POSITIVE_INFINITY,
-      ...over,
     });
 
     it('a write that frees nobody, in a department whose last look found nobody to ring, costs no look until its next look', async () => {
@@ -365,6 +365,37 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       assert.deepEqual(store.steps[0]!.localEntries, ['c:1'], 'the step is told which entries this instance holds');
       assert.equal(store.steps[0]!.instanceId, ME);
       assert.equal(store.steps[0]!.leaseMs, LEASE);
+    });
+
+    it('a claim that says nobody is left to ring (idle with it) ends the look: no second step, its next look as it says', async () => {
+      make();
+      const c = new FakeCaller('c:1', 'a');
+      target.callers.set('c:1', c);
+      store.answer('a', 'd1', { result: callerClaim('c:1', '101', '102'), idle: { until: T0 + 3000, waitingCallbacks: false, nobodyAvailable: true } });
+      await tickAt(T0);
+      assert.deepEqual(c.rung, [['101', '102']]);
+      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2'], 'one step for a/d1');
+      assert.deepEqual(await tickAt(T0 + 2999), [], 'not looked at before its next look');
+      assert.deepEqual(await tickAt(T0 + 3000), ['a/d1']);
+    });
+
+    it('such a claim leaves the department "nobody available": a write that frees nobody costs no look', async () => {
+      make();
+      target.callers.set('c:1', new FakeCaller('c:1', 'a'));
+      store.answer('a', 'd1', { result: callerClaim('c:1', '101'), idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false, nobodyAvailable: true } });
+      await tickAt(T0);
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1']) });
+      assert.deepEqual(await tickAt(T0 + INTERVAL), []);
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { freesEmployee: true }) });
+      assert.deepEqual(await tickAt(T0 + 2 * INTERVAL), ['a/d1']);
+    });
+
+    it('a claimed caller that is gone is left, and the department stepped again, even when the claim came with idle', async () => {
+      make();
+      store.answer('a', 'd1', { result: callerClaim('c:gone', '101'), idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false, nobodyAvailable: true } });
+      await tickAt(T0);
+      assert.deepEqual(store.left, [{ accountId: 'a', entryId: 'c:gone' }]);
+      assert.deepEqual(store.stepped(), ['a/d1', 'a/d1', 'b/d2']);
     });
 
     it('a claimed callback request goes to startAttempt with the first claimed employee', async () => {

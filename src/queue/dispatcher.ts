@@ -288,11 +288,7 @@ export class Dispatcher {
       // the dispatch step that expired them ran once, here: counted once across instances
       if (r.expired) this.opts.onExpired?.(r.expired);
       const c = r.claim;
-      if (!c) {
-        this.noteIdle(accountId, departmentId, idle, now, recoverStale);
-        if (idle === undefined || idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId, idle?.states);
-        return;
-      }
+      if (!c) return this.settle(accountId, departmentId, idle, now, recoverStale);
       if (c.kind === 'caller') {
         const local = this.target.caller(c.entry.id);
         if (!local) {
@@ -305,12 +301,14 @@ export class Dispatcher {
         this.target.startAttempt(accountId, c.request, c.employees[0]!);
       }
       // the step says nobody is left to ring and nothing to recover: no probe to learn what it already knows
-      if (idle !== undefined) {
-        this.noteIdle(accountId, departmentId, idle, now, recoverStale);
-        if (idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId, idle.states);
-        return;
-      }
+      if (idle !== undefined) return this.settle(accountId, departmentId, idle, now, recoverStale);
     }
+  }
+
+  /** The department's look ended with nothing (more) to claim: when to look again, and why its callbacks wait. */
+  private async settle(accountId: string, departmentId: string, idle: IdleHint | undefined, now: number, recoverStale: boolean): Promise<void> {
+    this.noteIdle(accountId, departmentId, idle, now, recoverStale);
+    if (idle === undefined || idle.waitingCallbacks) await this.explainWaiting(accountId, departmentId, idle?.states);
   }
 
   /**

@@ -72,6 +72,12 @@ export function nextLook(p: DepartmentProbe, now: number): number {
   return at;
 }
 
+/** What a probe (or a claim's probe with the states it wrote) says when it found nothing to do. */
+function idleHintOf(p: DepartmentProbe, now: number): IdleHint {
+  const nobodyAvailable = !p.employees.some((e) => isAvailable(e, p.states.get(e.id), now));
+  return { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable, states: p.states };
+}
+
 /** The employees of a dispatch step that claimed, and their states once its writes are committed. */
 interface AfterClaim {
   employees: readonly Employee[];
@@ -95,9 +101,8 @@ export function idleAfterClaim(
   const localEntries = new Set([...o.localEntries, claim.entry.id]);
   const q = { ...p, employees: after.employees, states: after.states };
   if (mayHaveWork({ ...o, localEntries, ...q })) return undefined;
-  const nobodyAvailable = !after.employees.some((e) => isAvailable(e, after.states.get(e.id), o.now));
-  if (!nobodyAvailable) return undefined;
-  return { until: nextLook(q, o.now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable, states: after.states };
+  const hint = idleHintOf(q, o.now);
+  return hint.nobodyAvailable ? hint : undefined;
 }
 
 export type RequestCallbackResult =
@@ -419,10 +424,7 @@ export class QueueStore {
     // a change they miss is seen at the next tick, and "maybe" runs the full step below
     const p = await new AccountView(this.redis, accountId, undefined, undefined, this.opts.cache).probe(departmentId, now);
     if (!p) return { result: NOTHING_DISPATCHED, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false, nobodyAvailable: true } };
-    if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) {
-      const nobodyAvailable = !p.employees.some((e) => isAvailable(e, p.states.get(e.id), now));
-      return { result: NOTHING_DISPATCHED, idle: { until: nextLook(p, now), waitingCallbacks: p.minExpiry !== undefined, nobodyAvailable, states: p.states } };
-    }
+    if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) return { result: NOTHING_DISPATCHED, idle: idleHintOf(p, now) };
     const { result, after } = await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale, p);
     return { result, ...(result.claim && after ? { idle: idleAfterClaim(p, after, result.claim, { now, instanceId, localEntries, recoverStale }) } : {}) };
   }
@@ -438,11 +440,9 @@ export class QueueStore {
     probed: DepartmentProbe,
   ): Promise<{ result: DispatchResult; after?: AfterClaim }> {
     const recovery = { lapsed: probed.anyLapsedLease, expired: probed.anyExpired };
-    let after: AfterClaim | undefined;
-    const result = await this.run(accountId, async (v) => {
-      after = undefined;
+    return this.run<{ result: DispatchResult; after?: AfterClaim }>(accountId, async (v) => {
       const department = await v.department(departmentId);
-      if (!department) return { result: NOTHING_DISPATCHED };
+      if (!department) return { result: { result: NOTHING_DISPATCHED } };
       const open = isOpen(department.businessHours, now);
       const verdictOf = { now, instanceId, localEntries, recoverStale, open };
       const [employees, lineEntries, storedStates, rrCursor] = await Promise.all([
@@ -479,7 +479,7 @@ export class QueueStore {
         d.expiredCallbacks.length === 0 &&
         d.interruptedCallbacks.length === 0 &&
         d.releasedEmployees.length === 0;
-      if (nothing) return { result: NOTHING_DISPATCHED };
+      if (nothing) return { result: { result: NOTHING_DISPATCHED } };
 
       for (const id of [...d.expiredCallbacks, ...d.interruptedCallbacks, ...(d.claim?.kind === 'callback' ? [d.claim.entryId] : [])]) await readRequest(id);
       // a callback claim takes the next fencing token (docs/state-model.md, "Fencing"); a retried transaction
@@ -488,18 +488,16 @@ export class QueueStore {
       const c = d.claim;
       const token = c === undefined ? undefined : c.kind === 'callback' ? await v.r.incr(keys.claimToken(accountId)) : entries.find((e) => e.id === c.entryId)?.token;
       const { writes, ...result } = planDispatch({ decision: d, departmentId, instanceId, now, leaseMs, entries, storedStates, states, employees, requests, notBefore: holds.notBefore, token });
-      // what the employee states are once this commits (a retried transaction sets it again)
+      // what the employee states are once this commits
       const written = new Map(storedStates);
       for (const op of writes) if (op.kind === 'employee-state') written.set(op.state.id, op.state);
-      after = { employees, states: written };
       return {
-        result,
+        result: { result, after: { employees, states: written } },
         write: (w) => {
           for (const op of writes) applyDispatchWrite(w, op, read);
         },
       };
     }, { departments: [departmentId], notLocal: true });
-    return { result, ...(after ? { after } : {}) };
   }
 
   /**

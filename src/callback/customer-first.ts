@@ -12,7 +12,7 @@ import { headOfLineRank, type LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import { CustomerHold, type Claim } from '../store/customer-hold';
 import type { StoredEvent } from '../domain/line-events';
-import { employeeLeg, RingingLeg, type LegResult } from '../sip/leg';
+import { employeeLeg, endpointAhead, RingingLeg, type LegResult } from '../sip/leg';
 import { RingRelease } from '../sip/ring-release';
 import { dialogGone, hangUpDialog } from '../sip/srf-compat';
 import { withTimeout } from '../util/timeout';
@@ -173,10 +173,18 @@ export class CustomerFirstDelivery {
     const dialledAt = svc.now();
     const first = this.request.attempts.length === 0;
     const at = { departmentId: this.request.departmentId, at: dialledAt };
-    await this.transition((r) => callbackRequest.customerFirstDialled(r, shown, dialledAt), [
-      { type: 'attempt', ...at },
-      ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : []),
-    ]);
+    // made before the attempt is written, so that the attempt names the customer's channel (openCustomerCall)
+    const ahead = await endpointAhead(svc.media);
+    const channel = ahead.endpoint ? svc.media.channelOf(ahead.endpoint) : undefined;
+    try {
+      await this.transition((r) => callbackRequest.customerFirstDialled(r, shown, dialledAt, channel), [
+        { type: 'attempt', ...at },
+        ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : []),
+      ]);
+    } catch (err) {
+      await destroyQuietly(ahead.endpoint);
+      throw err;
+    }
     if (first) metrics.toFirstAttempt.observe((dialledAt - this.request.createdAt) / 1000);
     this.log.info(
       { number: this.number, shown, attempt: this.request.attempts.length },
@@ -184,7 +192,7 @@ export class CustomerFirstDelivery {
     );
     this.customerLeg = new RingingLeg(
       svc.srf,
-      svc.media,
+      ahead.port,
       `sip:${this.number}@${config.trunks.outbound}`,
       // Expires as in employee-first: the customer's side ends the INVITE itself at the ring timeout, which a
       // takeover of this claim counts on (claimRingsUntil) when this instance is paused, not dead
@@ -192,6 +200,8 @@ export class CustomerFirstDelivery {
       policy.customerRingTimeoutS * 1000,
       this.log,
     );
+    // the claim was found lost while the endpoint was made: the leg ends cancelled, as it did when it made it itself
+    if (this.fenced) this.customerLeg.cancel();
     const cleg = await this.customerLeg.start();
     this.customerLeg = undefined;
     if (this.fenced) {

@@ -16,7 +16,7 @@ import type { Services } from '../services';
 import { callbackEntryId } from '../domain/entry-ids';
 import type { ClaimRef } from '../domain/callback-request';
 import type { StoredEvent } from '../domain/line-events';
-import { employeeLeg, RingingLeg } from '../sip/leg';
+import { employeeLeg, endpointAhead, RingingLeg } from '../sip/leg';
 import { CustomerFirstDelivery } from './customer-first';
 import type { AttemptServices, CustomerFirstStarter } from './ports';
 import { SupersededError } from './superseded';
@@ -188,6 +188,28 @@ export class CallbackAttempt implements LocalAttempt {
     }
   }
 
+  /**
+   * A takeover of an attempt whose instance lost its claim while the customer's call was up (paused past its lease,
+   * or dead): that call may still be up. A paused instance can neither hang it up nor let FreeSWITCH end its channel
+   * (its event socket stays open), and a customer who answered during the pause is connected to it. While the
+   * attempt's customer channel exists on its media server the customer is not dialled again: the request waits a
+   * lease time (no attempt, no employee ring) and is looked at again. A channel that is gone, or a server this
+   * instance cannot ask (not in its pool, not connected: the call's media is gone with it), lets the attempt go on.
+   */
+  private async customerStillOnLostCall(): Promise<boolean> {
+    const open = callbackRequest.openCustomerCall(this.request);
+    if (!open) return false;
+    const exists = await this.svc.media.channelExists(open.channel);
+    if (exists !== true) return false;
+    const waitMs = this.svc.config.queue.leaseMs;
+    this.log.warn(
+      { attempt: open.attempt.n, lostInstance: open.attempt.instanceId, mediaServer: open.channel.server, channel: open.channel.channel, waitMs },
+      `the customer may still be on the call of interrupted attempt ${open.attempt.n} (instance ${open.attempt.instanceId}): its channel exists on ${open.channel.server}; not dialled again until it is gone (looking again in ${Math.round(waitMs / 1000)} s)`,
+    );
+    await this.transition((r) => callbackRequest.waitForCustomerCall(r, this.svc.now() + waitMs, this.svc.now()));
+    return true;
+  }
+
   private async department(): Promise<Department | undefined> {
     const d = await this.svc.provisioning.getDepartment(this.accountId, this.request.departmentId);
     return d ? withOverrides(d, this.svc.config.durations) : undefined;
@@ -212,6 +234,7 @@ export class CallbackAttempt implements LocalAttempt {
       await this.transition((r) => callbackRequest.releaseClaim(r, svc.now()));
       return;
     }
+    if (await this.customerStillOnLostCall()) return;
     if (deliveryModeOf(dept) === 'customer-first') {
       this.customerFirst = this.startCustomerFirst(this.request, dept, number, this.claim, this.log);
       await this.customerFirst.run();
@@ -291,21 +314,31 @@ export class CallbackAttempt implements LocalAttempt {
     const dialledAt = svc.now();
     const first = this.request.attempts.length === 0;
     const at = { departmentId: this.request.departmentId, at: dialledAt };
-    await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt), {
-      events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
-    });
+    // on the employee's media server (the bridge needs both endpoints on one FreeSWITCH), made before the attempt is
+    // written so that the attempt names the customer's channel (a takeover asks for it: openCustomerCall)
+    const ahead = await endpointAhead(svc.media.sameServerAs(ep));
+    const channel = ahead.endpoint ? svc.media.channelOf(ahead.endpoint) : undefined;
+    try {
+      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel), {
+        events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
+      });
+    } catch (err) {
+      await destroyQuietly(ahead.endpoint);
+      throw err;
+    }
     if (first) metrics.toFirstAttempt.observe((dialledAt - this.request.createdAt) / 1000);
     this.log.info({ number, shown, attempt: this.request.attempts.length, mediaServer: svc.media.serverOf(ep) }, `employee ${employee.id} took the callback; dialling the customer (attempt ${this.request.attempts.length} of ${policy.maxAttempts})`);
     this.customerLeg = new RingingLeg(
       svc.srf,
-      // on the employee's media server: the bridge needs both endpoints on one FreeSWITCH
-      svc.media.sameServerAs(ep),
+      ahead.port,
       customerUri(number, config.trunks.outbound),
       // Expires (RFC 3261 13.3.1): the customer's side ends the INVITE with 487 itself at the ring timeout, even if
       // this instance cannot CANCEL it then (paused); a takeover waits for it (docs/state-model.md, "Fencing")
       { From: identity, 'P-Asserted-Identity': identity, 'X-Callback-Id': this.request.id, Expires: String(policy.customerRingTimeoutS) },
       policy.customerRingTimeoutS * 1000,
     );
+    // the employee hung up while the endpoint was made: the leg ends cancelled, as it did when it made it itself
+    if (this.employeeGone) this.customerLeg.cancel();
     const cleg = await this.customerLeg.start();
     this.customerLeg = undefined;
     if (!cleg.answered) {

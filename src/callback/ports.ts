@@ -17,7 +17,7 @@ import type { CustomerFirstDelivery } from './customer-first';
 export type AttemptStore = Pick<QueueStore, 'transition' | 'refreshClaims' | 'releaseEmployee' | 'recordEvent'>;
 
 /** Endpoints for the legs, on the media server of the employee's for the customer (the bridge needs one server). */
-export type AttemptMedia = Pick<MediaGateway, 'createEndpoint' | 'sameServerAs' | 'serverOf'>;
+export type AttemptMedia = Pick<MediaGateway, 'createEndpoint' | 'sameServerAs' | 'serverOf' | 'channelOf' | 'channelExists'>;
 
 export type AttemptServices = Pick<Services, 'config' | 'instanceId' | 'log' | 'metrics' | 'prompts' | 'numberPolicy' | 'employeeUris' | 'now' | 'kick'> & {
   srf: UacPort;

@@ -72,6 +72,18 @@ export interface Attempt {
   sipStatus?: number;
   answeredAt?: number;
   endedAt?: number;
+  /**
+   * the media server channel the customer's leg was anchored on (written before the INVITE left): a takeover of
+   * the attempt asks whether it still exists before dialling the customer again (openCustomerCall). Absent when
+   * the endpoint could not be made, and on records from before it was kept
+   */
+  customerChannel?: MediaChannel;
+}
+
+/** A FreeSWITCH channel: the media server (its name in the pool, address:port) and the channel's UUID. */
+export interface MediaChannel {
+  server: string;
+  channel: string;
 }
 
 /**
@@ -313,13 +325,13 @@ export function employeeRingFailed(
  * The employee took the callback and the customer is dialled showing `shownNumber`: an attempt
  * starts (the employee's answer is recorded first if it was not yet).
  */
-export function customerDialled(r: CallbackRequest, shownNumber: string, now: number): CallbackRequest {
+export function customerDialled(r: CallbackRequest, shownNumber: string, now: number, customerChannel?: MediaChannel): CallbackRequest {
   assertStatus(r, ['dialing'], 'dial the customer of');
   const answered = employeeAnswered(r, now);
   const c = claimOf(answered);
   const last = r.attempts[r.attempts.length - 1];
   if (last !== undefined && last.outcome === undefined) throw new TransitionError(`callback request ${r.id}: attempt ${last.n} is still in progress`);
-  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber };
+  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber, ...(customerChannel ? { customerChannel } : {}) };
   return { ...answered, attempts: [...r.attempts, attempt] };
 }
 
@@ -388,12 +400,19 @@ export function attemptFailed(
  * Customer-first: the customer is dialled showing `shownNumber` while the claimed employee is only
  * reserved (not rung): an attempt starts with no employee yet.
  */
-export function customerFirstDialled(r: CallbackRequest, shownNumber: string, now: number): CallbackRequest {
+export function customerFirstDialled(r: CallbackRequest, shownNumber: string, now: number, customerChannel?: MediaChannel): CallbackRequest {
   assertStatus(r, ['dialing'], 'dial the customer of');
   const c = claimOf(r);
   const last = r.attempts[r.attempts.length - 1];
   if (last !== undefined && last.outcome === undefined) throw new TransitionError(`callback request ${r.id}: attempt ${last.n} is still in progress`);
-  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, shownNumber, delivery: 'customer-first' };
+  const attempt: Attempt = {
+    n: r.attempts.length + 1,
+    startedAt: now,
+    instanceId: c.instanceId,
+    shownNumber,
+    delivery: 'customer-first',
+    ...(customerChannel ? { customerChannel } : {}),
+  };
   return { ...r, attempts: [...r.attempts, attempt] };
 }
 
@@ -451,6 +470,31 @@ export function interrupt(r: CallbackRequest, now: number): CallbackRequest {
   const c = r.inProgress;
   if (c !== undefined && c.answeredAt === undefined) return ringFailed(r, 'error', undefined, now, true);
   return backInLine(r, now);
+}
+
+/**
+ * The customer's call of an attempt that was interrupted (its instance lost its claim: died, or paused past its
+ * lease) may still be up: a paused instance can neither hang it up nor let FreeSWITCH end its channel, and a customer
+ * who answered during the pause is connected to it. Returns the last attempt and its customer channel when that
+ * attempt ended 'interrupted' and its channel is known: before the customer is dialled again, the channel's
+ * existence is asked (docs/state-model.md, "Fencing").
+ */
+export function openCustomerCall(r: CallbackRequest): { attempt: Attempt; channel: MediaChannel } | undefined {
+  const last = r.attempts[r.attempts.length - 1];
+  if (last?.outcome !== 'interrupted' || last.customerChannel === undefined) return undefined;
+  return { attempt: last, channel: last.customerChannel };
+}
+
+/**
+ * The customer is still on the call of an interrupted attempt (openCustomerCall: its channel exists): nothing is
+ * dialled, and the request waits until `until` to be looked at again. Not an attempt, no employee ring; the window
+ * is not renewed (a call that never ends must not keep the request open for ever).
+ */
+export function waitForCustomerCall(r: CallbackRequest, until: number, now: number): CallbackRequest {
+  assertStatus(r, ['dialing'], 'hold back');
+  const c = claimOf(r);
+  if (c.answeredAt !== undefined) throw new TransitionError(`callback request ${r.id}: employee ${c.employeeId} already answered`);
+  return { ...backInLine(r, now, false), dueAt: Math.max(now, until) };
 }
 
 /**

@@ -62,6 +62,11 @@ export const attemptSchema = z
     sipStatus: z.number().int().describe('final SIP status of the customer leg').optional(),
     answeredAt: ms().optional(),
     endedAt: ms().optional(),
+    customerChannel: z
+      .object({ server: z.string().describe('the media server (address:port)'), channel: z.string().describe('the FreeSWITCH channel UUID') })
+      .strict()
+      .describe("the media server channel the customer's leg was anchored on: a takeover of an interrupted attempt dials the customer again only once it is gone")
+      .optional(),
   })
   .describe('a customer attempt: the customer was dialled (employee-first: after an employee took the callback; customer-first: before, the customer then waits for an employee); only these count against policy.maxAttempts');
 type AttemptShape = z.infer<typeof attemptSchema>;

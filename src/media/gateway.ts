@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import Mrf from 'drachtio-fsmrf';
 import type Srf from 'drachtio-srf';
 import type { AppConfig, MediaServerConfig } from '../config';
+import type { MediaChannel } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import { withTimeout } from '../util/timeout';
 import { leastLoaded } from './pool';
@@ -77,6 +78,21 @@ export class MediaGateway extends EventEmitter {
   /** The name (address:port) of the server an endpoint is on, while it is open. */
   serverOf(ep: Endpoint): string | undefined {
     return this.linkOf(ep)?.name;
+  }
+
+  /** Where an open endpoint is anchored: its server's name and its FreeSWITCH channel. */
+  channelOf(ep: Endpoint): MediaChannel | undefined {
+    const server = this.serverOf(ep);
+    return server === undefined ? undefined : { server, channel: ep.uuid };
+  }
+
+  /**
+   * Whether a channel (of this instance or another) is still up on its media server: undefined when this instance
+   * cannot ask that server (not in its pool, or not connected now).
+   */
+  channelExists(c: MediaChannel): Promise<boolean | undefined> {
+    const link = this.links.find((l) => l.name === c.server);
+    return link ? link.channelExists(c.channel) : Promise.resolve(undefined);
   }
 
   /**

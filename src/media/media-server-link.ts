@@ -102,6 +102,21 @@ export class MediaServerLink extends EventEmitter implements PoolMember {
     return ep;
   }
 
+  /**
+   * Whether FreeSWITCH still has the channel (`api uuid_exists`): true or false as the server says, undefined when
+   * it cannot be asked (not connected, no answer in time, an answer that is neither).
+   */
+  async channelExists(uuid: string): Promise<boolean | undefined> {
+    const ms = this.ms;
+    if (!ms || !ms.connected()) return undefined;
+    try {
+      const body = String(await withTimeout(ms.api(`uuid_exists ${uuid}`), this.opts.timeoutMs, `uuid_exists on ${this.name}`)).trim();
+      return body === 'true' ? true : body === 'false' ? false : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Counts an endpoint made on this server, watches its connection, and drops the events nobody reads. */
   track(ep: Endpoint): void {
     quietUnusedEvents(ep);

@@ -158,6 +158,21 @@ export class RingingLeg {
 }
 
 /**
+ * An endpoint made ahead of its leg, so that where it is anchored can be written before the INVITE leaves (the
+ * customer's channel of an attempt); the leg then takes it through `port`. When it could not be made, `port` fails
+ * with the same error, and the leg ends as an error as if it had made it itself.
+ */
+export async function endpointAhead(media: EndpointPort): Promise<{ endpoint: Endpoint | undefined; port: EndpointPort }> {
+  try {
+    const endpoint = await media.createEndpoint();
+    return { endpoint, port: { createEndpoint: () => Promise.resolve(endpoint) } };
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return { endpoint: undefined, port: { createEndpoint: () => Promise.reject(e) } };
+  }
+}
+
+/**
  * The leg towards an employee's phone, after the last check of its URI against the employee URI
  * rule (src/domain/employee-uri.ts) right before the INVITE: the API refuses such URIs, but a
  * record written before the rule, or straight into Redis, must not reach the outbound trunk or the

@@ -392,5 +392,52 @@ describe('fault drills (fast)', function () {
         await probe.setDepartment({ deliveryMode: 'employee-first' });
       }
     });
+
+    it("customer-first, an employee free during the pause: the other instance does not dial the customer while the paused one's call to them is up; once it was hung up, once more; never two calls at once", async () => {
+      await probe.setLoggedIn({ '101': false, '102': false });
+      await probe.setDepartment({ callbackPolicy: RING_POLICY, deliveryMode: 'customer-first' });
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      try {
+        // the customer answers every call at once and never hangs up: a call of theirs ends only by the service's BYE
+        const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: 200 });
+        // 101 never answers the first ring (its phone ends it at Expires), then answers at once
+        const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: [60_000, 200], hangupAfterMs: 1000 });
+        phones.push(customer, employee);
+        const caller = await holdCaller(stack, '+79162000204');
+        held.push(caller);
+        await press1(caller);
+        const request = await storedRequest(probe, caller.number);
+        await probe.setLoggedIn({ '101': true });
+        const first = await eventually(async () => customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined, 20_000, 'the customer dialled and answering');
+        await eventually(async () => employee.calls[0], 10_000, 'employee 101 rung for the waiting customer');
+        const claimed = await requestOf(probe, caller.number);
+        const victim = stack.services.find((s) => s.instanceId === claimed?.inProgress?.instanceId)!;
+        const other = stack.services.find((s) => s !== victim)!;
+        assert.ok(victim && other, `the instance holding the customer (${claimed?.inProgress?.instanceId})`);
+        // 101 stays logged in: once its first ring can ring no more, the other instance claims it for the request
+        victim.proc.kill('SIGSTOP');
+        try {
+          const heldBack = (): boolean => /the customer may still be on the call of interrupted attempt 1/.test(other.output());
+          const calls = (): number => customer.calls.filter((c) => hdr(c.invite, 'x-callback-id') === request.id).length;
+          await eventually(async () => heldBack() || calls() > 1, 30_000, 'the other instance takes the request up');
+          assert.equal(calls(), 1, 'the customer is not dialled again while the paused instance holds their call');
+          assert.ok(heldBack(), 'the other instance says why it waits');
+          assert.equal(first.endedAt, undefined, 'the first call is still up');
+        } finally {
+          victim.proc.kill('SIGCONT');
+        }
+        await eventually(async () => first.endedAt !== undefined, Number(LEASE_MS) + 3000, 'the resumed instance hangs up its call to the customer');
+        const r = await finalOf(probe, caller.number, 60_000);
+        assert.equal(r.status, 'completed', JSON.stringify(r));
+        assert.deepEqual(r.attempts.map((a) => a.outcome), ['interrupted', 'answered']);
+        assert.equal(r.attempts[0]!.instanceId, victim.instanceId);
+        assert.ok(r.attempts[0]!.customerChannel, "the interrupted attempt names its customer's channel");
+        const mine = customer.calls.filter((c) => hdr(c.invite, 'x-callback-id') === request.id);
+        assert.equal(new Set(mine.map((c) => c.callId)).size, 2, 'two customer calls, one per attempt');
+        assertNoOverlap('customer', spans(mine));
+      } finally {
+        await probe.setDepartment({ deliveryMode: 'employee-first' });
+      }
+    });
   });
 });

@@ -28,8 +28,10 @@ const T0 = 1_800_000_000_000;
 const TOKEN = 7;
 const CUSTOMER = '+79161234567';
 
+let endpointsMade = 0;
+
 class FakeEndpoint extends EventEmitter {
-  readonly uuid = 'ep';
+  readonly uuid = `ep-${++endpointsMade}`;
   readonly local = { sdp: 'v=0\r\nm=audio 4000 RTP/AVP 0\r\n' };
   destroyed = 0;
   bridged: FakeEndpoint[] = [];
@@ -116,9 +118,20 @@ const account = seed.accounts[0]!;
 const dept: Department = departmentSchema.parse({ ...account.departments[0]!, accountId: account.id });
 const employee: Employee = { id: '101', accountId: account.id, name: 'Employee 101', sipUri: 'sip:101@127.0.0.1:5071', callerIdPresentation: true, loggedIn: true };
 
-function setUp(): { attempt: CallbackAttempt; store: FakeStore; uac: FakeUac; endpoints: FakeEndpoint[]; ended: Promise<void> } {
-  const r0 = callbackRequest.newRequest({ id: 'cb1', accountId: account.id, departmentId: dept.id, multichannelNumber: '+74950000000', callerNumber: CUSTOMER, callId: 'c', joinedAt: T0, now: T0, policy: dept.callbackPolicy });
-  const store = new FakeStore(callbackRequest.startRing(r0, '101', 'inst-A', T0 + 1, TOKEN));
+function newRequest(): CallbackRequest {
+  return callbackRequest.newRequest({ id: 'cb1', accountId: account.id, departmentId: dept.id, multichannelNumber: '+74950000000', callerNumber: CUSTOMER, callId: 'c', joinedAt: T0, now: T0, policy: dept.callbackPolicy });
+}
+
+function setUp(opts: { request?: CallbackRequest; channelExists?: (c: callbackRequest.MediaChannel) => boolean | undefined } = {}): {
+  attempt: CallbackAttempt;
+  store: FakeStore;
+  uac: FakeUac;
+  endpoints: FakeEndpoint[];
+  ended: Promise<void>;
+  asked: callbackRequest.MediaChannel[];
+} {
+  const store = new FakeStore(callbackRequest.startRing(opts.request ?? newRequest(), '101', 'inst-A', T0 + 1, TOKEN));
+  const asked: callbackRequest.MediaChannel[] = [];
   const uac = new FakeUac();
   const endpoints: FakeEndpoint[] = [];
   const media = {
@@ -140,7 +153,16 @@ function setUp(): { attempt: CallbackAttempt; store: FakeStore; uac: FakeUac; en
     now: () => now++,
     kick: () => undefined,
     srf: uac.port,
-    media: { ...media, sameServerAs: () => media, serverOf: () => 'fs1' },
+    media: {
+      ...media,
+      sameServerAs: () => media,
+      serverOf: () => 'fs1',
+      channelOf: (ep) => ({ server: 'fs1', channel: ep.uuid }),
+      channelExists: async (c) => {
+        asked.push(c);
+        return opts.channelExists?.(c);
+      },
+    },
     provisioning: { getDepartment: async () => dept },
     queue: store,
   };
@@ -149,7 +171,7 @@ function setUp(): { attempt: CallbackAttempt; store: FakeStore; uac: FakeUac; en
   const attempt = new CallbackAttempt(svc, account.id, store.request, employee, () => done(), () => {
     throw new Error('not a customer-first department');
   });
-  return { attempt, store, uac, endpoints, ended };
+  return { attempt, store, uac, endpoints, ended, asked };
 }
 
 const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -245,5 +267,73 @@ describe('callback attempt: a lost claim (fencing)', () => {
     customerDialog.hangUp();
     await ended;
     assert.deepEqual(store.writes, ['employee answered', 'customer dialled', 'answered', 'employee released', 'answered']);
+  });
+});
+
+describe("callback attempt: taking over an interrupted attempt whose customer may still be on the lost instance's call", () => {
+  /** attempt 1 by inst-B reached the customer's INVITE on channel `old` of fs1, then inst-B lost its claim */
+  function interrupted(): CallbackRequest {
+    const r1 = callbackRequest.customerDialled(callbackRequest.startRing(newRequest(), '101', 'inst-B', T0 + 1, TOKEN - 1), '+74950000000', T0 + 2, { server: 'fs1', channel: 'old' });
+    return callbackRequest.interrupt(r1, T0 + 3);
+  }
+
+  it("names the customer's channel in the attempt, written before the customer INVITE", async () => {
+    const { attempt, store, uac, endpoints, ended } = setUp();
+    const employeeInvite = uac.nth(0);
+    void attempt.run();
+    (await employeeInvite).answer(new FakeDialog());
+    const customerInvite = await uac.nth(1);
+    assert.equal(customerInvite.uri.startsWith(`sip:${CUSTOMER}@`), true);
+    const customerEndpoint = endpoints[1]!;
+    assert.deepEqual(store.request.attempts[0]?.customerChannel, { server: 'fs1', channel: customerEndpoint.uuid }, 'the attempt names the channel the INVITE offers');
+    const customerDialog = new FakeDialog();
+    customerInvite.answer(customerDialog);
+    await tick(50);
+    customerDialog.hangUp();
+    await ended;
+    assert.deepEqual(store.request.attempts[0]?.customerChannel, { server: 'fs1', channel: customerEndpoint.uuid }, 'and kept');
+  });
+
+  it('while that channel exists: nobody is rung, the request waits a lease time, no attempt and no employee ring are recorded', async () => {
+    const before = interrupted();
+    const { attempt, store, uac, ended, asked } = setUp({ request: before, channelExists: (c) => c.channel === 'old' });
+    const started = T0 + 2;
+    await attempt.run();
+    await ended;
+    assert.deepEqual(asked, [{ server: 'fs1', channel: 'old' }], "the interrupted attempt's channel was asked for");
+    assert.equal(uac.invites.length, 0, 'no INVITE at all');
+    const r = store.request;
+    assert.equal(r.status, 'pending');
+    assert.equal(r.inProgress, undefined, 'the claim is released');
+    assert.equal(r.attempts.length, 1, 'no attempt added');
+    assert.equal(r.employeeRings.length, before.employeeRings.length, 'no employee ring added');
+    assert.ok(r.dueAt >= started + config.queue.leaseMs, `due again a lease time later (${r.dueAt - started} ms)`);
+    assert.equal(r.expiresAt, before.expiresAt, 'the window is not renewed');
+  });
+
+  for (const [what, answer] of [
+    ['gone', false],
+    ['unknown (its server cannot be asked)', undefined],
+  ] as const) {
+    it(`once that channel is ${what}: the employee is rung as usual`, async () => {
+      const { attempt, uac, asked } = setUp({ request: interrupted(), channelExists: () => answer });
+      const employeeInvite = uac.nth(0);
+      void attempt.run();
+      const e = await employeeInvite;
+      assert.equal(e.uri, employee.sipUri);
+      assert.equal(asked.length, 1);
+      attempt.lost();
+    });
+  }
+
+  it('an interrupted attempt without a known channel (a record from before it was kept) is not held back', async () => {
+    const r = interrupted();
+    const { customerChannel: _c, ...last } = r.attempts[0]!;
+    const { attempt, uac, asked } = setUp({ request: { ...r, attempts: [last] }, channelExists: () => true });
+    const employeeInvite = uac.nth(0);
+    void attempt.run();
+    await employeeInvite;
+    assert.equal(asked.length, 0);
+    attempt.lost();
   });
 });

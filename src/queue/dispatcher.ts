@@ -123,6 +123,8 @@ export class Dispatcher {
    * their nextLookAt only a write can change that, and every such write is announced.
    */
   private nobodyAvailable = new Set<string>();
+  /** the employee states the last look of such a department read (for the log of why its callbacks wait) */
+  private idleStates = new Map<string, ReadonlyMap<string, EmployeeState>>();
   private dirty = new Set<string>();
   private dirtyAccounts = new Set<string>();
   private dirtyAll = true;
@@ -168,20 +170,29 @@ export class Dispatcher {
   }
 
   /**
-   * A write of this instance that needs no look now: it freed no employee and made no request, and every department
-   * it wrote was found by its last look with nobody who could be rung, whose next look has not come. Until then only a
-   * write that frees (or logs in) an employee can change that, and no new entry can be claimed; the write's own window
-   * ends and leases may bring the next look forward (recovery). Saves the probe after every join, and after each step
-   * of a callback being dialled, while every employee is busy or logged out. Not while a tick runs: its look may
-   * predate the write and end with another verdict.
+   * A write of this instance that needs no look now: it freed no employee, and every department it wrote was found by
+   * its last look with nobody who could be rung, whose next look has not come. Until then only a write that frees (or
+   * logs in) an employee can change that, and no new entry can be claimed, a new request no more than a new caller;
+   * the write's own window ends and leases may bring the next look forward (recovery). Saves the probe after every
+   * join, every digit 1, and each step of a callback being dialled, while every employee is busy or logged out. Not
+   * while a tick runs: its look may predate the write and end with another verdict.
    */
   private settled(accountId: string, effect: WriteEffect): boolean {
-    if (this.running || this.opts.changes?.healthy !== true || effect.freesEmployee || effect.madeRequest) return false;
+    if (this.running || this.opts.changes?.healthy !== true || effect.freesEmployee) return false;
     const now = this.opts.now();
     const keys = effect.departments.map((d) => `${accountId}\u0000${d}`);
     if (!keys.every((k) => this.nobodyAvailable.has(k) && now < (this.nextLookAt.get(k) ?? 0))) return false;
     for (const k of keys) this.nextLookAt.set(k, Math.min(this.nextLookAt.get(k)!, effect.earliest));
     this.earliestLook = Math.min(this.earliestLook, effect.earliest);
+    // a request made where nobody can be rung waits like the rest: the log says why at once, with the employee
+    // states of the department's last look (a write that changed them would have been looked at), not a probe
+    if (effect.madeRequest) {
+      for (const d of effect.departments) {
+        void this.explainWaiting(accountId, d, this.idleStates.get(`${accountId}\u0000${d}`)).catch((err: Error) =>
+          this.log.debug({ err: err.message, account: accountId, department: d }, 'could not say why a callback request waits'),
+        );
+      }
+    }
     return true;
   }
 
@@ -320,8 +331,14 @@ export class Dispatcher {
    */
   private noteIdle(accountId: string, departmentId: string, hint: IdleHint | undefined, now: number, recoverStale: boolean): void {
     const key = `${accountId}\u0000${departmentId}`;
-    if (hint?.nobodyAvailable === true) this.nobodyAvailable.add(key);
-    else this.nobodyAvailable.delete(key);
+    if (hint?.nobodyAvailable === true) {
+      this.nobodyAvailable.add(key);
+      if (hint.states) this.idleStates.set(key, hint.states);
+      else this.idleStates.delete(key);
+    } else {
+      this.nobodyAvailable.delete(key);
+      this.idleStates.delete(key);
+    }
     if (hint === undefined) {
       this.nextLookAt.set(key, now);
       return;

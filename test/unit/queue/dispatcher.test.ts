@@ -10,7 +10,7 @@ import pino from 'pino';
 import { newRequest } from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY, type Employee } from '../../../src/domain/model';
 import { Dispatcher, type DispatchTarget, type LocalAttempt, type LocalCaller } from '../../../src/queue/dispatcher';
-import type { LineEntry } from '../../../src/domain/line';
+import type { EmployeeState, LineEntry } from '../../../src/domain/line';
 import { type DispatchResult } from '../../../src/store/queue-store';
 import { callbackEntryId } from '../../../src/domain/entry-ids';
 import type { WriteEffect } from '../../../src/store/changes';
@@ -240,7 +240,7 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       assert.deepEqual(await tickAt(T0 + 500), ['a/d1']);
     });
 
-    it('looked at as before: a write that frees an employee or makes a request, someone to ring at the last look, or its next look come', async () => {
+    it('looked at as before: a write that frees an employee, someone to ring at the last look, or its next look come', async () => {
       make();
       store.answer('a', 'd1', idle(T0 + 1000, false, true), idle(T0 + 1000, false, true), idle(T0 + 1000, false, true));
       store.answer('b', 'd2', idle(T0 + 1000, false, false));
@@ -249,12 +249,12 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { freesEmployee: true }) });
       await flush();
       assert.deepEqual(store.stepped().slice(2), ['a/d1'], 'an employee freed');
-      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { madeRequest: true }) });
-      await flush();
-      assert.deepEqual(store.stepped().slice(3), ['a/d1'], 'a request made (the log says at once why it waits)');
       changes.emit({ kind: 'q', accountId: 'b', effect: effect(['d2']) });
       await flush();
-      assert.deepEqual(store.stepped().slice(4), ['b/d2'], 'someone could be rung: looked at');
+      assert.deepEqual(store.stepped().slice(3), ['b/d2'], 'someone could be rung: looked at');
+      changes.emit({ kind: 'q', accountId: 'b', effect: effect(['d2'], { madeRequest: true }) });
+      await flush();
+      assert.deepEqual(store.stepped().slice(4), ['b/d2'], 'a request where someone could be rung: looked at');
       now = T0 + 1000;
       changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1']) });
       await flush();
@@ -262,9 +262,33 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       // a change without an effect (another instance's write, heard on the feed) is looked at as always
       store.answer('a', 'd1', idle(T0 + 5000, false, true));
       await tickAt(T0 + 1001);
+      const looks = store.stepped().filter((x) => x === 'a/d1').length;
       changes.emit({ kind: 'q', accountId: 'a' });
       await flush();
-      assert.equal(store.stepped().filter((x) => x === 'a/d1').length, 5);
+      assert.equal(store.stepped().filter((x) => x === 'a/d1').length, looks + 1);
+    });
+
+    it('a request made where nobody can be rung costs no look, and the log says at once why it waits, with the states of the last look', async () => {
+      const states = new Map<string, EmployeeState>([['101', { id: '101', status: 'free', lastEndedAt: 0, skipUntil: 0, owner: undefined, leaseUntil: 0, entryId: undefined }]]);
+      let stateReads = 0;
+      store.view = {
+        department: async (id) => (id === 'd1' ? makeDepartment({ id: 'd1', accountId: 'a', employeeIds: ['101'] }) : undefined),
+        employees: async () => [makeEmployee('101', { accountId: 'a', loggedIn: false })],
+        lineUntil: async () => [entry(callbackEntryId('r9'), { kind: 'callback', dueAt: T0 - 1 })],
+        employeeStates: async () => (stateReads++, new Map()),
+      };
+      make({ explainCheckMs: 0 });
+      store.answer('a', 'd1', { result: NOTHING, idle: { until: T0 + 1000, waitingCallbacks: false, nobodyAvailable: true, states } });
+      await tickAt(T0);
+      const runs = store.runs;
+      now = T0 + 10;
+      changes.emit({ kind: 'q', accountId: 'a', effect: effect(['d1'], { madeRequest: true, earliest: T0 + 600_000 }) });
+      await flush();
+      assert.deepEqual(store.stepped(), ['a/d1', 'b/d2'], 'no look for the request');
+      assert.equal(store.runs, runs + 1, 'the head of the line read for the log');
+      assert.equal(stateReads, 0, "the last look's employee states");
+      assert.ok(logged.some((l) => l.msg === 'callback request waits, not dialled: no employee logged in' && l.request === 'r9'), JSON.stringify(logged));
+      assert.deepEqual(await tickAt(T0 + 1000), ['a/d1'], 'looked at when its next look came');
     });
 
     it('a kick with no write behind it costs no look (the write itself marks its account)', async () => {

@@ -263,6 +263,28 @@ describe('fault drills (fast)', function () {
       }
     };
 
+    /**
+     * Customer-first, both phones fresh: the customer answers every call at once and never hangs up (a call of theirs
+     * ends only by the service's BYE); 101 never answers its first ring (its phone ends it at Expires), then answers at
+     * once. Resolves once a caller's request has its customer answered and waiting.
+     */
+    async function customerWaiting(number: string): Promise<{ customer: TestPhone; employee: TestPhone; caller: HeldCaller; request: { id: string }; first: PhoneCall }> {
+      await probe.setLoggedIn({ '101': false, '102': false });
+      await probe.setDepartment({ callbackPolicy: RING_POLICY, deliveryMode: 'customer-first' });
+      // an earlier test's phones hold the trunk's and employee 101's ports
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: 200 });
+      const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: [60_000, 200], hangupAfterMs: 1000 });
+      phones.push(customer, employee);
+      const caller = await holdCaller(stack, number);
+      held.push(caller);
+      await press1(caller);
+      const request = await storedRequest(probe, caller.number);
+      await probe.setLoggedIn({ '101': true });
+      const first = await eventually(async () => (customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined), 20_000, 'the customer dialled and answering');
+      return { customer, employee, caller, request, first };
+    }
+
     it('the resumed instance finds its claim lost and cancels its ringing leg; the customer and the employee never have two calls at once; completed once', async () => {
       // the first INVITE rings past the pause (a paused instance cannot CANCEL it); the next one is answered soon
       const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: [PAUSE_MS + 4000, 500], hangupAfterMs: 1000 });
@@ -326,22 +348,8 @@ describe('fault drills (fast)', function () {
     });
 
     it("customer-first: the waiting customer's instance paused longer than its lease: the other takes the request over, the resumed one hangs up its call to the customer and writes nothing; completed once", async () => {
-      await probe.setLoggedIn({ '101': false, '102': false });
-      await probe.setDepartment({ callbackPolicy: RING_POLICY, deliveryMode: 'customer-first' });
-      // the first test's phones hold the trunk's and employee 101's ports
-      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
       try {
-        // the customer answers every call at once and never hangs up: a call of theirs ends only by the service's BYE
-        const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: 200 });
-        // 101 never answers the first callback call (its ring times out), then answers at once
-        const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: [60_000, 200], hangupAfterMs: 1000 });
-        phones.push(customer, employee);
-        const caller = await holdCaller(stack, '+79162000203');
-        held.push(caller);
-        await press1(caller);
-        const request = await storedRequest(probe, caller.number);
-        await probe.setLoggedIn({ '101': true });
-        const first = await eventually(async () => customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined, 20_000, 'the customer dialled and answering');
+        const { customer, caller, request, first } = await customerWaiting('+79162000203');
         assert.equal(hdr(first.invite, 'x-callback-id'), request.id);
         assert.equal(hdr(first.invite, 'expires'), String(RING_POLICY.customerRingTimeoutS), 'the customer-first INVITE says how long it may ring');
         const entryOf = async (id: string): Promise<LineEntry | undefined> => {
@@ -394,21 +402,8 @@ describe('fault drills (fast)', function () {
     });
 
     it("customer-first, an employee free during the pause: the other instance does not dial the customer while the paused one's call to them is up; once it was hung up, once more; never two calls at once", async () => {
-      await probe.setLoggedIn({ '101': false, '102': false });
-      await probe.setDepartment({ callbackPolicy: RING_POLICY, deliveryMode: 'customer-first' });
-      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
       try {
-        // the customer answers every call at once and never hangs up: a call of theirs ends only by the service's BYE
-        const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: 200 });
-        // 101 never answers the first ring (its phone ends it at Expires), then answers at once
-        const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: [60_000, 200], hangupAfterMs: 1000 });
-        phones.push(customer, employee);
-        const caller = await holdCaller(stack, '+79162000204');
-        held.push(caller);
-        await press1(caller);
-        const request = await storedRequest(probe, caller.number);
-        await probe.setLoggedIn({ '101': true });
-        const first = await eventually(async () => customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined, 20_000, 'the customer dialled and answering');
+        const { customer, employee, caller, request, first } = await customerWaiting('+79162000204');
         await eventually(async () => employee.calls[0], 10_000, 'employee 101 rung for the waiting customer');
         const claimed = await requestOf(probe, caller.number);
         const victim = stack.services.find((s) => s.instanceId === claimed?.inProgress?.instanceId)!;

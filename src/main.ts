@@ -176,6 +176,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
     kick: svc.kick,
     webhooks: webhookApi(webhooks, webhookTargets),
     queueStatus: queue,
+    onRequestFinished: (status) => metrics.finished.inc({ status }),
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

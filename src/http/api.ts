@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import crypto from 'node:crypto';
-import { FOLLOW_UP_STATUSES, newRequest, TransitionError, type CallbackRequest } from '../domain/callback-request';
+import { FOLLOW_UP_STATUSES, newRequest, TransitionError, type CallbackRequest, type RequestStatus } from '../domain/callback-request';
 import { checkCallable, type CallableVerdict, type NumberPolicy } from '../domain/numbers';
 import { checkEmployeeUri, type EmployeeUriRules } from '../domain/employee-uri';
 import type { Account, Department, Employee, MultichannelNumber } from '../domain/model';
@@ -71,6 +71,8 @@ export interface ApiDeps {
   webhooks?: WebhooksPort;
   /** the line's counts for GET …/departments/{id}/status (src/store/queue-store.ts); without it that endpoint answers 404 */
   queueStatus?: QueueStatusPort;
+  /** a request reached a final status here (cancelled), for the metric of final statuses */
+  onRequestFinished?: (status: RequestStatus) => void;
 }
 
 function param(req: Request, name: string): string {
@@ -546,7 +548,9 @@ export function createApiRouter(deps: ApiDeps): Router {
       const account = await scopedAccount(req);
       const { reason } = validate(cancelBody, req.body);
       const by = principalOf(req).kind === 'operator' ? 'operator' : 'account admin';
-      res.json(await requestAction(() => requests.cancelRequest(account.id, param(req, 'requestId'), reason ?? `cancelled by ${by}`, now())));
+      const cancelled = await requestAction(() => requests.cancelRequest(account.id, param(req, 'requestId'), reason ?? `cancelled by ${by}`, now()));
+      deps.onRequestFinished?.(cancelled.status);
+      res.json(cancelled);
     }),
   );
 

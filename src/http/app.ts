@@ -18,6 +18,7 @@ import { PROMPT_UPLOAD_LIMIT, PROMPT_UPLOAD_TYPES } from './schemas';
 import { withTimeout } from '../util/timeout';
 import { wrap } from './wrap';
 import type { QueueStatusPort } from './department-status';
+import type { RequestStatus } from '../domain/callback-request';
 
 export interface HttpDeps {
   provisioning: ProvisioningStore;
@@ -42,6 +43,8 @@ export interface HttpDeps {
   webhooks?: WebhooksPort;
   /** the line's counts for the department status endpoint (src/store/queue-store.ts QueueStore) */
   queueStatus?: QueueStatusPort;
+  /** a request reached a final status through the API (cancelled): counted in qc_callback_requests_finished_total */
+  onRequestFinished?: (status: RequestStatus) => void;
   /** limits on failed authentications per client IP (tests shorten them) */
   authLimits?: Partial<AuthLimits>;
 }
@@ -199,7 +202,7 @@ export function createHttpApp(deps: HttpDeps): Express {
     if (!hasBody(req)) req.body = {};
     next();
   });
-  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}), ...(deps.webhooks ? { webhooks: deps.webhooks } : {}), ...(deps.queueStatus ? { queueStatus: deps.queueStatus } : {}) }));
+  api.use(createApiRouter({ provisioning: deps.provisioning, requests: deps.requests, ...(deps.prompts ? { prompts: deps.prompts } : {}), now, employeeUris: deps.employeeUris, ...(deps.numberPolicy ? { numberPolicy: deps.numberPolicy } : {}), ...(deps.kick ? { kick: deps.kick } : {}), ...(deps.webhooks ? { webhooks: deps.webhooks } : {}), ...(deps.queueStatus ? { queueStatus: deps.queueStatus } : {}), ...(deps.onRequestFinished ? { onRequestFinished: deps.onRequestFinished } : {}) }));
   app.use(API_PREFIX, api);
 
   // ---- console -------------------------------------------------------------------------

@@ -442,6 +442,7 @@ export class CallSession {
       });
       this.log.info({ request: open.id, status: r?.status }, 'repeat caller cancelled the open callback request; waiting in line');
       this.svc.metrics.requests.inc({ outcome: 'cancelled_by_caller' });
+      if (r?.status === 'cancelled') this.svc.metrics.finished.inc({ status: 'cancelled' });
     } catch (err) {
       // dialing already (an employee is being rung for it) or finished: nothing to cancel; the caller waits anyway
       this.log.warn({ request: open.id, err: (err as Error).message }, 'the open callback request could not be cancelled');

@@ -15,7 +15,7 @@ import { readWav } from '../stack/media/wav';
 import { analyseAudio, findPrompt, promptFrames, type ReceivedDatagram } from '../support/phone';
 import { describeResult, runSipp, startSipp } from '../support/sipp';
 import { eventually, REPO_ROOT, startStack, type Stack } from '../support/stack';
-import { StateProbe } from '../support/state';
+import { metric, StateProbe } from '../support/state';
 
 const MCN = '+74950000000';
 const PROMPTS = path.join(REPO_ROOT, 'test', 'fixtures', 'prompts');
@@ -189,6 +189,7 @@ describe('another number, anonymous callers, repeat callers (e2e)', function () 
 
   it('repeat caller cancels the open request (2): cancelled, told so, and stays in line', async () => {
     const number = '+79161230005';
+    const cancelledBefore = await metric(stack.baseUrl, 'qc_callback_requests_finished_total', { status: 'cancelled' });
     const first = await runSipp({ scenario: 'caller-press1-info.xml', target: stack.sipTarget, service: MCN, keys: { caller: number }, pauseMs: 500, timeoutMs: 30_000 });
     assert.equal(first.exitCode, 0, describeResult(first));
     const m = media!;
@@ -198,6 +199,7 @@ describe('another number, anonymous callers, repeat callers (e2e)', function () 
     await m.hears(await ru('request-cancelled'), at, 'the cancellation notice');
     const [req] = await probe.requestsFor(number);
     assert.equal(req?.status, 'cancelled');
+    assert.equal(await metric(stack.baseUrl, 'qc_callback_requests_finished_total', { status: 'cancelled' }), cancelledBefore + 1, 'counted among the final statuses');
     assert.equal(await probe.callersInLine(), 1, 'the caller waits in line');
     const r = await caller.done;
     assert.equal(r.exitCode, 0, `the service did not hang up on the caller\n${describeResult(r)}`);

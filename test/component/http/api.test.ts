@@ -701,6 +701,10 @@ describe('HTTP API (component, real Redis)', function () {
 
     it('cancels a pending request; a second cancel or call-now is 409', async () => {
       const id = reqs[1]!.id;
+      // a cancellation is a final status: counted with the others (qc_callback_requests_finished_total)
+      const finished: string[] = [];
+      const counted = await startApp(b, { onRequestFinished: (s) => finished.push(s) });
+      const call = client(counted.baseUrl);
       const bad = await call<ErrorReply>('POST', `/api/v1/accounts/alpha/requests/${id}/cancel`, { token: ALPHA_TOKEN, body: { reason: '' } });
       assert.equal(bad.body.field, 'reason');
       assert.equal((await b.requests.getRequest('alpha', id))?.status, 'pending');
@@ -713,6 +717,8 @@ describe('HTTP API (component, real Redis)', function () {
       assert.equal((await call('POST', `/api/v1/accounts/alpha/requests/${id}/call-now`, { token: ALPHA_TOKEN })).status, 409);
       const filtered = await call<Items<CallbackRequest>>('GET', '/api/v1/accounts/alpha/requests?status=cancelled', { token: ALPHA_TOKEN });
       assert.deepEqual(filtered.body.items.map((x) => x.id), [id]);
+      assert.deepEqual(finished, ['cancelled'], 'counted once: not for the refused second cancel');
+      await counted.close();
     });
   });
 

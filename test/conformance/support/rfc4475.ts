@@ -13,7 +13,30 @@ export interface TortureMessage {
   /** File name in RFC 4475 / the D13 table (`quotbal.dat`). */
   name: string;
   head: string[];
-  body?: string;
+  /** text (sent as UTF-8) or bytes as they are */
+  body?: string | Buffer;
+}
+
+/**
+ * mpart01's body as D13 sent it: a multipart/mixed body whose second part is binary (RFC 4475 3.1.1.11 carries a
+ * PKCS#7 signature there), 551 bytes under a Content-Length of 553. The capture's copy of the RFC message lost the
+ * CRLF that the RFC's text shows inside the binary part: drachtio logged the datagram "truncated at 1105", the
+ * offset of its first NUL, which the RFC's own bytes have at 1107. So sofia found the body 2 bytes short of its
+ * Content-Length, as in clerr, and answered 400 (the RFC message itself passes sofia-sip 1.12's parser and sanity
+ * check: tried with Debian's libsofia-sip-ua). The binary part here is a pattern of its own with the properties
+ * that count: NUL and high bytes, the same length.
+ */
+function mpart01Body(): Buffer {
+  const text = (s: string): Buffer => Buffer.from(s, 'latin1');
+  const binary = Buffer.alloc(342);
+  for (let i = 0; i < binary.length; i++) binary[i] = ((i * 151 + 48) & 0xff) || 1;
+  binary[181] = 0; // the first NUL, 1105 bytes into the datagram, where drachtio's log of it stopped
+  return Buffer.concat([
+    text('--7a9cbec02ceef655\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: binary\r\n\r\nHello\r\n'),
+    text('--7a9cbec02ceef655\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+    binary,
+    text('--7a9cbec02ceef655--\r\n'),
+  ]);
 }
 
 const SDP = ['v=0', 'o=mhandley 29739 7272939 IN IP4 192.0.2.3', 's=-', 'c=IN IP4 192.0.2.3', 't=0 0',
@@ -145,6 +168,27 @@ export const TORTURE: TortureMessage[] = [
       'Via: SIP/2.0/TCP t5.example.com;branch=z9hG4bK0a9idfnee',
       'l: 0',
     ],
+  },
+  {
+    name: 'mpart01.dat', // 3.1.1.11: a multipart MESSAGE with a binary part; as captured, 2 bytes short of its Content-Length
+    head: [
+      'MESSAGE sip:kumiko@example.org SIP/2.0',
+      'Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-d87543-4dade06d0bdb11ee-1--d87543-;rport',
+      'Max-Forwards: 70',
+      'Route: <sip:127.0.0.1:5080>',
+      `Identity: ${'r5mwreLuyDRYBi0TiPwEsY3rEVsk'.repeat(7).slice(0, 171)}=`,
+      'Contact: <sip:fluffy@127.0.0.1:5070>',
+      'To: <sip:kumiko@example.org>',
+      'From: <sip:fluffy@example.com>;tag=2fb0dcc9',
+      'Call-ID: 3d9485ad0c49859b@Zmx1ZmZ5LW1hYy0xNi5sb2NhbA..',
+      'CSeq: 1 MESSAGE',
+      'Content-Transfer-Encoding: binary',
+      'Content-Type: multipart/mixed;boundary=7a9cbec02ceef655',
+      'Date: Sat, 15 Oct 2005 04:44:56 GMT',
+      'User-Agent: SIPimp.org/0.2.5 (curses)',
+      'Content-Length: 553',
+    ],
+    body: mpart01Body(),
   },
   {
     name: 'noreason.dat', // 3.1.1.13: a response without reason phrase, matching no transaction
@@ -423,5 +467,5 @@ export function tortureBytes(m: TortureMessage, o: { port: number; viaTransport?
   let head = m.head.join('\r\n').replace('{cl}', String(Buffer.byteLength(body))).replace(/\{port\}/g, String(o.port));
   if (o.viaTransport) head = head.replace(/^(Via:\s*SIP\/\d\.\d\/)(UDP|TCP)/im, `$1${o.viaTransport}`);
   if (o.viaSentBySender) head = head.replace(/^(Via:\s*SIP\/\d\.\d\/[A-Z]+ )[^;\r\n]+/im, `$1127.0.0.1:${o.port}`);
-  return Buffer.from(`${head}\r\n\r\n${body}`, 'utf8');
+  return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'utf8'), typeof body === 'string' ? Buffer.from(body, 'utf8') : body]);
 }

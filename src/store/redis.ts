@@ -279,7 +279,10 @@ class HeldConnection extends RedisClient {
 
 export type ConnectionStatus = 'wait' | 'connecting' | 'ready' | 'reconnecting' | 'end';
 
-/** How long, at most, the Cluster client's first look at the slots may take before a command is refused. */
+/** How long closing waits for the replies to what was sent before it drops the connection. */
+const CLOSE_WAIT_MS = 2000;
+
+/** How long one connection attempt may take before it counts as failed (and is tried again). */
 const CONNECT_TIMEOUT_MS = 2000;
 
 /**
@@ -479,7 +482,11 @@ export class RedisConnection extends RedisClient {
     const b = this.backend;
     this.connecting ??= Promise.resolve();
     try {
-      if (b.kind === 'cluster' ? b.c.isOpen : b.c.isOpen || this.state !== 'wait') await b.c.close();
+      // what was sent is answered first, but a server that does not answer does not keep the shutdown waiting
+      if (b.kind === 'cluster' || b.c.isOpen) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([b.c.close(), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      }
     } catch {
       // already closed, or never opened: nothing left to close
     }

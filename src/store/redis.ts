@@ -279,6 +279,9 @@ class HeldConnection extends RedisClient {
 
 export type ConnectionStatus = 'wait' | 'connecting' | 'ready' | 'reconnecting' | 'end';
 
+/** How many times one transaction in a Cluster follows its slot to another node before it gives up. */
+const SLOT_MOVES_FOLLOWED = 3;
+
 /** How long closing waits for the replies to what was sent before it drops the connection. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -368,16 +371,13 @@ export class RedisConnection extends RedisClient {
       if (this.events.listenerCount('error') > 0) this.events.emit('error', err instanceof Error ? err : new Error(String(err)));
     };
     emitter.on('error', (err: unknown) => {
-      lost();
+      if (b.kind !== 'cluster') lost();
       report(err);
     });
     if (b.kind === 'cluster') {
-      // one node lost is the connection lost for the shards on it, until that node is back
+      // a node's errors are reported; the Cluster client stays ready while it has the slots: a node that is
+      // lost for good (a failed master) is replaced by what the next slot refresh finds, not waited for
       emitter.on('node-error', report);
-      emitter.on('node-reconnecting', lost);
-      emitter.on('node-ready', () => {
-        if (this.state === 'reconnecting') this.becameReady();
-      });
     } else {
       emitter.on('ready', () => this.becameReady());
       emitter.on('reconnecting', lost);
@@ -470,7 +470,18 @@ export class RedisConnection extends RedisClient {
       }
       case 'cluster':
         // all keys of one transaction share a hash tag: WATCH, reads and MULTI go to that slot's master
-        return fn(new HeldConnection((await b.c.getNodeClientForKey(firstKey)) as unknown as Held));
+        for (let tries = 1; ; tries++) {
+          const node = (await b.c.getNodeClientForKey(firstKey)) as unknown as Held;
+          try {
+            return await fn(new HeldConnection(node));
+          } catch (err) {
+            // the slot moved (a failover, a resharding): the node client does not follow that, the Cluster
+            // client does. A read of the key through it learns the slots again, and the transaction starts
+            // over on the new master (nothing was written: its first command, WATCH, was refused)
+            if (tries >= SLOT_MOVES_FOLLOWED || !(err instanceof Error) || !/^(MOVED|ASK) /.test(err.message)) throw err;
+            await b.c.sendCommand(firstKey, true, ['EXISTS', firstKey]);
+          }
+        }
     }
   }
 

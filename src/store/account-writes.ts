@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ChainableCommander } from 'ioredis';
+import type { Multi } from './redis';
 import * as callbackRequest from '../domain/callback-request';
 import type { CallbackRequest } from '../domain/callback-request';
 import { indexScores, type EmployeeState, type LineEntry } from '../domain/line';
@@ -28,7 +28,7 @@ export class AccountWrites {
   private earliest = Number.POSITIVE_INFINITY;
 
   constructor(
-    readonly m: ChainableCommander,
+    readonly m: Multi,
     readonly accountId: string,
     /** requests as the transaction read them (AccountView): the webhook events of a write are the difference */
     private readonly seen: Map<string, CallbackRequest> = new Map(),

@@ -1,6 +1,6 @@
-import type { ChainableCommander } from 'ioredis';
+import type { Multi } from './redis';
 import type { RedisTopology } from '../config';
-import { closeRedis, createRedis, type RedisClient } from './redis';
+import { closeRedis, createRedis, type RedisConnection } from './redis';
 
 /**
  * Change notifications between service instances (docs/state-model.md, "Dispatch woken by events").
@@ -20,6 +20,9 @@ import { closeRedis, createRedis, type RedisClient } from './redis';
  * the subscription is back, listeners get a `resync` (drop every cache, dispatch everything once).
  */
 export const CHANGES_CHANNEL = 'qc:changes';
+
+/** After the subscription was lost, the feed is down for at least this long (the first reconnect delay). */
+const FEED_DOWN_MIN_MS = 100;
 
 export type ChangeKind = 'q' | 'p';
 
@@ -53,7 +56,7 @@ export function changeMessage(kind: ChangeKind, origin: string, accountId: strin
 }
 
 /** Queues the notification of a write in the write's MULTI: it is sent if, and only if, the write commits. */
-export function publishChange(m: ChainableCommander, kind: ChangeKind, origin: string, accountId: string): void {
+export function publishChange(m: Multi, kind: ChangeKind, origin: string, accountId: string): void {
   m.publish(CHANGES_CHANNEL, changeMessage(kind, origin, accountId));
 }
 
@@ -67,7 +70,7 @@ export function parseChangeMessage(msg: string): { kind: ChangeKind; origin: str
 }
 
 export class ChangeFeed {
-  private sub: RedisClient | undefined;
+  private sub: RedisConnection | undefined;
   private up = false;
   private readonly listeners = new Set<(c: Change) => void>();
 
@@ -104,22 +107,42 @@ export class ChangeFeed {
     const sub = createRedis(target, `qc-${this.origin}-changes`);
     this.sub = sub;
     sub.on('error', () => undefined); // reported by the main connection's health
-    sub.on('close', () => this.down());
+    let lostAt = 0;
+    sub.on('close', () => {
+      lostAt = Date.now();
+      this.down();
+    });
     sub.on('end', () => this.down());
-    sub.on('message', (channel: string, msg: string) => {
-      if (channel !== CHANGES_CHANNEL) return;
+    const onMessage = (msg: string): void => {
       const c = parseChangeMessage(msg);
       if (c && c.origin !== this.origin) this.emit({ kind: c.kind, accountId: c.accountId });
+    };
+    let subscribed = false;
+    const heard = (): void => {
+      if (this.up || this.sub !== sub) return;
+      // node-redis is subscribed again a moment after a drop; the feed stays down for the first reconnect
+      // delay all the same, as it did with the client before, so a drop is seen (and a tick probes) every time
+      const wait = lostAt + FEED_DOWN_MIN_MS - Date.now();
+      if (wait > 0) {
+        setTimeout(() => {
+          if (sub.status === 'ready') heard();
+        }, wait).unref();
+        return;
+      }
+      this.up = true;
+      // what was written while nobody listened is unknown: everyone starts over
+      this.emit({ kind: 'resync' });
+    };
+    // node-redis subscribes again by itself when it reconnects, before it is ready: from then on, ready is subscribed
+    sub.on('ready', () => {
+      if (subscribed) heard();
     });
     const subscribe = async (): Promise<void> => {
-      await sub.subscribe(CHANGES_CHANNEL);
-      if (!this.up) {
-        this.up = true;
-        // what was written while nobody listened is unknown: everyone starts over
-        this.emit({ kind: 'resync' });
-      }
+      await sub.connect();
+      await sub.subscribe(CHANGES_CHANNEL, onMessage);
+      subscribed = true;
+      if (sub.status === 'ready') heard();
     };
-    sub.on('ready', () => void subscribe().catch(() => sub.disconnect(true)));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         off();
@@ -131,7 +154,12 @@ export class ChangeFeed {
         off();
         resolve();
       });
-      void sub.connect().catch(() => undefined);
+      // the first connection is retried in the background until it is up; a refused SUBSCRIBE is tried again
+      const attempt = (): void =>
+        void subscribe().catch(() => {
+          if (this.sub === sub && !subscribed) setTimeout(attempt, 500).unref();
+        });
+      attempt();
     });
   }
 

@@ -1,4 +1,4 @@
-import type { ChainableCommander } from 'ioredis';
+import type { Multi } from './redis';
 import type { StoredEvent } from '../domain/line-events';
 import { keys } from './keys';
 import type { RedisClient } from './redis';
@@ -18,7 +18,7 @@ export function eventFields(e: StoredEvent): string[] {
 
 /** Appends an event to the account's log: on a connection (awaited by the caller) or inside a MULTI (queued). */
 export function appendEvent(r: RedisClient, accountId: string, e: StoredEvent): Promise<unknown>;
-export function appendEvent(r: ChainableCommander, accountId: string, e: StoredEvent): unknown;
-export function appendEvent(r: RedisClient | ChainableCommander, accountId: string, e: StoredEvent): unknown {
+export function appendEvent(r: Multi, accountId: string, e: StoredEvent): unknown;
+export function appendEvent(r: RedisClient | Multi, accountId: string, e: StoredEvent): unknown {
   return r.xadd(keys.events(accountId), 'MAXLEN', '~', String(EVENTS_MAX), '*', ...eventFields(e));
 }

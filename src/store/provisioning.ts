@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ChainableCommander } from 'ioredis';
+import type { Multi } from './redis';
 import type { RedisClient as Redis } from './redis';
 import { z } from 'zod';
 import {
@@ -60,7 +60,7 @@ export class ProvisioningStore {
   }
 
   /** A MULTI for a write of `accountId`'s provisioning: its PUBLISH is queued last. */
-  private async commit(accountId: string, build: (m: ChainableCommander) => void): Promise<Array<[Error | null, unknown]>> {
+  private async commit(accountId: string, build: (m: Multi) => void): Promise<Array<[Error | null, unknown]>> {
     const m = this.redis.multi();
     build(m);
     publishChange(m, 'p', this.origin, accountId);

@@ -1,102 +1,552 @@
-import Redis, { Cluster, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { EventEmitter } from 'node:events';
+import { createClient, createCluster, createSentinel, MultiErrorReply, WatchError } from 'redis';
 import type { RedisDurability, RedisTopology } from '../config';
 
-/** A connection to Redis in any topology: one server or a Sentinel-watched master (Redis), or a Cluster. */
-export type RedisClient = Redis | Cluster;
-
-/** How long a connection that ioredis gave up on waits before it connects again (ReconnectingRedis). */
-const REVIVE_DELAY_MS = 500;
-
 /**
- * A connection that ioredis never leaves for good unless it is closed on purpose. ioredis 5 ends a
- * Sentinel connection (status 'end', every command "Connection is closed.", no more reconnects) when
- * the failover detector's +switch-master arrives while the connection is asking a sentinel for the
- * master: the detector's disconnect() makes the connector's connect() reject, and Redis#connect sets
- * 'end' on any such rejection (the race redis/ioredis#1683 describes; test/component/store/
- * sentinel-reconnect.test.ts reproduces it against a scripted sentinel). A failover drill lost one
- * transaction connection of the four that way: every digit 1 it carried got the apology. Here a
- * connect() that fails and leaves the connection ended, without disconnect() or QUIT from us, is
- * tried again after REVIVE_DELAY_MS, for as long as it keeps failing.
+ * The Redis client is node-redis (`redis`), behind the narrow interfaces below: the stores see only
+ * `RedisClient` (the commands they use, under the lowercase names and with the reply shapes they rely on)
+ * and `Multi` (a MULTI or pipeline being built). Every command is sent raw (`sendCommand`) over RESP2, so
+ * replies are what Redis answers: strings, numbers, null and arrays; HGETALL alone is turned into an object.
  */
-class ReconnectingRedis extends Redis {
-  private closedOnPurpose = false;
 
-  override connect(callback?: (err?: Error | null) => void): Promise<void> {
-    const p = super.connect(callback);
-    p.catch(() => {
-      if (this.closedOnPurpose || this.status !== 'end') return;
-      setTimeout(() => {
-        if (!this.closedOnPurpose && this.status === 'end') this.connect().catch(() => undefined);
-      }, REVIVE_DELAY_MS).unref();
-    });
-    return p;
+/** One argument of a command: numbers are sent as their decimal text. */
+type Arg = string | number;
+
+/** One queued command's outcome after EXEC: its error, or its reply. */
+export type ExecResult = Array<[Error | null, unknown]>;
+
+interface Queued {
+  args: string[];
+  firstKey: string | undefined;
+  shape?: (reply: unknown) => unknown;
+}
+
+/** The key that decides a command's Cluster slot: EVAL/EVALSHA name their keys after the key count. */
+function firstKeyOf(args: readonly string[]): string | undefined {
+  const cmd = args[0]!.toUpperCase();
+  if (cmd === 'EVAL' || cmd === 'EVALSHA') return Number(args[2]) > 0 ? args[3] : undefined;
+  if (cmd === 'PUBLISH' || cmd === 'WAIT' || cmd === 'PING' || cmd === 'SCRIPT' || cmd === 'INFO') return undefined;
+  return args[1];
+}
+
+function strings(args: readonly Arg[]): string[] {
+  return args.map((a) => (typeof a === 'number' ? String(a) : a));
+}
+
+/** HGETALL's flat [field, value, ...] as an object, as the stores read it. */
+function asObject(reply: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const flat = Array.isArray(reply) ? (reply as string[]) : [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
+/** A MULTI (or a pipeline) being built: commands are queued here and sent together by exec(). */
+export class Multi {
+  readonly queued: Queued[] = [];
+
+  constructor(private readonly run: (queued: readonly Queued[]) => Promise<ExecResult | null>) {}
+
+  private add(args: Arg[], shape?: (reply: unknown) => unknown): this {
+    const a = strings(args);
+    this.queued.push(shape ? { args: a, firstKey: firstKeyOf(a), shape } : { args: a, firstKey: firstKeyOf(a) });
+    return this;
   }
 
-  override disconnect(reconnect = false): void {
-    if (!reconnect) this.closedOnPurpose = true;
-    super.disconnect(reconnect);
+  incr(key: string): this {
+    return this.add(['INCR', key]);
+  }
+  set(key: string, value: string, ...opts: Arg[]): this {
+    return this.add(['SET', key, value, ...opts]);
+  }
+  del(...keys: string[]): this {
+    return this.add(['DEL', ...keys]);
+  }
+  hset(key: string, ...fieldValues: Arg[]): this {
+    return this.add(['HSET', key, ...fieldValues]);
+  }
+  hdel(key: string, ...fields: string[]): this {
+    return this.add(['HDEL', key, ...fields]);
+  }
+  hgetall(key: string): this {
+    return this.add(['HGETALL', key], asObject);
+  }
+  zadd(key: string, ...args: Arg[]): this {
+    return this.add(['ZADD', key, ...args]);
+  }
+  zrem(key: string, ...members: string[]): this {
+    return this.add(['ZREM', key, ...members]);
+  }
+  xadd(key: string, ...args: Arg[]): this {
+    return this.add(['XADD', key, ...args]);
+  }
+  publish(channel: string, message: string): this {
+    return this.add(['PUBLISH', channel, message]);
+  }
+  eval(script: string, numKeys: number, ...args: Arg[]): this {
+    return this.add(['EVAL', script, numKeys, ...args]);
+  }
+
+  /**
+   * Sends what was queued: each command's [error, reply], or null when EXEC was aborted because a WATCHed key
+   * changed (node-redis throws WatchError there, also when the connection was lost after WATCH).
+   */
+  exec(): Promise<ExecResult | null> {
+    return this.run(this.queued);
   }
 }
 
+/** How a command reaches Redis on one kind of connection. */
+interface Wire {
+  send(args: string[], firstKey: string | undefined): Promise<unknown>;
+  batch(queued: readonly Queued[], atomic: boolean): Promise<ExecResult | null>;
+}
+
+/** The parts of a node-redis MULTI builder this module uses (client, Sentinel lease and Cluster differ in the rest). */
+interface NodeMulti {
+  exec(): Promise<unknown[]>;
+  execAsPipeline(): Promise<unknown[]>;
+}
+
+/** Runs a node-redis MULTI or pipeline and answers as the stores expect (see Multi.exec). */
+async function execNode(b: NodeMulti, queued: readonly Queued[], atomic: boolean): Promise<ExecResult | null> {
+  let replies: unknown[];
+  try {
+    replies = atomic ? await b.exec() : await b.execAsPipeline();
+  } catch (err) {
+    if (err instanceof WatchError) return null;
+    if (err instanceof MultiErrorReply) {
+      // node-redis rejects the whole EXEC when one command failed; the stores look at each command's outcome
+      const failed = new Set(err.errorIndexes);
+      return (err.replies as unknown[]).map((r, i): [Error | null, unknown] => (failed.has(i) ? [r as Error, null] : [null, queued[i]?.shape ? queued[i]!.shape!(r) : r]));
+    }
+    throw err;
+  }
+  return replies.map((r, i): [Error | null, unknown] => [null, queued[i]?.shape ? queued[i]!.shape!(r) : r]);
+}
+
 /**
- * Redis connections. Commands fail fast while Redis is unreachable (no offline queue), so a
- * call can be refused with 503 instead of hanging; ioredis reconnects in the background.
- *
- * With Sentinel, ioredis asks the sentinels for the master at every (re)connect and follows a
- * failover (+switch-master); a command answered READONLY (the old master, now a replica) makes it
- * reconnect. With Cluster, it learns the slots from the seed nodes and follows MOVED/ASK.
+ * The commands the stores send, on any connection: the service's shared connection, or the one a
+ * transaction holds (TxRunner), where WATCH, the reads and the MULTI must share one server connection.
  */
-export function createRedis(target: string, name: string): Redis;
-export function createRedis(target: string | RedisTopology, name: string): RedisClient;
-export function createRedis(target: string | RedisTopology, name: string): RedisClient {
-  const t: RedisTopology = typeof target === 'string' ? { kind: 'single', url: target } : target;
-  const opts: RedisOptions = {
-    connectionName: name,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(100 * times, 2000),
-    lazyConnect: true,
-  };
-  switch (t.kind) {
-    case 'single':
-      return new ReconnectingRedis(t.url, opts);
-    case 'sentinel':
-      return new ReconnectingRedis({
-        ...opts,
-        sentinels: t.sentinels,
-        name: t.masterName,
-        role: 'master',
-        ...(t.password === undefined ? {} : { password: t.password }),
-        ...(t.sentinelPassword === undefined ? {} : { sentinelPassword: t.sentinelPassword }),
-        sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
-        failoverDetector: true,
-        reconnectOnError: (err) => err.message.startsWith('READONLY'),
+export abstract class RedisClient {
+  protected abstract readonly wire: Wire;
+
+  protected cmd<T>(args: Arg[]): Promise<T> {
+    const a = strings(args);
+    return this.wire.send(a, firstKeyOf(a)) as Promise<T>;
+  }
+
+  multi(): Multi {
+    return new Multi((q) => this.wire.batch(q, true));
+  }
+  pipeline(): Multi {
+    return new Multi((q) => this.wire.batch(q, false));
+  }
+
+  get(key: string): Promise<string | null> {
+    return this.cmd(['GET', key]);
+  }
+  set(key: string, value: string, ...opts: Arg[]): Promise<string | null> {
+    return this.cmd(['SET', key, value, ...opts]);
+  }
+  del(...keys: string[]): Promise<number> {
+    return this.cmd(['DEL', ...keys]);
+  }
+  incr(key: string): Promise<number> {
+    return this.cmd(['INCR', key]);
+  }
+  hget(key: string, field: string): Promise<string | null> {
+    return this.cmd(['HGET', key, field]);
+  }
+  hset(key: string, ...fieldValues: Arg[]): Promise<number> {
+    return this.cmd(['HSET', key, ...fieldValues]);
+  }
+  hmget(key: string, ...fields: string[]): Promise<Array<string | null>> {
+    return this.cmd(['HMGET', key, ...fields]);
+  }
+  async hgetall(key: string): Promise<Record<string, string>> {
+    return asObject(await this.cmd(['HGETALL', key]));
+  }
+  hdel(key: string, ...fields: string[]): Promise<number> {
+    return this.cmd(['HDEL', key, ...fields]);
+  }
+  hkeys(key: string): Promise<string[]> {
+    return this.cmd(['HKEYS', key]);
+  }
+  hvals(key: string): Promise<string[]> {
+    return this.cmd(['HVALS', key]);
+  }
+  hexists(key: string, field: string): Promise<number> {
+    return this.cmd(['HEXISTS', key, field]);
+  }
+  hlen(key: string): Promise<number> {
+    return this.cmd(['HLEN', key]);
+  }
+  sadd(key: string, ...members: string[]): Promise<number> {
+    return this.cmd(['SADD', key, ...members]);
+  }
+  smembers(key: string): Promise<string[]> {
+    return this.cmd(['SMEMBERS', key]);
+  }
+  scard(key: string): Promise<number> {
+    return this.cmd(['SCARD', key]);
+  }
+  zadd(key: string, ...args: Arg[]): Promise<number> {
+    return this.cmd(['ZADD', key, ...args]);
+  }
+  zrem(key: string, ...members: string[]): Promise<number> {
+    return this.cmd(['ZREM', key, ...members]);
+  }
+  zrange(key: string, start: Arg, stop: Arg, ...opts: Arg[]): Promise<string[]> {
+    return this.cmd(['ZRANGE', key, start, stop, ...opts]);
+  }
+  zrangebyscore(key: string, min: Arg, max: Arg, ...opts: Arg[]): Promise<string[]> {
+    return this.cmd(['ZRANGEBYSCORE', key, min, max, ...opts]);
+  }
+  zrevrangebyscore(key: string, max: Arg, min: Arg, ...opts: Arg[]): Promise<string[]> {
+    return this.cmd(['ZREVRANGEBYSCORE', key, max, min, ...opts]);
+  }
+  zscore(key: string, member: string): Promise<string | null> {
+    return this.cmd(['ZSCORE', key, member]);
+  }
+  zmscore(key: string, ...members: string[]): Promise<Array<string | null>> {
+    return this.cmd(['ZMSCORE', key, ...members]);
+  }
+  zcard(key: string): Promise<number> {
+    return this.cmd(['ZCARD', key]);
+  }
+  zrank(key: string, member: string): Promise<number | null> {
+    return this.cmd(['ZRANK', key, member]);
+  }
+  xadd(key: string, ...args: Arg[]): Promise<string | null> {
+    return this.cmd(['XADD', key, ...args]);
+  }
+  xrange(key: string, start: string, end: string, ...opts: Arg[]): Promise<Array<[id: string, fields: string[]]>> {
+    return this.cmd(['XRANGE', key, start, end, ...opts]);
+  }
+  xlen(key: string): Promise<number> {
+    return this.cmd(['XLEN', key]);
+  }
+  eval(script: string, numKeys: number, ...args: Arg[]): Promise<unknown> {
+    return this.cmd(['EVAL', script, numKeys, ...args]);
+  }
+  evalsha(sha: string, numKeys: number, ...args: Arg[]): Promise<unknown> {
+    return this.cmd(['EVALSHA', sha, numKeys, ...args]);
+  }
+  publish(channel: string, message: string): Promise<number> {
+    return this.cmd(['PUBLISH', channel, message]);
+  }
+  /** WATCH (a transaction's connection only: TxRunner's body may WATCH more keys before it reads). */
+  abstract watch(...keys: string[]): Promise<void>;
+}
+
+/** A transaction's hold on one server connection: a plain client, a Sentinel master lease or a Cluster node's client. */
+interface Held {
+  sendCommand(args: string[]): Promise<unknown>;
+  watch(keys: string[]): Promise<unknown>;
+  unwatch(): Promise<unknown>;
+  multi(): NodeMulti & { addCommand(args: string[]): unknown };
+}
+
+/** The connection a transaction holds (TxRunner): everything it sends goes to the one server connection. */
+class HeldConnection extends RedisClient {
+  protected readonly wire: Wire;
+
+  constructor(readonly held: Held) {
+    super();
+    this.wire = {
+      send: (args) => held.sendCommand(args),
+      batch: (queued, atomic) => {
+        const b = held.multi();
+        for (const q of queued) b.addCommand(q.args);
+        return execNode(b, queued, atomic);
+      },
+    };
+  }
+
+  async watch(...keys: string[]): Promise<void> {
+    // node-redis's own WATCH, so that a reconnect between WATCH and EXEC aborts the EXEC (WatchError)
+    await this.held.watch(keys);
+  }
+  async unwatch(): Promise<void> {
+    await this.held.unwatch();
+  }
+  wait(replicas: number, timeoutMs: number): Promise<number> {
+    return this.cmd(['WAIT', replicas, timeoutMs]);
+  }
+}
+
+export type ConnectionStatus = 'wait' | 'connecting' | 'ready' | 'reconnecting' | 'end';
+
+/** How many times one transaction in a Cluster follows its slot to another node before it gives up. */
+const SLOT_MOVES_FOLLOWED = 3;
+
+/** How long closing waits for the replies to what was sent before it drops the connection. */
+const CLOSE_WAIT_MS = 2000;
+
+/** How long one connection attempt may take before it counts as failed (and is tried again). */
+const CONNECT_TIMEOUT_MS = 2000;
+
+/**
+ * Background reconnects: 100 ms more after each failed try, at most 2 s apart. node-redis tries once at
+ * once after a connection is lost (without asking), then asks with retries 1, 2, ...; a first connection
+ * that fails asks from 0, which waits 100 ms as well.
+ */
+export function reconnectDelay(retries: number): number {
+  return Math.min(100 * Math.max(1, retries), 2000);
+}
+
+type Single = ReturnType<typeof createClient<{}, {}, {}, 2, {}>>;
+type Sentinel = ReturnType<typeof createSentinel<{}, {}, {}, 2, {}>>;
+type ClusterClient = ReturnType<typeof createCluster<{}, {}, {}, 2, {}>>;
+
+type Backend = { kind: 'single'; c: Single } | { kind: 'sentinel'; c: Sentinel } | { kind: 'cluster'; c: ClusterClient };
+
+/**
+ * A Redis connection in any topology, with the events the service watches: 'ready' (commands are served),
+ * 'close' (the connection was lost; reconnecting in the background), 'end' (closed for good), 'error'.
+ *
+ * Commands fail fast while Redis is unreachable (no offline queue), so a call can be refused with 503
+ * instead of hanging. With Sentinel, node-redis asks the sentinels for the master and follows a failover
+ * (+switch-master, and a READONLY reply makes it look again); with Cluster it learns the slots from the
+ * seed nodes and follows MOVED/ASK.
+ */
+export class RedisConnection extends RedisClient {
+  protected readonly wire: Wire;
+  private state: ConnectionStatus = 'wait';
+  private readonly events = new EventEmitter();
+  private connecting: Promise<void> | undefined;
+
+  constructor(private readonly backend: Backend) {
+    super();
+    const b = backend;
+    switch (b.kind) {
+      case 'single':
+        this.wire = {
+          send: (args) => b.c.sendCommand(args),
+          batch: (queued, atomic) => {
+            const m = b.c.multi();
+            for (const q of queued) m.addCommand(q.args);
+            return execNode(m, queued, atomic);
+          },
+        };
+        break;
+      case 'sentinel':
+        this.wire = {
+          send: (args) => b.c.sendCommand(false, args),
+          batch: (queued, atomic) => {
+            const m = b.c.multi();
+            for (const q of queued) m.addCommand(false, q.args);
+            return execNode(m, queued, atomic);
+          },
+        };
+        break;
+      case 'cluster':
+        this.wire = {
+          send: (args, key) => b.c.sendCommand(key, false, args),
+          batch: (queued, atomic) => {
+            // the stores' batches touch one account (one hash tag): they go to that slot's master
+            const m = b.c.multi(queued.find((q) => q.firstKey !== undefined)?.firstKey);
+            for (const q of queued) m.addCommand(q.firstKey, false, q.args);
+            return execNode(m, queued, atomic);
+          },
+        };
+        break;
+    }
+    this.listen();
+  }
+
+  private listen(): void {
+    const b = this.backend;
+    const emitter = b.c as unknown as EventEmitter;
+    const lost = (): void => {
+      if (this.state === 'ready') {
+        this.state = 'reconnecting';
+        this.events.emit('close');
+      }
+    };
+    // node-redis's Sentinel reports some errors as plain text: listeners always get an Error
+    const report = (err: unknown): void => {
+      if (this.events.listenerCount('error') > 0) this.events.emit('error', err instanceof Error ? err : new Error(String(err)));
+    };
+    emitter.on('error', (err: unknown) => {
+      if (b.kind !== 'cluster') lost();
+      report(err);
+    });
+    if (b.kind === 'cluster') {
+      // a node's errors are reported; the Cluster client stays ready while it has the slots: a node that is
+      // lost for good (a failed master) is replaced by what the next slot refresh finds, not waited for
+      emitter.on('node-error', report);
+    } else {
+      emitter.on('ready', () => this.becameReady());
+      emitter.on('reconnecting', lost);
+    }
+    emitter.on('end', () => this.ended());
+  }
+
+  private becameReady(): void {
+    if (this.state === 'end') return;
+    this.state = 'ready';
+    this.events.emit('ready');
+  }
+
+  private ended(): void {
+    if (this.state === 'end') return;
+    this.state = 'end';
+    this.events.emit('close');
+    this.events.emit('end');
+  }
+
+  get status(): ConnectionStatus {
+    return this.state;
+  }
+
+  get kind(): Backend['kind'] {
+    return this.backend.kind;
+  }
+
+  on(event: 'ready' | 'close' | 'end', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: string, listener: (err: Error) => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off(event: 'ready' | 'close' | 'end' | 'error', listener: (err: Error) => void): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /** Connects (once; later losses reconnect in the background). Resolves when ready. */
+  connect(): Promise<void> {
+    if (!this.connecting) {
+      this.state = 'connecting';
+      const b = this.backend;
+      this.connecting = (async () => {
+        await b.c.connect();
+        // the Cluster client has no 'ready' of its own: connected means the slots are known
+        if (b.kind === 'cluster' || b.c.isReady) this.becameReady();
+      })().catch((err: unknown) => {
+        // a first connection that gave up (a Cluster whose seed nodes all refused) may be tried again
+        this.connecting = undefined;
+        if (this.state === 'connecting') this.state = 'wait';
+        throw err;
       });
-    case 'cluster': {
-      const copts: ClusterOptions = {
-        enableOfflineQueue: false,
-        lazyConnect: true,
-        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
-        retryDelayOnFailover: 100,
-        retryDelayOnClusterDown: 100,
-        slotsRefreshTimeout: 2000,
-        redisOptions: { ...opts, ...(t.password === undefined ? {} : { password: t.password }) },
-      };
-      return new Cluster(t.nodes, copts);
+    }
+    return this.connecting;
+  }
+
+  async watch(): Promise<void> {
+    throw new Error('WATCH needs a connection of its own: run it in a TxRunner transaction');
+  }
+
+  /** Subscribes to `channel` (the connection is then a subscriber: change feed only); node-redis resubscribes after a reconnect. */
+  async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    await this.backend.c.subscribe(channel, (message) => listener(String(message)));
+  }
+
+  /** Runs `fn` on a server connection of its own for the duration (WATCH, reads, MULTI, WAIT). */
+  async hold<T>(firstKey: string, fn: (c: HeldConnection) => Promise<T>): Promise<T> {
+    const b = this.backend;
+    switch (b.kind) {
+      case 'single':
+        return fn(new HeldConnection(b.c as unknown as Held));
+      case 'sentinel': {
+        const lease = await b.c.acquire();
+        try {
+          return await fn(new HeldConnection({
+            sendCommand: (args) => lease.sendCommand(false, args),
+            watch: (keys) => lease.watch(keys),
+            unwatch: () => lease.unwatch(),
+            multi: () => {
+              const m = lease.multi();
+              return { addCommand: (args) => m.addCommand(false, args), exec: () => m.exec(), execAsPipeline: () => m.execAsPipeline() };
+            },
+          }));
+        } finally {
+          lease.release();
+        }
+      }
+      case 'cluster':
+        // all keys of one transaction share a hash tag: WATCH, reads and MULTI go to that slot's master
+        for (let tries = 1; ; tries++) {
+          const node = (await b.c.getNodeClientForKey(firstKey)) as unknown as Held;
+          try {
+            return await fn(new HeldConnection(node));
+          } catch (err) {
+            // the slot moved (a failover, a resharding): the node client does not follow that, the Cluster
+            // client does. A read of the key through it learns the slots again, and the transaction starts
+            // over on the new master (nothing was written: its first command, WATCH, was refused)
+            if (tries >= SLOT_MOVES_FOLLOWED || !(err instanceof Error) || !/^(MOVED|ASK) /.test(err.message)) throw err;
+            await b.c.sendCommand(firstKey, true, ['EXISTS', firstKey]);
+          }
+        }
     }
   }
+
+  /**
+   * Closes the connection for good: what was sent is answered first (node-redis close()), then nothing
+   * reconnects. With Sentinel that includes the subscriptions to the sentinels that follow failovers.
+   */
+  async close(): Promise<void> {
+    const b = this.backend;
+    this.connecting ??= Promise.resolve();
+    try {
+      // what was sent is answered first, but a server that does not answer does not keep the shutdown waiting
+      if (b.kind === 'cluster' || b.c.isOpen) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([b.c.close(), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      }
+    } catch {
+      // already closed, or never opened: nothing left to close
+    }
+    try {
+      if (b.kind === 'cluster') b.c.destroy();
+      else await b.c.destroy();
+    } catch {
+      // closed above
+    }
+    this.ended();
+  }
 }
 
-/**
- * Closes a connection for good: QUIT (the server finishes what was sent), then disconnect(). The
- * second step matters with Sentinel: ioredis's quit() leaves the failover detector's subscriptions to
- * the sentinels open (only disconnect() cleans them up), and they would go on reconnecting, and
- * reporting errors nobody listens to, for as long as the process lives.
- */
-export async function closeRedis(r: RedisClient): Promise<void> {
-  await r.quit().catch(() => undefined);
-  r.disconnect();
+/** Redis connections (see RedisConnection). Nothing connects until connect() or waitReady(). */
+export function createRedis(target: string | RedisTopology, name: string): RedisConnection {
+  const t: RedisTopology = typeof target === 'string' ? { kind: 'single', url: target } : target;
+  const socket = { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnectDelay };
+  // RESP2: the reply shapes the stores were written for (node-redis 6 speaks RESP3 by default)
+  const client = { RESP: 2 as const, name, disableOfflineQueue: true, socket };
+  switch (t.kind) {
+    case 'single':
+      return new RedisConnection({ kind: 'single', c: createClient({ ...client, url: t.url }) });
+    case 'sentinel':
+      return new RedisConnection({
+        kind: 'sentinel',
+        c: createSentinel({
+          name: t.masterName,
+          sentinelRootNodes: t.sentinels,
+          RESP: 2,
+          masterPoolSize: 1,
+          nodeClientOptions: { name, disableOfflineQueue: true, socket, ...(t.password === undefined ? {} : { password: t.password }) },
+          sentinelClientOptions: { socket, ...(t.sentinelPassword === undefined ? {} : { password: t.sentinelPassword }) },
+        }),
+      });
+    case 'cluster':
+      return new RedisConnection({
+        kind: 'cluster',
+        c: createCluster({
+          rootNodes: t.nodes.map((n) => ({ socket: { host: n.host, port: n.port, connectTimeout: CONNECT_TIMEOUT_MS } })),
+          RESP: 2,
+          defaults: { ...client, ...(t.password === undefined ? {} : { password: t.password }) },
+        }),
+      });
+  }
+}
+
+/** Closes a connection for good (RedisConnection.close). */
+export async function closeRedis(r: RedisConnection): Promise<void> {
+  await r.close();
 }
 
 /** Digit 1 could not be acknowledged: the write is on the master, but no replica confirmed it in time (WAIT). */
@@ -120,22 +570,7 @@ export function keySlot(key: string): number {
   return crc % 16384;
 }
 
-/**
- * WAIT for `replicas` replicas to have every write this connection made, on the connection that
- * made them (WAIT counts from the client's own last write; in a Cluster that is the connection to
- * the master of `key`'s slot). Returns how many replicas acknowledged.
- */
-async function waitReplicas(conn: RedisClient, key: string, replicas: number, timeoutMs: number): Promise<number> {
-  if (conn instanceof Cluster) {
-    const nodeKey = conn.slots[keySlot(key)]?.[0];
-    const node = conn.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
-    if (!node) throw new NotDurableError(`no master known for the slot of ${key}`);
-    return node.wait(replicas, timeoutMs);
-  }
-  return conn.wait(replicas, timeoutMs);
-}
-
-export async function waitReady(r: RedisClient, timeoutMs: number): Promise<void> {
+export async function waitReady(r: RedisConnection, timeoutMs: number): Promise<void> {
   if (r.status === 'ready') return;
   if (r.status === 'wait') void r.connect().catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -162,7 +597,7 @@ export class ConflictError extends Error {
 export interface TxPlan<T> {
   result: T;
   /** writes to apply atomically; omitted when the reads showed nothing to change */
-  write?: (m: ChainableCommander) => void;
+  write?: (m: Multi) => void;
 }
 
 export interface TxOptions {
@@ -179,13 +614,14 @@ export interface TxOptions {
  * what they cover), decide in plain TypeScript, then MULTI/EXEC the writes, which bump the
  * versions of what they change. A concurrent writer (any instance) of anything watched makes EXEC
  * fail and the whole read-decide-write runs again. WATCH is per connection, so each transaction
- * borrows a connection of its own from a small pool (in a Cluster, a Cluster client of its own: all
- * keys of one transaction share a hash tag, so WATCH, reads and MULTI go to one node).
+ * borrows a connection of its own from a small pool (with Sentinel, the master lease of that
+ * connection; in a Cluster, a Cluster client of its own whose client for the slot's master carries
+ * the transaction: all keys of one transaction share a hash tag, so WATCH, reads and MULTI go to one node).
  */
 export class TxRunner {
-  private readonly idle: RedisClient[] = [];
-  private readonly waiters: Array<(r: RedisClient) => void> = [];
-  private readonly all: RedisClient[] = [];
+  private readonly idle: RedisConnection[] = [];
+  private readonly waiters: Array<(r: RedisConnection) => void> = [];
+  private readonly all: RedisConnection[] = [];
 
   constructor(
     target: string | RedisTopology,
@@ -205,7 +641,7 @@ export class TxRunner {
     await Promise.all(this.all.map((r) => waitReady(r, timeoutMs)));
   }
 
-  private acquire(): Promise<RedisClient> {
+  private acquire(): Promise<RedisConnection> {
     // a ready connection first: one that is reconnecting would fail the transaction at its first command while
     // another could carry it (the pool is LIFO, so a broken connection would otherwise be handed out every time)
     let i = this.idle.length - 1;
@@ -215,7 +651,7 @@ export class TxRunner {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private release(r: RedisClient): void {
+  private release(r: RedisConnection): void {
     const w = this.waiters.shift();
     if (w) w(r);
     else this.idle.push(r);
@@ -223,41 +659,47 @@ export class TxRunner {
 
   async run<T>(watch: readonly string[], body: (r: RedisClient) => Promise<TxPlan<T>>, opts: TxOptions = {}): Promise<T> {
     const maxTries = opts.maxTries ?? 100;
-    const conn = await this.acquire();
+    const pooled = await this.acquire();
     try {
-      for (let attempt = 0; attempt < maxTries; attempt++) {
-        await conn.watch(...watch);
-        let plan: TxPlan<T>;
-        try {
-          plan = await body(conn);
-        } catch (err) {
-          await conn.unwatch().catch(() => undefined);
-          throw err;
+      return await pooled.hold(watch[0]!, async (conn) => {
+        for (let attempt = 0; attempt < maxTries; attempt++) {
+          await conn.watch(...watch);
+          let plan: TxPlan<T>;
+          try {
+            plan = await body(conn);
+          } catch (err) {
+            await conn.unwatch().catch(() => undefined);
+            throw err;
+          }
+          if (!plan.write) {
+            await conn.unwatch();
+            return plan.result;
+          }
+          const m = conn.multi();
+          plan.write(m);
+          const res = await m.exec();
+          if (res !== null) {
+            const failed = res.find(([err]) => err !== null);
+            if (failed) throw failed[0] as Error;
+            if (opts.durable && this.durability.replicas > 0) await this.awaitReplicas(conn);
+            return plan.result;
+          }
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + attempt * 3)));
         }
-        if (!plan.write) {
-          await conn.unwatch();
-          return plan.result;
-        }
-        const m = conn.multi();
-        plan.write(m);
-        const res = await m.exec();
-        if (res !== null) {
-          const failed = res.find(([err]) => err !== null);
-          if (failed) throw failed[0] as Error;
-          if (opts.durable && this.durability.replicas > 0) await this.awaitReplicas(conn, watch[0]!);
-          return plan.result;
-        }
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + attempt * 3)));
-      }
-      throw new ConflictError(`transaction on ${watch.join(', ')} kept conflicting after ${maxTries} tries`);
+        throw new ConflictError(`transaction on ${watch.join(', ')} kept conflicting after ${maxTries} tries`);
+      });
     } finally {
-      this.release(conn);
+      this.release(pooled);
     }
   }
 
-  private async awaitReplicas(conn: RedisClient, key: string): Promise<void> {
+  /**
+   * WAIT for the replicas to have every write the transaction made, on the server connection that made them
+   * (WAIT counts from the client's own last write; in a Cluster that is the connection to the slot's master).
+   */
+  private async awaitReplicas(conn: HeldConnection): Promise<void> {
     const { replicas, timeoutMs } = this.durability;
-    const acked = await waitReplicas(conn, key, replicas, timeoutMs);
+    const acked = await conn.wait(replicas, timeoutMs);
     if (acked < replicas) {
       throw new NotDurableError(`stored on the master but acknowledged by ${acked} of ${replicas} replica(s) within ${timeoutMs} ms (WAIT)`);
     }

@@ -1,5 +1,5 @@
 import type { RedisClient as Redis } from './redis';
-import type { ChainableCommander } from 'ioredis';
+import type { Multi } from './redis';
 import {
   DELIVERY_STATUSES,
   webhookSchema,
@@ -137,7 +137,7 @@ return 1
  * Queues the outbox writes of a request change inside the transaction's MULTI (see above). The
  * script reads the account's subscriptions itself, so the transaction needs no extra round trip.
  */
-export function queueWebhookEvents(m: ChainableCommander, accountId: string, events: readonly OutboxEvent[], now: number): void {
+export function queueWebhookEvents(m: Multi, accountId: string, events: readonly OutboxEvent[], now: number): void {
   if (events.length === 0) return;
   const args = events.flatMap((e) => [e.id, e.type, e.body]);
   m.eval(ENQUEUE_LUA, 2, keys.webhooks(accountId), keys.webhookDue(accountId), keys.webhookPrefix(accountId), String(now), String(DELIVERY_LOG_KEPT), ...args);

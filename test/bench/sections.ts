@@ -113,7 +113,7 @@ export async function runScale(d: Running, o: BenchOptions, dir: string): Promis
   const probe = d.probe!;
   const tx = new TxRunner(d.redisUrl!, 1, 'bench-seed');
   await tx.connect(10_000);
-  const queue = new QueueStore(probe.redis, tx, 0);
+  const queue = new QueueStore(probe.conn, tx, 0);
   const department = await probe.department(DEPARTMENT);
   const target = { accountId: ACCOUNT, department, multichannelNumber: MCN, overrides: { ...BENCH_DURATIONS, callbackWindowS: o.scaleWindowS } };
   const employee = d.phones.find((p) => p.child.name === 'employee-101')!;

@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Redis from 'ioredis';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { attemptAnswered, attemptFailed, cancel, customerDialled, employeeRingFailed, expire, startRing, type CallbackRequest } from '../../src/domain/callback-request';
 import type { Account, Department, Employee } from '../../src/domain/model';
 import { QueueStore } from '../../src/store/queue-store';
 import type { StoredEvent } from '../../src/domain/line-events';
-import { TxRunner } from '../../src/store/redis';
+import { closeRedis, createRedis, TxRunner, waitReady, type RedisConnection } from '../../src/store/redis';
 import { RequestStore } from '../../src/store/requests';
 import { makeRequest, replaceEvents, type Backend } from '../component/http/harness';
 import { analyseAudio, toneFramesOf } from '../support/phone';
@@ -109,7 +108,7 @@ async function seedHistory(b: Pick<Backend, 'queue' | 'redis'>, now: number): Pr
 describe('web console (e2e: headless Chromium → service)', function () {
   this.timeout(180_000);
   let stack: Stack;
-  let redis: Redis;
+  let redis: RedisConnection;
   let tx: TxRunner;
   let requests: RequestStore;
   let live: CallbackRequest[] = [];
@@ -138,7 +137,9 @@ describe('web console (e2e: headless Chromium → service)', function () {
         return seed;
       },
     });
-    redis = new Redis(stack.redis.url);
+    redis = createRedis(stack.redis.url, 'console-e2e');
+    redis.on('error', () => undefined);
+    await waitReady(redis, 5000);
     tx = new TxRunner(stack.redis.url, 2, 'console-e2e');
     await tx.connect(5000);
     const queue = new QueueStore(redis, tx, 0);
@@ -167,7 +168,7 @@ describe('web console (e2e: headless Chromium → service)', function () {
   after(async () => {
     await context?.close().catch(() => undefined);
     if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
-    redis?.disconnect();
+    if (redis) await closeRedis(redis);
     await tx?.close().catch(() => undefined);
     await stack?.stop();
     if (promptsDir) fs.rmSync(promptsDir, { recursive: true, force: true });

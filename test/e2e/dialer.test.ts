@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
-import { createRedis, TxRunner, waitReady } from '../../src/store/redis';
+import { closeRedis, createRedis, TxRunner, waitReady } from '../../src/store/redis';
 import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';
 import { newRequest, type CallbackRequest } from '../../src/domain/callback-request';
@@ -366,7 +366,7 @@ describe('callback dialer (e2e)', function () {
         ids.push(r.id);
       }
       await tx.close();
-      redis.disconnect();
+      await closeRedis(redis);
       return ids;
     }
 

@@ -1,8 +1,9 @@
 /**
  * A Redis Sentinel whose timing a test decides: it speaks RESP on a TCP port, names one master for
- * `SENTINEL get-master-addr-by-name`, holds those answers while the test says so, and publishes what the
- * test asks on the channels a client SUBSCRIBEd to (+switch-master). It knows only what ioredis asks a
- * sentinel; anything else is answered +OK. For races the real sentinels (test/support/redis-topologies.ts)
+ * `SENTINEL MASTER` (what node-redis asks) and `SENTINEL get-master-addr-by-name` (ioredis), holds those
+ * answers while the test says so, and publishes what the test asks on the channels a client SUBSCRIBEd to
+ * or PSUBSCRIBEd a pattern of (+switch-master). It knows only what those clients ask a sentinel; anything
+ * else is answered +OK. For races the real sentinels (test/support/redis-topologies.ts)
  * cannot be made to hit on purpose.
  */
 import * as net from 'node:net';
@@ -73,6 +74,10 @@ export interface ScriptedSentinel {
 
 export async function startScriptedSentinel(masterName: string, master: { host: string; port: number }): Promise<ScriptedSentinel> {
   const subscriptions = new Map<net.Socket, Set<string>>();
+  const patterns = new Map<net.Socket, Set<string>>();
+  // glob patterns as Redis matches them, as far as clients use them here: *, ? and [...]
+  const matches = (pattern: string, channel: string): boolean =>
+    new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(channel);
   const sockets = new Set<net.Socket>();
   let holding = false;
   let waiting: Array<() => void> = [];
@@ -83,15 +88,25 @@ export async function startScriptedSentinel(masterName: string, master: { host: 
     const send = (r: Reply): void => {
       if (!sock.destroyed) sock.write(encode(r));
     };
-    if (cmd === 'sentinel' && args[1]?.toLowerCase() === 'get-master-addr-by-name') {
+    const sub = args[1]?.toLowerCase();
+    if (cmd === 'sentinel' && (sub === 'get-master-addr-by-name' || sub === 'master')) {
       const reply = (): void => {
         masterQuestions++;
-        send(args[2] === masterName ? [master.host, String(master.port)] : null);
+        if (args[2] !== masterName) send(null);
+        else if (sub === 'master') send(['name', masterName, 'ip', master.host, 'port', String(master.port), 'flags', 'master', 'config-epoch', '0']);
+        else send([master.host, String(master.port)]);
       };
       if (holding) waiting.push(reply);
       else reply();
-    } else if (cmd === 'sentinel' && args[1]?.toLowerCase() === 'sentinels') {
+    } else if (cmd === 'sentinel' && (sub === 'sentinels' || sub === 'replicas' || sub === 'slaves')) {
       send([]);
+    } else if (cmd === 'psubscribe') {
+      const mine = patterns.get(sock) ?? new Set<string>();
+      patterns.set(sock, mine);
+      for (const p of args.slice(1)) {
+        mine.add(p);
+        send(['psubscribe', p, mine.size]);
+      }
     } else if (cmd === 'subscribe') {
       const mine = subscriptions.get(sock) ?? new Set<string>();
       subscriptions.set(sock, mine);
@@ -116,6 +131,7 @@ export async function startScriptedSentinel(masterName: string, master: { host: 
     sock.on('error', () => undefined);
     sock.on('close', () => {
       subscriptions.delete(sock);
+      patterns.delete(sock);
       sockets.delete(sock);
     });
   });
@@ -127,7 +143,7 @@ export async function startScriptedSentinel(masterName: string, master: { host: 
     get masterQuestions() {
       return masterQuestions;
     },
-    subscribers: (channel) => [...subscriptions.values()].filter((chs) => chs.has(channel)).length,
+    subscribers: (channel) => [...sockets].filter((sock) => subscriptions.get(sock)?.has(channel) || [...(patterns.get(sock) ?? [])].some((p) => matches(p, channel))).length,
     hold() {
       holding = true;
     },
@@ -142,9 +158,12 @@ export async function startScriptedSentinel(masterName: string, master: { host: 
     },
     publish(channel, message) {
       let n = 0;
-      for (const [sock, chs] of subscriptions) {
-        if (!chs.has(channel) || sock.destroyed) continue;
-        sock.write(encode(['message', channel, message]));
+      for (const sock of sockets) {
+        if (sock.destroyed) continue;
+        const pattern = [...(patterns.get(sock) ?? [])].find((p) => matches(p, channel));
+        if (subscriptions.get(sock)?.has(channel)) sock.write(encode(['message', channel, message]));
+        else if (pattern !== undefined) sock.write(encode(['pmessage', pattern, channel, message]));
+        else continue;
         n++;
       }
       return n;

@@ -1,40 +1,43 @@
 /** Reading and changing the deployment's state from end-to-end tests, as an operator would. */
-import Redis, { Cluster } from 'ioredis';
 import type { RedisTopology } from '../../src/config';
 import type { Account, Department, Employee } from '../../src/domain/model';
 import type { CallbackRequest } from '../../src/domain/callback-request';
 import { ProvisioningStore } from '../../src/store/provisioning';
 import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';
-import { TxRunner, type RedisClient } from '../../src/store/redis';
+import { createRedis, TxRunner, waitReady, type RedisConnection } from '../../src/store/redis';
+import { inspectRedis, type InspectRedis } from './inspect-redis';
 import { RequestStore } from '../../src/store/requests';
 
 export class StateProbe {
-  readonly redis: RedisClient;
+  /** the test's own look at Redis (ioredis) */
+  readonly redis: InspectRedis;
   readonly provisioning: ProvisioningStore;
 
+  /** what the stores run on, made as the service makes it (src/store/redis.ts) */
+  readonly conn: RedisConnection;
   private readonly tx: TxRunner;
   readonly requestStore: RequestStore;
 
   /** `target`: a URL, or a Sentinel set / Cluster (Stack.redisTarget) */
   constructor(target: string | RedisTopology, readonly accountId = 'demo') {
-    const url = target;
-    this.redis =
-      typeof target === 'string'
-        ? new Redis(target, { maxRetriesPerRequest: 2, lazyConnect: false })
-        : target.kind === 'cluster'
-          ? new Cluster(target.nodes, { redisOptions: { maxRetriesPerRequest: 2 } })
-          : target.kind === 'sentinel'
-            ? new Redis({ sentinels: target.sentinels, name: target.masterName, maxRetriesPerRequest: 2, reconnectOnError: (err) => err.message.startsWith('READONLY') })
-            : new Redis(target.url, { maxRetriesPerRequest: 2 });
-    this.redis.on('error', () => undefined);
-    this.provisioning = new ProvisioningStore(this.redis);
-    this.tx = new TxRunner(url, 1, 'probe');
-    this.requestStore = new RequestStore(this.redis, new QueueStore(this.redis, this.tx, 0));
+    this.redis = inspectRedis(target);
+    this.conn = createRedis(target, 'probe');
+    this.conn.on('error', () => undefined);
+    void waitReady(this.conn, 10_000).catch(() => undefined);
+    this.provisioning = new ProvisioningStore(this.conn);
+    this.tx = new TxRunner(target, 1, 'probe');
+    this.requestStore = new RequestStore(this.conn, new QueueStore(this.conn, this.tx, 0));
+  }
+
+  /** The stores' connection refuses commands until it is up (no offline queue). */
+  private async up(): Promise<void> {
+    await waitReady(this.conn, 10_000);
   }
 
   /** Cancels every pending callback request, as an operator would, so they stop taking employees. */
   async cancelPending(): Promise<void> {
+    await this.up();
     await this.tx.connect(5000);
     for (const r of await this.requests()) {
       if (r.status !== 'pending') continue;
@@ -46,6 +49,7 @@ export class StateProbe {
   }
 
   async account(): Promise<Account> {
+    await this.up();
     return (await this.provisioning.getAccount(this.accountId))!;
   }
 
@@ -54,6 +58,7 @@ export class StateProbe {
   }
 
   async department(id = 'support'): Promise<Department> {
+    await this.up();
     return (await this.provisioning.getDepartment(this.accountId, id))!;
   }
 
@@ -62,6 +67,7 @@ export class StateProbe {
   }
 
   async setEmployee(id: string, patch: Partial<Employee>): Promise<void> {
+    await this.up();
     const e = (await this.provisioning.getEmployee(this.accountId, id))!;
     await this.provisioning.putEmployee({ ...e, ...patch });
   }
@@ -105,6 +111,7 @@ export class StateProbe {
 
   close(): void {
     this.redis.disconnect();
+    void this.conn.close();
     void this.tx.close();
   }
 }

@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
-import Redis from 'ioredis';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { newRequest, type CallbackRequest } from '../../../src/domain/callback-request';
@@ -14,7 +13,7 @@ import { ProvisioningStore } from '../../../src/store/provisioning';
 import { keys } from '../../../src/store/keys';
 import { QueueStore } from '../../../src/store/queue-store';
 import type { StoredEvent } from '../../../src/domain/line-events';
-import { TxRunner } from '../../../src/store/redis';
+import { closeRedis, createRedis, TxRunner, waitReady, type RedisClient, type RedisConnection } from '../../../src/store/redis';
 import { RequestStore } from '../../../src/store/requests';
 import { WebhookStore } from '../../../src/store/webhooks';
 import { compileTargetPolicy, type TargetPolicy } from '../../../src/domain/webhooks';
@@ -33,7 +32,7 @@ export class LogCapture extends Writable {
 
 export interface Backend {
   redisServer: RedisServer;
-  redis: Redis;
+  redis: RedisConnection;
   tx: TxRunner;
   provisioning: ProvisioningStore;
   queue: QueueStore;
@@ -45,7 +44,9 @@ export interface Backend {
 /** A throw-away redis-server with the real stores on it. */
 export async function startBackend(): Promise<Backend> {
   const redisServer = await startRedis();
-  const redis = new Redis(redisServer.url);
+  const redis = createRedis(redisServer.url, 'http-test');
+  redis.on('error', () => undefined);
+  await waitReady(redis, 5000);
   const tx = new TxRunner(redisServer.url, 2, 'http-test');
   await tx.connect(5000);
   const provisioning = new ProvisioningStore(redis);
@@ -60,7 +61,7 @@ export async function startBackend(): Promise<Backend> {
     requests,
     webhooks: new WebhookStore(redis),
     async close() {
-      redis.disconnect();
+      await closeRedis(redis);
       await tx.close();
       await redisServer.stop();
     },
@@ -242,7 +243,7 @@ export function client(baseUrl: string) {
  * stream format RequestStore.stats reads: entry id "<ms>-<seq>", fields type, dept and ms.
  * Test data only: the service itself appends events as they happen.
  */
-export async function replaceEvents(redis: Redis, accountId: string, events: readonly StoredEvent[]): Promise<void> {
+export async function replaceEvents(redis: RedisClient, accountId: string, events: readonly StoredEvent[]): Promise<void> {
   const key = keys.events(accountId);
   await redis.del(key);
   for (const e of [...events].sort((x, y) => x.at - y.at)) {

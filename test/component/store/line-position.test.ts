@@ -5,7 +5,7 @@ import { ACCOUNT, DEPT, LEASE_MS, callerEntry, pendingRequest, startInstance, us
 
 /** Commands Redis ran (INFO commandstats) */
 async function commandCount(i: Instance): Promise<number> {
-  const text = await i.redis.info('commandstats');
+  const text = await i.probe.info('commandstats');
   let n = 0;
   for (const m of text.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (m[1] !== 'info') n += Number(m[2]);
   return n;
@@ -57,7 +57,7 @@ describe('QueueCallerStandings: what a waiting caller is told (component, real R
       for (let i = 0; i < ahead; i++) m.zadd(keys.line(ACCOUNT, DEPT), T + i, `c:x${i}`);
       await m.exec();
       await A.queue.join(ACCOUNT, callerEntry('me', T + ahead, A.name));
-      await A.redis.config('RESETSTAT');
+      await A.probe.config('RESETSTAT');
       assert.equal(await positionOf(DEPT, 'me'), ahead + 1);
       return commandCount(A);
     };

@@ -28,7 +28,7 @@ describe('ProvisioningStore (component, real Redis)', function () {
     await I?.close();
   });
   beforeEach(async () => {
-    await I.redis.flushall();
+    await I.probe.flushall();
   });
 
   const version = async (): Promise<number> => Number((await I.redis.get(keys.version(ACCOUNT))) ?? 0);
@@ -66,7 +66,7 @@ describe('ProvisioningStore (component, real Redis)', function () {
       assert.equal(await I.provisioning.accountForToken('wrong-token'), undefined);
       assert.equal(await I.redis.hget(keys.tokens, hashToken('demo-token')), 'demo');
       assert.equal((await I.redis.hkeys(keys.tokens)).includes('demo-token'), false);
-      await I.redis.flushall();
+      await I.probe.flushall();
       await seedDemo(I.provisioning, { ADMIN_TOKEN: 'a-"quoted"\\token' });
       assert.equal(await I.provisioning.accountForToken('a-"quoted"\\token'), 'demo');
       assert.equal(await I.provisioning.accountForToken('demo-token'), undefined);
@@ -261,7 +261,7 @@ describe('ProvisioningStore (component, real Redis)', function () {
     });
 
     it('applySeed stops at the first broken reference', async () => {
-      await I.redis.flushall();
+      await I.probe.flushall();
       const seed = parseSeed(fs.readFileSync(SEED_FILE, 'utf8'), SEED_FILE, {});
       seed.accounts[0]!.numbers.push({ number: '+74950000009', departmentId: 'ghost' });
       await provisioningError(applySeed(I.provisioning, seed), 'departmentId', /ghost/);

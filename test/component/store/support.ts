@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cluster } from 'ioredis';
-import type { RedisClient as Redis } from '../../../src/store/redis';
+import type { RedisConnection as Redis } from '../../../src/store/redis';
+import { flushAll, inspectRedis, type InspectRedis } from '../../support/inspect-redis';
 import type { TopologyServer } from '../../support/redis-topologies';
 import { newRequest, type CallbackRequest } from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
@@ -26,7 +26,10 @@ export const SEED_FILE = path.resolve(__dirname, '..', '..', '..', 'config', 'de
 
 export interface Instance {
   readonly name: string;
+  /** the instance's own connection, as src/main.ts makes it */
   readonly redis: Redis;
+  /** the test's look at Redis (commands the stores never send: INFO, FLUSHALL, KEYS, CONFIG) */
+  readonly probe: InspectRedis;
   readonly tx: TxRunner;
   readonly provisioning: ProvisioningStore;
   readonly queue: QueueStore;
@@ -52,12 +55,14 @@ export async function startInstance(url: string, name: string, employeeRetryAfte
   await waitReady(redis, 5000);
   const tx = new TxRunner(target, 4, `qc-${name}`, topologyUnderTest ? { replicas: 1, timeoutMs: 2000 } : undefined);
   await tx.connect(5000);
+  const probe = inspectRedis(target);
   const provisioning = new ProvisioningStore(redis);
   const queue = new QueueStore(redis, tx, employeeRetryAfterMs, employeeErrorRetryAfterMs);
   const requests = new RequestStore(redis, queue);
   return {
     name,
     redis,
+    probe,
     tx,
     provisioning,
     queue,
@@ -65,6 +70,7 @@ export async function startInstance(url: string, name: string, employeeRetryAfte
     async close() {
       await tx.close();
       await closeRedis(redis);
+      probe.disconnect();
     },
   };
 }
@@ -88,9 +94,7 @@ export function useRedis(): { server: () => RedisServer; fresh: (i: Instance) =>
   return {
     server: () => server!,
     fresh: async (i) => {
-      // FLUSHALL empties one node: in a Cluster, every master
-      if (i.redis instanceof Cluster) await Promise.all(i.redis.nodes('master').map((n) => n.flushall()));
-      else await i.redis.flushall();
+      await flushAll(i.probe);
       await seedDemo(i.provisioning);
     },
   };

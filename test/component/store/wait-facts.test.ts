@@ -149,9 +149,9 @@ describe('QueueStore wait facts and handle-time history (component, real Redis)'
     }
     async function measure(): Promise<Record<string, number>> {
       await A.queue.join(ACCOUNT, callerEntry('me', T, A.name));
-      const c1 = commandCalls(await A.redis.info('commandstats'));
+      const c1 = commandCalls(await A.probe.info('commandstats'));
       const f = await A.queue.waitFacts(ACCOUNT, DEPT, T, 'me');
-      const c2 = commandCalls(await A.redis.info('commandstats'));
+      const c2 = commandCalls(await A.probe.info('commandstats'));
       assert.ok(f);
       const out: Record<string, number> = {};
       for (const [k, v] of c2) {

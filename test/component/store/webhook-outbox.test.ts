@@ -47,7 +47,7 @@ describe('webhook outbox, written with the request change (component, real Redis
 
   it('without webhooks a request change writes no outbox keys', async () => {
     await pendingRequest(A, 'r1', num(1), Date.now(), Date.now());
-    assert.deepEqual(await A.redis.keys('*webhooks*'), []);
+    assert.deepEqual(await A.probe.keys('*webhooks*'), []);
   });
 
   it('digit 1 queues request.created; an employee answering the same number in the queue queues request.cancelled', async () => {

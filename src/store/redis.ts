@@ -108,6 +108,11 @@ interface NodeMulti {
   execAsPipeline(): Promise<unknown[]>;
 }
 
+/** A queued command's reply as the stores read it (HGETALL as an object). */
+function shaped(q: Queued | undefined, reply: unknown): unknown {
+  return q?.shape ? q.shape(reply) : reply;
+}
+
 /** Runs a node-redis MULTI or pipeline and answers as the stores expect (see Multi.exec). */
 async function execNode(b: NodeMulti, queued: readonly Queued[], atomic: boolean): Promise<ExecResult | null> {
   let replies: unknown[];
@@ -118,11 +123,11 @@ async function execNode(b: NodeMulti, queued: readonly Queued[], atomic: boolean
     if (err instanceof MultiErrorReply) {
       // node-redis rejects the whole EXEC when one command failed; the stores look at each command's outcome
       const failed = new Set(err.errorIndexes);
-      return (err.replies as unknown[]).map((r, i): [Error | null, unknown] => (failed.has(i) ? [r as Error, null] : [null, queued[i]?.shape ? queued[i]!.shape!(r) : r]));
+      return (err.replies as unknown[]).map((r, i): [Error | null, unknown] => (failed.has(i) ? [r as Error, null] : [null, shaped(queued[i], r)]));
     }
     throw err;
   }
-  return replies.map((r, i): [Error | null, unknown] => [null, queued[i]?.shape ? queued[i]!.shape!(r) : r]);
+  return replies.map((r, i): [Error | null, unknown] => [null, shaped(queued[i], r)]);
 }
 
 /**
@@ -308,9 +313,10 @@ type Backend = { kind: 'single'; c: Single } | { kind: 'sentinel'; c: Sentinel }
  * 'close' (the connection was lost; reconnecting in the background), 'end' (closed for good), 'error'.
  *
  * Commands fail fast while Redis is unreachable (no offline queue), so a call can be refused with 503
- * instead of hanging. With Sentinel, node-redis asks the sentinels for the master and follows a failover
- * (+switch-master, and a READONLY reply makes it look again); with Cluster it learns the slots from the
- * seed nodes and follows MOVED/ASK.
+ * instead of hanging. With Sentinel, node-redis asks the sentinels for the master, and again on the failover
+ * events they publish (+sdown/-sdown, +odown, +slave-reconf-done; not +switch-master), on a READONLY reply and
+ * when the master connection is down (docs/state-model.md, item 5); with Cluster it learns the slots from the
+ * seed nodes and follows MOVED/ASK (a transaction's node client does not: see hold()).
  */
 export class RedisConnection extends RedisClient {
   protected readonly wire: Wire;

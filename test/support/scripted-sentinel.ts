@@ -100,19 +100,13 @@ export async function startScriptedSentinel(masterName: string, master: { host: 
       else reply();
     } else if (cmd === 'sentinel' && (sub === 'sentinels' || sub === 'replicas' || sub === 'slaves')) {
       send([]);
-    } else if (cmd === 'psubscribe') {
-      const mine = patterns.get(sock) ?? new Set<string>();
-      patterns.set(sock, mine);
-      for (const p of args.slice(1)) {
-        mine.add(p);
-        send(['psubscribe', p, mine.size]);
-      }
-    } else if (cmd === 'subscribe') {
-      const mine = subscriptions.get(sock) ?? new Set<string>();
-      subscriptions.set(sock, mine);
-      for (const ch of args.slice(1)) {
-        mine.add(ch);
-        send(['subscribe', ch, mine.size]);
+    } else if (cmd === 'psubscribe' || cmd === 'subscribe') {
+      const book = cmd === 'psubscribe' ? patterns : subscriptions;
+      const mine = book.get(sock) ?? new Set<string>();
+      book.set(sock, mine);
+      for (const name of args.slice(1)) {
+        mine.add(name);
+        send([cmd, name, mine.size]);
       }
     } else if (cmd === 'quit') {
       send({ status: 'OK' });

@@ -198,6 +198,62 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       assert.equal((await employeeState(A.redis, a.employee))?.status, 'free');
       assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 4 * LEASE_MS), [0]);
     });
+    /** Commands Redis ran, in all (INFO commandstats; the measurement's own INFO left out). */
+    async function commandsRun(run: () => Promise<unknown>): Promise<Record<string, number>> {
+      const calls = (text: string): Map<string, number> =>
+        new Map([...text.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+      const c1 = calls(await A.probe.info('commandstats'));
+      await run();
+      const c2 = calls(await A.probe.info('commandstats'));
+      const out: Record<string, number> = {};
+      for (const [k, v] of c2) {
+        const d = v - (c1.get(k) ?? 0) - (k === 'info' ? 1 : 0);
+        if (d > 0) out[k] = d;
+      }
+      return out;
+    }
+
+    it('costs the same few commands for 1 or 1,500 callers in line (one HMGET, HSET and ZADD for them all)', async () => {
+      const T = Date.now();
+      const claims: Array<{ entryId: string; token: number; employees: string[] }> = [];
+      for (let n = 0; n < 1500; n++) {
+        const id = `c-many-${n}`;
+        claims.push({ entryId: id, token: await A.queue.join(ACCOUNT, callerEntry(id, T + n, A.name)), employees: [] });
+      }
+      const one = await commandsRun(async () => assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, claims.slice(0, 1), T + 2 * LEASE_MS), []));
+      const all = await commandsRun(async () => assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, claims, T + 3 * LEASE_MS), []));
+      // 1,500 fields: two chunks of at most 1,000 for each of the three commands
+      assert.deepEqual(one, { evalsha: 1, hmget: 1, hset: 1, zadd: 1 });
+      assert.deepEqual(all, { evalsha: 1, hmget: 2, hset: 2, zadd: 2 });
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'c-many-1499')), T + 3 * LEASE_MS);
+      assert.equal(Number(await A.redis.zscore(keys.leaseExpiry(ACCOUNT), 'c-many-0')), T + 3 * LEASE_MS);
+    });
+
+    it('in one refresh: current claims are extended, lost ones (recovered, or another instance\'s) reported by position and left alone', async () => {
+      const T = Date.now();
+      const a = await aClaims(T);
+      const mine = await A.queue.join(ACCOUNT, callerEntry('c-mine', T, A.name));
+      const theirs = await B.queue.join(ACCOUNT, callerEntry('c-theirs', T, B.name));
+      const lost = await A.queue.refreshClaims(
+        ACCOUNT,
+        A.name,
+        [
+          { entryId: 'c-theirs', token: theirs, employees: [] },
+          { entryId: 'r:cb', token: a.token, employees: [a.employee] },
+          { entryId: 'c-gone', token: 1, employees: [] },
+          { entryId: 'c-mine', token: mine, employees: [] },
+          { entryId: 'r:cb', token: a.token + 1000, employees: [a.employee] },
+        ],
+        T + 7 * LEASE_MS,
+      );
+      assert.deepEqual(lost, [0, 2, 4]);
+      const leases = await A.redis.hgetall(keys.leases(ACCOUNT));
+      assert.equal(Number(leases['r:cb']), T + 7 * LEASE_MS);
+      assert.equal(Number(leases[`emp:${a.employee}`]), T + 7 * LEASE_MS);
+      assert.equal(Number(leases['c-mine']), T + 7 * LEASE_MS);
+      assert.notEqual(Number(leases['c-theirs']), T + 7 * LEASE_MS, "B's caller is B's to refresh");
+      assert.equal(leases['c-gone'], undefined);
+    });
   });
 
   describe('caller legs: a live caller\'s entry and the employees rung for it', () => {

@@ -154,7 +154,10 @@ export function planDispatch(p: PlanInput): DispatchPlan {
     const entry = byId.get(c.entryId)!;
     const leaseUntil = now + p.leaseMs;
     const fenced = p.token !== undefined ? { token: p.token } : {};
-    const claimed: LineEntry = { ...entry, state: 'ringing', owner: p.instanceId, leaseUntil, employeeIds: c.employeeIds, ...fenced };
+    // this instance's own caller keeps a lease still good past the next refresh (a third of a lease away): the claim
+    // then writes neither its lease field nor its lease index (2 commands per caller rung)
+    const ownFresh = c.kind === 'caller' && entry.owner === p.instanceId && entry.leaseUntil >= now + p.leaseMs / 2;
+    const claimed: LineEntry = { ...entry, state: 'ringing', owner: p.instanceId, leaseUntil: ownFresh ? entry.leaseUntil : leaseUntil, employeeIds: c.employeeIds, ...fenced };
     for (const empId of c.employeeIds) {
       const s = newStates.get(empId) ?? freshEmployeeState(empId);
       newStates.set(empId, { ...s, status: 'ringing', owner: p.instanceId, entryId: c.entryId, leaseUntil, ...fenced });

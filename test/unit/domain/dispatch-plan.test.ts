@@ -109,6 +109,20 @@ describe('domain: planDispatch (the writes of a dispatch step)', () => {
     assert.ok(plan.writes.every((w) => w.kind !== 'employee-state' || w.state.token === 4));
   });
 
+  it("a caller claim keeps this instance's lease while it outlasts the next refresh; a stale or another's lease is renewed", () => {
+    const d: DispatchDecision = { ...none, claim: { entryId: 'c1', kind: 'caller', employeeIds: ['101'], rrCursor: 1 } };
+    const leaseOf = (c: LineEntry): number => {
+      const plan = planDispatch(input({ decision: d, entries: [c], token: 4 }));
+      const put = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'put-entry' }> => w.kind === 'put-entry');
+      const emp = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
+      assert.equal(emp?.state.leaseUntil, NOW + LEASE, "the employee's lease starts with the claim");
+      return put!.entry.leaseUntil;
+    };
+    assert.equal(leaseOf(caller('c1', { token: 4, leaseUntil: NOW + LEASE - 20 })), NOW + LEASE - 20, 'fresh: left as it is');
+    assert.equal(leaseOf(caller('c1', { token: 4, leaseUntil: NOW + LEASE / 2 - 1 })), NOW + LEASE, 'under half a lease left: renewed');
+    assert.equal(leaseOf(caller('c1', { token: 4, owner: 'other', leaseUntil: NOW + LEASE - 20 })), NOW + LEASE, "another instance's: renewed");
+  });
+
   it('an abandoned caller is removed and counted; a customer-first customer (with a request) is not counted; their employees are freed', () => {
     const gone = caller('c1', { owner: OTHER, leaseUntil: NOW - 1, state: 'ringing', employeeIds: ['101'] });
     const cf = caller('c2', { owner: OTHER, leaseUntil: NOW - 1, requestId: 'r9' });

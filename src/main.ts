@@ -152,7 +152,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
   );
   dispatcher.start();
 
-  const webhooks = new WebhookStore(redis, { changes });
+  const webhooks = new WebhookStore(redis, { changes, cache: provisioningCache });
   const webhookTargets = compileTargetPolicy(config.webhooks);
   const deliverer = new WebhookDeliverer(
     webhooks,

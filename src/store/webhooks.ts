@@ -10,6 +10,7 @@ import {
   type WebhookEventType,
 } from '../domain/webhooks';
 import { CHANGES_CHANNEL, changeMessage, type ChangeFeed } from './changes';
+import type { ProvisioningCache } from './provisioning-cache';
 import { keys } from './keys';
 
 /**
@@ -181,6 +182,9 @@ function deliveryOf(f: Map<string, string>): Delivery {
   return d;
 }
 
+/** the provisioning cache's key of the accounts with (or once with) webhook subscriptions */
+const WEBHOOK_ACCOUNTS_KEY = '\u0000webhook-accounts';
+
 export class WebhookStore {
   constructor(
     private readonly redis: Redis,
@@ -189,7 +193,7 @@ export class WebhookStore {
      * instances that remember an account has no subscription (QueueStore: its writes then skip the outbox script)
      * forget it at once.
      */
-    private readonly opts: { changes?: ChangeFeed } = {},
+    private readonly opts: { changes?: ChangeFeed; cache?: ProvisioningCache } = {},
   ) {}
 
   private async announce(accountId: string): Promise<void> {
@@ -260,9 +264,14 @@ export class WebhookStore {
     return { items };
   }
 
-  /** Accounts whose outboxes the deliverers look at. */
+  /**
+   * Accounts whose outboxes the deliverers look at. With the provisioning cache, kept between provisioning changes:
+   * an account joins the set only in `put`, which announces itself as one, so the deliverer's poll of a deployment
+   * without subscriptions costs no command.
+   */
   async accounts(): Promise<string[]> {
-    return this.redis.smembers(keys.webhookAccounts);
+    const load = (): Promise<string[]> => this.redis.smembers(keys.webhookAccounts);
+    return this.opts.cache ? [...(await this.opts.cache.get(WEBHOOK_ACCOUNTS_KEY, load))] : load();
   }
 
   /** Whether the account's outbox holds a delivery due by `now` (one ZRANGEBYSCORE … LIMIT 0 1). */

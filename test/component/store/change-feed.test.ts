@@ -39,7 +39,7 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
   let A: Instance; // writes as another instance would (no feed of its own)
   let feed: ChangeFeed;
   let cache: ProvisioningCache;
-  let B: { provisioning: ProvisioningStore; queue: QueueStore; close: () => Promise<void> };
+  let B: { provisioning: ProvisioningStore; queue: QueueStore; webhooks: WebhookStore; close: () => Promise<void> };
   let probe: Redis;
   let dispatcher: Dispatcher | undefined;
   const rung: Array<{ entryId: string; employees: string[] }> = [];
@@ -54,6 +54,7 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
     B = {
       provisioning: new ProvisioningStore(i.redis, { changes: feed, cache }),
       queue: new QueueStore(i.redis, i.tx, 0, 0, { changes: feed, cache }),
+      webhooks: new WebhookStore(i.redis, { changes: feed, cache }),
       close: i.close,
     };
     probe = new Redis(env.server().url);
@@ -144,6 +145,18 @@ describe('change feed: dispatch woken by writes, provisioning cached between cha
     await until('the subscription heard', 2000, () => cache.peek(`${ACCOUNT}\u0000webhooks`) === undefined);
     await B.queue.createRequest(ACCOUNT, makeRequest('q-w3', '+79161110003', now, now));
     assert.equal(await A.redis.zcard(keys.webhookLog(ACCOUNT, 'wh_feed1')), 1, "the next request's event is in the outbox");
+  });
+
+  it("the webhook deliverer's list of accounts costs no command between changes; a subscription made on another instance is in it at once", async () => {
+    const mine = B.webhooks;
+    const theirs = new WebhookStore(A.redis); // another instance's store: heard through its PUBLISH only
+    assert.deepEqual(await mine.accounts(), []);
+    const before = commandTotal(await probe.info('commandstats'));
+    assert.deepEqual(await mine.accounts(), []);
+    assert.deepEqual(await mine.accounts(), []);
+    assert.equal(commandTotal(await probe.info('commandstats')) - before, 0, 'kept between changes');
+    await theirs.put({ id: 'wh_feed2', accountId: ACCOUNT, url: 'https://hooks.example.com/in', events: ['request.created'], secret: 'change-feed-test-secret-02', enabled: true, createdAt: Date.now() });
+    await until('the subscription heard', 2000, async () => (await mine.accounts()).includes(ACCOUNT));
   });
 
   it('an idle department costs no Redis command at a tick once looked at', async () => {

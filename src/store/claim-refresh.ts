@@ -20,23 +20,21 @@ export interface HeldClaim {
  */
 export const REFRESH_CLAIMS = `
 local CHUNK = 1000
+-- calls fn(first, ...) with at most CHUNK groups of \`width\` items of list at a time (nothing for an empty list)
 local function each_chunk(list, width, fn)
   local i = 1
   while i <= #list do
     local last = math.min(#list, i + CHUNK * width - 1)
-    fn(unpack(list, i, last))
+    fn(i, unpack(list, i, last))
     i = last + 1
   end
 end
 local function hmget(key, fields)
   local out = {}
-  local i = 1
-  while i <= #fields do
-    local last = math.min(#fields, i + CHUNK - 1)
-    local got = redis.call('HMGET', key, unpack(fields, i, last))
-    for k = 1, #got do out[i + k - 1] = got[k] end
-    i = last + 1
-  end
+  each_chunk(fields, 1, function(first, ...)
+    local got = redis.call('HMGET', key, ...)
+    for k = 1, #got do out[first + k - 1] = got[k] end
+  end)
   return out
 end
 
@@ -58,8 +56,8 @@ for c = 1, n do
   claims[c] = claim
   ids[c] = claim.id
 end
-local raws = n > 0 and hmget(KEYS[1], ids) or {}
-local states = #emps > 0 and hmget(KEYS[2], emps) or {}
+local raws = hmget(KEYS[1], ids)
+local states = hmget(KEYS[2], emps)
 
 local lost = {}
 local leaseArgs = {}
@@ -100,8 +98,8 @@ for c = 1, n do
     lost[#lost + 1] = c
   end
 end
-each_chunk(leaseArgs, 2, function(...) redis.call('HSET', KEYS[3], ...) end)
-each_chunk(expiryArgs, 2, function(...) redis.call('ZADD', KEYS[4], 'XX', ...) end)
+each_chunk(leaseArgs, 2, function(_, ...) redis.call('HSET', KEYS[3], ...) end)
+each_chunk(expiryArgs, 2, function(_, ...) redis.call('ZADD', KEYS[4], 'XX', ...) end)
 return lost
 `;
 

@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import * as callbackRequest from '../../../src/domain/callback-request';
 import { keys } from '../../../src/store/keys';
+import { commandDelta, parseCommandStats } from '../../bench/figures';
 import { ACCOUNT, DEPT, LEASE_MS, callerEntry, employeeState, joinFor, press1, startInstance, storedEntry, storedRequest, useRedis, type Instance } from './support';
 
 const num = (n: number): string => `+7916${String(n).padStart(7, '0')}`;
@@ -198,19 +199,11 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       assert.equal((await employeeState(A.redis, a.employee))?.status, 'free');
       assert.deepEqual(await A.queue.refreshClaims(ACCOUNT, A.name, [{ entryId: 'r:cb', token: a.token, employees: [a.employee] }], T + 4 * LEASE_MS), [0]);
     });
-    /** Commands Redis ran, in all (INFO commandstats; the measurement's own INFO left out). */
+    /** Commands Redis ran during `run` (INFO commandstats; the measurement's own INFO left out). */
     async function commandsRun(run: () => Promise<unknown>): Promise<Record<string, number>> {
-      const calls = (text: string): Map<string, number> =>
-        new Map([...text.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
-      const c1 = calls(await A.probe.info('commandstats'));
+      const before = parseCommandStats(await A.probe.info('commandstats'));
       await run();
-      const c2 = calls(await A.probe.info('commandstats'));
-      const out: Record<string, number> = {};
-      for (const [k, v] of c2) {
-        const d = v - (c1.get(k) ?? 0) - (k === 'info' ? 1 : 0);
-        if (d > 0) out[k] = d;
-      }
-      return out;
+      return Object.fromEntries(commandDelta(before, parseCommandStats(await A.probe.info('commandstats')), new Set(['info'])));
     }
 
     it('costs the same few commands for 1 or 1,500 callers in line (one HMGET, HSET and ZADD for them all)', async () => {

@@ -290,6 +290,9 @@ const SLOT_MOVES_FOLLOWED = 3;
 /** How long closing waits for the replies to what was sent before it drops the connection. */
 const CLOSE_WAIT_MS = 2000;
 
+/** How often a Cluster subscriber whose node connection was lost looks whether its subscription is back. */
+const SUBSCRIPTION_LOOK_MS = 50;
+
 /** How long one connection attempt may take before it counts as failed (and is tried again). */
 const CONNECT_TIMEOUT_MS = 2000;
 
@@ -366,12 +369,7 @@ export class RedisConnection extends RedisClient {
   private listen(): void {
     const b = this.backend;
     const emitter = b.c as unknown as EventEmitter;
-    const lost = (): void => {
-      if (this.state === 'ready') {
-        this.state = 'reconnecting';
-        this.events.emit('close');
-      }
-    };
+    const lost = (): void => this.lost();
     // node-redis's Sentinel reports some errors as plain text: listeners always get an Error
     const report = (err: unknown): void => {
       if (this.events.listenerCount('error') > 0) this.events.emit('error', err instanceof Error ? err : new Error(String(err)));
@@ -389,6 +387,13 @@ export class RedisConnection extends RedisClient {
       emitter.on('reconnecting', lost);
     }
     emitter.on('end', () => this.ended());
+  }
+
+  private lost(): void {
+    if (this.state === 'ready') {
+      this.state = 'reconnecting';
+      this.events.emit('close');
+    }
   }
 
   private becameReady(): void {
@@ -447,9 +452,73 @@ export class RedisConnection extends RedisClient {
     throw new Error('WATCH needs a connection of its own: run it in a TxRunner transaction');
   }
 
-  /** Subscribes to `channel` (the connection is then a subscriber: change feed only); node-redis resubscribes after a reconnect. */
+  /**
+   * Subscribes to `channel` (the connection is then a subscriber: change feed only); node-redis resubscribes after a
+   * reconnect. In a Cluster the subscription lives on one node's connection of its own, which the Cluster client's
+   * own status does not reflect: this connection follows that node (see followSubscription).
+   */
   async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
-    await this.backend.c.subscribe(channel, (message) => listener(String(message)));
+    const b = this.backend;
+    const onMessage = (message: string | Buffer): void => listener(String(message));
+    await b.c.subscribe(channel, onMessage);
+    if (b.kind === 'cluster') this.followSubscription(b.c, () => b.c.subscribe(channel, onMessage));
+  }
+
+  /** the Cluster's subscriber node connection this one follows, and the timer that looks for it while it is lost */
+  private subscriber: { client: EventEmitter | undefined; timer: NodeJS.Timeout | undefined; renewing: boolean } | undefined;
+
+  /**
+   * A Cluster connection that subscribed is 'ready' only while the node connection carrying its subscription is
+   * ready and subscribed: when that connection drops (the node was killed, restarted or dropped the subscriber),
+   * this one reports 'close' at once, so the change feed knows that messages may have been lost in the gap, and
+   * 'ready' once the subscription is back, on the same node or on another one the Cluster client moved it to after
+   * a slot refresh. Should the client have given the subscription up (the new node refused it), it is made again.
+   */
+  private followSubscription(c: ClusterClient, resubscribe: () => Promise<void>): void {
+    const sub = (this.subscriber ??= { client: undefined, timer: undefined, renewing: false });
+    const lostIt = (client: EventEmitter): void => {
+      if (sub.client !== client || this.state === 'end') return;
+      this.lost();
+      look();
+    };
+    // the node connection now carrying the subscription, when it is connected and subscribed
+    const current = (): (EventEmitter & { isReady: boolean; isPubSubActive: boolean }) | undefined => {
+      const node = c.pubSubNode;
+      if (!node || node.connectPromise) return undefined;
+      const client = node.client as unknown as EventEmitter & { isReady: boolean; isPubSubActive: boolean };
+      if (client !== sub.client) {
+        sub.client = client;
+        client.on('reconnecting', () => lostIt(client));
+        client.on('error', () => lostIt(client));
+        client.once('end', () => lostIt(client));
+      }
+      return client.isReady && client.isPubSubActive ? client : undefined;
+    };
+    const look = (): void => {
+      if (sub.timer || this.state === 'end') return;
+      sub.timer = setInterval(() => {
+        if (this.state === 'end') {
+          clearInterval(sub.timer);
+          sub.timer = undefined;
+          return;
+        }
+        if (current()) {
+          clearInterval(sub.timer);
+          sub.timer = undefined;
+          this.becameReady();
+          return;
+        }
+        if (!c.pubSubNode && !sub.renewing && c.isReady) {
+          sub.renewing = true;
+          resubscribe().catch(() => undefined).finally(() => (sub.renewing = false));
+        }
+      }, SUBSCRIPTION_LOOK_MS);
+      sub.timer.unref();
+    };
+    if (!current()) {
+      this.lost();
+      look();
+    }
   }
 
   /** Runs `fn` on a server connection of its own for the duration (WATCH, reads, MULTI, WAIT). */

@@ -281,7 +281,12 @@ describe('fault drills (fast)', function () {
       await press1(caller);
       const request = await storedRequest(probe, caller.number);
       await probe.setLoggedIn({ '101': true });
-      const first = await eventually(async () => (customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined), 20_000, 'the customer dialled and answering');
+      const first = await eventually(async () => (customer.calls[0]?.answeredAt !== undefined ? customer.calls[0] : undefined), 20_000, 'the customer dialled and answering').catch(async (err: Error) => {
+        // what held the claim back (a skip or a claim left on 101 by the test before, the request's due time), for the next run that meets it
+        const why = { request: await requestOf(probe, caller.number), employee101: await probe.employeeState('101'), customerCalls: spans(customer.calls) };
+        const logs = stack.services.map((s) => `${s.instanceId}:\n${s.output().split('\n').filter((l) => l.includes(request.id) || /"101"|employee 101/.test(l)).slice(-15).join('\n')}`);
+        throw new Error(`${err.message}: ${JSON.stringify(why)}\n${logs.join('\n')}`);
+      });
       return { customer, employee, caller, request, first };
     }
 

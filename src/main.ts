@@ -142,7 +142,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       held: () => [...[...sessions.values()].filter((s) => s.holdsEntry), ...dialer.held()],
     },
     log,
-    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n), changes },
+    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n), changes, channelExists: (c) => media.channelExists(c) },
   );
 
   registerInbound(

@@ -356,7 +356,7 @@ export class CustomerFirstDelivery {
     let won = false;
     if (this.state === 'ringing') {
       try {
-        won = (await queue.claimCallerForEmployee(this.accountId, this.holdEntryId, e.id, svc.now())).outcome === 'connected';
+        won = (await queue.claimCallerForEmployee(this.accountId, this.holdEntryId, e.id, svc.now(), svc.media.channelOf(r.endpoint))).outcome === 'connected';
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'cannot record the connection');
       }

@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger';
 import type { LocalAttempt, LocalCaller } from '../queue/dispatcher';
 import type { Services } from '../services';
 import { callbackEntryId } from '../domain/entry-ids';
-import type { ClaimRef } from '../domain/callback-request';
+import type { ClaimRef, MediaChannel } from '../domain/callback-request';
 import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, endpointAhead, RingingLeg } from '../sip/leg';
 import { CustomerFirstDelivery } from './customer-first';
@@ -66,6 +66,8 @@ export class CallbackAttempt implements LocalAttempt {
    * cancelled or hung up, and nothing more is written or bridged (docs/state-model.md, "Fencing")
    */
   private fenced = false;
+  /** the employee's leg on the media server, once it answered */
+  private employeeChannel: MediaChannel | undefined;
   /** the employee's leg while it rings (cancelled when the claim is lost) */
   private employeeRinging: RingingLeg | undefined;
 
@@ -151,7 +153,7 @@ export class CallbackAttempt implements LocalAttempt {
 
   private async transition(
     step: (r: CallbackRequest) => CallbackRequest,
-    opts: { connected?: boolean; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
+    opts: { connected?: boolean; employeeChannel?: MediaChannel; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
   ): Promise<void> {
     if (this.fenced) throw new SupersededError();
     const r = await this.svc.queue.transition(this.accountId, this.request.id, step, {
@@ -298,6 +300,8 @@ export class CallbackAttempt implements LocalAttempt {
     // listening for the hang-up first: it may come while the answer is being recorded
     await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
+    // the employee's leg, written with their busy state when the customer is connected (EmployeeState.channel)
+    this.employeeChannel = svc.media.channelOf(ep);
     if (dept.notifyAboutCallback) await this.unlessMediaLost(ep.play(prompts.prompt(dept, 'whisper')));
     if (this.employeeGone) {
       // before the customer was dialled: no attempt, the request goes back in line
@@ -451,6 +455,7 @@ export class CallbackAttempt implements LocalAttempt {
     const sinceRequest = connectedAt - this.request.createdAt;
     await this.transition((r) => callbackRequest.attemptAnswered(r, 200, now), {
       connected: true,
+      ...(this.employeeChannel ? { employeeChannel: this.employeeChannel } : {}),
       events: [
         { type: 'connected', departmentId: this.request.departmentId, at: connectedAt, ms: sinceRequest },
         { type: 'completed', departmentId: this.request.departmentId, at: now },

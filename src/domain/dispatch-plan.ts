@@ -5,9 +5,9 @@
  * writes, as data. The store reads, calls these, and runs the writes in one transaction.
  */
 import * as callbackRequest from './callback-request';
-import type { CallbackRequest } from './callback-request';
+import type { CallbackRequest, MediaChannel } from './callback-request';
 import type { Employee } from './model';
-import { freshEmployeeState, type DispatchDecision, type EmployeeState, type LineEntry } from './line';
+import { freshEmployeeState, lostCallOf, type DispatchDecision, type EmployeeState, type LineEntry } from './line';
 
 /** One write of a dispatch step, in order. */
 export type DispatchWrite =
@@ -66,6 +66,21 @@ export function takeoverHolds(
   return { notBefore, skipUntil };
 }
 
+/**
+ * Employees whose lost call is still up (the dispatcher found its channel on its media server): skipped for a lease,
+ * then asked about again. Only those whose state, as this step read it, still names that call, and only where that
+ * skips them for longer than they are skipped already.
+ */
+export function lostCallHolds(states: ReadonlyMap<string, EmployeeState>, stillOnCall: ReadonlyMap<string, MediaChannel>, now: number, leaseMs: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [empId, ch] of stillOnCall) {
+    const s = states.get(empId);
+    const lost = lostCallOf(s, now);
+    if (s && lost && lost.server === ch.server && lost.channel === ch.channel && s.skipUntil < now + leaseMs) out.set(empId, now + leaseMs);
+  }
+  return out;
+}
+
 /** The line and the employees as the holds say: held-back entries not due before their time, held employees skipped. */
 export function withHolds(entries: readonly LineEntry[], states: ReadonlyMap<string, EmployeeState>, holds: TakeoverHolds): { entries: LineEntry[]; states: Map<string, EmployeeState> } {
   const held = holdEntry(holds);
@@ -104,7 +119,21 @@ export interface PlanInput {
   token: number | undefined;
 }
 
-const freed = (s: EmployeeState): EmployeeState => ({ ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined });
+/**
+ * An employee freed by recovery: an employee who was talking on a call of the instance that lost its claim keeps
+ * that call's channel as `lostCall` (they may still be on it: a paused instance holds it until it resumes).
+ */
+const freed = (s: EmployeeState): EmployeeState => ({
+  ...s,
+  status: 'free',
+  owner: undefined,
+  entryId: undefined,
+  leaseUntil: 0,
+  handling: undefined,
+  token: undefined,
+  channel: undefined,
+  lostCall: s.status === 'busy' && s.channel ? s.channel : s.lostCall,
+});
 
 export function planDispatch(p: PlanInput): DispatchPlan {
   const { decision: d, departmentId, now } = p;
@@ -160,7 +189,8 @@ export function planDispatch(p: PlanInput): DispatchPlan {
     const claimed: LineEntry = { ...entry, state: 'ringing', owner: p.instanceId, leaseUntil: ownFresh ? entry.leaseUntil : leaseUntil, employeeIds: c.employeeIds, ...fenced };
     for (const empId of c.employeeIds) {
       const s = newStates.get(empId) ?? freshEmployeeState(empId);
-      newStates.set(empId, { ...s, status: 'ringing', owner: p.instanceId, entryId: c.entryId, leaseUntil, ...fenced });
+      // rung again: whatever call the employee may have been left on is over (the dispatcher asked first)
+      newStates.set(empId, { ...s, status: 'ringing', owner: p.instanceId, entryId: c.entryId, leaseUntil, lostCall: undefined, ...fenced });
     }
     const emps = p.employees.filter((e) => c.employeeIds.includes(e.id));
     const unclaim = (): void => {

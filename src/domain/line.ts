@@ -1,4 +1,5 @@
 import { isOpen } from './business-hours';
+import type { MediaChannel } from './callback-request';
 import type { Department, Employee } from './model';
 
 /**
@@ -67,6 +68,14 @@ export interface EmployeeState {
   handling?: { departmentId: string; since: number };
   /** while claimed: the fencing token of the claim that holds the employee (absent: legacy, or free) */
   token?: number;
+  /** while busy: the media channel of the employee's leg, so that a takeover can tell whether that call is still up */
+  channel?: MediaChannel;
+  /**
+   * freed by a takeover while busy on this channel of an instance that lost its claim (paused past its lease, or
+   * dead): the employee may still be on that call. The dispatcher asks the media server before ringing them
+   * (docs/state-model.md, "Fencing"); their next claim drops it
+   */
+  lostCall?: MediaChannel;
 }
 
 export function freshEmployeeState(id: string): EmployeeState {
@@ -115,6 +124,16 @@ export interface DispatchDecision {
 
 export function isLeaseLive(leaseUntil: number, now: number): boolean {
   return leaseUntil > now;
+}
+
+/**
+ * The call an employee may still be on though no live claim holds it: the one a takeover freed them from
+ * (`lostCall`), or the one they are busy on under a claim whose lease lapsed (this step's recovery frees them).
+ */
+export function lostCallOf(s: EmployeeState | undefined, now: number): MediaChannel | undefined {
+  if (!s) return undefined;
+  if (s.lostCall) return s.lostCall;
+  return s.status === 'busy' && s.channel && !isLeaseLive(s.leaseUntil, now) ? s.channel : undefined;
 }
 
 /** Whether an employee can be offered a call now. */

@@ -1,11 +1,11 @@
 import { isOpen, nextOpening } from '../domain/business-hours';
 import type { Department, Employee } from '../domain/model';
-import type { CallbackRequest } from '../domain/callback-request';
+import type { CallbackRequest, MediaChannel } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import { requestIdOfEntry } from '../domain/entry-ids';
 import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from '../domain/line';
 import type { WriteEffect } from '../store/changes';
-import type { IdleHint } from '../store/queue-store';
+import type { IdleHint, LostCall, LostCallCheck } from '../store/queue-store';
 import type { ChangeNotices, DispatchStore } from './ports';
 
 /** Why the oldest waiting callback request of a department is not being dialled right now. */
@@ -152,6 +152,12 @@ export class Dispatcher {
        * departments from costing 3,000 probes per lease time
        */
       quietLookMs?: number;
+      /**
+       * whether a media server channel still exists (MediaGateway.channelExists; undefined: cannot be asked). An
+       * employee freed by a takeover while talking on a lost instance's call (EmployeeState.lostCall) is not rung
+       * while that call's channel exists: a paused instance holds it until it resumes. Without: never asked
+       */
+      channelExists?: (c: MediaChannel) => Promise<boolean | undefined>;
     },
   ) {
     opts.changes?.on((c) => {
@@ -284,6 +290,28 @@ export class Dispatcher {
     if (this.again.size > 0 && !this.stopped) setImmediate(() => void this.tick());
   }
 
+  /** DispatchStore.dispatchStep's question: which of these employees are still on their lost call (asked of the media servers) */
+  private get lostCallCheck(): LostCallCheck | undefined {
+    return this.opts.channelExists ? (calls) => this.stillOnLostCalls(calls) : undefined;
+  }
+
+  private async stillOnLostCalls(calls: readonly LostCall[]): Promise<Map<string, MediaChannel>> {
+    const exists = this.opts.channelExists!;
+    const out = new Map<string, MediaChannel>();
+    await Promise.all(
+      calls.map(async (c) => {
+        // a server that cannot be asked (not in this pool, not connected: that call's media is gone with it) lets the ring go on
+        if ((await exists(c.channel).catch(() => undefined)) !== true) return;
+        out.set(c.employeeId, c.channel);
+        this.log.warn(
+          { employee: c.employeeId, mediaServer: c.channel.server, channel: c.channel.channel, waitMs: this.opts.leaseMs },
+          `employee ${c.employeeId} may still be on the call of an instance that lost its claim: its channel exists on ${c.channel.server}; not rung until it is gone (looking again in ${Math.round(this.opts.leaseMs / 1000)} s)`,
+        );
+      }),
+    );
+    return out;
+  }
+
   private async dispatchDepartment(accountId: string, departmentId: string): Promise<void> {
     // keep claiming while free employees and eligible entries meet (bounded per tick)
     for (let i = 0; i < 50; i++) {
@@ -292,7 +320,7 @@ export class Dispatcher {
       // after a store outage the other instances' leases lapsed too: recover nothing of theirs
       // until they have had a lease time to refresh (else every live caller was 'abandoned')
       const recoverStale = now - this.lastStoreFailureAt > this.opts.leaseMs;
-      const { result: r, idle } = await this.queue.dispatchStep(accountId, departmentId, this.opts.instanceId, now, this.opts.leaseMs, local, recoverStale);
+      const { result: r, idle } = await this.queue.dispatchStep(accountId, departmentId, this.opts.instanceId, now, this.opts.leaseMs, local, recoverStale, this.lostCallCheck);
       if (r.abandoned || r.expired || r.interrupted) {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
       }

@@ -1,6 +1,6 @@
 import type { Department, Employee } from '../domain/model';
 import type { Change } from '../store/changes';
-import type { DispatchResult, IdleHint } from '../store/queue-store';
+import type { DispatchResult, IdleHint, LostCallCheck } from '../store/queue-store';
 import type { HeldClaim } from '../store/claim-refresh';
 import type { EmployeeState, LineEntry } from '../domain/line';
 
@@ -26,6 +26,8 @@ export interface DispatchStore {
     leaseMs: number,
     localEntries: ReadonlySet<string>,
     recoverStale: boolean,
+    /** which employees who could be rung are still on a lost instance's call (EmployeeState.lostCall) */
+    stillOnLostCall?: LostCallCheck,
   ): Promise<{ result: DispatchResult; idle?: IdleHint }>;
   /** the entry leaves the line (a claimed caller of this instance that is gone) */
   leave(accountId: string, entryId: string, now: number): Promise<unknown>;

@@ -564,7 +564,7 @@ export class CallSession {
     let won = false;
     if (this.state === 'ringing') {
       try {
-        won = (await queue.claimCallerForEmployee(this.accountId, this.entryId, e.id, this.svc.now())).outcome === 'connected';
+        won = (await queue.claimCallerForEmployee(this.accountId, this.entryId, e.id, this.svc.now(), this.svc.media.channelOf(r.endpoint))).outcome === 'connected';
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'cannot record the connection');
       }

@@ -1,5 +1,5 @@
 import type Srf from 'drachtio-srf';
-import type { CallbackRequest } from '../domain/callback-request';
+import type { CallbackRequest, MediaChannel } from '../domain/callback-request';
 import type { EmployeeBackoff } from '../domain/sip-status';
 import { Announcer } from '../media/announcer';
 import type { AnsweredCaller, AnswerSteps, Endpoint } from '../media/gateway';
@@ -41,7 +41,7 @@ export interface CallerQueue {
   /** employees rung for the caller are free again (`skip`: for how long they are passed over) */
   ringEnded(accountId: string, entryId: string, employeeIds: string[], now: number, skip: EmployeeBackoff | undefined): Promise<void>;
   /** an employee answered: 'connected' when the caller was still waiting, 'lost' when digit 1 (or a hang-up) won */
-  claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number): Promise<ConnectResult>;
+  claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number, channel?: MediaChannel): Promise<ConnectResult>;
 }
 
 /** A caller's place in line and expected wait (CallerStandings satisfies it). */
@@ -64,6 +64,8 @@ export interface CallerMedia {
   answerCaller(req: Srf.SrfRequest, res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller>;
   /** the media server an endpoint is on (for the log) */
   serverOf(ep: Endpoint): string | undefined;
+  /** the endpoint's channel on its media server (written with an employee's busy state: EmployeeState.channel) */
+  channelOf(ep: Endpoint): MediaChannel | undefined;
   /** hold music and announcements on the caller's endpoint */
   announcer(ep: Endpoint, holdMusic: string, log: Logger): CallerAnnouncer;
 }
@@ -104,6 +106,7 @@ export function callSessionPorts(svc: Services): CallSessionPorts {
     media: {
       answerCaller: (req, res, steps) => media.answerCaller(req, res, steps),
       serverOf: (ep) => media.serverOf(ep),
+      channelOf: (ep) => media.channelOf(ep),
       announcer: (ep, holdMusic, l) => new Announcer(ep, holdMusic, l),
     },
     legs: {

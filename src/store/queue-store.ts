@@ -4,13 +4,13 @@ import type { EmployeeBackoff } from '../domain/sip-status';
 import { addHandleTime, averageHandleTime, DEFAULT_WAIT_ESTIMATE, estimateWaitS, type AverageHandleTime, type HandleTimeHistory, type WaitEstimateInput } from '../domain/wait-estimate';
 import * as callbackRequest from '../domain/callback-request';
 import { isOpen } from '../domain/business-hours';
-import type { CallbackRequest, ClaimRef } from '../domain/callback-request';
+import type { CallbackRequest, ClaimRef, MediaChannel } from '../domain/callback-request';
 import { claimIsCurrent } from '../domain/callback-request';
-import { decideDispatch, entryVerdict, mayLead, isAvailable, mayHaveWork, type EmployeeState, type LineEntry } from '../domain/line';
+import { decideDispatch, entryVerdict, lostCallOf, mayLead, isAvailable, mayHaveWork, type EmployeeState, type LineEntry } from '../domain/line';
 import { callbackEntryId, requestIdOfEntry } from '../domain/entry-ids';
 import type { StoredEvent } from '../domain/line-events';
 import { positionInLine } from '../domain/position';
-import { holdEntry, planDispatch, takeoverHolds, withHolds, type DispatchPlan, type DispatchWrite } from '../domain/dispatch-plan';
+import { holdEntry, lostCallHolds, planDispatch, takeoverHolds, withHolds, type DispatchPlan, type DispatchWrite } from '../domain/dispatch-plan';
 import { AccountView, departmentOfKey, rememberDepartment, Watches, type DepartmentProbe } from './account-view';
 import { AccountWrites, syncCallbackEntry } from './account-writes';
 import { publishChange, type ChangeFeed } from './changes';
@@ -44,6 +44,31 @@ export const QUEUE_LAYOUT = '2';
 export type DispatchResult = Omit<DispatchPlan, 'writes'>;
 
 const NOTHING_DISPATCHED: DispatchResult = Object.freeze({ claim: undefined, abandoned: 0, expired: 0, interrupted: 0 });
+
+/** An employee who may still be on a lost instance's call (EmployeeState.lostCall), and that call's channel. */
+export interface LostCall {
+  employeeId: string;
+  channel: MediaChannel;
+}
+
+/**
+ * Which of these employees are still on their lost call (by id, with the channel asked about): the dispatcher asks
+ * the media servers (src/queue/dispatcher.ts). An employee left out may be rung.
+ */
+export type LostCallCheck = (calls: readonly LostCall[]) => Promise<ReadonlyMap<string, MediaChannel>>;
+
+const NO_LOST_CALLS: ReadonlyMap<string, MediaChannel> = new Map();
+
+/** The employees of a probe who could be rung now but may still be on a lost call. */
+function lostCallsOf(p: DepartmentProbe, now: number): LostCall[] {
+  const out: LostCall[] = [];
+  for (const e of p.employees) {
+    const s = p.states.get(e.id);
+    const channel = lostCallOf(s, now);
+    if (channel && isAvailable(e, s, now)) out.push({ employeeId: e.id, channel });
+  }
+  return out;
+}
 
 /** What the probe of a dispatch step said when it found nothing to do (see QueueStore.dispatchStep). */
 export interface IdleHint {
@@ -363,6 +388,9 @@ export class QueueStore {
       leaseUntil: 0,
       handling: undefined,
       token: undefined,
+      // the call ended here, on a live instance: nothing is left to ask about
+      channel: undefined,
+      lostCall: undefined,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     }, s);
@@ -419,13 +447,21 @@ export class QueueStore {
     leaseMs: number,
     localEntries: ReadonlySet<string> = new Set(),
     recoverStale = true,
+    /**
+     * which of these employees are still on the call they were left on by an instance that lost its claim
+     * (EmployeeState.lostCall): asked before the step for those who could be rung; they are skipped for a lease
+     */
+    stillOnLostCall?: LostCallCheck,
   ): Promise<{ result: DispatchResult; idle?: IdleHint }> {
     // the idle path: a few reads whose cost depends on the employees only, outside any transaction;
     // a change they miss is seen at the next tick, and "maybe" runs the full step below
     const p = await new AccountView(this.redis, accountId, undefined, undefined, this.opts.cache).probe(departmentId, now);
     if (!p) return { result: NOTHING_DISPATCHED, idle: { until: Number.POSITIVE_INFINITY, waitingCallbacks: false, nobodyAvailable: true } };
     if (!mayHaveWork({ now, instanceId, localEntries, recoverStale, ...p })) return { result: NOTHING_DISPATCHED, idle: idleHintOf(p, now) };
-    const { result, after } = await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale, p);
+    // outside the transaction: a media server's answer takes a round trip of its own
+    const lost = stillOnLostCall ? lostCallsOf(p, now) : [];
+    const onCall = lost.length > 0 && stillOnLostCall ? await stillOnLostCall(lost) : NO_LOST_CALLS;
+    const { result, after } = await this.fullDispatch(accountId, departmentId, instanceId, now, leaseMs, localEntries, recoverStale, p, onCall);
     return { result, ...(result.claim && after ? { idle: idleAfterClaim(p, after, result.claim, { now, instanceId, localEntries, recoverStale }) } : {}) };
   }
 
@@ -438,6 +474,7 @@ export class QueueStore {
     localEntries: ReadonlySet<string>,
     recoverStale: boolean,
     probed: DepartmentProbe,
+    stillOnCall: ReadonlyMap<string, MediaChannel>,
   ): Promise<{ result: DispatchResult; after?: AfterClaim }> {
     const recovery = { lapsed: probed.anyLapsedLease, expired: probed.anyExpired };
     return this.run<{ result: DispatchResult; after?: AfterClaim }>(accountId, async (v) => {
@@ -473,7 +510,16 @@ export class QueueStore {
         ({ entries, states } = withHolds(entries, states, holds));
         d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       }
+      // employees still on a lost instance's call are not rung; their skip is written, so every instance waits
+      const onCall = lostCallHolds(states, stillOnCall, now, leaseMs);
+      if (onCall.size > 0) {
+        const held = new Map(states);
+        for (const [empId, until] of onCall) held.set(empId, { ...held.get(empId)!, skipUntil: until });
+        states = held;
+        d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
+      }
       const nothing =
+        onCall.size === 0 &&
         !d.claim &&
         d.abandonedCallers.length === 0 &&
         d.expiredCallbacks.length === 0 &&
@@ -527,7 +573,7 @@ export class QueueStore {
    * The winner is whichever reaches Redis first; the other sees the changed entry and backs off.
    * Pending callback requests of this caller in this department are cancelled (they reached us).
    */
-  async claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number): Promise<ConnectResult> {
+  async claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number, channel?: MediaChannel): Promise<ConnectResult> {
     return this.run<ConnectResult>(accountId, async (v) => {
       const entry = await v.entry(entryId);
       if (!entry || entry.state !== 'ringing' || !entry.employeeIds.includes(employeeId)) return { result: { outcome: 'lost' as const } };
@@ -544,7 +590,8 @@ export class QueueStore {
         write: (w) => {
           w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] }, false, entry);
           const me = states.get(employeeId)!;
-          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now } }, me);
+          // `channel`: the employee's leg on the media server, which a takeover asks about (EmployeeState.lostCall)
+          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now }, channel }, me);
           if (pending) {
             w.putRequest(pending);
             syncCallbackEntry(w, pending, undefined, 0);
@@ -691,6 +738,8 @@ export class QueueStore {
       leaseUntil?: number;
       /** the customer answered: the employee stays busy while they talk */
       connected?: boolean;
+      /** with `connected`: the employee's leg on the media server (EmployeeState.channel) */
+      employeeChannel?: MediaChannel;
       /** the employee did not take the call: skipped for this backoff */
       skipEmployee?: EmployeeBackoff;
       events?: StoredEvent[];
@@ -722,7 +771,10 @@ export class QueueStore {
           handled(w);
           if (opts.connected) {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
-            for (const s of mine) w.putEmployeeState({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, s);
+            for (const s of mine) {
+              const busy: EmployeeState = { ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } };
+              w.putEmployeeState(opts.employeeChannel ? { ...busy, channel: opts.employeeChannel } : busy, s);
+            }
           } else if (keepsDialing) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);
           } else {

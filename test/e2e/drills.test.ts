@@ -352,6 +352,50 @@ describe('fault drills (fast)', function () {
       assert.equal(await probe.redis.hget(keys.leases('demo'), entry.id), null, 'no lease left behind for the gone entry');
     });
 
+    it("an employee talking on the paused instance's call is not rung by the other one while that call's channel exists; once the resumed instance hung it up, rung again; never two calls at once", async () => {
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await probe.setLoggedIn({ '101': false, '102': false });
+      const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 });
+      phones.push(employee);
+      try {
+        const talking = await holdCaller(stack, '+79162000205');
+        held.push(talking);
+        const victim = talking.instance!;
+        assert.ok(victim, 'the instance holding the first caller');
+        await probe.setLoggedIn({ '101': true });
+        const first = await eventually(async () => (employee.calls[0]?.answeredAt !== undefined ? employee.calls[0] : undefined), 15_000, '101 answers the first caller');
+        await eventually(async () => (await probe.employeeState('101'))?.status === 'busy', 5000, '101 busy with the first caller');
+        // a second caller on the other instance, waiting for 101 (102 is logged out)
+        let waiting: HeldCaller | undefined;
+        for (let i = 0; i < 6 && !waiting; i++) {
+          const c = await holdCaller(stack, `+7916200021${i}`);
+          held.push(c);
+          if (c.instance && c.instance !== victim) waiting = c;
+          else await c.close();
+        }
+        assert.ok(waiting, 'a caller on the other instance');
+        const other = waiting.instance!;
+        victim.proc.kill('SIGSTOP');
+        try {
+          const heldBack = (): boolean => /employee 101 may still be on the call of an instance that lost its claim/.test(other.output());
+          await eventually(async () => heldBack() || employee.calls.length > 1, 4 * Number(LEASE_MS) + 5000, 'the other instance recovers the first caller and looks at 101');
+          assert.equal(employee.calls.length, 1, '101 is not rung while the paused instance holds its call');
+          assert.ok(heldBack(), 'the other instance says why it waits');
+          assert.equal(first.endedAt, undefined, 'the first call is still up');
+        } finally {
+          victim.proc.kill('SIGCONT');
+        }
+        // the resumed instance hangs up 101's call at its first lease refresh; then 101 is rung for the waiting caller
+        await eventually(async () => first.endedAt !== undefined, Number(LEASE_MS) + 3000, "the resumed instance hangs up 101's call");
+        const second = await eventually(async () => (employee.calls[1]?.answeredAt !== undefined ? employee.calls[1] : undefined), 4 * Number(LEASE_MS) + 5000, '101 rung for the waiting caller, and answering');
+        assert.equal(hdr(second.invite, 'x-callback-id'), undefined, 'a queue call, not a callback');
+        assertNoOverlap('employee 101', spans(employee.calls));
+      } finally {
+        await Promise.all(held.splice(0).map((c) => c.close()));
+        await probe.setLoggedIn({ '101': false });
+      }
+    });
+
     it("customer-first: the waiting customer's instance paused longer than its lease: the other takes the request over, the resumed one hangs up its call to the customer and writes nothing; completed once", async () => {
       try {
         const { customer, caller, request, first } = await customerWaiting('+79162000203');

@@ -311,4 +311,73 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       assert.deepEqual(await A.redis.hgetall(keys.leases(ACCOUNT)), before);
     });
   });
+
+  describe("an employee left talking on a lost instance's call (its media channel)", () => {
+    const channel = { server: 'fs-a', channel: 'uuid-of-the-employee-leg' };
+    /** A's caller is connected to an employee on `channel`; then A pauses and B's caller waits */
+    async function talkingOnA(T: number): Promise<string> {
+      await A.queue.join(ACCOUNT, callerEntry('c-live', T, A.name));
+      const c = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS, new Set(['c-live']));
+      const employee = c.claim!.employees[0]!.id;
+      assert.equal((await A.queue.claimCallerForEmployee(ACCOUNT, 'c-live', employee, T + 1, channel)).outcome, 'connected');
+      assert.deepEqual((await employeeState(A.redis, employee))?.channel, channel, 'the busy state names the leg');
+      await B.queue.join(ACCOUNT, callerEntry('c-other', T + 2, B.name));
+      return employee;
+    }
+    const asked: Array<{ employeeId: string; channel: unknown }> = [];
+    const check = (exists: boolean) => async (calls: ReadonlyArray<{ employeeId: string; channel: typeof channel }>) => {
+      asked.push(...calls);
+      return new Map(exists ? calls.map((c) => [c.employeeId, c.channel] as const) : []);
+    };
+    beforeEach(() => {
+      asked.length = 0;
+    });
+
+    it('while that channel exists, the takeover frees the employee but does not ring them: skipped a lease, the call kept as lostCall', async () => {
+      const T = Date.now();
+      const employee = await talkingOnA(T);
+      const now = T + LEASE_MS + 10;
+      const { result: d } = await B.queue.dispatchStep(ACCOUNT, DEPT, B.name, now, LEASE_MS, new Set(['c-other']), true, check(true));
+      assert.deepEqual(asked, [{ employeeId: employee, channel }], 'asked about that employee only, before ringing anyone');
+      assert.equal(d.abandoned, 1);
+      assert.ok(!d.claim?.employees.some((e) => e.id === employee), `not rung: ${JSON.stringify(d.claim?.employees)}`);
+      const s = await employeeState(A.redis, employee);
+      assert.equal(s?.status, 'free');
+      assert.deepEqual(s?.lostCall, channel);
+      assert.equal(s?.channel, undefined);
+      assert.equal(s?.skipUntil, now + LEASE_MS);
+      // a lease later, still up: skipped once more
+      const later = now + LEASE_MS + 1;
+      await B.queue.ringEnded(ACCOUNT, 'c-other', d.claim?.employees.map((e) => e.id) ?? [], later, undefined);
+      const again = await B.queue.dispatchStep(ACCOUNT, DEPT, B.name, later, LEASE_MS, new Set(['c-other']), true, check(true));
+      assert.ok(!again.result.claim?.employees.some((e) => e.id === employee));
+      assert.equal((await employeeState(A.redis, employee))?.skipUntil, later + LEASE_MS);
+    });
+
+    it('once the channel is gone (or cannot be asked), the employee is rung again and the lost call forgotten', async () => {
+      const T = Date.now();
+      const employee = await talkingOnA(T);
+      const now = T + LEASE_MS + 10;
+      const claimed = (await B.queue.dispatchStep(ACCOUNT, DEPT, B.name, now, LEASE_MS, new Set(['c-other']), true, check(true))).result.claim;
+      await B.queue.ringEnded(ACCOUNT, 'c-other', claimed?.employees.map((e) => e.id) ?? [], now + 1, undefined);
+      const later = now + LEASE_MS + 1;
+      const { result } = await B.queue.dispatchStep(ACCOUNT, DEPT, B.name, later, LEASE_MS, new Set(['c-other']), true, check(false));
+      assert.ok(result.claim?.employees.some((e) => e.id === employee), `rung: ${JSON.stringify(result.claim?.employees)}`);
+      const s = await employeeState(A.redis, employee);
+      assert.equal(s?.status, 'ringing');
+      assert.equal(s?.lostCall, undefined);
+    });
+
+    it('an employee freed after a normal call carries no channel and nothing to ask about', async () => {
+      const T = Date.now();
+      const employee = await talkingOnA(T);
+      await A.queue.leave(ACCOUNT, 'c-live', T + 5);
+      const s = await employeeState(A.redis, employee);
+      assert.equal(s?.status, 'free');
+      assert.equal(s?.channel, undefined);
+      assert.equal(s?.lostCall, undefined);
+      await B.queue.dispatchStep(ACCOUNT, DEPT, B.name, T + 6, LEASE_MS, new Set(['c-other']), true, check(true));
+      assert.deepEqual(asked, []);
+    });
+  });
 });

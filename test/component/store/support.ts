@@ -171,6 +171,8 @@ export interface StoredState {
   lastEndedAt: number;
   skipUntil: number;
   token?: number;
+  channel?: { server: string; channel: string };
+  lostCall?: { server: string; channel: string };
 }
 
 export async function employeeState(r: Redis, id: string): Promise<StoredState | undefined> {

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type Srf from 'drachtio-srf';
-import type { CallbackRequest } from '../../../src/domain/callback-request';
+import type { CallbackRequest, MediaChannel } from '../../../src/domain/callback-request';
 import type { EmployeeBackoff } from '../../../src/domain/sip-status';
 import { AnswerError, type AnsweredCaller, type AnswerSteps, type Endpoint } from '../../../src/media/gateway';
 import type { LineEntry } from '../../../src/domain/line';
@@ -94,7 +94,10 @@ export class FakeCallerQueue implements CallerQueue {
     this.journal.push(`ringEnded ${employeeIds.join(',')}`);
     this.ringsEnded.push({ employeeIds, skip });
   }
-  async claimCallerForEmployee(_accountId: string, _entryId: string, employeeId: string): Promise<ConnectResult> {
+  /** the channels the connections named, by employee */
+  readonly claimedChannels = new Map<string, MediaChannel | undefined>();
+  async claimCallerForEmployee(_accountId: string, _entryId: string, employeeId: string, _now: number, channel?: MediaChannel): Promise<ConnectResult> {
+    this.claimedChannels.set(employeeId, channel);
     const r = await this.onClaim();
     this.journal.push(`claim ${employeeId} ${r.outcome}`);
     return r;
@@ -201,6 +204,10 @@ export class FakeMedia implements CallerMedia {
   }
   serverOf(): string | undefined {
     return 'fs-1';
+  }
+  /** a fake endpoint's channel is its name on 'fs-1' */
+  channelOf(ep: Endpoint): MediaChannel | undefined {
+    return { server: 'fs-1', channel: (ep as unknown as FakeEndpoint).name };
   }
   announcer(): CallerAnnouncer {
     this.announcerMade = new FakeAnnouncer(this.journal, () => this.autoEnd);

@@ -3,8 +3,8 @@ import { makeDepartment, makeEmployee } from '../../support/model-fixtures';
 import * as callbackRequest from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY } from '../../../src/domain/model';
 import { callbackEntryId } from '../../../src/domain/entry-ids';
-import { decideDispatch, freshEmployeeState, type DispatchDecision, type EmployeeState, type LineEntry } from '../../../src/domain/line';
-import { holdEntry, planDispatch, takeoverHolds, withHolds, type DispatchWrite, type PlanInput } from '../../../src/domain/dispatch-plan';
+import { decideDispatch, freshEmployeeState, lostCallOf, type DispatchDecision, type EmployeeState, type LineEntry } from '../../../src/domain/line';
+import { holdEntry, lostCallHolds, planDispatch, takeoverHolds, withHolds, type DispatchWrite, type PlanInput } from '../../../src/domain/dispatch-plan';
 
 const NOW = 1_700_000_000_000;
 const LEASE = 6000;
@@ -249,5 +249,44 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
     const back = plan.writes[0] as Extract<DispatchWrite, { kind: 'put-request' }>;
     assert.deepEqual([back.request.id, back.request.status], ['1', 'pending']);
     assert.ok(back.request.dueAt >= holds.notBefore.get(lost.id)!);
+  });
+
+  describe("an employee left on a lost instance's call (EmployeeState.lostCall)", () => {
+    const ch = { server: 'fs-b', channel: 'leg-uuid' };
+    it('recovery frees a busy employee and keeps their call as lostCall (a ringing one has none); a claim drops it', () => {
+      const gone = caller('c1', { owner: OTHER, leaseUntil: NOW - 1, state: 'connected', employeeIds: ['101'] });
+      const states = new Map([
+        ['101', st('101', { status: 'busy', owner: OTHER, entryId: 'c1', leaseUntil: NOW - 1, channel: ch })],
+        ['102', st('102', { status: 'ringing', owner: OTHER, entryId: 'c9', leaseUntil: NOW - 1 })],
+      ]);
+      const plan = planDispatch(input({ decision: { ...none, abandonedCallers: ['c1'], releasedEmployees: ['101', '102'] }, entries: [gone], states }));
+      const written = new Map(plan.writes.flatMap((w) => (w.kind === 'employee-state' ? [[w.state.id, w.state] as const] : [])));
+      assert.deepEqual(written.get('101')?.lostCall, ch);
+      assert.equal(written.get('101')?.channel, undefined);
+      assert.equal(written.get('101')?.status, 'free');
+      assert.equal(written.get('102')?.lostCall, undefined);
+      const d: DispatchDecision = { ...none, claim: { entryId: 'c2', kind: 'caller', employeeIds: ['101'], rrCursor: 0 } };
+      const claimed = planDispatch(input({ decision: d, entries: [caller('c2', { token: 1 })], states: new Map([['101', written.get('101')!]]), token: 1 }));
+      const s101 = claimed.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
+      assert.equal(s101?.state.status, 'ringing');
+      assert.equal(s101?.state.lostCall, undefined);
+    });
+
+    it('lostCallOf: the kept call, or the call of a busy employee whose lease lapsed; none while the lease is live', () => {
+      assert.deepEqual(lostCallOf(st('101', { lostCall: ch }), NOW), ch);
+      assert.deepEqual(lostCallOf(st('101', { status: 'busy', channel: ch, leaseUntil: NOW - 1 }), NOW), ch);
+      assert.equal(lostCallOf(st('101', { status: 'busy', channel: ch, leaseUntil: NOW + 1 }), NOW), undefined);
+      assert.equal(lostCallOf(st('101'), NOW), undefined);
+    });
+
+    it('lostCallHolds: a lease for an employee still on that very call; not for another channel, nor one skipped longer already', () => {
+      const states = new Map([
+        ['101', st('101', { lostCall: ch })],
+        ['102', st('102', { lostCall: { ...ch, channel: 'older-leg' } })],
+        ['103', st('103', { lostCall: ch, skipUntil: NOW + 2 * LEASE })],
+      ]);
+      const holds = lostCallHolds(states, new Map([['101', ch], ['102', ch], ['103', ch]]), NOW, LEASE);
+      assert.deepEqual([...holds], [['101', NOW + LEASE]]);
+    });
   });
 });

@@ -393,6 +393,14 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.deepEqual(played(), []);
   });
 
+  it("the connection is recorded with the employee leg's media channel (a takeover asks whether it is still up)", async () => {
+    await answered();
+    session.ring([makeEmployee('101')]);
+    legs.of('101').answer();
+    await flush();
+    assert.deepEqual(queue.claimedChannels.get('101'), { server: 'fs-1', channel: legs.of('101').endpoint.name });
+  });
+
   it('an employee whose answer the store says lost (digit 1 won) is hung up and released, and the caller is not bridged', async () => {
     await answered();
     session.ring([makeEmployee('101')]);

@@ -14,7 +14,7 @@ import { Dispatcher } from './queue/dispatcher';
 import { Dialer } from './callback/dialer';
 import type { CallSession } from './sip/call-session';
 import { registerInbound } from './sip/inbound';
-import { onConnectionLost, repinDialogs } from './sip/srf-compat';
+import { byeByDialogId, onConnectionLost, repinDialogs } from './sip/srf-compat';
 import { Readiness } from './observability/readiness';
 import { ProvisioningStore } from './store/provisioning';
 import { QueueCallerStandings } from './store/line-position';
@@ -32,6 +32,8 @@ import { createHttpApp } from './http/app';
 import type { Services } from './services';
 
 const ROOT = projectRoot();
+/** how long the BYE of a dead instance's call may take (srf-compat byeByDialogId): sofia's own timer ends it sooner */
+const ORPHAN_BYE_TIMEOUT_MS = 40_000;
 
 export interface RunningService {
   config: AppConfig;
@@ -142,7 +144,7 @@ export async function startService(config: AppConfig, log: Logger): Promise<Runn
       held: () => [...[...sessions.values()].filter((s) => s.holdsEntry), ...dialer.held()],
     },
     log,
-    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n), changes, channelExists: (c) => media.channelExists(c) },
+    { instanceId: config.instanceId, intervalMs: config.queue.dispatchIntervalMs, leaseMs: config.queue.leaseMs, now: svc.now, onExpired: (n) => metrics.finished.inc({ status: 'expired' }, n), changes, channelExists: (c) => media.channelExists(c), hangUpDialog: (id) => byeByDialogId(srf, id, ORPHAN_BYE_TIMEOUT_MS) },
   );
 
   registerInbound(

@@ -14,7 +14,7 @@ import { CustomerHold, type Claim } from '../store/customer-hold';
 import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, endpointAhead, RingingLeg, type LegResult } from '../sip/leg';
 import { RingRelease } from '../sip/ring-release';
-import { dialogGone, hangUpDialog } from '../sip/srf-compat';
+import { dialogGone, dialogIdOf, hangUpDialog } from '../sip/srf-compat';
 import { withTimeout } from '../util/timeout';
 import { SupersededError } from './superseded';
 import { needsConfirmation } from '../domain/voicemail-guard';
@@ -356,7 +356,7 @@ export class CustomerFirstDelivery {
     let won = false;
     if (this.state === 'ringing') {
       try {
-        won = (await queue.claimCallerForEmployee(this.accountId, this.holdEntryId, e.id, svc.now(), svc.media.channelOf(r.endpoint))).outcome === 'connected';
+        won = (await queue.claimCallerForEmployee(this.accountId, this.holdEntryId, e.id, svc.now(), { channel: svc.media.channelOf(r.endpoint), dialogId: dialogIdOf(r.dialog) })).outcome === 'connected';
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'cannot record the connection');
       }

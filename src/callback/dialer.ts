@@ -9,12 +9,13 @@ import { employeeBackoffFor, type EmployeeBackoff } from '../domain/sip-status';
 import { withOverrides } from '../domain/overrides';
 import { Announcer } from '../media/announcer';
 import { destroyQuietly, type Endpoint } from '../media/gateway';
-import { hangUpDialog } from '../sip/srf-compat';
+import { dialogIdOf, hangUpDialog } from '../sip/srf-compat';
 import type { Logger } from '../observability/logger';
 import type { LocalAttempt, LocalCaller } from '../queue/dispatcher';
 import type { Services } from '../services';
 import { callbackEntryId } from '../domain/entry-ids';
-import type { ClaimRef, MediaChannel } from '../domain/callback-request';
+import type { ClaimRef } from '../domain/callback-request';
+import type { EmployeeLeg } from '../store/queue-store';
 import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, endpointAhead, RingingLeg } from '../sip/leg';
 import { CustomerFirstDelivery } from './customer-first';
@@ -66,8 +67,8 @@ export class CallbackAttempt implements LocalAttempt {
    * cancelled or hung up, and nothing more is written or bridged (docs/state-model.md, "Fencing")
    */
   private fenced = false;
-  /** the employee's leg on the media server, once it answered */
-  private employeeChannel: MediaChannel | undefined;
+  /** the employee's leg as their busy state names it (media channel, dialog), once it answered */
+  private answeredLeg: EmployeeLeg | undefined;
   /** the employee's leg while it rings (cancelled when the claim is lost) */
   private employeeRinging: RingingLeg | undefined;
 
@@ -153,7 +154,7 @@ export class CallbackAttempt implements LocalAttempt {
 
   private async transition(
     step: (r: CallbackRequest) => CallbackRequest,
-    opts: { connected?: boolean; employeeChannel?: MediaChannel; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
+    opts: { connected?: boolean; employeeLeg?: EmployeeLeg; skipEmployee?: EmployeeBackoff; events?: StoredEvent[] } = {},
   ): Promise<void> {
     if (this.fenced) throw new SupersededError();
     const r = await this.svc.queue.transition(this.accountId, this.request.id, step, {
@@ -300,8 +301,8 @@ export class CallbackAttempt implements LocalAttempt {
     // listening for the hang-up first: it may come while the answer is being recorded
     await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
-    // the employee's leg, written with their busy state when the customer is connected (EmployeeState.channel)
-    this.employeeChannel = svc.media.channelOf(ep);
+    // the employee's leg, written with their busy state when the customer is connected (EmployeeState.channel, dialogId)
+    this.answeredLeg = { channel: svc.media.channelOf(ep), dialogId: dialogIdOf(eleg.dialog) };
     if (dept.notifyAboutCallback) await this.unlessMediaLost(ep.play(prompts.prompt(dept, 'whisper')));
     if (this.employeeGone) {
       // before the customer was dialled: no attempt, the request goes back in line
@@ -455,7 +456,7 @@ export class CallbackAttempt implements LocalAttempt {
     const sinceRequest = connectedAt - this.request.createdAt;
     await this.transition((r) => callbackRequest.attemptAnswered(r, 200, now), {
       connected: true,
-      ...(this.employeeChannel ? { employeeChannel: this.employeeChannel } : {}),
+      ...(this.answeredLeg ? { employeeLeg: this.answeredLeg } : {}),
       events: [
         { type: 'connected', departmentId: this.request.departmentId, at: connectedAt, ms: sinceRequest },
         { type: 'completed', departmentId: this.request.departmentId, at: now },

@@ -7,7 +7,7 @@
 import * as callbackRequest from './callback-request';
 import type { CallbackRequest, MediaChannel } from './callback-request';
 import type { Employee } from './model';
-import { freshEmployeeState, lostCallOf, type DispatchDecision, type EmployeeState, type LineEntry } from './line';
+import { freshEmployeeState, lostCallOf, type DispatchDecision, type OrphanLeg, type EmployeeState, type LineEntry } from './line';
 
 /** One write of a dispatch step, in order. */
 export type DispatchWrite =
@@ -28,6 +28,8 @@ export interface DispatchPlan {
   abandoned: number;
   expired: number;
   interrupted: number;
+  /** the calls of abandoned callers and freed busy employees, for the recovering instance to hang up once their media is gone (absent: none) */
+  orphans?: OrphanLeg[];
   /** empty: nothing to write */
   writes: DispatchWrite[];
 }
@@ -132,8 +134,17 @@ const freed = (s: EmployeeState): EmployeeState => ({
   handling: undefined,
   token: undefined,
   channel: undefined,
+  dialogId: undefined,
   lostCall: s.status === 'busy' && s.channel ? s.channel : s.lostCall,
 });
+
+/** The legs a recovery leaves behind: the call of an abandoned caller, the call of a busy employee it frees. */
+function orphanLegs(abandoned: readonly LineEntry[], freedBusy: readonly EmployeeState[]): OrphanLeg[] {
+  const out: OrphanLeg[] = [];
+  for (const e of abandoned) if (e.leg) out.push({ ...e.leg, of: { kind: 'caller', id: e.id } });
+  for (const s of freedBusy) if (s.dialogId && s.channel) out.push({ dialogId: s.dialogId, channel: s.channel, of: { kind: 'employee', id: s.id } });
+  return out;
+}
 
 export function planDispatch(p: PlanInput): DispatchPlan {
   const { decision: d, departmentId, now } = p;
@@ -142,18 +153,26 @@ export function planDispatch(p: PlanInput): DispatchPlan {
   const newStates = new Map(p.states);
   // the requests as this step leaves them: an interrupted claim whose request is due again may be claimed anew below
   const requests = new Map(p.requests);
+  // the busy employees recovery frees (their calls may be left behind), by id
+  const freedBusy = new Map<string, EmployeeState>();
+  const free = (s: EmployeeState): void => {
+    if (s.status === 'busy') freedBusy.set(s.id, s);
+    newStates.set(s.id, freed(s));
+  };
   const freeFor = (entryId: string, employeeIds: readonly string[]): void => {
     for (const empId of employeeIds) {
       const s = newStates.get(empId);
-      if (s && s.entryId === entryId) newStates.set(empId, freed(s));
+      if (s && s.entryId === entryId) free(s);
     }
   };
   for (const id of d.releasedEmployees) {
     const s = p.states.get(id);
-    if (s) newStates.set(id, freed(s));
+    if (s) free(s);
   }
+  const abandonedEntries: LineEntry[] = [];
   for (const id of d.abandonedCallers) {
     const e = byId.get(id)!;
+    abandonedEntries.push(e);
     writes.push({ kind: 'remove-entry', entry: e });
     // a customer-first customer's fate is its request's (interrupted with the dialling claim)
     if (e.state !== 'connected' && e.requestId === undefined) writes.push({ kind: 'event', type: 'abandoned', departmentId, at: now });
@@ -217,5 +236,6 @@ export function planDispatch(p: PlanInput): DispatchPlan {
     if (claim) writes.push({ kind: 'rr-cursor', departmentId, cursor: c.rrCursor });
   }
   for (const s of newStates.values()) if (s !== p.storedStates.get(s.id)) writes.push({ kind: 'employee-state', state: s });
-  return { claim, abandoned: d.abandonedCallers.length, expired: d.expiredCallbacks.length, interrupted: d.interruptedCallbacks.length, writes };
+  const orphans = orphanLegs(abandonedEntries, [...freedBusy.values()]);
+  return { claim, abandoned: d.abandonedCallers.length, expired: d.expiredCallbacks.length, interrupted: d.interruptedCallbacks.length, ...(orphans.length > 0 ? { orphans } : {}), writes };
 }

@@ -38,6 +38,27 @@ export interface LineEntry {
   requestId?: string;
   /** while claimed (ringing/connected): the claim's fencing token (docs/state-model.md, "Fencing") */
   token?: number;
+  /**
+   * a live caller: their call's leg, so that the instance recovering the entry from a dead one can hang that call
+   * up (OrphanLeg) instead of leaving the caller in silence. Absent where the endpoint did not exist yet at join
+   */
+  leg?: CallLeg;
+}
+
+/**
+ * A call leg the service holds: its SIP dialog (drachtio's dialog id) and its media channel. An instance that
+ * recovers the work of a dead one hangs up that one's legs whose channel is gone (FreeSWITCH ended it when the
+ * dead instance's event socket closed; drachtio keeps the dialog, which another instance may end).
+ */
+export interface CallLeg {
+  dialogId: string;
+  channel: MediaChannel;
+}
+
+/** A leg left behind by an instance that lost its claim, for the instance that recovered it to hang up. */
+export interface OrphanLeg extends CallLeg {
+  /** whose: a caller (entry id) or an employee (employee id) */
+  of: { kind: 'caller' | 'employee'; id: string };
 }
 
 /** ~317 years: every real joinedAt minus this ranks before every real one */
@@ -70,6 +91,8 @@ export interface EmployeeState {
   token?: number;
   /** while busy: the media channel of the employee's leg, so that a takeover can tell whether that call is still up */
   channel?: MediaChannel;
+  /** while busy: the employee leg's SIP dialog (drachtio's dialog id), which a takeover may hang up (OrphanLeg) */
+  dialogId?: string;
   /**
    * freed by a takeover while busy on this channel of an instance that lost its claim (paused past its lease, or
    * dead): the employee may still be on that call. The dispatcher asks the media server before ringing them

@@ -108,7 +108,7 @@ export class MediaGateway extends EventEmitter {
       return answerCaller({ createEndpoint: (o) => link.createEndpoint(o), createUAS: (q, r, o) => this.srf.createUAS(q, r, o) }, req, res, steps);
     }
     const ms = link.server();
-    await runPrepare(steps);
+    await runPrepare(steps, undefined);
     try {
       const answered = await ms.connectCaller(req, res);
       link.track(answered.endpoint);
@@ -193,8 +193,11 @@ export interface AnswerPorts {
 export interface AnswerSteps {
   /** true once the caller's CANCEL arrived (drachtio has answered it 487 itself) */
   cancelled: () => boolean;
-  /** runs after the endpoint exists and before the 200 (e.g. joining the queue); a failure refuses the call */
-  prepare?: () => Promise<void>;
+  /**
+   * runs after the endpoint exists and before the 200 (e.g. joining the queue); a failure refuses the call. Gets the
+   * endpoint, except on fsmrf's own connectCaller path (SRTP offers), where it runs before the endpoint is made
+   */
+  prepare?: (endpoint: Endpoint | undefined) => Promise<void>;
 }
 
 /**
@@ -215,9 +218,9 @@ export class AnswerError extends Error {
   }
 }
 
-async function runPrepare(steps: AnswerSteps): Promise<void> {
+async function runPrepare(steps: AnswerSteps, endpoint: Endpoint | undefined): Promise<void> {
   try {
-    await steps.prepare?.();
+    await steps.prepare?.(endpoint);
   } catch (err) {
     throw new AnswerError({ stage: 'prepare' }, err);
   }
@@ -239,7 +242,7 @@ export async function answerCaller(ports: AnswerPorts, req: Srf.SrfRequest, res:
   }
   try {
     if (steps.cancelled()) throw new AnswerError({ stage: 'cancelled' }, new Error('the caller cancelled while its endpoint was created'));
-    await runPrepare(steps);
+    await runPrepare(steps, endpoint);
     if (steps.cancelled()) throw new AnswerError({ stage: 'cancelled' }, new Error('the caller cancelled while being answered'));
     let dialog: Srf.Dialog;
     try {

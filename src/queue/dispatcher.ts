@@ -3,7 +3,7 @@ import type { Department, Employee } from '../domain/model';
 import type { CallbackRequest, MediaChannel } from '../domain/callback-request';
 import type { Logger } from '../observability/logger';
 import { requestIdOfEntry } from '../domain/entry-ids';
-import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry } from '../domain/line';
+import { isAvailable, isLeaseLive, type EmployeeState, type LineEntry, type OrphanLeg } from '../domain/line';
 import type { WriteEffect } from '../store/changes';
 import type { IdleHint, LostCall, LostCallCheck } from '../store/queue-store';
 import type { ChangeNotices, DispatchStore } from './ports';
@@ -158,6 +158,13 @@ export class Dispatcher {
        * while that call's channel exists: a paused instance holds it until it resumes. Without: never asked
        */
       channelExists?: (c: MediaChannel) => Promise<boolean | undefined>;
+      /**
+       * hangs up a SIP dialog another instance made, by drachtio's dialog id (srf-compat byeByDialogId): the final
+       * status of the BYE, or 'gone'. The legs a recovery leaves behind (DispatchResult.orphans) whose channel is gone
+       * (their instance died: FreeSWITCH ended the channel, drachtio kept the dialog) are hung up with it, so that
+       * nobody is left on a silent call. Without (or without channelExists): left as they are
+       */
+      hangUpDialog?: (dialogId: string) => Promise<number | 'gone'>;
     },
   ) {
     opts.changes?.on((c) => {
@@ -312,6 +319,33 @@ export class Dispatcher {
     return out;
   }
 
+  /**
+   * The calls a recovery left behind (an abandoned caller's, a freed employee's): each is hung up once its media
+   * channel is gone. One whose channel still exists belongs to an instance that is paused, not dead (FreeSWITCH keeps
+   * its channels while its event socket is open, and may still carry the conversation): that instance hangs it up
+   * when it resumes. One whose server cannot be asked is left alone too: nobody can tell which it is.
+   */
+  private async hangUpOrphans(orphans: readonly OrphanLeg[]): Promise<void> {
+    const { channelExists, hangUpDialog } = this.opts;
+    if (!channelExists || !hangUpDialog) return;
+    await Promise.all(
+      orphans.map(async (o) => {
+        const who = `${o.of.kind} ${o.of.id}`;
+        try {
+          const exists = await channelExists(o.channel);
+          if (exists !== false) {
+            this.log.info({ of: o.of, dialogId: o.dialogId, mediaServer: o.channel.server, channel: o.channel.channel, channelExists: exists ?? 'unknown' }, `the call of ${who} left by a lost instance is not hung up here: its channel ${exists ? 'still exists (the instance is paused, not dead)' : 'cannot be asked about'}`);
+            return;
+          }
+          const status = await hangUpDialog(o.dialogId);
+          this.log.info({ of: o.of, dialogId: o.dialogId, bye: status }, status === 'gone' ? `the call of ${who} left by a dead instance had ended already` : `hung up the call of ${who} left by a dead instance (BYE ${status})`);
+        } catch (err) {
+          this.log.warn({ of: o.of, dialogId: o.dialogId, err: (err as Error).message }, `could not hang up the call of ${who} left by a dead instance`);
+        }
+      }),
+    );
+  }
+
   private async dispatchDepartment(accountId: string, departmentId: string): Promise<void> {
     // keep claiming while free employees and eligible entries meet (bounded per tick)
     for (let i = 0; i < 50; i++) {
@@ -322,8 +356,9 @@ export class Dispatcher {
       const recoverStale = now - this.lastStoreFailureAt > this.opts.leaseMs;
       const { result: r, idle } = await this.queue.dispatchStep(accountId, departmentId, this.opts.instanceId, now, this.opts.leaseMs, local, recoverStale, this.lostCallCheck);
       if (r.abandoned || r.expired || r.interrupted) {
-        this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined }, 'recovered stale queue state');
+        this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined, orphans: r.orphans?.length ?? 0 }, 'recovered stale queue state');
       }
+      if (r.orphans) void this.hangUpOrphans(r.orphans);
       // the dispatch step that expired them ran once, here: counted once across instances
       if (r.expired) this.opts.onExpired?.(r.expired);
       const c = r.claim;

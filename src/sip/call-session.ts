@@ -9,7 +9,7 @@ import { estimateWaitS } from '../domain/wait-estimate';
 import { checkKeypadNumber, type CallableVerdict } from '../domain/numbers';
 import { employeeBackoffFor, refusalForMediaFailure } from '../domain/sip-status';
 import { AnswerError, destroyQuietly, type AnswerFailure, type AnsweredCaller, type Endpoint } from '../media/gateway';
-import { dialogGone, dropCopiedRequestHeaders, hangUpDialog, receivedOn } from './srf-compat';
+import { dialogGone, dialogIdOf, dropCopiedRequestHeaders, hangUpDialog, receivedOn, uasDialogId } from './srf-compat';
 import type { Logger } from '../observability/logger';
 import { nextOfferAt, type LineEntry } from '../domain/line';
 import { withTimeout } from '../util/timeout';
@@ -165,7 +165,11 @@ export class CallSession {
     try {
       answered = await media.answerCaller(req, res, {
         cancelled,
-        prepare: async () => {
+        prepare: async (endpoint) => {
+          // the call's leg, for an instance that recovers this entry should this one die (OrphanLeg)
+          const channel = endpoint ? media.channelOf(endpoint) : undefined;
+          const dialogId = uasDialogId(req);
+          if (channel && dialogId) entry.leg = { dialogId, channel };
           this.token = await queue.join(this.accountId, entry);
           joined = true;
         },
@@ -564,7 +568,7 @@ export class CallSession {
     let won = false;
     if (this.state === 'ringing') {
       try {
-        won = (await queue.claimCallerForEmployee(this.accountId, this.entryId, e.id, this.svc.now(), this.svc.media.channelOf(r.endpoint))).outcome === 'connected';
+        won = (await queue.claimCallerForEmployee(this.accountId, this.entryId, e.id, this.svc.now(), { channel: this.svc.media.channelOf(r.endpoint), dialogId: dialogIdOf(r.dialog) })).outcome === 'connected';
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'cannot record the connection');
       }

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger';
 import type { LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import type { CallerStanding } from '../store/line-position';
-import type { ConnectResult, RequestCallbackResult, WaitFacts } from '../store/queue-store';
+import type { ConnectResult, EmployeeLeg, RequestCallbackResult, WaitFacts } from '../store/queue-store';
 import type { StoredEvent } from '../domain/line-events';
 import { employeeLeg, type LegResult } from './leg';
 
@@ -41,7 +41,7 @@ export interface CallerQueue {
   /** employees rung for the caller are free again (`skip`: for how long they are passed over) */
   ringEnded(accountId: string, entryId: string, employeeIds: string[], now: number, skip: EmployeeBackoff | undefined): Promise<void>;
   /** an employee answered: 'connected' when the caller was still waiting, 'lost' when digit 1 (or a hang-up) won */
-  claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number, channel?: MediaChannel): Promise<ConnectResult>;
+  claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number, leg?: EmployeeLeg): Promise<ConnectResult>;
 }
 
 /** A caller's place in line and expected wait (CallerStandings satisfies it). */

@@ -126,3 +126,58 @@ export function dropCopiedRequestHeaders(res: Srf.SrfResponse): void {
 export function unfold(value: string): string {
   return value.replace(/\r?\n[ \t]+/g, ' ').trim();
 }
+
+// ---- dialogs of another instance -----------------------------------------------------------------
+
+/**
+ * The dialog id drachtio-server gives the dialog it makes when the app answers `req` (createUAS): `<Call-ID>;from-tag=
+ * <the caller's From tag>` (the ACK and BYE frames of ../shared/reference D2/D3 carry it). srf knows it only once
+ * the 200 is sent; a caller joins the line before that, and the entry names its leg in that same write.
+ */
+export function uasDialogId(req: Srf.SrfRequest): string | undefined {
+  const callId = unfold(req.get('Call-ID') ?? '').trim();
+  const tag = /;\s*tag=([^;,\s>]+)/i.exec(req.get('From') ?? '')?.[1];
+  return callId && tag ? `${callId};from-tag=${tag}` : undefined;
+}
+
+/**
+ * Hangs up a dialog this instance did not make, by drachtio's dialog id: the call of a dead instance, which drachtio
+ * keeps (it answers the far end's in-dialog requests 481 once no app manages the dialog) but will end on any
+ * connected app's request (`sip||<dialogId>` with `BYE sip:placeholder`, the frame srf's own Dialog.destroy sends).
+ * srf offers no call for it outside a Dialog; `Srf.request` with `stackDialogId` builds that frame. Resolves the BYE's
+ * final status, or 'gone' when drachtio no longer knows the dialog (the far end or its instance ended it already).
+ */
+export function byeByDialogId(srf: Srf, dialogId: string, timeoutMs: number): Promise<number | 'gone'> {
+  type Sent = EventEmitter & { on(event: 'response', cb: (res: { status: number }) => void): unknown };
+  const request = srf.request as unknown as (uri: string, opts: { method: string; stackDialogId: string; headers: Record<string, string> }, cb: (err: Error | null, req?: Sent) => void) => unknown;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no final response to the BYE within ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    try {
+      // `sip:placeholder`: the request-URI srf itself sends in a dialog; drachtio puts the dialog's remote target there
+      request.call(srf, 'sip:placeholder', { method: 'BYE', stackDialogId: dialogId, headers: {} }, (err, sent) => {
+        if (err || !sent) {
+          clearTimeout(timer);
+          // drachtio: "unable to find dialog for dialog id provided"
+          if (err && /find dialog/i.test(err.message)) resolve('gone');
+          else reject(err ?? new Error('the BYE was not sent'));
+          return;
+        }
+        sent.on('response', (res) => {
+          if (res.status < 200) return;
+          clearTimeout(timer);
+          resolve(res.status);
+        });
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(err as Error);
+    }
+  });
+}
+
+/** drachtio's id of an srf Dialog (`Dialog.id`, which srf's typings leave out). */
+export function dialogIdOf(dialog: Srf.Dialog): string | undefined {
+  const id = (dialog as unknown as { id?: unknown }).id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}

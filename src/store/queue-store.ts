@@ -45,6 +45,12 @@ export type DispatchResult = Omit<DispatchPlan, 'writes'>;
 
 const NOTHING_DISPATCHED: DispatchResult = Object.freeze({ claim: undefined, abandoned: 0, expired: 0, interrupted: 0 });
 
+/** An employee's answered leg as a busy state names it: its media channel and its SIP dialog, where known. */
+export interface EmployeeLeg {
+  channel?: MediaChannel;
+  dialogId?: string;
+}
+
 /** An employee who may still be on a lost instance's call (EmployeeState.lostCall), and that call's channel. */
 export interface LostCall {
   employeeId: string;
@@ -391,6 +397,7 @@ export class QueueStore {
       // the call ended here, on a live instance: nothing is left to ask about
       channel: undefined,
       lostCall: undefined,
+      dialogId: undefined,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     }, s);
@@ -573,7 +580,7 @@ export class QueueStore {
    * The winner is whichever reaches Redis first; the other sees the changed entry and backs off.
    * Pending callback requests of this caller in this department are cancelled (they reached us).
    */
-  async claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number, channel?: MediaChannel): Promise<ConnectResult> {
+  async claimCallerForEmployee(accountId: string, entryId: string, employeeId: string, now: number, leg: EmployeeLeg = {}): Promise<ConnectResult> {
     return this.run<ConnectResult>(accountId, async (v) => {
       const entry = await v.entry(entryId);
       if (!entry || entry.state !== 'ringing' || !entry.employeeIds.includes(employeeId)) return { result: { outcome: 'lost' as const } };
@@ -590,8 +597,8 @@ export class QueueStore {
         write: (w) => {
           w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] }, false, entry);
           const me = states.get(employeeId)!;
-          // `channel`: the employee's leg on the media server, which a takeover asks about (EmployeeState.lostCall)
-          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now }, channel }, me);
+          // `leg`: the employee's leg (media channel, dialog), which a takeover asks about or hangs up (EmployeeState.lostCall)
+          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now }, channel: leg.channel, dialogId: leg.dialogId }, me);
           if (pending) {
             w.putRequest(pending);
             syncCallbackEntry(w, pending, undefined, 0);
@@ -738,8 +745,8 @@ export class QueueStore {
       leaseUntil?: number;
       /** the customer answered: the employee stays busy while they talk */
       connected?: boolean;
-      /** with `connected`: the employee's leg on the media server (EmployeeState.channel) */
-      employeeChannel?: MediaChannel;
+      /** with `connected`: the employee's leg (EmployeeState.channel, dialogId) */
+      employeeLeg?: EmployeeLeg;
       /** the employee did not take the call: skipped for this backoff */
       skipEmployee?: EmployeeBackoff;
       events?: StoredEvent[];
@@ -773,7 +780,7 @@ export class QueueStore {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
             for (const s of mine) {
               const busy: EmployeeState = { ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } };
-              w.putEmployeeState(opts.employeeChannel ? { ...busy, channel: opts.employeeChannel } : busy, s);
+              w.putEmployeeState(opts.employeeLeg ? { ...busy, channel: opts.employeeLeg.channel, dialogId: opts.employeeLeg.dialogId } : busy, s);
             }
           } else if (keepsDialing) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);

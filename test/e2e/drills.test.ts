@@ -207,6 +207,11 @@ describe('fault drills (fast)', function () {
       // the survivor keeps its own callers and recovers the victim's once their lease lapsed
       await eventually(async () => (await callerEntries(probe)).length === onSurvivor.length, 15_000, "only the survivor's callers left in line");
       assert.equal(await abandonedEvents(probe), abandonedBefore + onVictim.length - 1);
+      // their calls are not left silent: FreeSWITCH ended the media with the victim's event socket, drachtio kept the
+      // dialogs, and the survivor hangs them up
+      const byes = await Promise.all(onVictim.slice(1).map((c) => c.dialog.byeFromService(10_000)));
+      assert.equal(byes.length, onVictim.length - 1);
+      assert.match(survivor.output(), /hung up the call of caller \S+ left by a dead instance \(BYE 200\)/);
       assert.equal((await requestOf(probe, presser.number))?.status, 'pending');
       // a survivor's caller can still leave a request
       const other = onSurvivor[0]!;

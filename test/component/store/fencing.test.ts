@@ -319,7 +319,7 @@ describe('QueueStore fencing (component, real Redis, two instances)', function (
       await A.queue.join(ACCOUNT, callerEntry('c-live', T, A.name));
       const c = await A.queue.dispatch(ACCOUNT, DEPT, A.name, T, LEASE_MS, new Set(['c-live']));
       const employee = c.claim!.employees[0]!.id;
-      assert.equal((await A.queue.claimCallerForEmployee(ACCOUNT, 'c-live', employee, T + 1, channel)).outcome, 'connected');
+      assert.equal((await A.queue.claimCallerForEmployee(ACCOUNT, 'c-live', employee, T + 1, { channel, dialogId: 'employee-dialog;from-tag=x' })).outcome, 'connected');
       assert.deepEqual((await employeeState(A.redis, employee))?.channel, channel, 'the busy state names the leg');
       await B.queue.join(ACCOUNT, callerEntry('c-other', T + 2, B.name));
       return employee;

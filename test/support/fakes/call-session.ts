@@ -12,7 +12,7 @@ import type { LineEntry } from '../../../src/domain/line';
 import type { LegResult } from '../../../src/sip/leg';
 import type { CallerAnnouncer, CallerMedia, CallerQueue, EmployeeLegs, EmployeeRingLeg, Standings } from '../../../src/sip/ports';
 import type { CallerStanding } from '../../../src/store/line-position';
-import type { ConnectResult, RequestCallbackResult, WaitFacts } from '../../../src/store/queue-store';
+import type { ConnectResult, EmployeeLeg, RequestCallbackResult, WaitFacts } from '../../../src/store/queue-store';
 import type { StoredEvent } from '../../../src/domain/line-events';
 import { FakeDialog } from './dialog';
 
@@ -94,10 +94,10 @@ export class FakeCallerQueue implements CallerQueue {
     this.journal.push(`ringEnded ${employeeIds.join(',')}`);
     this.ringsEnded.push({ employeeIds, skip });
   }
-  /** the channels the connections named, by employee */
-  readonly claimedChannels = new Map<string, MediaChannel | undefined>();
-  async claimCallerForEmployee(_accountId: string, _entryId: string, employeeId: string, _now: number, channel?: MediaChannel): Promise<ConnectResult> {
-    this.claimedChannels.set(employeeId, channel);
+  /** the legs the connections named, by employee */
+  readonly claimedLegs = new Map<string, EmployeeLeg | undefined>();
+  async claimCallerForEmployee(_accountId: string, _entryId: string, employeeId: string, _now: number, leg?: EmployeeLeg): Promise<ConnectResult> {
+    this.claimedLegs.set(employeeId, leg);
     const r = await this.onClaim();
     this.journal.push(`claim ${employeeId} ${r.outcome}`);
     return r;
@@ -194,7 +194,7 @@ export class FakeMedia implements CallerMedia {
   /** as MediaGateway.answerCaller: a failure of the caller's own step is an AnswerError at stage 'prepare' */
   async answerCaller(_req: Srf.SrfRequest, _res: Srf.SrfResponse, steps: AnswerSteps): Promise<AnsweredCaller> {
     try {
-      await steps.prepare?.();
+      await steps.prepare?.(this.endpoint.asEndpoint());
     } catch (err) {
       await this.endpoint.destroy();
       throw new AnswerError({ stage: 'prepare' }, err);

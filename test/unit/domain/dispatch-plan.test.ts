@@ -272,6 +272,23 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
       assert.equal(s101?.state.lostCall, undefined);
     });
 
+    it("the legs a recovery leaves behind: an abandoned caller's call and a freed busy employee's, each once; none of a ringing employee", () => {
+      const callerLeg = { dialogId: 'in-1;from-tag=a', channel: { server: 'fs-b', channel: 'caller-uuid' } };
+      const gone = caller('c1', { owner: OTHER, leaseUntil: NOW - 1, state: 'connected', employeeIds: ['101'], leg: callerLeg });
+      const states = new Map([
+        ['101', st('101', { status: 'busy', owner: OTHER, entryId: 'c1', leaseUntil: NOW - 1, channel: ch, dialogId: 'out-1;from-tag=b' })],
+        ['102', st('102', { status: 'ringing', owner: OTHER, entryId: 'c9', leaseUntil: NOW - 1 })],
+      ]);
+      const plan = planDispatch(input({ decision: { ...none, abandonedCallers: ['c1'], releasedEmployees: ['101', '102'] }, entries: [gone], states }));
+      assert.deepEqual(plan.orphans, [
+        { ...callerLeg, of: { kind: 'caller', id: 'c1' } },
+        { dialogId: 'out-1;from-tag=b', channel: ch, of: { kind: 'employee', id: '101' } },
+      ]);
+      const freed = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state' && w.state.id === '101');
+      assert.equal(freed?.state.dialogId, undefined);
+      assert.equal(planDispatch(input({})).orphans, undefined);
+    });
+
     it('lostCallOf: the kept call, or the call of a busy employee whose lease lapsed; none while the lease is live', () => {
       assert.deepEqual(lostCallOf(st('101', { lostCall: ch }), NOW), ch);
       assert.deepEqual(lostCallOf(st('101', { status: 'busy', channel: ch, leaseUntil: NOW - 1 }), NOW), ch);

@@ -28,6 +28,12 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
+/** the caller's INVITE as the session reads it: Call-ID and From (its tag names drachtio's dialog) */
+function invite(): Srf.SrfRequest {
+  const headers: Record<string, string> = { 'call-id': 'inbound-1@127.0.0.1', from: '<sip:+79161234567@127.0.0.1>;tag=caller-tag' };
+  return { get: (name: string) => headers[name.toLowerCase()] } as unknown as Srf.SrfRequest;
+}
+
 describe('sip/call-session: one caller through the ports', () => {
   const config = loadConfig({ env: {} });
   const prompts = new Prompts('/prompts');
@@ -74,7 +80,7 @@ describe('sip/call-session: one caller through the ports', () => {
   async function answered(over: Partial<Department> = {}): Promise<CallSession> {
     newSession(over);
     const res = { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse;
-    await session.start({} as Srf.SrfRequest, res, () => false);
+    await session.start(invite(), res, () => false);
     await flush();
     journal.length = 0;
     return session;
@@ -105,7 +111,7 @@ describe('sip/call-session: one caller through the ports', () => {
 
   it('joins the line before the 200, then starts the hold music and asks the dispatcher to look', async () => {
     newSession();
-    await session.start({} as Srf.SrfRequest, { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse, () => false);
+    await session.start(invite(), { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse, () => false);
     assert.deepEqual(journal.slice(0, 2), [`join ${session.entryId}`, '200 OK']);
     const e = queue.entries.get(session.entryId)!;
     assert.equal(e.owner, 'inst-A');
@@ -120,7 +126,7 @@ describe('sip/call-session: one caller through the ports', () => {
     queue.failJoin = new Error('redis down');
     const sent: Array<{ status: number; headers: unknown }> = [];
     const res = { finalResponseSent: false, send: (status: number, o: { headers: unknown }) => sent.push({ status, headers: o.headers }) } as unknown as Srf.SrfResponse;
-    await session.start({} as Srf.SrfRequest, res, () => false);
+    await session.start(invite(), res, () => false);
     assert.deepEqual(sent, [{ status: 503, headers: { 'Retry-After': '30' } }]);
     assert.ok(!journal.includes('200 OK'));
     assert.equal(ended, 1);
@@ -130,7 +136,7 @@ describe('sip/call-session: one caller through the ports', () => {
   it('a caller whose BYE came while being answered (before the session listened) leaves the line at once', async () => {
     newSession();
     media.dialog.connected = false;
-    await session.start({} as Srf.SrfRequest, { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse, () => false);
+    await session.start(invite(), { finalResponseSent: false, send: () => undefined } as unknown as Srf.SrfResponse, () => false);
     await flush();
     assert.ok(journal.includes(`leave ${session.entryId}`), journal.join(' | '));
     assert.equal(session.state, 'ended');
@@ -393,12 +399,18 @@ describe('sip/call-session: one caller through the ports', () => {
     assert.deepEqual(played(), []);
   });
 
-  it("the connection is recorded with the employee leg's media channel (a takeover asks whether it is still up)", async () => {
+  it("the caller's entry names its leg when it joins: drachtio's dialog id and the endpoint's channel (for the instance that may recover it)", async () => {
+    await answered();
+    const entry = [...queue.entries.values()][0];
+    assert.deepEqual(entry?.leg, { dialogId: 'inbound-1@127.0.0.1;from-tag=caller-tag', channel: { server: 'fs-1', channel: 'caller-endpoint' } });
+  });
+
+  it("the connection is recorded with the employee leg's media channel and dialog (a takeover asks about it, or hangs it up)", async () => {
     await answered();
     session.ring([makeEmployee('101')]);
     legs.of('101').answer();
     await flush();
-    assert.deepEqual(queue.claimedChannels.get('101'), { server: 'fs-1', channel: legs.of('101').endpoint.name });
+    assert.deepEqual(queue.claimedLegs.get('101')?.channel, { server: 'fs-1', channel: legs.of('101').endpoint.name });
   });
 
   it('an employee whose answer the store says lost (digit 1 won) is hung up and released, and the caller is not bridged', async () => {

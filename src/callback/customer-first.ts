@@ -8,7 +8,7 @@ import { Announcer } from '../media/announcer';
 import { destroyQuietly, type Endpoint } from '../media/gateway';
 import type { Logger } from '../observability/logger';
 import type { LocalCaller } from '../queue/dispatcher';
-import { headOfLineRank, type LineEntry } from '../domain/line';
+import { headOfLineRank, legOf, type LineEntry } from '../domain/line';
 import type { Services } from '../services';
 import { CustomerHold, type Claim } from '../store/customer-hold';
 import type { StoredEvent } from '../domain/line-events';
@@ -276,6 +276,9 @@ export class CustomerFirstDelivery {
       callerNumber: this.number,
       requestId: this.request.id,
     };
+    // the customer's call, for an instance that recovers this place should this one die (OrphanLeg)
+    const customerLeg = legOf(dialogIdOf(cleg.dialog), svc.media.channelOf(cleg.endpoint));
+    if (customerLeg) entry.leg = customerLeg;
     const r = await this.hold.join(this.accountId, this.request.id, this.claim, entry, now, this.lease());
     if (!r) {
       this.log.warn('the request moved on without this instance (lease lost) before the customer joined the line; hanging up');

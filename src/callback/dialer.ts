@@ -1,5 +1,6 @@
 import type Srf from 'drachtio-srf';
 import * as callbackRequest from '../domain/callback-request';
+import { legOf } from '../domain/line';
 import type { CallbackRequest } from '../domain/callback-request';
 import { deliveryModeOf, type Department, type Employee } from '../domain/model';
 import { guards, needsConfirmation, type GuardFailure } from '../domain/voicemail-guard';
@@ -417,6 +418,9 @@ export class CallbackAttempt implements LocalAttempt {
       }
       this.log.info({ source: c.source }, 'customer pressed 1: confirmed');
     }
+    // the customer's call goes with the employee's busy state once the request completes (its entry is gone then)
+    const peer = legOf(dialogIdOf(cleg.dialog), svc.media.channelOf(cleg.endpoint));
+    if (this.answeredLeg && peer) this.answeredLeg = { ...this.answeredLeg, peer };
     if (!guard?.minTalkS) await this.complete(svc.now());
     else this.log.info({ minTalkS: guard.minTalkS }, 'the request completes after the minimum talk time (voicemail guard)');
     // both legs on one media server (the customer leg was made on the employee's): the bridge needs it

@@ -135,6 +135,7 @@ const freed = (s: EmployeeState): EmployeeState => ({
   token: undefined,
   channel: undefined,
   dialogId: undefined,
+  peer: undefined,
   lostCall: s.status === 'busy' && s.channel ? s.channel : s.lostCall,
 });
 
@@ -142,7 +143,10 @@ const freed = (s: EmployeeState): EmployeeState => ({
 function orphanLegs(abandoned: readonly LineEntry[], freedBusy: readonly EmployeeState[]): OrphanLeg[] {
   const out: OrphanLeg[] = [];
   for (const e of abandoned) if (e.leg) out.push({ ...e.leg, of: { kind: 'caller', id: e.id } });
-  for (const s of freedBusy) if (s.dialogId && s.channel) out.push({ dialogId: s.dialogId, channel: s.channel, of: { kind: 'employee', id: s.id } });
+  for (const s of freedBusy) {
+    if (s.dialogId && s.channel) out.push({ dialogId: s.dialogId, channel: s.channel, of: { kind: 'employee', id: s.id } });
+    if (s.peer) out.push({ ...s.peer, of: { kind: 'customer', id: s.id } });
+  }
   return out;
 }
 

@@ -55,10 +55,15 @@ export interface CallLeg {
   channel: MediaChannel;
 }
 
+/** A call leg from its parts, when both are known. */
+export function legOf(dialogId: string | undefined, channel: MediaChannel | undefined): CallLeg | undefined {
+  return dialogId && channel ? { dialogId, channel } : undefined;
+}
+
 /** A leg left behind by an instance that lost its claim, for the instance that recovered it to hang up. */
 export interface OrphanLeg extends CallLeg {
-  /** whose: a caller (entry id) or an employee (employee id) */
-  of: { kind: 'caller' | 'employee'; id: string };
+  /** whose: a caller (entry id), an employee (employee id), or the customer a busy employee was talking to (employee id) */
+  of: { kind: 'caller' | 'employee' | 'customer'; id: string };
 }
 
 /** ~317 years: every real joinedAt minus this ranks before every real one */
@@ -93,6 +98,8 @@ export interface EmployeeState {
   channel?: MediaChannel;
   /** while busy: the employee leg's SIP dialog (drachtio's dialog id), which a takeover may hang up (OrphanLeg) */
   dialogId?: string;
+  /** while busy on a completed callback: the customer's leg, which nothing else names once the request is done */
+  peer?: CallLeg;
   /**
    * freed by a takeover while busy on this channel of an instance that lost its claim (paused past its lease, or
    * dead): the employee may still be on that call. The dispatcher asks the media server before ringing them

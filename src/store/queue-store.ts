@@ -6,7 +6,7 @@ import * as callbackRequest from '../domain/callback-request';
 import { isOpen } from '../domain/business-hours';
 import type { CallbackRequest, ClaimRef, MediaChannel } from '../domain/callback-request';
 import { claimIsCurrent } from '../domain/callback-request';
-import { decideDispatch, entryVerdict, lostCallOf, mayLead, isAvailable, mayHaveWork, type EmployeeState, type LineEntry } from '../domain/line';
+import { decideDispatch, entryVerdict, lostCallOf, mayLead, isAvailable, mayHaveWork, type CallLeg, type EmployeeState, type LineEntry } from '../domain/line';
 import { callbackEntryId, requestIdOfEntry } from '../domain/entry-ids';
 import type { StoredEvent } from '../domain/line-events';
 import { positionInLine } from '../domain/position';
@@ -45,10 +45,14 @@ export type DispatchResult = Omit<DispatchPlan, 'writes'>;
 
 const NOTHING_DISPATCHED: DispatchResult = Object.freeze({ claim: undefined, abandoned: 0, expired: 0, interrupted: 0 });
 
-/** An employee's answered leg as a busy state names it: its media channel and its SIP dialog, where known. */
+/**
+ * An employee's answered leg as a busy state names it: its media channel and its SIP dialog, where known, and on a
+ * callback the customer's leg they are connected to (`peer`).
+ */
 export interface EmployeeLeg {
   channel?: MediaChannel;
   dialogId?: string;
+  peer?: CallLeg;
 }
 
 /** An employee who may still be on a lost instance's call (EmployeeState.lostCall), and that call's channel. */
@@ -398,6 +402,7 @@ export class QueueStore {
       channel: undefined,
       lostCall: undefined,
       dialogId: undefined,
+      peer: undefined,
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     }, s);
@@ -780,7 +785,8 @@ export class QueueStore {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
             for (const s of mine) {
               const busy: EmployeeState = { ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } };
-              w.putEmployeeState(opts.employeeLeg ? { ...busy, channel: opts.employeeLeg.channel, dialogId: opts.employeeLeg.dialogId } : busy, s);
+              const leg = opts.employeeLeg;
+              w.putEmployeeState(leg ? { ...busy, channel: leg.channel, dialogId: leg.dialogId, peer: leg.peer } : busy, s);
             }
           } else if (keepsDialing) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);

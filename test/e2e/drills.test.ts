@@ -234,6 +234,51 @@ describe('fault drills (fast)', function () {
     });
   });
 
+  describe('two instances, the one holding a connected callback killed', () => {
+    let stack: Stack;
+    let probe: StateProbe;
+    const phones: TestPhone[] = [];
+    const held: HeldCaller[] = [];
+    before(async () => {
+      stack = await startStack({ instances: 2, env: { OFFER_DELAY_S: '1', LEASE_MS }, redisAppendonly: true });
+      probe = new StateProbe(stack.redis.url);
+      await probe.setDepartment({ callbackPolicy: POLICY });
+      await probe.setLoggedIn({ '101': false, '102': false });
+    });
+    after(async () => {
+      await Promise.all(phones.splice(0).map((p) => p.stop().catch(() => undefined)));
+      await Promise.all(held.splice(0).map((c) => c.close()));
+      probe?.close();
+      await stack?.stop();
+    });
+
+    it('SIGKILL while the employee and the customer talk: the survivor hangs up both calls (FreeSWITCH ended their media, drachtio kept the dialogs)', async () => {
+      // both phones answer at once and stay on the call until the service hangs up
+      const customer = await TestPhone.start({ port: stack.trunkPort, toneHz: 600, answerAfterMs: 200 });
+      const employee = await TestPhone.start({ port: stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 });
+      phones.push(customer, employee);
+      const caller = await holdCaller(stack, '+79162000301');
+      held.push(caller);
+      await press1(caller);
+      await storedRequest(probe, caller.number);
+      await probe.setLoggedIn({ '101': true });
+      const done = await finalOf(probe, caller.number, 30_000);
+      assert.equal(done.status, 'completed');
+      const talking = (): boolean => customer.calls[0]?.answeredAt !== undefined && employee.calls.some((c) => c.answeredAt !== undefined);
+      await eventually(async () => talking(), 5000, 'the employee and the customer on the call');
+      const victim = stack.services.find((s) => s.instanceId === done.attempts.at(-1)!.instanceId)!;
+      const survivor = stack.services.find((s) => s !== victim)!;
+      assert.ok(victim && survivor, 'the instance holding the call is one of the two');
+      await victim.kill();
+      const ended = (calls: readonly PhoneCall[]): boolean => calls.every((c) => c.endedAt !== undefined);
+      await eventually(async () => ended(customer.calls) && ended(employee.calls), 4 * Number(LEASE_MS) + 5000, 'both calls hung up by the survivor').catch((err: Error) => {
+        throw new Error(`${err.message}: customer ${JSON.stringify(customer.calls.map((c) => c.endedAt))}, employee ${JSON.stringify(employee.calls.map((c) => c.endedAt))}`);
+      });
+      assert.match(survivor.output(), /hung up the call of employee 101 left by a dead instance \(BYE 200\)/);
+      assert.match(survivor.output(), /hung up the call of customer 101 left by a dead instance \(BYE 200\)/);
+    });
+  });
+
   describe('two instances, the dialling one paused (SIGSTOP) longer than its lease while the customer rings', () => {
     let stack: Stack;
     let probe: StateProbe;

@@ -289,6 +289,15 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
       assert.equal(planDispatch(input({})).orphans, undefined);
     });
 
+    it("a freed employee on a completed callback leaves the customer's call too; freed, they name neither", () => {
+      const peer = { dialogId: 'out-2;from-tag=c', channel: { server: 'fs-b', channel: 'customer-uuid' } };
+      const states = new Map([['101', st('101', { status: 'busy', owner: OTHER, entryId: 'r:9', leaseUntil: NOW - 1, channel: ch, dialogId: 'out-1;from-tag=b', peer })]]);
+      const plan = planDispatch(input({ decision: { ...none, releasedEmployees: ['101'] }, states }));
+      assert.deepEqual(plan.orphans?.map((o) => [o.of.kind, o.dialogId]), [['employee', 'out-1;from-tag=b'], ['customer', 'out-2;from-tag=c']]);
+      const freed = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
+      assert.equal(freed?.state.peer, undefined);
+    });
+
     it('lostCallOf: the kept call, or the call of a busy employee whose lease lapsed; none while the lease is live', () => {
       assert.deepEqual(lostCallOf(st('101', { lostCall: ch }), NOW), ch);
       assert.deepEqual(lostCallOf(st('101', { status: 'busy', channel: ch, leaseUntil: NOW - 1 }), NOW), ch);

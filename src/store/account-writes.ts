@@ -35,7 +35,11 @@ export class AccountWrites {
     private readonly now: () => number = Date.now,
     /** false: the account is known to have no webhook subscription (nothing to put in the outbox) */
     private readonly webhooks = true,
-  ) {}
+  ) {
+    // several fields of one hash (the leases of an entry and its employees, two employee states) in one command:
+    // these MULTIs' replies are only checked for errors
+    m.coalesceWrites();
+  }
 
   /** The webhook events of the request writes, into the outbox in this same MULTI (src/store/webhooks.ts). */
   flushWebhookEvents(): void {

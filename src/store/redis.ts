@@ -41,14 +41,54 @@ function asObject(reply: unknown): Record<string, string> {
   return out;
 }
 
+/** Writes Multi.coalesceWrites merges, one key each: fields or members after the key. */
+const MERGEABLE = new Set(['HSET', 'HDEL', 'ZADD', 'ZREM']);
+/** Other commands of one key (the key right after the command), which end a run of merges on their key only. */
+const ONE_KEY = new Set(['INCR', 'SET', 'XADD', 'HGETALL']);
+/** Commands that touch no key. Any other command (EVAL, DEL of several keys…) ends every run of merges. */
+const NO_KEY = new Set(['PUBLISH']);
+
+/** A ZADD merges only without options (its arguments are score, member pairs), never an empty command. */
+function mergeable(cmd: string, args: readonly string[]): boolean {
+  if (args.length < 3) return false;
+  return cmd !== 'ZADD' || (args.length % 2 === 0 && Number.isFinite(Number(args[2])));
+}
+
 /** A MULTI (or a pipeline) being built: commands are queued here and sent together by exec(). */
 export class Multi {
   readonly queued: Queued[] = [];
+  /** coalesceWrites: the last queued command touching each key, and the last one whose keys are not known */
+  private coalescing: { lastByKey: Map<string, number>; barrier: number } | undefined;
 
   constructor(private readonly run: (queued: readonly Queued[]) => Promise<ExecResult | null>) {}
 
+  /**
+   * From now on a write of a hash field or a sorted set member goes into the command queued just before it on the same
+   * key when that is the same command (HSET, HDEL, plain ZADD, ZREM) and nothing else touched the key in between: the
+   * same effect (Redis applies a command's fields in order, as it would the commands), in one command instead of
+   * several. Replies then no longer line up with the calls made: for MULTIs whose replies are only checked for errors
+   * (the stores' writes, AccountWrites).
+   */
+  coalesceWrites(): this {
+    this.coalescing ??= { lastByKey: new Map(), barrier: this.queued.length - 1 };
+    return this;
+  }
+
   private add(args: Arg[], shape?: (reply: unknown) => unknown): this {
     const a = strings(args);
+    const c = this.coalescing;
+    if (c) {
+      const cmd = a[0]!;
+      const key = MERGEABLE.has(cmd) || ONE_KEY.has(cmd) ? a[1] : undefined;
+      const at = key === undefined ? undefined : c.lastByKey.get(key);
+      const prev = at === undefined || at <= c.barrier ? undefined : this.queued[at];
+      if (prev && prev.args[0] === cmd && MERGEABLE.has(cmd) && !shape && mergeable(cmd, a) && mergeable(cmd, prev.args)) {
+        prev.args.push(...a.slice(2));
+        return this;
+      }
+      if (key !== undefined) c.lastByKey.set(key, this.queued.length);
+      else if (!NO_KEY.has(cmd)) c.barrier = this.queued.length;
+    }
     this.queued.push(shape ? { args: a, firstKey: firstKeyOf(a), shape } : { args: a, firstKey: firstKeyOf(a) });
     return this;
   }

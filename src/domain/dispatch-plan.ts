@@ -7,7 +7,7 @@
 import * as callbackRequest from './callback-request';
 import type { CallbackRequest, MediaChannel } from './callback-request';
 import type { Employee } from './model';
-import { freshEmployeeState, lostCallOf, type DispatchDecision, type OrphanLeg, type EmployeeState, type LineEntry } from './line';
+import { freedEmployeeState, freshEmployeeState, lostCallOf, type DispatchDecision, type OrphanLeg, type EmployeeState, type LineEntry } from './line';
 
 /** One write of a dispatch step, in order. */
 export type DispatchWrite =
@@ -125,19 +125,7 @@ export interface PlanInput {
  * An employee freed by recovery: an employee who was talking on a call of the instance that lost its claim keeps
  * that call's channel as `lostCall` (they may still be on it: a paused instance holds it until it resumes).
  */
-const freed = (s: EmployeeState): EmployeeState => ({
-  ...s,
-  status: 'free',
-  owner: undefined,
-  entryId: undefined,
-  leaseUntil: 0,
-  handling: undefined,
-  token: undefined,
-  channel: undefined,
-  dialogId: undefined,
-  peer: undefined,
-  lostCall: s.status === 'busy' && s.channel ? s.channel : s.lostCall,
-});
+const freed = (s: EmployeeState): EmployeeState => freedEmployeeState(s, s.status === 'busy' && s.channel ? s.channel : s.lostCall);
 
 /** The legs a recovery leaves behind: the call of an abandoned caller, the call of a busy employee it frees. */
 function orphanLegs(abandoned: readonly LineEntry[], freedBusy: readonly EmployeeState[]): OrphanLeg[] {

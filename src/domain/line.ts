@@ -108,6 +108,14 @@ export interface EmployeeState {
   lostCall?: MediaChannel;
 }
 
+/**
+ * An employee's state once their claim ends: free, holding nothing and naming no call of theirs. `lostCall`: a call
+ * they may still be on, which a takeover keeps (see EmployeeState.lostCall); undefined when their call ended here.
+ */
+export function freedEmployeeState(s: EmployeeState, lostCall: MediaChannel | undefined): EmployeeState {
+  return { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, handling: undefined, token: undefined, channel: undefined, dialogId: undefined, peer: undefined, lostCall };
+}
+
 export function freshEmployeeState(id: string): EmployeeState {
   return { id, status: 'free', owner: undefined, leaseUntil: 0, lastEndedAt: 0, skipUntil: 0, entryId: undefined };
 }

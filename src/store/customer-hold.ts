@@ -1,6 +1,6 @@
 import * as callbackRequest from '../domain/callback-request';
 import { claimIsCurrent, type CallbackRequest, type ClaimRef } from '../domain/callback-request';
-import type { EmployeeState, LineEntry } from '../domain/line';
+import { freedEmployeeState, type EmployeeState, type LineEntry } from '../domain/line';
 import { type QueueStore } from './queue-store';
 import { callbackEntryId } from '../domain/entry-ids';
 import { syncCallbackEntry } from './account-writes';
@@ -22,7 +22,7 @@ const claimHolds = (r: CallbackRequest, claim: Claim): boolean => claimIsCurrent
 
 /** free again, as it was before the claim (no skip, no new idle time) */
 function released(s: EmployeeState): EmployeeState {
-  return { ...s, status: 'free', owner: undefined, entryId: undefined, leaseUntil: 0, token: undefined };
+  return freedEmployeeState(s, s.lostCall);
 }
 
 export class CustomerHold {

@@ -6,7 +6,7 @@ import * as callbackRequest from '../domain/callback-request';
 import { isOpen } from '../domain/business-hours';
 import type { CallbackRequest, ClaimRef, MediaChannel } from '../domain/callback-request';
 import { claimIsCurrent } from '../domain/callback-request';
-import { decideDispatch, entryVerdict, lostCallOf, mayLead, isAvailable, mayHaveWork, type CallLeg, type EmployeeState, type LineEntry } from '../domain/line';
+import { decideDispatch, entryVerdict, freedEmployeeState, lostCallOf, mayLead, isAvailable, mayHaveWork, type CallLeg, type EmployeeState, type LineEntry } from '../domain/line';
 import { callbackEntryId, requestIdOfEntry } from '../domain/entry-ids';
 import type { StoredEvent } from '../domain/line-events';
 import { positionInLine } from '../domain/position';
@@ -390,19 +390,9 @@ export class QueueStore {
 
   private freeEmployee(w: AccountWrites, s: EmployeeState, opts: { now: number; skip: EmployeeBackoff | undefined; talked: boolean }): void {
     const backoffMs = opts.skip === 'error' ? this.employeeErrorRetryAfterMs : this.employeeRetryAfterMs;
+    // the call ended here, on a live instance: nothing is left to ask about
     w.putEmployeeState({
-      ...s,
-      status: 'free',
-      owner: undefined,
-      entryId: undefined,
-      leaseUntil: 0,
-      handling: undefined,
-      token: undefined,
-      // the call ended here, on a live instance: nothing is left to ask about
-      channel: undefined,
-      lostCall: undefined,
-      dialogId: undefined,
-      peer: undefined,
+      ...freedEmployeeState(s, undefined),
       lastEndedAt: opts.talked ? opts.now : s.lastEndedAt,
       skipUntil: opts.skip ? opts.now + backoffMs : s.skipUntil,
     }, s);

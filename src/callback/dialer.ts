@@ -325,7 +325,7 @@ export class CallbackAttempt implements LocalAttempt {
     const ahead = await endpointAhead(svc.media.sameServerAs(ep));
     const channel = ahead.endpoint ? svc.media.channelOf(ahead.endpoint) : undefined;
     try {
-      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel), {
+      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel, legOf(dialogIdOf(eleg.dialog), svc.media.channelOf(ep))), {
         events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
       });
     } catch (err) {

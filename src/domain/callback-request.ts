@@ -1,3 +1,4 @@
+import type { CallLeg } from './line';
 import type { CallbackPolicy, DeliveryMode } from './model';
 import { outcomeForStatus, type RingOutcome } from './sip-status';
 
@@ -78,6 +79,12 @@ export interface Attempt {
    * the endpoint could not be made, and on records from before it was kept
    */
   customerChannel?: MediaChannel;
+  /**
+   * employee-first: the leg of the employee who took the callback, while the customer is dialled. Until the customer
+   * is connected nothing else names it (the employee's state is still the ringing claim's), and an instance that
+   * recovers the interrupted attempt of a dead one hangs it up (OrphanLeg)
+   */
+  employeeLeg?: CallLeg;
 }
 
 /** A FreeSWITCH channel: the media server (its name in the pool, address:port) and the channel's UUID. */
@@ -325,13 +332,13 @@ export function employeeRingFailed(
  * The employee took the callback and the customer is dialled showing `shownNumber`: an attempt
  * starts (the employee's answer is recorded first if it was not yet).
  */
-export function customerDialled(r: CallbackRequest, shownNumber: string, now: number, customerChannel?: MediaChannel): CallbackRequest {
+export function customerDialled(r: CallbackRequest, shownNumber: string, now: number, customerChannel?: MediaChannel, employeeLeg?: CallLeg): CallbackRequest {
   assertStatus(r, ['dialing'], 'dial the customer of');
   const answered = employeeAnswered(r, now);
   const c = claimOf(answered);
   const last = r.attempts[r.attempts.length - 1];
   if (last !== undefined && last.outcome === undefined) throw new TransitionError(`callback request ${r.id}: attempt ${last.n} is still in progress`);
-  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber, ...(customerChannel ? { customerChannel } : {}) };
+  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber, ...(customerChannel ? { customerChannel } : {}), ...(employeeLeg ? { employeeLeg } : {}) };
   return { ...answered, attempts: [...r.attempts, attempt] };
 }
 

@@ -7,7 +7,7 @@
 import * as callbackRequest from './callback-request';
 import type { CallbackRequest, MediaChannel } from './callback-request';
 import type { Employee } from './model';
-import { freedEmployeeState, freshEmployeeState, lostCallOf, type DispatchDecision, type OrphanLeg, type EmployeeState, type LineEntry } from './line';
+import { freedEmployeeState, freshEmployeeState, lostCallOf, type CallLeg, type DispatchDecision, type OrphanLeg, type EmployeeState, type LineEntry } from './line';
 
 /** One write of a dispatch step, in order. */
 export type DispatchWrite =
@@ -125,7 +125,13 @@ export interface PlanInput {
  * An employee freed by recovery: an employee who was talking on a call of the instance that lost its claim keeps
  * that call's channel as `lostCall` (they may still be on it: a paused instance holds it until it resumes).
  */
-const freed = (s: EmployeeState): EmployeeState => freedEmployeeState(s, s.status === 'busy' && s.channel ? s.channel : s.lostCall);
+const freed = (s: EmployeeState, answered?: CallLeg): EmployeeState => freedEmployeeState(s, s.status === 'busy' && s.channel ? s.channel : (answered?.channel ?? s.lostCall));
+
+/** The leg of the employee who took an interrupted callback whose customer was being dialled (its attempt still open). */
+function openEmployeeLeg(r: CallbackRequest): { employeeId: string; leg: CallLeg } | undefined {
+  const last = r.attempts[r.attempts.length - 1];
+  return last && last.outcome === undefined && last.employeeLeg && last.employeeId ? { employeeId: last.employeeId, leg: last.employeeLeg } : undefined;
+}
 
 /** The legs a recovery leaves behind: the call of an abandoned caller, the call of a busy employee it frees. */
 function orphanLegs(abandoned: readonly LineEntry[], freedBusy: readonly EmployeeState[]): OrphanLeg[] {
@@ -147,14 +153,16 @@ export function planDispatch(p: PlanInput): DispatchPlan {
   const requests = new Map(p.requests);
   // the busy employees recovery frees (their calls may be left behind), by id
   const freedBusy = new Map<string, EmployeeState>();
-  const free = (s: EmployeeState): void => {
+  // the answered legs of employees who took an interrupted callback (its customer being dialled), by employee
+  const answeredLegs: OrphanLeg[] = [];
+  const free = (s: EmployeeState, answered?: CallLeg): void => {
     if (s.status === 'busy') freedBusy.set(s.id, s);
-    newStates.set(s.id, freed(s));
+    newStates.set(s.id, freed(s, answered));
   };
-  const freeFor = (entryId: string, employeeIds: readonly string[]): void => {
+  const freeFor = (entryId: string, employeeIds: readonly string[], answered?: { employeeId: string; leg: CallLeg }): void => {
     for (const empId of employeeIds) {
       const s = newStates.get(empId);
-      if (s && s.entryId === entryId) free(s);
+      if (s && s.entryId === entryId) free(s, answered?.employeeId === empId ? answered.leg : undefined);
     }
   };
   for (const id of d.releasedEmployees) {
@@ -177,7 +185,9 @@ export function planDispatch(p: PlanInput): DispatchPlan {
     const due = p.notBefore.get(id);
     const r1 = due !== undefined && i1.status === 'pending' && i1.dueAt < due ? { ...i1, dueAt: due, expiresAt: Math.max(i1.expiresAt, due + i1.policy.windowS * 1000) } : i1;
     requests.set(id, r1);
-    freeFor(id, byId.get(id)?.employeeIds ?? []);
+    const answered = openEmployeeLeg(r0);
+    if (answered) answeredLegs.push({ ...answered.leg, of: { kind: 'employee', id: answered.employeeId } });
+    freeFor(id, byId.get(id)?.employeeIds ?? [], answered);
     writes.push({ kind: 'put-request', request: r1, syncEntry: true });
   }
   for (const id of d.expiredCallbacks) {
@@ -228,6 +238,6 @@ export function planDispatch(p: PlanInput): DispatchPlan {
     if (claim) writes.push({ kind: 'rr-cursor', departmentId, cursor: c.rrCursor });
   }
   for (const s of newStates.values()) if (s !== p.storedStates.get(s.id)) writes.push({ kind: 'employee-state', state: s });
-  const orphans = orphanLegs(abandonedEntries, [...freedBusy.values()]);
+  const orphans = [...orphanLegs(abandonedEntries, [...freedBusy.values()]), ...answeredLegs];
   return { claim, abandoned: d.abandonedCallers.length, expired: d.expiredCallbacks.length, interrupted: d.interruptedCallbacks.length, ...(orphans.length > 0 ? { orphans } : {}), writes };
 }

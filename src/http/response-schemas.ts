@@ -67,6 +67,14 @@ export const attemptSchema = z
       .strict()
       .describe("the media server channel the customer's leg was anchored on: a takeover of an interrupted attempt dials the customer again only once it is gone")
       .optional(),
+    employeeLeg: z
+      .object({
+        dialogId: z.string().describe("drachtio's id of the employee's SIP dialog"),
+        channel: z.object({ server: z.string().describe('the media server (address:port)'), channel: z.string().describe('the FreeSWITCH channel UUID') }).strict(),
+      })
+      .strict()
+      .describe("employee-first: the leg of the employee who took the callback, while the customer was dialled; the instance that recovers the attempt of a dead one hangs it up")
+      .optional(),
   })
   .describe('a customer attempt: the customer was dialled (employee-first: after an employee took the callback; customer-first: before, the customer then waits for an employee); only these count against policy.maxAttempts');
 type AttemptShape = z.infer<typeof attemptSchema>;

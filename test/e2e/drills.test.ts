@@ -283,6 +283,31 @@ describe('fault drills (fast)', function () {
     });
   });
 
+  describe('two instances, the one dialling the customer killed after the employee took the callback', () => {
+    const env = twoInstances();
+
+    it("SIGKILL while the customer rings: the survivor hangs up the employee's answered call (nothing but the attempt names it)", async () => {
+      // the customer's phone rings past the kill (its INVITE's Expires ends it); the employee answers at once
+      const customer = env.track(await TestPhone.start({ port: env.stack.trunkPort, toneHz: 600, answerAfterMs: 60_000 }));
+      const employee = env.track(await TestPhone.start({ port: env.stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 }));
+      const caller = await holdCaller(env.stack, '+79162000401');
+      env.held.push(caller);
+      await press1(caller);
+      await storedRequest(env.probe, caller.number);
+      await env.probe.setLoggedIn({ '101': true });
+      await eventually(async () => customer.calls[0], 20_000, 'the customer dialled');
+      assert.ok(employee.calls[0]?.answeredAt !== undefined, 'the employee took the callback first');
+      const r = await requestOf(env.probe, caller.number);
+      assert.ok(r?.attempts.at(-1)?.employeeLeg, `the attempt names the employee's leg: ${JSON.stringify(r?.attempts.at(-1))}`);
+      const victim = env.stack.services.find((s) => s.instanceId === r?.inProgress?.instanceId)!;
+      const survivor = env.stack.services.find((s) => s !== victim)!;
+      assert.ok(victim && survivor, 'the dialling instance is one of the two');
+      await victim.kill();
+      await eventually(async () => employee.calls[0]!.endedAt !== undefined, 4 * Number(LEASE_MS) + 5000, "the employee's call hung up by the survivor");
+      await eventually(async () => /hung up the call of employee 101 left by a dead instance \(BYE 200\)/.test(survivor.output()), 3000, "the survivor's log says it hung them up");
+    });
+  });
+
   describe('two instances, the dialling one paused (SIGSTOP) longer than its lease while the customer rings', () => {
     let stack: Stack;
     let probe: StateProbe;

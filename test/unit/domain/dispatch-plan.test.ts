@@ -298,6 +298,20 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
       assert.equal(freed?.state.peer, undefined);
     });
 
+    it("an interrupted callback whose customer was being dialled leaves the employee's answered leg: hung up by the recovering instance, kept as lostCall", () => {
+      const leg = { dialogId: 'out-3;from-tag=e', channel: ch };
+      const r = callbackRequest.customerDialled(callbackRequest.employeeAnswered(callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000), '+74950000000', NOW - 3000, undefined, leg);
+      const e = entryOf(r, { owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'], token: 2 });
+      const states = new Map([['101', st('101', { status: 'ringing', owner: OTHER, entryId: e.id, leaseUntil: NOW - 1, token: 2 })]]);
+      const plan = planDispatch(input({ decision: { ...none, interruptedCallbacks: [e.id] }, entries: [e], states, requests: new Map([[e.id, r]]) }));
+      assert.deepEqual(plan.orphans, [{ ...leg, of: { kind: 'employee', id: '101' } }]);
+      const freed = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
+      assert.deepEqual([freed?.state.status, freed?.state.lostCall], ['free', ch]);
+      // once its attempt has ended (the customer did not answer), the employee's leg was hung up by its instance
+      const ended = callbackRequest.startRing(request('2'), '101', OTHER, NOW - 5000, 3);
+      assert.equal(planDispatch(input({ decision: { ...none, interruptedCallbacks: [entryOf(ended).id] }, entries: [entryOf(ended, { owner: OTHER, leaseUntil: NOW - 1 })], requests: new Map([[entryOf(ended).id, ended]]) })).orphans, undefined);
+    });
+
     it('lostCallOf: the kept call, or the call of a busy employee whose lease lapsed; none while the lease is live', () => {
       assert.deepEqual(lostCallOf(st('101', { lostCall: ch }), NOW), ch);
       assert.deepEqual(lostCallOf(st('101', { status: 'busy', channel: ch, leaseUntil: NOW - 1 }), NOW), ch);

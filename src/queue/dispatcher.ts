@@ -8,6 +8,9 @@ import type { WriteEffect } from '../store/changes';
 import type { IdleHint, LostCall, LostCallCheck } from '../store/queue-store';
 import type { ChangeNotices, DispatchStore } from './ports';
 
+/** How long a claim waits for the BYE of its employee's call left by a dead instance before ringing them (see dispatchDepartment). */
+const ORPHAN_BYE_WAIT_MS = 2000;
+
 /** Why the oldest waiting callback request of a department is not being dialled right now. */
 export type NotDialledReason =
   | 'no employee logged in'
@@ -358,11 +361,17 @@ export class Dispatcher {
       if (r.abandoned || r.expired || r.interrupted) {
         this.log.info({ account: accountId, department: departmentId, ...r, claim: undefined, orphans: r.orphans?.length ?? 0 }, 'recovered stale queue state');
       }
-      if (r.orphans) void this.hangUpOrphans(r.orphans);
+      const hangUps = r.orphans ? this.hangUpOrphans(r.orphans) : undefined;
       // the dispatch step that expired them ran once, here: counted once across instances
       if (r.expired) this.opts.onExpired?.(r.expired);
       const c = r.claim;
       if (!c) return this.settle(accountId, departmentId, idle, now, recoverStale);
+      // an employee this step freed from a dead instance's call and claimed again gets that call's BYE before the new
+      // INVITE (their phone would otherwise hold both for a moment); a far end slow to answer the BYE delays it little
+      if (hangUps && c.employees.some((e) => r.orphans!.some((o) => o.of.kind !== 'caller' && o.of.id === e.id))) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([hangUps, new Promise<void>((done) => (timer = setTimeout(done, ORPHAN_BYE_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      }
       if (c.kind === 'caller') {
         const local = this.target.caller(c.entry.id);
         if (!local) {

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { newRequest } from '../../../src/domain/callback-request';
 import { DEFAULT_CALLBACK_POLICY, type Employee } from '../../../src/domain/model';
 import { Dispatcher, type DispatchTarget, type LocalAttempt, type LocalCaller } from '../../../src/queue/dispatcher';
-import type { EmployeeState, LineEntry } from '../../../src/domain/line';
+import type { EmployeeState, LineEntry, OrphanLeg } from '../../../src/domain/line';
 import { type DispatchResult } from '../../../src/store/queue-store';
 import { callbackEntryId } from '../../../src/domain/entry-ids';
 import type { WriteEffect } from '../../../src/store/changes';
@@ -98,7 +98,7 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
   let expired: number[];
   let d: Dispatcher;
 
-  function make(opts: { feed?: boolean; explainCheckMs?: number; explainRepeatMs?: number } = {}): Dispatcher {
+  function make(opts: { feed?: boolean; explainCheckMs?: number; explainRepeatMs?: number; media?: Pick<ConstructorParameters<typeof Dispatcher>[3], 'channelExists' | 'hangUpDialog'> } = {}): Dispatcher {
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb): void {
         for (const line of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(line) as { msg: string });
@@ -114,6 +114,7 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       ...(opts.explainCheckMs !== undefined ? { explainCheckMs: opts.explainCheckMs } : {}),
       ...(opts.explainRepeatMs !== undefined ? { explainRepeatMs: opts.explainRepeatMs } : {}),
       ...(opts.feed === false ? {} : { changes }),
+      ...opts.media,
     });
     return d;
   }
@@ -557,6 +558,45 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       await d.tick();
       assert.deepEqual(store.stepped(), ['a/d1', 'b/d2']);
       assert.deepEqual(store.refreshed, []);
+    });
+  });
+
+  describe('the calls a recovery leaves behind (DispatchResult.orphans)', () => {
+    const leg = (id: string, kind: 'caller' | 'employee' | 'customer', channel: string): OrphanLeg => ({ dialogId: `dlg-${id}`, channel: { server: 'fs-1', channel }, of: { kind, id } });
+
+    it("hangs up those whose channel is gone; leaves the ones still up (a paused instance's) and the ones it cannot ask about", async () => {
+      const journal: string[] = [];
+      make({
+        media: {
+          channelExists: async (c) => (c.channel === 'gone' ? false : c.channel === 'up' ? true : undefined),
+          hangUpDialog: async (id) => (journal.push(`BYE ${id}`), 200),
+        },
+      });
+      store.answer('a', 'd1', { result: { ...NOTHING, abandoned: 3, orphans: [leg('c1', 'caller', 'gone'), leg('c2', 'caller', 'up'), leg('c3', 'caller', 'elsewhere')] } });
+      await tickAt(T0);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(journal, ['BYE dlg-c1']);
+      assert.ok(logged.some((l) => /hung up the call of caller c1 left by a dead instance \(BYE 200\)/.test(l.msg)));
+      assert.ok(logged.some((l) => /the call of caller c2 left by a lost instance is not hung up here: its channel still exists/.test(l.msg)));
+    });
+
+    it("an employee freed from a dead instance's call and claimed again in the same step gets that call's BYE before being rung", async () => {
+      const journal: string[] = [];
+      make({ media: { channelExists: async () => false, hangUpDialog: async (id) => (journal.push(`BYE ${id}`), 200) } });
+      const caller = new FakeCaller('c9', 'a');
+      caller.ring = (employees) => void journal.push(`ring ${employees.map((e) => e.id).join(',')}`);
+      target.callers.set('c9', caller);
+      store.answer('a', 'd1', { result: { ...callerClaim('c9', '101'), abandoned: 1, orphans: [leg('c1', 'caller', 'gone'), leg('101', 'employee', 'gone')] } });
+      await tickAt(T0);
+      assert.deepEqual(journal.slice(0, 3).sort(), ['BYE dlg-101', 'BYE dlg-c1', 'ring 101'].sort());
+      assert.equal(journal.at(-1), 'ring 101', `the ring after the BYEs: ${journal.join(' | ')}`);
+    });
+
+    it('without the media ports nothing is hung up', async () => {
+      make();
+      store.answer('a', 'd1', { result: { ...NOTHING, abandoned: 1, orphans: [leg('c1', 'caller', 'gone')] } });
+      await tickAt(T0);
+      assert.ok(!logged.some((l) => /hung up the call/.test(l.msg)));
     });
   });
 });

@@ -302,8 +302,10 @@ export class CallbackAttempt implements LocalAttempt {
     // listening for the hang-up first: it may come while the answer is being recorded
     await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
-    // the employee's leg, written with their busy state when the customer is connected (EmployeeState.channel, dialogId)
-    this.answeredLeg = { channel: svc.media.channelOf(ep), dialogId: dialogIdOf(eleg.dialog) };
+    // the employee's leg: named by the attempt while the customer is dialled, then by their busy state once connected
+    const employeeChannel = svc.media.channelOf(ep);
+    const employeeDialog = dialogIdOf(eleg.dialog);
+    this.answeredLeg = { channel: employeeChannel, dialogId: employeeDialog };
     if (dept.notifyAboutCallback) await this.unlessMediaLost(ep.play(prompts.prompt(dept, 'whisper')));
     if (this.employeeGone) {
       // before the customer was dialled: no attempt, the request goes back in line
@@ -325,7 +327,7 @@ export class CallbackAttempt implements LocalAttempt {
     const ahead = await endpointAhead(svc.media.sameServerAs(ep));
     const channel = ahead.endpoint ? svc.media.channelOf(ahead.endpoint) : undefined;
     try {
-      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel, legOf(dialogIdOf(eleg.dialog), svc.media.channelOf(ep))), {
+      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel, legOf(employeeDialog, employeeChannel)), {
         events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
       });
     } catch (err) {

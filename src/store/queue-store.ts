@@ -55,6 +55,11 @@ export interface EmployeeLeg {
   peer?: CallLeg;
 }
 
+/** A busy state naming the employee's leg (none given: it names none; a state it was made from, ringing, has none). */
+function withLeg(s: EmployeeState, leg: EmployeeLeg = {}): EmployeeState {
+  return { ...s, channel: leg.channel, dialogId: leg.dialogId, peer: leg.peer };
+}
+
 /** An employee who may still be on a lost instance's call (EmployeeState.lostCall), and that call's channel. */
 export interface LostCall {
   employeeId: string;
@@ -515,9 +520,7 @@ export class QueueStore {
       // employees still on a lost instance's call are not rung; their skip is written, so every instance waits
       const onCall = lostCallHolds(states, stillOnCall, now, leaseMs);
       if (onCall.size > 0) {
-        const held = new Map(states);
-        for (const [empId, until] of onCall) held.set(empId, { ...held.get(empId)!, skipUntil: until });
-        states = held;
+        ({ states } = withHolds(entries, states, { notBefore: new Map(), skipUntil: onCall }));
         d = decideDispatch({ now, instanceId, department, employees, states, entries, rrCursor, localEntries, recoverStale });
       }
       const nothing =
@@ -593,7 +596,7 @@ export class QueueStore {
           w.putEntry({ ...entry, state: 'connected', employeeIds: [employeeId] }, false, entry);
           const me = states.get(employeeId)!;
           // `leg`: the employee's leg (media channel, dialog), which a takeover asks about or hangs up (EmployeeState.lostCall)
-          w.putEmployeeState({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now }, channel: leg.channel, dialogId: leg.dialogId }, me);
+          w.putEmployeeState(withLeg({ ...me, status: 'busy', entryId, owner: entry.owner, handling: { departmentId: entry.departmentId, since: now } }, leg), me);
           if (pending) {
             w.putRequest(pending);
             syncCallbackEntry(w, pending, undefined, 0);
@@ -773,11 +776,7 @@ export class QueueStore {
           handled(w);
           if (opts.connected) {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
-            for (const s of mine) {
-              const busy: EmployeeState = { ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } };
-              const leg = opts.employeeLeg;
-              w.putEmployeeState(leg ? { ...busy, channel: leg.channel, dialogId: leg.dialogId, peer: leg.peer } : busy, s);
-            }
+            for (const s of mine) w.putEmployeeState(withLeg({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, opts.employeeLeg), s);
           } else if (keepsDialing) {
             w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);
           } else {

@@ -299,13 +299,15 @@ export class CallbackAttempt implements LocalAttempt {
       if (this.customer) void this.hangUpCustomer();
       this.onMediaLost?.();
     });
-    // listening for the hang-up first: it may come while the answer is being recorded
-    await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now()));
     const ep = eleg.endpoint;
-    // the employee's leg: named by the attempt while the customer is dialled, then by their busy state once connected
+    // the employee's leg: named by the claim during the whisper, by the attempt while the customer is dialled, then
+    // by their busy state once connected (the instance that recovers a dead one's work hangs it up)
     const employeeChannel = svc.media.channelOf(ep);
     const employeeDialog = dialogIdOf(eleg.dialog);
     this.answeredLeg = { channel: employeeChannel, dialogId: employeeDialog };
+    const answeredOn = legOf(employeeDialog, employeeChannel);
+    // listening for the hang-up first: it may come while the answer is being recorded
+    await this.transition((r) => callbackRequest.employeeAnswered(r, svc.now(), answeredOn));
     if (dept.notifyAboutCallback) await this.unlessMediaLost(ep.play(prompts.prompt(dept, 'whisper')));
     if (this.employeeGone) {
       // before the customer was dialled: no attempt, the request goes back in line
@@ -327,7 +329,7 @@ export class CallbackAttempt implements LocalAttempt {
     const ahead = await endpointAhead(svc.media.sameServerAs(ep));
     const channel = ahead.endpoint ? svc.media.channelOf(ahead.endpoint) : undefined;
     try {
-      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel, legOf(employeeDialog, employeeChannel)), {
+      await this.transition((r) => callbackRequest.customerDialled(r, shown, dialledAt, channel, answeredOn), {
         events: [{ type: 'attempt', ...at }, ...(first ? [{ type: 'first-attempt' as const, ...at, ms: dialledAt - this.request.createdAt }] : [])],
       });
     } catch (err) {

@@ -134,6 +134,11 @@ export interface InProgress {
    * before fencing (legacy: instanceId + startedAt identify them)
    */
   token?: number;
+  /**
+   * employee-first: the leg of the employee who answered, while the whisper plays and until the customer is dialled
+   * (the attempt names it from then on): the instance that recovers the claim of a dead one hangs it up
+   */
+  employeeLeg?: CallLeg;
 }
 
 /** Where a request came from: a caller pressing 1 in the queue, or the REST API / console. */
@@ -295,14 +300,14 @@ export function startRing(r: CallbackRequest, employeeId: string, instanceId: st
   return { ...r, status: 'dialing', inProgress: { employeeId, instanceId, startedAt: now, ...(token !== undefined ? { token } : {}) } };
 }
 
-/** The employee answered the ring (recorded once). */
-export function employeeAnswered(r: CallbackRequest, now: number): CallbackRequest {
+/** The employee answered the ring (recorded once), on `employeeLeg` when the answering instance names it. */
+export function employeeAnswered(r: CallbackRequest, now: number, employeeLeg?: CallLeg): CallbackRequest {
   assertStatus(r, ['dialing'], 'answer the employee ring of');
   const c = claimOf(r);
   if (c.answeredAt !== undefined) return r;
   return {
     ...r,
-    inProgress: { ...c, answeredAt: now },
+    inProgress: { ...c, answeredAt: now, ...(employeeLeg ? { employeeLeg } : {}) },
     employeeRings: withRing(r, { employeeId: c.employeeId, startedAt: c.startedAt, endedAt: now, result: 'answered' }),
   };
 }
@@ -335,11 +340,13 @@ export function employeeRingFailed(
 export function customerDialled(r: CallbackRequest, shownNumber: string, now: number, customerChannel?: MediaChannel, employeeLeg?: CallLeg): CallbackRequest {
   assertStatus(r, ['dialing'], 'dial the customer of');
   const answered = employeeAnswered(r, now);
-  const c = claimOf(answered);
+  // the attempt names the employee's leg from here on
+  const { employeeLeg: answeredOn, ...c } = claimOf(answered);
+  const leg = employeeLeg ?? answeredOn;
   const last = r.attempts[r.attempts.length - 1];
   if (last !== undefined && last.outcome === undefined) throw new TransitionError(`callback request ${r.id}: attempt ${last.n} is still in progress`);
-  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber, ...(customerChannel ? { customerChannel } : {}), ...(employeeLeg ? { employeeLeg } : {}) };
-  return { ...answered, attempts: [...r.attempts, attempt] };
+  const attempt: Attempt = { n: r.attempts.length + 1, startedAt: now, instanceId: c.instanceId, employeeId: c.employeeId, shownNumber, ...(customerChannel ? { customerChannel } : {}), ...(leg ? { employeeLeg: leg } : {}) };
+  return { ...answered, inProgress: c, attempts: [...r.attempts, attempt] };
 }
 
 function currentAttempt(r: CallbackRequest): Attempt {

@@ -127,10 +127,15 @@ export interface PlanInput {
  */
 const freed = (s: EmployeeState, answered?: CallLeg): EmployeeState => freedEmployeeState(s, s.status === 'busy' && s.channel ? s.channel : (answered?.channel ?? s.lostCall));
 
-/** The leg of the employee who took an interrupted callback whose customer was being dialled (its attempt still open). */
+/**
+ * The leg of the employee who took an interrupted callback: while its customer was being dialled (its attempt still
+ * open), or before, while the whisper played (the claim names it).
+ */
 function openEmployeeLeg(r: CallbackRequest): { employeeId: string; leg: CallLeg } | undefined {
   const last = r.attempts[r.attempts.length - 1];
-  return last && last.outcome === undefined && last.employeeLeg && last.employeeId ? { employeeId: last.employeeId, leg: last.employeeLeg } : undefined;
+  if (last && last.outcome === undefined && last.employeeLeg && last.employeeId) return { employeeId: last.employeeId, leg: last.employeeLeg };
+  const c = r.inProgress;
+  return c?.employeeLeg && c.answeredAt !== undefined ? { employeeId: c.employeeId, leg: c.employeeLeg } : undefined;
 }
 
 /** The legs a recovery leaves behind: the call of an abandoned caller, the call of a busy employee it frees. */

@@ -49,6 +49,11 @@ export const ATTEMPT_OUTCOMES = [
 ] as const satisfies readonly AttemptOutcome[];
 sameType<(typeof ATTEMPT_OUTCOMES)[number], AttemptOutcome>(true);
 
+const mediaChannelSchema = z.object({ server: z.string().describe('the media server (address:port)'), channel: z.string().describe('the FreeSWITCH channel UUID') }).strict();
+
+/** An employee's SIP dialog and the media channel it is anchored on. */
+const employeeLegSchema = z.object({ dialogId: z.string().describe("drachtio's id of the employee's SIP dialog"), channel: mediaChannelSchema }).strict();
+
 export const attemptSchema = z
   .object({
     n: z.number().int().min(1),
@@ -62,17 +67,10 @@ export const attemptSchema = z
     sipStatus: z.number().int().describe('final SIP status of the customer leg').optional(),
     answeredAt: ms().optional(),
     endedAt: ms().optional(),
-    customerChannel: z
-      .object({ server: z.string().describe('the media server (address:port)'), channel: z.string().describe('the FreeSWITCH channel UUID') })
-      .strict()
+    customerChannel: mediaChannelSchema
       .describe("the media server channel the customer's leg was anchored on: a takeover of an interrupted attempt dials the customer again only once it is gone")
       .optional(),
-    employeeLeg: z
-      .object({
-        dialogId: z.string().describe("drachtio's id of the employee's SIP dialog"),
-        channel: z.object({ server: z.string().describe('the media server (address:port)'), channel: z.string().describe('the FreeSWITCH channel UUID') }).strict(),
-      })
-      .strict()
+    employeeLeg: employeeLegSchema
       .describe("employee-first: the leg of the employee who took the callback, while the customer was dialled; the instance that recovers the attempt of a dead one hangs it up")
       .optional(),
   })
@@ -102,6 +100,9 @@ export const inProgressSchema = z
     answeredAt: ms('when the employee answered').optional(),
     waitingSince: ms('customer-first: since when the answered customer waits in line for an employee').optional(),
     token: z.number().int().describe("the claim's fencing token (drawn from the account's counter; a later claim has a greater one); absent on claims made before fencing").optional(),
+    employeeLeg: employeeLegSchema
+      .describe('employee-first: the leg of the employee who answered, while the whisper plays (until the customer is dialled); the instance that recovers the claim of a dead one hangs it up')
+      .optional(),
   })
   .describe('the employee claimed while the request is dialing');
 sameType<z.infer<typeof inProgressSchema>, NonNullable<CallbackRequest['inProgress']>>(true);

@@ -308,6 +308,34 @@ describe('fault drills (fast)', function () {
     });
   });
 
+  describe('two instances, the one dialling killed while the employee who took the callback hears the whisper', () => {
+    const env = twoInstances();
+
+    it("SIGKILL before the customer is dialled: the survivor hangs up the employee's answered call (nothing but the claim names it)", async () => {
+      // a whisper of 4 s: the kill lands in it, before the customer is dialled
+      await env.probe.setDepartment({ prompts: { whisper: 'common/hold-music.wav' } });
+      const customer = env.track(await TestPhone.start({ port: env.stack.trunkPort, toneHz: 600, answerAfterMs: 60_000 }));
+      const employee = env.track(await TestPhone.start({ port: env.stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 }));
+      const caller = await holdCaller(env.stack, '+79162000402');
+      env.held.push(caller);
+      await press1(caller);
+      await storedRequest(env.probe, caller.number);
+      await env.probe.setLoggedIn({ '101': true });
+      const r = await eventually(async () => {
+        const req = await requestOf(env.probe, caller.number);
+        return req?.inProgress?.employeeLeg ? req : undefined;
+      }, 20_000, "the claim names the employee's answered leg");
+      const victim = env.stack.services.find((s) => s.instanceId === r.inProgress?.instanceId)!;
+      const survivor = env.stack.services.find((s) => s !== victim)!;
+      assert.ok(victim && survivor, 'the dialling instance is one of the two');
+      await victim.kill();
+      assert.equal(customer.calls.length, 0, 'killed before the customer was dialled');
+      assert.equal(r.attempts.length, 0, 'no attempt yet');
+      await eventually(async () => employee.calls[0]!.endedAt !== undefined, 4 * Number(LEASE_MS) + 5000, "the employee's call hung up by the survivor");
+      await eventually(async () => /hung up the call of employee 101 left by a dead instance \(BYE 200\)/.test(survivor.output()), 3000, "the survivor's log says it hung them up");
+    });
+  });
+
   describe('two instances, the dialling one paused (SIGSTOP) longer than its lease while the customer rings', () => {
     let stack: Stack;
     let probe: StateProbe;

@@ -176,6 +176,16 @@ describe('callback/request: the callback request state machine', () => {
       assert.equal(r.employeeRings[0]!.startedAt, T0 + 50, 'the oldest five dropped');
     });
 
+    it("the employee's answered leg: named by the claim until the customer is dialled, then by the attempt alone", () => {
+      const leg = { dialogId: 'out-1;from-tag=a', channel: { server: '127.0.0.1:8021', channel: 'uuid-1' } };
+      const answered = callbackRequest.employeeAnswered(callbackRequest.startRing(fresh(), '101', 'inst-A', T0 + 1), T0 + 3, leg);
+      assert.deepEqual(answered.inProgress?.employeeLeg, leg);
+      const dialled = callbackRequest.customerDialled(answered, '+74950000000', T0 + 6);
+      assert.deepEqual(dialled.attempts[0]?.employeeLeg, leg);
+      assert.equal(dialled.inProgress?.employeeLeg, undefined);
+      assert.equal(dialled.inProgress?.answeredAt, T0 + 3);
+    });
+
     it('the employee answers: an answered ring; the customer is dialled: attempt 1 with who took it and the number shown', () => {
       const ringing = callbackRequest.startRing(fresh(), '102', 'inst-A', T0 + 1);
       const answered = callbackRequest.employeeAnswered(ringing, T0 + 3);

@@ -312,6 +312,20 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
       assert.equal(planDispatch(input({ decision: { ...none, interruptedCallbacks: [entryOf(ended).id] }, entries: [entryOf(ended, { owner: OTHER, leaseUntil: NOW - 1 })], requests: new Map([[entryOf(ended).id, ended]]) })).orphans, undefined);
     });
 
+    it("an interrupted callback whose employee answered and heard the whisper (no customer dialled yet) leaves that answered leg too", () => {
+      const leg = { dialogId: 'out-4;from-tag=f', channel: ch };
+      const r = callbackRequest.employeeAnswered(callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000, leg);
+      const e = entryOf(r, { owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'], token: 2 });
+      const states = new Map([['101', st('101', { status: 'ringing', owner: OTHER, entryId: e.id, leaseUntil: NOW - 1, token: 2 })]]);
+      const plan = planDispatch(input({ decision: { ...none, interruptedCallbacks: [e.id] }, entries: [e], states, requests: new Map([[e.id, r]]) }));
+      assert.deepEqual(plan.orphans, [{ ...leg, of: { kind: 'employee', id: '101' } }]);
+      const freed = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
+      assert.deepEqual([freed?.state.status, freed?.state.lostCall], ['free', ch]);
+      // still ringing (nobody answered): no leg to hang up
+      const ringing = callbackRequest.startRing(request('2'), '101', OTHER, NOW - 5000, 3);
+      assert.equal(planDispatch(input({ decision: { ...none, interruptedCallbacks: [entryOf(ringing).id] }, entries: [entryOf(ringing, { owner: OTHER, leaseUntil: NOW - 1 })], requests: new Map([[entryOf(ringing).id, ringing]]) })).orphans, undefined);
+    });
+
     it('lostCallOf: the kept call, or the call of a busy employee whose lease lapsed; none while the lease is live', () => {
       assert.deepEqual(lostCallOf(st('101', { lostCall: ch }), NOW), ch);
       assert.deepEqual(lostCallOf(st('101', { status: 'busy', channel: ch, leaseUntil: NOW - 1 }), NOW), ch);

@@ -170,10 +170,6 @@ export function planDispatch(p: PlanInput): DispatchPlan {
       if (s && s.entryId === entryId) free(s, answered?.employeeId === empId ? answered.leg : undefined);
     }
   };
-  for (const id of d.releasedEmployees) {
-    const s = p.states.get(id);
-    if (s) free(s);
-  }
   const abandonedEntries: LineEntry[] = [];
   for (const id of d.abandonedCallers) {
     const e = byId.get(id)!;
@@ -194,6 +190,12 @@ export function planDispatch(p: PlanInput): DispatchPlan {
     if (answered) answeredLegs.push({ ...answered.leg, of: { kind: 'employee', id: answered.employeeId } });
     freeFor(id, byId.get(id)?.employeeIds ?? [], answered);
     writes.push({ kind: 'put-request', request: r1, syncEntry: true });
+  }
+  // employees whose own claim lapsed, unless freed above with what they were claimed for (an interrupted claim's
+  // employee lapses with it, and only the request names the leg they answered: freed first, they lost it)
+  for (const id of d.releasedEmployees) {
+    const s = newStates.get(id);
+    if (s && s === p.states.get(id)) free(s);
   }
   for (const id of d.expiredCallbacks) {
     const r0 = requests.get(id);

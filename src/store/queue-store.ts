@@ -778,7 +778,10 @@ export class QueueStore {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
             for (const s of mine) w.putEmployeeState(withLeg({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, opts.employeeLeg), s);
           } else if (keepsDialing) {
-            w.putEntry({ ...entry, leaseUntil: opts.leaseUntil ?? entry.leaseUntil }, false, entry);
+            // the lease stays as the claim and its refreshes wrote it, with the employees': moved ahead alone, it
+            // would outlast theirs, and a recovery could free and ring the employee before it finds the claim dead
+            // (the employee's answered leg is named by the request, which only the entry's recovery reads)
+            w.putEntry(entry, false, entry);
           } else {
             syncCallbackEntry(w, r1, entry, 0, false, entry ?? null);
             for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee, talked: s.status === 'busy' });

@@ -251,18 +251,22 @@ describe('fault drills (long): fencing under SIGKILL and SIGSTOP', function () {
       return n;
     };
     const started = Date.now();
+    // what happened when, for the account of the employee calls below
+    const faults: string[] = [];
     while ((await final()) < N && Date.now() - started < CHAOS_MS) {
       await sleep(2000 + rnd() * 3000);
       const dialling = live();
       if (dialling.length < 2) continue;
       const victim = dialling[Math.floor(rnd() * dialling.length)]!;
       if (rnd() < 0.35) {
+        faults.push(`${((Date.now() - started) / 1000).toFixed(1)} s SIGKILL ${victim.instanceId}`);
         await victim.kill();
         kills++;
         await stack.startService();
       } else {
         // longer than the lease, shorter than a customer ring + a lease (the takeover delay): see docs/state-model.md
         const pauseMs = leaseMs * (1.5 + rnd() * 1.5);
+        faults.push(`${((Date.now() - started) / 1000).toFixed(1)} s SIGSTOP ${victim.instanceId} for ${(pauseMs / 1000).toFixed(1)} s`);
         victim.proc.kill('SIGSTOP');
         await sleep(pauseMs);
         victim.proc.kill('SIGCONT');
@@ -277,11 +281,31 @@ describe('fault drills (long): fencing under SIGKILL and SIGSTOP', function () {
     // calls left up for good: answered legs of a SIGKILLed instance, which nobody hangs up (the employee would)
     let employeeOverlaps = 0;
     let employeeLeftUp = 0;
-    for (const e of employees) {
+    // the employee calls counted below, with the faults and the services' log lines of their requests
+    const suspects: Array<{ employee: string; call: PhoneCall; why: string }> = [];
+    for (const [i, e] of employees.entries()) {
       const answered = e.calls.filter((c) => c.status === 200);
+      for (const c of answered) if (c.endedAt === undefined) suspects.push({ employee: employeeIds[i]!, call: c, why: 'left up' });
       employeeLeftUp += answered.filter((c) => c.endedAt === undefined).length;
-      const spans = answered.flatMap((c) => (c.endedAt === undefined ? [] : [[c.invitedAt, c.endedAt] as const])).sort((a, b) => a[0] - b[0]);
-      for (let i = 1; i < spans.length; i++) if (spans[i]![0] < spans[i - 1]![1]) employeeOverlaps++;
+      const ended = answered.filter((c) => c.endedAt !== undefined).sort((a, b) => a.invitedAt - b.invitedAt);
+      for (let j = 1; j < ended.length; j++) {
+        if (ended[j]!.invitedAt < ended[j - 1]!.endedAt!) {
+          employeeOverlaps++;
+          suspects.push({ employee: employeeIds[i]!, call: ended[j - 1]!, why: 'overlapped by the next' }, { employee: employeeIds[i]!, call: ended[j]!, why: 'began during the previous' });
+        }
+      }
+    }
+    if (suspects.length > 0) {
+      const t = (ms: number | undefined): string => (ms === undefined ? '-' : `${((ms - started) / 1000).toFixed(1)} s`);
+      console.log(`      faults: ${faults.join('; ')}`);
+      for (const { employee, call, why } of suspects) {
+        const rid = hdr(call.invite, 'x-callback-id') ?? '?';
+        console.log(`      employee ${employee} call ${call.callId} (${why}), request ${rid}: invited ${t(call.invitedAt)}, ended ${t(call.endedAt)}`);
+        for (const svc of stack.services) {
+          const lines = svc.output().split('\n').filter((l) => l.includes(rid) || l.includes(call.callId)).slice(-8);
+          if (lines.length > 0) console.log(`        ${svc.instanceId}:\n          ${lines.map((l) => l.slice(0, 400)).join('\n          ')}`);
+        }
+      }
     }
     const byRequest = new Map<string, PhoneCall[]>();
     for (const c of customer.calls) {

@@ -439,12 +439,13 @@ describe('QueueStore (component, real Redis, two instances)', function () {
       assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${emp}`)), T + LEASE_MS);
     });
 
-    it('customer dialled: an attempt with who took it and the number shown; still ringing, lease extended', async () => {
+    it("customer dialled: an attempt with who took it and the number shown; still ringing, the entry's lease in step with the employee's (only the claim's refreshes move them)", async () => {
       const r = await A.queue.transition(ACCOUNT, 'cb', (x) => callbackRequest.customerDialled(x, '+74950000000', T + 1), { now: T + 1, leaseUntil: T + 9999 });
       assert.deepEqual(r?.attempts[0], { n: 1, startedAt: T + 1, instanceId: 'inst-A', employeeId: emp, shownNumber: '+74950000000' });
       assert.deepEqual((await storedRequest(A.redis, 'cb'))?.attempts, r?.attempts);
       assert.equal((await storedEntry(A.redis, 'r:cb'))?.state, 'ringing');
-      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb')), T + 9999);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), 'r:cb')), T + LEASE_MS);
+      assert.equal(Number(await A.redis.hget(keys.leases(ACCOUNT), `emp:${emp}`)), T + LEASE_MS);
       assert.equal((await employeeState(A.redis, emp))?.status, 'ringing');
     });
 

@@ -317,10 +317,13 @@ describe('domain: takeoverHolds (fencing takeover)', () => {
       const r = callbackRequest.employeeAnswered(callbackRequest.startRing(request('1'), '101', OTHER, NOW - 5000, 2), NOW - 4000, leg);
       const e = entryOf(r, { owner: OTHER, leaseUntil: NOW - 1, employeeIds: ['101'], token: 2 });
       const states = new Map([['101', st('101', { status: 'ringing', owner: OTHER, entryId: e.id, leaseUntil: NOW - 1, token: 2 })]]);
-      const plan = planDispatch(input({ decision: { ...none, interruptedCallbacks: [e.id] }, entries: [e], states, requests: new Map([[e.id, r]]) }));
-      assert.deepEqual(plan.orphans, [{ ...leg, of: { kind: 'employee', id: '101' } }]);
-      const freed = plan.writes.find((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
-      assert.deepEqual([freed?.state.status, freed?.state.lostCall], ['free', ch]);
+      // the employee's claim lapsed with the entry's: decideDispatch lists them as released too
+      for (const releasedEmployees of [[], ['101']]) {
+        const plan = planDispatch(input({ decision: { ...none, interruptedCallbacks: [e.id], releasedEmployees }, entries: [e], states, requests: new Map([[e.id, r]]) }));
+        assert.deepEqual(plan.orphans, [{ ...leg, of: { kind: 'employee', id: '101' } }]);
+        const freed = plan.writes.filter((w): w is Extract<DispatchWrite, { kind: 'employee-state' }> => w.kind === 'employee-state');
+        assert.deepEqual(freed.map((w) => [w.state.status, w.state.lostCall]), [['free', ch]], `released ${releasedEmployees.join()}: kept as lostCall, so not rung while that call is up`);
+      }
       // still ringing (nobody answered): no leg to hang up
       const ringing = callbackRequest.startRing(request('2'), '101', OTHER, NOW - 5000, 3);
       assert.equal(planDispatch(input({ decision: { ...none, interruptedCallbacks: [entryOf(ringing).id] }, entries: [entryOf(ringing, { owner: OTHER, leaseUntil: NOW - 1 })], requests: new Map([[entryOf(ringing).id, ringing]]) })).orphans, undefined);

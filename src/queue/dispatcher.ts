@@ -10,6 +10,12 @@ import type { ChangeNotices, DispatchStore } from './ports';
 
 /** How long a claim waits for the BYE of its employee's call left by a dead instance before ringing them (see dispatchDepartment). */
 const ORPHAN_BYE_WAIT_MS = 2000;
+/**
+ * A left-behind call whose media server cannot be asked yet (e.g. this instance just started and its link is not
+ * connected) is asked again this often, this many times (about half a minute in all), before it is given up on.
+ */
+const ORPHAN_ASK_AGAIN_MS = 1000;
+const ORPHAN_ASK_TRIES = 30;
 
 /** Why the oldest waiting callback request of a department is not being dialled right now. */
 export type NotDialledReason =
@@ -168,6 +174,8 @@ export class Dispatcher {
        * nobody is left on a silent call. Without (or without channelExists): left as they are
        */
       hangUpDialog?: (dialogId: string) => Promise<number | 'gone'>;
+      /** how often a left-behind call whose media server cannot be asked yet is asked about again (default 1 s, 30 times) */
+      orphanAskAgainMs?: number;
     },
   ) {
     opts.changes?.on((c) => {
@@ -329,24 +337,30 @@ export class Dispatcher {
    * when it resumes. One whose server cannot be asked is left alone too: nobody can tell which it is.
    */
   private async hangUpOrphans(orphans: readonly OrphanLeg[]): Promise<void> {
+    await Promise.all(orphans.map((o) => this.hangUpOrphan(o, 1)));
+  }
+
+  private async hangUpOrphan(o: OrphanLeg, attempt: number): Promise<void> {
     const { channelExists, hangUpDialog } = this.opts;
     if (!channelExists || !hangUpDialog) return;
-    await Promise.all(
-      orphans.map(async (o) => {
-        const who = `${o.of.kind} ${o.of.id}`;
-        try {
-          const exists = await channelExists(o.channel);
-          if (exists !== false) {
-            this.log.info({ of: o.of, dialogId: o.dialogId, mediaServer: o.channel.server, channel: o.channel.channel, channelExists: exists ?? 'unknown' }, `the call of ${who} left by a lost instance is not hung up here: its channel ${exists ? 'still exists (the instance is paused, not dead)' : 'cannot be asked about'}`);
-            return;
-          }
-          const status = await hangUpDialog(o.dialogId);
-          this.log.info({ of: o.of, dialogId: o.dialogId, bye: status }, status === 'gone' ? `the call of ${who} left by a dead instance had ended already` : `hung up the call of ${who} left by a dead instance (BYE ${status})`);
-        } catch (err) {
-          this.log.warn({ of: o.of, dialogId: o.dialogId, err: (err as Error).message }, `could not hang up the call of ${who} left by a dead instance`);
-        }
-      }),
-    );
+    const who = `${o.of.kind} ${o.of.id}`;
+    try {
+      const exists = await channelExists(o.channel);
+      if (exists === undefined && attempt < ORPHAN_ASK_TRIES && !this.stopped) {
+        // not connected to that media server (yet, e.g. just started): asked again, not given up on
+        if (attempt === 1) this.log.info({ of: o.of, dialogId: o.dialogId, mediaServer: o.channel.server, channel: o.channel.channel }, `the call of ${who} left by a lost instance: its media server cannot be asked yet; asking again`);
+        setTimeout(() => void this.hangUpOrphan(o, attempt + 1), this.opts.orphanAskAgainMs ?? ORPHAN_ASK_AGAIN_MS).unref();
+        return;
+      }
+      if (exists !== false) {
+        this.log.info({ of: o.of, dialogId: o.dialogId, mediaServer: o.channel.server, channel: o.channel.channel, channelExists: exists ?? 'unknown' }, `the call of ${who} left by a lost instance is not hung up here: its channel ${exists ? 'still exists (the instance is paused, not dead)' : 'cannot be asked about'}`);
+        return;
+      }
+      const status = await hangUpDialog(o.dialogId);
+      this.log.info({ of: o.of, dialogId: o.dialogId, bye: status }, status === 'gone' ? `the call of ${who} left by a dead instance had ended already` : `hung up the call of ${who} left by a dead instance (BYE ${status})`);
+    } catch (err) {
+      this.log.warn({ of: o.of, dialogId: o.dialogId, err: (err as Error).message }, `could not hang up the call of ${who} left by a dead instance`);
+    }
   }
 
   private async dispatchDepartment(accountId: string, departmentId: string): Promise<void> {

@@ -98,7 +98,7 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
   let expired: number[];
   let d: Dispatcher;
 
-  function make(opts: { feed?: boolean; explainCheckMs?: number; explainRepeatMs?: number; media?: Pick<ConstructorParameters<typeof Dispatcher>[3], 'channelExists' | 'hangUpDialog'> } = {}): Dispatcher {
+  function make(opts: { feed?: boolean; explainCheckMs?: number; explainRepeatMs?: number; media?: Pick<ConstructorParameters<typeof Dispatcher>[3], 'channelExists' | 'hangUpDialog' | 'orphanAskAgainMs'> } = {}): Dispatcher {
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb): void {
         for (const line of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(line) as { msg: string });
@@ -590,6 +590,25 @@ describe('queue/dispatcher: the Dispatcher through its ports', () => {
       await tickAt(T0);
       assert.deepEqual(journal.slice(0, 3).sort(), ['BYE dlg-101', 'BYE dlg-c1', 'ring 101'].sort());
       assert.equal(journal.at(-1), 'ring 101', `the ring after the BYEs: ${journal.join(' | ')}`);
+    });
+
+    it('one whose media server cannot be asked yet (this instance just started) is asked again, and hung up once its channel is known gone', async () => {
+      const journal: string[] = [];
+      let asked = 0;
+      make({
+        media: {
+          channelExists: async () => (++asked < 3 ? undefined : false),
+          hangUpDialog: async (id) => (journal.push(`BYE ${id}`), 200),
+          orphanAskAgainMs: 5,
+        },
+      });
+      store.answer('a', 'd1', { result: { ...NOTHING, abandoned: 1, orphans: [leg('101', 'employee', 'x')] } });
+      await tickAt(T0);
+      assert.deepEqual(journal, [], 'not hung up while it cannot be asked');
+      assert.ok(logged.some((l) => /its media server cannot be asked yet; asking again/.test(l.msg)));
+      for (let i = 0; i < 100 && journal.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(journal, ['BYE dlg-101']);
+      assert.equal(asked, 3);
     });
 
     it('without the media ports nothing is hung up', async () => {

@@ -68,6 +68,21 @@ function twoInstances(): { readonly stack: Stack; readonly probe: StateProbe; he
   };
 }
 
+/**
+ * A caller presses 1 and employee 101 logs in: 101's phone answers the callback at once, and the customer's phone
+ * rings past any kill that follows (its INVITE's Expires ends it).
+ */
+async function employeeTakesCallback(env: ReturnType<typeof twoInstances>, number: string): Promise<{ customer: TestPhone; employee: TestPhone; caller: HeldCaller }> {
+  const customer = env.track(await TestPhone.start({ port: env.stack.trunkPort, toneHz: 600, answerAfterMs: 60_000 }));
+  const employee = env.track(await TestPhone.start({ port: env.stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 }));
+  const caller = await holdCaller(env.stack, number);
+  env.held.push(caller);
+  await press1(caller);
+  await storedRequest(env.probe, caller.number);
+  await env.probe.setLoggedIn({ '101': true });
+  return { customer, employee, caller };
+}
+
 describe('fault drills (fast)', function () {
   this.timeout(90_000);
 
@@ -287,14 +302,7 @@ describe('fault drills (fast)', function () {
     const env = twoInstances();
 
     it("SIGKILL while the customer rings: the survivor hangs up the employee's answered call (nothing but the attempt names it)", async () => {
-      // the customer's phone rings past the kill (its INVITE's Expires ends it); the employee answers at once
-      const customer = env.track(await TestPhone.start({ port: env.stack.trunkPort, toneHz: 600, answerAfterMs: 60_000 }));
-      const employee = env.track(await TestPhone.start({ port: env.stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 }));
-      const caller = await holdCaller(env.stack, '+79162000401');
-      env.held.push(caller);
-      await press1(caller);
-      await storedRequest(env.probe, caller.number);
-      await env.probe.setLoggedIn({ '101': true });
+      const { customer, employee, caller } = await employeeTakesCallback(env, '+79162000401');
       await eventually(async () => customer.calls[0], 20_000, 'the customer dialled');
       assert.ok(employee.calls[0]?.answeredAt !== undefined, 'the employee took the callback first');
       const r = await requestOf(env.probe, caller.number);
@@ -314,13 +322,7 @@ describe('fault drills (fast)', function () {
     it("SIGKILL before the customer is dialled: the survivor hangs up the employee's answered call (nothing but the claim names it)", async () => {
       // a whisper of 4 s: the kill lands in it, before the customer is dialled
       await env.probe.setDepartment({ prompts: { whisper: 'common/hold-music.wav' } });
-      const customer = env.track(await TestPhone.start({ port: env.stack.trunkPort, toneHz: 600, answerAfterMs: 60_000 }));
-      const employee = env.track(await TestPhone.start({ port: env.stack.employeePorts['101']!, toneHz: 1000, answerAfterMs: 200 }));
-      const caller = await holdCaller(env.stack, '+79162000402');
-      env.held.push(caller);
-      await press1(caller);
-      await storedRequest(env.probe, caller.number);
-      await env.probe.setLoggedIn({ '101': true });
+      const { customer, employee, caller } = await employeeTakesCallback(env, '+79162000402');
       const r = await eventually(async () => {
         const req = await requestOf(env.probe, caller.number);
         return req?.inProgress?.employeeLeg ? req : undefined;

@@ -762,8 +762,8 @@ export class QueueStore {
       const r1 = step(r0);
       const entryId = callbackEntryId(requestId);
       const entry = await v.entry(entryId);
-      // a step that keeps the request dialling (its lease, an attempt starting) writes only the request and its
-      // entry: the employees are neither read nor watched
+      // a step that keeps the request dialling (the employee answered, an attempt starting) writes only the request:
+      // the employees are neither read nor watched
       const keepsDialing = !opts.connected && r1.status === 'dialing' && entry !== undefined;
       const states = keepsDialing ? new Map<string, EmployeeState>() : await v.employeeStates(entry?.employeeIds ?? []);
       const mine = [...states.values()].filter((s) => s.entryId === entryId);
@@ -777,15 +777,14 @@ export class QueueStore {
           if (opts.connected) {
             syncCallbackEntry(w, r1, entry ? { ...entry, state: 'connected' } : undefined, opts.leaseUntil ?? entry?.leaseUntil ?? 0, false, entry ?? null);
             for (const s of mine) w.putEmployeeState(withLeg({ ...s, status: 'busy', leaseUntil: opts.leaseUntil ?? s.leaseUntil, handling: { departmentId: r1.departmentId, since: opts.now } }, opts.employeeLeg), s);
-          } else if (keepsDialing) {
-            // the lease stays as the claim and its refreshes wrote it, with the employees': moved ahead alone, it
-            // would outlast theirs, and a recovery could free and ring the employee before it finds the claim dead
-            // (the employee's answered leg is named by the request, which only the entry's recovery reads)
-            w.putEntry(entry, false, entry);
-          } else {
+          } else if (!keepsDialing) {
             syncCallbackEntry(w, r1, entry, 0, false, entry ?? null);
             for (const s of mine) this.freeEmployee(w, s, { now: opts.now, skip: opts.skipEmployee, talked: s.status === 'busy' });
           }
+          // keepsDialing: the request alone. The entry and its lease stay as the claim and its refreshes wrote them,
+          // in step with the employees' lease: moved ahead alone, the entry's lease would outlast theirs, and a
+          // recovery could free and ring the employee before it finds the claim dead (only the request names the leg
+          // they answered, and only the entry's recovery reads it)
           for (const e of opts.events ?? []) w.event(e);
         },
       };

@@ -251,6 +251,7 @@ describe('fault drills (long): fencing under SIGKILL and SIGSTOP', function () {
       return n;
     };
     const started = Date.now();
+    const t = (ms: number | undefined): string => (ms === undefined ? '-' : `${((ms - started) / 1000).toFixed(1)} s`);
     // what happened when, for the account of the employee calls below
     const faults: string[] = [];
     while ((await final()) < N && Date.now() - started < CHAOS_MS) {
@@ -259,14 +260,14 @@ describe('fault drills (long): fencing under SIGKILL and SIGSTOP', function () {
       if (dialling.length < 2) continue;
       const victim = dialling[Math.floor(rnd() * dialling.length)]!;
       if (rnd() < 0.35) {
-        faults.push(`${((Date.now() - started) / 1000).toFixed(1)} s SIGKILL ${victim.instanceId}`);
+        faults.push(`${t(Date.now())} SIGKILL ${victim.instanceId}`);
         await victim.kill();
         kills++;
         await stack.startService();
       } else {
         // longer than the lease, shorter than a customer ring + a lease (the takeover delay): see docs/state-model.md
         const pauseMs = leaseMs * (1.5 + rnd() * 1.5);
-        faults.push(`${((Date.now() - started) / 1000).toFixed(1)} s SIGSTOP ${victim.instanceId} for ${(pauseMs / 1000).toFixed(1)} s`);
+        faults.push(`${t(Date.now())} SIGSTOP ${victim.instanceId} for ${(pauseMs / 1000).toFixed(1)} s`);
         victim.proc.kill('SIGSTOP');
         await sleep(pauseMs);
         victim.proc.kill('SIGCONT');
@@ -285,8 +286,11 @@ describe('fault drills (long): fencing under SIGKILL and SIGSTOP', function () {
     const suspects: Array<{ employee: string; call: PhoneCall; why: string }> = [];
     for (const [i, e] of employees.entries()) {
       const answered = e.calls.filter((c) => c.status === 200);
-      for (const c of answered) if (c.endedAt === undefined) suspects.push({ employee: employeeIds[i]!, call: c, why: 'left up' });
-      employeeLeftUp += answered.filter((c) => c.endedAt === undefined).length;
+      for (const c of answered) {
+        if (c.endedAt !== undefined) continue;
+        employeeLeftUp++;
+        suspects.push({ employee: employeeIds[i]!, call: c, why: 'left up' });
+      }
       const ended = answered.filter((c) => c.endedAt !== undefined).sort((a, b) => a.invitedAt - b.invitedAt);
       for (let j = 1; j < ended.length; j++) {
         if (ended[j]!.invitedAt < ended[j - 1]!.endedAt!) {
@@ -296,7 +300,6 @@ describe('fault drills (long): fencing under SIGKILL and SIGSTOP', function () {
       }
     }
     if (suspects.length > 0) {
-      const t = (ms: number | undefined): string => (ms === undefined ? '-' : `${((ms - started) / 1000).toFixed(1)} s`);
       console.log(`      faults: ${faults.join('; ')}`);
       for (const { employee, call, why } of suspects) {
         const rid = hdr(call.invite, 'x-callback-id') ?? '?';

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createClient, createCluster, createSentinel, MultiErrorReply, WatchError } from 'redis';
 import type { RedisDurability, RedisTopology } from '../config';
+import { ATOMIC_BATCH, ATOMIC_BATCH_SHA, decodeBatch, encodeBatch, type Guard } from './atomic-batch';
 
 /**
  * The Redis client is node-redis (`redis`), behind the narrow interfaces below: the stores see only
@@ -128,8 +129,8 @@ export class Multi {
   }
 
   /**
-   * Sends what was queued: each command's [error, reply], or null when EXEC was aborted because a WATCHed key
-   * changed (node-redis throws WatchError there, also when the connection was lost after WATCH).
+   * Sends what was queued: each command's [error, reply], or null when an atomic batch wrote nothing because a
+   * version key its transaction watched changed (RedisClient.watch).
    */
   exec(): Promise<ExecResult | null> {
     return this.run(this.queued);
@@ -139,7 +140,29 @@ export class Multi {
 /** How a command reaches Redis on one kind of connection. */
 interface Wire {
   send(args: string[], firstKey: string | undefined): Promise<unknown>;
+  /** a pipeline (atomic false) or a MULTI … EXEC as node-redis sends it */
   batch(queued: readonly Queued[], atomic: boolean): Promise<ExecResult | null>;
+}
+
+/**
+ * An atomic batch as one command (src/store/atomic-batch.ts), after checking `guards`: EVALSHA, and EVAL on the first
+ * NOSCRIPT (a restarted or failed-over Redis has forgotten the script). Undefined when the batch cannot run as a
+ * script: the caller sends it as a MULTI.
+ */
+async function sendAtomic(wire: Wire, queued: readonly Queued[], guards: readonly Guard[]): Promise<ExecResult | null | undefined> {
+  const routingKey = guards[0]?.key ?? queued.find((q) => q.firstKey !== undefined)?.firstKey;
+  const encoded = encodeBatch(queued, guards, routingKey);
+  if (!encoded) return undefined;
+  const tail = [String(encoded.keys.length), ...encoded.keys, ...encoded.argv];
+  let raw: unknown;
+  try {
+    raw = await wire.send(['EVALSHA', ATOMIC_BATCH_SHA, ...tail], routingKey);
+  } catch (err) {
+    if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw err;
+    raw = await wire.send(['EVAL', ATOMIC_BATCH, ...tail], routingKey);
+  }
+  const res = decodeBatch(raw, encoded, queued.length);
+  return res && res.map(([err, reply], i): [Error | null, unknown] => (err ? [err, null] : [null, shaped(queued[i], reply)]));
 }
 
 /** The parts of a node-redis MULTI builder this module uses (client, Sentinel lease and Cluster differ in the rest). */
@@ -172,7 +195,7 @@ async function execNode(b: NodeMulti, queued: readonly Queued[], atomic: boolean
 
 /**
  * The commands the stores send, on any connection: the service's shared connection, or the one a
- * transaction holds (TxRunner), where WATCH, the reads and the MULTI must share one server connection.
+ * transaction holds (TxRunner), whose watch, reads, batch and WAIT share one server connection.
  */
 export abstract class RedisClient {
   protected abstract readonly wire: Wire;
@@ -182,8 +205,12 @@ export abstract class RedisClient {
     return this.wire.send(a, firstKeyOf(a)) as Promise<T>;
   }
 
+  /** An atomic batch: one script command (see sendAtomic), or a MULTI … EXEC when it cannot be one. */
   multi(): Multi {
-    return new Multi((q) => this.wire.batch(q, true));
+    return new Multi(async (q) => {
+      const res = await sendAtomic(this.wire, q, []);
+      return res === undefined ? this.wire.batch(q, true) : res;
+    });
   }
   pipeline(): Multi {
     return new Multi((q) => this.wire.batch(q, false));
@@ -282,7 +309,7 @@ export abstract class RedisClient {
   publish(channel: string, message: string): Promise<number> {
     return this.cmd(['PUBLISH', channel, message]);
   }
-  /** WATCH (a transaction's connection only: TxRunner's body may WATCH more keys before it reads). */
+  /** Makes the next atomic batch depend on these version keys (a transaction's connection only: TxRunner's body may watch more keys before it reads). */
   abstract watch(...keys: string[]): Promise<void>;
 }
 
@@ -310,12 +337,49 @@ class HeldConnection extends RedisClient {
     };
   }
 
+  /** version keys the transaction depends on, with the values read when it started to (see watch) */
+  private readonly guards = new Map<string, string | null>();
+
+  /**
+   * Makes the transaction's atomic batch depend on these version keys: it reads their values now (one MGET), and the
+   * batch writes only if they are unchanged then (src/store/atomic-batch.ts), which is what WATCH promised. Unlike a
+   * WATCH, a reconnect in between does not matter: the check is on the values, wherever the batch runs.
+   */
   async watch(...keys: string[]): Promise<void> {
-    // node-redis's own WATCH, so that a reconnect between WATCH and EXEC aborts the EXEC (WatchError)
-    await this.held.watch(keys);
+    const fresh = [...new Set(keys)].filter((k) => !this.guards.has(k));
+    if (fresh.length === 0) return;
+    const values = await this.cmd<Array<string | null>>(['MGET', ...fresh]);
+    fresh.forEach((k, i) => this.guards.set(k, values[i] ?? null));
   }
-  async unwatch(): Promise<void> {
-    await this.held.unwatch();
+  /** Drops the guards (nothing is sent). */
+  unwatch(): Promise<void> {
+    this.guards.clear();
+    return Promise.resolve();
+  }
+
+  override multi(): Multi {
+    return new Multi(async (q) => {
+      const guards = [...this.guards].map(([key, value]) => ({ key, value }));
+      // like EXEC, a batch ends what the transaction watched
+      this.guards.clear();
+      const res = await sendAtomic(this.wire, q, guards);
+      // null: a guard no longer held, nothing was written (undefined: the batch cannot be a script)
+      return res === undefined ? this.multiWatched(q, guards) : res;
+    });
+  }
+
+  /** A batch that cannot be a script (it runs one of its own): WATCH, check the guards' values, MULTI … EXEC. */
+  private async multiWatched(q: readonly Queued[], guards: readonly Guard[]): Promise<ExecResult | null> {
+    if (guards.length > 0) {
+      // node-redis's own WATCH, so that a reconnect between WATCH and EXEC aborts the EXEC (WatchError)
+      await this.held.watch(guards.map((g) => g.key));
+      const now = await this.cmd<Array<string | null>>(['MGET', ...guards.map((g) => g.key)]);
+      if (guards.some((g, i) => (now[i] ?? null) !== g.value)) {
+        await this.held.unwatch();
+        return null;
+      }
+    }
+    return this.wire.batch(q, true);
   }
   wait(replicas: number, timeoutMs: number): Promise<number> {
     return this.cmd(['WAIT', replicas, timeoutMs]);
@@ -561,7 +625,7 @@ export class RedisConnection extends RedisClient {
     }
   }
 
-  /** Runs `fn` on a server connection of its own for the duration (WATCH, reads, MULTI, WAIT). */
+  /** Runs `fn` on a server connection of its own for the duration (watch, reads, batch, WAIT). */
   async hold<T>(firstKey: string, fn: (c: HeldConnection) => Promise<T>): Promise<T> {
     const b = this.backend;
     switch (b.kind) {
@@ -584,7 +648,7 @@ export class RedisConnection extends RedisClient {
         }
       }
       case 'cluster':
-        // all keys of one transaction share a hash tag: WATCH, reads and MULTI go to that slot's master
+        // all keys of one transaction share a hash tag: its reads and its batch go to that slot's master
         for (let tries = 1; ; tries++) {
           const node = (await b.c.getNodeClientForKey(firstKey)) as unknown as Held;
           try {
@@ -592,7 +656,7 @@ export class RedisConnection extends RedisClient {
           } catch (err) {
             // the slot moved (a failover, a resharding): the node client does not follow that, the Cluster
             // client does. A read of the key through it learns the slots again, and the transaction starts
-            // over on the new master (nothing was written: its first command, WATCH, was refused)
+            // over on the new master (nothing was written: its first command, a read, was refused)
             if (tries >= SLOT_MOVES_FOLLOWED || !(err instanceof Error) || !/^(MOVED|ASK) /.test(err.message)) throw err;
             await b.c.sendCommand(firstKey, true, ['EXISTS', firstKey]);
           }
@@ -725,13 +789,13 @@ export interface TxOptions {
 }
 
 /**
- * Optimistic transactions: WATCH version keys, read (the body may WATCH more keys before it reads
- * what they cover), decide in plain TypeScript, then MULTI/EXEC the writes, which bump the
- * versions of what they change. A concurrent writer (any instance) of anything watched makes EXEC
- * fail and the whole read-decide-write runs again. WATCH is per connection, so each transaction
- * borrows a connection of its own from a small pool (with Sentinel, the master lease of that
- * connection; in a Cluster, a Cluster client of its own whose client for the slot's master carries
- * the transaction: all keys of one transaction share a hash tag, so WATCH, reads and MULTI go to one node).
+ * Optimistic transactions: "watch" version keys (read their values), read (the body may watch more keys before it
+ * reads what they cover), decide in plain TypeScript, then send the writes, which bump the versions of what they
+ * change, as one atomic batch that first checks the watched values (src/store/atomic-batch.ts). A concurrent writer
+ * (any instance) of anything watched makes the batch write nothing, and the whole read-decide-write runs again. Each
+ * transaction borrows a connection of its own from a small pool, so that its WAIT counts its own writes (with
+ * Sentinel, the master lease of that connection; in a Cluster, a Cluster client of its own whose client for the
+ * slot's master carries the transaction: all keys of one transaction share a hash tag, so they go to one node).
  */
 export class TxRunner {
   private readonly idle: RedisConnection[] = [];

@@ -630,7 +630,8 @@ async function main(): Promise<void> {
     }
   }
   if (commands) {
-    process.stdout.write(`Redis commands per inbound call (target ≤ 15): ${f1(commands.hangUpCall.total)} (hang-up caller), ${f1(commands.press1Call.total)} (press-1 caller); per completed callback ${f1(commands.completedCallback.total)} (${f1(commands.completedCallback.net)} without the idle polling)\n`);
+    process.stdout.write(`Redis commands per inbound call (target ≤ 15), run (INFO commandstats): ${f1(commands.hangUpCall.total)} (hang-up caller), ${f1(commands.press1Call.total)} (press-1 caller); per completed callback ${f1(commands.completedCallback.total)} (${f1(commands.completedCallback.net)} without the idle polling)\n`);
+    process.stdout.write(`Redis commands per inbound call (target ≤ 15), sent (MONITOR): ${f1(commands.sent.hangUpCall.total)} (hang-up caller), ${f1(commands.sent.press1Call.total)} (press-1 caller); per completed callback ${f1(commands.sent.completedCallback.total)}\n`);
   }
   if (scale) {
     for (const r of scale.ratios.slice(1)) {

@@ -87,6 +87,24 @@ export function commandsPerUnit(delta: ReadonlyMap<string, number>, units: numbe
   return { units, total: sumCounts(delta) / u, net: sumCounts(net) / u, top };
 }
 
+/**
+ * The commands clients sent, by command (lowercase, as INFO commandstats names them), from MONITOR's output: one line
+ * per command a client sent, `<time> [<db> <client address>] "<COMMAND>" ...`. Commands a script ran (`[0 lua]`) are
+ * not sent: INFO commandstats counts them, this does not. MONITOR lists the commands queued in a MULTI one by one,
+ * at EXEC, and the MULTI and EXEC too: each was sent. `exclude` as for commandDelta.
+ */
+export function sentCommands(monitor: string, exclude: ReadonlySet<string> = new Set()): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of monitor.split('\n')) {
+    const m = /^\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"/.exec(line);
+    if (!m || m[1] === 'lua') continue;
+    const cmd = m[2]!.toLowerCase();
+    if (exclude.has(cmd)) continue;
+    out.set(cmd, (out.get(cmd) ?? 0) + 1);
+  }
+  return out;
+}
+
 /** Per-second rates of a delta over `seconds`. */
 export function ratesPerS(delta: ReadonlyMap<string, number>, seconds: number): Map<string, number> {
   const s = Math.max(1e-9, seconds);

@@ -1,7 +1,7 @@
 /** The bench's self-contained HTML report: a table per target and an inline SVG chart. */
 import type { BenchOptions, StepResult } from './bench';
 import type { Pct, PerUnit } from './figures';
-import type { CommandsResult, ScaleResult, TenantsResult } from './sections';
+import type { CommandsResult, ScaleResult, SentPerUnit, TenantsResult } from './sections';
 import type { ClientCompareResult } from './client-compare';
 
 export interface BenchReport {
@@ -115,11 +115,12 @@ function sectionsHtml(rep: BenchReport): string {
   parts.push(`<h2>Idle CPU</h2><p>${Object.entries(rep.idleCpuMsPerS).map(([t, v]) => `${esc(t)} ${num(v)} ms per second`).join(' · ')} · service / baseline ${times(rep.idleRatio)} (target ≤ 1.2×)</p>`);
   if (rep.commands) {
     const c = rep.commands;
-    const row = (what: string, p: PerUnit): string =>
-      `<tr><td style="text-align:left">${esc(what)}</td><td>${p.units}</td><td>${num(p.total)}</td><td>${num(p.net)}</td><td style="text-align:left">${esc(p.top.map((t) => `${t.command} ${t.perUnit.toFixed(1)}`).join(', '))}</td></tr>`;
-    parts.push(`<h2>Redis commands (INFO commandstats)</h2><p>idle: ${num(c.idleCommandsPerS)} commands per second (${esc(c.idleTop.map((t) => `${t.command} ${t.perS.toFixed(1)}`).join(', '))})</p>
-<table><thead><tr><th>per</th><th>n</th><th>commands</th><th>without idle polling</th><th>top 10 (without idle polling)</th></tr></thead><tbody>
-${row('inbound call, waits and hangs up', c.hangUpCall)}${row('inbound call, presses 1', c.press1Call)}${row('completed callback', c.completedCallback)}</tbody></table>
+    const top = (t: ReadonlyArray<{ command: string; perUnit: number }>): string => esc(t.map((x) => `${x.command} ${x.perUnit.toFixed(1)}`).join(', '));
+    const row = (what: string, p: PerUnit, sent: SentPerUnit): string =>
+      `<tr><td style="text-align:left">${esc(what)}</td><td>${p.units}</td><td>${num(p.total)}</td><td>${num(p.net)}</td><td style="text-align:left">${top(p.top)}</td><td>${num(sent.total)}</td><td style="text-align:left">${top(sent.top)}</td></tr>`;
+    parts.push(`<h2>Redis commands (run: INFO commandstats, a script's own commands included; sent: MONITOR)</h2><p>idle: ${num(c.idleCommandsPerS)} commands per second (${esc(c.idleTop.map((t) => `${t.command} ${t.perS.toFixed(1)}`).join(', '))})</p>
+<table><thead><tr><th>per</th><th>n</th><th>run</th><th>run without idle polling</th><th>top 10 run (without idle polling)</th><th>sent</th><th>top 10 sent</th></tr></thead><tbody>
+${row('inbound call, waits and hangs up', c.hangUpCall, c.sent.hangUpCall)}${row('inbound call, presses 1', c.press1Call, c.sent.press1Call)}${row('completed callback', c.completedCallback, c.sent.completedCallback)}</tbody></table>
 ${c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')}`);
   }
   if (rep.scale) {

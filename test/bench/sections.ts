@@ -6,6 +6,7 @@
  *   commands – Redis commands per inbound call (hang-up and press-1 callers) and per completed callback
  * plus the idle measurement every target gets. See docs/performance.md for what each figure means.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { keys } from '../../src/store/keys';
 import { QueueStore } from '../../src/store/queue-store';
@@ -13,9 +14,9 @@ import { pendingKey } from '../../src/domain/entry-ids';
 import { TxRunner } from '../../src/store/redis';
 import type { BenchOptions } from './bench';
 import { adminApi, BENCH_DURATIONS, commandStats, MCN, scrape, scrapeLabelled, type Running } from './deployment';
-import { commandDelta, commandsPerUnit, parseSippLog, pct, pctCensored, ratesPerS, ratio, ratioText, type Pct, type PerUnit } from './figures';
+import { commandDelta, commandsPerUnit, parseSippLog, pct, pctCensored, ratesPerS, ratio, ratioText, sentCommands, sumCounts, type Pct, type PerUnit } from './figures';
 import { freeEvenPortPair, freePort } from '../support/ports';
-import { cpuMs, sleep, until } from './procs';
+import { cpuMs, sleep, startChild, until } from './procs';
 import { startSippLoad, type SippLoadResult } from './sipp-load';
 import { provisionTenants, seedPendingRequests, type SeedMode } from './seed';
 
@@ -286,12 +287,21 @@ export async function runTenants(d: Running, o: BenchOptions): Promise<TenantsRe
 // ------------------------------------------------------------------------------------------------
 // commands
 
+/** What the service's connections sent, per unit (MONITOR): a script or a MULTI's command counts once each. */
+export interface SentPerUnit {
+  units: number;
+  total: number;
+  top: Array<{ command: string; perUnit: number }>;
+}
+
 export interface CommandsResult {
   idleCommandsPerS: number;
   idleTop: Array<{ command: string; perS: number }>;
   hangUpCall: PerUnit;
   press1Call: PerUnit;
   completedCallback: PerUnit;
+  /** the same windows counted as commands sent (MONITOR) rather than run (INFO commandstats, which counts a script's own commands too) */
+  sent: { hangUpCall: SentPerUnit; press1Call: SentPerUnit; completedCallback: SentPerUnit };
   /** Redis commands the service sends for one /metrics scrape (the estimated-wait gauge reads the store) */
   scrapeCommands: number;
   notes: string[];
@@ -302,9 +312,33 @@ function less(delta: ReadonlyMap<string, number>, perEvent: ReadonlyMap<string, 
   return new Map([...delta].map(([k, v]) => [k, Math.max(0, v - (perEvent.get(k) ?? 0) * n)]));
 }
 
-function printPerUnit(what: string, p: PerUnit): void {
-  out(`  ${what} (n=${p.units}): ${f1(p.total)} in all, ${f1(p.net)} without the idle polling`);
-  out(`    ${p.top.map((t) => `${t.command} ${f1(t.perUnit)}`).join(', ')}`);
+function printPerUnit(what: string, p: PerUnit, sent: SentPerUnit): void {
+  out(`  ${what} (n=${p.units}): ${f1(p.total)} in all, ${f1(p.net)} without the idle polling; sent: ${f1(sent.total)}`);
+  out(`    run:  ${p.top.map((t) => `${t.command} ${f1(t.perUnit)}`).join(', ')}`);
+  out(`    sent: ${sent.top.map((t) => `${t.command} ${f1(t.perUnit)}`).join(', ')}`);
+}
+
+function sentPerUnit(sent: ReadonlyMap<string, number>, units: number, topN = 10): SentPerUnit {
+  const u = Math.max(1, units);
+  const top = [...sent].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, topN).map(([command, v]) => ({ command, perUnit: v / u }));
+  return { units, total: sumCounts(sent) / u, top };
+}
+
+/**
+ * MONITOR on the bench's Redis for the duration of `fn` (redis-cli, its output in `file`): the commands clients sent,
+ * by command, the bench's own left out. Started and seen answering ("OK") before `fn` runs.
+ */
+async function monitored<T>(redisUrl: string, file: string, fn: () => Promise<T>): Promise<{ value: T; sent: Map<string, number> }> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const child = startChild('redis-monitor', 'redis-cli', ['-u', redisUrl, 'monitor'], { logFile: file });
+  try {
+    await until('MONITOR started', 5000, async () => fs.existsSync(file) && fs.readFileSync(file, 'utf8').startsWith('OK'), 20);
+    const value = await fn();
+    await sleep(200); // what the window's last commands MONITOR has yet to write
+    return { value, sent: sentCommands(fs.readFileSync(file, 'utf8'), BENCH_COMMANDS) };
+  } finally {
+    await child.stop();
+  }
 }
 
 export async function runCommands(d: Running, o: BenchOptions, dir: string): Promise<CommandsResult> {
@@ -322,6 +356,11 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
     const c1 = await commandStats(probe);
     return { value, delta: commandDelta(c0, c1, BENCH_COMMANDS), seconds };
   };
+  // the callers' and callbacks' windows also under MONITOR: what was sent, beside what Redis ran
+  const redisUrl = d.redisUrl!;
+  let monitors = 0;
+  const sentWindow = <T>(fn: () => Promise<T>): Promise<{ value: { value: T; delta: Map<string, number>; seconds: number }; sent: Map<string, number> }> =>
+    monitored(redisUrl, path.join(dir, `monitor-${++monitors}.txt`), () => window(fn));
   const idle = await window(() => sleep(o.idleS * 1000));
   const idlePerS = ratesPerS(idle.delta, idle.seconds);
   const idleTotal = [...idlePerS.values()].reduce((a, b) => a + b, 0);
@@ -337,7 +376,7 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
   out(`[bench] commands: one /metrics scrape costs ${f1(scrapeCommands)} commands (${[...perScrape].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${f1(v)}`).join(', ')})`);
 
   // callers who wait and hang up (employees rung for the head of the line meanwhile)
-  const hang = await window(async () => {
+  const { value: hang, sent: hangSent } = await sentWindow(async () => {
     const r = await runCallers(d, o, path.join(dir, 'callers-wait'), 'wait', callers(7, 0, 2, n), o.commandCps);
     await sleep(2000); // the last leave and ring ends
     return r;
@@ -348,7 +387,7 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
   await setLoggedIn(d, ['101', '102'], false);
   await sleep(1500);
   const created0 = await scrapeLabelled(d.baseUrl, 'qc_callback_requests_total', { outcome: 'created' });
-  const press = await window(async () => {
+  const { value: press, sent: pressSent } = await sentWindow(async () => {
     const r = await runCallers(d, o, path.join(dir, 'callers-press1'), 'press1', callers(7, 0, 1, n), o.commandCps);
     await sleep(1000);
     return r;
@@ -362,7 +401,7 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
   // estimated-wait gauge (6 commands), and a 4-per-second poll is no Prometheus (15 s)
   const completed = async (): Promise<number> => (await probe.requests()).filter((r) => r.status === 'completed').length;
   const done0 = await completed();
-  const cb = await window(async () => {
+  const { value: cb, sent: cbSent } = await sentWindow(async () => {
     await setLoggedIn(d, ['101', '102'], true);
     let done = 0;
     await until('callbacks completed', o.commandCallbackTimeoutS * 1000, async () => {
@@ -375,10 +414,15 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
   if (cb.value < created) notes.push(`callbacks: only ${cb.value} of ${created} completed within ${o.commandCallbackTimeoutS} s`);
   const completedCallback = commandsPerUnit(cb.delta, cb.value, idlePerS, cb.seconds);
 
-  out(`[bench] Redis commands (INFO commandstats; the bench's INFO excluded; "without the idle polling" removes ${f1(idleTotal)}/s × the window):`);
-  printPerUnit('per inbound call that waits and hangs up', hangUpCall);
-  printPerUnit('per inbound call that presses 1', press1Call);
-  printPerUnit('per completed callback', completedCallback);
+  const sent = {
+    hangUpCall: sentPerUnit(hangSent, hang.value.result.created),
+    press1Call: sentPerUnit(pressSent, press.value.result.created),
+    completedCallback: sentPerUnit(cbSent, cb.value),
+  };
+  out(`[bench] Redis commands run (INFO commandstats, which counts the commands a script runs too; the bench's INFO excluded; "without the idle polling" removes ${f1(idleTotal)}/s × the window), and sent (MONITOR: a script or a MULTI's command counts once each):`);
+  printPerUnit('per inbound call that waits and hangs up', hangUpCall, sent.hangUpCall);
+  printPerUnit('per inbound call that presses 1', press1Call, sent.press1Call);
+  printPerUnit('per completed callback', completedCallback, sent.completedCallback);
   for (const x of notes) out(`  ! ${x}`);
   return {
     idleCommandsPerS: idleTotal,
@@ -386,6 +430,7 @@ export async function runCommands(d: Running, o: BenchOptions, dir: string): Pro
     hangUpCall,
     press1Call,
     completedCallback,
+    sent,
     scrapeCommands,
     notes,
   };

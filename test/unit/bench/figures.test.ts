@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { commandDelta, commandsPerUnit, parseCommandStats, parseSippLog, pct, pctCensored, ratesPerS, ratio, ratioText } from '../../bench/figures';
+import { commandDelta, commandsPerUnit, parseCommandStats, parseSippLog, pct, pctCensored, ratesPerS, ratio, ratioText, sentCommands } from '../../bench/figures';
 
 const INFO = [
   '# Commandstats',
@@ -11,6 +11,22 @@ const INFO = [
 ].join('\r\n');
 
 describe('bench figures', () => {
+  it('counts the commands clients sent from MONITOR output, not those a script ran', () => {
+    const monitor = [
+      'OK',
+      '1796683031.992455 [0 127.0.0.1:42484] "MULTI"',
+      '1796683031.992494 [0 127.0.0.1:42484] "ZADD" "qc:{a:demo}:line:support" "1" "c:1"',
+      '1796683031.992604 [0 127.0.0.1:42484] "EXEC"',
+      '1796683033.623918 [0 127.0.0.1:42484] "EVALSHA" "8ac3" "1" "k"',
+      '1796683033.624970 [0 lua] "HMGET" "qc:{a:demo}:entries" "c:1"',
+      '1796683033.625010 [0 lua] "ZADD" "qc:{a:demo}:leases:by-expiry" "XX" "1" "c:1"',
+      '1796683034.000001 [0 unix:/tmp/redis.sock] "info" "commandstats"',
+      '1796683034.000002 [0 127.0.0.1:42500] "HGET" "a" "b"',
+      '',
+    ].join('\n');
+    assert.deepEqual(Object.fromEntries(sentCommands(monitor, new Set(['info']))), { multi: 1, zadd: 1, exec: 1, evalsha: 1, hget: 1 });
+  });
+
   it('parses INFO commandstats into calls per command, subcommands included', () => {
     const m = parseCommandStats(INFO);
     assert.deepEqual([...m], [

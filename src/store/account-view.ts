@@ -6,6 +6,7 @@ import { dispatchEntries, freshEmployeeState, type EmployeeState, type LineEntry
 import { pendingKey } from '../domain/entry-ids';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';
+import type { VersionedMemo } from './versioned-memo';
 import type { RedisClient as Redis } from './redis';
 import { empLeaseField, type StoredEmployeeState, type StoredEntry, type StoredIdempotency } from './stored';
 
@@ -97,10 +98,14 @@ export class AccountView {
     private readonly seen?: Map<string, CallbackRequest>,
     /** outside transactions only: departments and employees from memory between provisioning changes */
     private readonly cache?: ProvisioningCache,
+    /** in transactions: departments and employees as read under the provisioning version this one watched */
+    private readonly memo?: VersionedMemo,
   ) {}
 
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
-    return this.cache && !this.watches ? this.cache.get(`${this.accountId}\u0000${key}`, load) : load();
+    if (!this.watches) return this.cache ? this.cache.get(`${this.accountId}\u0000${key}`, load) : load();
+    const version = this.memo ? this.r.watchedValue(keys.version(this.accountId)) : undefined;
+    return version ? this.memo!.get(`${this.accountId}\u0000${key}`, version, load) : load();
   }
 
   private async watchDepartment(id: string): Promise<boolean> {

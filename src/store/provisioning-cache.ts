@@ -7,8 +7,9 @@ import type { ChangeFeed } from './changes';
  * and leaves no room for a partial invalidation bug.
  *
  * Used only while the feed is healthy (otherwise every read goes to Redis, as without a cache), and only for
- * reads outside transactions: an inbound call's routing and the dispatch probe. Transactions read provisioning
- * from Redis under their WATCH, as before.
+ * reads outside transactions: an inbound call's routing and the dispatch probe. Transactions do not use it: they
+ * read provisioning from Redis, or take what an earlier transaction read under the same provisioning version
+ * (src/store/versioned-memo.ts), which their batch checks when it writes.
  *
  * A load that started before a drop is not stored (generation check): it may have read the old value.
  */

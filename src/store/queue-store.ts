@@ -19,6 +19,7 @@ import { REFRESH_CLAIMS, runScript, type HeldClaim } from './claim-refresh';
 import { appendEvent } from './event-log';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';
+import { VersionedMemo } from './versioned-memo';
 import { NotDurableError, type TxRunner } from './redis';
 import { empLeaseField, type IdempotencyClaim } from './stored';
 
@@ -214,6 +215,8 @@ function applyDispatchWrite(w: AccountWrites, op: DispatchWrite, read: DispatchR
 export class QueueStore {
   /** entry or request → department (see Watches) */
   private readonly departmentOf = new Map<string, string>();
+  /** departments and employees as transactions read them, by provisioning version (see VersionedMemo) */
+  private readonly provisioningMemo = new VersionedMemo();
 
   constructor(
     readonly redis: Redis,
@@ -256,7 +259,7 @@ export class QueueStore {
     let wrote: AccountWrites | undefined;
     const done = this.tx.run(watch, async (r) => {
       const seen = new Map<string, CallbackRequest>();
-      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments), seen));
+      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments), seen, undefined, this.provisioningMemo));
       const write = plan.write;
       wrote = undefined;
       if (!write) return { result: plan.result };

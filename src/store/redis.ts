@@ -309,6 +309,13 @@ export abstract class RedisClient {
   publish(channel: string, message: string): Promise<number> {
     return this.cmd(['PUBLISH', channel, message]);
   }
+  /**
+   * The value a transaction read for a version key it watched (null: the key did not exist); undefined when it did
+   * not watch it, or outside a transaction.
+   */
+  watchedValue(_key: string): string | null | undefined {
+    return undefined;
+  }
   /** Makes the next atomic batch depend on these version keys (a transaction's connection only: TxRunner's body may watch more keys before it reads). */
   abstract watch(...keys: string[]): Promise<void>;
 }
@@ -350,6 +357,9 @@ class HeldConnection extends RedisClient {
     if (fresh.length === 0) return;
     const values = await this.cmd<Array<string | null>>(['MGET', ...fresh]);
     fresh.forEach((k, i) => this.guards.set(k, values[i] ?? null));
+  }
+  override watchedValue(key: string): string | null | undefined {
+    return this.guards.get(key);
   }
   /** Drops the guards (nothing is sent). */
   unwatch(): Promise<void> {

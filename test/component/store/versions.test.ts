@@ -79,6 +79,26 @@ describe('QueueStore version keys (component, real Redis, two instances)', funct
     assert.equal(runs, 2);
   });
 
+  it('a transaction takes the department and its employees from memory while provisioning is unchanged, and reads them after a change', async () => {
+    const read = () => A.queue.run(ACCOUNT, async (v) => ({ result: { dept: await v.department('sales'), emps: await v.employees(['101', '102']) } }));
+    const reads = async (): Promise<number> => {
+      let n = 0;
+      for (const m of (await A.probe.info('commandstats')).matchAll(/^cmdstat_(hget|hmget):calls=(\d+)/gm)) n += Number(m[2]);
+      return n;
+    };
+    await read();
+    const before = await reads();
+    const again = await read();
+    assert.equal((await reads()) - before, 0, 'no HGET or HMGET while provisioning is unchanged');
+    assert.equal(again.dept?.name, 'Sales');
+    assert.deepEqual(again.emps.map((e) => e.id), ['101', '102']);
+    await B.provisioning.putDepartment({ ...again.dept!, name: 'Sales desk' });
+    await B.provisioning.putEmployee({ ...again.emps[0]!, loggedIn: false });
+    const changed = await read();
+    assert.equal(changed.dept?.name, 'Sales desk');
+    assert.equal(changed.emps[0]?.loggedIn, false);
+  });
+
   it("an entry's department is watched from its first read on, even by an instance that knew nothing of it", async () => {
     const T = Date.now();
     await A.queue.join(ACCOUNT, callerEntry('s1', T, A.name, { departmentId: 'sales' }));

@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
  * Lua's unpack takes a few thousand values, so a long HSET/HDEL/ZADD/ZREM (Multi.coalesceWrites makes them) is sent in
  * parts of at most PART_ARGS arguments; their integer replies are added up again. A batch with a command that cannot
  * run in a script (EVAL, or a long command of another kind) is not encoded (`encodeBatch` answers undefined): it goes
- * as a MULTI.
+ * as a MULTI. A batch sent to a replica fails as a whole with its READONLY error, as a MULTI's EXEC would.
  */
 export const ATOMIC_BATCH = `
 local n = tonumber(ARGV[1])
@@ -32,6 +32,9 @@ while i <= #ARGV do
   local r = redis.pcall(unpack(ARGV, i + 1, i + argc))
   c = c + 1
   if type(r) == 'table' and r.err then
+    -- a replica (a master demoted by a failover) refuses the first write: answered as the script's own error, so the
+    -- client sees the READONLY reply that makes it look for the new master (nothing was written)
+    if string.sub(r.err, 1, 8) == 'READONLY' then return r end
     errors[#errors + 1] = c
     errors[#errors + 1] = r.err
     r = false

@@ -77,6 +77,19 @@ describe('atomic batches (component, real Redis)', function () {
     assert.equal(await look.zCard('z'), 0);
   });
 
+  it("a batch sent to a replica fails as a whole with the replica's READONLY error (what makes a Sentinel client look for the master)", async () => {
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(server.port)] });
+    const r = createRedis(replica.url, 'qc-batch-replica');
+    r.on('error', () => undefined);
+    try {
+      await waitReady(r, 5000);
+      await assert.rejects(r.multi().set('k', 'v').incr('n').exec(), (err: Error) => /^READONLY/.test(err.message));
+    } finally {
+      await closeRedis(r);
+      await replica.stop();
+    }
+  });
+
   it('a transaction whose watched version key changed before its batch writes nothing and runs again', async () => {
     await look.set('ver', '1');
     let runs = 0;

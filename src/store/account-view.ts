@@ -57,8 +57,11 @@ export class Watches {
     /** id of an entry or request → its department (never changes), so that it is watched up front */
     readonly departmentOf: Map<string, string>,
     initial: Iterable<string>,
+    /** employees whose version keys the transaction watched up front */
+    initialEmployees: Iterable<string> = [],
   ) {
     for (const d of initial) this.departments.add(d);
+    for (const e of initialEmployees) this.employees.add(e);
   }
 
   /** WATCHes the departments not watched yet; true when it did (what was read before must be read again). */

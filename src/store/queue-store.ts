@@ -241,25 +241,31 @@ export class QueueStore {
   /**
    * One transaction over an account's keys. `about` names what it will read, so that the versions
    * of their departments are watched up front (else each is watched at its first read, which is
-   * then read again): departments by id, entries as `e:<id>`, requests as `q:<id>`.
+   * then read again): departments by id, entries as `e:<id>`, requests as `q:<id>`; and employees whose states it
+   * will read (their versions are then read with the others, in one command, instead of at the first read).
    */
   run<T>(
     accountId: string,
     body: (v: AccountView) => Promise<{ result: T; write?: (w: AccountWrites) => void }>,
-    about: { departments?: readonly string[]; ids?: readonly string[]; notLocal?: boolean; durable?: boolean } = {},
+    about: { departments?: readonly string[]; ids?: readonly string[]; employees?: readonly string[]; notLocal?: boolean; durable?: boolean } = {},
   ): Promise<T> {
     const departments = new Set(about.departments ?? []);
     for (const id of about.ids ?? []) {
       const d = this.departmentOf.get(departmentOfKey(accountId, id));
       if (d !== undefined) departments.add(d);
     }
-    const watch = [keys.version(accountId), ...[...departments].map((d) => keys.departmentVersion(accountId, d))];
+    const employees = [...new Set(about.employees ?? [])];
+    const watch = [
+      keys.version(accountId),
+      ...[...departments].map((d) => keys.departmentVersion(accountId, d)),
+      ...employees.map((e) => keys.employeeVersion(accountId, e)),
+    ];
     const origin = this.opts.changes?.origin ?? '-';
     const webhooks = this.mayHaveWebhooks(accountId);
     let wrote: AccountWrites | undefined;
     const done = this.tx.run(watch, async (r) => {
       const seen = new Map<string, CallbackRequest>();
-      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments), seen, undefined, this.provisioningMemo));
+      const plan = await body(new AccountView(r, accountId, new Watches(r, accountId, this.departmentOf, departments, employees), seen, undefined, this.provisioningMemo));
       const write = plan.write;
       wrote = undefined;
       if (!write) return { result: plan.result };
@@ -551,7 +557,7 @@ export class QueueStore {
           for (const op of writes) applyDispatchWrite(w, op, read);
         },
       };
-    }, { departments: [departmentId], notLocal: true });
+    }, { departments: [departmentId], employees: probed.department.employeeIds, notLocal: true });
   }
 
   /**
@@ -573,7 +579,7 @@ export class QueueStore {
           }
         },
       };
-    }, { ids: [`e:${entryId}`] });
+    }, { ids: [`e:${entryId}`], employees: employeeIds });
   }
 
   /**
@@ -729,7 +735,7 @@ export class QueueStore {
           if (entry.kind === 'caller' && entry.state !== 'connected') w.event({ type: 'abandoned', departmentId: entry.departmentId, at: now });
         },
       };
-    }, { ids: [`e:${entryId}`] });
+    }, { ids: [`e:${entryId}`], employees: ringEnded });
   }
 
   /**
@@ -812,7 +818,7 @@ export class QueueStore {
           handled(w);
         },
       };
-    });
+    }, { employees: [employeeId] });
   }
 
   /**

@@ -15,8 +15,10 @@ import path from 'node:path';
 import Srf from 'drachtio-srf';
 import Mrf from 'drachtio-fsmrf';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { projectRoot } from '../../src/config/root';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+/** the project directory, whether run with tsx from test/bench or compiled (dist/test/bench) */
+const ROOT = projectRoot();
 
 function required(name: string): number {
   const v = Number(process.env[name]);

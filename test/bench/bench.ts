@@ -28,7 +28,8 @@
  *   npm run bench -- [--sections steps,commands,scale,tenants] [--targets service,baseline]
  *                    [--steps 10,25,50,100] [--calls 80,200,300,400] [--share 0.3] [--wait-ms 2000]
  *                    [--press-after-ms 2000] [--drain-s 20] [--out artifacts/bench]
- *                    [--employees in,out] [--service-log-level info] [--cpu-prof] [--idle-s 15] [--customer-talk-ms 500]
+ *                    [--employees in,out] [--service-log-level info] [--cpu-prof] [--idle-s 15] [--idle-settle-s 15]
+ *                    [--runtime node|tsx] [--customer-talk-ms 500]
  *                    [--scale-levels 0,10000,100000] [--scale-press-calls 10] [--scale-cps 1]
  *                    [--scale-samples 5] [--scale-invite-timeout-s 60] [--scale-window-s 86400]
  *                    [--seed-mode batch|per-request] [--seed-budget-s 120]
@@ -46,7 +47,7 @@ import { startSippLoad, type SippLoad, type SippLoadResult } from './sipp-load';
 import { renderHtml, type BenchReport } from './report';
 import { MCN, OFFER_DELAY_S, ROOT, redisCommands, scrape, startDeployment, startRedisChild, type Running } from './deployment';
 import { pct, pctCensored, percentile, ratio, type Pct } from './figures';
-import { measureIdle, runCommands, setLoggedIn, runScale, runTenants, type CommandsResult, type ScaleResult, type TenantsResult } from './sections';
+import { measureIdle, runCommands, settleIdle, setLoggedIn, runScale, runTenants, type CommandsResult, type ScaleResult, type TenantsResult } from './sections';
 import type { SeedMode } from './seed';
 import { clientLines, runClientCompare, type ClientCompareResult } from './client-compare';
 
@@ -78,6 +79,16 @@ export interface BenchOptions {
   employees: Array<'in' | 'out'>;
   customerTalkMs: number;
   idleS: number;
+  /**
+   * seconds after the warm-up before an idle measurement starts, the same for every target: the tail of the warm-up
+   * (V8's memory reducer runs a full GC about 10 s after the allocations stop) is not what an idle instance costs
+   */
+  idleSettleS: number;
+  /**
+   * how the service and the baseline app run: `node` (default) compiled by tsc into the run directory and run with
+   * node and NODE_ENV=production, as the image runs it (Dockerfile); `tsx` from the sources, as the e2e tests do
+   */
+  runtime: 'node' | 'tsx';
   /** debugging: the stand-ins' traces into the run directory (costly: distorts the figures) */
   engineLogs: boolean;
   /** scale: pending callback requests per level, ascending (the first is the reference, normally 0) */
@@ -118,6 +129,8 @@ function parseArgs(argv: string[]): BenchOptions {
     employees: ['in', 'out'],
     customerTalkMs: 500,
     idleS: 15,
+    idleSettleS: 15,
+    runtime: 'node',
     engineLogs: false,
     scaleLevels: [0, 10_000, 100_000],
     scalePressCalls: 10,
@@ -172,6 +185,13 @@ function parseArgs(argv: string[]): BenchOptions {
         });
         break;
       case '--idle-s': o.idleS = Number(v()); break;
+      case '--idle-settle-s': o.idleSettleS = Number(v()); break;
+      case '--runtime': {
+        const r = v();
+        if (r !== 'node' && r !== 'tsx') throw new Error('--runtime: node or tsx');
+        o.runtime = r;
+        break;
+      }
       case '--engine-logs': o.engineLogs = true; break;
       case '--sections': o.sections = v().split(',').map((x) => {
         const t = x.trim();
@@ -542,7 +562,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(runDir, { recursive: true });
   const has = (s: Section): boolean => o.sections.includes(s);
   process.stdout.write(
-    `[bench] sections ${o.sections.join(', ')}; targets ${o.targets.join(', ')}; traces in ${path.relative(ROOT, runDir)}\n` +
+    `[bench] sections ${o.sections.join(', ')}; targets ${o.targets.join(', ')}; runtime ${o.runtime === 'node' ? 'node (compiled by tsc, NODE_ENV=production, as the image runs it)' : 'tsx (from the sources)'}; traces in ${path.relative(ROOT, runDir)}\n` +
       (has('steps')
         ? `[bench] steps ${o.steps.join(', ')} CPS, calls ${o.calls.join(', ')}, ${Math.round(o.share * 100)}% press 1 after ${o.pressAfterMs} ms, the rest hang up after ${o.waitMs} ms\n`
         : ''),
@@ -559,6 +579,8 @@ async function main(): Promise<void> {
     await section(`${kind} idle${has('steps') ? ' and steps' : ''}${kind === 'service' && has('commands') ? ' and commands' : ''}`, errors, () =>
       withDeployment(kind, o, path.join(runDir, kind), ti, async (d) => {
         // what the target burns with no calls (timers, dispatcher polling, the bench's /metrics scrapes)
+        const settle = await settleIdle(d, o.idleSettleS);
+        if (settle !== undefined) process.stdout.write(`[bench] ${kind} after the warm-up: ${settle.toFixed(1)} ms CPU per second over ${o.idleSettleS} s (not counted as idle)\n`);
         const idleCpuMsPerS = await measureIdle(d, o.idleS);
         idle[kind] = idleCpuMsPerS;
         process.stdout.write(`[bench] ${kind} idle: ${idleCpuMsPerS.toFixed(1)} ms CPU per second\n`);

@@ -9,6 +9,7 @@ import { freeEvenPortPair, freePort } from '../support/ports';
 import { StateProbe } from '../support/state';
 import type { BenchOptions } from './bench';
 import { parseCommandStats, sumCounts } from './figures';
+import { execFileSync } from 'node:child_process';
 import { onInterrupt, startChild, startTsChild, until, type Child } from './procs';
 import { startPhone, type SippLoad } from './sipp-load';
 
@@ -106,6 +107,34 @@ export async function startRedisChild(dir: string): Promise<{ child: Child; url:
   return { child, url };
 }
 
+let compiledTo: string | undefined;
+
+/**
+ * The project compiled by tsc (as the Dockerfile builds the image), once per bench run, into `.tmp/bench-dist` of the
+ * project (git ignores it; inside the project, so that node finds node_modules): the directory holding src/ and
+ * test/ as JavaScript.
+ */
+function compiled(): string {
+  if (!compiledTo) {
+    const outDir = path.join(ROOT, '.tmp', 'bench-dist');
+    const t0 = Date.now();
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', outDir], { cwd: ROOT, stdio: 'inherit' });
+    process.stdout.write(`[bench] compiled with tsc into ${path.relative(ROOT, outDir)} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    compiledTo = outDir;
+  }
+  return compiledTo;
+}
+
+/**
+ * A target's process: `file` (relative to the project, a .ts source) run with node from the compiled build and
+ * NODE_ENV=production (the image's way), or with tsx from the source (--runtime tsx).
+ */
+function startTarget(o: BenchOptions, name: string, file: string, opts: Parameters<typeof startTsChild>[3] & { env: NodeJS.ProcessEnv }): Child {
+  if (o.runtime === 'tsx') return startTsChild(name, path.join(ROOT, file), [], opts);
+  const js = path.join(compiled(), file.replace(/\.ts$/, '.js'));
+  return startChild(name, process.execPath, [...(opts.nodeFlags ?? []), js], { ...opts, env: { ...opts.env, NODE_ENV: 'production' } });
+}
+
 /** `env` overrides the service's environment (e.g. CALLBACK_WINDOW_S for the scale section). */
 export async function startDeployment(kind: 'service' | 'baseline', o: BenchOptions, dir: string, extraEnv: Record<string, string> = {}): Promise<Running> {
   fs.mkdirSync(dir, { recursive: true });
@@ -153,7 +182,7 @@ export async function startDeployment(kind: 'service' | 'baseline', o: BenchOpti
       ...extraEnv,
     };
     const profDir = path.join(dir, 'cpu-prof');
-    target = startTsChild('service', path.join(ROOT, 'src/main.ts'), [], {
+    target = startTarget(o, 'service', 'src/main.ts', {
       cwd: ROOT,
       env,
       logFile: path.join(dir, 'service.log'),
@@ -164,7 +193,7 @@ export async function startDeployment(kind: 'service' | 'baseline', o: BenchOpti
     stops.push(async () => probe?.close());
     stops.push(() => redis.child.stop());
   } else {
-    target = startTsChild('baseline', path.join(ROOT, 'test/bench/baseline-app.ts'), [], {
+    target = startTarget(o, 'baseline', 'test/bench/baseline-app.ts', {
       cwd: ROOT,
       env: { ...process.env, HTTP_PORT: String(httpPort), DRACHTIO_PORT: String(engines.adminPort), FREESWITCH_PORT: String(engines.eslPort) },
       logFile: path.join(dir, 'baseline.log'),

@@ -42,6 +42,15 @@ function callers(t: number, s: number, k: number, count: number): string[] {
 // ------------------------------------------------------------------------------------------------
 // idle
 
+/**
+ * Waits `seconds` with no calls, /metrics scraped every second as during idle: the end of what the warm-up set off.
+ * Its CPU per second (undefined for 0 s).
+ */
+export async function settleIdle(d: Running, seconds: number): Promise<number | undefined> {
+  if (seconds <= 0) return undefined;
+  return measureIdle(d, seconds);
+}
+
 /** The target's CPU per second with no calls, /metrics scraped every second as during the steps. */
 export async function measureIdle(d: Running, seconds: number): Promise<number> {
   const idle0 = cpuMs(d.target.pid) ?? 0;

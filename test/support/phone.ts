@@ -55,6 +55,7 @@ export interface KeyPress {
 /** how long a pressed key lasts (RFC 4733 event or in-band tone): 5 frames of 20 ms */
 const PRESS_FRAMES = 5;
 
+/** an RTP datagram this phone received, and when (performance.now()) */
 export interface ReceivedDatagram { at: number; data: Buffer }
 
 export interface PhoneCall {
@@ -65,6 +66,10 @@ export interface PhoneCall {
   /** status this phone answered the INVITE with */
   status: number;
   received: ReceivedDatagram[];
+  /**
+   * when this phone had the ACK of its 200 (performance.now(): the clock of `received[].at`, so that what it heard is
+   * placed against it; not comparable with invitedAt and endedAt, which are Date.now())
+   */
   answeredAt?: number;
   /** when the call ended for this phone (Date.now()): cancelled, refused, expired or hung up */
   endedAt?: number;

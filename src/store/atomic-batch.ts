@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-
 /**
  * An atomic batch (what a MULTI … EXEC would carry) sent as ONE command: a script that runs the batch's commands in
  * order, after checking the transaction's guards. A guard is a version key with the value the transaction read when it
@@ -44,8 +42,6 @@ while i <= #ARGV do
 end
 return {replies, errors}
 `;
-
-export const ATOMIC_BATCH_SHA = crypto.createHash('sha1').update(ATOMIC_BATCH).digest('hex');
 
 /** A version key a transaction depends on, with the value it read (null: the key did not exist yet). */
 export interface Guard {

@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-import type { RedisClient as Redis } from './redis';
 
 /** A fenced claim this instance holds, for refreshClaims. */
 export interface HeldClaim {
@@ -102,20 +100,3 @@ each_chunk(leaseArgs, 2, function(_, ...) redis.call('HSET', KEYS[3], ...) end)
 each_chunk(expiryArgs, 2, function(_, ...) redis.call('ZADD', KEYS[4], 'XX', ...) end)
 return lost
 `;
-
-const scriptShas = new Map<string, string>();
-
-/** EVALSHA, loading the script on the first NOSCRIPT (a restarted or failed-over Redis has forgotten it). */
-export async function runScript(r: Redis, script: string, scriptKeys: readonly string[], args: readonly string[]): Promise<unknown> {
-  let sha = scriptShas.get(script);
-  if (!sha) {
-    sha = crypto.createHash('sha1').update(script).digest('hex');
-    scriptShas.set(script, sha);
-  }
-  try {
-    return await r.evalsha(sha, scriptKeys.length, ...scriptKeys, ...args);
-  } catch (err) {
-    if (!/NOSCRIPT/.test((err as Error).message)) throw err;
-    return r.eval(script, scriptKeys.length, ...scriptKeys, ...args);
-  }
-}

@@ -15,7 +15,8 @@ import { AccountView, departmentOfKey, rememberDepartment, Watches, type Departm
 import { AccountWrites, syncCallbackEntry } from './account-writes';
 import { publishChange, type ChangeFeed } from './changes';
 import { AccountMemo } from './account-memo';
-import { REFRESH_CLAIMS, runScript, type HeldClaim } from './claim-refresh';
+import { REFRESH_CLAIMS, type HeldClaim } from './claim-refresh';
+import { runScript } from './run-script';
 import { appendEvent } from './event-log';
 import { keys } from './keys';
 import type { ProvisioningCache } from './provisioning-cache';

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { createClient, createCluster, createSentinel, MultiErrorReply, WatchError } from 'redis';
 import type { RedisDurability, RedisTopology } from '../config';
-import { ATOMIC_BATCH, ATOMIC_BATCH_SHA, decodeBatch, encodeBatch, type Guard } from './atomic-batch';
+import { ATOMIC_BATCH, decodeBatch, encodeBatch, type Guard } from './atomic-batch';
+import { runScript } from './run-script';
 
 /**
  * The Redis client is node-redis (`redis`), behind the narrow interfaces below: the stores see only
@@ -145,22 +146,15 @@ interface Wire {
 }
 
 /**
- * An atomic batch as one command (src/store/atomic-batch.ts), after checking `guards`: EVALSHA, and EVAL on the first
- * NOSCRIPT (a restarted or failed-over Redis has forgotten the script). Undefined when the batch cannot run as a
+ * An atomic batch as one script command (src/store/atomic-batch.ts, by runScript), after checking `guards`. Its first
+ * key (the first guard's, else the batch's first) routes it in a Cluster. Undefined when the batch cannot run as a
  * script: the caller sends it as a MULTI.
  */
-async function sendAtomic(wire: Wire, queued: readonly Queued[], guards: readonly Guard[]): Promise<ExecResult | null | undefined> {
+async function sendAtomic(client: RedisClient, queued: readonly Queued[], guards: readonly Guard[]): Promise<ExecResult | null | undefined> {
   const routingKey = guards[0]?.key ?? queued.find((q) => q.firstKey !== undefined)?.firstKey;
   const encoded = encodeBatch(queued, guards, routingKey);
   if (!encoded) return undefined;
-  const tail = [String(encoded.keys.length), ...encoded.keys, ...encoded.argv];
-  let raw: unknown;
-  try {
-    raw = await wire.send(['EVALSHA', ATOMIC_BATCH_SHA, ...tail], routingKey);
-  } catch (err) {
-    if (!(err instanceof Error) || !/NOSCRIPT/.test(err.message)) throw err;
-    raw = await wire.send(['EVAL', ATOMIC_BATCH, ...tail], routingKey);
-  }
+  const raw = await runScript(client, ATOMIC_BATCH, encoded.keys, encoded.argv);
   const res = decodeBatch(raw, encoded, queued.length);
   return res && res.map(([err, reply], i): [Error | null, unknown] => (err ? [err, null] : [null, shaped(queued[i], reply)]));
 }
@@ -208,7 +202,7 @@ export abstract class RedisClient {
   /** An atomic batch: one script command (see sendAtomic), or a MULTI … EXEC when it cannot be one. */
   multi(): Multi {
     return new Multi(async (q) => {
-      const res = await sendAtomic(this.wire, q, []);
+      const res = await sendAtomic(this, q, []);
       return res === undefined ? this.wire.batch(q, true) : res;
     });
   }
@@ -355,8 +349,12 @@ class HeldConnection extends RedisClient {
   async watch(...keys: string[]): Promise<void> {
     const fresh = [...new Set(keys)].filter((k) => !this.guards.has(k));
     if (fresh.length === 0) return;
-    const values = await this.cmd<Array<string | null>>(['MGET', ...fresh]);
-    fresh.forEach((k, i) => this.guards.set(k, values[i] ?? null));
+    const values = await this.versions(fresh);
+    fresh.forEach((k, i) => this.guards.set(k, values[i]!));
+  }
+  /** The values of these version keys now (null: no such key), in one MGET. */
+  private async versions(keys: readonly string[]): Promise<Array<string | null>> {
+    return (await this.cmd<Array<string | null>>(['MGET', ...keys])).map((v) => v ?? null);
   }
   override watchedValue(key: string): string | null | undefined {
     return this.guards.get(key);
@@ -372,7 +370,7 @@ class HeldConnection extends RedisClient {
       const guards = [...this.guards].map(([key, value]) => ({ key, value }));
       // like EXEC, a batch ends what the transaction watched
       this.guards.clear();
-      const res = await sendAtomic(this.wire, q, guards);
+      const res = await sendAtomic(this, q, guards);
       // null: a guard no longer held, nothing was written (undefined: the batch cannot be a script)
       return res === undefined ? this.multiWatched(q, guards) : res;
     });
@@ -383,8 +381,8 @@ class HeldConnection extends RedisClient {
     if (guards.length > 0) {
       // node-redis's own WATCH, so that a reconnect between WATCH and EXEC aborts the EXEC (WatchError)
       await this.held.watch(guards.map((g) => g.key));
-      const now = await this.cmd<Array<string | null>>(['MGET', ...guards.map((g) => g.key)]);
-      if (guards.some((g, i) => (now[i] ?? null) !== g.value)) {
+      const now = await this.versions(guards.map((g) => g.key));
+      if (guards.some((g, i) => now[i] !== g.value)) {
         await this.held.unwatch();
         return null;
       }

@@ -1,7 +1,7 @@
 /** The bench's self-contained HTML report: a table per target and an inline SVG chart. */
 import type { BenchOptions, StepResult } from './bench';
 import type { Pct, PerUnit } from './figures';
-import type { CommandsResult, ScaleResult, SentPerUnit, TenantsResult } from './sections';
+import type { CommandsResult, ScaleResult, TenantsResult } from './sections';
 import type { ClientCompareResult } from './client-compare';
 
 export interface BenchReport {
@@ -116,7 +116,7 @@ function sectionsHtml(rep: BenchReport): string {
   if (rep.commands) {
     const c = rep.commands;
     const top = (t: ReadonlyArray<{ command: string; perUnit: number }>): string => esc(t.map((x) => `${x.command} ${x.perUnit.toFixed(1)}`).join(', '));
-    const row = (what: string, p: PerUnit, sent: SentPerUnit): string =>
+    const row = (what: string, p: PerUnit, sent: PerUnit): string =>
       `<tr><td style="text-align:left">${esc(what)}</td><td>${p.units}</td><td>${num(p.total)}</td><td>${num(p.net)}</td><td style="text-align:left">${top(p.top)}</td><td>${num(sent.total)}</td><td style="text-align:left">${top(sent.top)}</td></tr>`;
     parts.push(`<h2>Redis commands (run: INFO commandstats, a script's own commands included; sent: MONITOR)</h2><p>idle: ${num(c.idleCommandsPerS)} commands per second (${esc(c.idleTop.map((t) => `${t.command} ${t.perS.toFixed(1)}`).join(', '))})</p>
 <table><thead><tr><th>per</th><th>n</th><th>run</th><th>run without idle polling</th><th>top 10 run (without idle polling)</th><th>sent</th><th>top 10 sent</th></tr></thead><tbody>

@@ -14,7 +14,7 @@ import { pendingKey } from '../../src/domain/entry-ids';
 import { TxRunner } from '../../src/store/redis';
 import type { BenchOptions } from './bench';
 import { adminApi, BENCH_DURATIONS, commandStats, MCN, scrape, scrapeLabelled, type Running } from './deployment';
-import { commandDelta, commandsPerUnit, parseSippLog, pct, pctCensored, ratesPerS, ratio, ratioText, sentCommands, sumCounts, type Pct, type PerUnit } from './figures';
+import { commandDelta, commandsPerUnit, parseSippLog, pct, pctCensored, ratesPerS, ratio, ratioText, sentCommands, type Pct, type PerUnit } from './figures';
 import { freeEvenPortPair, freePort } from '../support/ports';
 import { cpuMs, sleep, startChild, until } from './procs';
 import { startSippLoad, type SippLoadResult } from './sipp-load';
@@ -296,21 +296,17 @@ export async function runTenants(d: Running, o: BenchOptions): Promise<TenantsRe
 // ------------------------------------------------------------------------------------------------
 // commands
 
-/** What the service's connections sent, per unit (MONITOR): a script or a MULTI's command counts once each. */
-export interface SentPerUnit {
-  units: number;
-  total: number;
-  top: Array<{ command: string; perUnit: number }>;
-}
-
 export interface CommandsResult {
   idleCommandsPerS: number;
   idleTop: Array<{ command: string; perS: number }>;
   hangUpCall: PerUnit;
   press1Call: PerUnit;
   completedCallback: PerUnit;
-  /** the same windows counted as commands sent (MONITOR) rather than run (INFO commandstats, which counts a script's own commands too) */
-  sent: { hangUpCall: SentPerUnit; press1Call: SentPerUnit; completedCallback: SentPerUnit };
+  /**
+   * the same windows counted as commands sent (MONITOR: a script or a MULTI's command counts once each) rather than
+   * run (INFO commandstats, which counts a script's own commands too); nothing is taken off for idle polling
+   */
+  sent: { hangUpCall: PerUnit; press1Call: PerUnit; completedCallback: PerUnit };
   /** Redis commands the service sends for one /metrics scrape (the estimated-wait gauge reads the store) */
   scrapeCommands: number;
   notes: string[];
@@ -321,16 +317,15 @@ function less(delta: ReadonlyMap<string, number>, perEvent: ReadonlyMap<string, 
   return new Map([...delta].map(([k, v]) => [k, Math.max(0, v - (perEvent.get(k) ?? 0) * n)]));
 }
 
-function printPerUnit(what: string, p: PerUnit, sent: SentPerUnit): void {
+function printPerUnit(what: string, p: PerUnit, sent: PerUnit): void {
   out(`  ${what} (n=${p.units}): ${f1(p.total)} in all, ${f1(p.net)} without the idle polling; sent: ${f1(sent.total)}`);
   out(`    run:  ${p.top.map((t) => `${t.command} ${f1(t.perUnit)}`).join(', ')}`);
   out(`    sent: ${sent.top.map((t) => `${t.command} ${f1(t.perUnit)}`).join(', ')}`);
 }
 
-function sentPerUnit(sent: ReadonlyMap<string, number>, units: number, topN = 10): SentPerUnit {
-  const u = Math.max(1, units);
-  const top = [...sent].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, topN).map(([command, v]) => ({ command, perUnit: v / u }));
-  return { units, total: sumCounts(sent) / u, top };
+/** Commands sent per unit, with no idle background to take off. */
+function sentPerUnit(sent: ReadonlyMap<string, number>, units: number): PerUnit {
+  return commandsPerUnit(sent, units, new Map(), 0);
 }
 
 /**
